@@ -1,0 +1,39 @@
+"""Storage: schema, engines, sessions and migrations."""
+
+from collector.db.engine import make_engine, normalize_url, session_factory, session_scope
+from collector.db.migrate import upgrade_head
+from collector.db.models import (
+    AlertEvent,
+    AlertRule,
+    ApiKey,
+    Attempt,
+    Base,
+    Budget,
+    PriceOverride,
+    Project,
+    Request,
+    hourly_rollups,
+    hourly_tag_rollups,
+)
+from collector.db.types import Money, UTCDateTime
+
+__all__ = [
+    "AlertEvent",
+    "AlertRule",
+    "ApiKey",
+    "Attempt",
+    "Base",
+    "Budget",
+    "Money",
+    "PriceOverride",
+    "Project",
+    "Request",
+    "UTCDateTime",
+    "hourly_rollups",
+    "hourly_tag_rollups",
+    "make_engine",
+    "normalize_url",
+    "session_factory",
+    "session_scope",
+    "upgrade_head",
+]

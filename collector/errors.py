@@ -1,0 +1,131 @@
+"""Every error spendscope raises, drawn once.
+
+    SpendscopeError
+    ├── SettingsError          invalid configuration (one line, naming the variable)
+    ├── StorageError           the database refused or is unreachable (recorder spools)
+    ├── PricingError           bad price data or a bad cost query
+    └── GatewayError           an error with an OpenAI-shaped HTTP answer
+        ├── InvalidRequest     400 invalid_request_error
+        ├── AuthenticationFailed 401 invalid_api_key
+        ├── PayloadTooLarge    413
+        ├── NotFound           404
+        ├── RateLimited        429 rate_limit_exceeded (our policy)
+        ├── BudgetExceeded     429 insufficient_quota (our policy)
+        ├── UpstreamUnavailable 502
+        └── UpstreamTimeout    504
+
+Gateway errors render as ``{"error": {"message", "type", "param", "code"}}`` in one place
+(:meth:`GatewayError.body`), so the official SDKs raise their usual exception classes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class SpendscopeError(Exception):
+    """Base of every error raised on purpose by spendscope."""
+
+
+class SettingsError(SpendscopeError):
+    """Configuration is invalid; the message is one line naming the variable."""
+
+
+class StorageError(SpendscopeError):
+    """The database refused a write or is unreachable."""
+
+
+class PricingError(SpendscopeError):
+    """Price data or a cost question is malformed."""
+
+
+class GatewayError(SpendscopeError):
+    """An error the gateway answers with an OpenAI-shaped JSON body."""
+
+    status: ClassVar[int] = 500
+    type: ClassVar[str] = "server_error"
+    code: ClassVar[str | None] = None
+    should_retry: ClassVar[bool | None] = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.instance_code = code if code is not None else self.code
+        self.headers = dict(headers or {})
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.instance_code,
+            }
+        }
+
+    def response_headers(self) -> dict[str, str]:
+        headers = dict(self.headers)
+        if self.should_retry is not None:
+            headers["x-should-retry"] = "true" if self.should_retry else "false"
+        return headers
+
+
+class InvalidRequest(GatewayError):
+    status = 400
+    type = "invalid_request_error"
+    should_retry = False
+
+
+class AuthenticationFailed(GatewayError):
+    status = 401
+    type = "invalid_request_error"
+    code = "invalid_api_key"
+    should_retry = False
+
+
+class NotFound(GatewayError):
+    status = 404
+    type = "invalid_request_error"
+    code = "not_found"
+    should_retry = False
+
+
+class PayloadTooLarge(GatewayError):
+    status = 413
+    type = "invalid_request_error"
+    code = "request_too_large"
+    should_retry = False
+
+
+class RateLimited(GatewayError):
+    status = 429
+    type = "rate_limit_exceeded"
+    code = "rate_limit_exceeded"
+    should_retry = False
+
+
+class BudgetExceeded(GatewayError):
+    status = 429
+    type = "insufficient_quota"
+    code = "insufficient_quota"
+    should_retry = False
+
+
+class UpstreamUnavailable(GatewayError):
+    status = 502
+    type = "server_error"
+    code = "upstream_unavailable"
+
+
+class UpstreamTimeout(GatewayError):
+    status = 504
+    type = "server_error"
+    code = "upstream_timeout"

@@ -1,0 +1,129 @@
+"""What the request path hands the recorder: one ``UsageEvent`` per logical request.
+
+Events are plain typed values, serialisable to JSON for the spool without loss
+(Decimal as string, datetimes as ISO-8601 UTC).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_request_id() -> str:
+    """A ULID: 26 chars, lexicographically sortable by creation time, unique across processes."""
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    chars = []
+    for _ in range(26):
+        chars.append(_CROCKFORD[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))
+
+
+@dataclass(slots=True)
+class AttemptEvent:
+    """One upstream try."""
+
+    attempt_no: int
+    started_at: datetime
+    duration_ms: float
+    model: str | None = None
+    upstream: str | None = None
+    http_status: int | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: Decimal | None = None
+
+
+@dataclass(slots=True)
+class UsageEvent:
+    """One logical client request, as the recorder writes it to ``requests``."""
+
+    id: str
+    started_at: datetime
+    duration_ms: float
+    endpoint: str
+    outcome: str
+    cost_source: str
+    ttft_ms: float | None = None
+    model_requested: str | None = None
+    model_served: str | None = None
+    stream: bool = False
+    project_id: int | None = None
+    api_key_id: int | None = None
+    end_user: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    http_status: int | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    completion_tokens: int = 0
+    reasoning_tokens: int = 0
+    audio_prompt_tokens: int = 0
+    audio_completion_tokens: int = 0
+    image_tokens: int = 0
+    audio_seconds: Decimal = Decimal(0)
+    characters: int = 0
+    images: int = 0
+    cost_usd: Decimal | None = None
+    price_id: str | None = None
+    batch: bool = False
+    service_tier: str | None = None
+    cache_hit: bool = False
+    upstream: str | None = None
+    upstream_request_id: str | None = None
+    attempts: list[AttemptEvent] = field(default_factory=list)
+
+    @property
+    def retried(self) -> bool:
+        """Needed at least one retry (or fallback) beyond the first try."""
+        return len(self.attempts) > 1
+
+
+_DECIMAL_FIELDS = {"cost_usd", "audio_seconds"}
+_TIME_FIELDS = {"started_at"}
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    return value
+
+
+def event_to_json(event: UsageEvent) -> dict[str, Any]:
+    """A JSON-safe dict that :func:`event_from_json` turns back into an equal event."""
+    data = {k: _encode(v) for k, v in asdict(event).items() if k != "attempts"}
+    data["attempts"] = [{k: _encode(v) for k, v in asdict(a).items()} for a in event.attempts]
+    return data
+
+
+def _decode(cls: type[Any], data: dict[str, Any]) -> dict[str, Any]:
+    known = {f.name for f in fields(cls)}
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in known:
+            continue
+        if key in _DECIMAL_FIELDS and value is not None:
+            value = Decimal(value)
+        elif key in _TIME_FIELDS:
+            value = datetime.fromisoformat(value)
+        out[key] = value
+    return out
+
+
+def event_from_json(data: dict[str, Any]) -> UsageEvent:
+    attempts = [AttemptEvent(**_decode(AttemptEvent, a)) for a in data.get("attempts", [])]
+    body = _decode(UsageEvent, {k: v for k, v in data.items() if k != "attempts"})
+    return UsageEvent(**body, attempts=attempts)

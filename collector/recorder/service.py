@@ -1,0 +1,197 @@
+"""The background recorder: the request path hands it events and never waits on the database.
+
+Events queue in memory and are written in batches by one task. A batch the database cannot
+take goes to the durable spool; while the spool holds anything, new batches follow it there,
+so replay keeps the order. A batch the database rejects as data (poison) is split, and only
+the events that still fail are quarantined. Nothing is dropped: a full queue spills to the
+spool, and shutdown drains for a bounded time, then spools the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from collector.errors import StorageError
+from collector.recorder.events import UsageEvent
+from collector.recorder.spool import Spool
+from collector.recorder.writer import PoisonBatch, write_batch
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class RecorderStats:
+    """Counters an operator reads to see that nothing was lost."""
+
+    submitted: int = 0
+    written: int = 0
+    duplicates: int = 0
+    spooled: int = 0
+    overflowed: int = 0
+    replayed_batches: int = 0
+    quarantined: int = 0
+    write_failures: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RecorderConfig:
+    queue_size: int = 50_000
+    batch_size: int = 1000
+    flush_interval_s: float = 0.2
+    shutdown_timeout_s: float = 10.0
+    replay_interval_s: float = 5.0
+
+
+class Recorder:
+    """Owns the queue, the writer task and the spool of one process."""
+
+    def __init__(self, engine: Engine, spool_dir: Path, config: RecorderConfig) -> None:
+        self.engine = engine
+        self.spool = Spool(spool_dir)
+        self.config = config
+        self.stats = RecorderStats()
+        self._queue: deque[UsageEvent] = deque()
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._stopping = False
+        self._spool_pending = bool(self.spool.pending())
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # --- the request path ------------------------------------------------------------
+    def submit(self, event: UsageEvent) -> None:
+        """Queue an event; never blocks on I/O unless the queue is full (then spools it)."""
+        self.stats.submitted += 1
+        if len(self._queue) >= self.config.queue_size:
+            self.stats.overflowed += 1
+            self._spill([event], reason="queue full")
+            return
+        self._queue.append(event)
+        self._idle.clear()
+        if len(self._queue) >= self.config.batch_size or len(self._queue) == 1:
+            self._wake.set()
+
+    # --- lifecycle -------------------------------------------------------------------
+    async def start(self) -> None:
+        """Replay what an earlier run spooled, then start writing."""
+        await self._replay_once()
+        self._tasks = [
+            asyncio.create_task(self._write_loop(), name="recorder-writer"),
+            asyncio.create_task(self._replay_loop(), name="recorder-replay"),
+        ]
+
+    async def stop(self) -> None:
+        """Drain within the shutdown timeout; spool whatever is left."""
+        self._stopping = True
+        self._wake.set()
+        writer = self._tasks[0] if self._tasks else None
+        if writer is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(writer), self.config.shutdown_timeout_s)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._queue:
+            rest = list(self._queue)
+            self._queue.clear()
+            self._spill(rest, reason="shutdown timeout")
+        self._idle.set()
+
+    async def flush(self, wait_s: float = 30.0) -> None:
+        """Wait until everything submitted so far was written or spooled (tests, demo)."""
+        if self._queue:
+            self._wake.set()
+            await asyncio.wait_for(self._idle.wait(), wait_s)
+
+    @property
+    def backlog(self) -> int:
+        return len(self._queue)
+
+    @property
+    def degraded(self) -> bool:
+        """True while batches are going to the spool instead of the database."""
+        return self._spool_pending
+
+    # --- the writer ------------------------------------------------------------------
+    async def _write_loop(self) -> None:
+        interval = self.config.flush_interval_s
+        while True:
+            if not self._queue:
+                if self._stopping:
+                    return
+                self._idle.set()
+                self._wake.clear()
+                await self._wake.wait()
+                if not self._stopping and len(self._queue) < self.config.batch_size:
+                    await asyncio.sleep(interval)  # let a batch gather
+            batch = self._take()
+            if batch:
+                await self._persist(batch)
+
+    def _take(self) -> list[UsageEvent]:
+        n = min(len(self._queue), self.config.batch_size)
+        return [self._queue.popleft() for _ in range(n)]
+
+    async def _persist(self, batch: list[UsageEvent]) -> None:
+        if self._spool_pending:
+            await asyncio.to_thread(self._spill, batch, "spool not yet replayed")
+            return
+        try:
+            await asyncio.to_thread(self._write, batch)
+        except StorageError as exc:
+            self.stats.write_failures += 1
+            log.warning("recorder: database write failed, spooling %d events: %s", len(batch), exc)
+            await asyncio.to_thread(self._spill, batch, "database unavailable")
+
+    def _write(self, batch: Sequence[UsageEvent]) -> None:
+        """Write a batch; a poison batch is bisected so only bad events are quarantined."""
+        try:
+            new = write_batch(self.engine, batch)
+        except PoisonBatch as exc:
+            if len(batch) == 1:
+                self.spool.quarantine_events(batch, reason=str(exc))
+                self.stats.quarantined += 1
+                return
+            mid = len(batch) // 2
+            self._write(batch[:mid])
+            self._write(batch[mid:])
+            return
+        self.stats.written += new
+        self.stats.duplicates += len(batch) - new
+
+    def _spill(self, events: Sequence[UsageEvent], reason: str) -> None:
+        self.spool.append(events)
+        self._spool_pending = True
+        self.stats.spooled += len(events)
+        log.warning("recorder: spooled %d events (%s)", len(events), reason)
+
+    # --- replay ----------------------------------------------------------------------
+    async def _replay_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.replay_interval_s)
+            if self._spool_pending:
+                await self._replay_once()
+
+    async def _replay_once(self) -> bool:
+        started = time.monotonic()
+        try:
+            replayed = await asyncio.to_thread(self.spool.replay, self._write)
+        except StorageError as exc:
+            log.info("recorder: spool replay deferred, database still unavailable: %s", exc)
+            return False
+        self.stats.replayed_batches += replayed
+        self._spool_pending = bool(self.spool.pending())
+        if replayed:
+            took = time.monotonic() - started
+            log.info("recorder: replayed %d spooled batches in %.2fs", replayed, took)
+        return not self._spool_pending

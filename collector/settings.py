@@ -1,0 +1,120 @@
+"""The one settings object: every ``SPENDSCOPE_*`` variable is declared (and documented) here.
+
+Read it through :func:`get_settings` (cached) so tests can override it with
+``get_settings.cache_clear()`` plus environment variables, or pass a ``Settings`` explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from collector.errors import SettingsError
+
+
+class Settings(BaseSettings):
+    """Configuration for every spendscope process (gateway, recorder, dashboard, CLI)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SPENDSCOPE_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    # --- storage -------------------------------------------------------------------------
+    database_url: str = Field(
+        "sqlite:///./spendscope.db",
+        description="SQLAlchemy URL. SQLite file by default; postgresql+psycopg://… for teams.",
+    )
+    spool_dir: Path = Field(
+        Path("./.spendscope/spool"),
+        description="Directory of the durable on-disk spool used while the database is down.",
+    )
+    sqlite_busy_timeout_ms: int = Field(5000, ge=0, description="SQLite busy timeout.")
+
+    # --- recorder ------------------------------------------------------------------------
+    recorder_queue_size: int = Field(
+        50_000, ge=1, description="Events held in memory before spilling to the spool."
+    )
+    recorder_batch_size: int = Field(1000, ge=1, description="Most events written per batch.")
+    recorder_flush_interval_ms: int = Field(
+        200, ge=1, description="Longest an event waits in memory before its batch is written."
+    )
+    recorder_shutdown_timeout_s: float = Field(
+        10.0, gt=0, description="On shutdown, drain for this long, then spool the rest."
+    )
+    spool_replay_interval_s: float = Field(
+        5.0, gt=0, description="How often a spool is retried while the database is down."
+    )
+
+    # --- gateway -------------------------------------------------------------------------
+    host: str = Field("127.0.0.1", description="Address the gateway listens on.")
+    port: int = Field(8787, ge=1, le=65535, description="Port the gateway listens on.")
+    upstream_base_url: str = Field(
+        "https://api.openai.com/v1", description="Default upstream (OpenAI-compatible) base URL."
+    )
+    upstream_api_key: str | None = Field(
+        None,
+        description="Upstream API key, held only by the server. Falls back to OPENAI_API_KEY.",
+    )
+    max_attempts: int = Field(3, ge=1, le=10, description="Upstream tries per model.")
+    connect_timeout_s: float = Field(5.0, gt=0, description="Upstream connect timeout.")
+    read_timeout_s: float = Field(120.0, gt=0, description="Upstream read timeout.")
+    total_timeout_s: float = Field(600.0, gt=0, description="Upstream total timeout per try.")
+    backoff_base_ms: int = Field(250, ge=0, description="Base of exponential backoff.")
+    backoff_max_ms: int = Field(8000, ge=0, description="Cap of one backoff sleep.")
+    max_body_bytes: int = Field(
+        25 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 above)."
+    )
+
+    # --- limits, alerts ------------------------------------------------------------------
+    redis_url: str | None = Field(
+        None, description="Redis URL for rate limits shared across gateway processes."
+    )
+    timezone: str = Field("UTC", description="Timezone of calendar budget periods.")
+    db_failure_policy: Literal["fail_open", "fail_closed"] = Field(
+        "fail_open",
+        description="When the database is unreachable: let traffic flow, or block hard budgets.",
+    )
+
+    # --- access --------------------------------------------------------------------------
+    admin_token: str | None = Field(
+        None, description="Bearer token for the admin and report APIs (full rights)."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Log level of every process."
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("must be a sqlite:/// or postgresql+psycopg:// URL")
+        return value
+
+    @property
+    def effective_upstream_api_key(self) -> str | None:
+        """The key sent upstream: ours, else the standard OPENAI_API_KEY."""
+        return self.upstream_api_key or os.environ.get("OPENAI_API_KEY")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings, turning a validation failure into one line naming the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "SPENDSCOPE_" + "_".join(str(p) for p in first["loc"]).upper()
+        raise SettingsError(f"invalid setting {name}: {first['msg']}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (cached; ``get_settings.cache_clear()`` in tests)."""
+    return load_settings()

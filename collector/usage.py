@@ -1,0 +1,91 @@
+"""Typed usage and cost values shared by pricing, the gateway and the recorder.
+
+Field names mirror OpenAI's wire format so nothing is renamed on the way through:
+``prompt_tokens`` *includes* ``cached_tokens`` and ``completion_tokens`` *includes*
+``reasoning_tokens``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+
+
+class CostSource(StrEnum):
+    """Where a row's cost came from; every priced or unpriced row says which."""
+
+    PROVIDER_REPORTED = "provider_reported"
+    COMPUTED = "computed"
+    ESTIMATED = "estimated"
+    UNPRICED = "unpriced"
+
+
+class Outcome(StrEnum):
+    """Outcome of one logical client request (see DESIGN.md, "Meanings that must be exact")."""
+
+    SUCCESS = "success"
+    CLIENT_ERROR = "client_error"
+    UPSTREAM_ERROR = "upstream_error"
+    TIMEOUT = "timeout"
+    CANCELLED = "cancelled"
+    BLOCKED = "blocked"
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Billable units of one request, as OpenAI reports them (or as we counted them).
+
+    Token fields follow OpenAI's inclusion rules. Non-token units cover the endpoints
+    billed otherwise: audio seconds (transcription), characters (speech), images.
+    """
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+    audio_prompt_tokens: int = 0
+    audio_completion_tokens: int = 0
+    image_prompt_tokens: int = 0
+    image_completion_tokens: int = 0
+    audio_seconds: Decimal = Decimal(0)
+    characters: int = 0
+    images: int = 0
+    image_size: str | None = None
+    image_quality: str | None = None
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def validate(self) -> None:
+        """Raise ValueError when the counts break OpenAI's inclusion rules."""
+        for name in (
+            "prompt_tokens",
+            "completion_tokens",
+            "cached_tokens",
+            "reasoning_tokens",
+            "audio_prompt_tokens",
+            "audio_completion_tokens",
+            "image_prompt_tokens",
+            "image_completion_tokens",
+            "characters",
+            "images",
+        ):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0")
+        if self.audio_seconds < 0:
+            raise ValueError("audio_seconds must be >= 0")
+        if self.cached_tokens > self.prompt_tokens:
+            raise ValueError("cached_tokens cannot exceed prompt_tokens")
+        if self.reasoning_tokens > self.completion_tokens:
+            raise ValueError("reasoning_tokens cannot exceed completion_tokens")
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """A priced request: exact cost (None when unpriced), where it came from, the price used."""
+
+    cost_usd: Decimal | None
+    cost_source: CostSource
+    price_id: str | None = None

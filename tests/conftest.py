@@ -1,0 +1,85 @@
+"""Shared fixtures: every database test runs on SQLite, and on PostgreSQL when configured.
+
+``SPENDSCOPE_TEST_POSTGRES_URL`` enables PostgreSQL; each test gets a fresh schema (via the
+connection's search_path) that is dropped afterwards. With ``SPENDSCOPE_REQUIRE_POSTGRES=1``
+(as in CI) an unreachable PostgreSQL fails the test instead of skipping it.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+from collector.db import make_engine, upgrade_head
+from collector.settings import get_settings
+
+PG_URL = os.environ.get("SPENDSCOPE_TEST_POSTGRES_URL")
+REQUIRE_PG = os.environ.get("SPENDSCOPE_REQUIRE_POSTGRES") == "1"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No test reads the developer's .env or ./spendscope.db."""
+    for key in list(os.environ):
+        if key.startswith("SPENDSCOPE_") and not key.startswith("SPENDSCOPE_TEST"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("SPENDSCOPE_DATABASE_URL", f"sqlite:///{tmp_path / 'default.db'}")
+    monkeypatch.setenv("SPENDSCOPE_SPOOL_DIR", str(tmp_path / "spool"))
+    monkeypatch.chdir(tmp_path)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def _pg_schema_url(schema: str) -> str:
+    assert PG_URL is not None
+    sep = "&" if "?" in PG_URL else "?"
+    return f"{PG_URL}{sep}options={quote(f'-csearch_path={schema}')}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database URL (not migrated) on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    if not PG_URL:
+        if REQUIRE_PG:
+            pytest.fail("SPENDSCOPE_REQUIRE_POSTGRES=1 but SPENDSCOPE_TEST_POSTGRES_URL is unset")
+        pytest.skip("PostgreSQL not configured (set SPENDSCOPE_TEST_POSTGRES_URL)")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:
+        admin.dispose()
+        if REQUIRE_PG:
+            pytest.fail(f"PostgreSQL unreachable: {exc}")
+        pytest.skip(f"PostgreSQL unreachable: {exc}")
+    try:
+        yield _pg_schema_url(schema)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def migrated_url(db_url: str) -> str:
+    """A database URL at the newest schema."""
+    upgrade_head(db_url)
+    return db_url
+
+
+@pytest.fixture
+def engine(migrated_url: str) -> Iterator[Engine]:
+    eng = make_engine(migrated_url)
+    yield eng
+    eng.dispose()
