@@ -19,7 +19,18 @@ app = typer.Typer(
 )
 
 # Domain command modules, registered in this order (one line each).
-_DOMAINS: tuple[str, ...] = ("collector.cli.db",)
+_DOMAINS: tuple[str, ...] = (
+    "collector.cli.db",
+    "collector.cli.tokens",
+    "collector.cli.pricing",
+    "collector.cli.mock_upstream",
+    "collector.cli.keys",
+    "collector.cli.logs",
+    "collector.cli.budgets",
+    "collector.cli.alerts",
+    "collector.cli.dashboard",
+    "collector.cli.report",
+)
 
 
 def _register_all() -> None:

@@ -59,6 +59,8 @@ class Project(Base):
         Numeric(7, 5, asdecimal=True), server_default=text("0.995")
     )
     slo_window_days: Mapped[int] = mapped_column(Integer, server_default=text("30"))
+    rpm_limit: Mapped[int | None] = mapped_column(Integer)
+    tpm_limit: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime]
 
 
@@ -265,3 +267,34 @@ hourly_tag_rollups = Table(
 
 Index("ix_hourly_rollups_project_hour", hourly_rollups.c.project_id, hourly_rollups.c.hour)
 Index("ix_hourly_rollups_model_hour", hourly_rollups.c.model, hourly_rollups.c.hour)
+
+
+class BudgetCounter(Base):
+    """Spent and reserved money of one budget in one period (or one day of a rolling window).
+
+    Hard budgets admit a request with one conditional UPDATE on this row, so the limit holds
+    across processes; ``spent_usd`` starts from the spend already recorded when the row is made.
+    """
+
+    __tablename__ = "budget_counters"
+    budget_id: Mapped[int] = mapped_column(
+        ForeignKey("budgets.id", ondelete="CASCADE"), primary_key=True
+    )
+    period_start: Mapped[datetime] = mapped_column(primary_key=True)
+    spent_usd: Mapped[Decimal]
+    reserved_usd: Mapped[Decimal]
+    updated_at: Mapped[datetime]
+
+
+class BudgetReservation(Base):
+    """An open hold on a counter, so holds of crashed processes can be released after expiry."""
+
+    __tablename__ = "budget_reservations"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    budget_id: Mapped[int] = mapped_column(
+        ForeignKey("budgets.id", ondelete="CASCADE"), primary_key=True
+    )
+    period_start: Mapped[datetime]
+    amount_usd: Mapped[Decimal]
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)

@@ -7,46 +7,102 @@ replayed spool batch never duplicates anything.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import fields
+from functools import lru_cache
+from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Dialect, Engine, Table, select
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from collector.db.models import Attempt, Request, hourly_rollups, hourly_tag_rollups
 from collector.errors import StorageError
-from collector.recorder.events import UsageEvent
+from collector.recorder.events import AttemptEvent, UsageEvent
 from collector.recorder.rollup import aggregate, aggregate_tags
 
 _REQUESTS: Table = Request.__table__  # type: ignore[assignment]
 _ATTEMPTS: Table = Attempt.__table__  # type: ignore[assignment]
 _ID_CHUNK = 500
-_METADATA_KEY = Request.__table__.c["metadata"].key  # the attribute is ``metadata_``
 
 
 class PoisonBatch(StorageError):
     """The database rejected the data itself (not the connection): retrying cannot help."""
 
 
-def _request_row(e: UsageEvent) -> dict[str, Any]:
-    row = asdict(e)
-    del row["attempts"]
-    row[_METADATA_KEY] = row.pop("metadata")
-    if row["error_message"]:
-        row["error_message"] = row["error_message"][:1000]
-    return row
+_REQUEST_FIELDS = tuple(f.name for f in fields(UsageEvent) if f.name != "attempts")
+_ATTEMPT_FIELDS = tuple(f.name for f in fields(AttemptEvent))
 
 
-def _attempt_rows(e: UsageEvent) -> list[dict[str, Any]]:
-    rows = []
-    for attempt in e.attempts:
-        row = asdict(attempt)
-        row["request_id"] = e.id
-        if row["error_message"]:
-            row["error_message"] = row["error_message"][:1000]
-        rows.append(row)
-    return rows
+class _BulkInsert:
+    """A plain DBAPI executemany for one table, with SQLAlchemy's own bind processors.
+
+    Core's per-row parameter handling cost more than the database itself; this keeps the
+    same type conversions (Money, UTCDateTime, JSON) but resolves them once per dialect.
+    """
+
+    def __init__(self, table: Table, columns: Sequence[str], dialect: Dialect) -> None:
+        cols = [table.c[name] for name in columns]
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        names = ", ".join(f'"{c.name}"' for c in cols)
+        self.head = f'INSERT INTO "{table.name}" ({names}) VALUES '
+        self.group = f"({', '.join([mark] * len(cols))})"
+        self.tail = ""
+        self.copy = dialect.name == "postgresql"
+        self.copy_sql = f'COPY "{table.name}" ({names}) FROM STDIN'
+        processors = [
+            (i, c.type.dialect_impl(dialect).bind_processor(dialect)) for i, c in enumerate(cols)
+        ]
+        self.processors = [(i, p) for i, p in processors if p is not None]
+        self.clip = [i for i, c in enumerate(cols) if c.name == "error_message"]
+
+    def row(self, values: Sequence[Any]) -> tuple[Any, ...]:
+        out = list(values)
+        for i in self.clip:
+            if out[i]:
+                out[i] = out[i][:1000]
+        for i, process in self.processors:
+            if out[i] is not None:
+                out[i] = process(out[i])
+        return tuple(out)
+
+    def execute(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+        """executemany on SQLite (a C loop); COPY on PostgreSQL (several times faster)."""
+        if not rows:
+            return
+        if not self.copy:
+            conn.exec_driver_sql(self.head + self.group + self.tail, rows)
+            return
+        dbapi = conn.dialect.loaded_dbapi
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            with cursor.copy(self.copy_sql) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        except (dbapi.IntegrityError, dbapi.DataError) as exc:
+            raise PoisonBatch(f"rows rejected: {exc!r}"[:500]) from exc
+        except dbapi.Error as exc:
+            raise StorageError(f"COPY failed: {exc.__class__.__name__}") from exc
+        finally:
+            cursor.close()
+
+
+@lru_cache(maxsize=8)
+def _inserters(dialect: Dialect) -> tuple[_BulkInsert, _BulkInsert]:
+    requests = _BulkInsert(_REQUESTS, [*_REQUEST_FIELDS, "attempt_count"], dialect)
+    attempts = _BulkInsert(_ATTEMPTS, ["request_id", *_ATTEMPT_FIELDS], dialect)
+    return requests, attempts
+
+
+_request_values = attrgetter(*_REQUEST_FIELDS)
+_attempt_values = attrgetter(*_ATTEMPT_FIELDS)
+
+
+def _insert_rows(conn: Connection, fresh: Sequence[UsageEvent]) -> None:
+    requests, attempts = _inserters(conn.dialect)
+    request_rows = [requests.row((*_request_values(e), len(e.attempts))) for e in fresh]
+    attempt_rows = [attempts.row((e.id, *_attempt_values(a))) for e in fresh for a in e.attempts]
+    requests.execute(conn, request_rows)
+    attempts.execute(conn, attempt_rows)
 
 
 def _existing_ids(conn: Connection, ids: list[str]) -> set[str]:
@@ -67,28 +123,47 @@ def _fresh(conn: Connection, events: Sequence[UsageEvent]) -> list[UsageEvent]:
     return fresh
 
 
-def _upsert(
-    conn: Connection, table: Table, keys: Sequence[str], rows: list[dict[str, Any]]
-) -> None:
-    if not rows:
-        return
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(table)
-    counters = [c.name for c in table.columns if c.name not in keys]
-    stmt = stmt.on_conflict_do_update(
-        index_elements=list(keys),
-        set_={name: table.c[name] + stmt.excluded[name] for name in counters},
+class _BulkUpsert(_BulkInsert):
+    """``INSERT … ON CONFLICT (keys) DO UPDATE SET c = c + excluded.c`` (SQLite and PostgreSQL)."""
+
+    def __init__(self, table: Table, keys: Sequence[str], dialect: Dialect) -> None:
+        self.columns = [c.name for c in table.columns]
+        super().__init__(table, self.columns, dialect)
+        counters = [c for c in self.columns if c not in keys]
+        updates = ", ".join(f'"{c}" = "{table.name}"."{c}" + excluded."{c}"' for c in counters)
+        conflict = ", ".join(f'"{k}"' for k in keys)
+        self.tail = f" ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
+        self.copy = False  # an upsert cannot COPY
+
+
+_ROLLUP_KEYS = ("hour", "project_id", "api_key_id", "end_user", "model", "outcome")
+_TAG_KEYS = ("hour", "tag", "project_id", "model", "outcome")
+
+
+@lru_cache(maxsize=8)
+def _upserters(dialect: Dialect) -> tuple[_BulkUpsert, _BulkUpsert]:
+    return (
+        _BulkUpsert(hourly_rollups, _ROLLUP_KEYS, dialect),
+        _BulkUpsert(hourly_tag_rollups, _TAG_KEYS, dialect),
     )
-    conn.execute(stmt, rows)
+
+
+def _upsert(
+    conn: Connection, upsert: _BulkUpsert, keys: Sequence[str], groups: dict[Any, dict[str, Any]]
+) -> None:
+    if not groups:
+        return
+    rows = []
+    for key, counters in groups.items():
+        values = dict(zip(keys, key, strict=True)) | counters
+        rows.append(upsert.row([values[c] for c in upsert.columns]))
+    upsert.execute(conn, rows)
 
 
 def _rollup(conn: Connection, fresh: Sequence[UsageEvent]) -> None:
-    keys = ("hour", "project_id", "api_key_id", "end_user", "model", "outcome")
-    rows = [dict(zip(keys, k, strict=True)) | v for k, v in aggregate(fresh).items()]
-    _upsert(conn, hourly_rollups, keys, rows)
-    tag_keys = ("hour", "tag", "project_id", "model", "outcome")
-    tag_rows = [dict(zip(tag_keys, k, strict=True)) | v for k, v in aggregate_tags(fresh).items()]
-    _upsert(conn, hourly_tag_rollups, tag_keys, tag_rows)
+    rollups, tags = _upserters(conn.dialect)
+    _upsert(conn, rollups, _ROLLUP_KEYS, aggregate(fresh))
+    _upsert(conn, tags, _TAG_KEYS, aggregate_tags(fresh))
 
 
 def write_batch(engine: Engine, events: Sequence[UsageEvent]) -> int:
@@ -103,12 +178,11 @@ def write_batch(engine: Engine, events: Sequence[UsageEvent]) -> int:
             fresh = _fresh(conn, events)
             if not fresh:
                 return 0
-            conn.execute(_REQUESTS.insert(), [_request_row(e) for e in fresh])
-            attempts = [row for e in fresh for row in _attempt_rows(e)]
-            if attempts:
-                conn.execute(_ATTEMPTS.insert(), attempts)
+            _insert_rows(conn, fresh)
             _rollup(conn, fresh)
             return len(fresh)
+    except StorageError:  # already classified (raised by a COPY)
+        raise
     except (IntegrityError, DataError) as exc:
         raise PoisonBatch(f"batch of {len(events)} rejected: {exc.orig!r}"[:500]) from exc
     except SQLAlchemyError as exc:

@@ -1,0 +1,43 @@
+# One command per job. Each creates .venv and installs the project into it first.
+#   make demo   the whole product on SQLite, with live traffic (see README)
+#   make test   ruff, mypy --strict and the full pytest suite
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTHON ?= python3
+CHECKED := collector dashboard tests bench migrations
+
+.PHONY: install demo serve test lint typecheck pytest bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+demo: install
+	$(BIN)/spendscope demo
+
+serve: install
+	$(BIN)/spendscope serve
+
+lint: install
+	$(BIN)/ruff check $(CHECKED)
+	$(BIN)/ruff format --check $(CHECKED)
+
+typecheck: install
+	$(BIN)/mypy collector dashboard
+
+pytest: install
+	$(BIN)/pytest --headless -q
+
+test: lint typecheck pytest
+
+bench: install
+	$(BIN)/python bench/bench_recorder.py
+	$(BIN)/python bench/bench_cost.py
+	$(BIN)/python bench/bench_tokens.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,344 @@
+"""``spendscope cost`` and ``spendscope prices list|show|import``: price questions, answered.
+
+Bad input is one line on stderr and exit 2 (never a traceback); an unknown model is
+``unpriced`` and exit 3, so scripts can tell "no price" from "bad question".
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+
+from collector.cli.common import fail
+
+if TYPE_CHECKING:
+    from collector.pricing import ImportResult, PriceEntry, TierRates
+    from collector.usage import Cost, Usage
+
+EXIT_BAD_INPUT = 2
+EXIT_UNPRICED = 3
+_DIGITS = re.compile(r"\d+")
+_PRICE_FIELDS = (
+    "input",
+    "cached_input",
+    "output",
+    "audio_input",
+    "audio_output",
+    "image_input",
+    "image_output",
+    "per_minute",
+    "per_1m_characters",
+)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``cost`` and the ``prices`` group to the spendscope app."""
+    app.command("cost")(cost)
+    prices = typer.Typer(help="Inspect the price catalog and import prices.", no_args_is_help=True)
+    prices.command("list")(list_prices)
+    prices.command("show")(show_price)
+    prices.command("import")(import_prices)
+    app.add_typer(prices, name="prices")
+
+
+def cost(
+    model: Annotated[
+        str | None, typer.Option(metavar="MODEL", help="Model that served the request.")
+    ] = None,
+    prompt_tokens: Annotated[
+        str | None, typer.Option(metavar="N", help="Prompt tokens (incl. cached).")
+    ] = None,
+    completion_tokens: Annotated[
+        str | None, typer.Option(metavar="N", help="Completion tokens (incl. reasoning).")
+    ] = None,
+    cached_tokens: Annotated[str, typer.Option(metavar="N", help="Cached prompt tokens.")] = "0",
+    reasoning_tokens: Annotated[str, typer.Option(metavar="N", help="Reasoning tokens.")] = "0",
+    batch: Annotated[bool, typer.Option(help="Priced at Batch API rates.")] = False,
+    service_tier: Annotated[
+        str | None,
+        typer.Option(metavar="TIER", help="Tier that served it: default, flex, priority, fast…"),
+    ] = None,
+    at: Annotated[
+        str | None,
+        typer.Option(metavar="ISO-8601", help="Instant (UTC if no offset); default now."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Compute the exact cost of one request from its token counts."""
+    from collector.errors import PricingError
+    from collector.pricing import compute_cost, parse_service_tier
+
+    if not model:
+        _fail("--model is required")
+    usage = _usage(prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens)
+    try:
+        parse_service_tier(service_tier)
+        result = compute_cost(
+            usage, model, _instant(at, "--at"), batch=batch, service_tier=service_tier
+        )
+    except PricingError as exc:
+        _fail(str(exc))
+    _print_cost(model, result, as_json=as_json)
+
+
+def _usage(prompt: str | None, completion: str | None, cached: str, reasoning: str) -> Usage:
+    """Token counts from the flags, checked against OpenAI's inclusion rules."""
+    from collector.usage import Usage
+
+    usage = Usage(
+        prompt_tokens=_count(prompt, "--prompt-tokens", required=True),
+        completion_tokens=_count(completion, "--completion-tokens", required=True),
+        cached_tokens=_count(cached, "--cached-tokens"),
+        reasoning_tokens=_count(reasoning, "--reasoning-tokens"),
+    )
+    if usage.cached_tokens > usage.prompt_tokens:
+        _fail("--cached-tokens cannot exceed --prompt-tokens")
+    if usage.reasoning_tokens > usage.completion_tokens:
+        _fail("--reasoning-tokens cannot exceed --completion-tokens")
+    return usage
+
+
+def _print_cost(model: str, result: Cost, *, as_json: bool) -> None:
+    amount = None if result.cost_usd is None else _money(result.cost_usd)
+    if as_json:
+        payload = {
+            "model": model,
+            "cost_usd": amount,
+            "cost_source": result.cost_source.value,
+            "price_id": result.price_id,
+        }
+        typer.echo(json.dumps(payload))
+    elif amount is None:
+        typer.echo(f"{model}: unpriced (no price known for this model)")
+    else:
+        typer.echo(f"{model}: ${amount} ({result.cost_source.value}, price {result.price_id})")
+    if amount is None:
+        raise typer.Exit(EXIT_UNPRICED)
+
+
+def list_prices(
+    family: Annotated[str | None, typer.Option(help="Only this family, e.g. gpt-4o.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List every catalog entry (price history included)."""
+    from collector.pricing import load_catalog
+
+    catalog = load_catalog()
+    if family is not None and family not in catalog.families():
+        _fail(f"unknown family {family!r} (known: {', '.join(catalog.families())})")
+    entries = sorted(
+        (e for e in catalog.entries if family is None or e.family == family),
+        key=lambda e: (e.family, e.model, e.effective_from),
+    )
+    if as_json:
+        typer.echo(json.dumps([entry_to_dict(e) for e in entries], indent=2))
+        return
+    _print_table(entries)
+
+
+def show_price(
+    model: Annotated[str, typer.Argument(help="Model name, alias or fine-tuned id.")],
+    at: Annotated[
+        str | None, typer.Option(help="ISO-8601 date or instant (UTC if no offset).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show the price in force for MODEL (now, or at --at) and where it comes from."""
+    from collector.pricing import resolve_price
+
+    when = _instant(at, "--at")
+    entry = resolve_price(model, when)
+    if entry is None:
+        typer.echo(f"no price known for {model!r} at {when.isoformat()}", err=True)
+        raise typer.Exit(EXIT_UNPRICED)
+    data = {"requested": model, **entry_to_dict(entry)}
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    for key, value in data.items():
+        if value not in (None, [], {}):
+            typer.echo(f"{key:>16}: {_plain(value)}")
+
+
+def import_prices(
+    file: Annotated[Path, typer.Argument(help="LiteLLM model_prices_and_context_window.json")],
+    effective_from: Annotated[
+        str | None, typer.Option(help="When the imported prices start (default now).")
+    ] = None,
+    include_catalogued: Annotated[
+        bool, typer.Option("--all", help="Also override models the catalog already prices.")
+    ] = False,
+    dry_run: Annotated[bool, typer.Option(help="Parse and summarise; write nothing.")] = False,
+) -> None:
+    """Import OpenAI token prices from LiteLLM's JSON as price overrides."""
+    from collector.pricing import parse_litellm_prices
+
+    data = _read_json_object(file)
+    start = _instant(effective_from, "--effective-from")
+    result = parse_litellm_prices(data)
+    if not include_catalogued:
+        result = _without_catalogued(result, start)
+    for line in result.summary():
+        typer.echo(line)
+    if dry_run or not result.prices:
+        return
+    written = _write_overrides(result, start)
+    typer.echo(f"wrote {written} price overrides (in force from {start.isoformat()})")
+
+
+def entry_to_dict(entry: PriceEntry) -> dict[str, Any]:
+    """A JSON-ready view of a catalog entry; money as decimal strings."""
+    prices: dict[str, Any] = {name: _money_or_none(getattr(entry, name)) for name in _PRICE_FIELDS}
+    if entry.batch is not None:
+        prices["batch"] = _tier_dict(entry.batch)
+    for tier, rates in entry.tiers.items():
+        prices[tier] = _tier_dict(rates)
+    if entry.per_image:
+        prices["per_image"] = {k: _money(v) for k, v in entry.per_image.items()}
+    return {
+        "id": entry.id,
+        "model": entry.model,
+        "family": entry.family,
+        "aliases": list(entry.aliases),
+        "patterns": list(entry.patterns),
+        "effective_from": entry.effective_from.isoformat(),
+        "mode": entry.mode,
+        "unit": entry.unit.value,
+        "prices": {k: v for k, v in prices.items() if v is not None},
+        "source": entry.source,
+        "note": entry.note,
+    }
+
+
+def _print_table(entries: list[PriceEntry]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Prices (USD per 1M tokens unless the unit says otherwise)")
+    for column in ("Model", "From", "Unit", "Input", "Cached", "Output", "Batch in/out"):
+        table.add_column(column, no_wrap=column in ("From", "Unit"))
+    for e in entries:
+        names = e.model + (f" ({', '.join(e.aliases)})" if e.aliases else "")
+        unit_price = next(
+            (p for p in (e.input, e.per_minute, e.per_1m_characters) if p is not None), None
+        )
+        batch = e.batch
+        table.add_row(
+            names,
+            e.effective_from.date().isoformat(),
+            e.unit.value,
+            _cell(unit_price),
+            _cell(e.cached_input),
+            f"{len(e.per_image)} sizes" if e.per_image else _cell(e.output),
+            "-" if batch is None else f"{_cell(batch.input)} / {_cell(batch.output)}",
+        )
+    Console().print(table)
+
+
+def _without_catalogued(result: ImportResult, at: datetime) -> ImportResult:
+    """Drop prices for models the catalog already prices at ``at`` (it has dated history)."""
+    from dataclasses import replace
+
+    from collector.pricing import resolve_price
+
+    kept = tuple(p for p in result.prices if resolve_price(p.model, at) is None)
+    dropped = len(result.prices) - len(kept)
+    if not dropped:
+        return result
+    reason = "already priced by the catalog (use --all to override)"
+    return replace(result, prices=kept, skipped={**result.skipped, reason: dropped})
+
+
+def _write_overrides(result: ImportResult, start: datetime) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from collector.cli.common import engine_or_exit
+    from collector.db import session_scope
+    from collector.errors import SpendscopeError
+    from collector.pricing import add_override
+
+    overrides = result.to_overrides(start)
+    engine = engine_or_exit()
+    try:
+        with session_scope(engine) as session:
+            for override in overrides:
+                add_override(session, override)
+    except (SQLAlchemyError, SpendscopeError) as exc:
+        _fail(f"could not write overrides: {str(exc).splitlines()[0]}", code=1)
+    return len(overrides)
+
+
+def _read_json_object(file: Path) -> dict[str, Any]:
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        _fail(f"cannot read {file}: {reason}")
+    try:
+        data = json.loads(text, parse_float=Decimal)
+    except json.JSONDecodeError as exc:
+        _fail(f"{file} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})")
+    if not isinstance(data, dict):
+        _fail(f"{file} must hold a JSON object keyed by model name")
+    return data
+
+
+def _count(value: str | None, flag: str, *, required: bool = False) -> int:
+    if value is None:
+        if required:
+            _fail(f"{flag} is required")
+        return 0
+    if not _DIGITS.fullmatch(value.strip()):
+        _fail(f"{flag} must be a non-negative integer, got {value!r}")
+    return int(value)
+
+
+def _instant(value: str | None, flag: str) -> datetime:
+    """Parse an ISO-8601 date or instant; a naive value is taken as UTC."""
+    if value is None:
+        return datetime.now(UTC)
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        _fail(f"{flag} must be an ISO-8601 date or datetime, got {value!r}")
+    if isinstance(parsed, datetime) and parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
+
+
+def _money(value: Decimal) -> str:
+    return format(value, "f")
+
+
+def _money_or_none(value: Decimal | None) -> str | None:
+    return None if value is None else _money(value)
+
+
+def _tier_dict(rates: TierRates) -> dict[str, str]:
+    raw = {"input": rates.input, "cached_input": rates.cached_input, "output": rates.output}
+    return {k: _money(v) for k, v in raw.items() if v is not None}
+
+
+def _cell(value: Decimal | None) -> str:
+    return "-" if value is None else _money(value)
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value)
+    return str(value)
+
+
+def _fail(message: str, *, code: int = EXIT_BAD_INPUT) -> NoReturn:
+    fail(message, code)
+
+
+__all__ = ["entry_to_dict", "register"]

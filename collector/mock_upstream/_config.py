@@ -1,0 +1,45 @@
+"""The mock upstream's one configuration object, shared by the CLI, tests and benchmarks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from collector.mock_upstream._scenario import Scenario
+
+
+@dataclass(frozen=True, slots=True)
+class MockConfig:
+    """How the fake OpenAI behaves (latency, pace and output length also have per-request
+    ``x-mock-*`` header overrides, see the package docstring).
+
+    Validated on construction so that a bad CLI flag fails before a socket is bound.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    latency_ms: float = 0.0
+    tokens_per_s: float = 0.0
+    seed: int = 0
+    scenario: Scenario | None = None
+    require_key: str | None = None
+    timeout_fault_s: float = 30.0
+    retry_after_s: float = 0.1
+    output_tokens: int | None = None
+    rpm_limit: int = 10_000
+    tpm_limit: int = 30_000_000
+
+    def __post_init__(self) -> None:
+        checks = {
+            "port must be 0..65535": 0 <= self.port <= 65535,
+            "latency_ms must be >= 0": self.latency_ms >= 0,
+            "tokens_per_s must be >= 0": self.tokens_per_s >= 0,
+            "timeout_fault_s must be > 0": self.timeout_fault_s > 0,
+            "retry_after_s must be >= 0": self.retry_after_s >= 0,
+            "output_tokens must be >= 0": self.output_tokens is None or self.output_tokens >= 0,
+            "rpm_limit must be >= 1": self.rpm_limit >= 1,
+            "tpm_limit must be >= 1": self.tpm_limit >= 1,
+            "require_key must be non-empty": self.require_key is None or bool(self.require_key),
+        }
+        for message, ok in checks.items():
+            if not ok:
+                raise ValueError(message)

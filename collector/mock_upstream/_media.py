@@ -1,0 +1,216 @@
+"""Audio and image endpoints, billed by seconds, characters and images rather than tokens.
+
+Transcription duration comes from, in order: header ``x-mock-audio-seconds``, form field
+``mock_duration_s``, a WAV file's own header, else the upload size at 16 kB/s (128 kbit/s MP3).
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import struct
+import time
+import zlib
+from typing import Any
+
+from aiohttp import web
+
+from collector.mock_upstream._generate import JsonDict, resolve_model
+from collector.mock_upstream._http import ApiError, ctx_of, json_response
+from collector.tokens import count_text_tokens
+
+_MP3_BYTES_PER_S = 16_000
+_PCM_BYTES_PER_S = 48_000  # 24 kHz, 16-bit, mono: what OpenAI's speech returns as pcm/wav.
+_SPEECH_CHARS_PER_S = 15
+_WORDS_PER_S = 2.5
+_SPEECH_TYPES = {
+    "mp3": "audio/mpeg",
+    "opus": "audio/opus",
+    "aac": "audio/aac",
+    "flac": "audio/flac",
+    "wav": "audio/wav",
+    "pcm": "audio/pcm",
+}
+# gpt-image-1 output tokens by quality and (square, rectangular) size, from OpenAI's pricing page.
+_IMAGE_TOKENS = {"low": (272, 408), "medium": (1056, 1584), "high": (4160, 6240)}
+
+
+def _png() -> bytes:
+    """A valid 1x1 PNG, so b64_json and image URLs decode to a real image."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(b"\x00\x10\x80\xf0")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
+
+
+PNG = _png()
+_PNG_B64 = base64.b64encode(PNG).decode()
+
+
+def wav_seconds(data: bytes) -> float | None:
+    """Duration of a PCM WAV from its ``fmt``/``data`` chunks; None if not a WAV."""
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return None
+    offset, byte_rate = 12, 0
+    while offset + 8 <= len(data):
+        kind = data[offset : offset + 4]
+        size = int.from_bytes(data[offset + 4 : offset + 8], "little")
+        if kind == b"fmt " and size >= 12:
+            byte_rate = int.from_bytes(data[offset + 16 : offset + 20], "little")
+        if kind == b"data" and byte_rate:
+            return min(size, len(data) - offset - 8) / byte_rate
+        offset += 8 + size + (size & 1)
+    return None
+
+
+def wav_bytes(seconds: float) -> bytes:
+    """A silent 24 kHz mono 16-bit WAV of ``seconds``."""
+    size = int(seconds * _PCM_BYTES_PER_S) & ~1
+    fmt = struct.pack("<HHIIHH", 1, 1, 24_000, _PCM_BYTES_PER_S, 2, 16)
+    head = b"RIFF" + struct.pack("<I", 36 + size) + b"WAVEfmt " + struct.pack("<I", 16) + fmt
+    return head + b"data" + struct.pack("<I", size) + bytes(size)
+
+
+async def transcriptions(request: web.Request) -> web.StreamResponse:
+    """Transcription of a multipart upload; ``usage`` as OpenAI reports it per model family."""
+    ctx = ctx_of(request)
+    form = await request.post()
+    upload = form.get("file")
+    if not isinstance(upload, web.FileField):
+        raise ApiError(
+            400,
+            "Missing required parameter: 'file'.",
+            param="file",
+            code="missing_required_parameter",
+        )
+    _, served = resolve_model({"model": form.get("model")})
+    audio = upload.file.read()
+    seconds = _seconds(request, form.get("mock_duration_s"), audio)
+    words = max(1, math.ceil(seconds * _WORDS_PER_S))
+    text = "".join(ctx.state.bank.take(zlib.crc32(audio[:4096]) ^ len(audio), words))
+    out_tokens = count_text_tokens(text, "gpt-4o")
+    fmt = str(form.get("response_format") or "json")
+    if fmt == "text":
+        return web.Response(text=text + "\n", headers=ctx.headers(out_tokens, "text/plain"))
+    usage = _transcription_usage(served, seconds, out_tokens)
+    payload: JsonDict = {"text": text, "usage": usage}
+    if fmt == "verbose_json":
+        payload = {
+            "task": "transcribe",
+            "language": "english",
+            "duration": seconds,
+            **payload,
+            "segments": [],
+        }
+    return json_response(request, payload, out_tokens)
+
+
+def _transcription_usage(served: str, seconds: float, out_tokens: int) -> JsonDict:
+    """whisper-1 bills seconds (rounded up); gpt-4o transcribe models bill tokens."""
+    if served.startswith("whisper"):
+        return {"type": "duration", "seconds": math.ceil(seconds)}
+    audio_tokens = math.ceil(seconds * 10)
+    return {
+        "type": "tokens",
+        "input_tokens": audio_tokens,
+        "input_token_details": {"text_tokens": 0, "audio_tokens": audio_tokens},
+        "output_tokens": out_tokens,
+        "total_tokens": audio_tokens + out_tokens,
+    }
+
+
+def _seconds(request: web.Request, field: Any, audio: bytes) -> float:
+    raw = request.headers.get("x-mock-audio-seconds") or (field if isinstance(field, str) else None)
+    if raw is not None:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ApiError(400, f"audio seconds must be a number, got {raw!r}") from None
+        if not 0 < value < 86_400:
+            raise ApiError(400, "audio seconds must be in (0, 86400)")
+        return value
+    from_wav = wav_seconds(audio)
+    return from_wav if from_wav is not None else max(0.1, len(audio) / _MP3_BYTES_PER_S)
+
+
+async def speech(request: web.Request) -> web.StreamResponse:
+    """Text-to-speech: silent audio whose length follows the input (15 characters a second)."""
+    ctx = ctx_of(request)
+    body = ctx.body
+    resolve_model(body)
+    text = body.get("input")
+    if not isinstance(text, str) or not text or len(text) > 4096:
+        raise ApiError(400, "Invalid 'input': string must have 1..4096 characters.", param="input")
+    fmt = body.get("response_format", "mp3")
+    if fmt not in _SPEECH_TYPES:
+        raise ApiError(400, f"Invalid 'response_format': {fmt!r}.", param="response_format")
+    seconds = max(0.5, len(text) / _SPEECH_CHARS_PER_S)
+    if fmt == "wav":
+        audio = wav_bytes(seconds)
+    elif fmt == "pcm":
+        audio = bytes(int(seconds * _PCM_BYTES_PER_S) & ~1)
+    else:
+        audio = b"\xff\xfb\x90\x64" + bytes(int(seconds * _MP3_BYTES_PER_S))
+    return web.Response(body=audio, headers=ctx.headers(0, _SPEECH_TYPES[fmt]))
+
+
+async def images(request: web.Request) -> web.StreamResponse:
+    """Image generation: 1x1 PNGs as ``url`` (served by the mock) or ``b64_json``."""
+    ctx = ctx_of(request)
+    body = {"model": "dall-e-2", **ctx.body}
+    _, served = resolve_model(body)
+    prompt, n = body.get("prompt"), body.get("n", 1)
+    if not isinstance(prompt, str) or not prompt:
+        raise ApiError(
+            400,
+            "Missing required parameter: 'prompt'.",
+            param="prompt",
+            code="missing_required_parameter",
+        )
+    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 10:
+        raise ApiError(400, "Invalid 'n': must be between 1 and 10.", param="n")
+    gpt_image = served.startswith("gpt-image")
+    as_b64 = gpt_image or body.get("response_format") == "b64_json"
+    url = f"{request.scheme}://{request.host}/_mock/images/mock.png"
+    item: JsonDict = {"b64_json": _PNG_B64} if as_b64 else {"url": url}
+    if served.startswith("dall-e-3"):
+        item["revised_prompt"] = prompt
+    payload: JsonDict = {"created": int(time.time()), "data": [dict(item) for _ in range(n)]}
+    tokens = 0
+    if gpt_image:
+        payload.update(_image_usage(body, prompt, n))
+        tokens = payload["usage"]["total_tokens"]
+    return json_response(request, payload, tokens)
+
+
+def _image_usage(body: JsonDict, prompt: str, n: int) -> JsonDict:
+    quality = str(body.get("quality"))
+    quality = quality if quality in _IMAGE_TOKENS else "medium"
+    size = str(body.get("size") or "1024x1024")
+    per_image = _IMAGE_TOKENS[quality][0 if size in ("1024x1024", "auto") else 1]
+    text = count_text_tokens(prompt, "gpt-4o")
+    usage = {
+        "input_tokens": text,
+        "output_tokens": per_image * n,
+        "total_tokens": text + per_image * n,
+        "input_tokens_details": {"text_tokens": text, "image_tokens": 0},
+    }
+    return {
+        "usage": usage,
+        "quality": quality,
+        "size": size if size != "auto" else "1024x1024",
+        "background": "opaque",
+        "output_format": "png",
+    }
+
+
+async def image_file(request: web.Request) -> web.StreamResponse:
+    """The file behind generated image URLs, so clients that download them get a PNG."""
+    return web.Response(body=PNG, content_type="image/png")

@@ -1,0 +1,37 @@
+"""Pricing: the shipped OpenAI price catalog, price overrides, and the exact cost engine.
+
+Importing this package is cheap: the catalog is parsed on first use and cached.
+"""
+
+from collector.pricing._catalog import Catalog, load_catalog, parse_catalog
+from collector.pricing._engine import compute_cost, parse_service_tier, resolve_price
+from collector.pricing._litellm import ImportedPrice, ImportResult, parse_litellm_prices
+from collector.pricing._types import (
+    PriceEntry,
+    PriceOverride,
+    RateCard,
+    ServiceTier,
+    TierRates,
+    Unit,
+)
+from collector.pricing.overrides import add_override, load_overrides
+
+__all__ = [
+    "Catalog",
+    "ImportResult",
+    "ImportedPrice",
+    "PriceEntry",
+    "PriceOverride",
+    "RateCard",
+    "ServiceTier",
+    "TierRates",
+    "Unit",
+    "add_override",
+    "compute_cost",
+    "load_catalog",
+    "load_overrides",
+    "parse_catalog",
+    "parse_litellm_prices",
+    "parse_service_tier",
+    "resolve_price",
+]

@@ -1,0 +1,252 @@
+"""The shipped price catalog: parsed from ``catalog.yaml`` once, checked, indexed by name.
+
+Prices are read from YAML as ``Decimal`` straight from their text (never through float),
+and the schema is checked on load so that a bad edit fails loudly instead of mispricing.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from fnmatch import fnmatchcase
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from collector.errors import PricingError
+from collector.pricing._types import PriceEntry, TierRates, Unit
+
+_ENTRY_KEYS = frozenset(
+    {"id", "model", "family", "aliases", "patterns", "effective_from", "mode", "unit"}
+    | {"source", "note", "prices"}
+)
+_SCALAR_PRICES = (
+    "input",
+    "cached_input",
+    "output",
+    "audio_input",
+    "audio_output",
+    "image_input",
+    "image_output",
+    "per_minute",
+    "per_1m_characters",
+)
+_TIER_PRICES = ("flex", "priority", "scale", "ultrafast")
+_MODE_PRICES = ("batch", *_TIER_PRICES)
+_PRICE_KEYS = frozenset({*_SCALAR_PRICES, *_MODE_PRICES, "per_image"})
+_TIER_KEYS = frozenset({"input", "cached_input", "output"})
+_DATED_SUFFIX = re.compile(r"^(?P<base>.+?)-(?:\d{4}-\d{2}-\d{2}|\d{4})$")
+_MEMO_LIMIT = 10_000
+
+
+class Catalog:
+    """Price entries indexed by every name and pattern they answer to, in time order."""
+
+    def __init__(self, entries: Sequence[PriceEntry]) -> None:
+        self.entries: tuple[PriceEntry, ...] = tuple(entries)
+        timelines: dict[str, list[PriceEntry]] = {}
+        for entry in self.entries:
+            for name in (*entry.names, *entry.patterns):
+                timelines.setdefault(name, []).append(entry)
+        self._timelines = {k: tuple(sorted(v, key=_start)) for k, v in timelines.items()}
+        self._starts = {k: [e.effective_from for e in v] for k, v in self._timelines.items()}
+        patterns = {p for e in self.entries for p in e.patterns}
+        self._patterns = sorted(patterns, key=lambda p: (-len(p), p))
+        self._memo: dict[str, str | None] = {}
+
+    def key_for(self, model: str) -> str | None:
+        """The index key a model name resolves to: exact, pattern, then dated family."""
+        try:
+            return self._memo[model]
+        except KeyError:
+            key = self._find_key(model)
+            if len(self._memo) < _MEMO_LIMIT:
+                self._memo[model] = key
+            return key
+
+    def _find_key(self, model: str) -> str | None:
+        if model in self._timelines:
+            return model
+        for pattern in self._patterns:
+            if fnmatchcase(model, pattern):
+                return pattern
+        dated = _DATED_SUFFIX.match(model)
+        if dated is not None and dated["base"] in self._timelines:
+            return dated["base"]
+        return None
+
+    def resolve(self, model: str, at: datetime) -> PriceEntry | None:
+        """The entry in force for ``model`` at ``at`` (latest ``effective_from`` <= ``at``)."""
+        key = self.key_for(model)
+        if key is None:
+            return None
+        index = bisect_right(self._starts[key], at) - 1
+        return self._timelines[key][index] if index >= 0 else None
+
+    def families(self) -> tuple[str, ...]:
+        return tuple(sorted({e.family for e in self.entries}))
+
+
+@cache
+def load_catalog() -> Catalog:
+    """The catalog shipped in the package, parsed and checked on first use."""
+    text = resources.files("collector.pricing").joinpath("catalog.yaml").read_text("utf-8")
+    return parse_catalog(text)
+
+
+def parse_catalog(text: str) -> Catalog:
+    """Parse and check catalog YAML; raise PricingError naming the first problem."""
+    import yaml
+
+    class _DecimalLoader(yaml.SafeLoader):
+        """SafeLoader that reads YAML floats as exact Decimals."""
+
+    def _decimal(loader: yaml.SafeLoader, node: yaml.Node) -> Decimal:
+        assert isinstance(node, yaml.ScalarNode)
+        return _to_decimal(loader.construct_scalar(node), "a float")
+
+    _DecimalLoader.add_constructor("tag:yaml.org,2002:float", _decimal)
+    try:
+        data = yaml.load(text, Loader=_DecimalLoader)
+    except (yaml.YAMLError, ValueError) as exc:
+        raise PricingError(f"catalog is not valid YAML: {exc}") from None
+    if not isinstance(data, Mapping) or not isinstance(data.get("entries"), list):
+        raise PricingError("catalog must be a mapping with an 'entries' list")
+    entries = [_parse_entry(raw, i) for i, raw in enumerate(data["entries"])]
+    _check_unique(entries)
+    return Catalog(entries)
+
+
+def _parse_entry(raw: Any, index: int) -> PriceEntry:
+    if not isinstance(raw, Mapping):
+        raise PricingError(f"catalog entry #{index} is not a mapping")
+    where = f"catalog entry {raw.get('id', f'#{index}')!r}"
+    unknown = set(raw) - _ENTRY_KEYS
+    if unknown:
+        raise PricingError(f"{where}: unknown keys {sorted(unknown)}")
+    for name in ("id", "model", "family", "source"):
+        if not isinstance(raw.get(name), str) or not raw[name].strip():
+            raise PricingError(f"{where}: '{name}' is required (a non-empty string)")
+    if not raw["id"].startswith(raw["model"] + "@"):
+        raise PricingError(f"{where}: id must read '<model>@<date>'")
+    prices = raw.get("prices")
+    if not isinstance(prices, Mapping):
+        raise PricingError(f"{where}: 'prices' is required (a mapping)")
+    try:
+        entry = _build_entry(raw, prices, where)
+    except ValueError as exc:
+        raise PricingError(f"{where}: {exc}") from None
+    _check_unit(entry, where)
+    return entry
+
+
+def _build_entry(raw: Mapping[str, Any], prices: Mapping[str, Any], where: str) -> PriceEntry:
+    unknown = set(prices) - _PRICE_KEYS
+    if unknown:
+        raise ValueError(f"unknown price keys {sorted(unknown)}")
+    scalars = {name: _price(prices.get(name), name) for name in _SCALAR_PRICES}
+    tiers = {t: _tier(prices[t], t) for t in _TIER_PRICES if t in prices}
+    batch = _tier(prices["batch"], "batch") if "batch" in prices else None
+    per_image = prices.get("per_image") or {}
+    if not isinstance(per_image, Mapping):
+        raise ValueError("per_image must map 'quality/size' to a price")
+    return PriceEntry(
+        id=raw["id"],
+        model=raw["model"],
+        family=raw["family"],
+        effective_from=_instant(raw.get("effective_from")),
+        source=raw["source"].strip(),
+        mode=str(raw.get("mode", "chat")),
+        unit=Unit(raw.get("unit", "token")),
+        aliases=_names(raw.get("aliases"), "aliases"),
+        patterns=_names(raw.get("patterns"), "patterns"),
+        batch=batch,
+        tiers=tiers,
+        per_image={str(k): _required_price(v, f"per_image {k}") for k, v in per_image.items()},
+        note=raw.get("note"),
+        **scalars,
+    )
+
+
+def _check_unit(entry: PriceEntry, where: str) -> None:
+    needs = {
+        Unit.TOKEN: entry.input is not None or entry.output is not None,
+        Unit.MINUTE: entry.per_minute is not None,
+        Unit.CHARACTER: entry.per_1m_characters is not None,
+        Unit.IMAGE: bool(entry.per_image),
+    }
+    if not needs[entry.unit]:
+        raise PricingError(f"{where}: unit {entry.unit.value!r} has no price to bill it")
+
+
+def _check_unique(entries: Iterable[PriceEntry]) -> None:
+    ids: set[str] = set()
+    starts: set[tuple[str, datetime]] = set()
+    for entry in entries:
+        if entry.id in ids:
+            raise PricingError(f"catalog has duplicate id {entry.id!r}")
+        ids.add(entry.id)
+        for name in (*entry.names, *entry.patterns):
+            if (name, entry.effective_from) in starts:
+                raise PricingError(
+                    f"catalog has two prices for {name!r} from {entry.effective_from.isoformat()}"
+                )
+            starts.add((name, entry.effective_from))
+
+
+def _tier(raw: Any, name: str) -> TierRates:
+    if not isinstance(raw, Mapping) or not raw or set(raw) - _TIER_KEYS:
+        raise ValueError(f"{name} must map some of {sorted(_TIER_KEYS)} to prices")
+    return TierRates(
+        input=_price(raw.get("input"), f"{name}.input"),
+        cached_input=_price(raw.get("cached_input"), f"{name}.cached_input"),
+        output=_price(raw.get("output"), f"{name}.output"),
+    )
+
+
+def _price(value: Any, name: str) -> Decimal | None:
+    return None if value is None else _required_price(value, name)
+
+
+def _required_price(value: Any, name: str) -> Decimal:
+    price = _to_decimal(value, name)
+    if price < 0:
+        raise ValueError(f"{name} is negative ({price})")
+    return price
+
+
+def _to_decimal(value: Any, name: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, Decimal | int | str):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        raise ValueError(f"{name} is not a number: {value!r}") from None
+    if not number.is_finite():
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return number
+
+
+def _instant(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("effective_from datetime needs a timezone")
+        return value
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    raise ValueError("effective_from is required (a date, in force from 00:00 UTC)")
+
+
+def _names(value: Any, name: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ValueError(f"{name} must be a list of non-empty strings")
+    return tuple(value)
+
+
+def _start(entry: PriceEntry) -> datetime:
+    return entry.effective_from

@@ -1,0 +1,196 @@
+"""``spendscope cost`` and ``spendscope prices``: exact answers, one-line errors, exit codes."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import typer
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+
+from collector.cli.pricing import register
+from collector.db import make_engine
+from collector.pricing import load_overrides
+from collector.settings import get_settings
+
+FIXTURE = Path(__file__).with_name("litellm_prices_small.json")
+
+
+@pytest.fixture
+def app() -> typer.Typer:
+    app = typer.Typer(pretty_exceptions_enable=False)
+    register(app)
+    return app
+
+
+def run(app: typer.Typer, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_cost_json(app: typer.Typer) -> None:
+    # o3 after the cut, flex: 600 × 1.00 + 400 × 0.25 + 2000 × 4.00 = 8,700 → $0.0087
+    code, out, _ = run(
+        app,
+        *("cost", "--model", "o3", "--prompt-tokens", "1000", "--cached-tokens", "400"),
+        *("--completion-tokens", "2000", "--reasoning-tokens", "1500"),
+        *("--service-tier", "flex", "--at", "2025-07-01T12:00:00Z", "--json"),
+    )
+    assert code == 0
+    assert json.loads(out) == {
+        "model": "o3",
+        "cost_usd": "0.0087000000",
+        "cost_source": "computed",
+        "price_id": "o3-2025-04-16@2025-06-10",
+    }
+
+
+def test_cost_batch_text_output(app: typer.Typer) -> None:
+    # gpt-4o batch: 1000 × 1.25 + 1000 × 5 = 6,250 → $0.00625
+    code, out, _ = run(
+        app,
+        *("cost", "--model", "gpt-4o", "--prompt-tokens", "1000", "--completion-tokens", "1000"),
+        *("--batch", "--at", "2025-01-01"),
+    )
+    assert code == 0
+    assert out.strip() == "gpt-4o: $0.0062500000 (computed, price gpt-4o@2024-10-02)"
+
+
+def test_cost_unknown_model_is_unpriced_exit_3(app: typer.Typer) -> None:
+    code, out, _ = run(
+        app,
+        *("cost", "--model", "gpt-99-ultra", "--prompt-tokens", "1", "--completion-tokens", "1"),
+        "--json",
+    )
+    assert code == 3
+    assert json.loads(out) == {
+        "model": "gpt-99-ultra",
+        "cost_usd": None,
+        "cost_source": "unpriced",
+        "price_id": None,
+    }
+
+
+BASE = ("cost", "--model", "gpt-4o", "--prompt-tokens", "10", "--completion-tokens", "10")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("cost", "--prompt-tokens", "1", "--completion-tokens", "1"), "--model is required"),
+        (("cost", "--model", "gpt-4o", "--completion-tokens", "1"), "--prompt-tokens is required"),
+        ((*BASE, "--cached-tokens", "-5"), "--cached-tokens must be a non-negative integer"),
+        ((*BASE[:4], "1.5", *BASE[5:]), "--prompt-tokens must be a non-negative integer"),
+        ((*BASE[:6], "ten"), "--completion-tokens must be a non-negative integer"),
+        ((*BASE, "--cached-tokens", "11"), "--cached-tokens cannot exceed --prompt-tokens"),
+        ((*BASE, "--reasoning-tokens", "11"), "--reasoning-tokens cannot exceed"),
+        ((*BASE, "--at", "last tuesday"), "--at must be an ISO-8601"),
+        ((*BASE, "--service-tier", "turbo"), "unknown service tier 'turbo'"),
+        ((*BASE, "--batch", "--service-tier", "priority"), "batch requests have no service tier"),
+    ],
+)
+def test_cost_bad_input_is_one_line_exit_2(
+    app: typer.Typer, args: tuple[str, ...], message: str
+) -> None:
+    code, out, err = run(app, *args)
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("error: ")
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_prices_list_json_filters_by_family(app: typer.Typer) -> None:
+    code, out, _ = run(app, "prices", "list", "--family", "o3", "--json")
+    assert code == 0
+    rows = json.loads(out)
+    assert {r["family"] for r in rows} == {"o3"}
+    o3 = [r for r in rows if r["model"] == "o3-2025-04-16"]
+    assert [(r["effective_from"][:10], r["prices"]["input"]) for r in o3] == [
+        ("2025-04-16", "10.00"),
+        ("2025-06-10", "2.00"),
+    ]
+    assert all(r["source"] for r in rows)
+
+
+def test_prices_list_table(app: typer.Typer) -> None:
+    code, out, _ = run(app, "prices", "list", "--family", "dall-e")
+    assert code == 0
+    assert "dall-e-3" in out and "6 sizes" in out
+    code, _, err = run(app, "prices", "list", "--family", "nope")
+    assert code == 2 and err.startswith("error: unknown family 'nope'")
+
+
+def test_prices_show_at_a_date(app: typer.Typer) -> None:
+    code, out, _ = run(app, "prices", "show", "o3", "--at", "2025-05-01", "--json")
+    assert code == 0
+    shown = json.loads(out)
+    assert (shown["requested"], shown["id"]) == ("o3", "o3-2025-04-16@2025-04-16")
+    assert shown["prices"]["flex"] == {"input": "5.00", "cached_input": "1.25", "output": "20.00"}
+    code, out, _ = run(app, "prices", "show", "ft:gpt-4.1-2025-04-14:acme::x")
+    assert code == 0 and "ft:gpt-4.1-2025-04-14@2025-04-14" in out and "source" in out
+
+
+def test_prices_show_unknown_exit_3(app: typer.Typer) -> None:
+    code, _, err = run(app, "prices", "show", "gpt-5", "--at", "2024-01-01")
+    assert code == 3 and "no price known for 'gpt-5'" in err
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "cannot read"),
+        ('{"gpt-4o": {', "is not valid JSON"),
+        ("[1, 2]", "must hold a JSON object"),
+    ],
+)
+def test_prices_import_bad_file_exit_2(
+    app: typer.Typer, tmp_path: Path, content: str | None, message: str
+) -> None:
+    path = tmp_path / "prices.json"
+    if content is not None:
+        path.write_text(content, encoding="utf-8")
+    code, _, err = run(app, "prices", "import", str(path))
+    assert code == 2
+    assert err.count("\n") == 1 and message in err
+
+
+def test_prices_import_dry_run_summarises(app: typer.Typer) -> None:
+    code, out, _ = run(app, "prices", "import", str(FIXTURE), "--dry-run")
+    assert code == 0
+    lines = out.splitlines()
+    # gpt-4o, gpt-3.5-turbo-instruct, text-embedding-3-small and the ft: base are catalogued.
+    assert lines[0] == "imported 1 OpenAI model prices"
+    assert "skipped 4 keys: already priced by the catalog (use --all to override)" in lines
+    assert not any(line.startswith("wrote") for line in lines)
+
+
+def test_prices_import_writes_overrides(
+    app: typer.Typer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from collector.db import upgrade_head
+
+    url = f"sqlite:///{tmp_path / 'import.db'}"
+    upgrade_head(url)
+    monkeypatch.setenv("SPENDSCOPE_DATABASE_URL", url)
+    get_settings.cache_clear()
+    args = ("prices", "import", str(FIXTURE), "--effective-from", "2026-01-01")
+    code, out, _ = run(app, *args)
+    assert code == 0, out
+    assert (
+        out.splitlines()[-1] == "wrote 1 price overrides (in force from 2026-01-01T00:00:00+00:00)"
+    )
+    code, out, _ = run(app, *args, "--all")
+    assert out.splitlines()[-1].startswith("wrote 5 price overrides")
+    engine = make_engine(url)
+    with Session(engine) as session:
+        stored = load_overrides(session)
+    engine.dispose()
+    assert [o.model for o in stored].count("my-new-model") == 2
+    new = next(o for o in stored if o.model == "my-new-model")
+    assert (new.input_per_1m, new.output_per_1m) == (Decimal("1.65"), Decimal("6.6"))
+    assert new.effective_from == datetime(2026, 1, 1, tzinfo=UTC)
