@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from collector.errors import SettingsError
@@ -72,6 +72,25 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         25 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 above)."
     )
+    upstreams: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra named upstreams, JSON {name: base URL}; 'default' is upstream_base_url.",
+    )
+    upstream_keys: dict[str, str] = Field(
+        default_factory=dict,
+        description="API keys of named upstreams, JSON {name: key}; missing ones use the default.",
+    )
+    upstream_routes: dict[str, str] = Field(
+        default_factory=dict,
+        description="Upstream per model, JSON {glob: upstream}; first match wins, else default.",
+    )
+    fallback_models: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Models tried in order once a model's tries fail, JSON {model: [models]}.",
+    )
+    upstream_max_connections: int = Field(
+        512, ge=1, description="Size of the pooled upstream connection pool (all upstreams)."
+    )
 
     # --- limits, alerts ------------------------------------------------------------------
     redis_url: str | None = Field(
@@ -82,6 +101,41 @@ class Settings(BaseSettings):
         "fail_open",
         description="When the database is unreachable: let traffic flow, or block hard budgets.",
     )
+    redis_key_prefix: str = Field(
+        "spendscope", description="Prefix of every Redis key spendscope writes (rate limits)."
+    )
+    budget_cache_ttl_s: float = Field(
+        5.0, gt=0, description="How long a gateway caches budget definitions and project limits."
+    )
+    budget_hold_ttl_s: float = Field(
+        900.0, gt=0, description="An unsettled hard-budget reservation is released after this."
+    )
+    budget_default_output_cap: int = Field(
+        32768,
+        ge=1,
+        description="Output tokens a hard budget reserves for a model of unknown output cap "
+        "when the request sets no max_tokens.",
+    )
+    alert_interval_s: float = Field(60.0, gt=0, description="How often alert rules are evaluated.")
+    alert_webhook_secret: str | None = Field(
+        None, description="HMAC-SHA256 key signing generic alert webhooks (X-Spendscope-Signature)."
+    )
+    alert_http_timeout_s: float = Field(
+        5.0, gt=0, description="Timeout of one Slack/webhook alert delivery try."
+    )
+    alert_http_retries: int = Field(
+        3, ge=0, le=10, description="Retries of a Slack/webhook delivery on 429/5xx/network errors."
+    )
+    alert_http_backoff_ms: int = Field(
+        200, ge=0, description="Base of the exponential backoff between webhook retries."
+    )
+    smtp_host: str | None = Field(None, description="SMTP server for email alerts.")
+    smtp_port: int = Field(587, ge=1, le=65535, description="SMTP server port.")
+    smtp_username: str | None = Field(None, description="SMTP login (optional).")
+    smtp_password: str | None = Field(None, description="SMTP password (optional).")
+    smtp_from: str = Field("spendscope@localhost", description="Sender address of email alerts.")
+    smtp_starttls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS.")
+    smtp_timeout_s: float = Field(10.0, gt=0, description="Timeout of one SMTP delivery.")
 
     # --- access --------------------------------------------------------------------------
     admin_token: str | None = Field(
@@ -89,6 +143,26 @@ class Settings(BaseSettings):
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Log level of every process."
+    )
+
+    # --- dashboard -----------------------------------------------------------------------
+    dashboard_host: str = Field("127.0.0.1", description="Address the dashboard listens on.")
+    dashboard_port: int = Field(8050, ge=1, le=65535, description="Port the dashboard listens on.")
+    dashboard_users: str = Field(
+        "",
+        description=(
+            "Dashboard logins: comma-separated 'name:role:hash' (role admin or viewer; hash "
+            "from `spendscope dashboard hash-password`). Single-quote it in a shell ($ signs)."
+        ),
+    )
+    dashboard_secret_key: SecretStr | None = Field(
+        None,
+        description="Signs the dashboard's session cookie (≥ 32 random characters); "
+        "required when dashboard_users is set.",
+    )
+    dashboard_allow_anonymous: bool = Field(
+        False,
+        description="Serve the dashboard without login, read-only as a viewer (trusted networks).",
     )
 
     @field_validator("database_url")

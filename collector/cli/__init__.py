@@ -21,6 +21,7 @@ app = typer.Typer(
 # Domain command modules, registered in this order (one line each).
 _DOMAINS: tuple[str, ...] = (
     "collector.cli.db",
+    "collector.cli.config",
     "collector.cli.tokens",
     "collector.cli.pricing",
     "collector.cli.mock_upstream",
@@ -30,6 +31,8 @@ _DOMAINS: tuple[str, ...] = (
     "collector.cli.alerts",
     "collector.cli.dashboard",
     "collector.cli.report",
+    "collector.cli.serve",
+    "collector.cli.demo",
 )
 
 

@@ -268,6 +268,36 @@ hourly_tag_rollups = Table(
 Index("ix_hourly_rollups_project_hour", hourly_rollups.c.project_id, hourly_rollups.c.hour)
 Index("ix_hourly_rollups_model_hour", hourly_rollups.c.model, hourly_rollups.c.hour)
 
+# Daily copies of the hourly rollups, kept equal to them by database triggers (migration
+# 0004), so month-long dashboard ranges read ~24× fewer rows. Never written by code.
+daily_rollups = Table(
+    "daily_rollups",
+    Base.metadata,
+    Column("day", UTCDateTime(), primary_key=True),
+    Column("project_id", Integer, primary_key=True),
+    Column("api_key_id", Integer, primary_key=True),
+    Column("end_user", String(200), primary_key=True),
+    Column("model", String(200), primary_key=True),
+    Column("outcome", String(20), primary_key=True),
+    *_rollup_counters(),
+    comment="Sum of hourly_rollups per UTC day, maintained by triggers on hourly_rollups.",
+)
+
+daily_tag_rollups = Table(
+    "daily_tag_rollups",
+    Base.metadata,
+    Column("day", UTCDateTime(), primary_key=True),
+    Column("tag", String(400), primary_key=True),
+    Column("project_id", Integer, primary_key=True),
+    Column("model", String(200), primary_key=True),
+    Column("outcome", String(20), primary_key=True),
+    Column("requests", BigInteger, nullable=False, server_default=text("0")),
+    Column("prompt_tokens", BigInteger, nullable=False, server_default=text("0")),
+    Column("completion_tokens", BigInteger, nullable=False, server_default=text("0")),
+    Column("cost_usd", Money(), nullable=False, server_default=text("0")),
+    comment="Sum of hourly_tag_rollups per UTC day, maintained by triggers.",
+)
+
 
 class BudgetCounter(Base):
     """Spent and reserved money of one budget in one period (or one day of a rolling window).

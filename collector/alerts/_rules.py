@@ -1,0 +1,172 @@
+"""Rule evaluation: (rule, measurements, now) → the alerts whose condition holds. Pure.
+
+Dedup keys are ``rule id | scope | period | threshold``: one alert per budget period and
+threshold, per burn-rate window pair, per window and threshold for traffic rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from collector.alerts._params import parse_duration
+from collector.alerts._types import Alert, Measurements, Rule, RuleKind
+from collector.analytics.slo import DEFAULT_SLO, burn_rate, slo_counts
+from collector.budgets import BudgetStatus, usd
+
+MAX_KEY = 360  # alert_events.dedup_key holds 400; resolution appends a suffix
+
+
+def _key(rule: Rule, *parts: object) -> str:
+    return "|".join([str(rule.id), str(rule.scope), *(str(p) for p in parts)])[:MAX_KEY]
+
+
+def _budgets(rule: Rule, m: Measurements) -> list[BudgetStatus]:
+    wanted = rule.params.get("budget")
+    return [s for name, s in sorted(m.budgets.items()) if wanted in (None, name)]
+
+
+def _budget_label(s: BudgetStatus) -> str:
+    b = s.budget
+    return f"Budget '{b.name}' ({b.scope}, per {b.period}, {b.mode})"
+
+
+def _budget_threshold(rule: Rule, m: Measurements, now: datetime) -> list[Alert]:
+    out = []
+    for s in _budgets(rule, m):
+        period = s.window.start.isoformat()
+        for t in s.crossed:
+            text = (
+                f"{_budget_label(s)} crossed {t}%: {usd(s.spent_usd)} of "
+                f"{usd(s.budget.amount_usd)} spent ({s.percent}%)."
+            )
+            details = {"budget": s.budget.name, "threshold_pct": t, "percent": str(s.percent)}
+            key = _key(rule, s.budget.name, period, t)
+            out.append(Alert(rule.id, rule.name, rule.kind, key, text, details))
+    return out
+
+
+def _forecast_overrun(rule: Rule, m: Measurements, now: datetime) -> list[Alert]:
+    minimum = Decimal(str(rule.params["min_elapsed_fraction"]))
+    out = []
+    for s in _budgets(rule, m):
+        f = s.forecast
+        if f.elapsed_fraction < minimum or f.projected_usd <= s.budget.amount_usd:
+            continue
+        text = (
+            f"{_budget_label(s)} is forecast to reach {usd(f.projected_usd)} of "
+            f"{usd(s.budget.amount_usd)} by {s.window.end.isoformat()} "
+            f"(spending {usd(f.rate_usd_per_hour)}/h)."
+        )
+        details = {"budget": s.budget.name, "projected_usd": str(f.projected_usd)}
+        key = _key(rule, s.budget.name, s.window.start.isoformat(), "forecast")
+        out.append(Alert(rule.id, rule.name, rule.kind, key, text, details))
+    return out
+
+
+def _slo_target(rule: Rule, m: Measurements) -> Decimal:
+    raw = rule.params.get("slo_target") or m.slo_target
+    return Decimal(str(raw)) if raw is not None else DEFAULT_SLO
+
+
+def _burn(rule: Rule, m: Measurements, window: str, target: Decimal) -> float | None:
+    traffic = m.traffic.get(parse_duration(window))
+    if traffic is None:
+        return None
+    rate = burn_rate(slo_counts(traffic.by_outcome), target)
+    return None if rate is None else float(rate)
+
+
+def _slo_burn_rate(rule: Rule, m: Measurements, now: datetime) -> list[Alert]:
+    target = _slo_target(rule, m)
+    out = []
+    for long, short, factor in rule.params["windows"]:
+        rates = (_burn(rule, m, long, target), _burn(rule, m, short, target))
+        if any(r is None or r <= factor for r in rates):
+            continue
+        text = (
+            f"Error budget of {rule.scope} (SLO {target * 100}%) is burning at "
+            f"{rates[0]:.1f}x over {long} and {rates[1]:.1f}x over {short} (alert above {factor}x)."
+        )
+        details = {"long": long, "short": short, "factor": factor, "burn_rates": list(rates)}
+        out.append(
+            Alert(
+                rule.id, rule.name, rule.kind, _key(rule, f"{long}/{short}", factor), text, details
+            )
+        )
+    return out
+
+
+def _window_traffic(rule: Rule, m: Measurements) -> Any:
+    traffic = m.traffic.get(parse_duration(rule.params["window"]))
+    if traffic is None or traffic.requests < int(rule.params["min_requests"]):
+        return None
+    return traffic
+
+
+def _error_rate(rule: Rule, m: Measurements, now: datetime) -> list[Alert]:
+    traffic = _window_traffic(rule, m)
+    if traffic is None:
+        return []
+    counts = slo_counts(traffic.by_outcome)
+    if counts.eligible == 0:
+        return []
+    pct = Decimal(counts.bad * 100) / counts.eligible
+    threshold = Decimal(str(rule.params["threshold_pct"]))
+    if pct <= threshold:
+        return []
+    window = rule.params["window"]
+    text = (
+        f"Error rate of {rule.scope} is {pct:.2f}% over the last {window} "
+        f"({counts.bad} of {counts.eligible} requests failed; alert above {threshold}%)."
+    )
+    details = {"error_pct": str(round(pct, 4)), "bad": counts.bad, "eligible": counts.eligible}
+    return [Alert(rule.id, rule.name, rule.kind, _key(rule, window, threshold), text, details)]
+
+
+def _latency_p95(rule: Rule, m: Measurements, now: datetime) -> list[Alert]:
+    traffic = _window_traffic(rule, m)
+    threshold = float(rule.params["threshold_ms"])
+    if traffic is None or traffic.p95_ms is None or traffic.p95_ms <= threshold:
+        return []
+    window = rule.params["window"]
+    text = (
+        f"p95 latency of {rule.scope} is {traffic.p95_ms:.0f} ms over the last {window} "
+        f"(alert above {threshold:.0f} ms)."
+    )
+    details = {"p95_ms": traffic.p95_ms, "threshold_ms": threshold}
+    return [Alert(rule.id, rule.name, rule.kind, _key(rule, window, threshold), text, details)]
+
+
+def _unpriced(rule: Rule, m: Measurements, now: datetime) -> list[Alert]:
+    traffic = m.traffic.get(parse_duration(rule.params["window"]))
+    if traffic is None:
+        return []
+    out = []
+    for model, n in sorted(traffic.unpriced_by_model.items()):
+        if n < max(1, int(rule.params["min_requests"])):
+            continue
+        text = (
+            f"{n} request(s) in {rule.scope} used model '{model}', which has no known price, "
+            f"over the last {rule.params['window']}: their cost is not counted. Add a price."
+        )
+        key = _key(rule, rule.params["window"], model)
+        out.append(Alert(rule.id, rule.name, rule.kind, key, text, {"model": model, "requests": n}))
+    return out
+
+
+_EVALUATORS: dict[RuleKind, Callable[[Rule, Measurements, datetime], list[Alert]]] = {
+    RuleKind.BUDGET_THRESHOLD: _budget_threshold,
+    RuleKind.FORECAST_OVERRUN: _forecast_overrun,
+    RuleKind.SLO_BURN_RATE: _slo_burn_rate,
+    RuleKind.ERROR_RATE: _error_rate,
+    RuleKind.LATENCY_P95: _latency_p95,
+    RuleKind.UNPRICED_TRAFFIC: _unpriced,
+}
+
+
+def evaluate_rule(rule: Rule, measurements: Measurements, now: datetime) -> list[Alert]:
+    """Every alert of ``rule`` whose condition holds at ``now``."""
+    return _EVALUATORS[rule.kind](rule, measurements, now)

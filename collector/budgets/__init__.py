@@ -1,0 +1,95 @@
+"""Budgets: pure definitions and math (scope, period, thresholds, forecast) and the shell that
+enforces hard budgets with atomic reservations in the database.
+
+The gateway uses :class:`Admitter` (``admit`` → ``settle``/``release``); the CLI and the
+alert evaluator use the store and :func:`budget_statuses`.
+"""
+
+from collector.budgets._admission import Admission, AdmissionContext, usd
+from collector.budgets._admitter import Admitter
+from collector.budgets._cost import TokenPrices, catalog_prices, output_cap, worst_case_cost
+from collector.budgets._counters import (
+    Hold,
+    Refusal,
+    Reservation,
+    SettledCounter,
+    release,
+    reserve,
+    settle,
+    sweep_expired,
+)
+from collector.budgets._errors import BudgetConfigError, BudgetStoreUnavailable
+from collector.budgets._evaluate import BudgetStatus, Forecast, evaluate, forecast
+from collector.budgets._gateway import GatewayAdmission, context_for
+from collector.budgets._period import (
+    Period,
+    PeriodKind,
+    Window,
+    counter_window,
+    parse_period,
+    parse_timezone,
+    period_window,
+    reset_time,
+)
+from collector.budgets._scope import Scope, ScopeKind, Subject, matches, parse_scope
+from collector.budgets._spec import (
+    DEFAULT_THRESHOLDS,
+    BudgetSpec,
+    Mode,
+    check_no_overlap,
+    parse_amount,
+    parse_thresholds,
+)
+from collector.budgets._status import budget_statuses
+from collector.budgets._store import create_budget, delete_budget, load_budgets, update_budget
+
+__all__ = [
+    "DEFAULT_THRESHOLDS",
+    "Admission",
+    "AdmissionContext",
+    "Admitter",
+    "BudgetConfigError",
+    "BudgetSpec",
+    "BudgetStatus",
+    "BudgetStoreUnavailable",
+    "Forecast",
+    "GatewayAdmission",
+    "Hold",
+    "Mode",
+    "Period",
+    "PeriodKind",
+    "Refusal",
+    "Reservation",
+    "Scope",
+    "ScopeKind",
+    "SettledCounter",
+    "Subject",
+    "TokenPrices",
+    "Window",
+    "budget_statuses",
+    "catalog_prices",
+    "check_no_overlap",
+    "context_for",
+    "counter_window",
+    "create_budget",
+    "delete_budget",
+    "evaluate",
+    "forecast",
+    "load_budgets",
+    "matches",
+    "output_cap",
+    "parse_amount",
+    "parse_period",
+    "parse_scope",
+    "parse_thresholds",
+    "parse_timezone",
+    "period_window",
+    "release",
+    "reserve",
+    "reset_time",
+    "settle",
+    "sweep_expired",
+    "update_budget",
+    "usd",
+    "worst_case_cost",
+]

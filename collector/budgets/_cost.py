@@ -1,0 +1,79 @@
+"""Worst-case cost of a request before it runs: what a hard budget reserves.
+
+worst = prompt_tokens × input price + n × (max output tokens) × output price, per 1M tokens.
+Cached-token discounts are ignored (the worst case pays full input). When the request sets
+no ``max_tokens``/``max_completion_tokens``, the model's output cap is used: a request can
+never bill more output than that, so settling never exceeds the reservation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_CEILING, Decimal
+
+_MILLION = Decimal(1_000_000)
+_QUANTUM = Decimal("1e-10")
+
+# Published maximum output tokens per model family (longest prefix wins). Facts from the
+# OpenAI models pages; a model not listed uses the ``budget_default_output_cap`` setting.
+OUTPUT_CAPS: dict[str, int] = {
+    "gpt-3.5-turbo": 4096,
+    "gpt-4": 8192,
+    "gpt-4-turbo": 4096,
+    "gpt-4o": 16384,
+    "gpt-4o-mini": 16384,
+    "gpt-4.1": 32768,
+    "gpt-4.1-mini": 32768,
+    "gpt-4.1-nano": 32768,
+    "gpt-5": 128000,
+    "o1": 100000,
+    "o1-mini": 65536,
+    "o3": 100000,
+    "o3-mini": 100000,
+    "o4-mini": 100000,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPrices:
+    """The two rates the worst case needs, USD per 1M tokens."""
+
+    input_per_1m: Decimal
+    output_per_1m: Decimal
+
+
+def output_cap(model: str, default: int) -> int:
+    """The most output tokens ``model`` can produce in one choice."""
+    best: tuple[int, int] | None = None
+    for prefix, cap in OUTPUT_CAPS.items():
+        covers = model == prefix or model.startswith(prefix + "-")
+        if covers and (best is None or len(prefix) > best[0]):
+            best = (len(prefix), cap)
+    return best[1] if best is not None else default
+
+
+def worst_case_cost(
+    prices: TokenPrices, prompt_tokens: int, max_output_tokens: int, n: int = 1
+) -> Decimal:
+    """The most this request can cost, rounded up to the stored 1e-10 USD."""
+    if prompt_tokens < 0 or max_output_tokens < 0 or n < 1:
+        raise ValueError("token counts must be >= 0 and n >= 1")
+    amount = (
+        Decimal(prompt_tokens) * prices.input_per_1m
+        + Decimal(n * max_output_tokens) * prices.output_per_1m
+    ) / _MILLION
+    return amount.quantize(_QUANTUM, ROUND_CEILING)
+
+
+def catalog_prices(model: str, at: datetime, service_tier: str | None = None) -> TokenPrices | None:
+    """Input/output rates from the pricing catalog, or None when the model is unpriced."""
+    from collector.pricing import parse_service_tier, resolve_price
+
+    entry = resolve_price(model, at)
+    if entry is None:
+        return None
+    card = entry.rate_card(batch=False, tier=parse_service_tier(service_tier))
+    if card is None or card.input is None or card.output is None:
+        return None
+    return TokenPrices(card.input, card.output)

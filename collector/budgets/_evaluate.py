@@ -1,0 +1,74 @@
+"""Budget status and forecast: pure, exact arithmetic on Decimal amounts.
+
+Forecast method (linear run rate): rate = spent / elapsed since the window start;
+projected = spent + rate × (window end − now). Early in a window this is noisy, so the
+forecast carries ``elapsed_fraction``; the forecast alert rule ignores it below a minimum.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from collector.budgets._period import Window
+from collector.budgets._spec import BudgetSpec
+
+_MONEY_QUANTUM = Decimal("1e-10")  # the database stores money at 1e-10 USD
+_PCT_QUANTUM = Decimal("0.01")
+_HUNDRED = Decimal(100)
+
+
+@dataclass(frozen=True, slots=True)
+class Forecast:
+    projected_usd: Decimal
+    rate_usd_per_hour: Decimal
+    elapsed_fraction: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetStatus:
+    """Where one budget stands in its current window."""
+
+    budget: BudgetSpec
+    window: Window
+    spent_usd: Decimal
+    reserved_usd: Decimal
+    remaining_usd: Decimal  # amount − spent − reserved; negative when overspent
+    percent: Decimal  # spent / amount × 100, two decimals
+    crossed: tuple[int, ...]  # thresholds at or below ``percent``
+    forecast: Forecast
+
+
+def forecast(spent: Decimal, window: Window, now: datetime) -> Forecast:
+    """Linear run-rate projection of spend to the end of the window."""
+    total = Decimal(window.length.total_seconds())
+    elapsed_s = min(max(Decimal((now - window.start).total_seconds()), Decimal(0)), total)
+    if elapsed_s == 0:
+        return Forecast(spent, Decimal(0), Decimal(0))
+    rate_per_s = spent / elapsed_s
+    projected = spent + rate_per_s * (total - elapsed_s)
+    return Forecast(
+        projected_usd=projected.quantize(_MONEY_QUANTUM, ROUND_HALF_EVEN),
+        rate_usd_per_hour=(rate_per_s * 3600).quantize(_MONEY_QUANTUM, ROUND_HALF_EVEN),
+        elapsed_fraction=elapsed_s / total,
+    )
+
+
+def evaluate(
+    budget: BudgetSpec, window: Window, spent: Decimal, reserved: Decimal, now: datetime
+) -> BudgetStatus:
+    """Spent/reserved/remaining, percent used, thresholds crossed and the forecast."""
+    percent = (spent / budget.amount_usd * _HUNDRED).quantize(_PCT_QUANTUM, ROUND_HALF_EVEN)
+    exact_percent = spent * _HUNDRED
+    crossed = tuple(t for t in budget.thresholds if exact_percent >= budget.amount_usd * t)
+    return BudgetStatus(
+        budget=budget,
+        window=window,
+        spent_usd=spent,
+        reserved_usd=reserved,
+        remaining_usd=budget.amount_usd - spent - reserved,
+        percent=percent,
+        crossed=crossed,
+        forecast=forecast(spent, window, now),
+    )

@@ -1,0 +1,71 @@
+"""Adapter from the gateway's admission hook (``collector.gateway.Admission``) to :class:`Admitter`.
+
+The gateway owns its protocol (``check(principal, request)`` / ``settle(reservation, cost)``);
+this class maps its values onto :class:`AdmissionContext` and back.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from collector.budgets._admission import Admission, AdmissionContext
+from collector.budgets._admitter import Admitter
+
+if TYPE_CHECKING:
+    from collector.gateway._admission import AdmissionRequest, Reservation
+    from collector.keys import KeyPrincipal
+
+_MAX_OUTPUT_FIELDS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
+
+
+def _int_field(body: dict[str, Any], names: tuple[str, ...]) -> int | None:
+    for name in names:
+        value = body.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+    return None
+
+
+def context_for(principal: KeyPrincipal, request: AdmissionRequest) -> AdmissionContext:
+    body = request.body or {}
+    tier = body.get("service_tier")
+    return AdmissionContext(
+        model=request.model or "",
+        prompt_tokens=request.prompt_tokens(),
+        now=request.at,
+        max_output_tokens=_int_field(body, _MAX_OUTPUT_FIELDS),
+        n=max(1, _int_field(body, ("n",)) or 1),
+        service_tier=tier if isinstance(tier, str) else None,
+        project=principal.project,
+        api_key_id=principal.api_key_id,
+        key_prefix=principal.key_prefix,
+        user=request.attribution.end_user,
+        tags=request.attribution.tags,
+        key_rpm=principal.rpm,
+        key_tpm=principal.tpm,
+    )
+
+
+class GatewayAdmission:
+    """Rate limits and hard budgets behind the gateway's ``Admission`` protocol."""
+
+    def __init__(self, admitter: Admitter) -> None:
+        self.admitter = admitter
+
+    async def check(self, principal: KeyPrincipal, request: AdmissionRequest) -> Reservation | None:
+        from collector.gateway._admission import Reservation
+
+        admission = await self.admitter.admit(context_for(principal, request))
+        if admission.reservation is None and not admission.tpm_keys:
+            return None
+        return Reservation(admission.worst_case_usd or Decimal(0), handle=admission)
+
+    async def settle(self, reservation: Reservation, cost_usd: Decimal | None) -> None:
+        admission = reservation.handle
+        if isinstance(admission, Admission):
+            now = datetime.now(UTC)
+            await self.admitter.settle(
+                admission, actual_cost=cost_usd, completion_tokens=0, now=now
+            )

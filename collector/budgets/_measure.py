@@ -1,0 +1,58 @@
+"""Recorded spend of a scope over a window, from the hourly rollups (one SQL sum).
+
+Rollups are hourly, so a window is widened to whole UTC hours: exact for timezones with
+whole-hour offsets; for half-hour offsets (e.g. Asia/Kolkata) the first partial hour counts
+in full, which over-counts a little and never under-counts.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import ColumnElement, Connection, false, func, or_, select, true
+
+from collector.budgets._period import Window
+from collector.budgets._scope import Scope, ScopeKind
+from collector.db.models import ApiKey, Project, hourly_rollups, hourly_tag_rollups
+
+_ZERO = Decimal(0)
+
+
+def _hour_floor(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def _scope_filter(scope: Scope) -> ColumnElement[bool]:
+    r = hourly_rollups.c
+    value = scope.value or ""
+    if scope.kind is ScopeKind.GLOBAL:
+        return true()
+    if scope.kind is ScopeKind.PROJECT:
+        ids = select(Project.id).where(Project.name == value).scalar_subquery()
+        return r.project_id == ids
+    if scope.kind is ScopeKind.KEY:
+        return r.api_key_id.in_(select(ApiKey.id).where(ApiKey.prefix == value))
+    if scope.kind is ScopeKind.USER:
+        return r.end_user == value
+    if scope.kind is ScopeKind.MODEL:
+        return or_(r.model == value, r.model.like(f"{value}-____-__-__"))
+    return false()
+
+
+def recorded_spend(conn: Connection, scope: Scope, window: Window) -> Decimal:
+    """Sum of recorded cost in ``scope`` with request start inside ``window``."""
+    start, end = _hour_floor(window.start), window.end
+    if scope.kind is ScopeKind.TAG:
+        key, val = scope.tag
+        t = hourly_tag_rollups.c
+        stmt = select(func.sum(t.cost_usd)).where(
+            t.tag == f"{key}={val}", t.hour >= start, t.hour < end
+        )
+    else:
+        r = hourly_rollups.c
+        stmt = select(func.sum(r.cost_usd)).where(
+            _scope_filter(scope), r.hour >= start, r.hour < end
+        )
+    total = conn.execute(stmt).scalar()
+    return Decimal(total) if total is not None else _ZERO

@@ -1,0 +1,86 @@
+"""Both limiters behave the same: in-process, and Redis (the real server at 127.0.0.1:6379)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis
+from redis.asyncio import Redis
+
+from collector.ratelimit import InProcessLimiter, Limit, RateLimiter, RedisLimiter, make_limiter
+from collector.settings import load_settings
+
+REDIS_URL = os.environ.get("SPENDSCOPE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+T0 = datetime(2026, 11, 22, 10, 0, 0, tzinfo=UTC)  # a window boundary
+
+
+def _redis_up() -> bool:
+    try:
+        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def limiter(request: pytest.FixtureRequest) -> AsyncIterator[RateLimiter]:
+    if request.param == "memory":
+        yield InProcessLimiter()
+        return
+    if not _redis_up():
+        pytest.skip(f"Redis unreachable at {REDIS_URL}")
+    prefix = f"test-{uuid.uuid4().hex}"
+    lim = RedisLimiter(Redis.from_url(REDIS_URL), prefix)
+    yield lim
+    cleanup = redis.Redis.from_url(REDIS_URL)
+    for key in cleanup.scan_iter(f"{prefix}:*"):
+        cleanup.delete(key)
+    await lim.aclose()
+
+
+def rpm(n: int) -> Limit:
+    return Limit("key:1:rpm", n, 1, "requests per minute of key k")
+
+
+async def test_rpm_admits_up_to_the_limit_then_says_when(limiter: RateLimiter) -> None:
+    for i in range(5):
+        assert (await limiter.acquire([rpm(5)], T0 + timedelta(seconds=i))).allowed
+    refused = await limiter.acquire([rpm(5)], T0 + timedelta(seconds=30))
+    assert not refused.allowed and refused.exceeded == rpm(5)
+    assert refused.retry_after_s == 42  # next window at +60 s, then 20 % of it slid out (12 s)
+    assert not (await limiter.acquire([rpm(5)], T0 + timedelta(seconds=71))).allowed
+    assert (await limiter.acquire([rpm(5)], T0 + timedelta(seconds=72))).allowed
+
+
+async def test_all_or_nothing_across_limits(limiter: RateLimiter) -> None:
+    tpm = Limit("project:acme:tpm", 1000, 600, "tokens per minute of project acme")
+    assert (await limiter.acquire([rpm(10), tpm], T0)).allowed
+    refused = await limiter.acquire([rpm(10), tpm], T0 + timedelta(seconds=1))
+    assert refused.exceeded == tpm
+    # the RPM counter was not charged by the refused request: 9 more fit.
+    for _ in range(9):
+        assert (await limiter.acquire([rpm(10)], T0 + timedelta(seconds=2))).allowed
+    assert not (await limiter.acquire([rpm(10)], T0 + timedelta(seconds=2))).allowed
+
+
+async def test_late_usage_counts_against_tpm(limiter: RateLimiter) -> None:
+    tpm = Limit("key:1:tpm", 1000, 100, "tpm")
+    assert (await limiter.acquire([tpm], T0)).allowed
+    await limiter.add(["key:1:tpm"], 850, T0)
+    refused = await limiter.acquire([tpm], T0 + timedelta(seconds=1))
+    assert not refused.allowed and refused.retry_after_s is not None
+
+
+async def test_never_fitting_request_has_no_retry_after(limiter: RateLimiter) -> None:
+    decision = await limiter.acquire([Limit("key:1:tpm", 100, 101, "tpm")], T0)
+    assert decision.never
+
+
+async def test_make_limiter_picks_redis_when_configured() -> None:
+    assert isinstance(make_limiter(load_settings()), InProcessLimiter)
+    lim = make_limiter(load_settings(redis_url=REDIS_URL))
+    assert isinstance(lim, RedisLimiter)
+    await lim.aclose()
