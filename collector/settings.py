@@ -7,12 +7,14 @@ Read it through :func:`get_settings` (cached) so tests can override it with
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsError as EnvParseError
 
 from collector.errors import SettingsError
 
@@ -182,6 +184,10 @@ def load_settings(**overrides: object) -> Settings:
     """Build settings, turning a validation failure into one line naming the variable."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
+    except EnvParseError as exc:
+        field = re.search(r'field "(\w+)"', str(exc))
+        name = f"SPENDSCOPE_{field.group(1).upper()}" if field else "a SPENDSCOPE_* variable"
+        raise SettingsError(f"invalid setting {name}: not valid JSON") from None
     except ValidationError as exc:
         first = exc.errors()[0]
         name = "SPENDSCOPE_" + "_".join(str(p) for p in first["loc"]).upper()

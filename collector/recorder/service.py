@@ -62,6 +62,7 @@ class Recorder:
         self._queue: deque[UsageEvent] = deque()
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
+        self._idle.set()  # cleared by submit, set again once the writer has nothing in hand
         self._stopping = False
         self._spool_pending = bool(self.spool.pending())
         self._tasks: list[asyncio.Task[None]] = []
@@ -108,10 +109,12 @@ class Recorder:
         self._idle.set()
 
     async def flush(self, wait_s: float = 30.0) -> None:
-        """Wait until everything submitted so far was written or spooled (tests, demo)."""
-        if self._queue:
-            self._wake.set()
-            await asyncio.wait_for(self._idle.wait(), wait_s)
+        """Wait until everything submitted so far was written or spooled (tests, demo).
+
+        Also waits for a batch already taken from the queue and still being written.
+        """
+        self._wake.set()
+        await asyncio.wait_for(self._idle.wait(), wait_s)
 
     @property
     def backlog(self) -> int:

@@ -1,0 +1,397 @@
+"""Gateway overhead: the same small chat completions direct, through a bare pass-through,
+through spendscope (recording on / off) and through LiteLLM's proxy, side by side from ONE run.
+
+Every server is its own process on 127.0.0.1; the load comes from wrk (C, one thread, so it
+takes less CPU from the servers than a Python client would). Prints a table; never a test.
+Usage and caveats: bench/README.md (``--quick`` for a short run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+LITELLM = Path(os.environ.get("LITELLM_BIN", "/tmp/litellm-venv/bin/litellm"))
+MODEL = "gpt-4o-mini"
+UPSTREAM_KEY = "sk-bench-upstream"
+DEFER_WRITES = {"SPENDSCOPE_RECORDER_FLUSH_INTERVAL_MS": "3600000",  # one flush an hour, and
+                "SPENDSCOPE_RECORDER_BATCH_SIZE": "10000000",  # batches too big to fill
+                "SPENDSCOPE_RECORDER_QUEUE_SIZE": "10000000"}  # fmt: skip
+
+
+def body(stream: bool) -> bytes:
+    payload = {"model": MODEL, "max_tokens": 16, "stream": stream,
+               "messages": [{"role": "user", "content": "Say hello in five words."}]}  # fmt: skip
+    return json.dumps(payload).encode()
+
+
+@dataclass
+class Server:
+    name: str
+    base_url: str  # …/v1
+    key: str
+    proc: subprocess.Popen[bytes] | None = None
+
+
+@dataclass
+class Cell:
+    target: str
+    mode: str
+    concurrency: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int
+
+
+@dataclass
+class Run:
+    servers: list[Server] = field(default_factory=list)
+    cells: list[Cell] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def spawn(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    out = log.open("wb")
+    return subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT,
+                            start_new_session=True, cwd=log.parent)  # fmt: skip
+
+
+def post(url: str, key: str, stream: bool, timeout: float = 5.0) -> bytes:
+    request = urllib.request.Request(url + "/chat/completions", data=body(stream), method="POST",
+                                     headers={"content-type": "application/json",
+                                              "authorization": f"Bearer {key}"})  # fmt: skip
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return bytes(response.read())
+
+
+def wait_ready(server: Server, seconds: float) -> None:
+    """Until one real completion (and one stream) succeeds through the server."""
+    deadline, last = time.monotonic() + seconds, ""
+    while time.monotonic() < deadline:
+        if server.proc is not None and server.proc.poll() is not None:
+            raise RuntimeError(f"{server.name} exited with {server.proc.returncode}")
+        try:
+            assert b'"usage"' in post(server.base_url, server.key, stream=False)
+            assert b"[DONE]" in post(server.base_url, server.key, stream=True)
+            return
+        except Exception as exc:
+            last = repr(exc)
+            time.sleep(0.25)
+    raise RuntimeError(f"{server.name} not ready after {seconds}s: {last}")
+
+
+def peak_rss_mb(pid: int) -> float:
+    """Peak RSS (VmHWM) of a process plus its children, in MB."""
+    total = 0
+    for p in [pid, *_children(pid)]:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total / 1024
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+    kids = [int(c) for c in found]
+    return kids + [g for k in kids for g in _children(k)]
+
+
+def stop(server: Server) -> None:
+    if server.proc is None or server.proc.poll() is not None:
+        return
+    os.killpg(server.proc.pid, signal.SIGTERM)
+    try:
+        server.proc.wait(10)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.proc.pid, signal.SIGKILL)
+
+
+def start_mock(work: Path) -> Server:
+    port = free_port()
+    argv = [str(BIN / "spendscope"), "mock-upstream", "--port", str(port), "--output-tokens", "16"]
+    server = Server("direct (mock upstream)", f"http://127.0.0.1:{port}/v1", UPSTREAM_KEY)
+    server.proc = spawn(argv, dict(os.environ), work / "mock.log")
+    wait_ready(server, 30)
+    return server
+
+
+def start_passthrough(work: Path, upstream: str, kind: str) -> Server:
+    port = free_port()
+    argv = [sys.executable, str(ROOT / "bench" / "passthrough.py"), "--upstream", upstream,
+            "--port", str(port), "--server", kind, "--api-key", UPSTREAM_KEY]  # fmt: skip
+    server = Server(f"pass-through ({kind})", f"http://127.0.0.1:{port}/v1", "unused")
+    server.proc = spawn(argv, dict(os.environ), work / f"passthrough-{kind}.log")
+    wait_ready(server, 30)
+    return server
+
+
+def spendscope_env(work: Path, name: str, upstream: str, port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPENDSCOPE_")}
+    env |= {
+        "SPENDSCOPE_DATABASE_URL": f"sqlite:///{work / (name + '.db')}",
+        "SPENDSCOPE_SPOOL_DIR": str(work / (name + "-spool")),
+        "SPENDSCOPE_UPSTREAM_BASE_URL": upstream,
+        "SPENDSCOPE_UPSTREAM_API_KEY": UPSTREAM_KEY,
+        "SPENDSCOPE_PORT": str(port),
+        "SPENDSCOPE_LOG_LEVEL": "WARNING",
+    }
+    return env
+
+
+def start_spendscope(work: Path, upstream: str, name: str, extra_env: dict[str, str]) -> Server:
+    port = free_port()
+    env = spendscope_env(work, name, upstream, port) | extra_env
+    cli = str(BIN / "spendscope")
+    subprocess.run([cli, "db", "upgrade"], env=env, check=True, capture_output=True, cwd=work)
+    created = subprocess.run([cli, "keys", "create", "--project", "bench"], env=env, check=True,
+                             capture_output=True, text=True, cwd=work)  # fmt: skip
+    server = Server(name, f"http://127.0.0.1:{port}/v1", created.stdout.strip())
+    server.proc = spawn([cli, "serve"], env, work / f"{name}.log")
+    wait_ready(server, 60)
+    return server
+
+
+def start_litellm(work: Path, upstream: str) -> Server:
+    port = free_port()
+    config = work / "litellm.yaml"
+    params = {"model": f"openai/{MODEL}", "api_base": upstream, "api_key": UPSTREAM_KEY}
+    config.write_text(json.dumps({  # YAML is a superset of JSON
+        "model_list": [{"model_name": MODEL, "litellm_params": params}],
+        "litellm_settings": {"turn_off_message_logging": True, "telemetry": False},
+    }))  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "LITELLM"))}
+    env |= {"LITELLM_LOG": "ERROR", "LITELLM_TELEMETRY": "False", "DISABLE_SCHEMA_UPDATE": "true"}
+    argv = [str(LITELLM), "--config", str(config), "--port", str(port), "--num_workers", "1"]
+    server = Server("LiteLLM proxy", f"http://127.0.0.1:{port}", "sk-anything")
+    server.proc = spawn(argv, env, work / "litellm.log")
+    wait_ready(server, 180)
+    return server
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    for unit in ("us", "ms", "s"):
+        if text.endswith(unit):
+            return float(text[: -len(unit)]) * _UNITS[unit]
+    return float(text) * 1000
+
+
+def wrk_cell(server: Server, stream: bool, conc: int, seconds: int) -> tuple[float, ...]:
+    """(req/s, p50 ms, p99 ms, requests, errors) from one wrk run."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
+        lua.write(f"wrk.method = 'POST'\nwrk.body = [[{body(stream).decode()}]]\n"
+                  "wrk.headers['Content-Type'] = 'application/json'\n"
+                  f"wrk.headers['Authorization'] = 'Bearer {server.key}'\n")  # fmt: skip
+    argv = ["wrk", "-t1", f"-c{conc}", f"-d{max(1, seconds)}s", "--timeout", "10s",
+            "--latency", "-s", lua.name, server.base_url + "/chat/completions"]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
+    os.unlink(lua.name)
+    out = done.stdout
+    if "Requests/sec:" not in out:
+        raise RuntimeError(f"wrk against {server.name} failed: {done.stderr or out}"[:500])
+    stats: dict[str, float] = {"errors": 0.0}
+    for line in out.splitlines():
+        parts = line.split()
+        if line.startswith("Requests/sec:"):
+            stats["rps"] = float(parts[1])
+        elif parts[:1] in (["50%"], ["99%"]):
+            stats[parts[0]] = _ms(parts[1])
+        elif "requests in" in line:
+            stats["requests"] = float(parts[0])
+        elif line.startswith(("Non-2xx", "  Socket errors")):
+            stats["errors"] += sum(int(p.strip(",")) for p in parts if p.strip(",").isdigit())
+    return (stats["rps"], stats["50%"], stats["99%"], stats["requests"], stats["errors"])
+
+
+def recording_switch(given: str | None) -> dict[str, str] | None:
+    """The env that turns recording off: given as NAME=VALUE, else a bool setting named *record*."""
+    if given:
+        name, _, value = given.partition("=")
+        return {name: value}
+    from collector.settings import Settings
+
+    for name, spec in Settings.model_fields.items():
+        if "record" in name and spec.annotation is bool:
+            return {f"SPENDSCOPE_{name.upper()}": "false"}
+    return None
+
+
+def start_all(run: Run, work: Path, args: argparse.Namespace) -> None:
+    run.servers.append(mock := start_mock(work))
+    for kind in args.passthrough:
+        run.servers.append(start_passthrough(work, mock.base_url, kind))
+    run.servers.append(start_spendscope(work, mock.base_url, "spendscope (recording on)", {}))
+    name, switch = "spendscope (recording off)", recording_switch(args.recording_off_env)
+    if switch is None:
+        name, switch = "spendscope (recording off*)", DEFER_WRITES
+        run.notes.append("*: no recording switch in Settings: DB writes deferred past the run")
+    run.servers.append(start_spendscope(work, mock.base_url, name, switch))
+    if args.no_litellm or not LITELLM.exists():
+        run.notes.append(f"LiteLLM not run: --no-litellm, or {LITELLM} missing (bench/README.md)")
+        return
+    try:
+        run.servers.append(start_litellm(work, mock.base_url))
+    except RuntimeError as exc:
+        run.notes.append(f"LiteLLM: failed to start ({exc}); log in {work / 'litellm.log'}")
+
+
+def one_cell(server: Server, stream: bool, conc: int, seconds: int) -> Cell:
+    rps, p50, p99, requests, errors = wrk_cell(server, stream, conc, seconds)
+    mode = "stream" if stream else "json"
+    return Cell(server.name, mode, conc, rps, p50, p99, int(requests), int(errors))
+
+
+def measure(run: Run, args: argparse.Namespace) -> None:
+    """Rounds of every server back to back per cell; the median round is kept (noisy host)."""
+    for stream in (False, True):
+        for server in run.servers:  # warm-up: connections, caches, lazy imports
+            one_cell(server, stream, 16, 1)
+        for conc in args.concurrency:
+            rounds: dict[str, list[Cell]] = {s.name: [] for s in run.servers}
+            for _ in range(args.rounds):
+                for server in run.servers:
+                    rounds[server.name].append(one_cell(server, stream, conc, args.seconds))
+                    time.sleep(args.pause)
+            run.cells += [_median(cells) for cells in rounds.values()]
+
+
+def _median(cells: list[Cell]) -> Cell:
+    mid = sorted(cells, key=lambda c: c.rps)[len(cells) // 2]
+    p50, p99 = (statistics.median(getattr(c, a) for c in cells) for a in ("p50_ms", "p99_ms"))
+    errors = sum(c.errors for c in cells)
+    return Cell(mid.target, mid.mode, mid.concurrency, mid.rps, p50, p99, mid.requests, errors)
+
+
+def _find(run: Run, prefix: str, mode: str, conc: int) -> Cell | None:
+    return next((c for c in run.cells if c.target.startswith(prefix) and c.mode == mode
+                 and c.concurrency == conc), None)  # fmt: skip
+
+
+def table(run: Run) -> str:
+    head = (f"{'mode':6} {'c':>3}  {'target':30} {'req/s':>8} {'vs pass':>8} {'p50 ms':>7} "
+            f"{'p99 ms':>7} {'+p50 ms':>8} {'+p99 ms':>8} {'requests':>8} {'errors':>6}"
+            )  # fmt: skip
+    return "\n".join([head, "-" * len(head), *(_row(run, cell) for cell in run.cells)])
+
+
+def _row(run: Run, cell: Cell) -> str:
+    start = f"{cell.mode:6} {cell.concurrency:>3}  {cell.target:30} {cell.rps:>8.0f}"
+    if not cell.requests:
+        return f"{start}  no request completed within the cell (timeouts)"
+    direct = _find(run, "direct", cell.mode, cell.concurrency)
+    passthrough = _find(run, "pass-through", cell.mode, cell.concurrency)
+    ratio = f"{cell.rps / passthrough.rps:7.0%}" if passthrough and passthrough.rps else "-"
+    added50 = cell.p50_ms - direct.p50_ms if direct else 0.0
+    added99 = cell.p99_ms - direct.p99_ms if direct else 0.0
+    return (f"{start} {ratio:>8} {cell.p50_ms:>7.2f} {cell.p99_ms:>7.2f} {added50:>+8.2f} "
+            f"{added99:>+8.2f} {cell.requests:>8} {cell.errors:>6}")  # fmt: skip
+
+
+def _pct(a: Cell | None, b: Cell | None) -> float | None:
+    return None if a is None or b is None else 100 * a.rps / b.rps
+
+
+def _added(a: Cell | None, b: Cell | None, attr: str) -> float | None:
+    return None if a is None or b is None else getattr(a, attr) - getattr(b, attr)
+
+
+def targets(run: Run, rss: dict[str, float]) -> list[str]:
+    on, off = "spendscope (recording on)", "spendscope (recording off"  # off or off*
+    on16, on1 = _find(run, on, "json", 16), _find(run, on, "json", 1)
+    d1, off_share = _find(run, "direct", "json", 1), _pct(on16, _find(run, off, "json", 16))
+    checks: list[tuple[str, float | None, Callable[[float], bool]]] = [
+        (">= 2,000 req/s at c=16", on16.rps if on16 else None, lambda v: v >= 2000),
+        ("p50 added <= 1 ms at c=1 (ms)", _added(on1, d1, "p50_ms"), lambda v: v <= 1),
+        ("p99 added <= 3 ms at c=1 (ms)", _added(on1, d1, "p99_ms"), lambda v: v <= 3),
+        ("peak RSS < 150 MB", rss.get(on), lambda v: v < 150),
+        ("recording costs <= 15 % at c=16 (%)", None if off_share is None else 100 - off_share,
+         lambda v: v <= 15),
+        (">= 60 % of pass-through req/s at c=16 (%)",
+         _pct(on16, _find(run, "pass-through", "json", 16)), lambda v: v >= 60),
+    ]  # fmt: skip
+    lines = ["Targets (non-streaming; spendscope with recording on):"]
+    for label, value, passes in checks:
+        verdict = "n/a" if value is None else ("PASS" if passes(value) else "MISS")
+        verdict = "NOISE" if "added" in label and value is not None and value < 0 else verdict
+        lines.append(f"  {verdict:5}  {label:44} {'n/a' if value is None else f'{value:.2f}'}")
+    return lines
+
+
+def report(run: Run, rss: dict[str, float], args: argparse.Namespace) -> None:
+    print(f"\nspendscope gateway bench — {os.cpu_count()} cores; load: wrk (1 thread); median of "
+          f"{args.rounds} x {args.seconds} s per cell; +p50/+p99: added vs direct\n")  # fmt: skip
+    print(table(run))
+    print("\nPeak RSS (VmHWM, process tree):")
+    for name, mb in rss.items():
+        print(f"  {name:30} {mb:7.1f} MB")
+    print()
+    print("\n".join(targets(run, rss)))
+    for note in [*run.notes, f"host load average (1 min) at end: {os.getloadavg()[0]:.1f}"]:
+        print(f"note: {note}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Gateway overhead bench (prints a table).")
+    parser.add_argument("--quick", action="store_true", help="Short cells (smoke run).")
+    parser.add_argument("--seconds", type=int, default=3, help="Seconds per cell and round.")
+    parser.add_argument("--rounds", type=int, default=3, help="Rounds per cell (median kept).")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
+    parser.add_argument("--passthrough", nargs="+", default=["asgi"], choices=("asgi", "aiohttp"))
+    parser.add_argument("--recording-off-env", help="NAME=VALUE that turns recording off.")
+    parser.add_argument("--no-litellm", action="store_true")
+    parser.add_argument("--pause", type=float, default=0.5, help="Seconds between cells.")
+    parser.add_argument("--keep", action="store_true", help="Keep the work dir (logs, DBs).")
+    args = parser.parse_args()
+    if args.quick:
+        args.seconds, args.rounds = min(args.seconds, 2), 1
+    if shutil.which("wrk") is None:
+        sys.exit("bench_gateway needs wrk as its load generator: apt-get install -y wrk")
+    work = Path(tempfile.mkdtemp(prefix="spendscope-bench-"))
+    run = Run(notes=[f"host load average (1 min) at start: {os.getloadavg()[0]:.1f}"])
+    try:
+        start_all(run, work, args)
+        measure(run, args)
+        rss = {s.name: peak_rss_mb(s.proc.pid) for s in run.servers if s.proc}
+    finally:
+        for server in run.servers:
+            stop(server)
+    report(run, rss, args)
+    if args.keep:
+        print(f"work dir kept: {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

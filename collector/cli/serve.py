@@ -1,0 +1,89 @@
+"""``spendscope serve``: run the gateway (uvicorn with uvloop and httptools).
+
+The database is migrated once here, before any worker starts, so N workers never race on
+Alembic. Workers are separate processes built by the import-string factory
+``collector.gateway:create_app``; each reads the same ``SPENDSCOPE_*`` settings.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from collector.cli.common import fail, settings_or_exit
+from collector.settings import Settings
+
+_FACTORY = "collector.gateway:create_app"
+_MAX_WORKERS = 64
+
+
+def _int_flag(name: str, value: str, low: int, high: int) -> int:
+    """Parse an integer flag, or exit 2 with one line naming it."""
+    try:
+        number = int(value)
+    except ValueError:
+        fail(f"--{name} must be an integer, got {value!r}")
+    if not low <= number <= high:
+        fail(f"--{name} must be between {low} and {high}, got {number}")
+    return number
+
+
+def _settings() -> Settings:
+    return settings_or_exit()
+
+
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on [default: SPENDSCOPE_HOST].")
+    ] = None,
+    port: Annotated[
+        str | None, typer.Option(help="Port to listen on [default: SPENDSCOPE_PORT].")
+    ] = None,
+    workers: Annotated[str, typer.Option(help="Worker processes (1-64).")] = "1",
+) -> None:
+    """Serve the OpenAI-compatible gateway on /v1 (health on /healthz) until Ctrl-C."""
+    settings = _settings()
+    bind_host = settings.host if host is None else host.strip()
+    if not bind_host:
+        fail("--host must not be empty")
+    bind_port = settings.port if port is None else _int_flag("port", port, 1, 65535)
+    n_workers = _int_flag("workers", workers, 1, _MAX_WORKERS)
+
+    from collector.db import upgrade_head
+    from collector.errors import SettingsError
+    from collector.gateway import check_settings
+
+    try:
+        check_settings(settings)
+    except SettingsError as exc:
+        fail(str(exc))
+    try:
+        upgrade_head(settings.database_url)
+    except Exception as exc:  # one clear line instead of a traceback
+        fail(f"database upgrade failed: {exc.__class__.__name__}: {str(exc).splitlines()[0]}")
+    _run(bind_host, bind_port, n_workers, settings.log_level.lower())
+
+
+def _run(host: str, port: int, workers: int, log_level: str) -> None:
+    import uvicorn
+
+    typer.echo(f"spendscope gateway on http://{host}:{port}/v1 ({workers} worker(s))", err=True)
+    uvicorn.run(
+        _FACTORY,
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        log_level=log_level,
+        access_log=False,
+        server_header=False,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``serve`` command to the ``spendscope`` CLI."""
+    app.command("serve")(serve)

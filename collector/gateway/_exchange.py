@@ -1,0 +1,183 @@
+"""One logical request while it runs, and how it settles into a priced ``UsageEvent``.
+
+Cost rules (DESIGN.md): usage reported by upstream is ``computed`` with the price of the model
+that served it (falling back to the requested model's price); usage we counted ourselves
+(a stream cut or cancelled before its usage arrived) is ``estimated``; a response without
+usage on an endpoint we cannot count is ``unpriced`` (cost NULL). A request that never got a
+successful answer (refused by us, or every try failed) consumed nothing: ``computed`` $0.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from collector.errors import BudgetExceeded, GatewayError, PricingError, RateLimited
+from collector.gateway._estimate import estimate_completion, estimate_prompt
+from collector.gateway._intake import Call
+from collector.gateway._sse import StreamObserver
+from collector.keys import Attribution, KeyPrincipal
+from collector.pricing import PriceOverride, compute_cost
+from collector.recorder import AttemptEvent, UsageEvent
+from collector.usage import Cost, CostSource, Outcome, Usage
+
+log = logging.getLogger(__name__)
+_ZERO = Cost(Decimal(0), CostSource.COMPUTED)
+_UNPRICED = Cost(None, CostSource.UNPRICED)
+
+
+def outcome_for_status(status: int) -> Outcome:
+    """The outcome a final HTTP status means (DESIGN.md, "Meanings that must be exact")."""
+    if status < 400:
+        return Outcome.SUCCESS
+    if status == 408:
+        return Outcome.TIMEOUT
+    if status == 429 or status >= 500:
+        return Outcome.UPSTREAM_ERROR
+    return Outcome.CLIENT_ERROR
+
+
+@dataclass(slots=True)
+class Exchange:
+    """Everything known about one request so far; settled into a UsageEvent at the end."""
+
+    id: str
+    started_at: datetime
+    t0: float
+    endpoint: str
+    call: Call | None = None
+    principal: KeyPrincipal | None = None
+    attribution: Attribution | None = None
+    outcome: Outcome = Outcome.SUCCESS
+    http_status: int | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    ttft_ms: float | None = None
+    model_served: str | None = None
+    usage: Usage | None = None
+    estimated: bool = False
+    service_tier: str | None = None
+    upstream: str | None = None
+    upstream_request_id: str | None = None
+    observer: StreamObserver | None = None
+    attempts: list[AttemptEvent] = field(default_factory=list)
+    cost: Cost = _ZERO
+    answered: bool = False  # upstream gave a 2xx answer (so something may be billed)
+    responded: bool = False  # our last byte is on its way: a disconnect now is no cancel
+    disconnected: bool = False
+    _prompt: int | None = None
+
+    def refuse(self, exc: GatewayError) -> None:
+        """Our own answer instead of upstream's: refused input, policy (``blocked``), or 5xx."""
+        if isinstance(exc, RateLimited | BudgetExceeded):
+            self.outcome = Outcome.BLOCKED
+        else:  # a 5xx of ours (e.g. the key store is down) spends the error budget
+            self.outcome = Outcome.UPSTREAM_ERROR if exc.status >= 500 else Outcome.CLIENT_ERROR
+        self.http_status = exc.status
+        self.error_type = exc.instance_code or exc.type
+        self.error_message = exc.message
+
+    def fail(self, outcome: Outcome, error_type: str, message: str) -> None:
+        self.outcome, self.error_type, self.error_message = outcome, error_type, message
+
+    def prompt_tokens(self) -> int:
+        """Our own count of the prompt (cached; 0 when it cannot be counted)."""
+        if self._prompt is None:
+            self._prompt = estimate_prompt(self.call) if self.call is not None else 0
+        return self._prompt
+
+    def estimate_from_stream(self) -> None:
+        """Usage never arrived: count the prompt and what was streamed ourselves."""
+        obs = self.observer
+        if self.call is None or obs is None or obs.usage is not None:
+            return
+        model = obs.model or self.call.model or ""
+        completion = estimate_completion(obs.text, list(obs.tool_calls.values()), model)
+        self.usage = Usage(prompt_tokens=self.prompt_tokens(), completion_tokens=completion)
+        self.estimated = True
+
+    def settle(self, overrides: Sequence[PriceOverride]) -> None:
+        """Price the usage (if any) and copy it onto the last attempt."""
+        if self.usage is None:
+            self.cost = _UNPRICED if self.answered else _ZERO
+            return
+        self.cost = _price(self, self.usage, overrides)
+        if self.attempts:
+            last = self.attempts[-1]
+            last.prompt_tokens = self.usage.prompt_tokens
+            last.completion_tokens = self.usage.completion_tokens
+            last.cost_usd = self.cost.cost_usd
+
+    def to_event(self) -> UsageEvent:
+        call, attribution, principal = self.call, self.attribution, self.principal
+        u = self.usage or Usage()
+        return UsageEvent(
+            id=self.id,
+            started_at=self.started_at,
+            duration_ms=(time.perf_counter() - self.t0) * 1000,
+            endpoint=self.endpoint[:100],
+            outcome=self.outcome.value,
+            cost_source=self.cost.cost_source.value,
+            ttft_ms=self.ttft_ms,
+            model_requested=call.model if call else None,
+            model_served=self.model_served,
+            stream=bool(call and call.stream),
+            project_id=principal.project_id if principal else None,
+            api_key_id=principal.api_key_id if principal else None,
+            end_user=attribution.end_user if attribution else None,
+            tags=dict(attribution.tags) if attribution else {},
+            metadata=dict(attribution.metadata) if attribution else {},
+            http_status=self.http_status,
+            error_type=self.error_type,
+            error_message=self.error_message,
+            **_usage_columns(u),
+            cost_usd=self.cost.cost_usd,
+            price_id=self.cost.price_id,
+            service_tier=self.service_tier,
+            upstream=self.upstream,
+            upstream_request_id=self.upstream_request_id,
+            attempts=self.attempts,
+        )
+
+
+def _usage_columns(u: Usage) -> dict[str, Any]:
+    return {
+        "prompt_tokens": u.prompt_tokens,
+        "cached_tokens": u.cached_tokens,
+        "completion_tokens": u.completion_tokens,
+        "reasoning_tokens": u.reasoning_tokens,
+        "audio_prompt_tokens": u.audio_prompt_tokens,
+        "audio_completion_tokens": u.audio_completion_tokens,
+        "image_tokens": u.image_prompt_tokens + u.image_completion_tokens,
+        "audio_seconds": u.audio_seconds,
+        "characters": u.characters,
+        "images": u.images,
+    }
+
+
+def _price(ex: Exchange, usage: Usage, overrides: Sequence[PriceOverride]) -> Cost:
+    """Price by the serving model, else by the requested one; never raise into the request."""
+    requested = ex.call.model if ex.call else None
+    models = [m for m in dict.fromkeys((ex.model_served, requested)) if m]
+    cost = _UNPRICED
+    for model in models:
+        try:
+            cost = compute_cost(
+                usage,
+                model,
+                ex.started_at,
+                service_tier=ex.service_tier,
+                overrides=overrides,
+                estimated=ex.estimated,
+            )
+        except PricingError as exc:
+            log.warning("gateway: cannot price %s for %s: %s", ex.id, model, exc)
+            return _UNPRICED
+        if cost.cost_source is not CostSource.UNPRICED:
+            return cost
+    return cost

@@ -1,0 +1,185 @@
+"""Relaying upstream answers to the client over raw ASGI ``send``, and settling their cost.
+
+Three shapes: a read body (JSON, errors) goes out whole with ``x-spendscope-cost-usd``; an
+SSE stream goes out event by event as it arrives, observed on the way (TTFT, model, text,
+usage); a binary stream (speech audio) goes out chunk by chunk, priced from the request.
+Every answer carries ``x-spendscope-request-id``, set before the first byte.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from typing import Any
+
+import aiohttp
+import orjson
+
+from collector.errors import GatewayError
+from collector.gateway._exchange import Exchange, outcome_for_status
+from collector.gateway._forward import Reply
+from collector.gateway._intake import Call, Kind
+from collector.gateway._sse import StreamObserver
+from collector.gateway._upstream import relay_headers
+from collector.gateway._usage import request_side_usage, usage_from_body
+from collector.pricing import PriceOverride
+from collector.usage import Outcome
+
+Message = MutableMapping[str, Any]
+Send = Callable[[Message], Awaitable[None]]
+_JSON = (b"content-type", b"application/json")
+_COUNTABLE = frozenset({Kind.CHAT, Kind.COMPLETIONS, Kind.RESPONSES, Kind.EMBEDDINGS})
+
+
+def _ours(ex: Exchange, *, cost: bool) -> list[tuple[bytes, bytes]]:
+    headers = [(b"x-spendscope-request-id", ex.id.encode())]
+    if cost and ex.cost.cost_usd is not None:
+        headers.append((b"x-spendscope-cost-usd", str(ex.cost.cost_usd).encode()))
+    return headers
+
+
+async def _finish(send: Send, ex: Exchange, body: bytes) -> None:
+    """The last body message; the exchange counts as answered before it is sent."""
+    ex.responded = True
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+async def send_error(send: Send, ex: Exchange, exc: GatewayError) -> None:
+    """Our own OpenAI-shaped error (the one place gateway errors meet the wire)."""
+    body = orjson.dumps(exc.body())
+    headers = [_JSON, (b"content-length", str(len(body)).encode()), *_ours(ex, cost=False)]
+    headers += [(k.encode(), v.encode()) for k, v in exc.response_headers().items()]
+    await send({"type": "http.response.start", "status": exc.status, "headers": headers})
+    await _finish(send, ex, body)
+
+
+def _note_reply(ex: Exchange, reply: Reply) -> None:
+    ex.http_status = reply.status
+    ex.upstream = reply.upstream.name
+    ex.upstream_request_id = reply.headers.get("x-request-id")
+    ex.model_served = reply.attempt.model
+    ex.outcome = outcome_for_status(reply.status)
+    if reply.status >= 400:
+        ex.error_type = reply.attempt.error_type
+        ex.error_message = reply.attempt.error_message
+    else:
+        ex.answered = True
+
+
+async def relay_body(
+    send: Send, ex: Exchange, call: Call, reply: Reply, overrides: Sequence[PriceOverride]
+) -> None:
+    """A body read whole: usage from it, priced, then sent with our headers."""
+    _note_reply(ex, reply)
+    if reply.status < 300:
+        _read_usage(ex, call, reply)
+    ex.settle(overrides)
+    headers = relay_headers(reply.headers)
+    headers.append((b"content-length", str(len(reply.body)).encode()))
+    headers += _ours(ex, cost=True)
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    await _finish(send, ex, reply.body)
+
+
+def _read_usage(ex: Exchange, call: Call, reply: Reply) -> None:
+    try:
+        parsed = orjson.loads(reply.body) if reply.body[:1] == b"{" else None
+    except orjson.JSONDecodeError:
+        parsed = None
+    if isinstance(parsed, dict):
+        if isinstance(parsed.get("model"), str):
+            ex.model_served = parsed["model"]
+        if isinstance(parsed.get("service_tier"), str):
+            ex.service_tier = parsed["service_tier"]
+    ex.usage = usage_from_body(call, parsed) or request_side_usage(call)
+    if ex.usage is None and call.kind in _COUNTABLE:
+        ex.observer = StreamObserver(call, strip_usage=False)  # nothing streamed: prompt only
+        ex.estimate_from_stream()
+
+
+async def relay_sse(
+    send: Send, ex: Exchange, call: Call, reply: Reply, overrides: Sequence[PriceOverride]
+) -> None:
+    """Pass SSE events on as they arrive; never retried once the headers went out."""
+    assert reply.response is not None
+    _note_reply(ex, reply)
+    obs = ex.observer = StreamObserver(call, strip_usage=call.force_usage)
+    headers = relay_headers(reply.headers) + _ours(ex, cost=False)
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    tail, clean = b"", False
+    try:
+        async for chunk in reply.response.content.iter_any():
+            out = obs.feed(chunk)
+            if out:
+                if ex.ttft_ms is None:
+                    ex.ttft_ms = (time.perf_counter() - ex.t0) * 1000
+                await send({"type": "http.response.body", "body": out, "more_body": True})
+        tail = obs.close()
+        if call.kind in _COUNTABLE and not obs.done and obs.usage is None:
+            raise aiohttp.ClientPayloadError("upstream stream ended before it completed")
+        clean = True
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        tail += _interrupted(ex, reply, exc)
+    finally:
+        _let_go(reply.response, clean)
+    reply.attempt.duration_ms = (time.perf_counter() - ex.t0) * 1000
+    settle_stream(ex, overrides)
+    await _finish(send, ex, tail)
+
+
+def _let_go(response: aiohttp.ClientResponse, clean: bool) -> None:
+    """Back to the pool when read to the end; else drop the connection (upstream stops)."""
+    if clean:
+        response.release()
+    else:
+        response.close()
+
+
+def settle_stream(ex: Exchange, overrides: Sequence[PriceOverride]) -> None:
+    """Usage from the stream, else counted from what was streamed (``estimated``)."""
+    obs = ex.observer
+    if obs is not None:
+        ex.model_served = obs.model or ex.model_served
+        ex.service_tier = obs.service_tier
+        if obs.error and ex.outcome is Outcome.SUCCESS:
+            ex.fail(Outcome.UPSTREAM_ERROR, "stream_error", obs.error)
+        ex.usage = obs.usage
+        ex.estimate_from_stream()
+    ex.settle(overrides)
+
+
+def _interrupted(ex: Exchange, reply: Reply, exc: BaseException) -> bytes:
+    """Record a stream cut by upstream and tell the client in the SDK's error shape."""
+    timed_out = isinstance(exc, TimeoutError)
+    kind = "timeout" if timed_out else "upstream_stream_interrupted"
+    message = f"upstream stream interrupted: {type(exc).__name__}: {exc}".strip(": ")
+    ex.fail(Outcome.TIMEOUT if timed_out else Outcome.UPSTREAM_ERROR, kind, message)
+    reply.attempt.error_type, reply.attempt.error_message = kind, message
+    error = {"message": message, "type": "server_error", "param": None, "code": kind}
+    return b"data: " + orjson.dumps({"type": "error", "error": error}) + b"\n\n"
+
+
+async def relay_raw(
+    send: Send, ex: Exchange, call: Call, reply: Reply, overrides: Sequence[PriceOverride]
+) -> None:
+    """Binary bodies (speech audio) stream through; the cost comes from the request."""
+    assert reply.response is not None
+    _note_reply(ex, reply)
+    ex.usage = request_side_usage(call)
+    ex.settle(overrides)
+    headers = relay_headers(reply.headers) + _ours(ex, cost=True)
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    clean = False
+    try:
+        async for chunk in reply.response.content.iter_any():
+            if ex.ttft_ms is None:
+                ex.ttft_ms = (time.perf_counter() - ex.t0) * 1000
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        clean = True
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        timed_out = isinstance(exc, TimeoutError)
+        ex.fail(Outcome.TIMEOUT if timed_out else Outcome.UPSTREAM_ERROR, "interrupted", str(exc))
+    finally:
+        _let_go(reply.response, clean)
+    reply.attempt.duration_ms = (time.perf_counter() - ex.t0) * 1000
+    await _finish(send, ex, b"")

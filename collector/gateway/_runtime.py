@@ -1,0 +1,133 @@
+"""The gateway's resources, created and closed by the app's lifespan (nothing at import).
+
+One engine, one pooled aiohttp session for every upstream, the recorder (started on enter;
+stopped on exit, which drains within its timeout and spools the rest), the key cache, and
+the price overrides (loaded on start, refreshed in the background — never per request).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+
+import aiohttp
+from sqlalchemy import Engine
+
+from collector.db import make_engine, session_scope
+from collector.gateway._admission import Admission, AllowAll
+from collector.gateway._exchange import Exchange
+from collector.gateway._forward import Forwarder
+from collector.gateway._upstream import UpstreamTable
+from collector.keys import KeyCache, KeyPrincipal
+from collector.pricing import PriceOverride, load_overrides
+from collector.recorder import Recorder, RecorderConfig
+from collector.settings import Settings
+
+log = logging.getLogger(__name__)
+OVERRIDES_REFRESH_S = 60.0
+
+
+class Runtime:
+    """Everything a request needs that outlives it; ``start``/``stop`` bracket its use."""
+
+    def __init__(self, settings: Settings, admission: Admission | None = None) -> None:
+        self.settings = settings
+        self.upstreams = UpstreamTable(settings)  # validates routes before anything starts
+        self.admission: Admission = admission or AllowAll()
+        self.overrides: Sequence[PriceOverride] = ()
+        self.in_flight = 0  # requests between arrival and their hand-over to the recorder
+        self._engine: Engine | None = None
+        self._recorder: Recorder | None = None
+        self._keys: KeyCache | None = None
+        self._forwarder: Forwarder | None = None
+        self._refresh: asyncio.Task[None] | None = None
+
+    # --- lifecycle -------------------------------------------------------------------
+    async def start(self) -> None:
+        s = self.settings
+        self._engine = make_engine(s.database_url, busy_timeout_ms=s.sqlite_busy_timeout_ms)
+        self._recorder = Recorder(self._engine, s.spool_dir, _recorder_config(s))
+        await self._recorder.start()
+        self._keys = KeyCache(self._engine)
+        connector = aiohttp.TCPConnector(
+            limit=s.upstream_max_connections, limit_per_host=0, ttl_dns_cache=300
+        )
+        session = aiohttp.ClientSession(
+            connector=connector, auto_decompress=True, skip_auto_headers=("User-Agent",)
+        )
+        timeout = aiohttp.ClientTimeout(
+            total=s.total_timeout_s, sock_connect=s.connect_timeout_s, sock_read=s.read_timeout_s
+        )
+        self._forwarder = Forwarder(session, self.upstreams, s, timeout)
+        await self.refresh_overrides()
+        self._refresh = asyncio.create_task(self._refresh_loop(), name="gateway-overrides")
+
+    async def stop(self) -> None:
+        """Stop taking work: close the upstream pool, drain the recorder, dispose the engine."""
+        if self._refresh is not None:
+            self._refresh.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresh
+        if self._forwarder is not None:
+            await self._forwarder.session.close()
+        if self._recorder is not None:
+            await self._recorder.stop()
+        if self._engine is not None:
+            self._engine.dispose()
+
+    # --- what requests use -----------------------------------------------------------
+    @property
+    def recorder(self) -> Recorder:
+        if self._recorder is None:
+            raise RuntimeError("gateway runtime used before its lifespan started")
+        return self._recorder
+
+    @property
+    def forwarder(self) -> Forwarder:
+        if self._forwarder is None:
+            raise RuntimeError("gateway runtime used before its lifespan started")
+        return self._forwarder
+
+    async def principal(self, raw_key: str) -> KeyPrincipal | None:
+        """The key's principal from the cache (the database only on a miss)."""
+        if self._keys is None:
+            raise RuntimeError("gateway runtime used before its lifespan started")
+        return await self._keys.get(raw_key)
+
+    def record(self, ex: Exchange) -> None:
+        """Hand the settled request to the recorder; a failure here never reaches the client."""
+        try:
+            self.recorder.submit(ex.to_event())
+        except Exception:
+            log.exception("gateway: could not record request %s", ex.id)
+
+    async def refresh_overrides(self) -> None:
+        """Reload price overrides; on failure keep the ones we have."""
+        if self._engine is None:
+            return
+        try:
+            self.overrides = await asyncio.to_thread(_load_overrides, self._engine)
+        except Exception as exc:
+            log.warning("gateway: price overrides not refreshed: %s", exc)
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await asyncio.sleep(OVERRIDES_REFRESH_S)
+            await self.refresh_overrides()
+
+
+def _load_overrides(engine: Engine) -> list[PriceOverride]:
+    with session_scope(engine) as session:
+        return load_overrides(session)
+
+
+def _recorder_config(s: Settings) -> RecorderConfig:
+    return RecorderConfig(
+        queue_size=s.recorder_queue_size,
+        batch_size=s.recorder_batch_size,
+        flush_interval_s=s.recorder_flush_interval_ms / 1000,
+        shutdown_timeout_s=s.recorder_shutdown_timeout_s,
+        replay_interval_s=s.spool_replay_interval_s,
+    )

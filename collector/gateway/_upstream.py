@@ -1,0 +1,165 @@
+"""Where a request goes upstream, with which headers, and how long to wait before a retry.
+
+Pure values built once from settings: the table of named upstreams (``default`` is
+``upstream_base_url``), the model → upstream routes (glob patterns, first match wins), the
+fallback chains, and the retry policy (exponential backoff with full jitter, honouring
+``retry-after-ms`` and ``Retry-After``).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from fnmatch import fnmatchcase
+
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from collector.errors import SettingsError
+from collector.settings import Settings
+
+DEFAULT_UPSTREAM = "default"
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+MAX_RETRY_AFTER_S = 60.0
+
+# Never forwarded upstream: hop-by-hop, the client's credentials, our own attribution headers,
+# and what the upstream client sets itself (host, length, compression it can decode).
+_DROP_REQUEST = frozenset(
+    {
+        "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
+        "trailer", "trailers", "transfer-encoding", "upgrade", "host", "content-length",
+        "authorization", "api-key", "accept-encoding", "x-spendscope-user", "x-spendscope-tags",
+        "x-spendscope-metadata", "cookie",
+    }
+)  # fmt: skip
+# Never relayed back: hop-by-hop and framing (the response is re-framed, bodies decompressed),
+# and what our own server sets (``date``, ``server``) so the client gets one of each.
+_DROP_RESPONSE = frozenset(
+    {
+        "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
+        "trailer", "trailers", "transfer-encoding", "upgrade", "content-length",
+        "content-encoding", "date", "server",
+    }
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    """One OpenAI-compatible server: its name (recorded on rows), base URL and auth header."""
+
+    name: str
+    base_url: str
+    authorization: str | None
+
+    def url(self, path: str, query: bytes) -> str:
+        """The upstream URL of a client's ``/v1/...`` path (the base URL already ends in /v1)."""
+        rest = path[3:] if path.startswith("/v1") else path
+        url = self.base_url + rest
+        return f"{url}?{query.decode('latin-1')}" if query else url
+
+
+class UpstreamTable:
+    """Named upstreams and the model → upstream routes, validated when the gateway starts."""
+
+    def __init__(self, settings: Settings) -> None:
+        default_key = settings.effective_upstream_api_key
+        bases = {DEFAULT_UPSTREAM: settings.upstream_base_url, **settings.upstreams}
+        keys = settings.upstream_keys
+        self._by_name = {
+            name: Upstream(name, base.rstrip("/"), _bearer(keys.get(name) or default_key))
+            for name, base in bases.items()
+        }
+        for pattern, name in settings.upstream_routes.items():
+            if name not in self._by_name:
+                raise SettingsError(
+                    f"invalid setting SPENDSCOPE_UPSTREAM_ROUTES: {pattern!r} names unknown "
+                    f"upstream {name!r} (known: {', '.join(sorted(self._by_name))})"
+                )
+        self._routes = list(settings.upstream_routes.items())
+        self._fallbacks = {k: tuple(v) for k, v in settings.fallback_models.items()}
+        self._cache: dict[str, Upstream] = {}
+
+    def for_model(self, model: str | None) -> Upstream:
+        """The upstream serving ``model`` (the default one when no route matches)."""
+        if model is None or not self._routes:
+            return self._by_name[DEFAULT_UPSTREAM]
+        found = self._cache.get(model)
+        if found is None:
+            name = next((n for p, n in self._routes if fnmatchcase(model, p)), DEFAULT_UPSTREAM)
+            found = self._by_name[name]
+            if len(self._cache) < 4096:
+                self._cache[model] = found
+        return found
+
+    def models_to_try(self, model: str | None) -> tuple[str | None, ...]:
+        """The requested model followed by its fallback chain (duplicates dropped)."""
+        if model is None:
+            return (None,)
+        chain = [model]
+        chain += [m for m in self._fallbacks.get(model, ()) if m not in chain]
+        return tuple(chain)
+
+
+def _bearer(key: str | None) -> str | None:
+    return f"Bearer {key}" if key else None
+
+
+def upstream_headers(
+    client_headers: Iterable[tuple[bytes, bytes]], upstream: Upstream
+) -> CIMultiDict[str]:
+    """The client's headers minus hop-by-hop/auth/ours, plus the server-held upstream key."""
+    out: CIMultiDict[str] = CIMultiDict()
+    for raw_name, raw_value in client_headers:
+        name = raw_name.decode("latin-1").lower()
+        if name not in _DROP_REQUEST:
+            out.add(name, raw_value.decode("latin-1"))
+    if upstream.authorization:
+        out["authorization"] = upstream.authorization
+    return out
+
+
+def relay_headers(headers: CIMultiDictProxy[str]) -> list[tuple[bytes, bytes]]:
+    """Upstream response headers to pass to the client (request ids, rate limits, types…)."""
+    return [
+        (name.lower().encode("latin-1"), value.encode("latin-1"))
+        for name, value in headers.items()
+        if name.lower() not in _DROP_RESPONSE
+    ]
+
+
+def retry_after_s(headers: Mapping[str, str]) -> float | None:
+    """The server's requested wait: ``retry-after-ms``, else ``Retry-After`` (seconds or date)."""
+    millis = headers.get("retry-after-ms")
+    if millis is not None:
+        try:
+            return _bounded(float(millis) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return _bounded(float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return _bounded((when - datetime.now(UTC)).total_seconds())
+
+
+def _bounded(seconds: float) -> float | None:
+    if seconds != seconds or seconds < 0:  # NaN or negative: ignore the hint
+        return None
+    return min(seconds, MAX_RETRY_AFTER_S)
+
+
+def backoff_s(retry_no: int, base_ms: int, max_ms: int, hint_s: float | None) -> float:
+    """Wait before retry ``retry_no`` (1-based): the server's hint, else full jitter."""
+    if hint_s is not None:
+        return hint_s
+    ceiling = min(max_ms, base_ms * (2 ** (retry_no - 1)))
+    return random.uniform(0, ceiling) / 1000

@@ -1,0 +1,113 @@
+"""Wire usage objects → :class:`collector.usage.Usage`, one reader per API family.
+
+Chat/legacy completions and embeddings report ``prompt_tokens``/``completion_tokens`` with
+``*_tokens_details``; the Responses API reports ``input_tokens``/``output_tokens``; gpt-image
+and gpt-4o transcription report input/output tokens with per-modality details; whisper
+reports ``{"type": "duration", "seconds": S}``. Fields keep OpenAI's inclusion rules.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from collector.gateway._intake import Call, Kind
+from collector.usage import Usage
+
+
+def _int(obj: Any, key: str) -> int:
+    if not isinstance(obj, dict):
+        return 0
+    value = obj.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def usage_from_wire(kind: Kind, usage: Any) -> Usage | None:
+    """The usage object of a response (or final stream event) as a ``Usage``; None if absent."""
+    if not isinstance(usage, dict):
+        return None
+    if usage.get("type") == "duration":
+        return _duration(usage)
+    if "input_tokens" in usage or "output_tokens" in usage:
+        return _io_tokens(kind, usage)
+    prompt_details = usage.get("prompt_tokens_details")
+    completion_details = usage.get("completion_tokens_details")
+    prompt = _int(usage, "prompt_tokens")
+    completion = _int(usage, "completion_tokens")
+    return Usage(
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        cached_tokens=min(_int(prompt_details, "cached_tokens"), prompt),
+        reasoning_tokens=min(_int(completion_details, "reasoning_tokens"), completion),
+        audio_prompt_tokens=_int(prompt_details, "audio_tokens"),
+        audio_completion_tokens=_int(completion_details, "audio_tokens"),
+    )
+
+
+def _io_tokens(kind: Kind, usage: dict[str, Any]) -> Usage:
+    """Responses API, gpt-image and gpt-4o transcription: ``input_tokens``/``output_tokens``."""
+    inp = _int(usage, "input_tokens")
+    out = _int(usage, "output_tokens")
+    in_details = usage.get("input_tokens_details") or usage.get("input_token_details")
+    out_details = usage.get("output_tokens_details")
+    image_in = _int(in_details, "image_tokens")
+    audio_in = _int(in_details, "audio_tokens")
+    return Usage(
+        prompt_tokens=inp,
+        completion_tokens=out,
+        cached_tokens=min(_int(in_details, "cached_tokens"), inp),
+        reasoning_tokens=min(_int(out_details, "reasoning_tokens"), out),
+        audio_prompt_tokens=audio_in,
+        image_prompt_tokens=image_in,
+        image_completion_tokens=out if kind is Kind.IMAGES else 0,
+    )
+
+
+def _duration(usage: dict[str, Any]) -> Usage | None:
+    seconds = usage.get("seconds")
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float | str):
+        return None
+    try:
+        value = Decimal(str(seconds))
+    except InvalidOperation:
+        return None
+    return Usage(audio_seconds=value) if value.is_finite() and value >= 0 else None
+
+
+def usage_from_body(call: Call, body: Any) -> Usage | None:
+    """Usage of a whole (non-streamed) JSON response, including request-side units."""
+    if not isinstance(body, dict):
+        return None
+    found = usage_from_wire(call.kind, body.get("usage"))
+    if call.kind is Kind.IMAGES:
+        return _images(call, body, found)
+    if found is None and call.kind is Kind.TRANSCRIPTION:
+        return _duration({"type": "duration", "seconds": body.get("duration")})
+    return found
+
+
+def _images(call: Call, body: dict[str, Any], found: Usage | None) -> Usage:
+    """DALL·E bills per image by size and quality; gpt-image bills tokens (both recorded)."""
+    data = body.get("data")
+    request = call.body or {}
+    size, quality = request.get("size"), request.get("quality")
+    base = found or Usage()
+    return Usage(
+        prompt_tokens=base.prompt_tokens,
+        completion_tokens=base.completion_tokens,
+        cached_tokens=base.cached_tokens,
+        image_prompt_tokens=base.image_prompt_tokens,
+        image_completion_tokens=base.image_completion_tokens,
+        images=len(data) if isinstance(data, list) else 0,
+        image_size=size if isinstance(size, str) and size != "auto" else None,
+        image_quality=quality if isinstance(quality, str) and quality != "auto" else None,
+    )
+
+
+def request_side_usage(call: Call) -> Usage | None:
+    """Units known from the request alone (speech bills the characters it is asked to say)."""
+    if call.kind is Kind.SPEECH and call.body is not None:
+        text = call.body.get("input")
+        if isinstance(text, str):
+            return Usage(characters=len(text))
+    return None

@@ -1,0 +1,500 @@
+"""Reprice stored ``requests`` with today's catalog and overrides; the rollups follow exactly.
+
+A price fix (a corrected catalog entry, a negotiated override added after the fact, a model
+priced at last) must reach the rows already recorded, and ``hourly_rollups`` /
+``hourly_tag_rollups`` must keep equalling the sum of those rows. Each batch (keyset-paged
+by id) is one transaction: rows get their new cost, the old one kept in
+``previous_cost_usd``, and the rollups move by the difference. A checkpoint file written
+after each commit lets an interrupted run resume; a second run changes only ``repriced_at``.
+
+Rows left as recorded, and why:
+
+- ``provider_reported``: the provider's own figure is what was billed; our catalog only
+  models that bill, so replacing a reported amount with a computed one makes it less true.
+- no billable units: such a row is either a known $0 (nothing answered) or "usage unknown"
+  (``unpriced``); pricing it would invent a silent $0 or a false "unpriced".
+- billed per image (DALL·E): size and quality set that price and ``requests`` lacks them.
+- usage the engine rejects (``PricingError``): counted as invalid, never guessed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, and_, bindparam, func, inspect, or_, select
+from sqlalchemy import update as sql_update
+from sqlalchemy.engine import make_url
+
+from collector.db.models import Request, hourly_rollups, hourly_tag_rollups
+from collector.errors import PricingError, StorageError
+from collector.pricing._catalog import Catalog, load_catalog
+from collector.pricing._engine import compute_cost
+from collector.pricing._types import PriceOverride, Unit, require_aware
+from collector.pricing.overrides import load_overrides
+from collector.usage import Cost, CostSource, Usage
+
+_REQUESTS: Table = Request.__table__  # type: ignore[assignment]
+_R = _REQUESTS.c
+_UNPRICED = Cost(None, CostSource.UNPRICED)
+_ROLLUP_KEYS = ("hour", "project_id", "api_key_id", "end_user", "model", "outcome")
+_TAG_KEYS = ("hour", "tag", "project_id", "model", "outcome")
+_COLUMNS = (
+    "id", "started_at", "endpoint", "model_served", "model_requested", "project_id",
+    "api_key_id", "end_user", "outcome", "tags", "prompt_tokens", "cached_tokens",
+    "completion_tokens", "reasoning_tokens", "audio_prompt_tokens", "audio_completion_tokens",
+    "image_tokens", "audio_seconds", "characters", "images", "batch", "service_tier",
+    "cost_usd", "cost_source", "price_id", "previous_cost_usd",
+)  # fmt: skip
+_SCHEMA = {
+    "requests": {"cost_usd", "previous_cost_usd", "repriced_at"},
+    "hourly_rollups": {"cost_usd", "unpriced_requests", "estimated_requests"},
+    "hourly_tag_rollups": {"cost_usd"},
+}
+_CHECKPOINT_VERSION = 1
+
+
+class SchemaOutdated(StorageError):
+    """The tables or columns reprice needs are missing: the database needs an upgrade."""
+
+
+class RepriceConflict(StorageError):
+    """Rows changed between read and write (another reprice running?); the batch rolled back."""
+
+
+@dataclass(frozen=True, slots=True)
+class RepriceWindow:
+    """Which rows to reprice: ``started_at`` in [start, end), optionally one model's rows.
+
+    ``model`` matches a row's served *or* requested model, exactly.
+    """
+
+    start: datetime
+    end: datetime
+    model: str | None = None
+
+    def __post_init__(self) -> None:
+        require_aware(self.start, "start")
+        require_aware(self.end, "end")
+        if self.end <= self.start:
+            raise PricingError("end must be after start")
+
+
+@dataclass(slots=True)
+class RepriceSummary:
+    """Counts and exact totals of a run (cumulative across resumed runs)."""
+
+    scanned: int = 0
+    changed: int = 0
+    newly_priced: int = 0
+    newly_unpriced: int = 0
+    skipped_no_usage: int = 0
+    skipped_per_image: int = 0
+    invalid: int = 0
+    old_cost_usd: Decimal = Decimal(0)
+    new_cost_usd: Decimal = Decimal(0)
+    rollup_rows_missing: int = 0
+    batches: int = 0
+    last_id: str | None = None
+    resumed: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready; money as exact decimal strings."""
+        data = asdict(self)
+        for key in ("old_cost_usd", "new_cost_usd"):
+            data[key] = format(data[key], "f")
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RepriceSummary:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        for key in ("old_cost_usd", "new_cost_usd"):
+            values[key] = Decimal(str(values.get(key, "0")))
+        return cls(**values)
+
+    def lines(self) -> list[str]:
+        """A human summary, a few lines."""
+        diff = self.new_cost_usd - self.old_cost_usd
+        sign = "+" if diff >= 0 else "-"
+        return [
+            f"rows scanned: {self.scanned}, changed: {self.changed}, "
+            f"newly priced: {self.newly_priced}, newly unpriced: {self.newly_unpriced}",
+            f"left as recorded: {self.skipped_no_usage} without usage, "
+            f"{self.skipped_per_image} billed per image, {self.invalid} with invalid usage",
+            f"total cost: ${self.old_cost_usd:f} -> ${self.new_cost_usd:f} ({sign}${abs(diff):f})",
+        ]
+
+
+class Checkpoint:
+    """The last committed id of a run, in a small JSON file, so a rerun can resume."""
+
+    def __init__(self, path: Path, key: dict[str, Any]) -> None:
+        self.path = path
+        self.key = key
+
+    def load(self) -> RepriceSummary | None:
+        """The saved progress, or None when there is none for these arguments."""
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise PricingError(f"checkpoint {self.path} is unreadable ({exc}); delete it") from None
+        if data.get("version") != _CHECKPOINT_VERSION or data.get("key") != self.key:
+            return None
+        return RepriceSummary.from_dict(data["summary"])
+
+    def save(self, summary: RepriceSummary) -> None:
+        """Write atomically (temp file + rename), so a crash never leaves half a file."""
+        payload = {"version": _CHECKPOINT_VERSION, "key": self.key, "summary": summary.to_dict()}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(payload, indent=2), encoding="utf-8")
+        os.replace(tmp, self.path)
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def checkpoint_for(directory: Path, window: RepriceWindow, database_url: str) -> Checkpoint:
+    """The checkpoint of these arguments on this database: ``reprice-<hash>.json``."""
+    url = make_url(database_url).render_as_string(hide_password=True)
+    key = {
+        "start": window.start.isoformat(),
+        "end": window.end.isoformat(),
+        "model": window.model,
+        "database": url,
+    }
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    return Checkpoint(directory / f"reprice-{digest}.json", key)
+
+
+def check_schema(engine: Engine) -> None:
+    """Raise SchemaOutdated (one line) when the tables or columns reprice needs are missing."""
+    inspector = inspect(engine)
+    for table, needed in _SCHEMA.items():
+        if not inspector.has_table(table):
+            raise SchemaOutdated(f"the database has no {table} table: run `spendscope db upgrade`")
+        present = {c["name"] for c in inspector.get_columns(table)}
+        if not needed <= present:
+            raise SchemaOutdated(f"table {table} is out of date: run `spendscope db upgrade`")
+
+
+def count_rows(engine: Engine, window: RepriceWindow) -> int:
+    """How many rows a run over ``window`` reads (for a progress bar)."""
+    with engine.connect() as conn:
+        return int(conn.scalar(select(func.count()).where(*_filters(window))) or 0)
+
+
+def reprice(
+    engine: Engine,
+    window: RepriceWindow,
+    *,
+    now: datetime,
+    batch_size: int = 1000,
+    dry_run: bool = False,
+    checkpoint: Checkpoint | None = None,
+    restart: bool = False,
+    on_batch: Callable[[RepriceSummary], None] | None = None,
+    overrides: Sequence[PriceOverride] | None = None,
+    catalog: Catalog | None = None,
+) -> RepriceSummary:
+    """Reprice ``window``'s rows batch by batch; returns the (cumulative) summary.
+
+    ``now`` stamps ``repriced_at``. With a ``checkpoint`` (ignored on ``dry_run``), a run
+    resumes after its last committed id unless ``restart``; it is saved after each commit,
+    then ``on_batch`` is called, and cleared when the run completes. Overrides default to
+    the database's, the catalog to the shipped one.
+    """
+    if batch_size < 1:
+        raise PricingError("batch size must be at least 1")
+    require_aware(now, "now")
+    if dry_run:
+        checkpoint = None
+    summary = None if checkpoint is None or restart else checkpoint.load()
+    summary = summary or RepriceSummary()
+    summary.resumed = summary.last_id is not None
+    if overrides is None:
+        overrides = _load_overrides(engine)
+    pricer = _Pricer(catalog or load_catalog(), tuple(overrides))
+    while plans := _run_batch(engine, window, pricer, summary, batch_size, now, dry_run):
+        _tally(summary, plans)
+        if checkpoint is not None:
+            checkpoint.save(summary)
+        if on_batch is not None:
+            on_batch(summary)
+    if checkpoint is not None:
+        checkpoint.clear()
+    return summary
+
+
+def _run_batch(
+    engine: Engine,
+    window: RepriceWindow,
+    pricer: _Pricer,
+    summary: RepriceSummary,
+    size: int,
+    now: datetime,
+    dry_run: bool,
+) -> list[_Plan]:
+    """Read, price and (unless a dry run) write one batch in one transaction."""
+    if dry_run:
+        with engine.connect() as conn:
+            return [pricer.plan(row) for row in _read_batch(conn, window, summary.last_id, size)]
+    with engine.begin() as conn:
+        plans = [pricer.plan(row) for row in _read_batch(conn, window, summary.last_id, size)]
+        _write(conn, plans, now, summary)
+    return plans
+
+
+def _load_overrides(engine: Engine) -> list[PriceOverride]:
+    from sqlalchemy.orm import Session
+
+    with Session(engine) as session:
+        return load_overrides(session)
+
+
+def _filters(window: RepriceWindow) -> list[Any]:
+    found = [
+        _R.started_at >= window.start,
+        _R.started_at < window.end,
+        _R.cost_source != CostSource.PROVIDER_REPORTED.value,
+    ]
+    if window.model is not None:
+        found.append(or_(_R.model_served == window.model, _R.model_requested == window.model))
+    return found
+
+
+def _read_batch(conn: Connection, window: RepriceWindow, after: str | None, size: int) -> list[Any]:
+    query = select(*(_R[name] for name in _COLUMNS)).where(*_filters(window))
+    if after is not None:
+        query = query.where(_R.id > after)
+    return list(conn.execute(query.order_by(_R.id).limit(size)))
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What happens to one row: ``new`` is None when it is left as recorded (``skip``)."""
+
+    row: Any
+    new: Cost | None
+    skip: str | None = None
+    changed: bool = False
+
+
+def _planned(row: Any, new: Cost) -> _Plan:
+    old = (row.cost_usd, row.cost_source, row.price_id)
+    return _Plan(row, new, changed=old != (new.cost_usd, new.cost_source.value, new.price_id))
+
+
+class _Pricer:
+    """The pure part: a stored row's usage and mode → its cost under today's prices."""
+
+    def __init__(self, catalog: Catalog, overrides: tuple[PriceOverride, ...]) -> None:
+        self.catalog = catalog
+        self.overrides = overrides
+
+    def plan(self, row: Any) -> _Plan:
+        usage = _usage_of_row(row)
+        if not _billable(usage):
+            return _Plan(row, None, "no_usage")
+        models = [m for m in dict.fromkeys((row.model_served, row.model_requested)) if m]
+        entries = (self.catalog.resolve(m, row.started_at) for m in models)
+        if any(e is not None and e.unit is Unit.IMAGE for e in entries):
+            return _Plan(row, None, "per_image")
+        try:
+            return _planned(row, self._price(row, usage, models))
+        except PricingError:
+            return _Plan(row, None, "invalid")
+
+    def _price(self, row: Any, usage: Usage, models: list[str]) -> Cost:
+        """As the gateway prices: the served model, else the requested one."""
+        cost = _UNPRICED
+        for model in models:
+            cost = compute_cost(
+                usage,
+                model,
+                row.started_at,
+                batch=bool(row.batch),
+                service_tier=row.service_tier,
+                overrides=self.overrides,
+                estimated=row.cost_source == CostSource.ESTIMATED.value,
+                catalog=self.catalog,
+            )
+            if cost.cost_source is not CostSource.UNPRICED:
+                return cost
+        return cost
+
+
+def _usage_of_row(row: Any) -> Usage:
+    """A ``requests`` row's usage. ``image_tokens`` holds input + output image tokens; only
+    the images endpoint bills output as image tokens, so there the output is split off."""
+    image_out = min(row.image_tokens, row.completion_tokens) if "/images/" in row.endpoint else 0
+    return Usage(
+        prompt_tokens=row.prompt_tokens,
+        completion_tokens=row.completion_tokens,
+        cached_tokens=row.cached_tokens,
+        reasoning_tokens=row.reasoning_tokens,
+        audio_prompt_tokens=row.audio_prompt_tokens,
+        audio_completion_tokens=row.audio_completion_tokens,
+        image_prompt_tokens=row.image_tokens - image_out,
+        image_completion_tokens=image_out,
+        audio_seconds=Decimal(row.audio_seconds or 0),
+        characters=row.characters,
+        images=row.images,
+    )
+
+
+def _billable(usage: Usage) -> bool:
+    units = (usage.prompt_tokens, usage.completion_tokens, usage.characters, usage.images)
+    return any(units) or usage.audio_seconds > 0
+
+
+def _tally(summary: RepriceSummary, plans: Sequence[_Plan]) -> None:
+    for plan in plans:
+        old = plan.row.cost_usd
+        summary.scanned += 1
+        summary.old_cost_usd += old or 0
+        if plan.new is None:
+            summary.new_cost_usd += old or 0
+            summary.skipped_no_usage += plan.skip == "no_usage"
+            summary.skipped_per_image += plan.skip == "per_image"
+            summary.invalid += plan.skip == "invalid"
+            continue
+        summary.new_cost_usd += plan.new.cost_usd or 0
+        if plan.changed:
+            summary.changed += 1
+            summary.newly_priced += old is None and plan.new.cost_usd is not None
+            summary.newly_unpriced += old is not None and plan.new.cost_usd is None
+    summary.batches += 1
+    summary.last_id = plans[-1].row.id
+
+
+def _write(
+    conn: Connection, plans: Sequence[_Plan], now: datetime, summary: RepriceSummary
+) -> None:
+    """Rows, then the rollups by the difference; all in the caller's transaction."""
+    priced = [p for p in plans if p.new is not None]
+    _update_rows(conn, priced, now)
+    changed = [p for p in priced if p.changed]
+    rollups, tags = _deltas(changed)
+    summary.rollup_rows_missing += _apply(conn, hourly_rollups, _ROLLUP_KEYS, rollups)
+    summary.rollup_rows_missing += _apply(conn, hourly_tag_rollups, _TAG_KEYS, tags)
+
+
+_ROW_UPDATE = (
+    sql_update(_REQUESTS)
+    .where(
+        _R.id == bindparam("b_id"),
+        _R.cost_source == bindparam("b_old_source"),
+        _R.cost_usd.is_not_distinct_from(bindparam("b_old_cost")),
+    )
+    .values(
+        cost_usd=bindparam("b_cost"),
+        cost_source=bindparam("b_source"),
+        price_id=bindparam("b_price_id"),
+        previous_cost_usd=bindparam("b_previous"),
+        repriced_at=bindparam("b_now"),
+    )
+)
+
+
+def _update_rows(conn: Connection, plans: Sequence[_Plan], now: datetime) -> None:
+    """Guarded by the old values, so two concurrent runs cannot both move the rollups."""
+    params = []
+    for plan in plans:
+        row, new = plan.row, plan.new
+        assert new is not None
+        params.append(
+            {
+                "b_id": row.id,
+                "b_old_source": row.cost_source,
+                "b_old_cost": row.cost_usd,
+                "b_cost": new.cost_usd,
+                "b_source": new.cost_source.value,
+                "b_price_id": new.price_id,
+                "b_previous": row.cost_usd if plan.changed else row.previous_cost_usd,
+                "b_now": now,
+            }
+        )
+    if not params:
+        return
+    done = conn.execute(_ROW_UPDATE, params).rowcount
+    if done != len(params):
+        raise RepriceConflict(
+            f"{len(params) - done} rows changed while being repriced "
+            "(is another reprice running?); the batch was rolled back, rerun to resume"
+        )
+
+
+Deltas = dict[tuple[Any, ...], dict[str, Any]]
+
+
+def _deltas(changed: Sequence[_Plan]) -> tuple[Deltas, Deltas]:
+    """Per rollup key (as the recorder keys it): cost and unpriced/estimated count changes."""
+    rollups: Deltas = {}
+    tags: Deltas = {}
+    for plan in changed:
+        row, new = plan.row, plan.new
+        assert new is not None
+        cost = (new.cost_usd or Decimal(0)) - (row.cost_usd or Decimal(0))
+        unpriced = (new.cost_source == "unpriced") - (row.cost_source == "unpriced")
+        estimated = (new.cost_source == "estimated") - (row.cost_source == "estimated")
+        hour = row.started_at.replace(minute=0, second=0, microsecond=0)
+        model = row.model_served or row.model_requested or ""
+        project = row.project_id or 0
+        key = (hour, project, row.api_key_id or 0, row.end_user or "", model, row.outcome)
+        _bump(rollups, key, cost_usd=cost, unpriced_requests=unpriced, estimated_requests=estimated)
+        for name, value in (row.tags or {}).items():
+            _bump(tags, (hour, f"{name}={value}", project, model, row.outcome), cost_usd=cost)
+    return rollups, tags
+
+
+def _bump(groups: Deltas, key: tuple[Any, ...], **amounts: Any) -> None:
+    group = groups.setdefault(key, dict.fromkeys(amounts, 0))
+    for name, amount in amounts.items():
+        group[name] += amount
+
+
+def _apply(conn: Connection, table: Table, keys: Sequence[str], groups: Deltas) -> int:
+    """Add the deltas to existing rollup rows; returns how many rows were not found.
+
+    A missing rollup row is not created: a row holding only a difference would show spend
+    without requests. It is counted instead (the rollups were already short of the raws).
+    """
+    params = [
+        {f"k_{k}": v for k, v in zip(keys, key, strict=True)}
+        | {f"d_{name}": amount for name, amount in amounts.items()}
+        for key, amounts in groups.items()
+        if any(amounts.values())
+    ]
+    if not params:
+        return 0
+    counters = sorted(next(iter(groups.values())))
+    statement = (
+        sql_update(table)
+        .where(and_(*(table.c[k] == bindparam(f"k_{k}") for k in keys)))
+        .values({c: table.c[c] + bindparam(f"d_{c}", type_=table.c[c].type) for c in counters})
+    )
+    return len(params) - int(conn.execute(statement, params).rowcount)
+
+
+__all__ = [
+    "Checkpoint",
+    "RepriceConflict",
+    "RepriceSummary",
+    "RepriceWindow",
+    "SchemaOutdated",
+    "check_schema",
+    "checkpoint_for",
+    "count_rows",
+    "reprice",
+]

@@ -1,0 +1,105 @@
+"""``spendscope serve``: one-line errors for bad flags, and a real multi-worker run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from collector.cli import app
+from collector.db import Request, make_engine, session_scope
+from tests.gateway._support import UPSTREAM_KEY, virtual_key
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--port", "http"], "--port must be an integer, got 'http'"),
+        (["--port", "70000"], "--port must be between 1 and 65535, got 70000"),
+        (["--workers", "0"], "--workers must be between 1 and 64, got 0"),
+        (["--host", " "], "--host must not be empty"),
+    ],
+)
+def test_bad_flags_exit_2_with_one_line(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(app, ["serve", *args])
+    assert result.exit_code == 2
+    assert result.output.strip() == f"error: {message}"
+
+
+def test_bad_upstream_settings_exit_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPENDSCOPE_UPSTREAM_ROUTES", '{"gpt-*": "missing"}')
+    result = CliRunner().invoke(app, ["serve"])
+    assert result.exit_code == 2
+    assert "SPENDSCOPE_UPSTREAM_ROUTES" in result.output and len(result.output.splitlines()) == 1
+
+
+def test_bad_json_setting_exits_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPENDSCOPE_FALLBACK_MODELS", "not json")
+    result = CliRunner().invoke(app, ["serve"])
+    assert result.exit_code == 2
+    assert (
+        result.output.strip() == "error: invalid setting SPENDSCOPE_FALLBACK_MODELS: not valid JSON"
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "exited"
+        try:
+            if httpx.get(url).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("gateway never became healthy")
+
+
+def test_serve_with_two_workers_migrates_relays_and_records(
+    tmp_path: Path, mock_base_url: str
+) -> None:
+    db_url = f"sqlite:///{tmp_path / 'served.db'}"
+    port = _free_port()
+    env = {
+        **os.environ,
+        "SPENDSCOPE_DATABASE_URL": db_url,
+        "SPENDSCOPE_SPOOL_DIR": str(tmp_path / "spool"),
+        "SPENDSCOPE_UPSTREAM_BASE_URL": mock_base_url,
+        "SPENDSCOPE_UPSTREAM_API_KEY": UPSTREAM_KEY,
+        "SPENDSCOPE_LOG_LEVEL": "WARNING",
+    }
+    command = [sys.executable, "-m", "collector", "serve", "--port", str(port), "--workers", "2"]
+    proc = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
+    engine = make_engine(db_url)
+    try:
+        _wait_healthy(f"http://127.0.0.1:{port}/healthz", proc)
+        key = virtual_key(engine)  # the schema exists: serve migrated it
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=key)
+        for _ in range(4):
+            client.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
+            )
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(60)
+    with session_scope(engine) as session:
+        outcomes = list(session.scalars(select(Request.outcome)))
+        total = session.scalar(select(func.count()).select_from(Request))
+    engine.dispose()
+    assert total == 4 and set(outcomes) == {"success"}
