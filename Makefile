@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PYTHON ?= python3
 CHECKED := collector dashboard tests bench migrations
 
-.PHONY: install demo serve test lint typecheck pytest bench clean
+.PHONY: install demo serve test lint typecheck pytest bench docs clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,9 @@ bench: install
 	$(BIN)/python bench/bench_recorder.py
 	$(BIN)/python bench/bench_cost.py
 	$(BIN)/python bench/bench_tokens.py
+
+docs: install
+	$(BIN)/python -m collector.settings_doc
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

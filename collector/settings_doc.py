@@ -4,6 +4,7 @@ so every variable is documented once, where it is declared."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from pydantic.fields import FieldInfo
@@ -62,3 +63,18 @@ def effective(settings: Settings) -> dict[str, str]:
             value = "********"
         out[env_name(name)] = value
     return out
+
+
+def sync_files(root: Path) -> None:
+    """Rewrite ``.env.example`` and the README's settings table (``make docs``)."""
+    (root / ".env.example").write_text(env_example())
+    readme = root / "README.md"
+    start, end = "<!-- settings-table:start -->", "<!-- settings-table:end -->"
+    text = readme.read_text()
+    head, rest = text.split(start)
+    _, tail = rest.split(end)
+    readme.write_text(f"{head}{start}\n{markdown_table()}\n{end}{tail}")
+
+
+if __name__ == "__main__":
+    sync_files(Path.cwd())

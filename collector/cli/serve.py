@@ -7,6 +7,7 @@ Alembic. Workers are separate processes built by the import-string factory
 
 from __future__ import annotations
 
+import signal
 from typing import Annotated
 
 import typer
@@ -69,6 +70,10 @@ def _run(host: str, port: int, workers: int, log_level: str) -> None:
     import uvicorn
 
     typer.echo(f"spendscope gateway on http://{host}:{port}/v1 ({workers} worker(s))", err=True)
+    # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown (recorder drained); with
+    # this handler in place that re-raise ends the process with status 0, as a clean stop should.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _exit_cleanly)
     uvicorn.run(
         _FACTORY,
         factory=True,
@@ -82,6 +87,10 @@ def _run(host: str, port: int, workers: int, log_level: str) -> None:
         access_log=False,
         server_header=False,
     )
+
+
+def _exit_cleanly(_sig: int, _frame: object) -> None:
+    raise SystemExit(0)
 
 
 def register(app: typer.Typer) -> None:
