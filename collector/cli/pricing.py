@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -18,12 +16,10 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 
 from collector.cli.common import fail
+from collector.cli.reprice import reprice_prices
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
     from collector.pricing import ImportResult, PriceEntry, TierRates
-    from collector.pricing.reprice import RepriceWindow
     from collector.usage import Cost, Usage
 
 EXIT_BAD_INPUT = 2
@@ -345,84 +341,6 @@ def _plain(value: Any) -> str:
 
 def _fail(message: str, *, code: int = EXIT_BAD_INPUT) -> NoReturn:
     fail(message, code)
-
-
-def reprice_prices(
-    start: Annotated[
-        str | None, typer.Option(metavar="DATE", help="First day or instant, inclusive (UTC).")
-    ] = None,
-    end: Annotated[
-        str | None, typer.Option(metavar="DATE", help="Day or instant to stop before (UTC).")
-    ] = None,
-    model: Annotated[
-        str | None, typer.Option(metavar="MODEL", help="Only rows served or requested as MODEL.")
-    ] = None,
-    batch_size: Annotated[str, typer.Option(metavar="N", help="Rows per transaction.")] = "1000",
-    dry_run: Annotated[bool, typer.Option(help="Compute and summarise; write nothing.")] = False,
-    restart: Annotated[bool, typer.Option(help="Ignore a saved checkpoint.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
-) -> None:
-    """Recompute stored costs in [start, end) with today's prices; rollups follow exactly."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from collector.cli.common import engine_or_exit, settings_or_exit
-    from collector.errors import SpendscopeError
-    from collector.pricing import reprice as rp
-
-    if start is None or end is None:
-        _fail("--start and --end are required")
-    first, stop = _instant(start, "--start"), _instant(end, "--end")
-    if stop <= first:
-        _fail("--end must be after --start")
-    size = _count(batch_size, "--batch-size")
-    if size < 1:
-        _fail("--batch-size must be at least 1")
-    window = rp.RepriceWindow(first, stop, model)
-    settings = settings_or_exit()
-    engine = engine_or_exit(settings)
-    folder = settings.spool_dir.parent
-    try:
-        rp.check_schema(engine)
-        with _progress(engine, window) as on_batch:
-            summary = rp.reprice(
-                engine,
-                window,
-                now=datetime.now(UTC),
-                batch_size=size,
-                dry_run=dry_run,
-                checkpoint=rp.checkpoint_for(folder, window, settings.database_url),
-                restart=restart,
-                on_batch=on_batch,
-            )
-    except rp.SchemaOutdated as exc:
-        _fail(str(exc))
-    except (SQLAlchemyError, SpendscopeError) as exc:
-        _fail(f"reprice failed: {str(exc).splitlines()[0]}", code=1)
-    finally:
-        engine.dispose()
-    if as_json:
-        typer.echo(json.dumps({"dry_run": dry_run, **summary.to_dict()}))
-        return
-    for line in summary.lines():
-        typer.echo(line)
-
-
-@contextmanager
-def _progress(engine: Engine, window: RepriceWindow) -> Iterator[Callable[[Any], None] | None]:
-    """A Rich progress bar on stderr when it is a terminal; nothing otherwise."""
-    import sys
-
-    if not sys.stderr.isatty():
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import Progress
-
-    from collector.pricing.reprice import count_rows
-
-    with Progress(console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("repricing", total=count_rows(engine, window))
-        yield lambda summary: bar.update(task, completed=summary.scanned)
 
 
 __all__ = ["entry_to_dict", "register"]

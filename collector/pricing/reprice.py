@@ -29,14 +29,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, and_, bindparam, func, inspect, or_, select
-from sqlalchemy import update as sql_update
+from sqlalchemy import Connection, Engine, Table, func, inspect, or_, select
 from sqlalchemy.engine import make_url
 
 from collector.db.models import Request, hourly_rollups, hourly_tag_rollups
 from collector.errors import PricingError, StorageError
 from collector.pricing._catalog import Catalog, load_catalog
 from collector.pricing._engine import compute_cost
+from collector.pricing._reprice_write import RepriceConflict, apply_deltas, row_deltas, update_rows
 from collector.pricing._types import PriceOverride, Unit, require_aware
 from collector.pricing.overrides import load_overrides
 from collector.usage import Cost, CostSource, Usage
@@ -63,10 +63,6 @@ _CHECKPOINT_VERSION = 1
 
 class SchemaOutdated(StorageError):
     """The tables or columns reprice needs are missing: the database needs an upgrade."""
-
-
-class RepriceConflict(StorageError):
-    """Rows changed between read and write (another reprice running?); the batch rolled back."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,108 +379,10 @@ def _write(
 ) -> None:
     """Rows, then the rollups by the difference; all in the caller's transaction."""
     priced = [p for p in plans if p.new is not None]
-    _update_rows(conn, priced, now)
-    changed = [p for p in priced if p.changed]
-    rollups, tags = _deltas(changed)
-    summary.rollup_rows_missing += _apply(conn, hourly_rollups, _ROLLUP_KEYS, rollups)
-    summary.rollup_rows_missing += _apply(conn, hourly_tag_rollups, _TAG_KEYS, tags)
-
-
-_ROW_UPDATE = (
-    sql_update(_REQUESTS)
-    .where(
-        _R.id == bindparam("b_id"),
-        _R.cost_source == bindparam("b_old_source"),
-        _R.cost_usd.is_not_distinct_from(bindparam("b_old_cost")),
-    )
-    .values(
-        cost_usd=bindparam("b_cost"),
-        cost_source=bindparam("b_source"),
-        price_id=bindparam("b_price_id"),
-        previous_cost_usd=bindparam("b_previous"),
-        repriced_at=bindparam("b_now"),
-    )
-)
-
-
-def _update_rows(conn: Connection, plans: Sequence[_Plan], now: datetime) -> None:
-    """Guarded by the old values, so two concurrent runs cannot both move the rollups."""
-    params = []
-    for plan in plans:
-        row, new = plan.row, plan.new
-        assert new is not None
-        params.append(
-            {
-                "b_id": row.id,
-                "b_old_source": row.cost_source,
-                "b_old_cost": row.cost_usd,
-                "b_cost": new.cost_usd,
-                "b_source": new.cost_source.value,
-                "b_price_id": new.price_id,
-                "b_previous": row.cost_usd if plan.changed else row.previous_cost_usd,
-                "b_now": now,
-            }
-        )
-    if not params:
-        return
-    done = conn.execute(_ROW_UPDATE, params).rowcount
-    if done != len(params):
-        raise RepriceConflict(
-            f"{len(params) - done} rows changed while being repriced "
-            "(is another reprice running?); the batch was rolled back, rerun to resume"
-        )
-
-
-Deltas = dict[tuple[Any, ...], dict[str, Any]]
-
-
-def _deltas(changed: Sequence[_Plan]) -> tuple[Deltas, Deltas]:
-    """Per rollup key (as the recorder keys it): cost and unpriced/estimated count changes."""
-    rollups: Deltas = {}
-    tags: Deltas = {}
-    for plan in changed:
-        row, new = plan.row, plan.new
-        assert new is not None
-        cost = (new.cost_usd or Decimal(0)) - (row.cost_usd or Decimal(0))
-        unpriced = (new.cost_source == "unpriced") - (row.cost_source == "unpriced")
-        estimated = (new.cost_source == "estimated") - (row.cost_source == "estimated")
-        hour = row.started_at.replace(minute=0, second=0, microsecond=0)
-        model = row.model_served or row.model_requested or ""
-        project = row.project_id or 0
-        key = (hour, project, row.api_key_id or 0, row.end_user or "", model, row.outcome)
-        _bump(rollups, key, cost_usd=cost, unpriced_requests=unpriced, estimated_requests=estimated)
-        for name, value in (row.tags or {}).items():
-            _bump(tags, (hour, f"{name}={value}", project, model, row.outcome), cost_usd=cost)
-    return rollups, tags
-
-
-def _bump(groups: Deltas, key: tuple[Any, ...], **amounts: Any) -> None:
-    group = groups.setdefault(key, dict.fromkeys(amounts, 0))
-    for name, amount in amounts.items():
-        group[name] += amount
-
-
-def _apply(conn: Connection, table: Table, keys: Sequence[str], groups: Deltas) -> int:
-    """Add the deltas to existing rollup rows; returns how many rows were not found.
-
-    A missing rollup row is not created: a row holding only a difference would show spend
-    without requests. It is counted instead (the rollups were already short of the raws).
-    """
-    params = [
-        {f"k_{k}": v for k, v in zip(keys, key, strict=True)}
-        | {f"d_{name}": amount for name, amount in amounts.items()}
-        for key, amounts in groups.items()
-        if any(amounts.values())
-    ]
-    if not params:
-        return 0
-    counters = sorted(next(iter(groups.values())))
-    statement = (
-        sql_update(table)
-        .where(and_(*(table.c[k] == bindparam(f"k_{k}") for k in keys)))
-        .values({c: table.c[c] + bindparam(f"d_{c}", type_=table.c[c].type) for c in counters})
-    )
-    return len(params) - int(conn.execute(statement, params).rowcount)
+    update_rows(conn, priced, now)
+    rollups, tags = row_deltas([p for p in priced if p.changed])
+    summary.rollup_rows_missing += apply_deltas(conn, hourly_rollups, _ROLLUP_KEYS, rollups)
+    summary.rollup_rows_missing += apply_deltas(conn, hourly_tag_rollups, _TAG_KEYS, tags)
 
 
 __all__ = [
