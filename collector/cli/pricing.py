@@ -17,6 +17,7 @@ import typer
 
 from collector.cli.common import fail
 from collector.cli.reprice import reprice_prices
+from collector.pricing import SCALAR_PRICES
 
 if TYPE_CHECKING:
     from collector.pricing import ImportResult, PriceEntry, TierRates
@@ -25,17 +26,6 @@ if TYPE_CHECKING:
 EXIT_BAD_INPUT = 2
 EXIT_UNPRICED = 3
 _DIGITS = re.compile(r"\d+")
-_PRICE_FIELDS = (
-    "input",
-    "cached_input",
-    "output",
-    "audio_input",
-    "audio_output",
-    "image_input",
-    "image_output",
-    "per_minute",
-    "per_1m_characters",
-)
 
 
 def register(app: typer.Typer) -> None:
@@ -196,7 +186,7 @@ def import_prices(
 
 def entry_to_dict(entry: PriceEntry) -> dict[str, Any]:
     """A JSON-ready view of a catalog entry; money as decimal strings."""
-    prices: dict[str, Any] = {name: _money_or_none(getattr(entry, name)) for name in _PRICE_FIELDS}
+    prices: dict[str, Any] = {name: _money_or_none(getattr(entry, name)) for name in SCALAR_PRICES}
     if entry.batch is not None:
         prices["batch"] = _tier_dict(entry.batch)
     for tier, rates in entry.tiers.items():

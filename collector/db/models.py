@@ -127,7 +127,16 @@ class Request(Base):
     __table_args__ = (
         Index("ix_requests_project_started", "project_id", "started_at"),
         Index("ix_requests_model_started", "model_served", "started_at"),
-        Index("ix_requests_outcome_started", "outcome", "started_at"),
+        # covers the error breakdown (no table lookups for 2 % of 10M rows); migration 0004
+        Index(
+            "ix_requests_outcome_started_error",
+            "outcome",
+            "started_at",
+            "error_type",
+            "http_status",
+            "model_served",
+            "model_requested",
+        ),
         Index("ix_requests_key_started", "api_key_id", "started_at"),
     )
 

@@ -3,7 +3,7 @@
 Importing this package is cheap: the catalog is parsed on first use and cached.
 """
 
-from collector.pricing._catalog import Catalog, load_catalog, parse_catalog
+from collector.pricing._catalog import SCALAR_PRICES, Catalog, load_catalog, parse_catalog
 from collector.pricing._engine import compute_cost, parse_service_tier, resolve_price
 from collector.pricing._litellm import ImportedPrice, ImportResult, parse_litellm_prices
 from collector.pricing._types import (
@@ -17,6 +17,7 @@ from collector.pricing._types import (
 from collector.pricing.overrides import add_override, load_overrides
 
 __all__ = [
+    "SCALAR_PRICES",
     "Catalog",
     "ImportResult",
     "ImportedPrice",

@@ -23,7 +23,8 @@ _ENTRY_KEYS = frozenset(
     {"id", "model", "family", "aliases", "patterns", "effective_from", "mode", "unit"}
     | {"source", "note", "prices"}
 )
-_SCALAR_PRICES = (
+# Per-unit prices an entry may carry (each optional); also what `prices show` prints.
+SCALAR_PRICES = (
     "input",
     "cached_input",
     "output",
@@ -36,7 +37,7 @@ _SCALAR_PRICES = (
 )
 _TIER_PRICES = ("flex", "priority", "scale", "ultrafast")
 _MODE_PRICES = ("batch", *_TIER_PRICES)
-_PRICE_KEYS = frozenset({*_SCALAR_PRICES, *_MODE_PRICES, "per_image"})
+_PRICE_KEYS = frozenset({*SCALAR_PRICES, *_MODE_PRICES, "per_image"})
 _TIER_KEYS = frozenset({"input", "cached_input", "output"})
 _DATED_SUFFIX = re.compile(r"^(?P<base>.+?)-(?:\d{4}-\d{2}-\d{2}|\d{4})$")
 _MEMO_LIMIT = 10_000
@@ -147,7 +148,7 @@ def _build_entry(raw: Mapping[str, Any], prices: Mapping[str, Any], where: str) 
     unknown = set(prices) - _PRICE_KEYS
     if unknown:
         raise ValueError(f"unknown price keys {sorted(unknown)}")
-    scalars = {name: _price(prices.get(name), name) for name in _SCALAR_PRICES}
+    scalars = {name: _price(prices.get(name), name) for name in SCALAR_PRICES}
     tiers = {t: _tier(prices[t], t) for t in _TIER_PRICES if t in prices}
     batch = _tier(prices["batch"], "batch") if "batch" in prices else None
     per_image = prices.get("per_image") or {}

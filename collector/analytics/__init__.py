@@ -1,0 +1,78 @@
+"""The query layer: every number the dashboard and the report API show, as values.
+
+Aggregates read only the rollups — ``hourly_rollups`` / ``hourly_tag_rollups`` for partial
+days and hourly buckets, their trigger-maintained daily copies for whole UTC days — so a
+range is widened to whole UTC hours (see ``Filters``); detail reads ``requests``. Money is
+always ``Decimal`` (object dtype in DataFrames), never float; ratios are floats of exact
+fractions (``collector.analytics.slo``). Percentiles come from summed histogram buckets.
+Filters the rollups cannot answer raise ``UnsupportedFilterError`` (a ``ValueError``):
+tags combined with key/user filters, and tags on latency / reliability / error budgets.
+No Dash here: the dashboard formats.
+
+DataFrame columns, per function:
+
+- ``spend_over_time``: ts, group, cost_usd, requests, prompt_tokens, completion_tokens
+- ``top_spenders``: group, cost_usd, requests, prompt_tokens, completion_tokens
+- ``latency_over_time``: ts, model, requests, p50_ms, p95_ms, p99_ms, ttft_p50_ms,
+  ttft_p95_ms, tokens_per_s
+- ``reliability``: ts, project, requests, eligible, bad, error_budget_remaining, burn_rate,
+  retried, rescued, retry_success_rate, attempts_per_success, failed_attempt_cost_usd
+- ``error_budget_by_project``: project, slo_target, window_days, eligible, bad, remaining,
+  burn_rate
+- ``errors_breakdown``: outcome, error_type, http_status, model, requests
+- ``requests_page``: id, started_at, project, key, end_user, model, outcome, http_status,
+  error_type, duration_ms, ttft_ms, attempt_count, prompt_tokens, completion_tokens,
+  cost_usd, cost_source, stream
+- ``budget_burndown``: ts, spent_usd, cumulative_usd
+- ``budget_status``: budget_id, name, scope_kind, scope_value, period, mode, period_start,
+  period_end, amount_usd, spent_usd, forecast_usd, remaining_usd, used_pct
+"""
+
+from collector.analytics._budgets import budget_burndown, budget_status, period_window
+from collector.analytics._latency import latency_over_time
+from collector.analytics._model import (
+    BUCKETS,
+    GROUP_BYS,
+    NONE_LABEL,
+    SORTABLE,
+    Bucket,
+    FilterOptions,
+    Filters,
+    GroupBy,
+    OverviewStats,
+    RequestDetail,
+    SortBy,
+    UnsupportedFilterError,
+)
+from collector.analytics._overview import overview
+from collector.analytics._reliability import error_budget_by_project, errors_breakdown, reliability
+from collector.analytics._requests import filter_options, request_detail, requests_page
+from collector.analytics._spend import spend_over_time, top_spenders
+
+__all__ = [
+    "BUCKETS",
+    "GROUP_BYS",
+    "NONE_LABEL",
+    "SORTABLE",
+    "Bucket",
+    "FilterOptions",
+    "Filters",
+    "GroupBy",
+    "OverviewStats",
+    "RequestDetail",
+    "SortBy",
+    "UnsupportedFilterError",
+    "budget_burndown",
+    "budget_status",
+    "error_budget_by_project",
+    "errors_breakdown",
+    "filter_options",
+    "latency_over_time",
+    "overview",
+    "period_window",
+    "reliability",
+    "request_detail",
+    "requests_page",
+    "spend_over_time",
+    "top_spenders",
+]

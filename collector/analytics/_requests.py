@@ -1,0 +1,202 @@
+"""Detail from ``requests``: the paged table, one request with its attempts, filter choices."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import ColumnElement, Connection, Engine, distinct, func, or_, select
+
+from collector.analytics._frames import frame
+from collector.analytics._model import (
+    SORTABLE,
+    FilterOptions,
+    Filters,
+    RequestDetail,
+    SortBy,
+)
+from collector.analytics._sql import (
+    DAILY,
+    REQUESTS,
+    ROLLUPS,
+    TAGS,
+    floor_hour,
+    grouped,
+    key_labels,
+    label,
+    project_names,
+    request_where,
+)
+from collector.db import session_scope
+from collector.db.models import Attempt, Project, Request
+
+PAGE_COLUMNS = (
+    "id", "started_at", "project", "key", "end_user", "model", "outcome", "http_status",
+    "error_type", "duration_ms", "ttft_ms", "attempt_count", "prompt_tokens",
+    "completion_tokens", "cost_usd", "cost_source", "stream",
+)  # fmt: skip
+MAX_PAGE_SIZE = 1000
+
+
+def _conditions(f: Filters, outcome: str | None, search: str | None) -> list[ColumnElement[bool]]:
+    r = REQUESTS.c
+    conds = request_where(f)
+    if outcome:
+        conds.append(r.outcome == outcome)
+    if search:
+        text = search.strip()
+        conds.append(
+            or_(
+                r.id == text,
+                r.upstream_request_id == text,
+                r.error_message.contains(text, autoescape=True),
+            )
+        )
+    return conds
+
+
+def _raw_count(conn: Connection, f: Filters, outcome: str | None, search: str | None) -> int:
+    query = select(func.count()).select_from(REQUESTS).where(*_conditions(f, outcome, search))
+    return int(conn.scalar(query) or 0)
+
+
+def _count(conn: Connection, f: Filters, outcome: str | None, search: str | None) -> int:
+    """Exact total: rollups for the whole hours inside the range, ``requests`` at the edges.
+
+    A search or tag filter cannot be answered from the rollups, so it counts raw rows.
+    """
+    first = floor_hour(f.start)
+    first = first if first == f.start else first + timedelta(hours=1)
+    last = floor_hour(f.end)
+    if search or f.tags or first >= last:
+        return _raw_count(conn, f, outcome, search)
+    inner = Filters(first, last, f.project_ids, f.api_key_ids, f.end_users, f.models)
+    only = (lambda t: [t.c.outcome == outcome]) if outcome else None
+    total = sum(
+        int(n or 0) for (n,) in grouped(conn, inner, (), ("requests",), where=only).values()
+    )
+    for lo, hi in ((f.start, first), (last, f.end)):
+        if lo < hi:
+            edge = Filters(lo, hi, f.project_ids, f.api_key_ids, f.end_users, f.models)
+            total += _raw_count(conn, edge, outcome, None)
+    return total
+
+
+def requests_page(
+    engine: Engine,
+    f: Filters,
+    *,
+    page: int = 1,
+    page_size: int = 50,
+    sort_by: SortBy = "started_at",
+    descending: bool = True,
+    outcome: str | None = None,
+    search: str | None = None,
+) -> tuple[pd.DataFrame, int]:
+    """One page (1-based) of requests in the exact range, and the total matching count.
+
+    Sorts only by indexed columns (``started_at`` or ``id``; ties broken by id). ``search``
+    matches a request id or upstream request id exactly, or a substring of the error message
+    (a scan: slower on large ranges). Columns: id, started_at, project, key, end_user, model,
+    outcome, http_status (Int64), error_type, duration_ms, ttft_ms, attempt_count,
+    prompt_tokens, completion_tokens, cost_usd (Decimal, None when unpriced), cost_source,
+    stream.
+    """
+    if page < 1 or not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise ValueError(f"page must be >= 1 and page_size within 1..{MAX_PAGE_SIZE}")
+    query = (
+        select(*(REQUESTS.c[c] for c in _ROW_COLUMNS))
+        .where(*_conditions(f, outcome, search))
+        .order_by(*_order(sort_by, descending))
+        .limit(page_size)
+        .offset((page - 1) * page_size)
+    )
+    with engine.connect() as conn:
+        names, keys = project_names(conn), key_labels(conn)
+        rows = [_page_row(row, names, keys) for row in conn.execute(query)]
+        total = _count(conn, f, outcome, search)
+    df = frame(rows, PAGE_COLUMNS)
+    df["http_status"] = df["http_status"].astype("Int64")
+    return df, total
+
+
+def _order(sort_by: SortBy, descending: bool) -> list[Any]:
+    """Indexed columns only; id breaks ties so pages never overlap."""
+    if sort_by not in SORTABLE:
+        raise ValueError(f"sort_by must be one of {', '.join(SORTABLE)}")
+    r = REQUESTS.c
+    order = [r[sort_by].desc(), r.id.desc()] if descending else [r[sort_by], r.id]
+    return order[:1] if sort_by == "id" else order
+
+
+_ROW_COLUMNS = (
+    "id", "started_at", "project_id", "api_key_id", "end_user", "model_served",
+    "model_requested", "outcome", "http_status", "error_type", "duration_ms", "ttft_ms",
+    "attempt_count", "prompt_tokens", "completion_tokens", "cost_usd", "cost_source", "stream",
+)  # fmt: skip
+
+
+def _page_row(row: Any, names: dict[int, str], keys: dict[int, str]) -> tuple[Any, ...]:
+    m = row._mapping
+    return (
+        m["id"],
+        m["started_at"],
+        label(m["project_id"], names),
+        label(m["api_key_id"], keys),
+        m["end_user"],
+        m["model_served"] or m["model_requested"],
+        m["outcome"],
+        m["http_status"],
+        m["error_type"],
+        m["duration_ms"],
+        m["ttft_ms"],
+        m["attempt_count"],
+        m["prompt_tokens"],
+        m["completion_tokens"],
+        m["cost_usd"],
+        m["cost_source"],
+        bool(m["stream"]),
+    )
+
+
+def request_detail(engine: Engine, request_id: str) -> RequestDetail | None:
+    """A request and its attempts (by attempt number), or None when the id is unknown."""
+    with session_scope(engine) as session:
+        request = session.get(Request, request_id)
+        if request is None:
+            return None
+        attempts = session.scalars(
+            select(Attempt).where(Attempt.request_id == request_id).order_by(Attempt.attempt_no)
+        ).all()
+        project = session.get(Project, request.project_id) if request.project_id else None
+        keys = key_labels(session.connection()) if request.api_key_id else {}
+        session.expunge_all()
+    return RequestDetail(
+        request=request,
+        attempts=tuple(attempts),
+        project_name=project.name if project else None,
+        key_label=keys.get(request.api_key_id) if request.api_key_id else None,
+    )
+
+
+def _distinct(conn: Connection, column: Any) -> tuple[str, ...]:
+    values = conn.scalars(select(distinct(column)).where(column != ""))
+    return tuple(sorted(str(v) for v in values))
+
+
+def filter_options(engine: Engine) -> FilterOptions:
+    """Every project, key, end user, model and tag that a filter could select.
+
+    Read from the daily rollups (they hold every value the hourly ones do, 24× fewer rows).
+    """
+    with engine.connect() as conn:
+        projects = sorted(project_names(conn).items(), key=lambda item: item[1])
+        keys = sorted(key_labels(conn).items(), key=lambda item: item[1])
+        return FilterOptions(
+            projects=tuple(projects),
+            keys=tuple(keys),
+            users=_distinct(conn, DAILY[ROLLUPS].c.end_user),
+            models=_distinct(conn, DAILY[ROLLUPS].c.model),
+            tags=_distinct(conn, DAILY[TAGS].c.tag),
+        )

@@ -1,0 +1,122 @@
+"""A FinOps FOCUS (1.1) cost-and-usage export of one month, from the hourly rollups.
+
+Grain: one row per UTC day × project × model (the model that served). Not split by token
+kind: spendscope records one exact cost per request, not per token kind, so splitting would
+re-price and drift from the recorded money; token kinds ride in ``x_`` columns instead.
+
+Column mapping (FOCUS name → value):
+- BilledCost, EffectiveCost, ListCost, ContractedCost → the recorded cost (one cost per
+  request is known; negotiated prices and discounts are already in it). Empty when every
+  request of the row was unpriced — deliberately not 0, so the gap shows (FOCUS wants a
+  number here; such rows carry ``x_CostStatus = unpriced`` and ``x_UnpricedRequests``).
+  A row with unpriced requests but some priced spend shows that spend and
+  ``x_CostStatus = partially_unpriced``.
+- BillingCurrency "USD"; BillingPeriodStart/End the month; ChargePeriodStart/End the day
+  (ISO 8601 UTC, end exclusive); ChargeCategory "Usage"; ChargeClass empty (no
+  corrections); ChargeFrequency "Usage-Based"; ChargeDescription in words.
+- ConsumedQuantity / PricingQuantity: tokens (prompt + completion); ConsumedUnit /
+  PricingUnit "Tokens"; PricingCategory "Standard".
+- ProviderName, PublisherName, InvoiceIssuerName "OpenAI"; ServiceName "OpenAI API";
+  ServiceCategory "AI and Machine Learning"; ServiceSubcategory "Generative AI".
+- SkuId, ResourceName: the model; ResourceId "<project>/<model>"; ResourceType "Model";
+  RegionId empty (global); SubAccountId / SubAccountName: the project's id and name;
+  BillingAccountId / Name: given by the caller (default "openai" / "OpenAI").
+- Tags: JSON ``{"project": name}``.
+- x_Requests, x_InputTokens (uncached), x_CachedInputTokens, x_OutputTokens,
+  x_ReasoningTokens, x_UnpricedRequests, x_CostStatus (priced | partially_unpriced |
+  unpriced).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine
+
+from collector.analytics import Filters
+from collector.analytics._sql import grouped, label, project_names
+from collector.reports._month import parse_month
+
+FOCUS_COLUMNS: tuple[str, ...] = (
+    "BilledCost", "EffectiveCost", "ListCost", "ContractedCost", "BillingAccountId",
+    "BillingAccountName", "BillingCurrency", "BillingPeriodStart", "BillingPeriodEnd",
+    "ChargePeriodStart", "ChargePeriodEnd", "ChargeCategory", "ChargeClass",
+    "ChargeDescription", "ChargeFrequency", "ConsumedQuantity", "ConsumedUnit",
+    "PricingCategory", "PricingQuantity", "PricingUnit", "ProviderName", "PublisherName",
+    "InvoiceIssuerName", "ServiceName", "ServiceCategory", "ServiceSubcategory", "SkuId",
+    "ResourceId", "ResourceName", "ResourceType", "RegionId", "SubAccountId",
+    "SubAccountName", "Tags", "x_Requests", "x_InputTokens", "x_CachedInputTokens",
+    "x_OutputTokens", "x_ReasoningTokens", "x_UnpricedRequests", "x_CostStatus",
+)  # fmt: skip
+_FIXED = {
+    "BillingCurrency": "USD", "ChargeCategory": "Usage", "ChargeClass": "",
+    "ChargeFrequency": "Usage-Based", "ConsumedUnit": "Tokens", "PricingCategory": "Standard",
+    "PricingUnit": "Tokens", "ProviderName": "OpenAI", "PublisherName": "OpenAI",
+    "InvoiceIssuerName": "OpenAI", "ServiceName": "OpenAI API",
+    "ServiceCategory": "AI and Machine Learning", "ServiceSubcategory": "Generative AI",
+    "ResourceType": "Model", "RegionId": "",
+}  # fmt: skip
+
+
+def iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def money_text(value: Decimal | None) -> str:
+    """An exact decimal string ('' for unknown): never float, never a silent 0."""
+    return "" if value is None else f"{value:f}"
+
+
+def _cost_status(unpriced: int, cost: Decimal) -> str:
+    """``unpriced`` when something was unpriced and nothing priced was spent."""
+    if unpriced == 0:
+        return "priced"
+    return "unpriced" if cost == 0 else "partially_unpriced"
+
+
+def focus_rows(
+    engine: Engine, month: str, account: tuple[str, str] = ("openai", "OpenAI")
+) -> list[dict[str, str]]:
+    """The month's FOCUS rows as strings in ``FOCUS_COLUMNS`` order, by day, project, model."""
+    start, end = parse_month(month)
+    sums: tuple[str, ...] = ("requests", "prompt_tokens", "cached_tokens", "completion_tokens")
+    sums += ("reasoning_tokens", "unpriced_requests", "cost_usd")
+    with engine.connect() as conn:
+        names = project_names(conn)
+        cells = grouped(conn, Filters(start, end), ("project_id", "model"), sums, bucket="day")
+    return [_focus_row((*k, *v), names, start, end, account) for k, v in sorted(cells.items())]
+
+
+def _focus_row(
+    r: Sequence[Any],
+    names: dict[int, str],
+    start: datetime,
+    end: datetime,
+    account: tuple[str, str],
+) -> dict[str, str]:
+    day, pid, model, requests, prompt, cached, completion, reasoning, unpriced, cost = r
+    project, model = label(pid, names), label(model)
+    tokens = int(prompt) + int(completion)
+    status = _cost_status(int(unpriced), cost if cost is not None else Decimal(0))
+    cost_text = "" if status == "unpriced" else money_text(cost)
+    row = dict(_FIXED)
+    row |= dict.fromkeys(("BilledCost", "EffectiveCost", "ListCost", "ContractedCost"), cost_text)
+    row |= {
+        "BillingAccountId": account[0], "BillingAccountName": account[1],
+        "BillingPeriodStart": iso(start), "BillingPeriodEnd": iso(end),
+        "ChargePeriodStart": iso(day), "ChargePeriodEnd": iso(day + timedelta(days=1)),
+        "ChargeDescription": f"{model} tokens for project {project}",
+        "ConsumedQuantity": str(tokens), "PricingQuantity": str(tokens), "SkuId": model,
+        "ResourceId": f"{project}/{model}", "ResourceName": model,
+        "SubAccountId": str(pid) if pid else "", "SubAccountName": project,
+        "Tags": json.dumps({"project": project}, sort_keys=True),
+        "x_Requests": str(requests), "x_InputTokens": str(int(prompt) - int(cached)),
+        "x_CachedInputTokens": str(cached), "x_OutputTokens": str(completion),
+        "x_ReasoningTokens": str(reasoning), "x_UnpricedRequests": str(unpriced),
+        "x_CostStatus": status,
+    }  # fmt: skip
+    return {name: row[name] for name in FOCUS_COLUMNS}

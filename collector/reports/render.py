@@ -1,0 +1,56 @@
+"""Render reports as CSV or JSON text: money as exact decimal strings, unknown cost empty."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any, Literal
+
+from collector.reports.chargeback import Chargeback, ChargebackRow
+from collector.reports.focus import FOCUS_COLUMNS, iso, money_text
+
+Format = Literal["csv", "json", "focus"]
+FORMATS: tuple[Format, ...] = ("csv", "json", "focus")
+CHARGEBACK_COLUMNS = (
+    "group", "requests", "prompt_tokens", "cached_tokens", "completion_tokens",
+    "reasoning_tokens", "cost_usd", "unpriced_requests",
+)  # fmt: skip
+
+
+def _cells(row: ChargebackRow) -> dict[str, Any]:
+    cells = asdict(row)
+    cells["cost_usd"] = money_text(row.cost_usd)
+    return {k: "" if v is None else v for k, v in cells.items()}
+
+
+def chargeback_json(report: Chargeback) -> str:
+    """``{month, group_by, period_start, period_end, rows: [...], totals: {...}}``."""
+    body = {
+        "month": report.month,
+        "group_by": report.group_by,
+        "period_start": iso(report.start),
+        "period_end": iso(report.end),
+        "rows": [_cells(r) for r in report.rows],
+        "totals": _cells(report.totals),
+    }
+    return json.dumps(body, indent=2) + "\n"
+
+
+def chargeback_csv(report: Chargeback) -> str:
+    """One line per group, then a ``(total)`` line that is the exact sum of those above."""
+    return _csv(CHARGEBACK_COLUMNS, [_cells(r) for r in (*report.rows, report.totals)])
+
+
+def focus_csv(rows: Sequence[dict[str, str]]) -> str:
+    return _csv(FOCUS_COLUMNS, rows)
+
+
+def _csv(columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()

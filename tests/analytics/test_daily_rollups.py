@@ -1,0 +1,82 @@
+"""The daily rollups equal the hourly rollups summed per UTC day, whatever the writes."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine, Table, delete, func, select
+
+from collector.db.models import daily_rollups, daily_tag_rollups, hourly_rollups, hourly_tag_rollups
+from collector.recorder import write_batch
+from tests.analytics.conftest import NOV1_13, Seeded
+from tests.factories import make_event
+
+
+def _by_day(engine: Engine, hourly: Table) -> dict[tuple[Any, ...], dict[str, Any]]:
+    keys = [c.name for c in hourly.primary_key.columns if c.name != "hour"]
+    counters = [c.name for c in hourly.columns if c.name not in keys and c.name != "hour"]
+    out: dict[tuple[Any, ...], dict[str, Any]] = defaultdict(lambda: defaultdict(int))
+    with engine.connect() as conn:
+        for row in conn.execute(select(hourly)).mappings():
+            hour: datetime = row["hour"]
+            key = (hour.replace(hour=0), *(row[k] for k in keys))
+            for c in counters:
+                out[key][c] += row[c]
+    return {k: dict(v) for k, v in out.items()}
+
+
+def _daily(engine: Engine, daily: Table) -> dict[tuple[Any, ...], dict[str, Any]]:
+    keys = [c.name for c in daily.primary_key.columns]
+    with engine.connect() as conn:
+        return {
+            tuple(row[k] for k in keys): {c: v for c, v in row.items() if c not in keys}
+            for row in conn.execute(select(daily)).mappings()
+        }
+
+
+def _assert_equal(engine: Engine) -> None:
+    for hourly, daily in ((hourly_rollups, daily_rollups), (hourly_tag_rollups, daily_tag_rollups)):
+        expected, got = _by_day(engine, hourly), _daily(engine, daily)
+        emptied = {k for k in got.keys() - expected.keys() if not any(got[k].values())}
+        assert got.keys() - emptied == expected.keys()
+        for key, sums in expected.items():
+            for column, value in sums.items():
+                if isinstance(value, float):
+                    assert abs(got[key][column] - value) < 1e-6, (key, column)
+                else:
+                    assert got[key][column] == value, (key, column)
+
+
+def test_daily_rollups_follow_inserts_and_upserts(engine: Engine, seeded: Seeded) -> None:
+    _assert_equal(engine)
+    # more events into an hour that already has rows: the recorder's upsert (UPDATE) path
+    more = [
+        make_event(project_id=seeded.beta, api_key_id=seeded.key_b, end_user="u2",
+                   started_at=NOV1_13, model_served="gpt-4o", tags={"team": "ml"},
+                   cost_usd=Decimal("0.0000000001"), ttft_ms=12.5, stream=True)
+        for _ in range(3)
+    ]  # fmt: skip
+    write_batch(engine, more)
+    _assert_equal(engine)
+    with engine.connect() as conn:
+        cost = conn.scalar(
+            select(func.sum(daily_tag_rollups.c.cost_usd)).where(
+                daily_tag_rollups.c.tag == "team=ml"
+            )
+        )
+    assert cost == Decimal("0.2444444247")
+
+
+def test_daily_rollups_follow_deletes(engine: Engine, seeded: Seeded) -> None:
+    with engine.begin() as conn:
+        conn.execute(delete(hourly_rollups).where(hourly_rollups.c.model == "mystery-model"))
+        conn.execute(delete(hourly_tag_rollups).where(hourly_tag_rollups.c.tag == "env=prod"))
+    _assert_equal(engine)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(daily_rollups.c.requests).where(daily_rollups.c.model == "mystery-model")
+        ).all()
+    assert [r.requests for r in rows] == [0]  # kept at zero, harmless for sums
