@@ -2,9 +2,11 @@
 (in-process vs Redis), sequential and with concurrent workers.
 
 Run: .venv/bin/python bench/bench_budgets.py [--ops N] [--pg URL] [--redis URL]
-A reserve+settle pair is what one admitted request costs the database on the hard-budget path
-(one conditional UPDATE + hold INSERT, then hold DELETE + UPDATE). The gateway-level ratio
-(admission on vs off) comes once the gateway wires admission in.
+A reserve+settle pair is what one admitted request costs the database on the hard-budget path.
+"one call per op" calls ``reserve``/``settle`` directly (two transactions per request, threads
+as workers); "ledger" is the gateway's path: N concurrent requests in one process each await
+their reserve and queue their settle, and the :class:`Ledger` commits everything queued in one
+batch at a time (group commit). The gateway-level ratio is ``bench_admission.py``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import tempfile
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -26,8 +29,11 @@ from sqlalchemy import create_engine, text
 
 from collector.budgets import (
     BudgetSpec,
+    Ledger,
     Mode,
     Reservation,
+    ReserveAsk,
+    SettleAsk,
     create_budget,
     parse_period,
     parse_scope,
@@ -69,6 +75,49 @@ def _budget_ops(url: str, ops: int, workers: int) -> float:
     elapsed = time.perf_counter() - start
     engine.dispose()
     return (ops // workers * workers) / elapsed
+
+
+def _ledger_ops(url: str, ops: int, concurrency: int) -> tuple[float, float]:
+    """(ops/s, mean requests per batch) through the Ledger with ``concurrency`` requests."""
+    upgrade_head(url)
+    engine = make_engine(url)
+    tag = uuid.uuid4().hex[:6]
+    scope = parse_scope(f"user:bench-{tag}")
+    spec = BudgetSpec(f"l-{tag}", scope, parse_period("month"), Decimal(10**6), Mode.HARD)
+    budget = create_budget(engine, spec, NOW)
+    reserve(engine, [budget], Decimal(0), NOW, TZ)
+
+    async def run() -> tuple[float, float]:
+        ledger = Ledger(engine, TZ, timedelta(minutes=15))
+        per = ops // concurrency
+
+        async def one() -> None:
+            for _ in range(per):
+                r = await ledger.reserve(ReserveAsk((budget,), Decimal("0.01"), NOW))
+                assert isinstance(r, Reservation)
+                ledger.settle_nowait(SettleAsk(r, Decimal("0.005")))
+
+        start = time.perf_counter()
+        await asyncio.gather(*(one() for _ in range(concurrency)))
+        assert await ledger.flush(60)
+        elapsed = time.perf_counter() - start
+        await ledger.aclose()
+        return per * concurrency / elapsed, per * concurrency / max(ledger.batches, 1)
+
+    try:
+        return asyncio.run(run())
+    finally:
+        engine.dispose()
+
+
+def _budget_rows(table: Table, name: str, url_for: Callable[[str], str], ops: int) -> None:
+    for workers in (1, 4):
+        rate = _budget_ops(url_for(f"b{workers}"), ops, workers)
+        table.add_row("reserve+settle, one call per op", name, f"{workers} threads", f"{rate:,.0f}")
+    for conc in (1, 16, 64):
+        rate, per_batch = _ledger_ops(url_for(f"l{conc}"), ops, conc)
+        label = f"{conc} requests ({per_batch:.1f}/batch)"
+        table.add_row("reserve+settle, ledger", name, label, f"{rate:,.0f}")
 
 
 async def _limit_checks(limiter: RateLimiter, ops: int, concurrency: int) -> float:
@@ -115,21 +164,12 @@ def main() -> None:
     parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/15")
     args = parser.parse_args()
-    table = Table("operation", "backend", "workers", "ops/s", title="budgets & rate limits")
+    table = Table("operation", "backend", "concurrency", "ops/s", title="budgets & rate limits")
     with tempfile.TemporaryDirectory() as tmp:
-        for workers in (1, 4):
-            url = f"sqlite:///{Path(tmp) / f'b{workers}.db'}"
-            table.add_row(
-                "reserve+settle",
-                "SQLite",
-                str(workers),
-                f"{_budget_ops(url, args.ops, workers):,.0f}",
-            )
+        _budget_rows(table, "SQLite", lambda name: f"sqlite:///{Path(tmp) / name}.db", args.ops)
     schema, pg_url = _pg_schema(args.pg)
     try:
-        for workers in (1, 4):
-            rate = _budget_ops(pg_url, args.ops, workers)
-            table.add_row("reserve+settle", "PostgreSQL", str(workers), f"{rate:,.0f}")
+        _budget_rows(table, "PostgreSQL", lambda _name: pg_url, args.ops)
     finally:
         with create_engine(args.pg).begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))

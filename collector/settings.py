@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_ms: int = Field(5000, ge=0, description="SQLite busy timeout.")
 
     # --- recorder ------------------------------------------------------------------------
+    record_requests: bool = Field(
+        True, description="Record every request (turn off only to measure the recording cost)."
+    )
     recorder_queue_size: int = Field(
         50_000, ge=1, description="Events held in memory before spilling to the spool."
     )

@@ -1,26 +1,29 @@
 """Budgets: pure definitions and math (scope, period, thresholds, forecast) and the shell that
 enforces hard budgets with atomic reservations in the database.
 
-The gateway uses :class:`Admitter` (``admit`` → ``settle``/``release``); the CLI and the
-alert evaluator use the store and :func:`budget_statuses`.
+The gateway uses :class:`Admitter` (``admit`` → ``settle``/``release``) through
+:class:`GatewayAdmission`; its reserves and settles are group-committed by a :class:`Ledger`
+(``apply_batch``). The CLI and the alert evaluator use the store and :func:`budget_statuses`.
 """
 
 from collector.budgets._admission import Admission, AdmissionContext, usd
 from collector.budgets._admitter import Admitter
-from collector.budgets._cost import TokenPrices, catalog_prices, output_cap, worst_case_cost
-from collector.budgets._counters import (
-    Hold,
-    Refusal,
-    Reservation,
-    SettledCounter,
+from collector.budgets._batch import (
+    BatchResult,
+    ReserveAsk,
+    SettleAsk,
+    apply_batch,
     release,
     reserve,
     settle,
     sweep_expired,
 )
+from collector.budgets._cost import TokenPrices, catalog_prices, output_cap, worst_case_cost
+from collector.budgets._counters import Hold, Refusal, Reservation, SettledCounter
 from collector.budgets._errors import BudgetConfigError, BudgetStoreUnavailable
 from collector.budgets._evaluate import BudgetStatus, Forecast, evaluate, forecast
 from collector.budgets._gateway import GatewayAdmission, context_for
+from collector.budgets._ledger import Ledger
 from collector.budgets._period import (
     Period,
     PeriodKind,
@@ -48,6 +51,7 @@ __all__ = [
     "Admission",
     "AdmissionContext",
     "Admitter",
+    "BatchResult",
     "BudgetConfigError",
     "BudgetSpec",
     "BudgetStatus",
@@ -55,17 +59,21 @@ __all__ = [
     "Forecast",
     "GatewayAdmission",
     "Hold",
+    "Ledger",
     "Mode",
     "Period",
     "PeriodKind",
     "Refusal",
     "Reservation",
+    "ReserveAsk",
     "Scope",
     "ScopeKind",
+    "SettleAsk",
     "SettledCounter",
     "Subject",
     "TokenPrices",
     "Window",
+    "apply_batch",
     "budget_statuses",
     "catalog_prices",
     "check_no_overlap",

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from collector.budgets._cost import TokenPrices
-from collector.budgets._counters import Refusal, Reservation, SettledCounter
+from collector.budgets._counters import Hold, Refusal, Reservation, SettledCounter
 from collector.budgets._period import parse_timezone
 from collector.budgets._scope import Subject
 from collector.budgets._spec import BudgetSpec
@@ -74,6 +74,7 @@ class Admission:
     tpm_keys: tuple[str, ...] = ()
     charged_output_tokens: int = 0
     unchecked: bool = False  # hard budgets skipped: database down and policy fail_open
+    book: tuple[Hold, ...] = ()  # unchecked: counters the actual cost is booked on at settle
 
 
 def usd(amount: Decimal) -> str:

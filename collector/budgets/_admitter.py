@@ -1,15 +1,22 @@
-"""The gateway's admission object: rate limits, then hard-budget reservations."""
+"""The gateway's admission object: rate limits, then hard-budget reservations.
+
+Reserves and settles go through the process's :class:`Ledger` (group commit): a reserve waits
+for its batch, a settle from the gateway does not (``wait=False``). :meth:`Admitter.applies`
+answers from the cached policy whether a request needs admission at all, so traffic that no
+limit or hard budget covers costs no database work and no token count.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from collector.budgets._admission import (
     Admission,
@@ -19,23 +26,24 @@ from collector.budgets._admission import (
     crossed_threshold,
     rate_refusal,
 )
+from collector.budgets._batch import ReserveAsk, SettleAsk, sweep_expired
 from collector.budgets._cost import catalog_prices, output_cap, worst_case_cost
-from collector.budgets._counters import Refusal, Reservation, reserve, settle, sweep_expired
+from collector.budgets._counters import Hold, Refusal, Reservation, SettledCounter
 from collector.budgets._errors import BudgetStoreUnavailable
-from collector.budgets._period import parse_timezone
+from collector.budgets._ledger import UNREACHABLE, Ledger
+from collector.budgets._period import counter_window, parse_timezone
 from collector.budgets._policy import Policy, PolicyCache
-from collector.budgets._scope import matches
+from collector.budgets._scope import Subject, matches
 from collector.budgets._spec import BudgetSpec, Mode
 from collector.errors import BudgetExceeded
 from collector.ratelimit import RateLimiter, make_limiter, request_limits
 from collector.settings import Settings
 
 _log = logging.getLogger("collector.budgets")
-_UNREACHABLE = (OperationalError, InterfaceError)
 
 
 class Admitter:
-    """One per gateway process (created in the lifespan). Thread-safe; async API."""
+    """One per gateway process (created in the lifespan), used from its event loop."""
 
     def __init__(
         self,
@@ -53,6 +61,8 @@ class Admitter:
         self._prices = prices
         self._on_threshold = on_threshold
         self._policy = PolicyCache(engine, settings.budget_cache_ttl_s)
+        ttl = timedelta(seconds=settings.budget_hold_ttl_s)
+        self.ledger = Ledger(engine, self._tz, ttl, on_settled=self._check_thresholds)
 
     def invalidate(self) -> None:
         """Forget cached budgets and limits (after an admin change)."""
@@ -70,12 +80,24 @@ class Admitter:
             return Admission(tpm_keys=tpm_keys, charged_output_tokens=out_tokens)
         worst = self._worst_case(ctx, hard[0])
         try:
-            result = await asyncio.to_thread(self._reserve, hard, worst, ctx.now)
-        except _UNREACHABLE as exc:
-            return self._store_down(exc, tpm_keys, out_tokens)
+            result = await self.ledger.reserve(ReserveAsk(tuple(hard), worst, ctx.now))
+        except DBAPIError as exc:
+            return self._store_down(exc, ctx, hard, tpm_keys, out_tokens)
         if isinstance(result, Refusal):
             raise budget_refusal(result, self._settings.timezone)
         return Admission(result, worst, tpm_keys, out_tokens)
+
+    async def applies(self, subject: Subject, key_rpm: int | None, key_tpm: int | None) -> bool:
+        """Whether any rate limit or hard budget covers this request (cached policy only)."""
+        if key_rpm is not None or key_tpm is not None:
+            return True
+        policy = await self._load_policy()
+        if policy is None:
+            return False
+        project = policy.projects.get(subject.project or "")
+        if project is not None and (project.rpm is not None or project.tpm is not None):
+            return True
+        return any(b.mode is Mode.HARD and matches(b.scope, subject) for b in policy.budgets)
 
     async def settle(
         self,
@@ -84,33 +106,42 @@ class Admitter:
         actual_cost: Decimal | None,
         completion_tokens: int,
         now: datetime,
+        wait: bool = True,
     ) -> None:
-        """Book the request's real cost (None = unpriced: the hold is kept as spent)."""
+        """Book the request's real cost (None = unpriced: the hold is kept as spent).
+
+        ``wait=False`` queues the settle for the next batch and returns at once.
+        """
         extra = completion_tokens - admission.charged_output_tokens
         if extra > 0 and admission.tpm_keys:
             await self._limiter.add(admission.tpm_keys, extra, now)
         reservation = admission.reservation
+        if reservation is None and admission.book and actual_cost:
+            # admitted unchecked (fail_open): no hold to replace, but the spend still counts
+            reservation = Reservation(uuid.uuid4().hex, admission.book, Decimal(0))
         if reservation is None:
             return
         cost = actual_cost if actual_cost is not None else reservation.amount_usd
-        await self._finish(reservation, cost, now)
+        await self._finish(SettleAsk(reservation, cost), wait)
 
     async def release(self, admission: Admission, now: datetime) -> None:
         """Give the hold back: the request failed before it could cost anything."""
         if admission.reservation is not None:
-            await self._finish(admission.reservation, Decimal(0), now)
+            await self._finish(SettleAsk(admission.reservation, Decimal(0)), True)
 
     async def sweep(self, now: datetime) -> int:
         """Release holds of processes that died before settling (run periodically)."""
         return await asyncio.to_thread(sweep_expired, self._engine, now)
 
     async def aclose(self) -> None:
+        """Book the queued settles (bounded wait), then close the rate limiter."""
+        await self.ledger.aclose()
         await self._limiter.aclose()
 
     async def _load_policy(self) -> Policy | None:
         try:
             return await self._policy.get()
-        except _UNREACHABLE as exc:
+        except UNREACHABLE as exc:
             if self._settings.db_failure_policy == "fail_closed":
                 raise self._unavailable() from exc
             _log.warning("budgets unavailable (%s); admitting unchecked (fail_open)", exc)
@@ -145,17 +176,17 @@ class Admitter:
             cap = output_cap(ctx.model, self._settings.budget_default_output_cap)
         return worst_case_cost(prices, ctx.prompt_tokens, cap, ctx.n)
 
-    def _reserve(
-        self, budgets: list[BudgetSpec], amount: Decimal, now: datetime
-    ) -> Reservation | Refusal:
-        ttl = timedelta(seconds=self._settings.budget_hold_ttl_s)
-        return reserve(self._engine, budgets, amount, now, self._tz, ttl)
-
-    def _store_down(self, exc: Exception, tpm_keys: tuple[str, ...], out: int) -> Admission:
+    def _store_down(
+        self, exc: Exception, ctx: AdmissionContext, hard: list[BudgetSpec],
+        tpm_keys: tuple[str, ...], out: int,
+    ) -> Admission:  # fmt: skip
+        """fail_closed: 503. fail_open: admit unchecked, and book the cost once it is known."""
         if self._settings.db_failure_policy == "fail_closed":
             raise self._unavailable() from exc
         _log.warning("hard budgets unchecked: database unreachable (%s); fail_open admits", exc)
-        return Admission(tpm_keys=tpm_keys, charged_output_tokens=out, unchecked=True)
+        spans = [(b, counter_window(b.period, ctx.now, self._tz).start) for b in hard]
+        book = tuple(Hold(b.id or 0, b.name, start, Decimal(0)) for b, start in spans)
+        return Admission(tpm_keys=tpm_keys, charged_output_tokens=out, unchecked=True, book=book)
 
     @staticmethod
     def _unavailable() -> BudgetStoreUnavailable:
@@ -166,16 +197,20 @@ class Admitter:
             headers={"Retry-After": "5"},
         )
 
-    async def _finish(self, reservation: Reservation, cost: Decimal, now: datetime) -> None:
+    async def _finish(self, ask: SettleAsk, wait: bool) -> None:
+        if not wait:
+            self.ledger.settle_nowait(ask)
+            return
         try:
-            counters = await asyncio.to_thread(settle, self._engine, reservation, cost, now)
-        except _UNREACHABLE as exc:
-            _log.warning(
-                "settle failed (%s); the hold expires and the recorder keeps the cost", exc
-            )
+            await self.ledger.settle(ask)
+        except DBAPIError as exc:
+            _log.warning("settle failed (%s); it is retried while the database is down", exc)
+
+    def _check_thresholds(self, counters: list[SettledCounter]) -> None:
+        """Wake the alert evaluator when settling moved a budget over a threshold."""
+        policy = self._policy.current
+        if self._on_threshold is None or policy is None:
             return
-        if self._on_threshold is None:
-            return
-        by_id = {b.id: b for b in (await self._policy.get()).budgets}
+        by_id = {b.id: b for b in policy.budgets}
         if any(c.budget_id in by_id and crossed_threshold(by_id[c.budget_id], c) for c in counters):
             self._on_threshold()

@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from collector.budgets._admission import Admission, AdmissionContext
 from collector.budgets._admitter import Admitter
+from collector.budgets._scope import Subject
 
 if TYPE_CHECKING:
     from collector.gateway._admission import AdmissionRequest, Reservation
     from collector.keys import KeyPrincipal
+    from collector.usage import Usage
 
 _MAX_OUTPUT_FIELDS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
 
@@ -49,7 +51,11 @@ def context_for(principal: KeyPrincipal, request: AdmissionRequest) -> Admission
 
 
 class GatewayAdmission:
-    """Rate limits and hard budgets behind the gateway's ``Admission`` protocol."""
+    """Rate limits and hard budgets behind the gateway's ``Admission`` protocol.
+
+    A request no limit or hard budget covers is admitted from the cached policy alone: no
+    token count, no database. Settles are queued, never awaited on the database.
+    """
 
     def __init__(self, admitter: Admitter) -> None:
         self.admitter = admitter
@@ -57,15 +63,27 @@ class GatewayAdmission:
     async def check(self, principal: KeyPrincipal, request: AdmissionRequest) -> Reservation | None:
         from collector.gateway._admission import Reservation
 
+        attribution = request.attribution
+        subject = Subject(
+            principal.project, principal.key_prefix, attribution.end_user, request.model,
+            attribution.tags,
+        )  # fmt: skip
+        if not await self.admitter.applies(subject, principal.rpm, principal.tpm):
+            return None
         admission = await self.admitter.admit(context_for(principal, request))
-        if admission.reservation is None and not admission.tpm_keys:
+        if admission.reservation is None and not admission.tpm_keys and not admission.book:
             return None
         return Reservation(admission.worst_case_usd or Decimal(0), handle=admission)
 
-    async def settle(self, reservation: Reservation, cost_usd: Decimal | None) -> None:
+    async def settle(
+        self, reservation: Reservation, cost_usd: Decimal | None, usage: Usage | None = None
+    ) -> None:
         admission = reservation.handle
         if isinstance(admission, Admission):
-            now = datetime.now(UTC)
             await self.admitter.settle(
-                admission, actual_cost=cost_usd, completion_tokens=0, now=now
+                admission,
+                actual_cost=cost_usd,
+                completion_tokens=usage.completion_tokens if usage is not None else 0,
+                now=datetime.now(UTC),
+                wait=False,
             )

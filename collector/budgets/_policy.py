@@ -53,6 +53,11 @@ class PolicyCache:
     def invalidate(self) -> None:
         self._loaded_at = 0.0
 
+    @property
+    def current(self) -> Policy | None:
+        """The cached copy, however old (None before the first load)."""
+        return self._policy
+
     async def get(self) -> Policy:
         if self._policy is not None and time.monotonic() - self._loaded_at < self._ttl:
             return self._policy

@@ -14,6 +14,7 @@ from collector.budgets._scope import Scope
 
 DEFAULT_THRESHOLDS: tuple[int, ...] = (50, 80, 100)
 MAX_THRESHOLD = 1000  # percent; above 100 warns of overspend on soft budgets
+MAX_AMOUNT = Decimal(100_000_000)  # USD; money columns hold < 9.2e8 USD on SQLite
 
 
 class Mode(StrEnum):
@@ -38,6 +39,8 @@ class BudgetSpec:
             raise BudgetConfigError("budget name must not be empty")
         if not self.amount_usd.is_finite() or self.amount_usd <= 0:
             raise BudgetConfigError(f"budget amount must be positive, got {self.amount_usd}")
+        if self.amount_usd > MAX_AMOUNT:
+            raise BudgetConfigError(f"budget amount must be at most {MAX_AMOUNT} USD")
         check_thresholds(self.thresholds)
 
     @property

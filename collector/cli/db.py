@@ -16,7 +16,7 @@ def upgrade() -> None:
     settings = settings_or_exit()
     try:
         upgrade_head(settings.database_url)
-    except Exception as exc:  # noqa: BLE001 - one clear line instead of a traceback
+    except Exception as exc:
         fail(f"database upgrade failed: {exc.__class__.__name__}: {str(exc).splitlines()[0]}")
     typer.echo("database is at the newest schema")
 
@@ -27,7 +27,7 @@ def check_cmd() -> None:
     settings = settings_or_exit()
     try:
         check(settings.database_url)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         fail(f"schema check failed: {str(exc).splitlines()[0]}")
     typer.echo("no drift: models match the migrations")
 

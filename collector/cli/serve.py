@@ -2,21 +2,29 @@
 
 The database is migrated once here, before any worker starts, so N workers never race on
 Alembic. Workers are separate processes built by the import-string factory
-``collector.gateway:create_app``; each reads the same ``SPENDSCOPE_*`` settings.
+``collector.cli.serve:gateway_app`` (``create_app`` plus a collector tuned for serving);
+each reads the same ``SPENDSCOPE_*`` settings.
 """
 
 from __future__ import annotations
 
+import gc
 import signal
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from collector.cli.common import fail, settings_or_exit
 from collector.settings import Settings
 
-_FACTORY = "collector.gateway:create_app"
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+_FACTORY = "collector.cli.serve:gateway_app"
 _MAX_WORKERS = 64
+# Young-generation threshold of a serving worker (CPython's default is 700): a request
+# allocates a few hundred container objects, so the default collected every few requests.
+_GC_GEN0_THRESHOLD = 50_000
 
 
 def _int_flag(name: str, value: str, low: int, high: int) -> int:
@@ -87,6 +95,29 @@ def _run(host: str, port: int, workers: int, log_level: str) -> None:
         access_log=False,
         server_header=False,
     )
+
+
+def gateway_app() -> FastAPI:
+    """One worker's gateway (the import-string factory uvicorn calls in every worker)."""
+    from collector.gateway import create_app
+
+    app = create_app()
+    tune_gc()
+    return app
+
+
+def tune_gc() -> None:
+    """Keep the cycle collector off the request path of a long-lived server.
+
+    Everything loaded so far (SQLAlchemy, pydantic, the app) is frozen out of collections,
+    and young objects are collected less often: measured, the collector's passes over the
+    heap were ~10 % of a busy worker's CPU. Reference counting still frees almost all
+    per-request garbage at once; only cycles wait for the (cheaper, rarer) passes.
+    """
+    gc.collect()
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(_GC_GEN0_THRESHOLD, gen1, gen2)
 
 
 def _exit_cleanly(_sig: int, _frame: object) -> None:

@@ -8,11 +8,13 @@ key and attribution are known and before anything goes upstream:
   request is recorded with outcome ``blocked``;
 * return ``None`` to admit without holding anything;
 * return a :class:`Reservation` to hold (e.g. the worst-case cost of a hard budget). Once the
-  response has been relayed, ``await admission.settle(reservation, cost_usd)`` replaces it
-  with the actual cost (``None`` when unpriced) — also after errors and cancellations.
+  response has been relayed, ``await admission.settle(reservation, cost_usd, usage)``
+  replaces it with the actual cost (``None`` when unpriced) and the usage (for tokens-per-
+  minute limits; ``None`` when nothing was used) — also after errors and cancellations.
 
 ``check`` runs on the request path, so it must be fast (counters in memory or Redis; the
-database only for atomic reservations). ``settle`` runs after the client has its answer.
+database only for atomic reservations). ``settle`` runs after the client has its answer and
+should not wait on a database either (queue the write).
 ``request.prompt_tokens()`` counts the prompt lazily (tiktoken) and caches the count.
 The default, :class:`AllowAll`, admits everything and holds nothing.
 """
@@ -26,6 +28,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from collector.keys import Attribution, KeyPrincipal
+from collector.usage import Usage
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +59,9 @@ class Admission(Protocol):
         self, principal: KeyPrincipal, request: AdmissionRequest
     ) -> Reservation | None: ...
 
-    async def settle(self, reservation: Reservation, cost_usd: Decimal | None) -> None: ...
+    async def settle(
+        self, reservation: Reservation, cost_usd: Decimal | None, usage: Usage | None = None
+    ) -> None: ...
 
 
 class AllowAll:
@@ -65,5 +70,7 @@ class AllowAll:
     async def check(self, principal: KeyPrincipal, request: AdmissionRequest) -> Reservation | None:
         return None
 
-    async def settle(self, reservation: Reservation, cost_usd: Decimal | None) -> None:
+    async def settle(
+        self, reservation: Reservation, cost_usd: Decimal | None, usage: Usage | None = None
+    ) -> None:
         return None

@@ -1,8 +1,12 @@
 """The gateway's resources, created and closed by the app's lifespan (nothing at import).
 
 One engine, one pooled aiohttp session for every upstream, the recorder (started on enter;
-stopped on exit, which drains within its timeout and spools the rest), the key cache, and
-the price overrides (loaded on start, refreshed in the background — never per request).
+stopped on exit, which drains within its timeout and spools the rest), the key cache, the
+price overrides (loaded on start, refreshed in the background — never per request), and the
+spend guards: the :class:`Admitter` (rate limits from ``make_limiter``, hard budgets) behind
+the admission hook, the sweeper that releases holds of dead processes, and the
+:class:`AlertEvaluator`, run every ``alert_interval_s`` and woken at once when a settle moves
+a budget over a threshold.
 """
 
 from __future__ import annotations
@@ -11,10 +15,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import aiohttp
 from sqlalchemy import Engine
 
+from collector.alerts import AlertEvaluator
+from collector.budgets import Admitter, GatewayAdmission
 from collector.db import make_engine, session_scope
 from collector.gateway._admission import Admission, AllowAll
 from collector.gateway._exchange import Exchange
@@ -22,11 +29,13 @@ from collector.gateway._forward import Forwarder
 from collector.gateway._upstream import UpstreamTable
 from collector.keys import KeyCache, KeyPrincipal
 from collector.pricing import PriceOverride, load_overrides
+from collector.ratelimit import make_limiter
 from collector.recorder import Recorder, RecorderConfig
 from collector.settings import Settings
 
 log = logging.getLogger(__name__)
 OVERRIDES_REFRESH_S = 60.0
+SWEEP_INTERVAL_S = 60.0
 
 
 class Runtime:
@@ -36,13 +45,16 @@ class Runtime:
         self.settings = settings
         self.upstreams = UpstreamTable(settings)  # validates routes before anything starts
         self.admission: Admission = admission or AllowAll()
+        self._own_admission = admission is None  # the lifespan builds budgets + rate limits
+        self.admitter: Admitter | None = None
+        self.alerts: AlertEvaluator | None = None
         self.overrides: Sequence[PriceOverride] = ()
         self.in_flight = 0  # requests between arrival and their hand-over to the recorder
         self._engine: Engine | None = None
         self._recorder: Recorder | None = None
         self._keys: KeyCache | None = None
         self._forwarder: Forwarder | None = None
-        self._refresh: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     # --- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -62,18 +74,36 @@ class Runtime:
         )
         self._forwarder = Forwarder(session, self.upstreams, s, timeout)
         await self.refresh_overrides()
-        self._refresh = asyncio.create_task(self._refresh_loop(), name="gateway-overrides")
+        self._tasks.append(asyncio.create_task(self._refresh_loop(), name="gateway-overrides"))
+        self._start_guards(self._engine)
+
+    def _start_guards(self, engine: Engine) -> None:
+        """Admission (unless one was given), the hold sweeper and the alert evaluator."""
+        s = self.settings
+        self.alerts = alerts = AlertEvaluator(engine, s)
+        if self._own_admission:
+            self.admitter = Admitter(
+                engine, s, limiter=make_limiter(s), on_threshold=alerts.trigger
+            )
+            self.admission = GatewayAdmission(self.admitter)
+            self._tasks.append(asyncio.create_task(self._sweep_loop(), name="budget-sweeper"))
+        evaluator = alerts.run_forever(s.alert_interval_s)
+        self._tasks.append(asyncio.create_task(evaluator, name="alert-evaluator"))
 
     async def stop(self) -> None:
-        """Stop taking work: close the upstream pool, drain the recorder, dispose the engine."""
-        if self._refresh is not None:
-            self._refresh.cancel()
+        """Stop taking work: close the upstream pool, drain the recorder, book the queued
+        settles, dispose the engine."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._refresh
+                await task
         if self._forwarder is not None:
             await self._forwarder.session.close()
         if self._recorder is not None:
             await self._recorder.stop()
+        if self.admitter is not None:
+            await self.admitter.aclose()
         if self._engine is not None:
             self._engine.dispose()
 
@@ -116,6 +146,18 @@ class Runtime:
         while True:
             await asyncio.sleep(OVERRIDES_REFRESH_S)
             await self.refresh_overrides()
+
+    async def _sweep_loop(self) -> None:
+        """Release expired holds (of processes that died before settling) now and then."""
+        assert self.admitter is not None
+        while True:
+            try:
+                released = await self.admitter.sweep(datetime.now(UTC))
+                if released:
+                    log.warning("gateway: released %d expired budget holds", released)
+            except Exception as exc:
+                log.warning("gateway: budget hold sweep failed: %s", exc)
+            await asyncio.sleep(SWEEP_INTERVAL_S)
 
 
 def _load_overrides(engine: Engine) -> list[PriceOverride]:

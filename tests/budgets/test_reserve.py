@@ -152,7 +152,8 @@ def test_two_processes_never_overspend(engine: Engine, migrated_url: str) -> Non
     settled = sum(Decimal(s) for _, s in results)
     assert settled <= LIMIT
     assert admitted >= 45  # >= 90 % of the 50 the limit affords
-    assert all(a > 0 for a, _ in results)  # both processes really raced
+    # Not asserted: that both processes won some holds. Writers are serialized (row lock,
+    # SQLite's write lock), and one process may win every race — which is still a race.
     [status] = budget_statuses(engine, NOW, TZ)
     assert status.spent_usd == settled == HOLD * admitted
     assert status.reserved_usd == Decimal(0)

@@ -1,0 +1,82 @@
+"""``create_dash_app``: the Dash app with its pages, theme, login and per-app resources."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+import dash
+import flask
+from sqlalchemy import Engine
+
+from collector.db import make_engine
+from collector.errors import SettingsError
+from collector.settings import Settings
+from dashboard import shell
+from dashboard.auth import AccessConfig, install_auth
+from dashboard.context import Resources, attach, utc_now
+from dashboard.pages import budgets, latency, overview, reliability, requests, spend
+from dashboard.passwords import parse_users
+
+ASSETS = Path(__file__).parent / "assets"
+PAGE_MODULES = (overview, spend, reliability, latency, requests, budgets)
+_MIN_SECRET = 32
+
+
+def access_config(settings: Settings) -> tuple[AccessConfig, str]:
+    """Who may sign in, and the cookie-signing key; SettingsError (one line) when unusable."""
+    try:
+        users = parse_users(settings.dashboard_users)
+    except ValueError as exc:
+        raise SettingsError(f"invalid setting SPENDSCOPE_DASHBOARD_USERS: {exc}") from None
+    if not users and not settings.dashboard_allow_anonymous:
+        raise SettingsError(
+            "the dashboard has no logins: set SPENDSCOPE_DASHBOARD_USERS='name:admin:<hash>' "
+            "(hash from `spendscope dashboard hash-password`) or "
+            "SPENDSCOPE_DASHBOARD_ALLOW_ANONYMOUS=true"
+        )
+    secret = settings.dashboard_secret_key
+    if users and (secret is None or len(secret.get_secret_value()) < _MIN_SECRET):
+        raise SettingsError(
+            f"set SPENDSCOPE_DASHBOARD_SECRET_KEY to at least {_MIN_SECRET} random characters "
+            "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    key = secret.get_secret_value() if secret else secrets.token_urlsafe(32)
+    return AccessConfig(users=users, allow_anonymous=settings.dashboard_allow_anonymous), key
+
+
+def create_dash_app(
+    settings: Settings,
+    engine: Engine | None = None,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+) -> dash.Dash:
+    """The dashboard as a Dash app (its Flask server is ``app.server``).
+
+    ``engine`` defaults to one built from the settings (connecting lazily); ``clock`` gives
+    "now" (tests pin it). Raises SettingsError when logins are not configured.
+    """
+    access, secret_key = access_config(settings)
+    server = flask.Flask("spendscope.dashboard")
+    install_auth(server, access, secret_key)
+    engine = engine or make_engine(
+        settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
+    )
+    attach(server, Resources(engine=engine, settings=settings, clock=clock))
+    app = dash.Dash(
+        "dashboard",
+        server=server,
+        use_pages=True,
+        pages_folder="",
+        assets_folder=str(ASSETS),
+        title="spendscope",
+        update_title="",
+        suppress_callback_exceptions=True,
+    )
+    for page in PAGE_MODULES:
+        page.register(app)
+    app.layout = shell.layout
+    shell.register_callbacks(app)
+    return app

@@ -1,0 +1,41 @@
+"""DataFrames from the query layer → Plotly figures (pure: no I/O, no Dash).
+
+Every figure shares one look (``_style``), colours series with ``palette.colour_for`` so a
+model keeps its colour across pages, pre-formats money for hover text with ``format.money``
+(floats would print $0.00 for sub-cent requests), and says what to do when there is no data.
+"""
+
+from dashboard.figures._base import NO_DATA_HINT, empty, fold_groups, money_axis_format
+from dashboard.figures._health import (
+    attempts_per_success,
+    burn_rate_over_time,
+    error_budget,
+    errors_by,
+    retry_success_over_time,
+)
+from dashboard.figures._usage import (
+    budget_burn,
+    budget_burndown,
+    latency_over_time,
+    spend_over_time,
+    tokens_per_second,
+    top_spenders,
+)
+
+__all__ = [
+    "NO_DATA_HINT",
+    "attempts_per_success",
+    "budget_burn",
+    "budget_burndown",
+    "burn_rate_over_time",
+    "empty",
+    "error_budget",
+    "errors_by",
+    "fold_groups",
+    "latency_over_time",
+    "money_axis_format",
+    "retry_success_over_time",
+    "spend_over_time",
+    "tokens_per_second",
+    "top_spenders",
+]

@@ -1,0 +1,111 @@
+"""The look every figure shares, empty states, and helpers for series."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from dashboard import format as fmt
+from dashboard.palette import OUTCOME_COLOURS, colour_for
+
+NO_DATA_HINT = "No requests in this range — point your SDK at the gateway (see README)"
+FONT = "Lato, system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"
+OTHER = "Other"
+MAX_SERIES = 8
+_HOUR_HOVER = "%a %b %d, %H:%M UTC"
+_DAY_HOVER = "%a %b %d, %Y"
+
+
+def _style(fig: go.Figure, *, height: int = 320, legend: bool = True) -> go.Figure:
+    fig.update_layout(
+        template="plotly_white",
+        height=height,
+        margin={"l": 8, "r": 8, "t": 8, "b": 8},
+        font={"family": FONT, "size": 13, "color": "#2c3e50"},
+        hoverlabel={"font": {"family": FONT}},
+        showlegend=legend,
+        legend={"orientation": "h", "y": -0.15, "x": 0, "title": None},
+        separators=".,",
+    )
+    fig.update_xaxes(showgrid=False)
+    fig.update_yaxes(gridcolor="#ecf0f1", zerolinecolor="#dee2e6")
+    return fig
+
+
+def empty(message: str = NO_DATA_HINT, *, height: int = 320) -> go.Figure:
+    """A blank chart carrying one sentence that says what to do next."""
+    fig = go.Figure()
+    fig.add_annotation(
+        text=message,
+        showarrow=False,
+        xref="paper",
+        yref="paper",
+        x=0.5,
+        y=0.5,
+        font={"size": 14, "color": "#7b8a8b"},
+    )
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return _style(fig, height=height, legend=False)
+
+
+def money_axis_format(largest: Decimal | float) -> str:
+    """A d3 tick format with enough decimals for the axis's largest value."""
+    decimals = fmt.money_decimals(Decimal(str(largest)) / 4) if largest else 2
+    return f"$,.{decimals}~f"
+
+
+def _time_hover(bucket: str) -> str:
+    return _HOUR_HOVER if bucket == "hour" else _DAY_HOVER
+
+
+def fold_groups(df: pd.DataFrame, value: str, keep: int = MAX_SERIES) -> pd.DataFrame:
+    """Keep the ``keep`` largest groups by total ``value``; fold the rest into "Other"."""
+    totals = df.groupby("group")[value].sum().sort_values(ascending=False)
+    if len(totals) <= keep:
+        return df
+    small = set(totals.index[keep - 1 :])
+    out = df.copy()
+    out["group"] = out["group"].where(~out["group"].isin(small), f"{OTHER} ({len(small)})")
+    sums = {c: "sum" for c in out.columns if c not in ("ts", "group")}
+    return out.groupby(["ts", "group"], as_index=False, sort=False).agg(sums)
+
+
+def _group_order(df: pd.DataFrame, value: str) -> list[str]:
+    totals = df.groupby("group", sort=False)[value].sum()
+    return list(totals.sort_values(ascending=False).index)
+
+
+def _lines(
+    df: pd.DataFrame, *, series: str, y: str, bucket: str, hover: Sequence[str], template: str
+) -> go.Figure:
+    """One line per ``series`` value, coloured by name, hover from pre-formatted columns."""
+    fig = go.Figure()
+    for name in sorted(df[series].unique()):
+        rows = df[df[series] == name]
+        fig.add_scatter(
+            x=rows["ts"],
+            y=rows[y],
+            name=str(name),
+            mode="lines+markers",
+            marker={"size": 5},
+            line={"color": colour_for(str(name)), "width": 2},
+            customdata=rows[list(hover)].to_numpy(),
+            hovertemplate=template + "<extra>%{fullData.name}</extra>",
+            connectgaps=False,
+        )
+    fig.update_layout(hovermode="x unified")
+    fig.update_xaxes(hoverformat=_time_hover(bucket))
+    return _style(fig)
+
+
+def outcome_colour(outcome: str) -> str:
+    return OUTCOME_COLOURS.get(outcome, "#7b8a8b")
+
+
+def _as_float(value: Any) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)

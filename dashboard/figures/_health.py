@@ -1,0 +1,156 @@
+"""Reliability figures: error budget, burn rate, retries, errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from dashboard import format as fmt
+from dashboard.figures._base import (
+    _as_float,
+    _lines,
+    _style,
+    empty,
+    outcome_colour,
+)
+from dashboard.palette import OUTCOME_COLOURS
+
+
+def _budget_colour(remaining: float | None) -> str:
+    if remaining is None:
+        return "#bdc3c7"
+    if remaining < 0:
+        return OUTCOME_COLOURS["upstream_error"]
+    return "#f39c12" if remaining < 0.25 else OUTCOME_COLOURS["success"]
+
+
+def error_budget(df: pd.DataFrame) -> go.Figure:
+    """Remaining error budget per project over its SLO window (below 0: overspent)."""
+    data = df.iloc[::-1]
+    remaining = [_as_float(r) for r in data["remaining"]]
+    if all(r is None for r in remaining):
+        return empty("No eligible requests in any project's SLO window yet")
+    fig = go.Figure(
+        go.Bar(
+            x=[r if r is not None else 0 for r in remaining],
+            y=list(data["project"]),
+            orientation="h",
+            marker_color=[_budget_colour(r) for r in remaining],
+            text=[
+                f"{fmt.percent(r, 0)} left" if r is not None else "no traffic" for r in remaining
+            ],
+            textposition="auto",
+            customdata=_budget_hover(data),
+            hovertemplate="<b>%{y}</b> · SLO %{customdata[0]} over %{customdata[1]} days"
+            "<br>%{customdata[3]} bad of %{customdata[2]} eligible"
+            "<br>burn rate %{customdata[4]}<extra></extra>",
+        )
+    )
+    fig.add_vline(x=0, line_color="#7b8a8b", line_width=1)
+    low = min([-0.1, *(r for r in remaining if r is not None)])
+    fig.update_xaxes(tickformat=".0%", range=[low * 1.05, 1.02])
+    fig.update_yaxes(automargin=True)
+    return _style(fig, height=max(200, 40 * len(data) + 60), legend=False)
+
+
+def _budget_hover(data: pd.DataFrame) -> list[tuple[str, ...]]:
+    columns = ("slo_target", "window_days", "eligible", "bad", "burn_rate")
+    return [
+        (fmt.percent(float(t), 2), str(w), fmt.count(e), fmt.count(b), _burn_text(br))
+        for t, w, e, b, br in zip(*(data[c] for c in columns), strict=True)
+    ]
+
+
+def _burn_text(rate: Any) -> str:
+    value = _as_float(rate)
+    return fmt.MISSING if value is None else f"{value:.2f}×"
+
+
+def burn_rate_over_time(df: pd.DataFrame, bucket: str) -> go.Figure:
+    """Burn rate per project; 1× spends the budget exactly over the SLO window."""
+    data = df.dropna(subset=["burn_rate"])
+    if data.empty:
+        return empty("No eligible requests in this range")
+    data = data.assign(
+        _v=[_burn_text(v) for v in data["burn_rate"]],
+        _b=[
+            f"{fmt.count(b)} bad / {fmt.count(e)}"
+            for b, e in zip(data["bad"], data["eligible"], strict=True)
+        ],
+    )
+    fig = _lines(
+        data,
+        series="project",
+        y="burn_rate",
+        bucket=bucket,
+        hover=("_v", "_b"),
+        template="%{customdata[0]} (%{customdata[1]})",
+    )
+    fig.add_hline(y=1, line_dash="dash", line_color="#7b8a8b", annotation_text="1× (on budget)")
+    fig.update_yaxes(rangemode="tozero", ticksuffix="×")
+    return fig
+
+
+def retry_success_over_time(df: pd.DataFrame, bucket: str) -> go.Figure:
+    """Share of retried requests that finally succeeded, per project."""
+    data = df.dropna(subset=["retry_success_rate"])
+    if data.empty:
+        return empty("No request needed a retry in this range")
+    data = data.assign(
+        _r=[
+            f"{fmt.count(r)} of {fmt.count(t)}"
+            for r, t in zip(data["rescued"], data["retried"], strict=True)
+        ],
+        _c=[fmt.money(c) for c in data["failed_attempt_cost_usd"]],
+    )
+    fig = _lines(
+        data,
+        series="project",
+        y="retry_success_rate",
+        bucket=bucket,
+        hover=("_r", "_c"),
+        template="%{y:.1%} rescued (%{customdata[0]}) · failed tries cost %{customdata[1]}",
+    )
+    fig.update_yaxes(tickformat=".0%", range=[0, 1.05])
+    return fig
+
+
+def attempts_per_success(df: pd.DataFrame, bucket: str) -> go.Figure:
+    """Upstream attempts spent per successful request (1.0 when nothing is retried)."""
+    data = df.dropna(subset=["attempts_per_success"])
+    if data.empty:
+        return empty()
+    data = data.assign(_n=[fmt.count(n) for n in data["requests"]])
+    fig = _lines(
+        data,
+        series="project",
+        y="attempts_per_success",
+        bucket=bucket,
+        hover=("_n",),
+        template="%{y:.2f} attempts per success · %{customdata[0]} requests",
+    )
+    fig.update_yaxes(rangemode="tozero")
+    return fig
+
+
+def errors_by(df: pd.DataFrame, dimension: str) -> go.Figure:
+    """Failed requests by ``dimension`` (error_type, http_status or model), stacked by outcome."""
+    if df.empty:
+        return empty("No failed requests in this range")
+    data = df.assign(_d=df[dimension].astype("string").fillna("(unknown)"))
+    order = list(data.groupby("_d")["requests"].sum().sort_values(ascending=False).index)
+    fig = go.Figure()
+    for outcome in sorted(data["outcome"].unique()):
+        rows = data[data["outcome"] == outcome].groupby("_d", as_index=False)["requests"].sum()
+        fig.add_bar(
+            x=list(rows["_d"]),
+            y=list(rows["requests"]),
+            name=outcome.replace("_", " "),
+            marker_color=outcome_colour(outcome),
+            hovertemplate="%{x}: %{y:,} requests<extra>%{fullData.name}</extra>",
+        )
+    fig.update_layout(barmode="stack")
+    fig.update_xaxes(categoryorder="array", categoryarray=order, type="category")
+    return _style(fig)

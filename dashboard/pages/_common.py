@@ -1,0 +1,50 @@
+"""What every page's callbacks share: turning the page's query into filters, and notices."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import dash
+from sqlalchemy import Engine
+
+from collector.analytics import Bucket, Filters
+from collector.settings import Settings
+from dashboard.context import resources
+from dashboard.filters import bucket_for, parse_search, query_of, to_filters
+
+
+def register_page(module: str, **kwargs: Any) -> None:
+    """``dash.register_page`` (untyped upstream), called from each page's ``register``."""
+    dash.register_page(module, **kwargs)  # type: ignore[no-untyped-call]
+
+
+TAG_HINT = "{what} can't be split by tag yet — clear the tag filter to see it."
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """One callback's inputs, resolved: where to read, what to read, and when "now" is."""
+
+    engine: Engine
+    settings: Settings
+    filters: Filters
+    now: datetime
+
+    @property
+    def bucket(self) -> Bucket:
+        return bucket_for(self.filters)
+
+
+def params(source: Mapping[str, Any] | str | None) -> Mapping[str, Any]:
+    """Query parameters from a search string (callbacks) or the mapping ``layout()`` gets."""
+    return source if isinstance(source, Mapping) else query_of(source)
+
+
+def view(search: str | None) -> View:
+    """The filters of the URL's query string at the app's current time."""
+    res = resources()
+    now = res.now()
+    return View(res.engine, res.settings, to_filters(parse_search(search), now), now)

@@ -1,0 +1,286 @@
+"""Requests: the request log, paged and sorted on the server; a row opens its detail."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import dash
+import dash_bootstrap_components as dbc
+import pandas as pd
+from dash import Input, Output, State, ctx, dcc, html, no_update
+
+from collector import analytics
+from dashboard import ids, tables
+from dashboard.components import data_table, page_header, table_card
+from dashboard.filters import choice, query_of, with_param
+from dashboard.pages._common import params, register_page, view
+from dashboard.pages._request_detail import attempts_frame, detail_body
+from dashboard.palette import OUTCOME_COLOURS
+
+PATH = "/requests"
+OUTCOME = "requests-outcome"
+SEARCH = "requests-search"
+TABLE = "requests-table"
+TOTAL = "requests-total"
+CSV = "requests-csv"
+DOWNLOAD = "requests-download"
+DETAIL = "requests-detail"
+DETAIL_ID = "requests-detail-id"
+ATTEMPTS_CSV = "requests-attempts-csv"
+ATTEMPTS_DOWNLOAD = "requests-attempts-download"
+
+PAGE_SIZE = 50
+CSV_MAX_ROWS = 10_000
+OUTCOMES = ("success", "client_error", "upstream_error", "timeout", "cancelled", "blocked")
+SORTABLE = ("started_at", "id")
+OUTCOME_OPTIONS: Any = [{"label": o.replace("_", " "), "value": o} for o in OUTCOMES]
+COLUMNS = tables.columns(
+    [
+        ("started_at", "Started (UTC)"),
+        ("model", "Model"),
+        ("project", "Project"),
+        ("key", "Key"),
+        ("end_user", "User"),
+        ("outcome", "Outcome"),
+        ("http_status", "Status"),
+        ("duration_ms", "Duration"),
+        ("attempt_count", "Attempts"),
+        ("prompt_tokens", "In tokens"),
+        ("completion_tokens", "Out tokens"),
+        ("cost_usd", "Cost"),
+        ("id", "Request id"),
+    ]
+)
+FORMATS = {
+    "started_at": tables.when,
+    "duration_ms": tables.duration,
+    "ttft_ms": tables.duration,
+    "prompt_tokens": tables.count,
+    "completion_tokens": tables.count,
+    "cost_usd": tables.money,
+}
+_OUTCOME_STYLES = [
+    {
+        "if": {"filter_query": f'{{outcome}} = "{o}"', "column_id": "outcome"},
+        "color": c,
+        "fontWeight": 700,
+    }
+    for o, c in OUTCOME_COLOURS.items()
+    if o != "success"
+]
+# Only indexed columns sort on the server; hide the sort arrows of the others.
+_SORT_CSS = [
+    {
+        "selector": 'th:not([data-dash-column="started_at"]):not([data-dash-column="id"])'
+        " .column-header--sort",
+        "rule": "display: none",
+    }
+]
+
+
+def _outcome(source: Mapping[str, Any] | str | None) -> str:
+    return choice(params(source), "outcome", OUTCOMES, "")
+
+
+def _search(source: Mapping[str, Any] | str | None) -> str:
+    value = params(source).get("q") or ""
+    return value if isinstance(value, str) else str(value[0])
+
+
+def _controls(query: dict[str, Any]) -> html.Div:
+    return html.Div(
+        [
+            dcc.Dropdown(
+                id=OUTCOME,
+                options=OUTCOME_OPTIONS,
+                value=_outcome(query) or None,
+                placeholder="Any outcome",
+                className="ss-filter",
+            ),
+            dbc.Input(
+                id=SEARCH,
+                value=_search(query),
+                placeholder="Request id or error text, then Enter",
+                debounce=True,
+                size="sm",
+                className="ss-search",
+            ),
+            html.Span(id=TOTAL, className="ss-total text-muted"),
+        ],
+        className="ss-table-controls",
+    )
+
+
+def _table() -> Any:
+    return data_table(
+        TABLE,
+        COLUMNS,
+        page_action="custom",
+        page_current=0,
+        page_size=PAGE_SIZE,
+        page_count=1,
+        sort_action="custom",
+        sort_mode="single",
+        sort_by=[{"column_id": "started_at", "direction": "desc"}],
+        style_data_conditional=[
+            *_OUTCOME_STYLES,
+            {"if": {"state": "active"}, "backgroundColor": "#e8f6f3"},
+        ],
+        css=_SORT_CSS,
+        cell_selectable=True,
+    )
+
+
+def layout(**query: Any) -> html.Div:
+    detail = dbc.Offcanvas(
+        id=DETAIL, title="Request", placement="end", is_open=False, className="ss-detail"
+    )
+    return html.Div(
+        [
+            dcc.Store(id=DETAIL_ID),
+            dcc.Download(id=ATTEMPTS_DOWNLOAD),
+            page_header(
+                "Requests", "Every request, newest first. Click a row to see its attempts."
+            ),
+            _controls(query),
+            table_card(
+                "Request log",
+                _table(),
+                button_id=CSV,
+                download_id=DOWNLOAD,
+                subtitle=f"CSV: up to {CSV_MAX_ROWS:,} matching rows",
+            ),
+            detail,
+        ],
+        className="ss-stack",
+    )
+
+
+def sort_of(sort_by: list[dict[str, str]] | None) -> tuple[str, bool]:
+    """(column, descending) the query layer can sort by; anything else falls back to time."""
+    if sort_by and sort_by[0].get("column_id") in SORTABLE:
+        return sort_by[0]["column_id"], sort_by[0].get("direction") != "asc"
+    return "started_at", True
+
+
+def update_table(
+    search: str | None,
+    page_current: int | None,
+    sort_by: list[dict[str, str]] | None,
+    _tick: int | None,
+    *,
+    new_filters: bool = False,
+) -> tuple[list[dict[str, Any]], int, str, int]:
+    """One page of the log; a change of filters goes back to the first page."""
+    v = view(search)
+    column, descending = sort_of(sort_by)
+    page = 0 if new_filters else page_current or 0
+    df, total = analytics.requests_page(
+        v.engine,
+        v.filters,
+        page=page + 1,
+        page_size=PAGE_SIZE,
+        sort_by=column,  # type: ignore[arg-type]
+        descending=descending,
+        outcome=_outcome(search) or None,
+        search=_search(search) or None,
+    )
+    pages = max(1, math.ceil(total / PAGE_SIZE))
+    label = f"{total:,} matching request{'s' if total != 1 else ''}"
+    return tables.records(df, FORMATS), pages, label, page
+
+
+def csv_frame(search: str | None) -> pd.DataFrame:
+    """Up to ``CSV_MAX_ROWS`` matching requests, newest first, with exact amounts."""
+    v = view(search)
+    frames, page = [], 1
+    while page * 1000 <= CSV_MAX_ROWS:
+        df, total = analytics.requests_page(
+            v.engine, v.filters, page=page, page_size=1000,
+            outcome=_outcome(search) or None, search=_search(search) or None,
+        )  # fmt: skip
+        frames.append(df)
+        if page * 1000 >= total:
+            break
+        page += 1
+    return pd.concat(frames, ignore_index=True)
+
+
+def download(_clicks: int | None, search: str | None) -> dict[str, Any]:
+    return tables.csv_download(csv_frame(search), "requests", view(search).now)
+
+
+def show_detail(
+    trigger: str | None,
+    active_cell: dict[str, Any] | None,
+    is_open: bool,
+    search: str | None,
+) -> tuple[Any, ...]:
+    """Open the panel for a clicked row (or ``?request=`` in the link); closing clears the click."""
+    if trigger == DETAIL:
+        return no_update, no_update, no_update, None if not is_open else no_update
+    if trigger == TABLE:
+        request_id = (active_cell or {}).get("row_id")
+    else:
+        request_id = next(iter(query_of(search).get("request", [])), None)
+    if not request_id or not isinstance(request_id, str):
+        return no_update, no_update, no_update, no_update
+    detail = analytics.request_detail(view(search).engine, request_id)
+    body = detail_body(detail, request_id, ATTEMPTS_CSV)
+    return True, body, request_id, no_update
+
+
+def download_attempts(_clicks: int | None, request_id: str | None) -> Any:
+    detail = analytics.request_detail(view(None).engine, request_id) if request_id else None
+    if detail is None:
+        return no_update
+    return tables.csv_download(attempts_frame(detail), f"attempts-{request_id}", view(None).now)
+
+
+def set_param(name: str) -> Any:
+    def update(value: str | None, search: str | None) -> str:
+        return with_param(search, name, (value or "").strip() or None)
+
+    return update
+
+
+def register(app: dash.Dash) -> None:
+    register_page(
+        __name__, path=PATH, name="Requests", title="Requests · spendscope", order=4, layout=layout
+    )
+    app.callback(
+        Output(TABLE, "data"),
+        Output(TABLE, "page_count"),
+        Output(TOTAL, "children"),
+        Output(TABLE, "page_current"),
+        Input(ids.URL, "search"),
+        Input(TABLE, "page_current"),
+        Input(TABLE, "sort_by"),
+        Input(ids.INTERVAL, "n_intervals"),
+    )(lambda *args: update_table(*args, new_filters=ctx.triggered_id == ids.URL))
+    app.callback(
+        Output(DETAIL, "is_open"),
+        Output(DETAIL, "children"),
+        Output(DETAIL_ID, "data"),
+        Output(TABLE, "active_cell"),
+        Input(TABLE, "active_cell"),
+        Input(DETAIL, "is_open"),
+        Input(ids.URL, "search"),
+    )(lambda cell, is_open, search: show_detail(ctx.triggered_id, cell, is_open, search))
+    for button, target, func in (
+        (CSV, DOWNLOAD, download),
+        (ATTEMPTS_CSV, ATTEMPTS_DOWNLOAD, download_attempts),
+    ):
+        state = State(ids.URL, "search") if button == CSV else State(DETAIL_ID, "data")
+        app.callback(
+            Output(target, "data"), Input(button, "n_clicks"), state, prevent_initial_call=True
+        )(func)
+    for control, name in ((OUTCOME, "outcome"), (SEARCH, "q")):
+        app.callback(
+            Output(ids.URL, "search", allow_duplicate=True),
+            Input(control, "value"),
+            State(ids.URL, "search"),
+            prevent_initial_call=True,
+        )(set_param(name))

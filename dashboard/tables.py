@@ -1,0 +1,80 @@
+"""DataFrames → DataTable rows (formatted for people) and CSV downloads (exact, for machines)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+
+from dashboard import format as fmt
+
+Formatter = Callable[[Any], str]
+
+
+def _missing(value: Any) -> bool:
+    if value is None:
+        return True
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def when(value: Any) -> str:
+    """A UTC timestamp to the second: ``2026-11-01 12:00:05``."""
+    if _missing(value):
+        return fmt.MISSING
+    moment = value.to_pydatetime() if isinstance(value, pd.Timestamp) else value
+    assert isinstance(moment, datetime)
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def day(value: Any) -> str:
+    return fmt.MISSING if _missing(value) else pd.Timestamp(value).strftime("%Y-%m-%d")
+
+
+def money(value: Any) -> str:
+    return fmt.money(None if _missing(value) else Decimal(value))
+
+
+def count(value: Any) -> str:
+    return fmt.MISSING if _missing(value) else fmt.count(int(value))
+
+
+def duration(value: Any) -> str:
+    return fmt.MISSING if _missing(value) else fmt.duration_ms(float(value))
+
+
+def ratio(value: Any) -> str:
+    return fmt.MISSING if _missing(value) else fmt.percent(float(value), 1)
+
+
+def text(value: Any) -> str:
+    return "" if _missing(value) else str(value)
+
+
+def records(df: pd.DataFrame, formats: Mapping[str, Formatter]) -> list[dict[str, Any]]:
+    """Rows for a DataTable: listed columns formatted, others as text."""
+    rows = []
+    for row in df.to_dict("records"):
+        rows.append({str(k): formats.get(str(k), text)(v) for k, v in row.items()})
+    return rows
+
+
+def columns(names: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
+    """DataTable column specs from (id, header) pairs."""
+    return [{"id": cid, "name": header} for cid, header in names]
+
+
+def csv_download(df: pd.DataFrame, stem: str, stamp: datetime) -> dict[str, Any]:
+    """A ``dcc.Download`` payload; money stays exact (Decimal's own text)."""
+    name = f"spendscope-{stem}-{stamp:%Y%m%d-%H%M}.csv"
+    return {
+        "content": df.to_csv(index=False),
+        "filename": name,
+        "type": "text/csv",
+        "base64": False,
+    }

@@ -1,0 +1,99 @@
+"""Dashboard fixtures: a seeded SQLite database, an app pinned to the seed's clock, and Chrome.
+
+The browser runs headless Chromium as root, so it needs ``--no-sandbox`` and friends
+(``pytest_setup_options`` is the dash[testing] hook for Chrome options).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dash
+import pytest
+from selenium.webdriver.chrome.options import Options
+from sqlalchemy import Engine
+
+from collector.db import make_engine, upgrade_head
+from collector.settings import Settings
+from dashboard import create_dash_app
+from dashboard.passwords import hash_password
+from tests.dashboard.seed import NOW, Seeded, seed
+
+ADMIN = ("alice", "correct horse battery staple")
+VIEWER = ("victor", "viewer-password-1")
+SECRET = "test-secret-key-that-is-long-enough-0123456789"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+
+
+def pytest_setup_options() -> Options:
+    options = Options()
+    if Path("/usr/bin/chromium").exists():
+        options.binary_location = "/usr/bin/chromium"
+    for arg in (
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--window-size=1440,1000",
+    ):
+        options.add_argument(arg)
+    return options
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Browser tests skip, saying why, when Chromium or chromedriver is missing."""
+    missing = [name for name in ("chromium", "chromedriver") if shutil.which(name) is None]
+    if not missing:
+        return
+    reason = f"{' and '.join(missing)} not on PATH (apt-get install chromium chromium-driver)"
+    for item in items:
+        if "browser" in item.keywords:
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture
+def seeded(tmp_path: Path) -> Iterator[tuple[Engine, Seeded]]:
+    """A migrated SQLite file with a week of traffic written through ``write_batch``."""
+    url = f"sqlite:///{tmp_path / 'dashboard.db'}"
+    upgrade_head(url)
+    engine = make_engine(url)
+    try:
+        yield engine, seed(engine)
+    finally:
+        engine.dispose()
+
+
+def login_settings(**overrides: Any) -> Settings:
+    users = ",".join(
+        [
+            f"{ADMIN[0]}:admin:{hash_password(ADMIN[1])}",
+            f"{VIEWER[0]}:viewer:{hash_password(VIEWER[1])}",
+        ]
+    )
+    values: dict[str, Any] = {"dashboard_users": users, "dashboard_secret_key": SECRET}
+    return Settings(**{**values, **overrides})
+
+
+@pytest.fixture
+def app(seeded: tuple[Engine, Seeded]) -> dash.Dash:
+    """The dashboard over the seeded database, with "now" pinned to the seed's NOW."""
+    return create_dash_app(login_settings(), seeded[0], clock=lambda: NOW)
+
+
+@pytest.fixture
+def screenshots() -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS
+
+
+@pytest.fixture(autouse=True)
+def _chromedriver_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Selenium finds Debian's chromedriver in /usr/bin even under a minimal PATH."""
+    path = os.environ.get("PATH", "")
+    if "/usr/bin" not in path.split(os.pathsep):
+        monkeypatch.setenv("PATH", f"{path}{os.pathsep}/usr/bin")

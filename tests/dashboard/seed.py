@@ -1,0 +1,185 @@
+"""A realistic, deterministic week of traffic written through ``write_batch`` (the only writer).
+
+Used by the callback tests, the browser tests and the first-paint measurement. Everything is
+relative to ``NOW`` so the dashboard's default "last 7 days" shows it all.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import Engine
+
+from collector.db import ApiKey, Budget, Project, session_scope
+from collector.recorder import AttemptEvent, UsageEvent, new_request_id, write_batch
+
+NOW = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)
+# (input, output) USD per 1M tokens; None: no price known (unpriced).
+PRICES: dict[str, tuple[Decimal, Decimal] | None] = {
+    "gpt-4o-mini-2024-07-18": (Decimal("0.15"), Decimal("0.60")),
+    "gpt-4o-2024-08-06": (Decimal("2.50"), Decimal("10.00")),
+    "o3-mini-2025-01-31": (Decimal("1.10"), Decimal("4.40")),
+    "acme-finetune-v2": None,
+}
+MODEL_WEIGHTS = (70, 18, 9, 3)
+UNPRICED_MODEL = "acme-finetune-v2"
+_UNIT = Decimal("1E-10")
+
+
+@dataclass(frozen=True, slots=True)
+class Seeded:
+    """Ids and counts a test can assert on."""
+
+    project_ids: dict[str, int]
+    key_ids: dict[str, int]
+    events: list[UsageEvent]
+
+
+def _cost(model: str, prompt: int, completion: int) -> Decimal | None:
+    price = PRICES[model]
+    if price is None:
+        return None
+    return ((prompt * price[0] + completion * price[1]) / 1_000_000).quantize(_UNIT)
+
+
+def _projects(engine: Engine) -> tuple[dict[str, int], dict[str, tuple[int, int]]]:
+    """Three projects and four keys; key name → (key id, project id)."""
+    specs = {
+        "checkout": ["checkout-prod"],
+        "search": ["search-prod", "search-staging"],
+        "tools": ["tools-dev"],
+    }
+    pids: dict[str, int] = {}
+    keys: dict[str, tuple[int, int]] = {}
+    with session_scope(engine) as session:
+        for i, (name, key_names) in enumerate(specs.items()):
+            project = Project(name=name, created_at=NOW - timedelta(days=60))
+            if name == "search":
+                project.slo_target = Decimal("0.99")
+            session.add(project)
+            session.flush()
+            pids[name] = project.id
+            for j, key_name in enumerate(key_names):
+                key = ApiKey(
+                    project_id=project.id, key_hash=f"{i:02d}{j:02d}".ljust(64, "0"),
+                    prefix=f"sk-ss-{key_name[:4]}", name=key_name, tags={}, created_at=NOW,
+                )  # fmt: skip
+                session.add(key)
+                session.flush()
+                keys[key_name] = (key.id, project.id)
+    return pids, keys
+
+
+def _budgets(engine: Engine, project_ids: dict[str, int]) -> None:
+    rows = [
+        ("Company monthly", "global", None, "month", Decimal("40"), "soft"),
+        ("Checkout daily", "project", str(project_ids["checkout"]), "day", Decimal("1.50"), "hard"),
+        ("Search monthly", "project", str(project_ids["search"]), "month", Decimal("6"), "soft"),
+    ]
+    with session_scope(engine) as session:
+        for name, kind, value, period, amount, mode in rows:
+            session.add(
+                Budget(
+                    name=name,
+                    scope_kind=kind,
+                    scope_value=value,
+                    period=period,
+                    amount_usd=amount,
+                    mode=mode,
+                    thresholds={},
+                    created_at=NOW,
+                    updated_at=NOW,
+                )
+            )
+
+
+def _outcome(rng: random.Random) -> tuple[str, int, str | None]:
+    roll = rng.random()
+    if roll < 0.962:
+        return "success", 200, None
+    if roll < 0.984:
+        return "client_error", 400, "invalid_request_error"
+    if roll < 0.9875:
+        return "upstream_error", rng.choice((500, 503, 429)), "server_error"
+    if roll < 0.989:
+        return "timeout", 504, "timeout"
+    if roll < 0.995:
+        return "blocked", 429, "budget_exceeded"
+    return "cancelled", 499, "client_closed_request"
+
+
+def _attempts(
+    rng: random.Random, started: datetime, model: str, outcome: str, status: int, duration: float
+) -> list[AttemptEvent]:
+    """Retries: some successes needed 2–3 tries; upstream errors and timeouts used 3."""
+    tries = 3 if outcome in ("upstream_error", "timeout") else 1
+    if outcome == "success" and rng.random() < 0.07:
+        tries = rng.choice((2, 2, 3))
+    out = []
+    for n in range(1, tries + 1):
+        last = n == tries
+        failed = not last or outcome != "success"
+        out.append(
+            AttemptEvent(
+                attempt_no=n,
+                started_at=started + timedelta(milliseconds=300 * (n - 1)),
+                duration_ms=duration / tries,
+                model=model,
+                upstream="openai",
+                http_status=(rng.choice((429, 503)) if not last else status) if failed else 200,
+                error_type=("rate_limit_exceeded" if not last else "server_error")
+                if failed
+                else None,
+                error_message="upstream said no" if failed else None,
+            )
+        )
+    return out
+
+
+def _event(rng: random.Random, keys: dict[str, tuple[int, int]], days: int) -> UsageEvent:
+    users = ("alice", "bob", "carol", None)
+    started = NOW - timedelta(seconds=rng.uniform(60, days * 86400 - 60))
+    model = rng.choices(list(PRICES), MODEL_WEIGHTS)[0]
+    key_name = rng.choice(list(keys))
+    outcome, status, error = _outcome(rng)
+    prompt, completion = rng.randint(200, 4000), rng.randint(20, 900)
+    if outcome != "success":
+        completion = 0
+    stream = rng.random() < 0.4
+    duration = rng.lognormvariate(6.6, 0.6) + completion * 8
+    priced = PRICES[model] is not None
+    return UsageEvent(
+        id=new_request_id(), started_at=started, duration_ms=duration,
+        endpoint="/v1/chat/completions", outcome=outcome,
+        cost_source="computed" if priced else "unpriced",
+        ttft_ms=duration * rng.uniform(0.05, 0.3) if stream else None,
+        model_requested=model.rsplit("-2", 1)[0], model_served=model, stream=stream,
+        project_id=keys[key_name][1], api_key_id=keys[key_name][0], end_user=rng.choice(users),
+        tags={"team": key_name.split("-")[0], "env": key_name.split("-")[1]},
+        http_status=status, error_type=error, error_message="upstream said no" if error else None,
+        prompt_tokens=prompt, cached_tokens=rng.choice((0, 0, prompt // 2)),
+        completion_tokens=completion,
+        cost_usd=_cost(model, prompt, completion) if outcome == "success" else None,
+        attempts=_attempts(rng, started, model, outcome, status, duration),
+    )  # fmt: skip
+
+
+def make_events(
+    keys: dict[str, tuple[int, int]], *, count: int, days: int = 7, seed: int = 7
+) -> list[UsageEvent]:
+    """``count`` requests spread over the ``days`` before ``NOW``, reproducibly."""
+    rng = random.Random(seed)
+    return [_event(rng, keys, days) for _ in range(count)]
+
+
+def seed(engine: Engine, *, count: int = 1200, batch: int = 1000) -> Seeded:
+    """Projects, keys, budgets and ``count`` requests (via ``write_batch``)."""
+    project_ids, keys = _projects(engine)
+    _budgets(engine, project_ids)
+    events = make_events(keys, count=count)
+    for i in range(0, len(events), batch):
+        write_batch(engine, events[i : i + batch])
+    return Seeded(project_ids, {name: kid for name, (kid, _) in keys.items()}, events)

@@ -1,0 +1,171 @@
+"""Callbacks called directly over a seeded SQLite database (no browser): thin, and right."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import dash
+import pytest
+from dash import no_update
+from sqlalchemy import Engine
+
+from dashboard import ids
+from dashboard.pages import budgets, latency, overview, reliability, requests, spend
+from dashboard.shell import nav_state, on_filters, range_text, refresh_options
+from tests.dashboard.seed import UNPRICED_MODEL, Seeded
+
+
+@pytest.fixture(autouse=True)
+def _request_context(app: dash.Dash) -> Iterator[None]:
+    """Callbacks read the app's resources from the request being served."""
+    with app.server.test_request_context():
+        yield
+
+
+def text_of(component: Any) -> str:
+    """All the text a component tree would show."""
+    if component is None or isinstance(component, (str, int, float)):
+        return "" if component is None else str(component)
+    if isinstance(component, (list, tuple)):
+        return " ".join(text_of(c) for c in component)
+    return text_of(getattr(component, "children", None))
+
+
+def events(seeded: tuple[Engine, Seeded]) -> list[Any]:
+    return seeded[1].events
+
+
+def test_overview_cards_match_the_seed(seeded: tuple[Engine, Seeded]) -> None:
+    text = text_of(overview.update_cards("", None))
+    assert f"{len(events(seeded)):,}" in text  # requests in the default 7 days
+    assert "Unpriced requests" in text and "click to see which models" in text
+    assert "of $40 budget" in text or "of $40.00 budget" in text  # the global monthly budget
+    unpriced = sum(e.cost_source == "unpriced" for e in events(seeded))
+    assert f"{unpriced:,}" in text
+
+
+def test_overview_figures_follow_the_model_filter(seeded: tuple[Engine, Seeded]) -> None:
+    everything = overview.update_spend("", None)
+    assert len(everything.data) == 4
+    one = overview.update_spend("?model=o3-mini-2025-01-31", None)
+    assert [t.name for t in one.data] == ["o3-mini-2025-01-31"]
+    latency_fig = overview.update_latency("?tag=team%3Dcheckout", None)
+    assert "tag" in latency_fig.layout.annotations[0].text  # unsupported: says what to do
+
+
+def test_spend_top_table_totals_exactly(seeded: tuple[Engine, Seeded]) -> None:
+    df = spend.top_frame("?by=project")
+    priced = [e for e in events(seeded) if e.cost_usd is not None]
+    assert df["cost_usd"].sum() == sum((e.cost_usd for e in priced), Decimal(0))
+    assert abs(sum(df["share"]) - 1.0) < 1e-9
+    _fig, rows = spend.update_top("?by=project", None)
+    assert {r["group"] for r in rows} == {"checkout", "search", "tools"}
+    assert spend.set_by("project", "?range=30d") == "?range=30d&by=project"
+    assert spend.set_by("model", "?range=30d&by=project") == "?range=30d"
+
+
+def test_unpriced_models_are_never_a_silent_zero(seeded: tuple[Engine, Seeded]) -> None:
+    _fig, rows = spend.update_top("", None)
+    (row,) = [r for r in rows if r["group"] == UNPRICED_MODEL]
+    assert row["cost_usd"] == "unpriced"
+    assert all(r["cost_usd"].startswith("$") for r in rows if r["group"] != UNPRICED_MODEL)
+
+
+def test_spend_csv_is_exact(seeded: tuple[Engine, Seeded]) -> None:
+    payload = spend.download_top(1, "")
+    rows = list(csv.DictReader(io.StringIO(payload["content"])))
+    total = sum(Decimal(r["cost_usd"]) for r in rows)
+    assert total == sum((e.cost_usd or Decimal(0) for e in events(seeded)), Decimal(0))
+    assert payload["filename"].startswith("spendscope-top-model-")
+
+
+def test_reliability_callbacks(seeded: tuple[Engine, Seeded]) -> None:
+    _fig, rows = reliability.update_budget("", None)
+    assert [r["project"] for r in rows] == ["checkout", "search", "tools"]
+    burn, _retry, _attempts = reliability.update_trends("", None)
+    assert {t.name for t in burn.data} == {"checkout", "search", "tools"}
+    errors_fig, error_rows = reliability.update_errors("?errors_by=http_status", None)
+    failed = sum(e.outcome != "success" for e in events(seeded))
+    assert sum(int(r["requests"].replace(",", "")) for r in error_rows) == failed
+    assert errors_fig.layout.xaxis.type == "category"
+
+
+def test_latency_percentile_comes_from_the_url(seeded: tuple[Engine, Seeded]) -> None:
+    p50, _, _ = latency.update("?pct=p50", None)
+    p99, ttft, speed = latency.update("?pct=p99", None)
+    assert max(max(t.y) for t in p99.data) > max(max(t.y) for t in p50.data)
+    assert len(ttft.data) == 4 and len(speed.data) == 4
+
+
+def test_requests_page_sorts_pages_and_filters(seeded: tuple[Engine, Seeded]) -> None:
+    newest = sorted(events(seeded), key=lambda e: e.started_at, reverse=True)
+    rows, pages, label, page = requests.update_table("", 1, None, None)
+    assert [r["id"] for r in rows] == [e.id for e in newest[50:100]] and page == 1
+    assert pages == -(-len(newest) // 50) and label == f"{len(newest):,} matching requests"
+    oldest = [{"column_id": "started_at", "direction": "asc"}]
+    rows, *_ = requests.update_table("", 0, oldest, None)
+    assert rows[0]["id"] == newest[-1].id
+    rows, _, label, page = requests.update_table(
+        "?outcome=client_error", 3, None, None, new_filters=True
+    )
+    client_errors = sum(e.outcome == "client_error" for e in events(seeded))
+    assert page == 0 and {r["outcome"] for r in rows} == {"client_error"}
+    assert label == f"{client_errors:,} matching requests"
+    assert requests.sort_of([{"column_id": "cost_usd", "direction": "asc"}]) == ("started_at", True)
+
+
+def test_request_detail_opens_from_a_click_or_the_link(seeded: tuple[Engine, Seeded]) -> None:
+    retried = next(e for e in events(seeded) if len(e.attempts) == 3)
+    is_open, body, chosen, cell = requests.show_detail(
+        requests.TABLE, {"row_id": retried.id}, False, ""
+    )
+    assert is_open is True and chosen == retried.id and cell is no_update
+    assert "Attempts (3)" in text_of(body)
+    from_link = requests.show_detail(ids.URL, None, False, f"?request={retried.id}")
+    assert from_link[0] is True
+    closed = requests.show_detail(requests.DETAIL, {"row_id": retried.id}, False, "")
+    assert closed[3] is None  # closing clears the clicked cell so the row can open again
+    missing = requests.show_detail(requests.TABLE, {"row_id": "NOPE"}, False, "")
+    assert "No request with id NOPE" in text_of(missing[1])
+    attempts_csv = requests.download_attempts(1, retried.id)
+    assert attempts_csv["content"].count("\n") == 4  # header + three attempts
+
+
+def test_requests_csv_matches_the_filter(seeded: tuple[Engine, Seeded]) -> None:
+    rows = list(csv.DictReader(io.StringIO(requests.download(1, "?outcome=blocked")["content"])))
+    assert {r["id"] for r in rows} == {e.id for e in events(seeded) if e.outcome == "blocked"}
+
+
+def test_budgets_page_states_and_burndown(seeded: tuple[Engine, Seeded]) -> None:
+    _fig, rows, options, chosen = budgets.update("", None, None)
+    assert [r["name"] for r in rows] == ["Checkout daily", "Company monthly", "Search monthly"]
+    assert rows[0]["scope"] == "project: checkout"
+    by_name = {o["label"]: o["value"] for o in options}
+    assert chosen == by_name["Company monthly"]  # a daily budget has a one-point burn-down
+    assert budgets.update("", None, options[2]["value"])[3] == options[2]["value"]
+    burndown = budgets.update_burndown(options[1]["value"], None)
+    cumulative = burndown.data[0].y
+    assert list(cumulative) == sorted(cumulative) and cumulative[-1] > 0
+    assert budgets.budget_state(Decimal(10), Decimal(11), Decimal(12)) == "Over budget"
+    assert budgets.budget_state(Decimal(10), Decimal(5), Decimal(12)) == "Will exceed"
+    assert budgets.budget_state(Decimal(10), Decimal(8), Decimal(9)) == "Near limit"
+    assert budgets.budget_state(Decimal(10), Decimal(1), Decimal(2)) == "On track"
+
+
+def test_shell_callbacks(seeded: tuple[Engine, Seeded]) -> None:
+    projects, _keys, _users, models, tags = refresh_options(None, "?project=99")
+    assert [p["label"] for p in projects] == ["checkout", "search", "tools", "#99"]
+    assert UNPRICED_MODEL in [m["value"] for m in models]
+    assert "team=checkout" in [t["value"] for t in tags]
+    on_load = on_filters(None, "?model=gone-model", "7d", [], [], [], [], [])
+    assert on_load[5] == ["gone-model"]  # the value, and an option that holds it
+    assert {"label": "gone-model", "value": "gone-model"} in on_load[10]
+    on_change = on_filters(ids.MODELS, "", "7d", [], [], [], ["o3"], [])
+    assert on_change[0] == "?model=o3" and on_change[7:] == [no_update] * 5
+    hrefs_active = nav_state("/spend", "?range=30d")
+    assert hrefs_active[1] == "/spend?range=30d" and hrefs_active[6 + 1] is True
+    assert range_text("?from=2026-11-01&to=2026-11-03") == "Nov 01 – Nov 03, 2026 · UTC"
