@@ -146,6 +146,11 @@ class Settings(BaseSettings):
     admin_token: str | None = Field(
         None, description="Bearer token for the admin and report APIs (full rights)."
     )
+    viewer_tokens: str = Field(
+        "",
+        description="Bearer tokens for read-only access to the admin and report APIs, "
+        "comma-separated.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Log level of every process."
     )

@@ -14,9 +14,13 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Request
 from starlette.types import Receive, Scope, Send
 
+from collector.gateway._admin import engine_of, install_error_handlers
+from collector.gateway._admin import router as admin_router
 from collector.gateway._admission import Admission
+from collector.gateway._auth import require_viewer
 from collector.gateway._proxy import Proxy
 from collector.gateway._runtime import Runtime
+from collector.reports.api import make_router
 from collector.settings import Settings, get_settings
 
 
@@ -66,6 +70,9 @@ def create_app(settings: Settings | None = None, *, admission: Admission | None 
     app.state.runtime = runtime
     app.proxy = Proxy(runtime)
     app.add_api_route("/healthz", healthz, methods=["GET"])
+    app.include_router(admin_router)
+    app.include_router(make_router(engine_of, require_viewer))
+    install_error_handlers(app)
     return app
 
 
