@@ -80,7 +80,7 @@ class RequestWithAttempts:
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return str(value)
+        return format(value, "f")  # plain: str() would give "2.00E-8" or "0E-10"
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat()
     return value

@@ -1,4 +1,8 @@
-"""Channel configuration: parsed and checked when a rule is configured, not when it fires."""
+"""Channel configuration: checked when a rule is configured and again when it is delivered.
+
+Reading stored rules never validates: a channel whose settings went missing (say, the SMTP host
+was unset) must not stop rules from being listed or other channels from being delivered.
+"""
 
 from __future__ import annotations
 
@@ -65,10 +69,15 @@ def parse_channel(kind: str, target: str, settings: Settings) -> ChannelConfig:
     return ChannelConfig(kind, target)
 
 
-def channels_from_json(raw: Any, settings: Settings) -> tuple[ChannelConfig, ...]:
-    """Rule rows store ``{"channels": [{"kind": ..., "target": ...}, ...]}``."""
+def check_channel(channel: ChannelConfig, settings: Settings) -> None:
+    """Re-check a stored channel against today's settings, just before delivering to it."""
+    parse_channel(channel.kind, channel.target, settings)
+
+
+def channels_from_json(raw: Any) -> tuple[ChannelConfig, ...]:
+    """Rule rows store ``{"channels": [{"kind": ..., "target": ...}, ...]}``; read as stored."""
     items = raw.get("channels", []) if isinstance(raw, Mapping) else []
-    return tuple(parse_channel(str(i["kind"]), str(i["target"]), settings) for i in items)
+    return tuple(ChannelConfig(str(i["kind"]), str(i["target"])) for i in items)
 
 
 def channels_to_json(channels: Iterable[ChannelConfig]) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """Delivering one notice to every channel of a rule, each isolated from the others.
 
-A channel that fails (refused connection, timeout, 5xx, SMTP error) yields a failed
+A channel that fails (configuration no longer valid, e.g. SPENDSCOPE_SMTP_HOST unset; refused
+connection, timeout, 5xx, SMTP error) yields a failed
 :class:`Delivery`; it never raises into the evaluator nor delays the other channels more
 than its own timeout. Slack and webhooks retry 429/5xx/network errors with exponential backoff.
 
@@ -26,6 +27,7 @@ from typing import Any
 
 import aiohttp
 
+from collector.alerts._channels import check_channel
 from collector.alerts._types import ChannelConfig
 from collector.settings import Settings
 
@@ -123,6 +125,7 @@ def _append_file(c: ChannelConfig, n: Notice) -> Delivery:
 
 async def _one(http: aiohttp.ClientSession, c: ChannelConfig, n: Notice, s: Settings) -> Delivery:
     try:
+        check_channel(c, s)
         if c.kind == "slack":
             return await _slack(http, c, n, s)
         if c.kind == "webhook":

@@ -83,7 +83,7 @@ class AlertEvaluator:
 
     async def evaluate_once(self, now: datetime) -> EvaluationReport:
         report = EvaluationReport()
-        rules = await asyncio.to_thread(load_rules, self._engine, self._settings)
+        rules = await asyncio.to_thread(load_rules, self._engine)
         budgets = await asyncio.to_thread(load_budgets, self._engine)
         async with aiohttp.ClientSession() as http:
             for rule in rules:

@@ -36,9 +36,9 @@ class FiringEvent:
     payload: Mapping[str, Any]
 
 
-def _rule(row: AlertRule, settings: Settings) -> Rule:
+def _rule(row: AlertRule) -> Rule:
     scope = Scope(ScopeKind(row.scope_kind or "global"), row.scope_value)
-    channels = channels_from_json(row.channels, settings)
+    channels = channels_from_json(row.channels)
     return Rule(row.id, row.name, RuleKind(row.kind), scope, dict(row.params), channels)
 
 
@@ -72,12 +72,17 @@ def add_rule(
         return row.id
 
 
-def load_rules(engine: Engine, settings: Settings, *, enabled_only: bool = True) -> list[Rule]:
+def load_rules(
+    engine: Engine, settings: Settings | None = None, *, enabled_only: bool = True
+) -> list[Rule]:
+    """Rules as stored. Channels are not re-validated against ``settings`` here (delivery
+    checks them), so a channel gone bad never hides the rules; ``settings`` is accepted for
+    existing callers and unused."""
     with session_scope(engine) as session:
         stmt = select(AlertRule).order_by(AlertRule.id)
         if enabled_only:
             stmt = stmt.where(AlertRule.enabled.is_(True))
-        return [_rule(row, settings) for row in session.scalars(stmt)]
+        return [_rule(row) for row in session.scalars(stmt)]
 
 
 def delete_rule(engine: Engine, name: str) -> bool:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from collector.cli.common import engine_or_exit, fail, settings_or_exit
+from collector.cli.common import database_errors, engine_or_exit, fail, settings_or_exit
 
 __all__ = ["register"]
 
@@ -73,13 +73,10 @@ def add(
 @rules_app.command("list")
 def rules_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Every alert rule with its parameters and channels."""
-    from collector.alerts import AlertConfigError, load_rules
+    from collector.alerts import load_rules
 
-    settings = settings_or_exit()
-    try:
-        rules = load_rules(engine_or_exit(settings), settings, enabled_only=False)
-    except AlertConfigError as exc:
-        fail(str(exc))
+    with database_errors():
+        rules = load_rules(engine_or_exit(), enabled_only=False)
     rows = [
         {"name": r.name, "kind": r.kind.value, "scope": str(r.scope), "params": dict(r.params),
          "channels": [c.label for c in r.channels]}
@@ -114,7 +111,8 @@ def history(
     """Alert history, newest first: state, message and per-channel delivery results."""
     from collector.alerts import list_events
 
-    events = list_events(engine_or_exit(), limit)
+    with database_errors():
+        events = list_events(engine_or_exit(), limit)
     rows = [
         {"id": e.id, "state": e.state, "fired_at": e.fired_at.isoformat(),
          "resolved_at": e.resolved_at.isoformat() if e.resolved_at else None,

@@ -9,13 +9,15 @@ from typing import Annotated, Any
 
 import typer
 
-from collector.cli.common import engine_or_exit, fail, settings_or_exit
+from collector.cli.common import database_errors, engine_or_exit, fail, settings_or_exit
 
 __all__ = ["register"]
 
 budgets_app = typer.Typer(
     help="Spending limits: soft (alert) or hard (block).", no_args_is_help=True
 )
+
+_QUANTUM = Decimal("1e-10")  # the database stores Numeric(20, 10)
 
 ModeOpt = Annotated[str | None, typer.Option("--mode", help="soft (alert) or hard (block).")]
 ThresholdsOpt = Annotated[
@@ -89,8 +91,8 @@ def _row(status: Any, tz_name: str) -> dict[str, Any]:
 
 
 def _plain(amount: Decimal) -> str:
-    text = f"{amount.quantize(Decimal('1e-10')):f}".rstrip("0")
-    return text + "00" if text.endswith(".") else text
+    """Money exactly as ``spendscope cost`` prints it: plain decimal, 10 places, no exponent."""
+    return format(amount.quantize(_QUANTUM), "f")
 
 
 @budgets_app.command("list")
@@ -103,7 +105,8 @@ def list_cmd(as_json: Annotated[bool, typer.Option("--json", help="JSON output."
         tz = parse_timezone(settings.timezone)
     except ValueError as exc:
         fail(str(exc))
-    statuses = budget_statuses(engine_or_exit(settings), datetime.now(UTC), tz)
+    with database_errors():
+        statuses = budget_statuses(engine_or_exit(settings), datetime.now(UTC), tz)
     rows = [_row(s, settings.timezone) for s in statuses]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import NoReturn
 
 import typer
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 
 from collector.db import make_engine
-from collector.errors import SettingsError
+from collector.errors import GatewayError, SettingsError
 from collector.settings import Settings, get_settings
 
 
@@ -28,3 +31,22 @@ def settings_or_exit() -> Settings:
 def engine_or_exit(settings: Settings | None = None) -> Engine:
     settings = settings or settings_or_exit()
     return make_engine(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+
+
+_MISSING_TABLE = ("no such table", "undefinedtable", "does not exist")
+
+
+@contextmanager
+def database_errors() -> Iterator[None]:
+    """Turn database and input errors into one line on stderr and exit code 2."""
+    try:
+        yield
+    except GatewayError as exc:
+        fail(exc.message)
+    except (OperationalError, ProgrammingError) as exc:
+        text = f"{exc.__class__.__name__} {exc.orig!r}".lower()
+        if any(marker in text for marker in _MISSING_TABLE):
+            fail("the database has no spendscope tables: run `spendscope db upgrade` first")
+        fail(f"database error: {str(exc.orig).splitlines()[0] if exc.orig else exc}")
+    except SQLAlchemyError as exc:
+        fail(f"database error: {exc.__class__.__name__}")

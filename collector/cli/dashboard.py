@@ -83,11 +83,20 @@ def _serve(app: Any, host: str, port: int) -> None:
 def serve(
     ctx: typer.Context,
     host: Annotated[
-        str | None, typer.Option(help="Address to listen on [default: SPENDSCOPE_DASHBOARD_HOST]")
+        str | None,
+        typer.Option(
+            metavar="ADDRESS",
+            help="Address to listen on (default from SPENDSCOPE_DASHBOARD_HOST).",
+        ),
     ] = None,
     port: Annotated[
         int | None,
-        typer.Option(min=1, max=65535, help="Port [default: SPENDSCOPE_DASHBOARD_PORT]"),
+        typer.Option(
+            min=1,
+            max=65535,
+            metavar="PORT",
+            help="Port to listen on (default from SPENDSCOPE_DASHBOARD_PORT).",
+        ),
     ] = None,
 ) -> None:
     """Serve the dashboard (login required unless anonymous access is configured)."""

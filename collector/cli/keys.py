@@ -7,40 +7,18 @@ everything else goes to stderr. The database must already be migrated.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 
-from collector.cli.common import engine_or_exit, fail
+from collector.cli.common import database_errors, engine_or_exit, fail
 from collector.db import session_scope
-from collector.errors import GatewayError
 from collector.keys import KeyInfo, create_key, list_keys, revoke_key
 
 keys_app = typer.Typer(help="Virtual keys: create, list, revoke.", no_args_is_help=True)
-
-_MISSING_TABLE = ("no such table", "undefinedtable", "does not exist")
-
-
-@contextmanager
-def database_errors() -> Iterator[None]:
-    """Turn database and input errors into one line on stderr and exit code 2."""
-    try:
-        yield
-    except GatewayError as exc:
-        fail(exc.message)
-    except (OperationalError, ProgrammingError) as exc:
-        text = f"{exc.__class__.__name__} {exc.orig!r}".lower()
-        if any(marker in text for marker in _MISSING_TABLE):
-            fail("the database has no spendscope tables: run `spendscope db upgrade` first")
-        fail(f"database error: {str(exc.orig).splitlines()[0] if exc.orig else exc}")
-    except SQLAlchemyError as exc:
-        fail(f"database error: {exc.__class__.__name__}")
 
 
 def parse_tags(items: list[str]) -> dict[str, str]:

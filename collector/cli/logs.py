@@ -22,8 +22,7 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy import Engine
 
-from collector.cli.common import engine_or_exit
-from collector.cli.keys import database_errors
+from collector.cli.common import database_errors, engine_or_exit
 from collector.requestlog import (
     AttemptRow,
     RequestWithAttempts,

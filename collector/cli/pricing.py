@@ -20,7 +20,7 @@ from collector.cli.reprice import reprice_prices
 from collector.pricing import SCALAR_PRICES
 
 if TYPE_CHECKING:
-    from collector.pricing import ImportResult, PriceEntry, TierRates
+    from collector.pricing import ImportResult, PriceEntry, PriceOverride, TierRates
     from collector.usage import Cost, Usage
 
 EXIT_BAD_INPUT = 2
@@ -72,8 +72,9 @@ def cost(
     try:
         parse_service_tier(service_tier)
         result = compute_cost(
-            usage, model, _instant(at, "--at"), batch=batch, service_tier=service_tier
-        )
+            usage, model, _instant(at, "--at"), batch=batch, service_tier=service_tier,
+            overrides=_overrides(),
+        )  # fmt: skip
     except PricingError as exc:
         _fail(str(exc))
     _print_cost(model, result, as_json=as_json)
@@ -128,10 +129,12 @@ def list_prices(
         (e for e in catalog.entries if family is None or e.family == family),
         key=lambda e: (e.family, e.model, e.effective_from),
     )
+    extra = [o for o in _overrides() if family is None or _in_family(o, entries)]
     if as_json:
-        typer.echo(json.dumps([entry_to_dict(e) for e in entries], indent=2))
+        rows = [entry_to_dict(e) for e in entries] + [override_to_dict(o) for o in extra]
+        typer.echo(json.dumps(rows, indent=2))
         return
-    _print_table(entries)
+    _print_table(entries, extra)
 
 
 def show_price(
@@ -142,14 +145,18 @@ def show_price(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show the price in force for MODEL (now, or at --at) and where it comes from."""
-    from collector.pricing import resolve_price
+    from collector.pricing import applicable_overrides, resolve_price
 
     when = _instant(at, "--at")
     entry = resolve_price(model, when)
-    if entry is None:
+    applied = applicable_overrides(model, when, _overrides())
+    own = next((o for o in applied if not o.is_org_wide), None)
+    if entry is None and (own is None or own.input_per_1m is None or own.output_per_1m is None):
         typer.echo(f"no price known for {model!r} at {when.isoformat()}", err=True)
         raise typer.Exit(EXIT_UNPRICED)
-    data = {"requested": model, **entry_to_dict(entry)}
+    data: dict[str, Any] = {"requested": model, **(entry_to_dict(entry) if entry else {})}
+    if applied:
+        data["overrides"] = [override_to_dict(o) for o in applied]
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
@@ -208,7 +215,44 @@ def entry_to_dict(entry: PriceEntry) -> dict[str, Any]:
     }
 
 
-def _print_table(entries: list[PriceEntry]) -> None:
+def override_to_dict(override: PriceOverride) -> dict[str, Any]:
+    """A stored price override, shaped like a catalog entry where the two share fields."""
+    prices = {
+        "input": override.input_per_1m, "cached_input": override.cached_input_per_1m,
+        "output": override.output_per_1m, "discount_pct": override.discount_pct,
+    }  # fmt: skip
+    end = override.effective_to
+    return {
+        "id": f"override:{override.ref}",
+        "model": override.model,
+        "effective_from": override.effective_from.isoformat(),
+        "effective_to": None if end is None else end.isoformat(),
+        "prices": {k: _money(v) for k, v in prices.items() if v is not None},
+        "source": "override",
+        "note": override.note,
+    }
+
+
+def _overrides() -> list[PriceOverride]:
+    """Price overrides from the configured database, or none when it is missing/unmigrated."""
+    from collector.errors import SettingsError
+    from collector.pricing import stored_overrides
+    from collector.settings import get_settings
+
+    try:
+        settings = get_settings()
+    except SettingsError:
+        return []
+    return stored_overrides(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+
+
+def _in_family(override: PriceOverride, entries: list[PriceEntry]) -> bool:
+    from fnmatch import fnmatchcase
+
+    return any(fnmatchcase(e.model, override.model) for e in entries)
+
+
+def _print_table(entries: list[PriceEntry], overrides: list[PriceOverride]) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -230,6 +274,13 @@ def _print_table(entries: list[PriceEntry]) -> None:
             f"{len(e.per_image)} sizes" if e.per_image else _cell(e.output),
             "-" if batch is None else f"{_cell(batch.input)} / {_cell(batch.output)}",
         )
+    for o in overrides:
+        discount = f", -{_money(o.discount_pct)}%" if o.discount_pct is not None else ""
+        table.add_row(
+            f"{o.model} (override:{o.ref}{discount})", o.effective_from.date().isoformat(),
+            "token", _cell(o.input_per_1m), _cell(o.cached_input_per_1m),
+            _cell(o.output_per_1m), "-",
+        )  # fmt: skip
     Console().print(table)
 
 
@@ -323,7 +374,7 @@ def _cell(value: Decimal | None) -> str:
 
 def _plain(value: Any) -> str:
     if isinstance(value, list):
-        return ", ".join(str(v) for v in value)
+        return ", ".join(json.dumps(v) if isinstance(v, dict) else str(v) for v in value)
     if isinstance(value, dict):
         return json.dumps(value)
     return str(value)
@@ -333,4 +384,4 @@ def _fail(message: str, *, code: int = EXIT_BAD_INPUT) -> NoReturn:
     fail(message, code)
 
 
-__all__ = ["entry_to_dict", "register"]
+__all__ = ["entry_to_dict", "override_to_dict", "register"]

@@ -44,12 +44,16 @@ def _settings() -> Settings:
 
 def serve(
     host: Annotated[
-        str | None, typer.Option(help="Address to listen on [default: SPENDSCOPE_HOST].")
+        str | None,
+        typer.Option(
+            metavar="ADDRESS", help="Address to listen on (default from SPENDSCOPE_HOST)."
+        ),
     ] = None,
     port: Annotated[
-        str | None, typer.Option(help="Port to listen on [default: SPENDSCOPE_PORT].")
+        str | None,
+        typer.Option(metavar="PORT", help="Port to listen on (default from SPENDSCOPE_PORT)."),
     ] = None,
-    workers: Annotated[str, typer.Option(help="Worker processes (1-64).")] = "1",
+    workers: Annotated[str, typer.Option(metavar="N", help="Worker processes (1-64).")] = "1",
 ) -> None:
     """Serve the OpenAI-compatible gateway on /v1 (health on /healthz) until Ctrl-C."""
     settings = _settings()

@@ -42,6 +42,7 @@ class Reply:
 
     status: int
     headers: CIMultiDictProxy[str]
+    raw_headers: tuple[tuple[bytes, bytes], ...]
     attempt: AttemptEvent
     upstream: Upstream
     body: bytes = b""
@@ -94,7 +95,7 @@ class Forwarder:
         self,
         call: Call,
         url: str,
-        headers: aiohttp.typedefs.LooseHeaders,
+        headers: list[tuple[str, str]],
         payload: bytes,
         model: str | None,
         upstream: Upstream,
@@ -109,7 +110,7 @@ class Forwarder:
         except (TimeoutError, aiohttp.ClientError) as exc:
             return _failed(attempt, t0, exc)
         attempt.http_status = response.status
-        reply = Reply(response.status, response.headers, attempt, upstream)
+        reply = Reply(response.status, response.headers, response.raw_headers, attempt, upstream)
         if response.status < 300 and not _readable(response.headers):
             reply.response = response  # a stream: the relay owns it now
             return reply

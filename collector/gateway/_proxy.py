@@ -3,7 +3,8 @@
 Pure ASGI keeps the hot path lean (no request objects, no middleware per request) and lets
 streams go out as they arrive. Every request — refused, failed, cancelled or served —
 leaves exactly one ``UsageEvent`` with the recorder, handed over after the client has its
-answer. While a request is in flight a watcher listens for the client going away; it then
+answer (none when ``record_requests`` is off, only to measure what recording costs).
+While a request is in flight a watcher listens for the client going away; it then
 cancels the work, which closes the upstream connection, and the row says ``cancelled``.
 The watcher starts only once a request has run for ``WATCH_AFTER_S``: most non-streamed
 answers are done by then and never pay for a task (measured: ~35 µs a request), and a
@@ -79,6 +80,7 @@ class Proxy:
 
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
+        self._record = runtime.settings.record_requests
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -92,7 +94,8 @@ class Proxy:
                 call, reservation = admitted
                 await self._serve(scope, receive, send, ex, call)
         finally:
-            self.rt.record(ex)
+            if self._record:
+                self.rt.record(ex)
             self.rt.in_flight -= 1
         if reservation is not None:
             await self._settle(reservation, ex)
@@ -192,16 +195,15 @@ class Proxy:
 
     async def _settle(self, reservation: Reservation, ex: Exchange) -> None:
         try:
-            await self.rt.admission.settle(reservation, ex.cost.cost_usd)
+            await self.rt.admission.settle(reservation, ex.cost.cost_usd, ex.usage)
         except Exception:
             log.exception("gateway: admission settle failed for %s", ex.id)
 
 
 async def _read_body(receive: Receive, declared: int | None, limit: int) -> bytes:
     """The whole request body, refused with 413 as soon as it is known to exceed ``limit``."""
-    too_large = PayloadTooLarge(f"Request body too large: the limit is {limit} bytes.")
     if declared is not None and declared > limit:
-        raise too_large
+        raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -211,10 +213,14 @@ async def _read_body(receive: Receive, declared: int | None, limit: int) -> byte
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise too_large
+            raise _too_large(limit)
         chunks.append(chunk)
         if not message.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"Request body too large: the limit is {limit} bytes.")
 
 
 class _DisconnectWatch:

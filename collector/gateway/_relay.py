@@ -74,7 +74,7 @@ async def relay_body(
     if reply.status < 300:
         _read_usage(ex, call, reply)
     ex.settle(overrides)
-    headers = relay_headers(reply.headers)
+    headers = relay_headers(reply.raw_headers)
     headers.append((b"content-length", str(len(reply.body)).encode()))
     headers += _ours(ex, cost=True)
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
@@ -104,7 +104,7 @@ async def relay_sse(
     assert reply.response is not None
     _note_reply(ex, reply)
     obs = ex.observer = StreamObserver(call, strip_usage=call.force_usage)
-    headers = relay_headers(reply.headers) + _ours(ex, cost=False)
+    headers = relay_headers(reply.raw_headers) + _ours(ex, cost=False)
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     tail, clean = b"", False
     try:
@@ -167,7 +167,7 @@ async def relay_raw(
     _note_reply(ex, reply)
     ex.usage = request_side_usage(call)
     ex.settle(overrides)
-    headers = relay_headers(reply.headers) + _ours(ex, cost=True)
+    headers = relay_headers(reply.raw_headers) + _ours(ex, cost=True)
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     clean = False
     try:

@@ -42,10 +42,36 @@ class StreamObserver:
     error: str | None = None
     done: bool = False
     events: int = 0
-    service_tier: str | None = None
-    text: list[str] = field(default_factory=list)
-    tool_calls: dict[int, dict[str, Any]] = field(default_factory=dict)
     _tail: bytes = b""
+    # In stream order: chunks whose choices (text, tool calls) and tier are read only when
+    # asked — raw ``data`` (not parsed yet), a parsed chunk, or a typed event's text delta.
+    _pending: list[bytes | dict[str, Any] | str] = field(default_factory=list)
+    _read: int = 0  # how many of ``_pending`` went into ``_text``/``_tool_calls``
+    _text: list[str] = field(default_factory=list)
+    _tool_calls: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def text(self) -> list[str]:
+        """The streamed text so far (read from the chunks only now: most streams report usage)."""
+        self._read_choices()
+        return self._text
+
+    @property
+    def tool_calls(self) -> dict[int, dict[str, Any]]:
+        self._read_choices()
+        return self._tool_calls
+
+    @property
+    def service_tier(self) -> str | None:
+        """The last tier the stream named (parsing back from the end until one does)."""
+        for item in reversed(self._pending):
+            if isinstance(item, bytes):
+                if _TIER_KEY not in item:
+                    continue
+                item = _object(item) or {}
+            if isinstance(item, dict) and isinstance(item.get("service_tier"), str):
+                return str(item["service_tier"])
+        return None
 
     def feed(self, chunk: bytes) -> bytes:
         """Observe every complete event in ``chunk`` (plus the held tail); return what to relay."""
@@ -61,8 +87,11 @@ class StreamObserver:
             for event in complete.split(b"\n\n")[:-1]:
                 self._observe(event)
             return complete
-        kept = [e for e in complete.split(b"\n\n")[:-1] if self._observe(e)]
-        return _without_null_usage(b"".join(e + b"\n\n" for e in kept))
+        events = complete.split(b"\n\n")[:-1]
+        kept = [e for e in events if self._observe(e)]
+        if len(kept) < len(events):
+            complete = b"".join(e + b"\n\n" for e in kept)
+        return _without_null_usage(complete)
 
     def close(self) -> bytes:
         """The stream ended: observe (and return) a final event that lacked its blank line."""
@@ -80,34 +109,56 @@ class StreamObserver:
             self.done = True
             return True
         self.events += 1
-        try:
-            obj = orjson.loads(data)
-        except orjson.JSONDecodeError:
+        if self._routine(data):
+            self._pending.append(data)  # only text and tier: read if and when needed
             return True
-        if not isinstance(obj, dict):
+        obj = _object(data)
+        if obj is None:
             return True
         if self.call.kind is Kind.RESPONSES or ("type" in obj and "choices" not in obj):
             self._typed_event(obj)
             return True
-        return self._chunk(obj, event)
+        return self._chunk(obj)
 
-    def _chunk(self, obj: dict[str, Any], event: bytes) -> bool:
+    def _routine(self, data: bytes) -> bool:
+        """A chat chunk that can only carry text, tool calls and the tier (checked on bytes).
+
+        Outside JSON strings a quote is never escaped, so ``"key"`` in the bytes is the
+        only way a key can appear; anything unusual is parsed at once, as before.
+        """
+        if self.model is None or self.call.kind is Kind.RESPONSES:
+            return False
+        if b'"type"' in data or b'"error"' in data:
+            return False
+        usages = data.count(b'"usage"')
+        return usages == 0 or (usages == 1 and b'"usage":null' in data)
+
+    def _chunk(self, obj: dict[str, Any]) -> bool:
         """A chat/legacy completion chunk (``choices`` + optional ``usage``)."""
         if self.model is None and isinstance(obj.get("model"), str):
             self.model = obj["model"]
-        if isinstance(obj.get("service_tier"), str):
-            self.service_tier = obj["service_tier"]
+        self._pending.append(obj)
         if isinstance(obj.get("error"), dict):
             self.error = str(obj["error"].get("message") or "stream error")
         choices = obj.get("choices")
-        if isinstance(choices, list):
-            for choice in choices:
-                self._choice(choice)
         usage = obj.get("usage")
         if usage is not None:
             self.usage = usage_from_wire(self.call.kind, usage)
             return not (self.strip_usage and choices == [])
         return True
+
+    def _read_choices(self) -> None:
+        """Take the text and tool-call deltas of the chunks not read yet, in stream order."""
+        for item in self._pending[self._read :]:
+            if isinstance(item, str):
+                self._text.append(item)
+                continue
+            obj = _object(item) if isinstance(item, bytes) else item
+            choices = obj.get("choices") if obj is not None else None
+            if isinstance(choices, list):
+                for choice in choices:
+                    self._choice(choice)
+        self._read = len(self._pending)
 
     def _choice(self, choice: Any) -> None:
         if not isinstance(choice, dict):
@@ -116,7 +167,7 @@ class StreamObserver:
         source = delta if isinstance(delta, dict) else choice
         content = source.get("content") if isinstance(delta, dict) else choice.get("text")
         if isinstance(content, str):
-            self.text.append(content)
+            self._text.append(content)
         calls = source.get("tool_calls") if isinstance(delta, dict) else None
         if isinstance(calls, list):
             for call in calls:
@@ -126,7 +177,7 @@ class StreamObserver:
         if not isinstance(delta, dict):
             return
         index = delta.get("index", 0)
-        slot = self.tool_calls.setdefault(index if isinstance(index, int) else 0, {})
+        slot = self._tool_calls.setdefault(index if isinstance(index, int) else 0, {})
         fn = delta.get("function")
         if isinstance(fn, dict):
             target = slot.setdefault("function", {"name": "", "arguments": ""})
@@ -138,14 +189,14 @@ class StreamObserver:
         """A Responses (or transcription/speech) event: ``{"type": ..., ...}``."""
         kind = obj.get("type")
         if kind in _TEXT_DELTAS and isinstance(obj.get("delta"), str):
-            self.text.append(obj["delta"])
+            self._pending.append(obj["delta"])
             return
         response = obj.get("response")
         if isinstance(response, dict):
             if isinstance(response.get("model"), str):
                 self.model = response["model"]
             if isinstance(response.get("service_tier"), str):
-                self.service_tier = response["service_tier"]
+                self._pending.append({"service_tier": response["service_tier"]})
             if kind in _FINAL_RESPONSE_EVENTS:
                 self.usage = usage_from_wire(self.call.kind, response.get("usage"))
                 self.done = True
@@ -156,6 +207,18 @@ class StreamObserver:
         elif "usage" in obj:  # transcript.text.done, speech.audio.done
             self.usage = usage_from_wire(self.call.kind, obj.get("usage"))
             self.done = True
+
+
+_TIER_KEY = b'"service_tier"'
+
+
+def _object(data: bytes) -> dict[str, Any] | None:
+    """The event's JSON object (None for anything else, as the stream passes on untouched)."""
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    return obj if isinstance(obj, dict) else None
 
 
 def _without_null_usage(out: bytes) -> bytes:

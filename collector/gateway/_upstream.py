@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from fnmatch import fnmatchcase
-
-from multidict import CIMultiDict, CIMultiDictProxy
+from typing import Any
 
 from collector.errors import SettingsError
 from collector.settings import Settings
@@ -108,25 +107,52 @@ def _bearer(key: str | None) -> str | None:
 
 def upstream_headers(
     client_headers: Iterable[tuple[bytes, bytes]], upstream: Upstream
-) -> CIMultiDict[str]:
+) -> list[tuple[str, str]]:
     """The client's headers minus hop-by-hop/auth/ours, plus the server-held upstream key."""
-    out: CIMultiDict[str] = CIMultiDict()
+    names = _REQUEST_NAMES
+    out = []
     for raw_name, raw_value in client_headers:
-        name = raw_name.decode("latin-1").lower()
-        if name not in _DROP_REQUEST:
-            out.add(name, raw_value.decode("latin-1"))
+        name = names.get(raw_name, _UNSEEN)
+        if name is _UNSEEN:
+            name = _remember(names, raw_name, _DROP_REQUEST, text=True)
+        if name is not None:
+            out.append((name, raw_value.decode("latin-1")))
     if upstream.authorization:
-        out["authorization"] = upstream.authorization
+        out.append(("authorization", upstream.authorization))
     return out
 
 
-def relay_headers(headers: CIMultiDictProxy[str]) -> list[tuple[bytes, bytes]]:
-    """Upstream response headers to pass to the client (request ids, rate limits, types…)."""
-    return [
-        (name.lower().encode("latin-1"), value.encode("latin-1"))
-        for name, value in headers.items()
-        if name.lower() not in _DROP_RESPONSE
-    ]
+def relay_headers(raw_headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """Upstream response headers to pass to the client (request ids, rate limits, types…).
+
+    Works on aiohttp's raw header bytes: values go out exactly as upstream sent them.
+    """
+    names = _RESPONSE_NAMES
+    out = []
+    for raw_name, value in raw_headers:
+        name = names.get(raw_name, _UNSEEN)
+        if name is _UNSEEN:
+            name = _remember(names, raw_name, _DROP_RESPONSE, text=False)
+        if name is not None:
+            out.append((name, value))
+    return out
+
+
+# Header names seen so far → what to send on (lower case), or None when dropped: the check
+# and the case folding run once per distinct name, not once per header per request.
+_UNSEEN: Any = object()
+_REQUEST_NAMES: dict[bytes, str | None] = {}
+_RESPONSE_NAMES: dict[bytes, bytes | None] = {}
+_MAX_NAMES = 1024
+
+
+def _remember(names: dict[bytes, Any], raw_name: bytes, drop: frozenset[str], *, text: bool) -> Any:
+    lowered = raw_name.lower()
+    decoded = lowered.decode("latin-1")
+    name = None if decoded in drop else (decoded if text else lowered)
+    if len(names) < _MAX_NAMES:
+        names[raw_name] = name
+    return name
 
 
 def retry_after_s(headers: Mapping[str, str]) -> float | None:

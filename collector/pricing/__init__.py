@@ -4,7 +4,12 @@ Importing this package is cheap: the catalog is parsed on first use and cached.
 """
 
 from collector.pricing._catalog import SCALAR_PRICES, Catalog, load_catalog, parse_catalog
-from collector.pricing._engine import compute_cost, parse_service_tier, resolve_price
+from collector.pricing._engine import (
+    applicable_overrides,
+    compute_cost,
+    parse_service_tier,
+    resolve_price,
+)
 from collector.pricing._litellm import ImportedPrice, ImportResult, parse_litellm_prices
 from collector.pricing._types import (
     PriceEntry,
@@ -14,7 +19,7 @@ from collector.pricing._types import (
     TierRates,
     Unit,
 )
-from collector.pricing.overrides import add_override, load_overrides
+from collector.pricing.overrides import add_override, load_overrides, stored_overrides
 
 __all__ = [
     "SCALAR_PRICES",
@@ -28,6 +33,7 @@ __all__ = [
     "TierRates",
     "Unit",
     "add_override",
+    "applicable_overrides",
     "compute_cost",
     "load_catalog",
     "load_overrides",
@@ -35,4 +41,5 @@ __all__ = [
     "parse_litellm_prices",
     "parse_service_tier",
     "resolve_price",
+    "stored_overrides",
 ]

@@ -47,6 +47,17 @@ def resolve_price(model: str, at: datetime, *, catalog: Catalog | None = None) -
     return (catalog or load_catalog()).resolve(model, at)
 
 
+def applicable_overrides(
+    model: str, at: datetime, overrides: Sequence[PriceOverride]
+) -> tuple[PriceOverride, ...]:
+    """What :func:`compute_cost` would apply to ``model`` at ``at``: its own, then org-wide."""
+    require_aware(at, "at")
+    active = [o for o in overrides if o.active_at(at)]
+    own = _model_override(active, model)
+    found = [own] if own is not None else []
+    return (*found, *(d for d in _discounts(None, active)))
+
+
 def compute_cost(
     usage: Usage,
     model: str,

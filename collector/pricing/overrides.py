@@ -28,6 +28,39 @@ def load_overrides(session: Session) -> list[PriceOverride]:
     return [_to_value(row) for row in rows]
 
 
+def stored_overrides(database_url: str, *, busy_timeout_ms: int = 5000) -> list[PriceOverride]:
+    """Overrides from a reachable, migrated database; else none, so price tools work offline.
+
+    A missing SQLite file is not created, and a missing table or refused connection is not an
+    error: the catalog alone answers then.
+    """
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from collector.db import make_engine, session_scope
+    from collector.errors import SpendscopeError
+
+    try:
+        url = make_url(database_url)
+    except SQLAlchemyError:
+        return []
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:" and not Path(url.database).is_file():
+            return []
+        engine = make_engine(database_url, busy_timeout_ms=busy_timeout_ms)
+    else:
+        engine = make_engine(database_url, connect_args={"connect_timeout": 3})
+    try:
+        with session_scope(engine) as session:
+            return load_overrides(session)
+    except (SQLAlchemyError, SpendscopeError):
+        return []
+    finally:
+        engine.dispose()
+
+
 def add_override(
     session: Session, override: PriceOverride, *, now: datetime | None = None
 ) -> PriceOverride:

@@ -64,6 +64,7 @@ class Recorder:
         self._idle = asyncio.Event()
         self._idle.set()  # cleared by submit, set again once the writer has nothing in hand
         self._stopping = False
+        self._first_at = 0.0  # when the queue last went from empty to non-empty (monotonic)
         self._spool_pending = bool(self.spool.pending())
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -77,7 +78,10 @@ class Recorder:
             return
         self._queue.append(event)
         self._idle.clear()
-        if len(self._queue) >= self.config.batch_size or len(self._queue) == 1:
+        if len(self._queue) == 1:
+            self._first_at = time.monotonic()
+            self._wake.set()
+        elif len(self._queue) >= self.config.batch_size:
             self._wake.set()
 
     # --- lifecycle -------------------------------------------------------------------
@@ -127,7 +131,6 @@ class Recorder:
 
     # --- the writer ------------------------------------------------------------------
     async def _write_loop(self) -> None:
-        interval = self.config.flush_interval_s
         while True:
             if not self._queue:
                 if self._stopping:
@@ -135,26 +138,47 @@ class Recorder:
                 self._idle.set()
                 self._wake.clear()
                 await self._wake.wait()
-                if not self._stopping and len(self._queue) < self.config.batch_size:
-                    await asyncio.sleep(interval)  # let a batch gather
+            await self._gather()
             batch = self._take()
             if batch:
                 await self._persist(batch)
+
+    async def _gather(self) -> None:
+        """Let a batch gather until its oldest event has waited the flush interval.
+
+        Also after a write: under load, taking at once whatever arrived during the last
+        write made batches of a few dozen events, each paying a whole transaction.
+        """
+        if self._stopping or len(self._queue) >= self.config.batch_size:
+            return
+        wait = self._first_at + self.config.flush_interval_s - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
 
     def _take(self) -> list[UsageEvent]:
         n = min(len(self._queue), self.config.batch_size)
         return [self._queue.popleft() for _ in range(n)]
 
     async def _persist(self, batch: list[UsageEvent]) -> None:
+        """Write (or spool) a taken batch in a worker thread that a cancel cannot stop.
+
+        Cancelling a plain ``to_thread`` before its thread started dropped the work item,
+        and with it the batch (seen on shutdown); the shielded executor future still runs,
+        and the loop's shutdown waits for it.
+        """
+        loop = asyncio.get_running_loop()
+        await asyncio.shield(loop.run_in_executor(None, self._persist_now, batch))
+
+    def _persist_now(self, batch: list[UsageEvent]) -> None:
         if self._spool_pending:
-            await asyncio.to_thread(self._spill, batch, "spool not yet replayed")
+            self._spill(batch, "spool not yet replayed")
             return
         try:
-            await asyncio.to_thread(self._write, batch)
+            self._write(batch)
         except StorageError as exc:
             self.stats.write_failures += 1
             log.warning("recorder: database write failed, spooling %d events: %s", len(batch), exc)
-            await asyncio.to_thread(self._spill, batch, "database unavailable")
+            self._spill(batch, "database unavailable")
 
     def _write(self, batch: Sequence[UsageEvent]) -> None:
         """Write a batch; a poison batch is bisected so only bad events are quarantined."""

@@ -6,16 +6,19 @@ replayed spool batch never duplicates anything.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Callable, Sequence
 from dataclasses import fields
+from datetime import UTC, datetime, timedelta, timezone
 from functools import lru_cache
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, Engine, Table, select
+from sqlalchemy import JSON, Column, Connection, Dialect, Engine, Table, TypeDecorator
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from collector.db.models import Attempt, Request, hourly_rollups, hourly_tag_rollups
+from collector.db.types import UTCDateTime
 from collector.errors import StorageError
 from collector.recorder.events import AttemptEvent, UsageEvent
 from collector.recorder.rollup import aggregate, aggregate_tags
@@ -23,6 +26,13 @@ from collector.recorder.rollup import aggregate, aggregate_tags
 _REQUESTS: Table = Request.__table__  # type: ignore[assignment]
 _ATTEMPTS: Table = Attempt.__table__  # type: ignore[assignment]
 _ID_CHUNK = 500
+# Bound parameters per SQLite statement (SQLITE_MAX_VARIABLE_NUMBER; 999 before 3.32).
+_SQLITE_MAX_PARAMS = 32766 if sqlite3.sqlite_version_info >= (3, 32) else 999
+_MAX_ROWS_PER_STATEMENT = 128
+
+
+def _power_of_two_at_most(n: int) -> int:
+    return 1 << (n.bit_length() - 1)
 
 
 class PoisonBatch(StorageError):
@@ -49,11 +59,10 @@ class _BulkInsert:
         self.tail = ""
         self.copy = dialect.name == "postgresql"
         self.copy_sql = f'COPY "{table.name}" ({names}) FROM STDIN'
-        processors = [
-            (i, c.type.dialect_impl(dialect).bind_processor(dialect)) for i, c in enumerate(cols)
-        ]
+        processors = [(i, _bind_processor(c, dialect)) for i, c in enumerate(cols)]
         self.processors = [(i, p) for i, p in processors if p is not None]
         self.clip = [i for i, c in enumerate(cols) if c.name == "error_message"]
+        self._statements: dict[int, str] = {}
 
     def row(self, values: Sequence[Any]) -> tuple[Any, ...]:
         out = list(values)
@@ -66,12 +75,40 @@ class _BulkInsert:
         return tuple(out)
 
     def execute(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
-        """executemany on SQLite (a C loop); COPY on PostgreSQL (several times faster)."""
+        """Multi-row INSERTs on SQLite; COPY on PostgreSQL (several times faster than either)."""
         if not rows:
             return
-        if not self.copy:
+        if conn.dialect.name == "sqlite":
+            self._insert_values(conn, rows)
+        elif not self.copy:
             conn.exec_driver_sql(self.head + self.group + self.tail, rows)
-            return
+        else:
+            self._copy(conn, rows)
+
+    def _insert_values(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+        """A few statements of many rows each, rather than one ``executemany`` step per row.
+
+        The sqlite3 module releases and retakes the GIL around every step: per row, that
+        queued the writer thread behind the busy event loop (and interrupted the loop) once
+        per event. One statement of N rows is one step. Row counts are powers of two, so
+        only a few statements are ever prepared (sqlite3 caches each: one per batch size
+        grew the process by hundreds of MB).
+        """
+        most = min(_MAX_ROWS_PER_STATEMENT, max(1, _SQLITE_MAX_PARAMS // len(rows[0])))
+        start = 0
+        while start < len(rows):
+            n = _power_of_two_at_most(min(most, len(rows) - start))
+            params = tuple(value for row in rows[start : start + n] for value in row)
+            conn.exec_driver_sql(self._values_sql(n), params)
+            start += n
+
+    def _values_sql(self, n: int) -> str:
+        sql = self._statements.get(n)
+        if sql is None:
+            sql = self._statements[n] = self.head + ", ".join([self.group] * n) + self.tail
+        return sql
+
+    def _copy(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
         dbapi = conn.dialect.loaded_dbapi
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
@@ -84,6 +121,60 @@ class _BulkInsert:
             raise StorageError(f"COPY failed: {exc.__class__.__name__}") from exc
         finally:
             cursor.close()
+
+
+def _bind_processor(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
+    """SQLAlchemy's bind processor, with a shortcut for the values almost every row holds.
+
+    Timestamps (UTC) and empty JSON objects took two thirds of the time spent building a
+    row; each shortcut returns exactly what the processor returns (checked here, once).
+    """
+    impl = column.type.dialect_impl(dialect)
+    process = impl.bind_processor(dialect)
+    if process is None:
+        return None
+    if isinstance(column.type, JSON):
+        return _empty_json(process)
+    if isinstance(column.type, UTCDateTime) and isinstance(impl, TypeDecorator):
+        storage = getattr(impl.impl_instance, "_storage_format", None)
+        if dialect.name == "sqlite" and storage == _SQLITE_DATETIME_FORMAT:
+            return _checked(_sqlite_utc(process), process, _DATETIME_SAMPLES)
+    return process
+
+
+_SQLITE_DATETIME_FORMAT = (
+    "%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d.%(microsecond)06d"
+)
+_DATETIME_SAMPLES = (
+    datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
+    datetime(999, 12, 31, 23, 59, 59, tzinfo=UTC),
+    datetime(2026, 6, 1, 12, tzinfo=timezone(timedelta(hours=2))),
+)
+
+
+def _empty_json(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    empty = process({})
+
+    def fast(value: Any) -> Any:
+        return empty if type(value) is dict and not value else process(value)
+
+    return fast
+
+
+def _sqlite_utc(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def fast(value: Any) -> Any:
+        if type(value) is datetime and value.tzinfo is UTC:
+            return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+        return process(value)
+
+    return fast
+
+
+def _checked(
+    fast: Callable[[Any], Any], process: Callable[[Any], Any], samples: Sequence[Any]
+) -> Callable[[Any], Any]:
+    """``fast`` if it agrees with ``process`` on the samples, else ``process`` itself."""
+    return fast if all(fast(v) == process(v) for v in samples) else process
 
 
 @lru_cache(maxsize=8)
@@ -106,10 +197,13 @@ def _insert_rows(conn: Connection, fresh: Sequence[UsageEvent]) -> None:
 
 
 def _existing_ids(conn: Connection, ids: list[str]) -> set[str]:
+    """Which ids are stored already (plain SQL: building a 500-value IN cost more than it)."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     found: set[str] = set()
     for i in range(0, len(ids), _ID_CHUNK):
-        chunk = ids[i : i + _ID_CHUNK]
-        found.update(conn.scalars(select(_REQUESTS.c.id).where(_REQUESTS.c.id.in_(chunk))))
+        chunk = tuple(ids[i : i + _ID_CHUNK])
+        sql = f'SELECT id FROM "{_REQUESTS.name}" WHERE id IN ({", ".join([mark] * len(chunk))})'
+        found.update(conn.exec_driver_sql(sql, chunk).scalars())
     return found
 
 

@@ -75,3 +75,26 @@ def test_duplicate_rule_name() -> None:
     assert run(*args)[0] == 0
     code, _, err = run(*args)
     assert code == 2 and "already exists" in err
+
+
+def test_email_rule_without_smtp_host_still_lists_and_evaluates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from collector.settings import get_settings
+
+    monkeypatch.setenv("SPENDSCOPE_SMTP_HOST", "127.0.0.1")
+    jsonl = str(tmp_path / "a.jsonl")
+    code, _, err = run("alerts", "rules", "add", "--name", "mail", "--kind", "error_rate",
+                       "--email", "ops@example.com", "--file", jsonl)  # fmt: skip
+    assert code == 0, err
+    monkeypatch.delenv("SPENDSCOPE_SMTP_HOST")
+    get_settings.cache_clear()
+    code, stdout, err = run("alerts", "rules", "list", "--json")
+    assert code == 0, err
+    assert json.loads(stdout)[0]["channels"] == [
+        "email:ops@example.com",
+        f"file:{tmp_path}/a.jsonl",
+    ]
+    code, stdout, err = run("alerts", "evaluate")
+    assert code == 0, err
+    assert "fired 0, resolved 0" in stdout

@@ -150,3 +150,30 @@ async def test_trigger_wakes_run_forever(engine: Engine, tmp_path: Path) -> None
         await asyncio.sleep(0.1)
     task.cancel()
     assert json.loads(out.read_text())["details"]["threshold_pct"] == 50
+
+
+async def test_channel_invalid_at_delivery_fails_alone(engine: Engine, tmp_path: Path) -> None:
+    """An email channel whose SMTP host was unset later: a failed delivery, nothing blocked."""
+    pid = make_project(engine, "acme")
+    spec = BudgetSpec(
+        "acme", parse_scope("project:acme"), parse_period("month"), Decimal(10), Mode.SOFT
+    )
+    create_budget(engine, spec, NOW)
+    configured = load_settings(smtp_host="127.0.0.1")
+    email = parse_channel("email", "ops@example.com", configured)
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    add_rule(engine, "mail", "budget_threshold", "global", {},
+             (email, parse_channel("file", str(first), configured)), NOW)  # fmt: skip
+    add_rule(engine, "other", "budget_threshold", "global", {},
+             (parse_channel("file", str(second), configured),), NOW)  # fmt: skip
+    spend(engine, pid, "5.5")
+    report = await AlertEvaluator(engine, load_settings(smtp_host=None)).evaluate_once(NOW)
+    assert len(report.fired) == 2 and report.errors == []
+    assert len(first.read_text().splitlines()) == 1
+    assert len(second.read_text().splitlines()) == 1
+    by_rule = {e.payload["rule"]: e.deliveries["fire"] for e in events(engine)}
+    mail = by_rule["mail"]
+    assert mail[email.label]["ok"] is False
+    assert "SPENDSCOPE_SMTP_HOST" in mail[email.label]["detail"]
+    assert mail[f"file:{first}"]["ok"] is True
+    assert by_rule["other"] == {f"file:{second}": {"ok": True, "attempts": 1, "detail": "appended"}}

@@ -37,15 +37,15 @@ def test_create_list_update_delete() -> None:
     assert [r["name"] for r in rows] == ["acme", "tag:team=search rolling:7d soft"]
     acme = rows[0]
     assert (acme["amount_usd"], acme["spent_usd"], acme["remaining_usd"]) == (
-        "250.00",
-        "0.00",
-        "250.00",
+        "250.0000000000",
+        "0.0000000000",
+        "250.0000000000",
     )
     assert acme["thresholds"] == [50, 90] and acme["mode"] == "hard"
     assert acme["resets_at"].endswith(("+01:00", "+02:00"))  # Berlin time
     assert "acme" in ok("budgets", "list")
     ok("budgets", "update", "acme", "--amount-usd", "300", "--mode", "soft", "--rename", "acme2")
-    assert json.loads(ok("budgets", "list", "--json"))[0]["amount_usd"] == "300.00"
+    assert json.loads(ok("budgets", "list", "--json"))[0]["amount_usd"] == "300.0000000000"
     assert "deleted" in ok("budgets", "delete", "acme2")
     assert len(json.loads(ok("budgets", "list", "--json"))) == 1
 
@@ -78,3 +78,23 @@ def test_overlap_duplicate_and_missing() -> None:
     for cmd in (["update", "zzz", "--amount-usd", "2"], ["delete", "zzz"]):
         missing = runner.invoke(app, ["budgets", *cmd])
         assert missing.exit_code == 2 and "no budget named 'zzz'" in missing.stderr
+
+
+def test_money_prints_like_cost_plain_and_fixed_places() -> None:
+    ok("budgets", "create", "--scope", "global", "--period", "day", "--amount-usd", "12.5")
+    [row] = json.loads(ok("budgets", "list", "--json"))
+    money = [row[k] for k in ("amount_usd", "spent_usd", "reserved_usd", "remaining_usd")]
+    assert money == ["12.5000000000", "0.0000000000", "0.0000000000", "12.5000000000"]
+    assert "12.5000000000" in ok("budgets", "list")
+
+
+@pytest.mark.parametrize("group", ["budgets", "alerts"])
+def test_list_on_unmigrated_database_is_one_line(
+    group: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SPENDSCOPE_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
+    result = runner.invoke(app, [group, "list"])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: the database has no spendscope tables: run `spendscope db upgrade` first"
+    ]

@@ -204,3 +204,15 @@ def test_ids_then_rows_for_follow(rows: dict[str, UsageEvent], engine: Engine) -
     got = requests_by_id(engine, [rows["rescued"].id, "01NOSUCHID0000000000000000", first])
     assert [r.id for r in got] == [first, rows["rescued"].id]
     assert [a.attempt_no for a in got[1].attempts] == [1, 2]
+
+
+def test_json_money_is_never_in_exponent_form(cli_db: str, engine: Engine) -> None:
+    acme = make_project(engine, "acme")
+    tiny = make_event(project_id=acme, cost_usd=Decimal("0.00000002"))
+    tiny.attempts = [AttemptEvent(attempt_no=1, started_at=tiny.started_at, duration_ms=5.0,
+                                  model=tiny.model_served, http_status=200,
+                                  cost_usd=Decimal(0))]  # fmt: skip
+    write_batch(engine, [tiny])
+    [row] = _json()
+    assert row["cost_usd"] == "0.0000000200"
+    assert row["attempts"][0]["cost_usd"] == "0.0000000000"

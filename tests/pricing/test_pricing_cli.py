@@ -194,3 +194,61 @@ def test_prices_import_writes_overrides(
     new = next(o for o in stored if o.model == "my-new-model")
     assert (new.input_per_1m, new.output_per_1m) == (Decimal("1.65"), Decimal("6.6"))
     assert new.effective_from == datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _database_with_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from collector.db import session_scope, upgrade_head
+    from collector.pricing import PriceOverride, add_override
+
+    url = f"sqlite:///{tmp_path / 'overrides.db'}"
+    upgrade_head(url)
+    engine = make_engine(url)
+    deal = PriceOverride(
+        "acme-llm", datetime(2025, 1, 1, tzinfo=UTC), input_per_1m=Decimal(2),
+        output_per_1m=Decimal(8), note="negotiated",
+    )  # fmt: skip
+    with session_scope(engine) as session:
+        add_override(session, deal)
+    engine.dispose()
+    monkeypatch.setenv("SPENDSCOPE_DATABASE_URL", url)
+    get_settings.cache_clear()
+
+
+def test_cost_show_and_list_apply_stored_overrides(
+    app: typer.Typer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _database_with_override(tmp_path, monkeypatch)
+    tokens = ("--prompt-tokens", "1000", "--completion-tokens", "1000")
+    code, out, err = run(app, "cost", "--model", "acme-llm", *tokens, "--json")
+    assert code == 0, err
+    # 1000 × 2.00 + 1000 × 8.00 = 10,000 per 1M → $0.01
+    assert json.loads(out) == {"model": "acme-llm", "cost_usd": "0.0100000000",
+                               "cost_source": "computed", "price_id": "override:1"}  # fmt: skip
+    code, out, err = run(app, "prices", "show", "acme-llm", "--json")
+    assert code == 0, err
+    [shown] = json.loads(out)["overrides"]
+    assert shown["id"] == "override:1" and shown["prices"] == {
+        "input": "2.0000000000",
+        "output": "8.0000000000",
+    }
+    code, out, _ = run(app, "prices", "list", "--json")
+    assert code == 0 and json.loads(out)[-1]["id"] == "override:1"
+    assert "acme-llm" in run(app, "prices", "list")[1]  # the table wraps long names
+
+
+@pytest.mark.parametrize("exists", [False, True])
+def test_cost_without_a_usable_database_uses_the_catalog(
+    app: typer.Typer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exists: bool
+) -> None:
+    db = tmp_path / "none.db"
+    if exists:
+        db.touch()  # there, but never migrated
+    monkeypatch.setenv("SPENDSCOPE_DATABASE_URL", f"sqlite:///{db}")
+    get_settings.cache_clear()
+    tokens = ("--prompt-tokens", "1000", "--completion-tokens", "1000")
+    assert run(app, "cost", "--model", "acme-llm", *tokens)[0] == 3
+    code, out, err = run(app, "cost", "--model", "gpt-4o", *tokens)
+    assert code == 0 and out.startswith("gpt-4o: $"), err
+    assert err == ""
+    assert run(app, "prices", "show", "acme-llm")[0] == 3
+    assert db.exists() is exists  # a missing database file is not created
