@@ -1,8 +1,11 @@
 """Recorder throughput (events/s) into SQLite and PostgreSQL by batch size, with peak RSS.
 
-Run: .venv/bin/python bench/bench_recorder.py [--events N] [--pg URL]
-Each cell writes fresh events through ``write_batch`` (requests + attempts + both rollups in
-one transaction per batch), i.e. exactly what the background recorder does per batch.
+Run: .venv/bin/python bench/bench_recorder.py [--events N] [--repeat R] [--pg URL]
+Each cell writes fresh events through ``write_batch`` (requests + attempts + hourly and daily
+request and tag rollups + error rollups, in one transaction per batch), i.e. exactly what the
+background recorder does per batch. 2 % of the events fail (as in ``seed.py``), so the error
+rollup is written too. With ``--repeat`` each cell runs R times on a fresh database and the
+best and median rates are shown (the machine is shared: compare within one run).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import argparse
 import random
 import resource
+import statistics
 import tempfile
 import time
 import uuid
@@ -24,6 +28,8 @@ from sqlalchemy import create_engine, text
 from collector.db import make_engine, upgrade_head
 from collector.recorder import AttemptEvent, UsageEvent, new_request_id, write_batch
 
+FAILURES = [("upstream_error", 502, "server_error"), ("timeout", None, "timeout"),
+            ("client_error", 400, "invalid_request_error")]  # fmt: skip
 MODELS = ["gpt-4o-mini-2024-07-18", "gpt-4o-2024-08-06", "gpt-4.1-2025-04-14", "o3-2025-04-16"]
 
 
@@ -33,16 +39,19 @@ def make_events(n: int, rng: random.Random) -> list[UsageEvent]:
     for i in range(n):
         started = t0 + timedelta(milliseconds=i)  # a live stream arrives in time order
         duration = rng.lognormvariate(5, 0.6)
+        outcome, status, error = ("success", 200, None)
+        if rng.random() < 0.02:
+            outcome, status, error = rng.choice(FAILURES)
         event = UsageEvent(
             id=new_request_id(), started_at=started, duration_ms=duration,
-            endpoint="/v1/chat/completions", outcome="success", cost_source="computed",
+            endpoint="/v1/chat/completions", outcome=outcome, cost_source="computed",
             model_requested="gpt-4o-mini", model_served=rng.choice(MODELS),
             end_user=f"user-{rng.randint(1, 50)}", tags={"team": rng.choice(["a", "b"])},
-            http_status=200, prompt_tokens=rng.randint(10, 2000),
+            http_status=status, error_type=error, prompt_tokens=rng.randint(10, 2000),
             completion_tokens=rng.randint(1, 500), cost_usd=Decimal("0.0001234567"),
             ttft_ms=duration / 3,
         )  # fmt: skip
-        event.attempts = [AttemptEvent(1, started, duration, http_status=200)]
+        event.attempts = [AttemptEvent(1, started, duration, http_status=status, error_type=error)]
         events.append(event)
     return events
 
@@ -65,9 +74,33 @@ def pg_schema_url(base: str) -> tuple[str, str]:
     return f"{base}?options=-csearch_path%3D{schema}", schema
 
 
+def _sqlite_cell(batch: int, n: int) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        sqlite_url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        upgrade_head(sqlite_url)
+        return run_cell(sqlite_url, batch, n)
+
+
+def _pg_cell(base: str, batch: int, n: int) -> float:
+    pg_url, schema = pg_schema_url(base)
+    try:
+        upgrade_head(pg_url)
+        return run_cell(pg_url, batch, n)
+    finally:
+        with create_engine(base).begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+def _rates(rates: list[float]) -> str:
+    if len(rates) == 1:
+        return f"{rates[0]:,.0f}"
+    return f"{max(rates):,.0f} (median {statistics.median(rates):,.0f})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--repeat", type=int, default=1, help="runs per cell (best, median)")
     parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     args = parser.parse_args()
     table = Table(title=f"recorder throughput, {args.events:,} events per cell (events/s)")
@@ -76,18 +109,9 @@ def main() -> None:
     table.add_column("PostgreSQL", justify="right")
     for batch in (1, 10, 100, 1000):
         n = min(args.events, 2000 if batch == 1 else args.events)
-        with tempfile.TemporaryDirectory() as tmp:
-            sqlite_url = f"sqlite:///{Path(tmp) / 'bench.db'}"
-            upgrade_head(sqlite_url)
-            sqlite_rate = run_cell(sqlite_url, batch, n)
-        pg_url, schema = pg_schema_url(args.pg)
-        try:
-            upgrade_head(pg_url)
-            pg_rate = run_cell(pg_url, batch, n)
-        finally:
-            with create_engine(args.pg).begin() as conn:
-                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        table.add_row(str(batch), f"{sqlite_rate:,.0f}", f"{pg_rate:,.0f}")
+        sqlite_rates = [_sqlite_cell(batch, n) for _ in range(args.repeat)]
+        pg_rates = [_pg_cell(args.pg, batch, n) for _ in range(args.repeat)]
+        table.add_row(str(batch), _rates(sqlite_rates), _rates(pg_rates))
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     console = Console()
     console.print(table)

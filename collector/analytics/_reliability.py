@@ -1,26 +1,33 @@
-"""Error budget, burn rate and retries from the rollups; the error breakdown from requests."""
+"""Error budget, burn rate and retries from the rollups; the error breakdown from the error
+rollups (whole hours) and requests (the partial hours at the range's edges)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, Row, func, select
 
 from collector.analytics import slo
 from collector.analytics._frames import frame
 from collector.analytics._model import NONE_LABEL, Bucket, Filters, UnsupportedFilterError
 from collector.analytics._sql import (
+    ERRORS,
     REQUESTS,
     ZERO,
+    Span,
+    ceil_hour,
+    dims_where,
+    floor_hour,
     grouped,
     label,
     request_where,
+    time_range,
 )
 from collector.db.models import Project
 
@@ -172,29 +179,61 @@ def errors_breakdown(
 ) -> pd.DataFrame:
     """Failed requests by outcome, error type, HTTP status and model (exact range, detail).
 
-    Read from ``requests`` through a covering index (the rollups have no error types), so
-    its cost grows with the failures in range: pass ``outcomes=("upstream_error",
-    "timeout")`` to see only what burns the error budget. Columns: ``outcome``,
-    ``error_type`` (None when unknown), ``http_status`` (nullable Int64), ``model``,
-    ``requests``; most frequent first.
+    The whole hours inside the range come from ``hourly_error_rollups``, the partial hours
+    at either edge from ``requests`` (through a covering index), so the counts are exactly
+    those of the raw rows in [start, end). With a tag filter (the error rollups have no
+    tags) everything is read from ``requests``. Columns: ``outcome``, ``error_type`` (None
+    when unknown), ``http_status`` (nullable Int64), ``model``, ``requests``; most frequent
+    first, ties by outcome, error type, status (unknown last) and model.
     """
     unknown = set(outcomes) - set(NON_SUCCESS)
     if unknown or not outcomes:
         raise ValueError(f"outcomes must be some of {', '.join(NON_SUCCESS)}")
+    wanted = tuple(outcomes)
+    counts: dict[tuple[str, str | None, int | None, str], int] = defaultdict(int)
+    with engine.connect() as conn:
+        whole, raw = _error_spans(f)
+        parts = [_raw_errors(conn, replace(f, start=a, end=b), wanted) for a, b in raw]
+        if whole is not None:
+            parts.append(_rollup_errors(conn, f, wanted, *whole))
+        for part in parts:
+            for outcome, error_type, status, model, n in part:
+                key = (str(outcome), error_type or None, status or None, str(model or ""))
+                counts[key] += int(n)
+    ordered = sorted(counts.items(), key=_error_order)
+    rows = [(o, e, s, label(m), n) for (o, e, s, m), n in ordered]
+    df = frame(rows, ERROR_COLUMNS)
+    df["http_status"] = df["http_status"].astype("Int64")
+    return df
+
+
+def _error_spans(f: Filters) -> tuple[tuple[datetime, datetime] | None, list[Span]]:
+    """(whole hours for the rollup or None, the exact spans left for ``requests``)."""
+    lo, hi = ceil_hour(f.start), floor_hour(f.end)
+    if f.tags or lo >= hi:
+        return None, [(f.start, f.end)]
+    edges = [(a, b) for a, b in ((f.start, lo), (hi, f.end)) if a < b]
+    return (lo, hi), edges
+
+
+def _error_order(item: tuple[tuple[str, str | None, int | None, str], int]) -> tuple[Any, ...]:
+    (outcome, error_type, status, model), n = item
+    return (-n, outcome, error_type is None, error_type or "", status is None, status or 0, model)
+
+
+def _raw_errors(conn: Connection, f: Filters, outcomes: tuple[str, ...]) -> Iterable[Row[Any]]:
     r = REQUESTS.c
     model = func.coalesce(r.model_served, r.model_requested, "")
     keys = (r.outcome, r.error_type, r.http_status, model)
-    count = func.count()
-    query = (
-        select(*keys, count)
-        .where(r.outcome.in_(tuple(outcomes)), *request_where(f))
-        .group_by(*keys)
-        .order_by(count.desc(), r.outcome, r.error_type, r.http_status, model)
-    )
-    with engine.connect() as conn:
-        rows: Iterable[Sequence[Any]] = [
-            (o, e, s, label(m), int(n)) for o, e, s, m, n in conn.execute(query)
-        ]
-        df = frame(rows, ERROR_COLUMNS)
-    df["http_status"] = df["http_status"].astype("Int64")
-    return df
+    query = select(*keys, func.count()).where(r.outcome.in_(outcomes), *request_where(f))
+    return conn.execute(query.group_by(*keys))
+
+
+def _rollup_errors(
+    conn: Connection, f: Filters, outcomes: tuple[str, ...], start: datetime, end: datetime
+) -> Iterable[Row[Any]]:
+    e = ERRORS.c
+    keys = (e.outcome, e.error_type, e.http_status, e.model)
+    conds = [time_range(e.hour, start, end), e.outcome.in_(outcomes), *dims_where(ERRORS, f)]
+    query = select(*keys, func.sum(e.requests)).where(*conds)
+    return conn.execute(query.group_by(*keys))

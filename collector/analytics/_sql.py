@@ -26,6 +26,7 @@ from collector.db.models import (
     Request,
     daily_rollups,
     daily_tag_rollups,
+    hourly_error_rollups,
     hourly_rollups,
     hourly_tag_rollups,
 )
@@ -34,6 +35,7 @@ from collector.db.types import UTCDateTime
 ROLLUPS = hourly_rollups
 TAGS = hourly_tag_rollups
 DAILY = {ROLLUPS: daily_rollups, TAGS: daily_tag_rollups}
+ERRORS = hourly_error_rollups  # failed requests per hour and error (no tags, no money)
 REQUESTS: Table = Request.__table__  # type: ignore[assignment]
 ZERO = Decimal("0E-10")
 _TICK = timedelta(microseconds=1)

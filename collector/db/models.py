@@ -31,6 +31,10 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from collector.db.types import Money, UTCDateTime
 from collector.histogram import LATENCY_COLUMNS, TTFT_COLUMNS
 
+# The predicate of the partial index ix_requests_batch_flex_started (migration 0005). SQLite
+# uses a partial index only when a query's WHERE contains this exact term.
+BATCH_FLEX_PREDICATE = "batch = true OR service_tier = 'flex'"
+
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -127,17 +131,18 @@ class Request(Base):
     __table_args__ = (
         Index("ix_requests_project_started", "project_id", "started_at"),
         Index("ix_requests_model_started", "model_served", "started_at"),
-        # covers the error breakdown (no table lookups for 2 % of 10M rows); migration 0004
-        Index(
-            "ix_requests_outcome_started_error",
-            "outcome",
-            "started_at",
-            "error_type",
-            "http_status",
-            "model_served",
-            "model_requested",
-        ),
+        # the error breakdown reads hourly_error_rollups, and requests only for the partial
+        # hours at a range's edges (migration 0005 narrowed 0004's covering index to this)
+        Index("ix_requests_outcome_started", "outcome", "started_at"),
         Index("ix_requests_key_started", "api_key_id", "started_at"),
+        # partial: only batch / flex rows (migration 0005); queries must repeat the predicate
+        # text exactly for SQLite to use it
+        Index(
+            "ix_requests_batch_flex_started",
+            "started_at",
+            sqlite_where=text(BATCH_FLEX_PREDICATE),
+            postgresql_where=text(BATCH_FLEX_PREDICATE),
+        ),
     )
 
 
@@ -277,8 +282,9 @@ hourly_tag_rollups = Table(
 Index("ix_hourly_rollups_project_hour", hourly_rollups.c.project_id, hourly_rollups.c.hour)
 Index("ix_hourly_rollups_model_hour", hourly_rollups.c.model, hourly_rollups.c.hour)
 
-# Daily copies of the hourly rollups, kept equal to them by database triggers (migration
-# 0004), so month-long dashboard ranges read ~24× fewer rows. Never written by code.
+# Daily copies of the hourly rollups, so month-long dashboard ranges read ~24× fewer rows.
+# The recorder upserts them with the hourly rows, from the same aggregation, in the same
+# transaction (migration 0005; triggers did it before); reprice moves them by the same deltas.
 daily_rollups = Table(
     "daily_rollups",
     Base.metadata,
@@ -289,7 +295,7 @@ daily_rollups = Table(
     Column("model", String(200), primary_key=True),
     Column("outcome", String(20), primary_key=True),
     *_rollup_counters(),
-    comment="Sum of hourly_rollups per UTC day, maintained by triggers on hourly_rollups.",
+    comment="Sum of hourly_rollups per UTC day, written by the recorder with the hourly rows.",
 )
 
 daily_tag_rollups = Table(
@@ -304,7 +310,25 @@ daily_tag_rollups = Table(
     Column("prompt_tokens", BigInteger, nullable=False, server_default=text("0")),
     Column("completion_tokens", BigInteger, nullable=False, server_default=text("0")),
     Column("cost_usd", Money(), nullable=False, server_default=text("0")),
-    comment="Sum of hourly_tag_rollups per UTC day, maintained by triggers.",
+    comment="Sum of hourly_tag_rollups per UTC day, written by the recorder with the hourly rows.",
+)
+
+# Failed requests (every outcome but success) per hour and error, for the error breakdown
+# (migration 0005). Written by the recorder in the batch's transaction; never repriced (it
+# holds no money).
+hourly_error_rollups = Table(
+    "hourly_error_rollups",
+    Base.metadata,
+    Column("hour", UTCDateTime(), primary_key=True),
+    Column("project_id", Integer, primary_key=True),
+    Column("api_key_id", Integer, primary_key=True),
+    Column("end_user", String(200), primary_key=True),
+    Column("model", String(200), primary_key=True),
+    Column("outcome", String(20), primary_key=True),
+    Column("error_type", String(100), primary_key=True),
+    Column("http_status", Integer, primary_key=True),
+    Column("requests", BigInteger, nullable=False, server_default=text("0")),
+    comment="Failed requests per hour and error; 0 / '' stand for 'none' in key columns.",
 )
 
 

@@ -2,9 +2,9 @@
 
 A price fix (a corrected catalog entry, a negotiated override added after the fact, a model
 priced at last) must reach the rows already recorded, and ``hourly_rollups`` /
-``hourly_tag_rollups`` must keep equalling the sum of those rows. Each batch (keyset-paged
-by id) is one transaction: rows get their new cost, the old one kept in
-``previous_cost_usd``, and the rollups move by the difference. A checkpoint file written
+``hourly_tag_rollups`` (and their daily copies) must keep equalling the sum of those rows.
+Each batch (keyset-paged by id) is one transaction: rows get their new cost, the old one
+kept in ``previous_cost_usd``, and the rollups move by the difference. A checkpoint file written
 after each commit lets an interrupted run resume; a second run changes only ``repriced_at``.
 
 Rows left as recorded, and why:
@@ -32,13 +32,20 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Table, func, inspect, or_, select
 from sqlalchemy.engine import make_url
 
-from collector.db.models import Request, hourly_rollups, hourly_tag_rollups
+from collector.db.models import (
+    Request,
+    daily_rollups,
+    daily_tag_rollups,
+    hourly_rollups,
+    hourly_tag_rollups,
+)
 from collector.errors import PricingError, StorageError
 from collector.pricing._catalog import Catalog, load_catalog
 from collector.pricing._engine import compute_cost
 from collector.pricing._reprice_write import RepriceConflict, apply_deltas, row_deltas, update_rows
 from collector.pricing._types import PriceOverride, Unit, require_aware
 from collector.pricing.overrides import load_overrides
+from collector.recorder.rollup import by_day
 from collector.usage import Cost, CostSource, Usage
 
 _REQUESTS: Table = Request.__table__  # type: ignore[assignment]
@@ -46,6 +53,8 @@ _R = _REQUESTS.c
 _UNPRICED = Cost(None, CostSource.UNPRICED)
 _ROLLUP_KEYS = ("hour", "project_id", "api_key_id", "end_user", "model", "outcome")
 _TAG_KEYS = ("hour", "tag", "project_id", "model", "outcome")
+_DAILY_KEYS = ("day", *_ROLLUP_KEYS[1:])
+_DAILY_TAG_KEYS = ("day", *_TAG_KEYS[1:])
 _COLUMNS = (
     "id", "started_at", "endpoint", "model_served", "model_requested", "project_id",
     "api_key_id", "end_user", "outcome", "tags", "prompt_tokens", "cached_tokens",
@@ -57,6 +66,8 @@ _SCHEMA = {
     "requests": {"cost_usd", "previous_cost_usd", "repriced_at"},
     "hourly_rollups": {"cost_usd", "unpriced_requests", "estimated_requests"},
     "hourly_tag_rollups": {"cost_usd"},
+    "daily_rollups": {"cost_usd", "unpriced_requests", "estimated_requests"},
+    "daily_tag_rollups": {"cost_usd"},
 }
 _CHECKPOINT_VERSION = 1
 
@@ -383,6 +394,10 @@ def _write(
     rollups, tags = row_deltas([p for p in priced if p.changed])
     summary.rollup_rows_missing += apply_deltas(conn, hourly_rollups, _ROLLUP_KEYS, rollups)
     summary.rollup_rows_missing += apply_deltas(conn, hourly_tag_rollups, _TAG_KEYS, tags)
+    # the daily copies move by the same differences, summed per UTC day (no triggers since
+    # migration 0005); missing daily rows are a symptom of the same shortfall, not counted
+    apply_deltas(conn, daily_rollups, _DAILY_KEYS, by_day(rollups))
+    apply_deltas(conn, daily_tag_rollups, _DAILY_TAG_KEYS, by_day(tags))
 
 
 __all__ = [

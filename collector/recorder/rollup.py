@@ -1,9 +1,14 @@
-"""Pure aggregation of events into hourly rollup increments (no I/O)."""
+"""Pure aggregation of events into rollup increments (no I/O).
+
+One pass over a batch gives the increments of every rollup table the recorder writes:
+hourly (and, summed per UTC day, daily) request rollups, tag rollups and error rollups.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -12,15 +17,22 @@ from collector.recorder.events import AttemptEvent, UsageEvent
 
 RollupKey = tuple[datetime, int, int, str, str, str]
 TagKey = tuple[datetime, str, int, str, str]
+# (hour, project, key, user, model, outcome, error type, HTTP status); '' / 0 for none
+ErrorKey = tuple[datetime, int, int, str, str, str, str, int]
+Groups = dict[Any, dict[str, Any]]
 
 _INT_COUNTERS = (
     "requests", "stream_requests", "prompt_tokens", "cached_tokens", "completion_tokens",
     "reasoning_tokens", "unpriced_requests", "estimated_requests", "retried_requests",
     "retry_rescued", "attempts", "failed_attempts", "ttft_count",
 )  # fmt: skip
+_ZERO = Decimal(0)
 
 
 def hour_of(moment: datetime) -> datetime:
+    """The start of ``moment``'s UTC hour (as stored: an aware datetime in UTC)."""
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
@@ -31,15 +43,17 @@ def attempt_failed(attempt: AttemptEvent) -> bool:
     return attempt.http_status is None or attempt.http_status >= 400
 
 
-def _empty() -> dict[str, Any]:
-    row: dict[str, Any] = dict.fromkeys(_INT_COUNTERS, 0)
-    row.update(dict.fromkeys(LATENCY_COLUMNS, 0))
-    row.update(dict.fromkeys(TTFT_COLUMNS, 0))
-    row["cost_usd"] = Decimal(0)
-    row["failed_attempt_cost_usd"] = Decimal(0)
-    row["duration_ms_sum"] = 0.0
-    row["ttft_ms_sum"] = 0.0
-    return row
+_EMPTY: dict[str, Any] = dict.fromkeys(_INT_COUNTERS, 0)
+_EMPTY.update(dict.fromkeys(LATENCY_COLUMNS, 0))
+_EMPTY.update(dict.fromkeys(TTFT_COLUMNS, 0))
+_EMPTY.update(cost_usd=_ZERO, failed_attempt_cost_usd=_ZERO, duration_ms_sum=0.0)
+_EMPTY["ttft_ms_sum"] = 0.0
+_EMPTY_TAG: dict[str, Any] = {
+    "requests": 0,
+    "prompt_tokens": 0,
+    "completion_tokens": 0,
+    "cost_usd": _ZERO,
+}
 
 
 def _model(event: UsageEvent) -> str:
@@ -62,7 +76,7 @@ def _add(row: dict[str, Any], e: UsageEvent) -> None:
     for attempt in e.attempts:
         if attempt_failed(attempt):
             row["failed_attempts"] += 1
-            row["failed_attempt_cost_usd"] += attempt.cost_usd or Decimal(0)
+            row["failed_attempt_cost_usd"] += attempt.cost_usd or _ZERO
     if e.cost_usd is not None:
         row["cost_usd"] += e.cost_usd
     row["duration_ms_sum"] += e.duration_ms
@@ -73,43 +87,76 @@ def _add(row: dict[str, Any], e: UsageEvent) -> None:
         row[TTFT_COLUMNS[bucket_index(e.ttft_ms)]] += 1
 
 
+def _add_tag(row: dict[str, Any], e: UsageEvent) -> None:
+    row["requests"] += 1
+    row["prompt_tokens"] += e.prompt_tokens
+    row["completion_tokens"] += e.completion_tokens
+    if e.cost_usd is not None:
+        row["cost_usd"] += e.cost_usd
+
+
+@dataclass(slots=True)
+class Aggregates:
+    """The increments of one batch: per rollup key, the counters to add."""
+
+    rollups: dict[RollupKey, dict[str, Any]] = field(default_factory=dict)
+    tags: dict[TagKey, dict[str, Any]] = field(default_factory=dict)
+    errors: dict[ErrorKey, dict[str, Any]] = field(default_factory=dict)
+
+
+def aggregate_all(events: Iterable[UsageEvent]) -> Aggregates:
+    """One pass: request, tag and error increments (the key's hour and model computed once)."""
+    out = Aggregates()
+    rollups, tags, errors = out.rollups, out.tags, out.errors
+    for e in events:
+        hour = hour_of(e.started_at)
+        model = _model(e)
+        project = e.project_id or 0
+        key = (hour, project, e.api_key_id or 0, e.end_user or "", model, e.outcome)
+        row = rollups.get(key)
+        if row is None:
+            row = rollups[key] = _EMPTY.copy()
+        _add(row, e)
+        for name, value in e.tags.items():
+            tag_key = (hour, f"{name}={value}", project, model, e.outcome)
+            tag_row = tags.get(tag_key)
+            if tag_row is None:
+                tag_row = tags[tag_key] = _EMPTY_TAG.copy()
+            _add_tag(tag_row, e)
+        if e.outcome != "success":
+            error_key = (*key, e.error_type or "", e.http_status or 0)
+            error_row = errors.get(error_key)
+            if error_row is None:
+                errors[error_key] = {"requests": 1}
+            else:
+                error_row["requests"] += 1
+    return out
+
+
 def aggregate(events: Iterable[UsageEvent]) -> dict[RollupKey, dict[str, Any]]:
     """Sum events per (hour, project, key, user, model, outcome)."""
-    rows: dict[RollupKey, dict[str, Any]] = {}
-    for e in events:
-        key = (
-            hour_of(e.started_at),
-            e.project_id or 0,
-            e.api_key_id or 0,
-            e.end_user or "",
-            _model(e),
-            e.outcome,
-        )
-        row = rows.get(key)
-        if row is None:
-            row = rows[key] = _empty()
-        _add(row, e)
-    return rows
+    return aggregate_all(events).rollups
 
 
 def aggregate_tags(events: Iterable[UsageEvent]) -> dict[TagKey, dict[str, Any]]:
     """Sum events per (hour, tag, project, model, outcome); one row per tag of a request."""
-    rows: dict[TagKey, dict[str, Any]] = {}
-    for e in events:
-        for name, value in e.tags.items():
-            key = (
-                hour_of(e.started_at),
-                f"{name}={value}",
-                e.project_id or 0,
-                _model(e),
-                e.outcome,
-            )
-            row = rows.setdefault(
-                key,
-                {"requests": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": Decimal(0)},
-            )
-            row["requests"] += 1
-            row["prompt_tokens"] += e.prompt_tokens
-            row["completion_tokens"] += e.completion_tokens
-            row["cost_usd"] += e.cost_usd or Decimal(0)
-    return rows
+    return aggregate_all(events).tags
+
+
+def aggregate_errors(events: Iterable[UsageEvent]) -> dict[ErrorKey, dict[str, Any]]:
+    """Count failed events per (hour, project, key, user, model, outcome, error, status)."""
+    return aggregate_all(events).errors
+
+
+def by_day(groups: Groups) -> Groups:
+    """Hourly increments (the hour first in each key) summed per UTC day."""
+    days: Groups = {}
+    for key, counters in groups.items():
+        day_key = (key[0].replace(hour=0), *key[1:])
+        known = days.get(day_key)
+        if known is None:
+            days[day_key] = counters.copy()
+        else:
+            for name, value in counters.items():
+                known[name] += value
+    return days

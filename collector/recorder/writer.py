@@ -1,27 +1,38 @@
 """The only writer of ``requests``/``attempts`` rows and their rollups: one transaction a batch.
 
 Idempotent on request id: ids already stored are skipped (and not rolled up twice), so a
-replayed spool batch never duplicates anything.
+replayed spool batch never duplicates anything. The rollups written with the rows: hourly
+and daily request rollups, hourly and daily tag rollups, hourly error rollups — all from
+one in-memory aggregation of the fresh events (no database triggers since migration 0005).
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable, Sequence
-from dataclasses import fields
-from datetime import UTC, datetime, timedelta, timezone
+from dataclasses import dataclass, fields
 from functools import lru_cache
-from operator import attrgetter
+from itertools import chain
+from operator import attrgetter, itemgetter
 from typing import Any
 
-from sqlalchemy import JSON, Column, Connection, Dialect, Engine, Table, TypeDecorator
+from sqlalchemy import Connection, Dialect, Engine, Table
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
-from collector.db.models import Attempt, Request, hourly_rollups, hourly_tag_rollups
-from collector.db.types import UTCDateTime
+from collector.db.models import (
+    Attempt,
+    Request,
+    daily_rollups,
+    daily_tag_rollups,
+    hourly_error_rollups,
+    hourly_rollups,
+    hourly_tag_rollups,
+)
 from collector.errors import StorageError
+from collector.recorder._binds import bind_processor, row_builder
 from collector.recorder.events import AttemptEvent, UsageEvent
-from collector.recorder.rollup import aggregate, aggregate_tags
+from collector.recorder.rollup import aggregate_all, by_day
 
 _REQUESTS: Table = Request.__table__  # type: ignore[assignment]
 _ATTEMPTS: Table = Attempt.__table__  # type: ignore[assignment]
@@ -58,32 +69,31 @@ class _BulkInsert:
         self.group = f"({', '.join([mark] * len(cols))})"
         self.tail = ""
         self.copy = dialect.name == "postgresql"
+        self.max_params = _SQLITE_MAX_PARAMS
+        self.names = [c.name for c in cols]
+        self.recordset: str | None = None
+        self.recordset_head = (
+            f'INSERT INTO "{table.name}" ({names}) SELECT {names} '
+            f'FROM json_populate_recordset(NULL::"{table.name}", %s::json)'
+        )
         self.copy_sql = f'COPY "{table.name}" ({names}) FROM STDIN'
-        processors = [(i, _bind_processor(c, dialect)) for i, c in enumerate(cols)]
-        self.processors = [(i, p) for i, p in processors if p is not None]
-        self.clip = [i for i, c in enumerate(cols) if c.name == "error_message"]
+        processors = {i: bind_processor(c, dialect) for i, c in enumerate(cols)}
+        clip = {i for i, c in enumerate(cols) if c.name == "error_message"}
+        self.row = row_builder(len(cols), {i: p for i, p in processors.items() if p}, clip)
         self._statements: dict[int, str] = {}
-
-    def row(self, values: Sequence[Any]) -> tuple[Any, ...]:
-        out = list(values)
-        for i in self.clip:
-            if out[i]:
-                out[i] = out[i][:1000]
-        for i, process in self.processors:
-            if out[i] is not None:
-                out[i] = process(out[i])
-        return tuple(out)
 
     def execute(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
         """Multi-row INSERTs on SQLite; COPY on PostgreSQL (several times faster than either)."""
         if not rows:
             return
-        if conn.dialect.name == "sqlite":
-            self._insert_values(conn, rows)
-        elif not self.copy:
-            conn.exec_driver_sql(self.head + self.group + self.tail, rows)
-        else:
+        if self.copy:
             self._copy(conn, rows)
+        elif self.recordset is not None:
+            names = self.names
+            payload = json.dumps([dict(zip(names, row, strict=True)) for row in rows], default=str)
+            conn.exec_driver_sql(self.recordset, (payload,))
+        else:
+            self._insert_values(conn, rows)
 
     def _insert_values(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
         """A few statements of many rows each, rather than one ``executemany`` step per row.
@@ -94,11 +104,11 @@ class _BulkInsert:
         only a few statements are ever prepared (sqlite3 caches each: one per batch size
         grew the process by hundreds of MB).
         """
-        most = min(_MAX_ROWS_PER_STATEMENT, max(1, _SQLITE_MAX_PARAMS // len(rows[0])))
+        most = min(_MAX_ROWS_PER_STATEMENT, max(1, self.max_params // len(rows[0])))
         start = 0
         while start < len(rows):
             n = _power_of_two_at_most(min(most, len(rows) - start))
-            params = tuple(value for row in rows[start : start + n] for value in row)
+            params = tuple(chain.from_iterable(rows[start : start + n]))
             conn.exec_driver_sql(self._values_sql(n), params)
             start += n
 
@@ -123,60 +133,6 @@ class _BulkInsert:
             cursor.close()
 
 
-def _bind_processor(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
-    """SQLAlchemy's bind processor, with a shortcut for the values almost every row holds.
-
-    Timestamps (UTC) and empty JSON objects took two thirds of the time spent building a
-    row; each shortcut returns exactly what the processor returns (checked here, once).
-    """
-    impl = column.type.dialect_impl(dialect)
-    process = impl.bind_processor(dialect)
-    if process is None:
-        return None
-    if isinstance(column.type, JSON):
-        return _empty_json(process)
-    if isinstance(column.type, UTCDateTime) and isinstance(impl, TypeDecorator):
-        storage = getattr(impl.impl_instance, "_storage_format", None)
-        if dialect.name == "sqlite" and storage == _SQLITE_DATETIME_FORMAT:
-            return _checked(_sqlite_utc(process), process, _DATETIME_SAMPLES)
-    return process
-
-
-_SQLITE_DATETIME_FORMAT = (
-    "%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d.%(microsecond)06d"
-)
-_DATETIME_SAMPLES = (
-    datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
-    datetime(999, 12, 31, 23, 59, 59, tzinfo=UTC),
-    datetime(2026, 6, 1, 12, tzinfo=timezone(timedelta(hours=2))),
-)
-
-
-def _empty_json(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    empty = process({})
-
-    def fast(value: Any) -> Any:
-        return empty if type(value) is dict and not value else process(value)
-
-    return fast
-
-
-def _sqlite_utc(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    def fast(value: Any) -> Any:
-        if type(value) is datetime and value.tzinfo is UTC:
-            return value.replace(tzinfo=None).isoformat(" ", "microseconds")
-        return process(value)
-
-    return fast
-
-
-def _checked(
-    fast: Callable[[Any], Any], process: Callable[[Any], Any], samples: Sequence[Any]
-) -> Callable[[Any], Any]:
-    """``fast`` if it agrees with ``process`` on the samples, else ``process`` itself."""
-    return fast if all(fast(v) == process(v) for v in samples) else process
-
-
 @lru_cache(maxsize=8)
 def _inserters(dialect: Dialect) -> tuple[_BulkInsert, _BulkInsert]:
     requests = _BulkInsert(_REQUESTS, [*_REQUEST_FIELDS, "attempt_count"], dialect)
@@ -197,12 +153,18 @@ def _insert_rows(conn: Connection, fresh: Sequence[UsageEvent]) -> None:
 
 
 def _existing_ids(conn: Connection, ids: list[str]) -> set[str]:
-    """Which ids are stored already (plain SQL: building a 500-value IN cost more than it)."""
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    """Which ids are stored already (plain SQL: building a 500-value IN cost more than it).
+
+    PostgreSQL gets all ids as one array parameter (one statement, one plan).
+    """
+    table = _REQUESTS.name
+    if conn.dialect.name == "postgresql":
+        sql = f'SELECT id FROM "{table}" WHERE id = ANY(%s::varchar[])'
+        return set(conn.exec_driver_sql(sql, (ids,)).scalars())
     found: set[str] = set()
     for i in range(0, len(ids), _ID_CHUNK):
         chunk = tuple(ids[i : i + _ID_CHUNK])
-        sql = f'SELECT id FROM "{_REQUESTS.name}" WHERE id IN ({", ".join([mark] * len(chunk))})'
+        sql = f'SELECT id FROM "{table}" WHERE id IN ({", ".join(["?"] * len(chunk))})'
         found.update(conn.exec_driver_sql(sql, chunk).scalars())
     return found
 
@@ -222,42 +184,102 @@ class _BulkUpsert(_BulkInsert):
 
     def __init__(self, table: Table, keys: Sequence[str], dialect: Dialect) -> None:
         self.columns = [c.name for c in table.columns]
+        if self.columns[: len(keys)] != list(keys):
+            raise AssertionError(f"{table.name}: key columns must come first")
         super().__init__(table, self.columns, dialect)
         counters = [c for c in self.columns if c not in keys]
+        self.counters = itemgetter(*counters) if len(counters) > 1 else _one(counters[0])
         updates = ", ".join(f'"{c}" = "{table.name}"."{c}" + excluded."{c}"' for c in counters)
         conflict = ", ".join(f'"{k}"' for k in keys)
         self.tail = f" ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
         self.copy = False  # an upsert cannot COPY
+        if dialect.name == "postgresql":
+            # one statement and one parameter whatever the row count: the rows as a JSON
+            # array (dumped in C; per-value array or row parameters cost more than the upsert)
+            self.recordset = self.recordset_head + self.tail
+
+    def rows(self, groups: dict[Any, dict[str, Any]]) -> list[tuple[Any, ...]]:
+        """The DBAPI rows of the groups: key columns first, then the counters."""
+        counters = self.counters
+        row = self.row
+        return [row((*key, *counters(values))) for key, values in groups.items()]
+
+    def write(self, conn: Connection, groups: dict[Any, dict[str, Any]]) -> None:
+        """Add each group's counters to its row."""
+        if groups:
+            self.execute(conn, self.rows(groups))
+
+    def payload(self, groups: dict[Any, dict[str, Any]]) -> str:
+        """The groups as the JSON array ``recordset`` reads (PostgreSQL)."""
+        names = self.names
+        rows = self.rows(groups)
+        return json.dumps([dict(zip(names, row, strict=True)) for row in rows], default=str)
+
+
+def _one(name: str) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    return lambda values: (values[name],)
 
 
 _ROLLUP_KEYS = ("hour", "project_id", "api_key_id", "end_user", "model", "outcome")
 _TAG_KEYS = ("hour", "tag", "project_id", "model", "outcome")
+_DAILY_KEYS = ("day", *_ROLLUP_KEYS[1:])
+_DAILY_TAG_KEYS = ("day", *_TAG_KEYS[1:])
+_ERROR_KEYS = (*_ROLLUP_KEYS, "error_type", "http_status")
+
+
+@dataclass(frozen=True, slots=True)
+class _Upserters:
+    hourly: _BulkUpsert
+    daily: _BulkUpsert
+    tags: _BulkUpsert
+    daily_tags: _BulkUpsert
+    errors: _BulkUpsert
+
+    def all(self) -> tuple[_BulkUpsert, ...]:
+        return (self.hourly, self.daily, self.tags, self.daily_tags, self.errors)
 
 
 @lru_cache(maxsize=8)
-def _upserters(dialect: Dialect) -> tuple[_BulkUpsert, _BulkUpsert]:
-    return (
-        _BulkUpsert(hourly_rollups, _ROLLUP_KEYS, dialect),
-        _BulkUpsert(hourly_tag_rollups, _TAG_KEYS, dialect),
+def _upserters(dialect: Dialect) -> _Upserters:
+    return _Upserters(
+        hourly=_BulkUpsert(hourly_rollups, _ROLLUP_KEYS, dialect),
+        daily=_BulkUpsert(daily_rollups, _DAILY_KEYS, dialect),
+        tags=_BulkUpsert(hourly_tag_rollups, _TAG_KEYS, dialect),
+        daily_tags=_BulkUpsert(daily_tag_rollups, _DAILY_TAG_KEYS, dialect),
+        errors=_BulkUpsert(hourly_error_rollups, _ERROR_KEYS, dialect),
     )
 
 
-def _upsert(
-    conn: Connection, upsert: _BulkUpsert, keys: Sequence[str], groups: dict[Any, dict[str, Any]]
-) -> None:
-    if not groups:
-        return
-    rows = []
-    for key, counters in groups.items():
-        values = dict(zip(keys, key, strict=True)) | counters
-        rows.append(upsert.row([values[c] for c in upsert.columns]))
-    upsert.execute(conn, rows)
+@lru_cache(maxsize=8)
+def _pg_rollup_statement(dialect: Dialect) -> str:
+    """All five upserts as one PostgreSQL statement (data-modifying CTEs, one JSON each).
+
+    One round trip per batch instead of five; each upsert touches its own table, so no row
+    is changed twice in the statement.
+    """
+    parts = [u.recordset for u in _upserters(dialect).all()]
+    assert all(parts)
+    ctes = ", ".join(f"u{i} AS ({sql})" for i, sql in enumerate(parts[:-1]))
+    return f"WITH {ctes} {parts[-1]}"
 
 
 def _rollup(conn: Connection, fresh: Sequence[UsageEvent]) -> None:
-    rollups, tags = _upserters(conn.dialect)
-    _upsert(conn, rollups, _ROLLUP_KEYS, aggregate(fresh))
-    _upsert(conn, tags, _TAG_KEYS, aggregate_tags(fresh))
+    """All rollups of the fresh events; the daily ones are the hourly increments by day."""
+    up = _upserters(conn.dialect)
+    sums = aggregate_all(fresh)
+    groups: tuple[dict[Any, dict[str, Any]], ...] = (
+        sums.rollups,
+        by_day(sums.rollups),
+        sums.tags,
+        by_day(sums.tags),
+        sums.errors,
+    )
+    if conn.dialect.name == "postgresql":
+        payloads = tuple(u.payload(g) for u, g in zip(up.all(), groups, strict=True))
+        conn.exec_driver_sql(_pg_rollup_statement(conn.dialect), payloads)
+        return
+    for upsert, group in zip(up.all(), groups, strict=True):
+        upsert.write(conn, group)
 
 
 def write_batch(engine: Engine, events: Sequence[UsageEvent]) -> int:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, Table, delete, func, select
+from sqlalchemy import Engine, Table, func, select
 
 from collector.db.models import daily_rollups, daily_tag_rollups, hourly_rollups, hourly_tag_rollups
 from collector.recorder import write_batch
@@ -70,13 +70,30 @@ def test_daily_rollups_follow_inserts_and_upserts(engine: Engine, seeded: Seeded
     assert cost == Decimal("0.2444444247")
 
 
-def test_daily_rollups_follow_deletes(engine: Engine, seeded: Seeded) -> None:
-    with engine.begin() as conn:
-        conn.execute(delete(hourly_rollups).where(hourly_rollups.c.model == "mystery-model"))
-        conn.execute(delete(hourly_tag_rollups).where(hourly_tag_rollups.c.tag == "env=prod"))
+def test_daily_rollups_split_a_batch_by_utc_day_and_ignore_replays(
+    engine: Engine, seeded: Seeded
+) -> None:
+    # one batch over a UTC midnight; one event stamped in +02:00, on 4 Nov locally but 3 Nov
+    # in UTC (its day and hour are UTC ones)
+    plus2 = timezone(timedelta(hours=2))
+    times = [
+        datetime(2026, 11, 3, 23, 59, tzinfo=UTC),
+        datetime(2026, 11, 4, 0, 1, tzinfo=UTC),
+        datetime(2026, 11, 4, 1, 30, tzinfo=plus2),  # 3 Nov 23:30 UTC
+    ]
+    batch = [
+        make_event(project_id=seeded.alpha, api_key_id=seeded.key_a, end_user="u9",
+                   started_at=t, tags={"team": "night"}, cost_usd=Decimal("0.0000000003"))
+        for t in times
+    ]  # fmt: skip
+    write_batch(engine, batch)
+    _assert_equal(engine)
+    assert write_batch(engine, batch) == 0  # a replay adds nothing anywhere
     _assert_equal(engine)
     with engine.connect() as conn:
         rows = conn.execute(
-            select(daily_rollups.c.requests).where(daily_rollups.c.model == "mystery-model")
+            select(daily_tag_rollups.c.day, daily_tag_rollups.c.requests)
+            .where(daily_tag_rollups.c.tag == "team=night")
+            .order_by(daily_tag_rollups.c.day)
         ).all()
-    assert [r.requests for r in rows] == [0]  # kept at zero, harmless for sums
+    assert [(r.day.day, r.requests) for r in rows] == [(3, 2), (4, 1)]

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import math
+import random
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from typing import Any
 
 import pandas as pd
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, delete, func, select
 
 from collector.analytics import (
     Filters,
@@ -19,7 +22,10 @@ from collector.analytics import (
     latency_over_time,
     reliability,
 )
+from collector.db.models import Request, hourly_error_rollups
+from collector.recorder import write_batch
 from tests.analytics.conftest import NOV1_13, Seeded
+from tests.factories import make_event
 
 WHOLE = Filters(datetime(2026, 10, 31, tzinfo=UTC), datetime(2026, 11, 3, tzinfo=UTC))
 NOW = datetime(2026, 11, 2, 0, 30, tzinfo=UTC)
@@ -117,3 +123,122 @@ def test_tag_filters_are_refused_where_rollups_lack_them(engine: Engine, seeded:
         reliability(engine, tagged, "day")
     with pytest.raises(UnsupportedFilterError):
         error_budget_by_project(engine, tagged, NOW)
+
+
+# --- the error breakdown: rollup (whole hours) + requests (edges) == requests alone ---------
+
+_ERRORS = (
+    ("upstream_error", "server_error", 502),
+    ("upstream_error", "server_error", 500),
+    ("timeout", "timeout", None),
+    ("client_error", "invalid_request_error", 400),
+    ("blocked", "budget_exceeded", 429),
+    ("cancelled", None, None),
+)
+
+
+def _failures(seeded: Seeded, n: int, seed: int) -> list[Any]:
+    """``n`` failed requests (and some successes) spread over 1–3 Nov, every key shape."""
+    rng = random.Random(seed)
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    events = []
+    for _ in range(n):
+        outcome, error_type, status = rng.choice(_ERRORS)
+        keys = ((seeded.alpha, seeded.key_a), (seeded.beta, seeded.key_b), (None, None))
+        pid, kid = rng.choice(keys)
+        served = rng.choice(("gpt-4o", "gpt-4o-mini-2024-07-18", None))
+        events.append(
+            make_event(
+                started_at=start + timedelta(seconds=rng.randrange(3 * 86400)),
+                outcome=rng.choice((outcome, "success")),
+                error_type=error_type,
+                http_status=status,
+                project_id=pid,
+                api_key_id=kid,
+                end_user=rng.choice(("u1", "u2", None)),
+                model_served=served,
+                model_requested=rng.choice(("gpt-4o", None)) if served is None else "gpt-4o",
+                tags=rng.choice(({}, {"team": "ml"})),
+            )
+        )
+    return events
+
+
+def _raw_breakdown(engine: Engine, f: Filters) -> Counter[tuple[Any, ...]]:
+    """Counted in Python from the raw rows, independently of the query code."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(Request.__table__)).all()
+    out: Counter[tuple[Any, ...]] = Counter()
+    for r in rows:
+        model = r.model_served or r.model_requested or ""
+        tags = {f"{k}={v}" for k, v in (r.tags or {}).items()}
+        if (
+            r.outcome != "success"
+            and f.start <= r.started_at < f.end
+            and (not f.project_ids or r.project_id in f.project_ids)
+            and (not f.api_key_ids or r.api_key_id in f.api_key_ids)
+            and (not f.end_users or r.end_user in f.end_users)
+            and (not f.models or model in f.models)
+            and (not f.tags or tags & set(f.tags))
+        ):
+            out[(r.outcome, r.error_type, r.http_status, model or "(none)")] += 1
+    return out
+
+
+def _breakdown(engine: Engine, f: Filters) -> Counter[tuple[Any, ...]]:
+    df = errors_breakdown(engine, f)
+    assert list(df["requests"]) == sorted(df["requests"], reverse=True)
+    statuses = [None if pd.isna(s) else int(s) for s in df["http_status"]]
+    keys = zip(df["outcome"], df["error_type"], statuses, df["model"], strict=True)
+    found = Counter(dict(zip(keys, (int(n) for n in df["requests"]), strict=True)))
+    assert len(found) == len(df)  # no key listed twice
+    return found
+
+
+def _ranges(seeded: Seeded) -> list[Filters]:
+    nov1 = datetime(2026, 11, 1, tzinfo=UTC)
+    odd = timedelta(minutes=17, seconds=3, microseconds=5)
+    return [
+        WHOLE,  # whole days only
+        Filters(nov1 + odd, nov1 + timedelta(days=2) + odd),  # partial hours at both edges
+        Filters(nov1 + timedelta(hours=5), nov1 + timedelta(hours=5) + odd),  # inside an hour
+        Filters(nov1 + odd, nov1 + timedelta(hours=1)),  # one partial hour, then nothing
+        Filters(nov1 + timedelta(hours=3), nov1 + timedelta(days=1), project_ids=(seeded.beta,)),
+        Filters(nov1 + odd, nov1 + timedelta(days=3), models=("gpt-4o",), end_users=("u1",)),
+        Filters(nov1 + odd, nov1 + timedelta(days=3), api_key_ids=(seeded.key_a,)),
+        Filters(nov1 + odd, nov1 + timedelta(days=2), tags=("team=ml",)),  # requests only
+    ]
+
+
+def test_errors_breakdown_equals_the_raw_rows_exactly(engine: Engine, seeded: Seeded) -> None:
+    write_batch(engine, _failures(seeded, 2000, seed=7))
+    for f in _ranges(seeded):
+        expected = _raw_breakdown(engine, f)
+        assert expected, f  # each range holds failures: the comparison means something
+        assert _breakdown(engine, f) == expected, f
+
+
+def test_errors_breakdown_reads_whole_hours_from_the_rollup(engine: Engine, seeded: Seeded) -> None:
+    f = Filters(NOV1_13, NOV1_13 + timedelta(hours=1))
+    before = _breakdown(engine, f)
+    assert before == {("upstream_error", "server_error", 500, "gpt-4o"): 1}
+    with engine.begin() as conn:  # the raw rows go; the rollup still has the hour
+        conn.execute(delete(Request.__table__).where(Request.started_at >= NOV1_13))
+    assert _breakdown(engine, f) == before
+    assert _breakdown(engine, Filters(NOV1_13, NOV1_13 + timedelta(minutes=59))) == {}
+
+
+def test_error_rollup_ignores_replays(engine: Engine, seeded: Seeded) -> None:
+    events = _failures(seeded, 200, seed=11)
+    first = events[:120]
+    assert write_batch(engine, first + first[:10]) == 120  # duplicates inside a batch too
+    assert write_batch(engine, events) == 80  # a replay overlapping the stored rows
+    assert write_batch(engine, events) == 0
+    for f in _ranges(seeded)[:3]:
+        assert _breakdown(engine, f) == _raw_breakdown(engine, f)
+    with engine.connect() as conn:
+        stored = conn.scalar(select(func.sum(hourly_error_rollups.c.requests)))
+        failed = conn.scalar(
+            select(func.count()).select_from(Request).where(Request.outcome != "success")
+        )
+    assert stored == failed
