@@ -8,10 +8,13 @@ Per database, two (or three) ``spendscope serve`` processes, each on its own dat
 file / PostgreSQL schema), behind one ``spendscope mock-upstream``:
 
 * **off** — a key without limits, no budgets: admission answers from the cached policy alone;
-* **on** — the same traffic under a hard global budget (every request reserves its worst
-  case and settles its actual cost through the database) and a key with RPM and TPM limits
-  (in-process limiter), all set high enough that nothing is refused;
-* **on + Redis** — as *on*, with the rate limits in Redis (``SPENDSCOPE_REDIS_URL``).
+* **on** — the same traffic under a hard global budget (every request's worst case is held
+  and its actual cost booked; far from the limit, as here, from a quota lease the process
+  reserves in one transaction for up to ``SPENDSCOPE_BUDGET_LEASE_REQUESTS`` requests) and a
+  key with RPM and TPM limits (in-process limiter), all set high enough that nothing is
+  refused;
+* **on + Redis** — as *on*, with the rate limits in Redis (``SPENDSCOPE_REDIS_URL``; calls
+  that arrive together share one script call).
 
 Load comes from ``wrk`` (non-streaming chat completion, 16 output tokens) at each concurrency;
 rounds interleave the servers and the median round is reported. Ratio = on ÷ off in the same

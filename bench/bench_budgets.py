@@ -6,7 +6,9 @@ A reserve+settle pair is what one admitted request costs the database on the har
 "one call per op" calls ``reserve``/``settle`` directly (two transactions per request, threads
 as workers); "ledger" is the gateway's path: N concurrent requests in one process each await
 their reserve and queue their settle, and the :class:`Ledger` commits everything queued in one
-batch at a time (group commit). The gateway-level ratio is ``bench_admission.py``.
+batch at a time (group commit); "leases" is the gateway's default path far from the limit:
+a :class:`LeasePool` over the ledger reserves headroom for many requests in one transaction
+and admits from it in memory. The gateway-level ratio is ``bench_admission.py``.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from sqlalchemy import create_engine, text
 
 from collector.budgets import (
     BudgetSpec,
+    LeasePool,
     Ledger,
     Mode,
     Reservation,
@@ -110,6 +113,42 @@ def _ledger_ops(url: str, ops: int, concurrency: int) -> tuple[float, float]:
         engine.dispose()
 
 
+def _lease_ops(url: str, ops: int, concurrency: int) -> tuple[float, float]:
+    """(ops/s, requests per database batch) admitting from leases of 1024 requests."""
+    upgrade_head(url)
+    engine = make_engine(url)
+    tag = uuid.uuid4().hex[:6]
+    spec = BudgetSpec(f"q-{tag}", parse_scope(f"user:bench-{tag}"), parse_period("month"),
+                      Decimal(10**6), Mode.HARD)  # fmt: skip
+    budget = create_budget(engine, spec, NOW)
+    reserve(engine, [budget], Decimal(0), NOW, TZ)
+
+    async def run() -> tuple[float, float]:
+        ledger = Ledger(engine, TZ, timedelta(minutes=15))
+        pool = LeasePool(ledger, TZ, 1024, 1.0)
+        per = ops // concurrency
+
+        async def one() -> None:
+            for _ in range(per):
+                leases = await pool.admit([budget], Decimal("0.01"), NOW)
+                assert leases is not None
+                await asyncio.sleep(0)  # the request is upstream
+                pool.settle(leases, Decimal("0.01"), Decimal("0.005"))
+
+        start = time.perf_counter()
+        await asyncio.gather(*(one() for _ in range(concurrency)))
+        pool.retire_all()
+        assert await ledger.flush(60)
+        elapsed = time.perf_counter() - start
+        await ledger.aclose()
+        return per * concurrency / elapsed, per * concurrency / max(ledger.batches, 1)
+
+    try:
+        return asyncio.run(run())
+    finally:
+        engine.dispose()
+
+
 def _budget_rows(table: Table, name: str, url_for: Callable[[str], str], ops: int) -> None:
     for workers in (1, 4):
         rate = _budget_ops(url_for(f"b{workers}"), ops, workers)
@@ -118,6 +157,10 @@ def _budget_rows(table: Table, name: str, url_for: Callable[[str], str], ops: in
         rate, per_batch = _ledger_ops(url_for(f"l{conc}"), ops, conc)
         label = f"{conc} requests ({per_batch:.1f}/batch)"
         table.add_row("reserve+settle, ledger", name, label, f"{rate:,.0f}")
+    for conc in (1, 64):
+        rate, per_batch = _lease_ops(url_for(f"q{conc}"), ops * 10, conc)
+        label = f"{conc} requests ({per_batch:.0f}/batch)"
+        table.add_row("admit+settle, leases", name, label, f"{rate:,.0f}")
 
 
 async def _limit_checks(limiter: RateLimiter, ops: int, concurrency: int) -> float:

@@ -23,6 +23,7 @@ from collector.budgets._counters import Hold, Refusal, Reservation, SettledCount
 from collector.budgets._errors import BudgetConfigError, BudgetStoreUnavailable
 from collector.budgets._evaluate import BudgetStatus, Forecast, evaluate, forecast
 from collector.budgets._gateway import GatewayAdmission, context_for
+from collector.budgets._lease import Lease, LeasePool
 from collector.budgets._ledger import Ledger
 from collector.budgets._period import (
     Period,
@@ -34,6 +35,7 @@ from collector.budgets._period import (
     period_window,
     reset_time,
 )
+from collector.budgets._reconcile import reconcile_spent
 from collector.budgets._scope import Scope, ScopeKind, Subject, matches, parse_scope
 from collector.budgets._spec import (
     DEFAULT_THRESHOLDS,
@@ -59,6 +61,8 @@ __all__ = [
     "Forecast",
     "GatewayAdmission",
     "Hold",
+    "Lease",
+    "LeasePool",
     "Ledger",
     "Mode",
     "Period",
@@ -92,6 +96,7 @@ __all__ = [
     "parse_thresholds",
     "parse_timezone",
     "period_window",
+    "reconcile_spent",
     "release",
     "reserve",
     "reset_time",

@@ -24,6 +24,7 @@ from collector.errors import BudgetExceeded, RateLimited
 from collector.ratelimit import Decision
 
 if TYPE_CHECKING:
+    from collector.budgets._lease import Lease
     from collector.keys._types import KeyPrincipal
 
 PriceLookup = Callable[[str, datetime, str | None], TokenPrices | None]
@@ -75,6 +76,7 @@ class Admission:
     charged_output_tokens: int = 0
     unchecked: bool = False  # hard budgets skipped: database down and policy fail_open
     book: tuple[Hold, ...] = ()  # unchecked: counters the actual cost is booked on at settle
+    leases: tuple[Lease, ...] = ()  # admitted from these leases instead of a reservation
 
 
 def usd(amount: Decimal) -> str:

@@ -30,13 +30,15 @@ from collector.budgets._batch import ReserveAsk, SettleAsk, sweep_expired
 from collector.budgets._cost import catalog_prices, output_cap, worst_case_cost
 from collector.budgets._counters import Hold, Refusal, Reservation, SettledCounter
 from collector.budgets._errors import BudgetStoreUnavailable
+from collector.budgets._lease import LeasePool
 from collector.budgets._ledger import UNREACHABLE, Ledger
 from collector.budgets._period import counter_window, parse_timezone
 from collector.budgets._policy import Policy, PolicyCache
+from collector.budgets._reconcile import reconcile_spent
 from collector.budgets._scope import Subject, matches
 from collector.budgets._spec import BudgetSpec, Mode
-from collector.errors import BudgetExceeded
-from collector.ratelimit import RateLimiter, make_limiter, request_limits
+from collector.errors import BudgetExceeded, GatewayError
+from collector.ratelimit import Limit, RateLimiter, make_limiter, request_limits
 from collector.settings import Settings
 
 _log = logging.getLogger("collector.budgets")
@@ -63,10 +65,14 @@ class Admitter:
         self._policy = PolicyCache(engine, settings.budget_cache_ttl_s)
         ttl = timedelta(seconds=settings.budget_hold_ttl_s)
         self.ledger = Ledger(engine, self._tz, ttl, on_settled=self._check_thresholds)
+        self.leases = LeasePool(
+            self.ledger, self._tz, settings.budget_lease_requests, settings.budget_lease_max_age_s
+        )
 
     def invalidate(self) -> None:
         """Forget cached budgets and limits (after an admin change)."""
         self._policy.invalidate()
+        self.leases.retire_all()
 
     async def admit(self, ctx: AdmissionContext) -> Admission:
         """Admit or raise RateLimited / BudgetExceeded / BudgetStoreUnavailable."""
@@ -74,12 +80,28 @@ class Admitter:
         if policy is None:  # database down, fail_open, nothing cached
             return Admission(unchecked=True)
         out_tokens = ctx.n * ctx.max_output_tokens if ctx.max_output_tokens is not None else 0
-        tpm_keys = await self._rate_limit(ctx, policy, ctx.prompt_tokens + out_tokens)
+        limits = await self._rate_limit(ctx, policy, ctx.prompt_tokens + out_tokens)
+        tpm_keys = tuple(lim.key for lim in limits if lim.key.endswith(":tpm"))
+        try:
+            return await self._reserve(ctx, policy, tpm_keys, out_tokens)
+        except GatewayError:
+            # refused by a budget (or its store): the rate limits must not keep the charge
+            if limits:
+                await self._limiter.refund(limits, ctx.now)
+            raise
+
+    async def _reserve(
+        self, ctx: AdmissionContext, policy: Policy, tpm_keys: tuple[str, ...], out_tokens: int
+    ) -> Admission:
+        """Hold the worst case on every hard budget covering the request (lease, or exact)."""
         hard = [b for b in policy.budgets if b.mode is Mode.HARD and matches(b.scope, ctx.subject)]
         if not hard:
             return Admission(tpm_keys=tpm_keys, charged_output_tokens=out_tokens)
         worst = self._worst_case(ctx, hard[0])
         try:
+            leases = await self.leases.admit(hard, worst, ctx.now)
+            if leases is not None:
+                return Admission(None, worst, tpm_keys, out_tokens, leases=leases)
             result = await self.ledger.reserve(ReserveAsk(tuple(hard), worst, ctx.now))
         except DBAPIError as exc:
             return self._store_down(exc, ctx, hard, tpm_keys, out_tokens)
@@ -115,6 +137,11 @@ class Admitter:
         extra = completion_tokens - admission.charged_output_tokens
         if extra > 0 and admission.tpm_keys:
             await self._limiter.add(admission.tpm_keys, extra, now)
+        if admission.leases:
+            worst = admission.worst_case_usd or Decimal(0)
+            cost = actual_cost if actual_cost is not None else worst
+            self.leases.settle(admission.leases, worst, cost)
+            return
         reservation = admission.reservation
         if reservation is None and admission.book and actual_cost:
             # admitted unchecked (fail_open): no hold to replace, but the spend still counts
@@ -126,15 +153,27 @@ class Admitter:
 
     async def release(self, admission: Admission, now: datetime) -> None:
         """Give the hold back: the request failed before it could cost anything."""
+        if admission.leases:
+            worst = admission.worst_case_usd or Decimal(0)
+            self.leases.settle(admission.leases, worst, Decimal(0))
         if admission.reservation is not None:
             await self._finish(SettleAsk(admission.reservation, Decimal(0)), True)
 
     async def sweep(self, now: datetime) -> int:
-        """Release holds of processes that died before settling (run periodically)."""
-        return await asyncio.to_thread(sweep_expired, self._engine, now)
+        """Release holds of processes that died before settling (run periodically); if there
+        were any, raise the hard budgets' spent to what was recorded (see ``_reconcile``)."""
+        released = await asyncio.to_thread(sweep_expired, self._engine, now)
+        if released:
+            policy = await self._policy.get()
+            hard = [b for b in policy.budgets if b.mode is Mode.HARD]
+            added = await asyncio.to_thread(reconcile_spent, self._engine, hard, now, self._tz)
+            if added:
+                _log.warning("budgets: booked %s of recorded spend a dead process left out", added)
+        return released
 
     async def aclose(self) -> None:
-        """Book the queued settles (bounded wait), then close the rate limiter."""
+        """Return the leases, book the queued settles (bounded wait), close the rate limiter."""
+        self.leases.retire_all(force=True)
         await self.ledger.aclose()
         await self._limiter.aclose()
 
@@ -147,9 +186,8 @@ class Admitter:
             _log.warning("budgets unavailable (%s); admitting unchecked (fail_open)", exc)
             return None
 
-    async def _rate_limit(
-        self, ctx: AdmissionContext, policy: Policy, tokens: int
-    ) -> tuple[str, ...]:
+    async def _rate_limit(self, ctx: AdmissionContext, policy: Policy, tokens: int) -> list[Limit]:
+        """Charge the request's rate limits; returns them (for a refund if a budget refuses)."""
         project = policy.projects.get(ctx.project or "")
         limits = request_limits(
             key_id=ctx.api_key_id, key_label=ctx.key_prefix, key_rpm=ctx.key_rpm,
@@ -158,11 +196,11 @@ class Admitter:
             project_tpm=project.tpm if project else None,
         )  # fmt: skip
         if not limits:
-            return ()
+            return limits
         decision = await self._limiter.acquire(limits, ctx.now)
         if not decision.allowed:
             raise rate_refusal(decision)
-        return tuple(lim.key for lim in limits if lim.key.endswith(":tpm"))
+        return limits
 
     def _worst_case(self, ctx: AdmissionContext, budget: BudgetSpec) -> Decimal:
         prices = self._prices(ctx.model, ctx.now, ctx.service_tier)

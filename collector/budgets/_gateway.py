@@ -71,7 +71,8 @@ class GatewayAdmission:
         if not await self.admitter.applies(subject, principal.rpm, principal.tpm):
             return None
         admission = await self.admitter.admit(context_for(principal, request))
-        if admission.reservation is None and not admission.tpm_keys and not admission.book:
+        held = admission.reservation is not None or admission.book or admission.leases
+        if not held and not admission.tpm_keys:
             return None
         return Reservation(admission.worst_case_usd or Decimal(0), handle=admission)
 

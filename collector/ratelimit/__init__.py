@@ -34,6 +34,11 @@ class RateLimiter(Protocol):
         """Charge every limit, or none of them if one would be exceeded."""
         ...
 
+    async def refund(self, limits: Sequence[Limit], now: datetime) -> None:
+        """Take back a charge of :meth:`acquire` (same ``now``): another policy refused the
+        request, so it must not use up this allowance."""
+        ...
+
     async def add(self, keys: Sequence[str], amount: int, now: datetime) -> None:
         """Charge usage learnt after the request (e.g. completion tokens), unchecked."""
         ...

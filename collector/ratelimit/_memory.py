@@ -46,8 +46,23 @@ class InProcessLimiter:
             for key in keys:
                 self._counts[(key, index)] = self._counts.get((key, index), 0) + amount
 
+    def refund_sync(self, limits: Sequence[Limit], now: datetime) -> None:
+        """Take back what :meth:`check` charged (same ``now``): the request was refused later."""
+        index, _ = window_position(now)
+        with self._lock:
+            for lim in limits:
+                slot = (lim.key, index)
+                left = self._counts.get(slot, 0) - lim.cost
+                if left > 0:
+                    self._counts[slot] = left
+                else:
+                    self._counts.pop(slot, None)
+
     async def acquire(self, limits: Sequence[Limit], now: datetime) -> Decision:
         return self.check(limits, now)
+
+    async def refund(self, limits: Sequence[Limit], now: datetime) -> None:
+        self.refund_sync(limits, now)
 
     async def add(self, keys: Sequence[str], amount: int, now: datetime) -> None:
         """Charge extra usage learnt after the fact (e.g. completion tokens) without a check."""

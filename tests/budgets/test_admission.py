@@ -155,7 +155,8 @@ async def test_database_down_policy(
     engine = make_engine(f"sqlite:///{db}")
     make_project(engine, "acme")
     budget(engine, "5")
-    a = admitter(engine, load_settings(db_failure_policy=policy))
+    # no lease: a lease taken while up would (rightly) keep admitting from its headroom
+    a = admitter(engine, load_settings(db_failure_policy=policy, budget_lease_requests=0))
     assert (await a.admit(ctx())).reservation is not None  # caches budgets while up
     _break_sqlite(engine, db)
     if policy == "fail_closed":

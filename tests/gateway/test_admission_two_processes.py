@@ -2,10 +2,12 @@
 
 Two ``spendscope serve`` processes share one schema (PostgreSQL) or one file (SQLite). 200
 concurrent calls from the official ``AsyncOpenAI`` client (default retries), split across both,
-race for a hard budget that affords exactly 50 of them: each request reserves its worst case
-(catalog price × prompt tokens and ``max_tokens``) and the mock answers exactly ``max_tokens``,
-so the arithmetic is exact. Spend must stay within the limit, at least 90 % of what the limit
-affords must be admitted, and every refusal is one ``blocked`` row.
+race for a hard budget that affords exactly 50 of them (and 150: then each process admits
+most requests from leases — 1/32 of the budget, about 4 requests, reserved in one go): each
+request reserves its worst case (catalog price × prompt tokens and ``max_tokens``) and the
+mock answers exactly ``max_tokens``, so the arithmetic is exact. Spend must stay within the
+limit, at least 90 % of what the limit affords must be admitted, and every refusal is one
+``blocked`` row.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import openai
+import pytest
 from sqlalchemy import Engine, select
 
 from collector.budgets import BudgetStatus, budget_statuses
@@ -38,7 +41,6 @@ from tests.gateway.test_admission_gateway import (
 )
 from tests.gateway.test_serve_cli import _free_port, _wait_healthy
 
-AFFORDED = 50
 CALLS = 200
 
 
@@ -88,12 +90,13 @@ def _recorded(engine: Engine) -> tuple[list[Request], BudgetStatus]:
     return rows, status
 
 
+@pytest.mark.parametrize("afforded", [50, 150])
 def test_two_gateways_never_overspend_one_hard_budget(
-    migrated_url: str, tmp_path: Path, mock_base_url: str
+    migrated_url: str, tmp_path: Path, mock_base_url: str, afforded: int
 ) -> None:
     engine = make_engine(migrated_url)
     worst = worst_case()
-    limit = worst * AFFORDED + worst / 2  # affords exactly AFFORDED requests
+    limit = worst * afforded + worst / 2  # affords exactly `afforded` requests
     hard_budget(engine, limit)
     raw_key = key(engine)
     ports = [_free_port(), _free_port()]
@@ -118,7 +121,7 @@ def test_two_gateways_never_overspend_one_hard_budget(
     assert all(r.cost_usd == worst for r in rows if r.outcome == "success")
     spent = sum((r.cost_usd or Decimal(0) for r in rows), Decimal(0))
     assert spent <= limit, (spent, limit)
-    assert admitted >= AFFORDED * 9 // 10, Counter(answers)
+    assert admitted >= afforded * 9 // 10, Counter(answers)
     assert (status.spent_usd, status.reserved_usd) == (spent, Decimal(0))
     assert all(
         (r.http_status, r.error_type) == (429, "insufficient_quota")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -53,6 +54,17 @@ async def test_rpm_admits_up_to_the_limit_then_says_when(limiter: RateLimiter) -
     assert refused.retry_after_s == 42  # next window at +60 s, then 20 % of it slid out (12 s)
     assert not (await limiter.acquire([rpm(5)], T0 + timedelta(seconds=71))).allowed
     assert (await limiter.acquire([rpm(5)], T0 + timedelta(seconds=72))).allowed
+
+
+async def test_concurrent_requests_get_exactly_the_limit(limiter: RateLimiter) -> None:
+    """Redis answers concurrent calls in batches: still one decision per request, in order."""
+    tpm = Limit("key:1:tpm", 10_000, 1000, "tokens per minute of key k")
+    decisions = await asyncio.gather(*(limiter.acquire([rpm(50), tpm], T0) for _ in range(80)))
+    assert [d.allowed for d in decisions] == [True] * 10 + [False] * 70
+    assert all(d.exceeded == tpm for d in decisions[10:])
+    await asyncio.gather(*(limiter.add(["key:1:tpm"], 1, T0) for _ in range(5)))
+    refused = await limiter.acquire([Limit("key:1:tpm", 10_005, 1, "t")], T0)
+    assert not refused.allowed  # 10,005 charged: the late adds all counted
 
 
 async def test_all_or_nothing_across_limits(limiter: RateLimiter) -> None:

@@ -1,0 +1,94 @@
+"""Quota leasing: many admissions from one reserved lease, and the limit still exact."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+from sqlalchemy import Engine
+
+from collector.budgets import Admission, Admitter, budget_statuses, parse_timezone
+from collector.errors import BudgetExceeded
+from collector.settings import load_settings
+from tests.budgets.test_admission import NOW, admitter, budget, ctx
+from tests.factories import make_project
+
+WORST = Decimal("0.003")  # 1000 prompt × $1 + 500 output × $4 per 1M tokens
+UTC = parse_timezone("UTC")
+
+
+def _status(engine: Engine) -> tuple[Decimal, Decimal]:
+    [status] = budget_statuses(engine, NOW, UTC)
+    return status.spent_usd, status.reserved_usd
+
+
+async def test_requests_are_admitted_from_one_lease_and_booked_when_it_returns(
+    engine: Engine,
+) -> None:
+    make_project(engine, "acme")
+    budget(engine, "5")  # lease: min(1024 × $0.003, $5 / 32) = $0.15625
+    a = admitter(engine, load_settings(budget_lease_max_age_s=60))
+    admitted = [await a.admit(ctx()) for _ in range(10)]
+    assert all(x.leases and x.reservation is None for x in admitted)
+    assert (a.leases.leased, a.ledger.batches) == (1, 1)  # one transaction for ten requests
+    assert _status(engine) == (Decimal(0), Decimal("0.15625"))
+    for x in admitted[:9]:
+        await a.settle(x, actual_cost=Decimal("0.002"), completion_tokens=10, now=NOW)
+    await a.release(admitted[9], NOW)
+    assert _status(engine) == (Decimal(0), Decimal("0.15625"))  # booked when the lease returns
+    a.leases.retire_all()
+    assert await a.ledger.flush(10)
+    assert _status(engine) == (Decimal("0.018"), Decimal(0))
+    await a.aclose()
+
+
+async def test_a_lease_returns_after_its_max_age(engine: Engine) -> None:
+    make_project(engine, "acme")
+    budget(engine, "5")
+    a = admitter(engine, load_settings(budget_lease_max_age_s=0.05))
+    first = await a.admit(ctx())
+    await a.settle(first, actual_cost=WORST, completion_tokens=500, now=NOW)
+    await asyncio.sleep(0.2)
+    assert await a.ledger.flush(10)
+    assert _status(engine) == (WORST, Decimal(0))
+    await a.aclose()
+
+
+async def test_near_the_limit_requests_are_reserved_exactly(engine: Engine) -> None:
+    make_project(engine, "acme")
+    budget(engine, "0.01")  # 1/32 of it is less than two worst cases: no lease
+    a = admitter(engine)
+    assert (await a.admit(ctx())).reservation is not None
+    assert a.leases.leased == 0
+    await a.aclose()
+
+
+async def _storm(a: Admitter, calls: int) -> int:
+    """``calls`` concurrent requests that each cost their worst case; how many got in."""
+
+    async def one() -> bool:
+        try:
+            admission: Admission = await a.admit(ctx())
+        except BudgetExceeded:
+            return False
+        await asyncio.sleep(0)
+        await a.settle(admission, actual_cost=WORST, completion_tokens=500, now=NOW)
+        return True
+
+    return sum(await asyncio.gather(*(one() for _ in range(calls))))
+
+
+async def test_two_processes_leasing_one_budget_never_overspend(engine: Engine) -> None:
+    make_project(engine, "acme")
+    budget(engine, "3.0015")  # affords exactly 1000 requests; leases of 31 requests each
+    settings = load_settings(budget_lease_max_age_s=60)
+    one, two = admitter(engine, settings), admitter(engine, settings)
+    admitted = sum(await asyncio.gather(_storm(one, 700), _storm(two, 700)))
+    assert one.leases.leased > 1 and two.leases.leased > 1
+    for a in (one, two):
+        await a.aclose()
+    spent, reserved = _status(engine)
+    assert reserved == 0
+    assert spent == WORST * admitted
+    assert spent <= Decimal("3.0015")
+    assert admitted >= 900, admitted  # >= 90 % of what the limit affords
