@@ -121,6 +121,19 @@ class Settings(BaseSettings):
         description="Output tokens a hard budget reserves for a model of unknown output cap "
         "when the request sets no max_tokens.",
     )
+    budget_lease_requests: int = Field(
+        1024,
+        ge=0,
+        description="Quota leasing: a gateway reserves headroom for this many requests' worst "
+        "case in one transaction (at most 1/32 of the budget) and admits from it locally; "
+        "0 reserves every request on its own.",
+    )
+    budget_lease_max_age_s: float = Field(
+        1.0,
+        gt=0,
+        description="A hard-budget lease is returned (its spend booked, unused headroom freed) "
+        "after this many seconds.",
+    )
     alert_interval_s: float = Field(60.0, gt=0, description="How often alert rules are evaluated.")
     alert_webhook_secret: str | None = Field(
         None, description="HMAC-SHA256 key signing generic alert webhooks (X-Spendscope-Signature)."
@@ -153,6 +166,25 @@ class Settings(BaseSettings):
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Log level of every process."
+    )
+
+    # --- OpenTelemetry export ------------------------------------------------------------
+    otel_endpoint: str | None = Field(
+        None,
+        description="OTLP/HTTP endpoint of `spendscope otel export`, e.g. http://collector:4318 "
+        "(/v1/traces is added unless the URL has a path).",
+    )
+    otel_headers: SecretStr | None = Field(
+        None,
+        description="Headers sent with each OTLP export, comma-separated 'name=value' "
+        "(e.g. an API key; masked in `config show`).",
+    )
+    otel_cursor_path: Path = Field(
+        Path("./.spendscope/otel-cursor.json"),
+        description="File in which `spendscope otel export` keeps which requests it exported.",
+    )
+    otel_timeout_s: float = Field(
+        10.0, gt=0, description="Longest one OTLP export (with its retries) may take."
     )
 
     # --- dashboard -----------------------------------------------------------------------

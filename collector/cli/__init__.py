@@ -33,6 +33,7 @@ _DOMAINS: tuple[str, ...] = (
     "collector.cli.report",
     "collector.cli.serve",
     "collector.cli.demo",
+    "collector.cli.otel",
 )
 
 
