@@ -29,6 +29,7 @@ BIN = Path(sys.executable).parent
 LITELLM = Path(os.environ.get("LITELLM_BIN", "/tmp/litellm-venv/bin/litellm"))
 MODEL = "gpt-4o-mini"
 UPSTREAM_KEY = "sk-bench-upstream"
+LITELLM_KEY = "sk-bench-litellm-master"
 DEFER_WRITES = {"SPENDSCOPE_RECORDER_FLUSH_INTERVAL_MS": "3600000",  # one flush an hour, and
                 "SPENDSCOPE_RECORDER_BATCH_SIZE": "10000000",  # batches too big to fill
                 "SPENDSCOPE_RECORDER_QUEUE_SIZE": "10000000"}  # fmt: skip
@@ -187,11 +188,12 @@ def start_litellm(work: Path, upstream: str) -> Server:
     config.write_text(json.dumps({  # YAML is a superset of JSON
         "model_list": [{"model_name": MODEL, "litellm_params": params}],
         "litellm_settings": {"turn_off_message_logging": True, "telemetry": False},
+        "general_settings": {"master_key": LITELLM_KEY},  # newer proxies refuse to start without
     }))  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "LITELLM"))}
     env |= {"LITELLM_LOG": "ERROR", "LITELLM_TELEMETRY": "False", "DISABLE_SCHEMA_UPDATE": "true"}
     argv = [str(LITELLM), "--config", str(config), "--port", str(port), "--num_workers", "1"]
-    server = Server("LiteLLM proxy", f"http://127.0.0.1:{port}", "sk-anything")
+    server = Server("LiteLLM proxy", f"http://127.0.0.1:{port}", LITELLM_KEY)
     server.proc = spawn(argv, env, work / "litellm.log")
     wait_ready(server, 180)
     return server
@@ -257,6 +259,10 @@ def start_all(run: Run, work: Path, args: argparse.Namespace) -> None:
         name, switch = "spendscope (recording off*)", DEFER_WRITES
         run.notes.append("*: no recording switch in Settings: DB writes deferred past the run")
     run.servers.append(start_spendscope(work, mock.base_url, name, switch))
+    for variant in args.variant:
+        label, _, tree = variant.partition("=")
+        env = {"PYTHONPATH": str(Path(tree).resolve())}
+        run.servers.append(start_spendscope(work, mock.base_url, f"variant {label} (rec. on)", env))
     if args.no_litellm or not LITELLM.exists():
         run.notes.append(f"LiteLLM not run: --no-litellm, or {LITELLM} missing (bench/README.md)")
         return
@@ -369,6 +375,15 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
     parser.add_argument("--passthrough", nargs="+", default=["asgi"], choices=("asgi", "aiohttp"))
     parser.add_argument("--recording-off-env", help="NAME=VALUE that turns recording off.")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME=TREE",
+        help="Also run spendscope (recording on) from another source tree "
+        "(a directory holding collector/, migrations/ and alembic.ini), e.g. "
+        "the code before a change: before/after side by side in one run.",
+    )
     parser.add_argument("--no-litellm", action="store_true")
     parser.add_argument("--pause", type=float, default=0.5, help="Seconds between cells.")
     parser.add_argument("--keep", action="store_true", help="Keep the work dir (logs, DBs).")

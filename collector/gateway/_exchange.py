@@ -3,8 +3,10 @@
 Cost rules (DESIGN.md): usage reported by upstream is ``computed`` with the price of the model
 that served it (falling back to the requested model's price); usage we counted ourselves
 (a stream cut or cancelled before its usage arrived) is ``estimated``; a response without
-usage on an endpoint we cannot count is ``unpriced`` (cost NULL). A request that never got a
-successful answer (refused by us, or every try failed) consumed nothing: ``computed`` $0.
+usage on an endpoint we cannot count is ``unpriced`` (cost NULL), unless OpenAI does not charge
+for the endpoint at all (models, moderations: ``computed`` $0, price ``free:…``). A request
+that never got a successful answer (refused by us, or every try failed) consumed nothing:
+``computed`` $0.
 """
 
 from __future__ import annotations
@@ -19,10 +21,10 @@ from typing import Any
 
 from collector.errors import BudgetExceeded, GatewayError, PricingError, RateLimited
 from collector.gateway._estimate import estimate_completion, estimate_prompt
-from collector.gateway._intake import Call
+from collector.gateway._intake import TRACEPARENT, Call
 from collector.gateway._sse import StreamObserver
 from collector.keys import Attribution, KeyPrincipal
-from collector.pricing import PriceOverride, compute_cost
+from collector.pricing import PriceOverride, compute_cost, free_endpoint_cost
 from collector.recorder import AttemptEvent, UsageEvent
 from collector.usage import Cost, CostSource, Outcome, Usage
 
@@ -70,6 +72,7 @@ class Exchange:
     answered: bool = False  # upstream gave a 2xx answer (so something may be billed)
     responded: bool = False  # our last byte is on its way: a disconnect now is no cancel
     disconnected: bool = False
+    traceparent: str | None = None  # the client's valid W3C header, for the OTel exporter
     _prompt: int | None = None
 
     def refuse(self, exc: GatewayError) -> None:
@@ -103,15 +106,26 @@ class Exchange:
 
     def settle(self, overrides: Sequence[PriceOverride]) -> None:
         """Price the usage (if any) and copy it onto the last attempt."""
-        if self.usage is None:
+        free = free_endpoint_cost(self.call.method, self.call.path) if self.call else None
+        if free is not None and self.answered:
+            self.cost = free
+        elif self.usage is None:
             self.cost = _UNPRICED if self.answered else _ZERO
             return
-        self.cost = _price(self, self.usage, overrides)
+        else:
+            self.cost = _price(self, self.usage, overrides)
         if self.attempts:
-            last = self.attempts[-1]
-            last.prompt_tokens = self.usage.prompt_tokens
-            last.completion_tokens = self.usage.completion_tokens
+            last, usage = self.attempts[-1], self.usage or Usage()
+            last.prompt_tokens = usage.prompt_tokens
+            last.completion_tokens = usage.completion_tokens
             last.cost_usd = self.cost.cost_usd
+
+    def _metadata(self) -> dict[str, Any]:
+        """The client's metadata, plus its ``traceparent`` header unless it set that key."""
+        metadata = dict(self.attribution.metadata) if self.attribution else {}
+        if self.traceparent is not None:
+            metadata.setdefault(TRACEPARENT, self.traceparent)
+        return metadata
 
     def to_event(self) -> UsageEvent:
         call, attribution, principal = self.call, self.attribution, self.principal
@@ -131,7 +145,7 @@ class Exchange:
             api_key_id=principal.api_key_id if principal else None,
             end_user=attribution.end_user if attribution else None,
             tags=dict(attribution.tags) if attribution else {},
-            metadata=dict(attribution.metadata) if attribution else {},
+            metadata=self._metadata(),
             http_status=self.http_status,
             error_type=self.error_type,
             error_message=self.error_message,

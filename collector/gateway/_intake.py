@@ -47,6 +47,11 @@ MULTIPART_KINDS = frozenset({Kind.TRANSCRIPTION})
 # Streams whose usage arrives only when asked for (``stream_options.include_usage``).
 USAGE_OPT_IN = frozenset({Kind.CHAT, Kind.COMPLETIONS})
 
+TRACEPARENT = "traceparent"  # the W3C header, kept in metadata under the same key
+_TRACEPARENT = re.compile(
+    r"(?!ff)[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}"
+)
+
 BAD_JSON = (
     "We could not parse the JSON body of your request. (HINT: This likely means you aren't "
     "using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was "
@@ -239,3 +244,15 @@ def form_field(raw: bytes, content_type: str, name: str) -> str | None:
         if sep and wanted.search(head):
             return value.removesuffix(b"\r\n").decode("utf-8", "replace")
     return None
+
+
+def traceparent(value: bytes) -> str | None:
+    """A W3C ``traceparent`` (version-traceid-spanid-flags, lowercase hex, 55 chars) or None.
+
+    Version ``ff`` and all-zero ids are invalid by the spec; a bad header is ignored, never
+    refused: tracing must not break traffic.
+    """
+    if len(value) != 55:
+        return None
+    text = value.decode("latin-1")
+    return text if _TRACEPARENT.fullmatch(text) else None

@@ -31,7 +31,7 @@ from collector.errors import (
 from collector.gateway._admission import AdmissionRequest, Reservation
 from collector.gateway._exchange import Exchange
 from collector.gateway._forward import Failure, Reply
-from collector.gateway._intake import Call, parse_call
+from collector.gateway._intake import Call, parse_call, traceparent
 from collector.gateway._relay import relay_body, relay_raw, relay_sse, send_error, settle_stream
 from collector.gateway._runtime import Runtime
 from collector.keys import KeyPrincipal, parse_attribution
@@ -57,13 +57,14 @@ class _ClientGone(Exception):
 class _Headers:
     """The few client headers the gateway reads, found in one pass."""
 
-    __slots__ = ("authorization", "content_length", "content_type", "spendscope")
+    __slots__ = ("authorization", "content_length", "content_type", "spendscope", "traceparent")
 
     def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
         self.authorization: str | None = None
         self.content_type = ""
         self.content_length: int | None = None
         self.spendscope: dict[str, str] = {}
+        self.traceparent: str | None = None
         for name, value in raw:
             if name == b"authorization":
                 self.authorization = value.decode("latin-1")
@@ -73,6 +74,8 @@ class _Headers:
                 self.content_length = int(value) if value.isdigit() else None
             elif name.startswith(b"x-spendscope-"):
                 self.spendscope[name.decode("latin-1")] = value.decode("utf-8", "replace")
+            elif name == b"traceparent":
+                self.traceparent = traceparent(value)
 
 
 class Proxy:
@@ -105,6 +108,7 @@ class Proxy:
     ) -> tuple[Call, Reservation | None] | None:
         """Read, authenticate, validate and admit; a refusal is answered and recorded here."""
         headers = _Headers(scope["headers"])
+        ex.traceparent = headers.traceparent
         try:
             raw = await _read_body(receive, headers.content_length, self.rt.settings.max_body_bytes)
             ex.principal = principal = await self._authenticate(headers.authorization)

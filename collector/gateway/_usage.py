@@ -32,13 +32,11 @@ def usage_from_wire(kind: Kind, usage: Any) -> Usage | None:
         return _io_tokens(kind, usage)
     prompt_details = usage.get("prompt_tokens_details")
     completion_details = usage.get("completion_tokens_details")
-    prompt = _int(usage, "prompt_tokens")
-    completion = _int(usage, "completion_tokens")
-    return Usage(
-        prompt_tokens=prompt,
-        completion_tokens=completion,
-        cached_tokens=min(_int(prompt_details, "cached_tokens"), prompt),
-        reasoning_tokens=min(_int(completion_details, "reasoning_tokens"), completion),
+    return _tokens(
+        _int(usage, "prompt_tokens"),
+        _int(usage, "completion_tokens"),
+        prompt_details,
+        completion_details,
         audio_prompt_tokens=_int(prompt_details, "audio_tokens"),
         audio_completion_tokens=_int(completion_details, "audio_tokens"),
     )
@@ -46,20 +44,41 @@ def usage_from_wire(kind: Kind, usage: Any) -> Usage | None:
 
 def _io_tokens(kind: Kind, usage: dict[str, Any]) -> Usage:
     """Responses API, gpt-image and gpt-4o transcription: ``input_tokens``/``output_tokens``."""
-    inp = _int(usage, "input_tokens")
     out = _int(usage, "output_tokens")
     in_details = usage.get("input_tokens_details") or usage.get("input_token_details")
-    out_details = usage.get("output_tokens_details")
-    image_in = _int(in_details, "image_tokens")
-    audio_in = _int(in_details, "audio_tokens")
-    return Usage(
-        prompt_tokens=inp,
-        completion_tokens=out,
-        cached_tokens=min(_int(in_details, "cached_tokens"), inp),
-        reasoning_tokens=min(_int(out_details, "reasoning_tokens"), out),
-        audio_prompt_tokens=audio_in,
-        image_prompt_tokens=image_in,
+    return _tokens(
+        _int(usage, "input_tokens"),
+        out,
+        in_details,
+        usage.get("output_tokens_details"),
+        audio_prompt_tokens=_int(in_details, "audio_tokens"),
+        image_prompt_tokens=_int(in_details, "image_tokens"),
         image_completion_tokens=out if kind is Kind.IMAGES else 0,
+    )
+
+
+def _tokens(
+    prompt: int,
+    completion: int,
+    prompt_details: Any,
+    completion_details: Any,
+    *,
+    audio_prompt_tokens: int = 0,
+    audio_completion_tokens: int = 0,
+    image_prompt_tokens: int = 0,
+    image_completion_tokens: int = 0,
+) -> Usage:
+    """Totals plus their details, with OpenAI's inclusion rules kept: the cached part never
+    exceeds the prompt, nor the reasoning part the completion (a bad detail cannot inflate)."""
+    return Usage(
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        cached_tokens=min(_int(prompt_details, "cached_tokens"), prompt),
+        reasoning_tokens=min(_int(completion_details, "reasoning_tokens"), completion),
+        audio_prompt_tokens=audio_prompt_tokens,
+        audio_completion_tokens=audio_completion_tokens,
+        image_prompt_tokens=image_prompt_tokens,
+        image_completion_tokens=image_completion_tokens,
     )
 
 

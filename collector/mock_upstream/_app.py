@@ -12,7 +12,7 @@ from aiohttp import web
 
 from collector.mock_upstream._chat import chat_completions, completions
 from collector.mock_upstream._config import MockConfig
-from collector.mock_upstream._http import STATE, openai_middleware
+from collector.mock_upstream._http import STATE, json_response, openai_middleware
 from collector.mock_upstream._media import image_file, images, speech, transcriptions
 from collector.mock_upstream._responses import responses
 from collector.mock_upstream._state import MockState
@@ -36,6 +36,7 @@ def create_app(config: MockConfig) -> web.Application:
     app.router.add_post("/v1/audio/transcriptions", transcriptions)
     app.router.add_post("/v1/audio/speech", speech)
     app.router.add_post("/v1/images/generations", images)
+    app.router.add_get("/v1/files", _list_files)
     app.router.add_get("/_mock/images/{name}", image_file)
     app.router.add_get("/_mock/scenarios/{scenario}", _scenario_attempts)
     app.router.add_route("*", "/v1/{tail:.*}", _not_found)
@@ -47,6 +48,12 @@ async def _scenario_attempts(request: web.Request) -> web.Response:
     scenario = request.match_info["scenario"]
     attempts = request.app[STATE].planner.attempts.get(scenario, 0)
     return web.json_response({"scenario": scenario, "attempts": attempts})
+
+
+async def _list_files(request: web.Request) -> web.StreamResponse:
+    """``GET /v1/files``: no files stored — an answered endpoint with no usage and no price."""
+    empty: dict[str, object] = {"object": "list", "data": [], "has_more": False}
+    return json_response(request, empty | {"first_id": None, "last_id": None}, 0)
 
 
 async def _not_found(request: web.Request) -> web.Response:

@@ -10,6 +10,7 @@ from collector.pricing._engine import (
     parse_service_tier,
     resolve_price,
 )
+from collector.pricing._free import free_endpoint_cost
 from collector.pricing._litellm import ImportedPrice, ImportResult, parse_litellm_prices
 from collector.pricing._types import (
     PriceEntry,
@@ -35,6 +36,7 @@ __all__ = [
     "add_override",
     "applicable_overrides",
     "compute_cost",
+    "free_endpoint_cost",
     "load_catalog",
     "load_overrides",
     "parse_catalog",

@@ -7,6 +7,8 @@ import struct
 from decimal import Decimal
 
 import httpx
+import openai
+import pytest
 
 from collector.mock_upstream import MockConfig, run_in_thread
 from tests.gateway._support import UPSTREAM_KEY, Gateway, GatewayFactory
@@ -53,19 +55,38 @@ def test_images_and_moderations(gateway: Gateway) -> None:
     assert (image_row.images, image_row.cost_source) == (1, "computed")
     assert image_row.cost_usd is not None and image_row.cost_usd > 0
     assert (moderation_row.endpoint, moderation_row.outcome) == ("/v1/moderations", "success")
+    assert (moderation_row.cost_source, moderation_row.price_id) == ("computed", "free:moderations")
+    assert moderation_row.cost_usd == Decimal(0)
+
+
+def test_free_endpoints_are_a_named_zero_not_unpriced(gateway: Gateway) -> None:
+    """OpenAI does not charge for models or moderations: $0 with a ``free:`` price, no alert."""
+    client = gateway.client()
+    listed = client.models.list()
+    one = client.models.retrieve("gpt-4o-mini")
+    client.moderations.create(input="no model given")
+    assert listed.data and one.id == "gpt-4o-mini"
+    rows = gateway.requests()
+    assert [(r.endpoint, r.outcome, r.cost_source, r.price_id, r.cost_usd) for r in rows] == [
+        ("/v1/models", "success", "computed", "free:models", Decimal(0)),
+        ("/v1/models/gpt-4o-mini", "success", "computed", "free:models", Decimal(0)),
+        ("/v1/moderations", "success", "computed", "free:moderations", Decimal(0)),
+    ]
+    assert [a.cost_usd for r in rows for a in gateway.attempts(r.id)] == [Decimal(0)] * 3
 
 
 def test_unknown_paths_pass_through_and_are_recorded_unpriced(gateway: Gateway) -> None:
     client = gateway.client()
-    listed = client.models.list()
-    one = client.models.retrieve("gpt-4o-mini")
-    assert listed.data and one.id == "gpt-4o-mini"
+    files = client.files.list()
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("no-such-model")
+    assert files.data == []
     rows = gateway.requests()
-    assert [(r.endpoint, r.outcome, r.cost_source) for r in rows] == [
-        ("/v1/models", "success", "unpriced"),
-        ("/v1/models/gpt-4o-mini", "success", "unpriced"),
+    assert [(r.endpoint, r.outcome, r.cost_source, r.price_id) for r in rows] == [
+        ("/v1/files", "success", "unpriced", None),
+        ("/v1/models/no-such-model", "client_error", "computed", None),  # nothing was served
     ]
-    assert all(r.cost_usd is None for r in rows)
+    assert [r.cost_usd for r in rows] == [None, Decimal(0)]
 
 
 def test_attribution_from_key_headers_and_body(gateway: Gateway) -> None:

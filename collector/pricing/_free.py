@@ -1,0 +1,31 @@
+"""Endpoints OpenAI does not charge for: a known $0 with a named price, never ``unpriced``.
+
+Listing or reading models and classifying text with the moderation API are free of charge
+(https://platform.openai.com/docs/pricing). Their responses carry no usage, so without this
+rule they would be recorded ``unpriced`` — alerted on and counted as unknown spend.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from collector.usage import Cost, CostSource
+
+_ZERO = Decimal("0E-10")  # quantized like every other cost (Numeric(20, 10))
+_MODELS = Cost(_ZERO, CostSource.COMPUTED, "free:models")
+_MODERATIONS = Cost(_ZERO, CostSource.COMPUTED, "free:moderations")
+
+
+def free_endpoint_cost(method: str, path: str) -> Cost | None:
+    """The $0 cost of a free endpoint (``price_id`` ``free:<name>``); None for any other."""
+    if method == "GET" and (path == "/v1/models" or _one_model(path)):
+        return _MODELS
+    if method == "POST" and path == "/v1/moderations":
+        return _MODERATIONS
+    return None
+
+
+def _one_model(path: str) -> bool:
+    """``/v1/models/{id}`` — one non-empty segment (fine-tuned ids contain ``:``, not ``/``)."""
+    rest = path.removeprefix("/v1/models/")
+    return rest != path and bool(rest) and "/" not in rest
