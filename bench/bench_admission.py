@@ -4,7 +4,7 @@ gateway without them — on SQLite and on PostgreSQL, side by side in one run.
 Run: .venv/bin/python bench/bench_admission.py [--seconds 3] [--rounds 3] [--pg URL]
      [--redis URL] [--no-pg] [--no-redis]
 
-Per database, two (or three) ``spendscope serve`` processes, each on its own database (SQLite
+Per database, two (or four) ``spendscope serve`` processes, each on its own database (SQLite
 file / PostgreSQL schema), behind one ``spendscope mock-upstream``:
 
 * **off** — a key without limits, no budgets: admission answers from the cached policy alone;
@@ -13,8 +13,11 @@ file / PostgreSQL schema), behind one ``spendscope mock-upstream``:
   reserves in one transaction for up to ``SPENDSCOPE_BUDGET_LEASE_REQUESTS`` requests) and a
   key with RPM and TPM limits (in-process limiter), all set high enough that nothing is
   refused;
-* **on + Redis** — as *on*, with the rate limits in Redis (``SPENDSCOPE_REDIS_URL``; calls
-  that arrive together share one script call).
+* **on + Redis exact** — as *on*, with the rate limits in Redis (``SPENDSCOPE_REDIS_URL``;
+  calls that arrive together share one script call) and rate-limit leasing off
+  (``SPENDSCOPE_RATE_LIMIT_LEASE_REQUESTS=0``): every request asks Redis;
+* **on + Redis** — as *on + Redis exact* with leasing on (the default): a request that asks
+  Redis also takes headroom for the next ones, which are admitted in memory.
 
 Load comes from ``wrk`` (non-streaming chat completion, 16 output tokens) at each concurrency;
 rounds interleave the servers and the median round is reported. Ratio = on ÷ off in the same
@@ -53,14 +56,17 @@ HIGH = str(10**9)  # limits nothing in a benchmark ever reaches
 
 
 def start_gateway(
-    work: Path, upstream: str, name: str, db_url: str | None, guarded: bool, redis: str | None
-) -> Server:
+    work: Path, upstream: str, name: str, db_url: str | None, guarded: bool, redis: str | None,
+    lease: bool = True,
+) -> Server:  # fmt: skip
     port = free_port()
     env = spendscope_env(work, name, upstream, port)
     if db_url is not None:
         env["SPENDSCOPE_DATABASE_URL"] = db_url
     if redis is not None:
         env |= {"SPENDSCOPE_REDIS_URL": redis, "SPENDSCOPE_REDIS_KEY_PREFIX": f"bench-{name}"}
+        if not lease:
+            env["SPENDSCOPE_RATE_LIMIT_LEASE_REQUESTS"] = "0"
     cli = str(BIN / "spendscope")
 
     def run(*argv: str) -> str:
@@ -117,13 +123,14 @@ def start_group(db: str, work: Path, upstream: str, args: argparse.Namespace,
                 schemas: list[str]) -> list[Server]:  # fmt: skip
     """The off / on / on+Redis gateways of one database, each on its own file or schema."""
     group = []
-    for mode in ("off", "on") + (() if args.no_redis else ("on+Redis",)):
+    for mode in ("off", "on") + (() if args.no_redis else ("on+Redis-exact", "on+Redis")):
         url = None
         if db == "PostgreSQL":
             schema, url = pg_schema(args.pg)
             schemas.append(schema)
-        redis = args.redis if mode == "on+Redis" else None
-        group.append(start_gateway(work, upstream, f"{db}-{mode}", url, mode != "off", redis))
+        redis = args.redis if mode.startswith("on+Redis") else None
+        group.append(start_gateway(work, upstream, f"{db}-{mode}", url, mode != "off", redis,
+                                   lease=mode != "on+Redis-exact"))  # fmt: skip
     return group
 
 
@@ -131,11 +138,13 @@ def add_rows(table: Table, db: str, results: dict[tuple[str, int], tuple[float, 
              concs: list[int]) -> None:  # fmt: skip
     for conc in concs:
         off, on = results[(f"{db}-off", conc)], results[(f"{db}-on", conc)]
+        exact = results.get((f"{db}-on+Redis-exact", conc))
         rd = results.get((f"{db}-on+Redis", conc))
         table.add_row(
             db, str(conc), f"{off[0]:,.0f}", f"{on[0]:,.0f}", f"{on[0] / off[0]:.0%}",
+            f"{exact[0]:,.0f}" if exact else "-", f"{exact[0] / off[0]:.0%}" if exact else "-",
             f"{rd[0]:,.0f}" if rd else "-", f"{rd[0] / off[0]:.0%}" if rd else "-",
-            f"{off[1]:.1f} ms", f"{on[1]:.1f} ms",
+            f"{off[1]:.1f} ms", f"{on[1]:.1f} ms", f"{rd[1]:.1f} ms" if rd else "-",
         )  # fmt: skip
 
 
@@ -149,8 +158,9 @@ def main() -> None:
     parser.add_argument("--no-pg", action="store_true")
     parser.add_argument("--no-redis", action="store_true")
     args = parser.parse_args()
-    columns = ("database", "conc", "off req/s", "on req/s", "on/off", "on+Redis req/s",
-               "on+Redis/off", "p50 off", "p50 on")  # fmt: skip
+    columns = ("database", "conc", "off req/s", "on req/s", "on/off", "Redis exact req/s",
+               "exact/off", "Redis leased req/s", "leased/off", "p50 off", "p50 on",
+               "p50 leased")  # fmt: skip
     table = Table(*columns, title="gateway: admission on vs off")
     schemas: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -168,7 +178,7 @@ def main() -> None:
                 stop(server)
             if schemas:
                 drop_schemas(args.pg, schemas)
-    Console(width=160).print(table)
+    Console(width=200).print(table)
 
 
 if __name__ == "__main__":

@@ -109,6 +109,13 @@ class Settings(BaseSettings):
     redis_key_prefix: str = Field(
         "spendscope", description="Prefix of every Redis key spendscope writes (rate limits)."
     )
+    rate_limit_lease_requests: int = Field(
+        128,
+        ge=0,
+        description="Redis rate limits: a gateway takes headroom for this many requests (at "
+        "most 1/32 of the limit) with one Redis call and admits from it locally; 0 asks Redis "
+        "for every request.",
+    )
     budget_cache_ttl_s: float = Field(
         5.0, gt=0, description="How long a gateway caches budget definitions and project limits."
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_CEILING, Decimal
+from functools import lru_cache
 
 _MILLION = Decimal(1_000_000)
 _QUANTUM = Decimal("1e-10")
@@ -43,6 +44,7 @@ class TokenPrices:
     output_per_1m: Decimal
 
 
+@lru_cache(maxsize=1024)  # on every admission without max_tokens; the table never changes
 def output_cap(model: str, default: int) -> int:
     """The most output tokens ``model`` can produce in one choice."""
     best: tuple[int, int] | None = None

@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 from collector.budgets._batch import Key, ReserveAsk, SettleAsk
 from collector.budgets._counters import Refusal, Reservation
 from collector.budgets._ledger import Ledger
-from collector.budgets._period import counter_window
+from collector.budgets._period import Period, Window, counter_window
 from collector.budgets._spec import BudgetSpec
 
 LEASE_SHARE = Decimal(1) / 32  # a lease is at most this share of its budget
@@ -67,8 +67,10 @@ class LeasePool:
         self._ledger, self._tz = ledger, tz
         self._requests, self._max_age_s = requests, max_age_s
         self._active: dict[Key, Lease] = {}
+        self._open: set[Lease] = set()  # active or retiring, until booked
         self._pending: dict[Key, asyncio.Task[Lease | None]] = {}
         self._tight: dict[Key, float] = {}  # counter → until when a lease did not fit
+        self._spans: dict[tuple[int, Period], Window] = {}  # last counter span per budget
         self.leased = 0  # leases taken (for benchmarks and tests)
 
     async def admit(
@@ -102,16 +104,28 @@ class LeasePool:
 
     def retire_all(self, *, force: bool = False) -> None:
         """Retire every lease (budgets changed, or shutting down: ``force`` books open
-        requests at their worst case, since their settles will not come)."""
+        requests at their worst case, since their settles will not come — also on leases
+        already retired that were waiting for them)."""
         for lease in list(self._active.values()):
             self._retire(lease)
-            if force and not lease.closed:
+        if not force:
+            return
+        for lease in list(self._open):
+            if not lease.closed:
                 lease.unbooked += lease.inflight
                 lease.inflight = _ZERO
                 self._close_if_done(lease)
 
+    def _counter(self, budget: BudgetSpec, now: datetime) -> Key:
+        """The counter row ``now`` falls in (its span cached: no timezone math per request)."""
+        slot = (budget.id or 0, budget.period)
+        span = self._spans.get(slot)
+        if span is None or not span.start <= now < span.end:
+            span = self._spans[slot] = counter_window(budget.period, now, self._tz)
+        return (slot[0], span.start)
+
     async def _lease_for(self, budget: BudgetSpec, worst: Decimal, now: datetime) -> Lease | None:
-        key = (budget.id or 0, counter_window(budget.period, now, self._tz).start)
+        key = self._counter(budget, now)
         size = min(worst * self._requests, budget.amount_usd * LEASE_SHARE)
         for _ in range(3):
             lease = self._active.get(key)
@@ -147,6 +161,7 @@ class LeasePool:
             self._tight[key] = time.monotonic() + self._max_age_s
             return None
         lease = Lease(key, result, size)
+        self._open.add(lease)
         self.leased += 1
         old = self._active.get(key)
         if old is not None:  # prefetched: the new lease takes over, the old one returns
@@ -166,6 +181,7 @@ class LeasePool:
     def _close_if_done(self, lease: Lease) -> None:
         if lease.retiring and not lease.closed and lease.inflight <= 0:
             lease.closed = True
+            self._open.discard(lease)
             self._ledger.settle_nowait(SettleAsk(lease.reservation, lease.unbooked))
 
 

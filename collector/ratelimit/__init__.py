@@ -49,7 +49,11 @@ class RateLimiter(Protocol):
 def make_limiter(settings: Settings) -> RateLimiter:
     """Redis when configured (shared by all gateway processes), else in-process."""
     if settings.redis_url:
-        return RedisLimiter.from_url(settings.redis_url, f"{settings.redis_key_prefix}:rl")
+        return RedisLimiter.from_url(
+            settings.redis_url,
+            f"{settings.redis_key_prefix}:rl",
+            lease_requests=settings.rate_limit_lease_requests,
+        )
     return InProcessLimiter()
 
 

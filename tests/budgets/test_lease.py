@@ -92,3 +92,18 @@ async def test_two_processes_leasing_one_budget_never_overspend(engine: Engine) 
     assert spent == WORST * admitted
     assert spent <= Decimal("3.0015")
     assert admitted >= 900, admitted  # >= 90 % of what the limit affords
+
+
+async def test_shutdown_books_a_retired_lease_whose_requests_are_still_open(
+    engine: Engine,
+) -> None:
+    """A lease retired by age stays open until its last request settles; at shutdown that
+    settle will not come, so the lease is booked (open requests at their worst case)."""
+    make_project(engine, "acme")
+    budget(engine, "5")
+    a = admitter(engine, load_settings(budget_lease_max_age_s=0.05))
+    first, _second = await a.admit(ctx()), await a.admit(ctx())
+    await a.settle(first, actual_cost=Decimal("0.002"), completion_tokens=10, now=NOW)
+    await asyncio.sleep(0.2)  # retired by age; the second request is still open
+    await a.aclose()
+    assert _status(engine) == (Decimal("0.002") + WORST, Decimal(0))

@@ -21,7 +21,7 @@ from tests.factories import make_project
 from tests.ratelimit.test_limiters import REDIS_URL, _redis_up
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "redis-leased"])
 async def limiter(request: pytest.FixtureRequest) -> AsyncIterator[RateLimiter]:
     if request.param == "memory":
         yield InProcessLimiter()
@@ -30,7 +30,7 @@ async def limiter(request: pytest.FixtureRequest) -> AsyncIterator[RateLimiter]:
         pytest.skip(f"Redis unreachable at {REDIS_URL}")
     client = Redis.from_url(REDIS_URL)
     prefix = f"test-{uuid.uuid4().hex}"
-    lim = RedisLimiter(client, prefix)
+    lim = RedisLimiter(client, prefix, lease_requests=128 if request.param == "redis-leased" else 0)
     yield lim
     async for key in client.scan_iter(f"{prefix}:*"):
         await client.delete(key)
@@ -51,6 +51,23 @@ async def test_a_budget_refusal_does_not_use_up_the_rate_limit(
     await a.admit(ctx(key_rpm=2, key_tpm=3000, project="other"))
     with pytest.raises(RateLimited, match="requests per minute of key"):
         await a.admit(ctx(key_rpm=2, key_tpm=3000, project="other"))
+    await a.aclose()
+
+
+async def test_refunds_keep_the_whole_allowance_of_a_leased_limit(
+    engine: Engine, limiter: RateLimiter
+) -> None:
+    """RPM 64 is large enough to lease (2 requests at a time): refunds go back into it."""
+    make_project(engine, "acme")
+    budget(engine, "0.001")
+    a = admitter(engine, limiter=limiter)
+    for _ in range(70):
+        with pytest.raises(BudgetExceeded):
+            await a.admit(ctx(key_rpm=64))
+    for _ in range(64):
+        await a.admit(ctx(key_rpm=64, project="other"))
+    with pytest.raises(RateLimited, match="requests per minute of key"):
+        await a.admit(ctx(key_rpm=64, project="other"))
     await a.aclose()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -26,15 +27,17 @@ def _redis_up() -> bool:
         return False
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "redis-leased"])
 async def limiter(request: pytest.FixtureRequest) -> AsyncIterator[RateLimiter]:
+    """Leasing changes nothing here: these limits are too small for a lease (exact)."""
     if request.param == "memory":
         yield InProcessLimiter()
         return
     if not _redis_up():
         pytest.skip(f"Redis unreachable at {REDIS_URL}")
     prefix = f"test-{uuid.uuid4().hex}"
-    lim = RedisLimiter(Redis.from_url(REDIS_URL), prefix)
+    leases = 128 if request.param == "redis-leased" else 0
+    lim = RedisLimiter(Redis.from_url(REDIS_URL), prefix, lease_requests=leases)
     yield lim
     cleanup = redis.Redis.from_url(REDIS_URL)
     for key in cleanup.scan_iter(f"{prefix}:*"):
@@ -96,3 +99,20 @@ async def test_make_limiter_picks_redis_when_configured() -> None:
     lim = make_limiter(load_settings(redis_url=REDIS_URL))
     assert isinstance(lim, RedisLimiter)
     await lim.aclose()
+
+
+async def test_redis_unreachable_fails_open_without_raising(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An outage of the counter store must not become an outage of the gateway."""
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    lim = RedisLimiter.from_url(f"redis://127.0.0.1:{port}/0", "down", lease_requests=128)
+    assert (await lim.acquire([rpm(1)], T0)).allowed
+    assert (await lim.acquire([rpm(1)], T0)).allowed  # unchecked, not counted
+    await lim.add(["key:1:tpm"], 10, T0)
+    await lim.refund([rpm(1)], T0)
+    await lim.aclose()
+    warnings = [r for r in caplog.records if "Redis unreachable" in r.getMessage()]
+    assert len(warnings) == 1  # once per WARN_EVERY_S, not per request
