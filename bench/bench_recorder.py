@@ -1,6 +1,7 @@
 """Recorder throughput (events/s) into SQLite and PostgreSQL by batch size, with peak RSS.
 
 Run: .venv/bin/python bench/bench_recorder.py [--events N] [--repeat R] [--pg URL]
+        [--batches 1,10,100,1000,5000]
 Each cell writes fresh events through ``write_batch`` (requests + attempts + hourly and daily
 request and tag rollups + error rollups, in one transaction per batch), i.e. exactly what the
 background recorder does per batch. 2 % of the events fail (as in ``seed.py``), so the error
@@ -97,17 +98,33 @@ def _rates(rates: list[float]) -> str:
     return f"{max(rates):,.0f} (median {statistics.median(rates):,.0f})"
 
 
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of batch sizes: {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"batch sizes must be >= 1: {text!r}")
+    return sizes
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=1, help="runs per cell (best, median)")
     parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    parser.add_argument(
+        "--batches",
+        type=_sizes,
+        default=(1, 10, 100, 1000, 5000),
+        help="comma-separated batch sizes (SPENDSCOPE_RECORDER_BATCH_SIZE; default 1000)",
+    )
     args = parser.parse_args()
     table = Table(title=f"recorder throughput, {args.events:,} events per cell (events/s)")
     table.add_column("batch size", justify="right")
     table.add_column("SQLite", justify="right")
     table.add_column("PostgreSQL", justify="right")
-    for batch in (1, 10, 100, 1000):
+    for batch in args.batches:
         n = min(args.events, 2000 if batch == 1 else args.events)
         sqlite_rates = [_sqlite_cell(batch, n) for _ in range(args.repeat)]
         pg_rates = [_pg_cell(args.pg, batch, n) for _ in range(args.repeat)]

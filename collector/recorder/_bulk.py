@@ -1,0 +1,165 @@
+"""Bulk statements of the writer: multi-row INSERTs and upserts (SQLite), COPY (PostgreSQL).
+
+Rows are built lazily from the events and consumed a statement (or a COPY row) at a time,
+so no list of row tuples outlives its statement: a batch's thousands of live tuples used to
+trigger full garbage collections over the whole heap, which cost as much as building them.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from decimal import Decimal
+from itertools import chain, islice
+from operator import itemgetter
+from typing import Any
+
+from sqlalchemy import Connection, Dialect, Table
+
+from collector.db.types import MONEY_SCALE
+from collector.errors import StorageError
+from collector.recorder._binds import row_builder
+
+# Bound parameters per SQLite statement (SQLITE_MAX_VARIABLE_NUMBER; 999 before 3.32).
+_SQLITE_MAX_PARAMS = 32766 if sqlite3.sqlite_version_info >= (3, 32) else 999
+_MAX_ROWS_PER_STATEMENT = 128
+_UNIT = Decimal(10) ** -MONEY_SCALE
+
+Row = tuple[Any, ...]
+Groups = dict[Any, dict[str, Any]]
+
+
+class PoisonBatch(StorageError):
+    """The database rejected the data itself (not the connection): retrying cannot help."""
+
+
+def _power_of_two_at_most(n: int) -> int:
+    return 1 << (n.bit_length() - 1)
+
+
+class BulkInsert:
+    """Plain DBAPI inserts into one table, rows built by :func:`row_builder`."""
+
+    def __init__(
+        self,
+        table: Table,
+        columns: Sequence[str],
+        dialect: Dialect,
+        sources: Sequence[str] | None = None,
+        params: str = "values",
+    ) -> None:
+        cols = [table.c[name] for name in columns]
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        self.quoted = ", ".join(f'"{c.name}"' for c in cols)
+        self.table = table.name
+        self.head = f'INSERT INTO "{table.name}" ({self.quoted}) VALUES '
+        self.group = f"({', '.join([mark] * len(cols))})"
+        self.width = len(cols)
+        self.names = [c.name for c in cols]
+        self.copy_sql = f'COPY "{table.name}" ({self.quoted}) FROM STDIN'
+        self.row: Callable[..., Row] = row_builder(cols, dialect, sources, params)
+        self._statements: dict[tuple[int, str], str] = {}
+
+    def insert(self, conn: Connection, rows: Iterable[Row], count: int, tail: str = "") -> None:
+        """``count`` rows in a few statements of many rows each (``tail`` ends each statement).
+
+        One statement of N rows is one sqlite3 step (the module releases and retakes the GIL
+        around every step: per row, that queued the writer behind the event loop). Row counts
+        are powers of two, so only a few statements are ever prepared (sqlite3 caches each).
+        """
+        most = min(_MAX_ROWS_PER_STATEMENT, max(1, _SQLITE_MAX_PARAMS // self.width))
+        rows = iter(rows)
+        left = count
+        while left > 0:
+            n = _power_of_two_at_most(min(most, left))
+            params = tuple(chain.from_iterable(islice(rows, n)))
+            conn.exec_driver_sql(self._values_sql(n, tail), params)
+            left -= n
+
+    def _values_sql(self, n: int, tail: str) -> str:
+        sql = self._statements.get((n, tail))
+        if sql is None:
+            sql = self.head + ", ".join([self.group] * n) + tail
+            self._statements[n, tail] = sql
+        return sql
+
+    def copy(self, conn: Connection, rows: Iterable[Row]) -> None:
+        """PostgreSQL's COPY (several times faster than any INSERT); poison is classified."""
+        dbapi = conn.dialect.loaded_dbapi
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            with cursor.copy(self.copy_sql) as copy:
+                write = copy.write_row
+                for row in rows:
+                    write(row)
+        except (dbapi.IntegrityError, dbapi.DataError) as exc:
+            raise PoisonBatch(f"rows rejected: {exc!r}"[:500]) from exc
+        except dbapi.Error as exc:
+            raise StorageError(f"COPY failed: {exc.__class__.__name__}") from exc
+        finally:
+            cursor.close()
+
+
+class BulkUpsert(BulkInsert):
+    """``INSERT … ON CONFLICT (keys) DO UPDATE SET c = c + excluded.c`` (SQLite and PostgreSQL)."""
+
+    def __init__(self, table: Table, keys: Sequence[str], dialect: Dialect) -> None:
+        columns = [c.name for c in table.columns]
+        if columns[: len(keys)] != list(keys):
+            raise AssertionError(f"{table.name}: key columns must come first")
+        super().__init__(table, columns, dialect)
+        self.keys = list(keys)
+        counters = [c for c in columns if c not in keys]
+        self.counters = itemgetter(*counters) if len(counters) > 1 else _one(counters[0])
+        self.key_row = row_builder([table.c[k] for k in keys], dialect)
+        updates = ", ".join(f'"{c}" = "{table.name}"."{c}" + excluded."{c}"' for c in counters)
+        conflict = ", ".join(f'"{k}"' for k in keys)
+        self.tail = f" ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
+        # PostgreSQL: one statement and one parameter whatever the row count: the rows as a
+        # JSON array of objects holding only the non-zero counters (most of the 50-odd
+        # histogram buckets are 0; absent ones read as NULL and count as 0)
+        values = [f'"{k}"' for k in keys] + [f'COALESCE("{c}", 0)' for c in counters]
+        self.recordset = (
+            f'INSERT INTO "{table.name}" ({self.quoted}) SELECT {", ".join(values)} '
+            f'FROM json_populate_recordset(NULL::"{table.name}", %s::json)' + self.tail
+        )
+
+    def write(self, conn: Connection, groups: Groups) -> None:
+        """Add each group's counters to its row (SQLite: multi-row upserts)."""
+        if groups:
+            row, counters = self.row, self.counters
+            rows = (row((*key, *counters(values))) for key, values in groups.items())
+            self.insert(conn, rows, len(groups), self.tail)
+
+    def payload(self, groups: Groups) -> str:
+        """The groups as the JSON array ``recordset`` reads (PostgreSQL): keys and non-zeros."""
+        keys, key_row = self.keys, self.key_row
+        objects = []
+        for key, values in groups.items():
+            obj = dict(zip(keys, key_row(key), strict=True))
+            obj.update([item for item in values.items() if item[1]])
+            objects.append(obj)
+        return json.dumps(objects, default=_json_value)
+
+
+def _json_value(value: Any) -> str:
+    """Money exactly as the column's processor sends it; naive UTC datetimes as text."""
+    if type(value) is Decimal:
+        return str(value.quantize(_UNIT))
+    return str(value)
+
+
+def _one(name: str) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    return lambda values: (values[name],)
+
+
+def pg_rollup_statement(upserts: Sequence[BulkUpsert]) -> str:
+    """All upserts as one PostgreSQL statement (data-modifying CTEs, one JSON each).
+
+    One round trip per batch instead of one per table; each upsert touches its own table,
+    so no row is changed twice in the statement.
+    """
+    parts = [u.recordset for u in upserts]
+    ctes = ", ".join(f"u{i} AS ({sql})" for i, sql in enumerate(parts[:-1]))
+    return f"WITH {ctes} {parts[-1]}"
