@@ -14,10 +14,11 @@ import statistics
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, event, func, select, text
 
 from collector import analytics as qa
 from collector.db import make_engine
@@ -36,6 +37,7 @@ def _pages(engine: Engine) -> dict[str, Page]:
     now = last - timedelta(hours=9, minutes=30)
     month = qa.Filters.last(30, now)
     day = qa.Filters.last(1, now)
+    week = qa.Filters.last(7, now)
     return {
         "overview": lambda: (
             qa.overview(engine, month, now),
@@ -48,20 +50,29 @@ def _pages(engine: Engine) -> dict[str, Page]:
             qa.top_spenders(engine, month, "user", 10),
             qa.top_spenders(engine, month, "key", 10),
             qa.spend_over_time(engine, month, "tag", "day"),
+            qa.savings(engine, month, "day"),
         ),
+        "spend: savings only": lambda: qa.savings(engine, month, "day"),
+        "spend: savings only, 7 days (default range)": lambda: qa.savings(engine, week, "day"),
         "reliability": lambda: (
             qa.reliability(engine, month, "day"),
             qa.error_budget_by_project(engine, month, now),
             qa.errors_breakdown(engine, month),
         ),
+        "budgets & alerts": lambda: (
+            qa.budget_status(engine, now),
+            qa.alert_history(engine, page=1, page_size=15),
+        ),
         "latency": lambda: (
             qa.latency_over_time(engine, month, "day"),
             qa.latency_over_time(engine, day, "hour"),
         ),
-    } | _detail_pages(engine, month, some_id)
+    } | _detail_pages(engine, month, day, some_id)
 
 
-def _detail_pages(engine: Engine, month: qa.Filters, some_id: str) -> dict[str, Page]:
+def _detail_pages(
+    engine: Engine, month: qa.Filters, day: qa.Filters, some_id: str
+) -> dict[str, Page]:
     return {
         "requests p1": lambda: qa.requests_page(engine, month, page=1, page_size=50),
         "requests p500": lambda: qa.requests_page(engine, month, page=500, page_size=50),
@@ -72,9 +83,43 @@ def _detail_pages(engine: Engine, month: qa.Filters, some_id: str) -> dict[str, 
             page_size=50,
             outcome="upstream_error",
         ),
+        "requests p1 by cost": lambda: qa.requests_page(
+            engine, month, page=1, page_size=50, sort_by="cost_usd"
+        ),
+        "requests p1 by duration (1 day)": lambda: qa.requests_page(
+            engine, day, page=1, page_size=50, sort_by="duration_ms"
+        ),
         "detail": lambda: qa.request_detail(engine, some_id),
         "filter options": lambda: qa.filter_options(engine),
     }
+
+
+def _plans(engine: Engine, console: Console) -> None:
+    """Show that savings use the batch/flex partial index and errors read the error rollup."""
+    from collector.analytics._savings import tier_select
+
+    with engine.connect() as conn:
+        last = conn.scalar(select(func.max(hourly_rollups.c.hour)))
+        month = qa.Filters.last(30, last - timedelta(hours=9, minutes=30))
+        query = tier_select(month, "day", engine.dialect.name)
+        compiled = query.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})
+        explain = "EXPLAIN QUERY PLAN" if engine.dialect.name == "sqlite" else "EXPLAIN"
+        plan = [" ".join(map(str, r)) for r in conn.execute(text(f"{explain} {compiled}"))]
+    console.print(f"[bold]{engine.dialect.name}[/]: savings batch/flex plan:")
+    for line in plan:
+        console.print(f"    {line}")
+    seen: list[str] = []
+
+    def _log(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", _log)
+    try:
+        qa.errors_breakdown(engine, month)
+    finally:
+        event.remove(engine, "before_cursor_execute", _log)
+    tables = {t: sum(f"FROM {t}" in s for s in seen) for t in ("hourly_error_rollups", "requests")}
+    console.print(f"    errors breakdown statements by table read: {tables}")
 
 
 def _time(page: Page, repeat: int) -> list[float]:
@@ -95,7 +140,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", action="append", required=True)
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--only", action="append", help="time only pages whose name has this")
     args = parser.parse_args()
+    console = Console(width=140)
     table = Table(title=f"dashboard pages, last 30 days, {args.repeat} repeats (ms)")
     for column in ("database", "requests", "page", "p50", "p95", "max", "≤200 ms"):
         table.add_column(column, justify="right" if column not in ("database", "page") else "left")
@@ -103,13 +150,16 @@ def main() -> None:
         engine = make_engine(url)
         with engine.connect() as conn:
             rows = conn.scalar(select(func.count()).select_from(Request.__table__)) or 0
+        _plans(engine, console)
         for name, page in _pages(engine).items():
+            if args.only and not any(o in name for o in args.only):
+                continue
             samples = _time(page, args.repeat)
             p50, p95 = statistics.median(samples), _p95(samples)
             table.add_row(engine.dialect.name, f"{rows:,}", name, f"{p50:.1f}", f"{p95:.1f}",
                           f"{max(samples):.1f}", "yes" if p95 <= 200 else "NO")  # fmt: skip
         engine.dispose()
-    Console().print(table)
+    console.print(table)
 
 
 if __name__ == "__main__":

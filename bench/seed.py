@@ -1,6 +1,7 @@
 """Seed a database with realistic traffic THROUGH the recorder's own write path.
 
 Run: .venv/bin/python bench/seed.py --url sqlite:///bench.db [--requests 10000000] [--days 30]
+     .venv/bin/python bench/seed.py --url postgresql://…/bench --copy-from sqlite:///bench.db
 
 Events are generated in time order (as live traffic arrives) and written in chunks with
 ``collector.recorder.write_batch`` — the same inserts, idempotency check and
@@ -9,7 +10,9 @@ rollups are exactly what production would hold. The shape, per the analytics bri
 5 projects, 20 keys (4 per project), 50 end users (each bound to one key, with 3 favourite
 models), 8 models (one fine-tune is unpriced), a diurnal curve over ``--days`` days,
 ~2 % failed requests (upstream errors, timeouts, client errors, blocked, cancelled),
-~4 % of successes rescued by a retry, 40 % streams with TTFT, cached and reasoning tokens.
+~4 % of successes rescued by a retry, 40 % streams with TTFT, cached and reasoning tokens,
+~4 % of non-stream successes sent through the Batch API and ~6 % of o-series ones on the
+flex tier (priced by the real cost engine, so the Spend page's savings have rows to read).
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ from sqlalchemy import Engine, event, func, select, text
 
 from collector.db import ApiKey, Project, make_engine, session_scope, upgrade_head
 from collector.db.models import Request, hourly_rollups
+from collector.pricing import compute_cost
 from collector.recorder import AttemptEvent, UsageEvent, write_batch
+from collector.usage import Usage
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 # model: (input, cached input, output) USD per 1M tokens; None = unpriced; base ms; tokens/s
@@ -155,6 +160,8 @@ def _usage(ev: UsageEvent, rng: random.Random, prompt: int, cached: int, complet
     ev.prompt_tokens, ev.cached_tokens = prompt, cached
     ev.completion_tokens, ev.reasoning_tokens = completion, reasoning
     ev.cost_usd, ev.cost_source = _cost(model, prompt, cached, completion)
+    if ev.outcome == "success" and not ev.stream and PRICES[model] is not None:
+        _batch_or_flex(ev, rng, model, started)
     if ev.stream:
         ev.ttft_ms = round(ev.duration_ms * rng.uniform(0.08, 0.35), 3)
     tries = [_attempt(1, started, ev.duration_ms, model, 200)]
@@ -163,6 +170,21 @@ def _usage(ev: UsageEvent, rng: random.Random, prompt: int, cached: int, complet
         tries = [_attempt(1, started, rng.uniform(20, 400), model, first),
                  _attempt(2, started, ev.duration_ms, model, 200)]  # fmt: skip
     ev.attempts = tries
+
+
+def _batch_or_flex(ev: UsageEvent, rng: random.Random, model: str, started: datetime) -> None:
+    """Some non-stream successes ran as batch jobs or on the flex tier, at those rates."""
+    draw = rng.random()
+    if draw < 0.04:
+        ev.batch = True
+    elif draw < 0.10 and model.startswith(("o3", "o4")):
+        ev.service_tier = "flex"
+    else:
+        return
+    usage = Usage(prompt_tokens=ev.prompt_tokens, completion_tokens=ev.completion_tokens,
+                  cached_tokens=ev.cached_tokens, reasoning_tokens=ev.reasoning_tokens)  # fmt: skip
+    cost = compute_cost(usage, model, started, batch=ev.batch, service_tier=ev.service_tier)
+    ev.cost_usd, ev.cost_source = cost.cost_usd, cost.cost_source.value
 
 
 def _failure(ev: UsageEvent, rng: random.Random, model: str, started: datetime) -> None:
@@ -259,6 +281,51 @@ def _summary(engine: Engine, written: int, took: float) -> None:
           f"requests table: {requests:,} rows; hourly_rollups: {rollups:,} rows")  # fmt: skip
 
 
+def copy_database(source: str, target: str) -> None:
+    """Copy every row of a seeded SQLite database into an empty, migrated PostgreSQL one.
+
+    The same recorder-written rows and rollups, moved with ``COPY`` (the recorder's write
+    path on PostgreSQL is ~10 k events/s: 10 M would take most of an hour). Money columns
+    go from SQLite's 1e-10 USD integers back to exact decimals.
+    """
+    import sqlite3
+
+    from sqlalchemy import Integer
+
+    from collector.db.models import Base
+    from collector.db.types import Money
+
+    upgrade_head(target)
+    engine = make_engine(target)
+    src = sqlite3.connect(make_engine(source).url.database or "")
+    tables = [t for t in Base.metadata.sorted_tables if t.name != "alembic_version"]
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        cur.execute("TRUNCATE " + ", ".join(t.name for t in tables) + " CASCADE")
+        for table in tables:
+            names = [c.name for c in table.columns]
+            money = [isinstance(c.type, Money) for c in table.columns]
+            began, n = time.perf_counter(), 0
+            rows = src.execute(f"SELECT {', '.join(names)} FROM {table.name}")
+            with cur.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row([Decimal(v).scaleb(-10) if m and v is not None else v
+                                    for v, m in zip(row, money, strict=True)])  # fmt: skip
+                    n += 1
+            print(f"  {table.name}: {n:,} rows in {time.perf_counter() - began:,.1f} s", flush=True)
+        for table in tables:
+            if "id" in table.c and isinstance(table.c.id.type, Integer):
+                cur.execute(f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                            f"coalesce(max(id), 1)) FROM {table.name}")  # fmt: skip
+        raw.commit()
+    finally:
+        raw.close()
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE"))
+    engine.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -269,7 +336,11 @@ def main() -> None:
     parser.add_argument("--end", default="2026-11-01T00:00:00+00:00", help="UTC end (ISO)")
     parser.add_argument("--chunk", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--copy-from", metavar="SQLITE_URL", help="copy a seeded SQLite database")
     args = parser.parse_args()
+    if args.copy_from:
+        copy_database(args.copy_from, args.url)
+        return
     end = datetime.fromisoformat(args.end).astimezone(UTC)
     seed(args.url, args.requests, args.days, end, args.chunk, args.seed)
 

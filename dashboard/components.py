@@ -107,6 +107,12 @@ def data_table(table_id: str, columns: Any, **kwargs: Any) -> Any:
     return DataTable(id=table_id, columns=columns, **props)
 
 
+def paged_table(table_id: str, columns: Any, page_size: int, **kwargs: Any) -> Any:
+    """A table whose pages come from the server (a callback answers ``page_current``)."""
+    paging = {"page_action": "custom", "page_current": 0, "page_count": 1}
+    return data_table(table_id, columns, page_size=page_size, **paging, **kwargs)
+
+
 def table_card(
     title: str,
     table: Any,

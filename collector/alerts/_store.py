@@ -138,7 +138,8 @@ def record_deliveries(engine: Engine, event_id: int, phase: str, results: dict[s
             row.deliveries = {**row.deliveries, phase: results}
 
 
-def list_events(engine: Engine, limit: int = 100) -> list[AlertEvent]:
+def list_events(engine: Engine, limit: int = 100, offset: int = 0) -> list[AlertEvent]:
+    """Events newest first; ``offset`` skips that many (paging)."""
     with session_scope(engine) as session:
         stmt = select(AlertEvent).order_by(AlertEvent.fired_at.desc(), AlertEvent.id.desc())
-        return list(session.scalars(stmt.limit(limit)))
+        return list(session.scalars(stmt.limit(limit).offset(offset)))

@@ -23,31 +23,89 @@ DataFrame columns, per function:
 - ``requests_page``: id, started_at, project, key, end_user, model, outcome, http_status,
   error_type, duration_ms, ttft_ms, attempt_count, prompt_tokens, completion_tokens,
   cost_usd, cost_source, stream
+- ``savings``: ts, kind (cache / batch / flex), model, requests, tokens, list_usd,
+  paid_usd, saved_usd
+- ``alert_history``: id, fired_at, state, resolved_at, rule, kind, scope, period,
+  threshold, message, delivery (and the total count)
 - ``budget_burndown``: ts, spent_usd, cumulative_usd
 - ``budget_status``: budget_id, name, scope_kind, scope_value, period, mode, period_start,
   period_end, amount_usd, spent_usd, forecast_usd, remaining_usd, used_pct
 """
 
-from collector.analytics._budgets import budget_burndown, budget_status, period_window
-from collector.analytics._latency import latency_over_time
-from collector.analytics._model import (
-    BUCKETS,
-    GROUP_BYS,
-    NONE_LABEL,
-    SORTABLE,
-    Bucket,
-    FilterOptions,
-    Filters,
-    GroupBy,
-    OverviewStats,
-    RequestDetail,
-    SortBy,
-    UnsupportedFilterError,
-)
-from collector.analytics._overview import overview
-from collector.analytics._reliability import error_budget_by_project, errors_breakdown, reliability
-from collector.analytics._requests import filter_options, request_detail, requests_page
-from collector.analytics._spend import spend_over_time, top_spenders
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collector.analytics._alerts import alert_history
+    from collector.analytics._budgets import budget_burndown, budget_status, period_window
+    from collector.analytics._latency import latency_over_time
+    from collector.analytics._model import (
+        BUCKETS,
+        GROUP_BYS,
+        NONE_LABEL,
+        SORTABLE,
+        Bucket,
+        FilterOptions,
+        Filters,
+        GroupBy,
+        OverviewStats,
+        RequestDetail,
+        SortBy,
+        UnsupportedFilterError,
+    )
+    from collector.analytics._overview import overview
+    from collector.analytics._reliability import (
+        error_budget_by_project,
+        errors_breakdown,
+        reliability,
+    )
+    from collector.analytics._requests import filter_options, request_detail, requests_page
+    from collector.analytics._savings import savings
+    from collector.analytics._spend import spend_over_time, top_spenders
+
+# Names load on first use: the gateway imports ``slo``/``_model``/``_sql`` only, and must not
+# pay for pandas (~45 MB of RSS) that only the DataFrame queries need.
+_LAZY = {
+    "alert_history": "collector.analytics._alerts",
+    "budget_burndown": "collector.analytics._budgets",
+    "budget_status": "collector.analytics._budgets",
+    "period_window": "collector.analytics._budgets",
+    "latency_over_time": "collector.analytics._latency",
+    "BUCKETS": "collector.analytics._model",
+    "GROUP_BYS": "collector.analytics._model",
+    "NONE_LABEL": "collector.analytics._model",
+    "SORTABLE": "collector.analytics._model",
+    "Bucket": "collector.analytics._model",
+    "FilterOptions": "collector.analytics._model",
+    "Filters": "collector.analytics._model",
+    "GroupBy": "collector.analytics._model",
+    "OverviewStats": "collector.analytics._model",
+    "RequestDetail": "collector.analytics._model",
+    "SortBy": "collector.analytics._model",
+    "UnsupportedFilterError": "collector.analytics._model",
+    "overview": "collector.analytics._overview",
+    "error_budget_by_project": "collector.analytics._reliability",
+    "errors_breakdown": "collector.analytics._reliability",
+    "reliability": "collector.analytics._reliability",
+    "filter_options": "collector.analytics._requests",
+    "request_detail": "collector.analytics._requests",
+    "requests_page": "collector.analytics._requests",
+    "savings": "collector.analytics._savings",
+    "spend_over_time": "collector.analytics._spend",
+    "top_spenders": "collector.analytics._spend",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "BUCKETS",
@@ -62,6 +120,7 @@ __all__ = [
     "RequestDetail",
     "SortBy",
     "UnsupportedFilterError",
+    "alert_history",
     "budget_burndown",
     "budget_status",
     "error_budget_by_project",
@@ -73,6 +132,7 @@ __all__ = [
     "reliability",
     "request_detail",
     "requests_page",
+    "savings",
     "spend_over_time",
     "top_spenders",
 ]

@@ -11,11 +11,11 @@ from collector.db.models import Attempt, Request
 
 GroupBy = Literal["model", "project", "key", "user", "tag"]
 Bucket = Literal["hour", "day"]
-SortBy = Literal["started_at", "id"]
+SortBy = Literal["started_at", "id", "cost_usd", "duration_ms"]
 
 GROUP_BYS: tuple[GroupBy, ...] = ("model", "project", "key", "user", "tag")
 BUCKETS: tuple[Bucket, ...] = ("hour", "day")
-SORTABLE: tuple[SortBy, ...] = ("started_at", "id")
+SORTABLE: tuple[SortBy, ...] = ("started_at", "id", "cost_usd", "duration_ms")
 NONE_LABEL = "(none)"
 
 

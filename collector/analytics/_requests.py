@@ -96,7 +96,10 @@ def requests_page(
 ) -> tuple[pd.DataFrame, int]:
     """One page (1-based) of requests in the exact range, and the total matching count.
 
-    Sorts only by indexed columns (``started_at`` or ``id``; ties broken by id). ``search``
+    Sorts by ``started_at``, ``id``, ``cost_usd`` or ``duration_ms``; ties are broken by id
+    so offset pages neither overlap nor skip, and unpriced requests (no cost) sort last in
+    either direction. Time and id sorts walk an index; cost and duration sorts rank the
+    whole range (slower on wide ranges at millions of rows). ``search``
     matches a request id or upstream request id exactly, or a substring of the error message
     (a scan: slower on large ranges). Columns: id, started_at, project, key, end_user, model,
     outcome, http_status (Int64), error_type, duration_ms, ttft_ms, attempt_count,
@@ -122,12 +125,16 @@ def requests_page(
 
 
 def _order(sort_by: SortBy, descending: bool) -> list[Any]:
-    """Indexed columns only; id breaks ties so pages never overlap."""
+    """A total order: id breaks ties so pages never overlap; no cost sorts last."""
     if sort_by not in SORTABLE:
         raise ValueError(f"sort_by must be one of {', '.join(SORTABLE)}")
     r = REQUESTS.c
-    order = [r[sort_by].desc(), r.id.desc()] if descending else [r[sort_by], r.id]
-    return order[:1] if sort_by == "id" else order
+    key = r[sort_by].desc() if descending else r[sort_by].asc()
+    if sort_by == "id":
+        return [key]
+    if sort_by == "cost_usd":
+        key = key.nulls_last()
+    return [key, r.id.desc() if descending else r.id]
 
 
 _ROW_COLUMNS = (

@@ -34,6 +34,11 @@ from collector.histogram import LATENCY_COLUMNS, TTFT_COLUMNS
 # The predicate of the partial index ix_requests_batch_flex_started (migration 0005). SQLite
 # uses a partial index only when a query's WHERE contains this exact term.
 BATCH_FLEX_PREDICATE = "batch = true OR service_tier = 'flex'"
+BATCH_FLEX_COVERING = (
+    "started_at", "model_served", "model_requested", "batch", "service_tier", "project_id",
+    "api_key_id", "cost_usd", "prompt_tokens", "cached_tokens", "completion_tokens",
+    "audio_prompt_tokens", "audio_completion_tokens",
+)  # fmt: skip
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -135,11 +140,11 @@ class Request(Base):
         # hours at a range's edges (migration 0005 narrowed 0004's covering index to this)
         Index("ix_requests_outcome_started", "outcome", "started_at"),
         Index("ix_requests_key_started", "api_key_id", "started_at"),
-        # partial: only batch / flex rows (migration 0005); queries must repeat the predicate
-        # text exactly for SQLite to use it
+        # partial: only batch / flex rows (migration 0005), covering what the savings query
+        # reads (0006); queries must repeat the predicate text exactly for SQLite to use it
         Index(
             "ix_requests_batch_flex_started",
-            "started_at",
+            *BATCH_FLEX_COVERING,
             sqlite_where=text(BATCH_FLEX_PREDICATE),
             postgresql_where=text(BATCH_FLEX_PREDICATE),
         ),

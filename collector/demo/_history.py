@@ -3,8 +3,9 @@
 Values in, events out — no clock, no database — so a test can replay it exactly. The shape:
 hourly Poisson arrivals with a business-hours curve, quieter weekends, ~1 %/day growth and
 day-to-day noise; log-normal token counts; prompt-cache hits on long prompts; reasoning tokens
-on o-series; streams with time to first token; retried upstream faults (429/500/503/timeouts),
-most rescued, plus two short incidents; a few client errors, cut streams and cancellations.
+on o-series; streams with time to first token; some Batch API and flex-tier work; retried
+upstream faults (429/500/503/timeouts), most rescued, plus two short incidents; a few client
+errors, cut streams and cancellations.
 Costs come from ``collector.pricing.compute_cost`` at each request's own time, exactly as the
 gateway prices live traffic.
 """
@@ -136,7 +137,7 @@ def make_event(
         cost_source="computed",  # until priced: a request never answered consumed nothing
         cost_usd=Decimal(0),
         model_requested=call.model,
-        stream=call.output_tokens > 0 and rng.random() < call.stream_share,
+        stream=call.output_tokens > 0 and rng.random() < call.stream_share and not call.mode,
         project_id=key.project_id,
         api_key_id=key.api_key_id,
         end_user=key.profile.user or (rng.choice(key.profile.users) if key.profile.users else None),
@@ -185,9 +186,20 @@ def _complete(
     event.duration_ms += last.duration_ms
     event.ttft_ms = float(ttft) if event.stream else None
     event.model_served = served
-    event.service_tier = "default" if call.endpoint != "/v1/embeddings" else None
+    event.batch = call.mode == "batch"
+    event.service_tier = _tier(call)
     event.upstream_request_id = f"req_{rng.getrandbits(128):032x}"
     _price(event, served, usage, estimated)
+
+
+def _tier(call: Call) -> str | None:
+    """The tier that served the request: flex when asked for, none for batch jobs and
+    embeddings (their responses carry none), else the default tier."""
+    if call.mode == "flex":
+        return "flex"
+    if call.mode == "batch" or call.endpoint == "/v1/embeddings":
+        return None
+    return "default"
 
 
 def _interrupted(rng: random.Random, event: UsageEvent, usage: Usage) -> Usage:
@@ -211,8 +223,9 @@ def _interrupted(rng: random.Random, event: UsageEvent, usage: Usage) -> Usage:
 def _price(event: UsageEvent, served: str, usage: Usage, estimated: bool) -> None:
     """Cost of the serving model at the request's time, copied onto the last attempt."""
     cost = compute_cost(
-        usage, served, event.started_at, service_tier=event.service_tier, estimated=estimated
-    )
+        usage, served, event.started_at, batch=event.batch, service_tier=event.service_tier,
+        estimated=estimated,
+    )  # fmt: skip
     event.prompt_tokens, event.cached_tokens = usage.prompt_tokens, usage.cached_tokens
     event.completion_tokens, event.reasoning_tokens = (
         usage.completion_tokens,

@@ -59,6 +59,8 @@ class Call:
 
     Token sizes are medians of log-normal draws; ``cached_share`` is the chance that a long
     prompt (≥ 1024 tokens) hits OpenAI's prompt cache; ``reasoning`` marks o-series models.
+    ``mode`` is ``"batch"`` for work sent through the Batch API and ``"flex"`` for the flex
+    service tier (both billed at about half price; never streamed).
     """
 
     weight: float
@@ -70,6 +72,7 @@ class Call:
     cached_share: float = 0.0
     reasoning: bool = False
     feature: str = "default"
+    mode: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +109,10 @@ KEYS: tuple[KeyProfile, ...] = (
         name="search-indexer",
         tags={"team": "search", "env": "batch"},
         daily_requests=350,
-        calls=(Call(100, EMBEDDINGS, "text-embedding-3-large", 420, feature="index"),),
+        calls=(
+            Call(70, EMBEDDINGS, "text-embedding-3-large", 420, feature="index"),
+            Call(30, EMBEDDINGS, "text-embedding-3-large", 420, feature="reindex", mode="batch"),
+        ),
     ),
     KeyProfile(
         project="support-bot",
@@ -120,6 +126,9 @@ KEYS: tuple[KeyProfile, ...] = (
             Call(30, CHAT, "gpt-4o", 2200, 220, 0.9, 0.55, feature="escalation"),
             Call(10, RESPONSES, "gpt-4.1", 1500, 260, 0.5, 0.4, feature="summary"),
             Call(5, CHAT, "o4-mini", 1300, 300, 0.3, 0.3, True, feature="triage"),
+            Call(
+                6, CHAT, "gpt-4o-mini", 2400, 250, 0.0, 0.5, feature="ticket-digest", mode="batch"
+            ),
         ),
     ),
     KeyProfile(
@@ -151,7 +160,19 @@ KEYS: tuple[KeyProfile, ...] = (
         tags={"team": "analytics", "env": "prod"},
         daily_requests=90,
         calls=(
-            Call(60, RESPONSES, "o4-mini", 3000, 900, 0.0, 0.4, True, feature="weekly-report"),
+            Call(35, RESPONSES, "o4-mini", 3000, 900, 0.0, 0.4, True, feature="weekly-report"),
+            Call(
+                25,
+                RESPONSES,
+                "o4-mini",
+                3000,
+                900,
+                0.0,
+                0.4,
+                True,
+                feature="weekly-report",
+                mode="flex",
+            ),
             Call(40, CHAT, "gpt-4.1-mini", 2000, 500, 0.0, 0.3, feature="weekly-report"),
         ),
     ),

@@ -13,6 +13,12 @@ from dashboard.figures._health import (
     errors_by,
     retry_success_over_time,
 )
+from dashboard.figures._savings import (
+    KIND_LABELS,
+    SAVINGS_HINT,
+    priced_savings,
+    savings_over_time,
+)
 from dashboard.figures._usage import (
     budget_burn,
     budget_burndown,
@@ -23,7 +29,9 @@ from dashboard.figures._usage import (
 )
 
 __all__ = [
+    "KIND_LABELS",
     "NO_DATA_HINT",
+    "SAVINGS_HINT",
     "attempts_per_success",
     "budget_burn",
     "budget_burndown",
@@ -34,7 +42,9 @@ __all__ = [
     "fold_groups",
     "latency_over_time",
     "money_axis_format",
+    "priced_savings",
     "retry_success_over_time",
+    "savings_over_time",
     "spend_over_time",
     "tokens_per_second",
     "top_spenders",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -63,6 +63,14 @@ def _time_hover(bucket: str) -> str:
     return _HOUR_HOVER if bucket == "hour" else _DAY_HOVER
 
 
+def money_stack(fig: go.Figure, totals: pd.Series, bucket: str, *, height: int = 320) -> go.Figure:
+    """Bars stacked per time bucket, a money axis sized to the tallest stack, one hover."""
+    fig.update_layout(barmode="stack", hovermode="x unified", bargap=0.15)
+    fig.update_xaxes(hoverformat=_time_hover(bucket))
+    fig.update_yaxes(tickformat=money_axis_format(max(totals, default=0)), rangemode="tozero")
+    return _style(fig, height=height, legend=True)
+
+
 def fold_groups(df: pd.DataFrame, value: str, keep: int = MAX_SERIES) -> pd.DataFrame:
     """Keep the ``keep`` largest groups by total ``value``; fold the rest into "Other"."""
     totals = df.groupby("group")[value].sum().sort_values(ascending=False)
@@ -80,21 +88,40 @@ def _group_order(df: pd.DataFrame, value: str) -> list[str]:
     return list(totals.sort_values(ascending=False).index)
 
 
-def _lines(
-    df: pd.DataFrame, *, series: str, y: str, bucket: str, hover: Sequence[str], template: str
-) -> go.Figure:
-    """One line per ``series`` value, coloured by name, hover from pre-formatted columns."""
+Hover = Callable[[pd.DataFrame], Sequence[Sequence[str]]]
+
+
+def series_lines(
+    df: pd.DataFrame,
+    y: str,
+    bucket: str,
+    *,
+    series: str,
+    template: str,
+    hover: Hover = lambda _data: (),
+    scale: float = 1.0,
+) -> go.Figure | None:
+    """One line per ``series`` value of ``y`` (divided by ``scale``), coloured by name.
+
+    Rows without ``y`` are dropped; None when nothing is left (the caller says why).
+    ``hover(data)`` gives pre-formatted text columns, ``customdata[i]`` in ``template``.
+    """
+    data = df.dropna(subset=[y])
+    if data.empty:
+        return None
+    texts = {f"_h{i}": list(column) for i, column in enumerate(hover(data))}
+    data = data.assign(**texts)
     fig = go.Figure()
-    for name in sorted(df[series].unique()):
-        rows = df[df[series] == name]
+    for name in sorted(data[series].unique()):
+        rows = data[data[series] == name]
         fig.add_scatter(
             x=rows["ts"],
-            y=rows[y],
+            y=rows[y] / scale,
             name=str(name),
             mode="lines+markers",
             marker={"size": 5},
             line={"color": colour_for(str(name)), "width": 2},
-            customdata=rows[list(hover)].to_numpy(),
+            customdata=rows[list(texts)].to_numpy() if texts else None,
             hovertemplate=template + "<extra>%{fullData.name}</extra>",
             connectgaps=False,
         )

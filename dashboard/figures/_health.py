@@ -10,10 +10,10 @@ import plotly.graph_objects as go
 from dashboard import format as fmt
 from dashboard.figures._base import (
     _as_float,
-    _lines,
     _style,
     empty,
     outcome_colour,
+    series_lines,
 )
 from dashboard.palette import OUTCOME_COLOURS
 
@@ -68,69 +68,56 @@ def _burn_text(rate: Any) -> str:
     return fmt.MISSING if value is None else f"{value:.2f}×"
 
 
+def _burn_hover(data: pd.DataFrame) -> list[list[str]]:
+    bad = zip(data["bad"], data["eligible"], strict=True)
+    return [
+        [_burn_text(v) for v in data["burn_rate"]],
+        [f"{fmt.count(b)} bad / {fmt.count(e)}" for b, e in bad],
+    ]
+
+
 def burn_rate_over_time(df: pd.DataFrame, bucket: str) -> go.Figure:
     """Burn rate per project; 1× spends the budget exactly over the SLO window."""
-    data = df.dropna(subset=["burn_rate"])
-    if data.empty:
+    template = "%{customdata[0]} (%{customdata[1]})"
+    fig = series_lines(
+        df, "burn_rate", bucket, series="project", hover=_burn_hover, template=template
+    )
+    if fig is None:
         return empty("No eligible requests in this range")
-    data = data.assign(
-        _v=[_burn_text(v) for v in data["burn_rate"]],
-        _b=[
-            f"{fmt.count(b)} bad / {fmt.count(e)}"
-            for b, e in zip(data["bad"], data["eligible"], strict=True)
-        ],
-    )
-    fig = _lines(
-        data,
-        series="project",
-        y="burn_rate",
-        bucket=bucket,
-        hover=("_v", "_b"),
-        template="%{customdata[0]} (%{customdata[1]})",
-    )
     fig.add_hline(y=1, line_dash="dash", line_color="#7b8a8b", annotation_text="1× (on budget)")
     fig.update_yaxes(rangemode="tozero", ticksuffix="×")
     return fig
 
 
+def _retry_hover(data: pd.DataFrame) -> list[list[str]]:
+    rescued = zip(data["rescued"], data["retried"], strict=True)
+    return [
+        [f"{fmt.count(r)} of {fmt.count(t)}" for r, t in rescued],
+        [fmt.money(c) for c in data["failed_attempt_cost_usd"]],
+    ]
+
+
 def retry_success_over_time(df: pd.DataFrame, bucket: str) -> go.Figure:
     """Share of retried requests that finally succeeded, per project."""
-    data = df.dropna(subset=["retry_success_rate"])
-    if data.empty:
+    template = "%{y:.1%} rescued (%{customdata[0]}) · failed tries cost %{customdata[1]}"
+    fig = series_lines(
+        df, "retry_success_rate", bucket, series="project", hover=_retry_hover, template=template
+    )
+    if fig is None:
         return empty("No request needed a retry in this range")
-    data = data.assign(
-        _r=[
-            f"{fmt.count(r)} of {fmt.count(t)}"
-            for r, t in zip(data["rescued"], data["retried"], strict=True)
-        ],
-        _c=[fmt.money(c) for c in data["failed_attempt_cost_usd"]],
-    )
-    fig = _lines(
-        data,
-        series="project",
-        y="retry_success_rate",
-        bucket=bucket,
-        hover=("_r", "_c"),
-        template="%{y:.1%} rescued (%{customdata[0]}) · failed tries cost %{customdata[1]}",
-    )
     fig.update_yaxes(tickformat=".0%", range=[0, 1.05])
     return fig
 
 
 def attempts_per_success(df: pd.DataFrame, bucket: str) -> go.Figure:
     """Upstream attempts spent per successful request (1.0 when nothing is retried)."""
-    data = df.dropna(subset=["attempts_per_success"])
-    if data.empty:
-        return empty()
-    data = data.assign(_n=[fmt.count(n) for n in data["requests"]])
-    fig = _lines(
-        data,
-        series="project",
-        y="attempts_per_success",
-        bucket=bucket,
-        hover=("_n",),
+    fig = series_lines(
+        df, "attempts_per_success", bucket, series="project",
+        hover=lambda data: [[fmt.count(n) for n in data["requests"]]],
         template="%{y:.2f} attempts per success · %{customdata[0]} requests",
-    )
+    )  # fmt: skip
+    if fig is None:
+        return empty()
     fig.update_yaxes(rangemode="tozero")
     return fig
 

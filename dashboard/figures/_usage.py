@@ -13,12 +13,12 @@ from dashboard.figures._base import (
     NO_DATA_HINT,
     OTHER,
     _group_order,
-    _lines,
     _style,
-    _time_hover,
     empty,
     fold_groups,
     money_axis_format,
+    money_stack,
+    series_lines,
 )
 from dashboard.palette import OUTCOME_COLOURS, colour_for
 
@@ -45,10 +45,7 @@ def spend_over_time(df: pd.DataFrame, bucket: str, *, by: str = "model") -> go.F
             "<extra>%{fullData.name}</extra>",
         )
     totals = data.groupby("ts")["cost_usd"].sum()
-    fig.update_layout(barmode="stack", hovermode="x unified", bargap=0.15)
-    fig.update_xaxes(hoverformat=_time_hover(bucket))
-    fig.update_yaxes(tickformat=money_axis_format(max(totals, default=0)), rangemode="tozero")
-    return _style(fig, legend=True)
+    return money_stack(fig, totals, bucket)
 
 
 def top_spenders(df: pd.DataFrame) -> go.Figure:
@@ -85,42 +82,30 @@ def top_spenders(df: pd.DataFrame) -> go.Figure:
 
 def latency_over_time(df: pd.DataFrame, column: str, bucket: str) -> go.Figure:
     """A latency percentile column (ms) over time, one line per model."""
-    data = df.dropna(subset=[column])
-    if data.empty:
+    seconds = bool(df[column].max() >= 2000)  # "8 s" reads better than "8k ms"
+    fig = series_lines(
+        df, column, bucket, series="model", scale=1000 if seconds else 1,
+        hover=lambda data: [
+            [fmt.duration_ms(v) for v in data[column]],
+            [fmt.count(n) for n in data["requests"]],
+        ],
+        template="%{customdata[0]} · %{customdata[1]} requests",
+    )  # fmt: skip
+    if fig is None:
         hint = "No streamed requests in this range" if column.startswith("ttft") else None
         return empty(hint or NO_DATA_HINT)
-    seconds = float(data[column].max()) >= 2000  # "8 s" reads better than "8k ms"
-    data = data.assign(
-        _v=[fmt.duration_ms(v) for v in data[column]],
-        _n=[fmt.count(n) for n in data["requests"]],
-        _y=data[column] / 1000 if seconds else data[column],
-    )
-    fig = _lines(
-        data,
-        series="model",
-        y="_y",
-        bucket=bucket,
-        hover=("_v", "_n"),
-        template="%{customdata[0]} · %{customdata[1]} requests",
-    )
     fig.update_yaxes(ticksuffix=" s" if seconds else " ms", rangemode="tozero")
     return fig
 
 
 def tokens_per_second(df: pd.DataFrame, bucket: str) -> go.Figure:
     """Output tokens per second of request time, one line per model."""
-    data = df.dropna(subset=["tokens_per_s"])
-    if data.empty:
+    fig = series_lines(
+        df, "tokens_per_s", bucket, series="model", template="%{customdata[0]}",
+        hover=lambda data: [[fmt.rate(v, "tok/s") for v in data["tokens_per_s"]]],
+    )  # fmt: skip
+    if fig is None:
         return empty()
-    data = data.assign(_v=[fmt.rate(v, "tok/s") for v in data["tokens_per_s"]])
-    fig = _lines(
-        data,
-        series="model",
-        y="tokens_per_s",
-        bucket=bucket,
-        hover=("_v",),
-        template="%{customdata[0]}",
-    )
     fig.update_yaxes(rangemode="tozero", ticksuffix=" tok/s")
     return fig
 

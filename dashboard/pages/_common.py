@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import dash
+from dash import Input, Output, State
 from sqlalchemy import Engine
 
 from collector.analytics import Bucket, Filters
 from collector.settings import Settings
+from dashboard import ids
 from dashboard.context import resources
 from dashboard.filters import bucket_for, parse_search, query_of, to_filters
 
@@ -19,6 +21,30 @@ from dashboard.filters import bucket_for, parse_search, query_of, to_filters
 def register_page(module: str, **kwargs: Any) -> None:
     """``dash.register_page`` (untyped upstream), called from each page's ``register``."""
     dash.register_page(module, **kwargs)  # type: ignore[no-untyped-call]
+
+
+def register_download(
+    app: dash.Dash, button: str, download: str, func: Callable[[int | None, str | None], Any]
+) -> None:
+    """``func(clicks, search)`` fills ``download`` when ``button`` is clicked (CSV buttons)."""
+    app.callback(
+        Output(download, "data"),
+        Input(button, "n_clicks"),
+        State(ids.URL, "search"),
+        prevent_initial_call=True,
+    )(func)
+
+
+def register_url_param(
+    app: dash.Dash, control: str, func: Callable[[Any, str | None], str]
+) -> None:
+    """``func(value, search)`` writes a page control's value into the URL's query string."""
+    app.callback(
+        Output(ids.URL, "search", allow_duplicate=True),
+        Input(control, "value"),
+        State(ids.URL, "search"),
+        prevent_initial_call=True,
+    )(func)
 
 
 TAG_HINT = "{what} can't be split by tag yet — clear the tag filter to see it."

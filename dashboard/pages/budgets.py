@@ -14,8 +14,9 @@ from dash import Input, Output, State, dcc, html
 
 from collector import analytics
 from dashboard import figures, ids, tables
-from dashboard.components import card, data_table, graph_card, notice, page_header, table_card
-from dashboard.pages._common import register_page, view
+from dashboard.components import data_table, graph_card, page_header, table_card
+from dashboard.pages import _alert_history
+from dashboard.pages._common import register_download, register_page, view
 
 PATH = "/budgets"
 BURN = "budgets-burn"
@@ -95,10 +96,6 @@ def layout(**query: Any) -> html.Div:
         className="ss-filter",
         style={"minWidth": "240px"},
     )
-    alerts = notice(
-        "Alert rules and their history are not shown here yet; "
-        "alerts are still delivered to their channels."
-    )
     return html.Div(
         [
             page_header(
@@ -115,7 +112,7 @@ def layout(**query: Any) -> html.Div:
                 className="g-3",
             ),
             dbc.Row(dbc.Col(table_card("Budgets", table, button_id=CSV, download_id=DOWNLOAD))),
-            dbc.Row(dbc.Col(card("Alerts", alerts))),
+            dbc.Row(dbc.Col(_alert_history.section())),
         ],
         className="ss-stack",
     )
@@ -179,9 +176,5 @@ def register(app: dash.Dash) -> None:
     app.callback(
         Output(BURNDOWN, "figure"), Input(PICK, "value"), Input(ids.INTERVAL, "n_intervals")
     )(update_burndown)
-    app.callback(
-        Output(DOWNLOAD, "data"),
-        Input(CSV, "n_clicks"),
-        State(ids.URL, "search"),
-        prevent_initial_call=True,
-    )(download)
+    register_download(app, CSV, DOWNLOAD, download)
+    _alert_history.register(app)

@@ -8,13 +8,13 @@ from typing import Any
 import dash
 import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
-from dash import Input, Output, State, html
+from dash import Input, Output, html
 
 from collector import analytics
 from dashboard import figures, ids
 from dashboard.components import graph_card, page_header, segmented
 from dashboard.filters import choice, with_param
-from dashboard.pages._common import TAG_HINT, params, register_page, view
+from dashboard.pages._common import TAG_HINT, params, register_page, register_url_param, view
 
 PATH = "/latency"
 PERCENTILE = "latency-percentile"
@@ -92,9 +92,4 @@ def register(app: dash.Dash) -> None:
         Input(ids.URL, "search"),
         Input(ids.INTERVAL, "n_intervals"),
     )(update)
-    app.callback(
-        Output(ids.URL, "search", allow_duplicate=True),
-        Input(PERCENTILE, "value"),
-        State(ids.URL, "search"),
-        prevent_initial_call=True,
-    )(set_percentile)
+    register_url_param(app, PERCENTILE, set_percentile)

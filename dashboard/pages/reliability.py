@@ -9,13 +9,20 @@ import dash
 import dash_bootstrap_components as dbc
 import pandas as pd
 import plotly.graph_objects as go
-from dash import Input, Output, State, html
+from dash import Input, Output, html
 
 from collector import analytics
 from dashboard import figures, ids, tables
 from dashboard.components import data_table, graph_card, page_header, segmented, table_card
 from dashboard.filters import choice, with_param
-from dashboard.pages._common import TAG_HINT, params, register_page, view
+from dashboard.pages._common import (
+    TAG_HINT,
+    params,
+    register_download,
+    register_page,
+    register_url_param,
+    view,
+)
 
 PATH = "/reliability"
 BUDGET = "reliability-budget"
@@ -176,15 +183,5 @@ def register(app: dash.Dash) -> None:
         (BUDGET_CSV, BUDGET_DOWNLOAD, download_budget),
         (ERRORS_CSV, ERRORS_DOWNLOAD, download_errors),
     ):
-        app.callback(
-            Output(download, "data"),
-            Input(button, "n_clicks"),
-            State(ids.URL, "search"),
-            prevent_initial_call=True,
-        )(func)
-    app.callback(
-        Output(ids.URL, "search", allow_duplicate=True),
-        Input(ERRORS_BY, "value"),
-        State(ids.URL, "search"),
-        prevent_initial_call=True,
-    )(set_errors_by)
+        register_download(app, button, download, func)
+    register_url_param(app, ERRORS_BY, set_errors_by)

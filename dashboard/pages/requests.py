@@ -13,9 +13,9 @@ from dash import Input, Output, State, ctx, dcc, html, no_update
 
 from collector import analytics
 from dashboard import ids, tables
-from dashboard.components import data_table, page_header, table_card
+from dashboard.components import page_header, paged_table, table_card
 from dashboard.filters import choice, query_of, with_param
-from dashboard.pages._common import params, register_page, view
+from dashboard.pages._common import params, register_page, register_url_param, view
 from dashboard.pages._request_detail import attempts_frame, detail_body
 from dashboard.palette import OUTCOME_COLOURS
 
@@ -34,7 +34,7 @@ ATTEMPTS_DOWNLOAD = "requests-attempts-download"
 PAGE_SIZE = 50
 CSV_MAX_ROWS = 10_000
 OUTCOMES = ("success", "client_error", "upstream_error", "timeout", "cancelled", "blocked")
-SORTABLE = ("started_at", "id")
+SORTABLE = ("started_at", "id", "cost_usd", "duration_ms")
 OUTCOME_OPTIONS: Any = [{"label": o.replace("_", " "), "value": o} for o in OUTCOMES]
 COLUMNS = tables.columns(
     [
@@ -70,11 +70,12 @@ _OUTCOME_STYLES = [
     for o, c in OUTCOME_COLOURS.items()
     if o != "success"
 ]
-# Only indexed columns sort on the server; hide the sort arrows of the others.
+# Only these columns sort on the server; hide the sort arrows of the others.
 _SORT_CSS = [
     {
-        "selector": 'th:not([data-dash-column="started_at"]):not([data-dash-column="id"])'
-        " .column-header--sort",
+        "selector": "th"
+        + "".join(f':not([data-dash-column="{c}"])' for c in SORTABLE)
+        + " .column-header--sort",
         "rule": "display: none",
     }
 ]
@@ -114,13 +115,10 @@ def _controls(query: dict[str, Any]) -> html.Div:
 
 
 def _table() -> Any:
-    return data_table(
+    return paged_table(
         TABLE,
         COLUMNS,
-        page_action="custom",
-        page_current=0,
-        page_size=PAGE_SIZE,
-        page_count=1,
+        PAGE_SIZE,
         sort_action="custom",
         sort_mode="single",
         sort_by=[{"column_id": "started_at", "direction": "desc"}],
@@ -142,7 +140,9 @@ def layout(**query: Any) -> html.Div:
             dcc.Store(id=DETAIL_ID),
             dcc.Download(id=ATTEMPTS_DOWNLOAD),
             page_header(
-                "Requests", "Every request, newest first. Click a row to see its attempts."
+                "Requests",
+                "Every request, newest first (sort by time, duration or cost in the headers). "
+                "Click a row to see its attempts.",
             ),
             _controls(query),
             table_card(
@@ -278,9 +278,4 @@ def register(app: dash.Dash) -> None:
             Output(target, "data"), Input(button, "n_clicks"), state, prevent_initial_call=True
         )(func)
     for control, name in ((OUTCOME, "outcome"), (SEARCH, "q")):
-        app.callback(
-            Output(ids.URL, "search", allow_duplicate=True),
-            Input(control, "value"),
-            State(ids.URL, "search"),
-            prevent_initial_call=True,
-        )(set_param(name))
+        register_url_param(app, control, set_param(name))

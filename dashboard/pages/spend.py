@@ -9,13 +9,20 @@ import dash
 import dash_bootstrap_components as dbc
 import pandas as pd
 import plotly.graph_objects as go
-from dash import Input, Output, State, html
+from dash import Input, Output, html
 
 from collector import analytics
 from dashboard import figures, ids, tables
 from dashboard.components import data_table, graph_card, page_header, segmented, table_card
 from dashboard.filters import choice, with_param
-from dashboard.pages._common import params, register_page, view
+from dashboard.pages import _spend_savings
+from dashboard.pages._common import (
+    params,
+    register_download,
+    register_page,
+    register_url_param,
+    view,
+)
 
 PATH = "/spend"
 BY = "spend-by"
@@ -81,6 +88,7 @@ def layout(**query: Any) -> html.Div:
                     )
                 )
             ),
+            dbc.Row(dbc.Col(_spend_savings.section())),
         ],
         className="ss-stack",
     )
@@ -153,15 +161,6 @@ def register(app: dash.Dash) -> None:
     app.callback(Output(OVER_TIME, "figure"), *inputs)(update_over_time)
     app.callback(Output(TOP_GRAPH, "figure"), Output(TOP_TABLE, "data"), *inputs)(update_top)
     app.callback(Output(BUDGETS, "figure"), *inputs)(update_budgets)
-    app.callback(
-        Output(TOP_DOWNLOAD, "data"),
-        Input(TOP_CSV, "n_clicks"),
-        State(ids.URL, "search"),
-        prevent_initial_call=True,
-    )(download_top)
-    app.callback(
-        Output(ids.URL, "search", allow_duplicate=True),
-        Input(BY, "value"),
-        State(ids.URL, "search"),
-        prevent_initial_call=True,
-    )(set_by)
+    _spend_savings.register(app)
+    register_download(app, TOP_CSV, TOP_DOWNLOAD, download_top)
+    register_url_param(app, BY, set_by)

@@ -78,7 +78,7 @@ def test_bad_paging_arguments_are_refused(engine: Engine, seeded: Seeded) -> Non
     with pytest.raises(ValueError):
         requests_page(engine, WHOLE, page=0, page_size=10)
     with pytest.raises(ValueError):
-        requests_page(engine, WHOLE, page=1, page_size=10, sort_by="cost_usd")  # type: ignore[arg-type]
+        requests_page(engine, WHOLE, page=1, page_size=10, sort_by="model")  # type: ignore[arg-type]
 
 
 def test_request_detail_has_attempts_in_order(engine: Engine, seeded: Seeded) -> None:
@@ -98,3 +98,30 @@ def test_filter_options_lists_every_choice(engine: Engine, seeded: Seeded) -> No
     assert options.models == ("gpt-4o", "gpt-4o-mini-2024-07-18", "mystery-model")
     assert options.tags == ("env=prod", "team=ml")
     assert len(options.keys) == 2
+
+
+@pytest.mark.parametrize("descending", [True, False])
+@pytest.mark.parametrize("column", ["cost_usd", "duration_ms"])
+def test_sort_by_cost_or_duration_pages_in_a_total_order(
+    engine: Engine, seeded: Seeded, column: str, descending: bool
+) -> None:
+    """Small pages walk every request once, in (value, id) order; no cost comes last."""
+    ids: list[str] = []
+    for page in range(1, 100):
+        df, total = requests_page(
+            engine,
+            WHOLE,
+            page=page,
+            page_size=7,
+            sort_by=column,
+            descending=descending,  # type: ignore[arg-type]
+        )
+        ids += list(df["id"])
+        if len(ids) >= total:
+            break
+    value = {"cost_usd": lambda e: e.cost_usd, "duration_ms": lambda e: e.duration_ms}[column]
+    known = [e for e in seeded.events if value(e) is not None]
+    ranked = sorted(known, key=lambda e: (value(e), e.id), reverse=descending)
+    unknown = sorted((e for e in seeded.events if value(e) is None), key=lambda e: e.id,
+                     reverse=descending)  # fmt: skip
+    assert ids == [e.id for e in [*ranked, *unknown]]

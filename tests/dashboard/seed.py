@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from sqlalchemy import Engine
 
-from collector.db import ApiKey, Budget, Project, session_scope
+from collector.db import AlertEvent, AlertRule, ApiKey, Budget, Project, session_scope
 from collector.recorder import AttemptEvent, UsageEvent, new_request_id, write_batch
 
 NOW = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)
@@ -96,6 +96,48 @@ def _budgets(engine: Engine, project_ids: dict[str, int]) -> None:
             )
 
 
+ALERTS = 3  # events written by _alerts, newest first: burn (firing), budget 100 %, budget 80 %
+
+
+def _alerts(engine: Engine, project_ids: dict[str, int]) -> None:
+    """Two rules and three events as the evaluator would have stored them."""
+    checkout = project_ids["checkout"]
+    ok = {"ok": True, "attempts": 1, "detail": "HTTP 200"}
+    failed = {"ok": False, "attempts": 3, "detail": "HTTP 503 after 3 attempts"}
+    day = NOW.replace(hour=0, minute=0).isoformat()
+    with session_scope(engine) as session:
+        rules = [
+            AlertRule(name="Checkout daily budget", kind="budget_threshold", scope_kind="project",
+                      scope_value=str(checkout), params={}, channels={}, enabled=True,
+                      created_at=NOW - timedelta(days=30)),
+            AlertRule(name="Fast error-budget burn", kind="slo_burn_rate", scope_kind="global",
+                      scope_value=None, params={}, channels={}, enabled=True,
+                      created_at=NOW - timedelta(days=30)),
+        ]  # fmt: skip
+        session.add_all(rules)
+        session.flush()
+        budget, burn = rules[0].id, rules[1].id
+        scope = f"project:{checkout}"
+        session.add_all([
+            AlertEvent(rule_id=budget, dedup_key=f"{budget}|{scope}|Checkout daily|{day}|80",
+                       state="firing", fired_at=NOW - timedelta(hours=5),
+                       message="Budget 'Checkout daily' crossed 80%: $1.21 of $1.50 spent.",
+                       payload={"kind": "budget_threshold"},
+                       deliveries={"fire": {"slack": ok}}),
+            AlertEvent(rule_id=budget, dedup_key=f"{budget}|{scope}|Checkout daily|{day}|100",
+                       state="firing", fired_at=NOW - timedelta(hours=2),
+                       message="Budget 'Checkout daily' crossed 100%: $1.52 of $1.50 spent.",
+                       payload={"kind": "budget_threshold"},
+                       deliveries={"fire": {"slack": ok, "webhook": failed}}),
+            AlertEvent(rule_id=burn, dedup_key=f"{burn}|global|1h/5m|14.4|resolved@x#3",
+                       state="resolved", fired_at=NOW - timedelta(minutes=50),
+                       resolved_at=NOW - timedelta(minutes=20),
+                       message="Error budget of global burning at 15.2× over 1h and 18.0× over 5m.",
+                       payload={"kind": "slo_burn_rate"},
+                       deliveries={"fire": {"slack": ok}, "resolve": {"slack": ok}}),
+        ])  # fmt: skip
+
+
 def _outcome(rng: random.Random) -> tuple[str, int, str | None]:
     roll = rng.random()
     if roll < 0.962:
@@ -172,13 +214,30 @@ def make_events(
 ) -> list[UsageEvent]:
     """``count`` requests spread over the ``days`` before ``NOW``, reproducibly."""
     rng = random.Random(seed)
-    return [_event(rng, keys, days) for _ in range(count)]
+    events = [_event(rng, keys, days) for _ in range(count)]
+    side = random.Random(seed + 1)  # its own stream: the events above stay as they were
+    for event in events:
+        eligible = event.outcome == "success" and not event.stream and event.cost_usd is not None
+        if eligible and side.random() < 0.08:
+            _as_batch(event)
+    return events
+
+
+def _as_batch(event: UsageEvent) -> None:
+    """A Batch API request: billed at half the standard input and output rates."""
+    assert event.model_served is not None
+    price = PRICES[event.model_served]
+    assert price is not None
+    event.batch = True
+    units = event.prompt_tokens * price[0] + event.completion_tokens * price[1]
+    event.cost_usd = (units / 2 / 1_000_000).quantize(_UNIT)
 
 
 def seed(engine: Engine, *, count: int = 1200, batch: int = 1000) -> Seeded:
     """Projects, keys, budgets and ``count`` requests (via ``write_batch``)."""
     project_ids, keys = _projects(engine)
     _budgets(engine, project_ids)
+    _alerts(engine, project_ids)
     events = make_events(keys, count=count)
     for i in range(0, len(events), batch):
         write_batch(engine, events[i : i + batch])

@@ -26,14 +26,17 @@ pytestmark = pytest.mark.browser
 # page → (path, graphs that must draw); every page's first element proves it rendered.
 PAGES = {
     "overview": ("/", ["overview-spend", "overview-latency"]),
-    "spend": ("/spend", ["spend-over-time", "spend-top-graph", "spend-budgets"]),
+    "spend": (
+        "/spend",
+        ["spend-over-time", "spend-top-graph", "spend-budgets", "spend-savings-graph"],
+    ),
     "reliability": (
         "/reliability",
         ["reliability-budget", "reliability-burn", "reliability-errors"],
     ),
     "latency": ("/latency", ["latency-duration", "latency-ttft", "latency-speed"]),
     "requests": ("/requests", ["requests-table"]),
-    "budgets": ("/budgets", ["budgets-burn"]),
+    "budgets": ("/budgets", ["budgets-burn", "alerts-history-table"]),
 }
 _TRACES = (
     "var g = document.querySelector('#{0} .js-plotly-plot');"
@@ -208,6 +211,27 @@ def test_requests_table_pages_and_opens_detail(
     assert "Attempts (" in detail
     assert_no_errors(dash_duo)
     screenshot(dash_duo, screenshots, "request-detail")
+
+
+def test_requests_sort_by_cost_on_the_server(
+    dash_duo: Any, app: dash.Dash, seeded: tuple[Any, Seeded]
+) -> None:
+    """A click on the Cost header re-ranks every matching request, not just the page shown."""
+    base = start(dash_duo, app)
+    login(dash_duo, base, path="/requests")
+    dash_duo.wait_for_element("#requests-table td", timeout=10)
+    priced = sorted(
+        (e for e in seeded[1].events if e.cost_usd is not None), key=lambda e: (e.cost_usd, e.id)
+    )
+    header = "#requests-table th[data-dash-column='cost_usd'] .column-header--sort"
+    for expected in (priced[0].id, priced[-1].id):  # first click ascending, then descending
+        click(dash_duo, header)
+        WebDriverWait(dash_duo.driver, 10).until(
+            lambda _, e=expected: _first_ids(dash_duo)[:1] == [e]
+        )
+    click(dash_duo, "#requests-table button.next-page")
+    WebDriverWait(dash_duo.driver, 10).until(lambda _: _first_ids(dash_duo)[:1] == [priced[-51].id])
+    assert_no_errors(dash_duo)
 
 
 def test_csv_downloads(dash_duo: Any, app: dash.Dash, seeded: tuple[Any, Seeded]) -> None:

@@ -13,6 +13,7 @@ import pytest
 from dash import no_update
 from sqlalchemy import Engine
 
+from dashboard import format as fmt
 from dashboard import ids
 from dashboard.pages import budgets, latency, overview, reliability, requests, spend
 from dashboard.shell import nav_state, on_filters, range_text, refresh_options
@@ -115,7 +116,12 @@ def test_requests_page_sorts_pages_and_filters(seeded: tuple[Engine, Seeded]) ->
     client_errors = sum(e.outcome == "client_error" for e in events(seeded))
     assert page == 0 and {r["outcome"] for r in rows} == {"client_error"}
     assert label == f"{client_errors:,} matching requests"
-    assert requests.sort_of([{"column_id": "cost_usd", "direction": "asc"}]) == ("started_at", True)
+    assert requests.sort_of([{"column_id": "model", "direction": "asc"}]) == ("started_at", True)
+    dearest = [{"column_id": "cost_usd", "direction": "desc"}]
+    assert requests.sort_of(dearest) == ("cost_usd", True)
+    rows, *_ = requests.update_table("", 0, dearest, None)
+    top = max(e.cost_usd for e in events(seeded) if e.cost_usd is not None)
+    assert rows[0]["cost_usd"] == fmt.money(top)
 
 
 def test_request_detail_opens_from_a_click_or_the_link(seeded: tuple[Engine, Seeded]) -> None:
@@ -169,3 +175,85 @@ def test_shell_callbacks(seeded: tuple[Engine, Seeded]) -> None:
     hrefs_active = nav_state("/spend", "?range=30d")
     assert hrefs_active[1] == "/spend?range=30d" and hrefs_active[6 + 1] is True
     assert range_text("?from=2026-11-01&to=2026-11-03") == "Nov 01 – Nov 03, 2026 · UTC"
+
+
+def test_spend_savings_batch_figures_are_exact(seeded: tuple[Engine, Seeded]) -> None:
+    """Per batch request: its standard price (the cost engine) minus what it paid, summed."""
+    from collector.pricing import compute_cost
+    from collector.usage import Usage
+    from dashboard.pages import _spend_savings
+    from dashboard.pages._common import view
+
+    f = view("").filters
+    batch = [e for e in events(seeded) if e.batch and f.start <= e.started_at < f.end]
+    assert batch  # the seed has some
+
+    def standard(e: Any) -> Decimal:
+        usage = Usage(e.prompt_tokens, e.completion_tokens, e.cached_tokens)
+        cost = compute_cost(usage, e.model_served, e.started_at).cost_usd
+        assert cost is not None
+        return cost
+
+    paid = sum((e.cost_usd for e in batch), Decimal(0))
+    saved = sum((standard(e) for e in batch), Decimal(0)) - paid
+    df = _spend_savings.frame("")
+    assert df.loc[df["kind"] == "batch", "paid_usd"].sum() == paid
+    fig, totals, rows = _spend_savings.update("", None)
+    assert {t.name for t in fig.data} == {"cached tokens", "Batch API"}
+    assert "saved" in text_of(totals) and "Batch API $" in text_of(totals)
+    assert {r["kind"] for r in rows} == {"cached tokens", "Batch API"}
+    payload = _spend_savings.download(1, "")
+    csv_rows = list(csv.DictReader(io.StringIO(payload["content"])))
+    assert sum(Decimal(r["saved_usd"]) for r in csv_rows if r["kind"] == "batch") == saved
+    assert payload["filename"].startswith("spendscope-savings-")
+
+
+def test_spend_savings_of_an_unpriced_model_are_named_not_summed(
+    seeded: tuple[Engine, Seeded],
+) -> None:
+    from dashboard.pages import _spend_savings
+
+    _fig, totals, rows = _spend_savings.update("", None)
+    assert f"not counted (no price): {UNPRICED_MODEL}" in text_of(totals)
+    (row,) = [r for r in rows if r["model"] == UNPRICED_MODEL]
+    assert row["saved_usd"] == "—"  # unknown, never $0
+
+
+def test_spend_savings_empty_state_says_what_to_do(seeded: tuple[Engine, Seeded]) -> None:
+    from dashboard.pages import _spend_savings
+
+    fig, totals, rows = _spend_savings.update("?range=1d&project=999", None)
+    assert "Batch API" in fig.layout.annotations[0].text and totals == [] and rows == []
+    fig, totals, rows = _spend_savings.update("?tag=team%3Dcheckout", None)
+    assert "tag" in fig.layout.annotations[0].text and totals == [] and rows == []
+    assert _spend_savings.download(1, "?tag=team%3Dcheckout") is no_update
+
+
+def test_alert_history_table_pages_and_downloads(seeded: tuple[Engine, Seeded]) -> None:
+    from dashboard.pages import _alert_history
+
+    rows, pages, empty, tips = _alert_history.update(0, None)
+    assert pages == 1 and empty is None and len(tips) == 3
+    assert [(r["rule"], r["state"]) for r in rows] == [
+        ("Fast error-budget burn", "resolved"),
+        ("Checkout daily budget", "firing"),
+        ("Checkout daily budget", "firing"),
+    ]
+    assert rows[1]["threshold"] == "100 %" and "webhook failed: HTTP 503" in rows[1]["delivery"]
+    assert rows[0]["period"] == "1h/5m" and rows[0]["resolved_at"] != "—"
+    payload = _alert_history.download(1, "")
+    assert len(list(csv.DictReader(io.StringIO(payload["content"])))) == 3
+    assert payload["filename"].startswith("spendscope-alerts-")
+
+
+def test_alert_history_empty_state_says_what_to_do(seeded: tuple[Engine, Seeded]) -> None:
+    from sqlalchemy import delete
+
+    from collector.db import AlertEvent
+    from dashboard.pages import _alert_history
+
+    with seeded[0].begin() as conn:
+        conn.execute(delete(AlertEvent))
+    rows, pages, empty, _tips = _alert_history.update(0, None)
+    assert rows == [] and pages == 1
+    assert "spendscope alerts add" in text_of(empty)

@@ -99,3 +99,22 @@ def test_budget_burn_marks_forecast_and_overspend() -> None:
     assert list(fig.data[0].x) == [1.2] and list(fig.data[1].x) == [2.0]
     assert fig.data[0].marker.color[0] == "#e74c3c"
     assert fig.data[0].y[0] == "team · $12.00 of $10.00"
+
+
+def test_savings_figure_stacks_kinds_with_exact_hover() -> None:
+    df = pd.DataFrame(
+        [
+            (TS, "cache", "gpt-4o", None, 800, Decimal("0.002"), Decimal("0.001"),
+             Decimal("0.001")),
+            (TS, "batch", "gpt-4o", 2, 900, Decimal("0.000054"), Decimal("0.000027"),
+             Decimal("0.000027")),
+            (TS, "cache", "mystery", None, 500, None, None, None),
+        ],
+        columns=["ts", "kind", "model", "requests", "tokens", "list_usd", "paid_usd", "saved_usd"],
+    )  # fmt: skip
+    fig = figures.savings_over_time(df, "day")
+    assert [t.name for t in fig.data] == ["cached tokens", "Batch API"]
+    assert fig.data[1].customdata[0][0] == "$0.000027"  # sub-cent money keeps its digits
+    assert fig.data[1].customdata[0][1] == "$0.000054"
+    empty = figures.savings_over_time(df.iloc[2:], "day")
+    assert "Batch API" in annotation_text(empty)

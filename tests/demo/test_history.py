@@ -56,7 +56,7 @@ def test_costs_are_exact_catalog_costs_of_the_serving_model(events: list[UsageEv
             reasoning_tokens=e.reasoning_tokens,
         )
         expected = compute_cost(
-            usage, e.model_served, e.started_at, service_tier=e.service_tier,
+            usage, e.model_served, e.started_at, batch=e.batch, service_tier=e.service_tier,
             estimated=e.cost_source == "estimated",
         )  # fmt: skip
         assert (e.cost_usd, e.cost_source, e.price_id) == (
@@ -173,3 +173,17 @@ def test_poisson_mean_and_ulid_order() -> None:
     assert poisson(rng, 0) == 0
     ids = [ulid(ms, rng) for ms in (1, 2, 10**12, 10**12 + 1)]
     assert ids == sorted(ids) and all(len(i) == 26 for i in ids)
+
+
+def test_some_work_runs_as_batch_or_flex_at_discounted_prices(events: list[UsageEvent]) -> None:
+    """The Spend page's savings need batch and flex rows: cheaper than standard, never streamed."""
+    batch = [e for e in events if e.batch and e.cost_usd]
+    flex = [e for e in events if e.service_tier == "flex" and e.cost_usd]
+    assert len(batch) > 100 and len(flex) > 20
+    assert {e.model_served for e in batch} == {"gpt-4o-mini-2024-07-18", "text-embedding-3-large"}
+    assert {e.model_served for e in flex} == {"o4-mini-2025-04-16"}
+    for e in (*batch[:50], *flex[:50]):
+        assert not e.stream
+        usage = Usage(e.prompt_tokens, e.completion_tokens, e.cached_tokens, e.reasoning_tokens)
+        standard = compute_cost(usage, e.model_served or "", e.started_at).cost_usd
+        assert standard is not None and e.cost_usd is not None and e.cost_usd < standard

@@ -1,0 +1,102 @@
+"""Alert history for the dashboard: ``alert_events`` newest first, paged, with their rules.
+
+Reads through ``collector.alerts.list_events`` (what ``spendscope alerts list`` shows) and
+describes each event from its rule, its dedup key and its payload.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from sqlalchemy import Engine, func, select
+
+from collector.analytics._frames import frame
+from collector.analytics._sql import project_names
+from collector.db import AlertEvent
+
+if TYPE_CHECKING:
+    from collector.budgets import Scope
+
+ALERT_COLUMNS = (
+    "id", "fired_at", "state", "resolved_at", "rule", "kind", "scope", "period", "threshold",
+    "message", "delivery",
+)  # fmt: skip
+_RESOLVED = "|resolved@"
+
+
+def alert_history(
+    engine: Engine, *, page: int = 1, page_size: int = 25
+) -> tuple[pd.DataFrame, int]:
+    """One page of alert events, newest first, and how many there are in all.
+
+    Columns: ``id``, ``fired_at`` / ``resolved_at`` (UTC; None while firing), ``state``
+    (firing / resolved), ``rule`` / ``kind`` / ``scope`` of the rule, ``period`` (the budget
+    period or the rule's window), ``threshold``, ``message``, ``delivery`` (per channel and
+    phase: ``ok`` or ``failed: …``; empty when nothing was sent).
+    """
+    from collector.alerts import list_events, load_rules  # alerts import the query layer
+
+    if page < 1 or not 1 <= page_size <= 1000:
+        raise ValueError("page must be >= 1 and page_size within 1..1000")
+    events = list_events(engine, limit=page_size, offset=(page - 1) * page_size)
+    rules = {r.id: r for r in load_rules(engine, enabled_only=False)}
+    with engine.connect() as conn:
+        total = int(conn.scalar(select(func.count()).select_from(AlertEvent)) or 0)
+        projects = project_names(conn)
+    rows = []
+    for e in events:
+        rule = rules.get(e.rule_id)
+        kind = rule.kind.value if rule else str(e.payload.get("kind", ""))
+        period, threshold = describe(kind, e.dedup_key)
+        rows.append((
+            e.id, e.fired_at, e.state, e.resolved_at, rule.name if rule else f"#{e.rule_id}",
+            kind, scope_label(rule.scope, projects) if rule else "", period, threshold, e.message,
+            delivery_text(e.deliveries),
+        ))  # fmt: skip
+    df = frame(rows, ALERT_COLUMNS)
+    for column in ("fired_at", "resolved_at"):
+        df[column] = pd.to_datetime(df[column], utc=True)
+    return df, total
+
+
+def scope_label(scope: Scope, projects: Mapping[int, str]) -> str:
+    """``global``, ``project: checkout`` (projects by name), ``model: gpt-4o``, …"""
+    if scope.value is None:
+        return scope.kind.value
+    value = scope.value
+    if scope.kind.value == "project" and value.isdigit():
+        value = projects.get(int(value), f"#{value}")
+    return f"{scope.kind.value}: {value}"
+
+
+def describe(kind: str, dedup_key: str) -> tuple[str, str]:
+    """The period (or window) and threshold an event fired for, from its dedup key.
+
+    Keys read ``rule|scope|…`` (see ``collector.alerts._rules``): budgets add the budget,
+    the period start and the threshold; windowed rules add the window and the threshold.
+    """
+    parts = dedup_key.split(_RESOLVED, 1)[0].split("|")[2:]
+    if kind in ("budget_threshold", "forecast_overrun") and len(parts) >= 3:
+        period = f"{parts[0]} from {parts[1][:10]}"
+        return period, "forecast over amount" if parts[2] == "forecast" else f"{parts[2]} %"
+    if len(parts) >= 2:
+        unit = {"slo_burn_rate": "×", "error_rate": " %", "latency_p95": " ms"}.get(kind)
+        return parts[0], f"{parts[1]}{unit}" if unit else parts[1]
+    return "", ""
+
+
+def delivery_text(deliveries: Mapping[str, Any]) -> str:
+    """``fire: slack ok, webhook failed: 500`` — every phase's channels, in order."""
+    phases = []
+    for phase, results in deliveries.items():
+        if not isinstance(results, Mapping):
+            continue
+        parts = []
+        for channel, result in results.items():
+            ok = isinstance(result, Mapping) and result.get("ok")
+            detail = result.get("detail") if isinstance(result, Mapping) else None
+            parts.append(f"{channel} ok" if ok else f"{channel} failed: {detail or 'unknown'}")
+        phases.append(f"{phase}: {', '.join(parts) or 'no channels'}")
+    return "; ".join(phases)

@@ -1,0 +1,32 @@
+"""The gateway process stays lean: no pandas, plotly or Dash (the dashboard's) in its memory."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+PROBE = """
+import sys
+from fastapi.testclient import TestClient
+from collector.gateway import create_app
+from collector.settings import Settings
+
+settings = Settings(database_url=sys.argv[1], spool_dir=sys.argv[2], alert_interval_s=0.05)
+with TestClient(create_app(settings)) as client:  # runs the lifespan: recorder, evaluator, sweeper
+    assert client.get("/healthz").status_code == 200
+    import time; time.sleep(0.3)  # a few alert evaluations
+print(sorted(m for m in ("pandas", "plotly", "dash", "numpy") if m in sys.modules))
+"""
+
+
+def test_gateway_does_not_import_the_dashboard_stack(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, url, str(tmp_path / "spool")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
