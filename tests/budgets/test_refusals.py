@@ -18,7 +18,7 @@ from collector.ratelimit import InProcessLimiter, RateLimiter, RedisLimiter
 from collector.usage import Outcome
 from tests.budgets.test_admission import admitter, budget, ctx
 from tests.factories import make_project
-from tests.ratelimit.test_limiters import REDIS_URL, _redis_up
+from tests.support.redis_server import REDIS_URL, require_redis
 
 
 @pytest.fixture(params=["memory", "redis", "redis-leased"])
@@ -26,8 +26,7 @@ async def limiter(request: pytest.FixtureRequest) -> AsyncIterator[RateLimiter]:
     if request.param == "memory":
         yield InProcessLimiter()
         return
-    if not _redis_up():
-        pytest.skip(f"Redis unreachable at {REDIS_URL}")
+    require_redis()
     client = Redis.from_url(REDIS_URL)
     prefix = f"test-{uuid.uuid4().hex}"
     lim = RedisLimiter(client, prefix, lease_requests=128 if request.param == "redis-leased" else 0)

@@ -19,7 +19,8 @@ import redis
 from redis.asyncio import Redis
 
 from collector.ratelimit import Limit, RedisLimiter, window_position
-from tests.ratelimit.test_limiters import REDIS_URL, T0, _redis_up
+from tests.ratelimit.test_limiters import T0
+from tests.support.redis_server import REDIS_URL, require_redis
 
 LEASE = 8  # requests per lease in these tests
 INDEX = window_position(T0)[0]
@@ -35,8 +36,7 @@ def tpm(n: int, cost: int) -> Limit:
 
 @pytest.fixture
 def prefix() -> Iterator[str]:
-    if not _redis_up():
-        pytest.skip(f"Redis unreachable at {REDIS_URL}")
+    require_redis()
     name = f"test-{uuid.uuid4().hex}"
     yield name
     cleanup = redis.Redis.from_url(REDIS_URL)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import uuid
 from collections.abc import AsyncIterator
@@ -15,16 +14,9 @@ from redis.asyncio import Redis
 
 from collector.ratelimit import InProcessLimiter, Limit, RateLimiter, RedisLimiter, make_limiter
 from collector.settings import load_settings
+from tests.support.redis_server import REDIS_URL, require_redis
 
-REDIS_URL = os.environ.get("SPENDSCOPE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 T0 = datetime(2026, 11, 22, 10, 0, 0, tzinfo=UTC)  # a window boundary
-
-
-def _redis_up() -> bool:
-    try:
-        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping())
-    except redis.RedisError:
-        return False
 
 
 @pytest.fixture(params=["memory", "redis", "redis-leased"])
@@ -33,8 +25,7 @@ async def limiter(request: pytest.FixtureRequest) -> AsyncIterator[RateLimiter]:
     if request.param == "memory":
         yield InProcessLimiter()
         return
-    if not _redis_up():
-        pytest.skip(f"Redis unreachable at {REDIS_URL}")
+    require_redis()
     prefix = f"test-{uuid.uuid4().hex}"
     leases = 128 if request.param == "redis-leased" else 0
     lim = RedisLimiter(Redis.from_url(REDIS_URL), prefix, lease_requests=leases)
