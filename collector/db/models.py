@@ -256,15 +256,33 @@ def _rollup_counters() -> list[Column[Any]]:
     return columns
 
 
+def _rollup_keys(period: str) -> list[Column[Any]]:
+    """The key of the request and error rollups: the period, then the dashboard's dimensions."""
+    return [
+        Column(period, UTCDateTime(), primary_key=True),
+        Column("project_id", Integer, primary_key=True),
+        Column("api_key_id", Integer, primary_key=True),
+        Column("end_user", String(200), primary_key=True),
+        Column("model", String(200), primary_key=True),
+        Column("outcome", String(20), primary_key=True),
+    ]
+
+
+def _tag_rollup_keys(period: str) -> list[Column[Any]]:
+    """The key of the tag rollups: the period, one ``key=value`` tag, project, model, outcome."""
+    return [
+        Column(period, UTCDateTime(), primary_key=True),
+        Column("tag", String(400), primary_key=True),
+        Column("project_id", Integer, primary_key=True),
+        Column("model", String(200), primary_key=True),
+        Column("outcome", String(20), primary_key=True),
+    ]
+
+
 hourly_rollups = Table(
     "hourly_rollups",
     Base.metadata,
-    Column("hour", UTCDateTime(), primary_key=True),
-    Column("project_id", Integer, primary_key=True),
-    Column("api_key_id", Integer, primary_key=True),
-    Column("end_user", String(200), primary_key=True),
-    Column("model", String(200), primary_key=True),
-    Column("outcome", String(20), primary_key=True),
+    *_rollup_keys("hour"),
     *_rollup_counters(),
     comment="Hourly aggregates of requests; 0 / '' stand for 'none' in key columns.",
 )
@@ -272,11 +290,7 @@ hourly_rollups = Table(
 hourly_tag_rollups = Table(
     "hourly_tag_rollups",
     Base.metadata,
-    Column("hour", UTCDateTime(), primary_key=True),
-    Column("tag", String(400), primary_key=True),
-    Column("project_id", Integer, primary_key=True),
-    Column("model", String(200), primary_key=True),
-    Column("outcome", String(20), primary_key=True),
+    *_tag_rollup_keys("hour"),
     Column("requests", BigInteger, nullable=False, server_default=text("0")),
     Column("prompt_tokens", BigInteger, nullable=False, server_default=text("0")),
     Column("completion_tokens", BigInteger, nullable=False, server_default=text("0")),
@@ -293,12 +307,7 @@ Index("ix_hourly_rollups_model_hour", hourly_rollups.c.model, hourly_rollups.c.h
 daily_rollups = Table(
     "daily_rollups",
     Base.metadata,
-    Column("day", UTCDateTime(), primary_key=True),
-    Column("project_id", Integer, primary_key=True),
-    Column("api_key_id", Integer, primary_key=True),
-    Column("end_user", String(200), primary_key=True),
-    Column("model", String(200), primary_key=True),
-    Column("outcome", String(20), primary_key=True),
+    *_rollup_keys("day"),
     *_rollup_counters(),
     comment="Sum of hourly_rollups per UTC day, written by the recorder with the hourly rows.",
 )
@@ -306,11 +315,7 @@ daily_rollups = Table(
 daily_tag_rollups = Table(
     "daily_tag_rollups",
     Base.metadata,
-    Column("day", UTCDateTime(), primary_key=True),
-    Column("tag", String(400), primary_key=True),
-    Column("project_id", Integer, primary_key=True),
-    Column("model", String(200), primary_key=True),
-    Column("outcome", String(20), primary_key=True),
+    *_tag_rollup_keys("day"),
     Column("requests", BigInteger, nullable=False, server_default=text("0")),
     Column("prompt_tokens", BigInteger, nullable=False, server_default=text("0")),
     Column("completion_tokens", BigInteger, nullable=False, server_default=text("0")),
@@ -324,12 +329,7 @@ daily_tag_rollups = Table(
 hourly_error_rollups = Table(
     "hourly_error_rollups",
     Base.metadata,
-    Column("hour", UTCDateTime(), primary_key=True),
-    Column("project_id", Integer, primary_key=True),
-    Column("api_key_id", Integer, primary_key=True),
-    Column("end_user", String(200), primary_key=True),
-    Column("model", String(200), primary_key=True),
-    Column("outcome", String(20), primary_key=True),
+    *_rollup_keys("hour"),
     Column("error_type", String(100), primary_key=True),
     Column("http_status", Integer, primary_key=True),
     Column("requests", BigInteger, nullable=False, server_default=text("0")),
