@@ -29,11 +29,24 @@ _INT_COUNTERS = (
 _ZERO = Decimal(0)
 
 
+_HOURS: dict[int, datetime] = {}  # hours since 0001-01-01 → that hour (aware, UTC)
+_HOURS_KEPT = 4096
+
+
 def hour_of(moment: datetime) -> datetime:
-    """The start of ``moment``'s UTC hour (as stored: an aware datetime in UTC)."""
+    """The start of ``moment``'s UTC hour (as stored: an aware datetime in UTC).
+
+    Remembered per hour: ``replace`` with keywords cost ~9k instructions an event.
+    """
     if moment.tzinfo is not UTC:
         moment = moment.astimezone(UTC)
-    return moment.replace(minute=0, second=0, microsecond=0)
+    key = moment.toordinal() * 24 + moment.hour
+    hour = _HOURS.get(key)
+    if hour is None:
+        if len(_HOURS) >= _HOURS_KEPT:
+            _HOURS.clear()
+        hour = _HOURS[key] = moment.replace(minute=0, second=0, microsecond=0)
+    return hour
 
 
 def attempt_failed(attempt: AttemptEvent) -> bool:
