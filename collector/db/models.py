@@ -131,8 +131,7 @@ class Request(Base):
         # hours at a range's edges (migration 0005 narrowed 0004's covering index to this)
         Index("ix_requests_outcome_started", "outcome", "started_at"),
         Index("ix_requests_key_started", "api_key_id", "started_at"),
-        # batch / flex savings read hourly/daily_tier_rollups; migration 0007 dropped the
-        # partial covering index ix_requests_batch_flex_started that every insert paid for
+        # (0007 dropped the batch / flex partial index: savings read the tier rollups)
     )
 
 
@@ -309,9 +308,8 @@ daily_tag_rollups = Table(
 )
 
 
-# Failed requests (every outcome but success) per hour and error, for the error breakdown
-# (migration 0005). Written by the recorder in the batch's transaction; never repriced (it
-# holds no money).
+# Failed requests (all but success) per hour and error, for the error breakdown (migration
+# 0005). Written by the recorder in the batch's transaction; never repriced (holds no money).
 def _error_rollup_columns(period: str) -> list[Column[Any]]:
     """The error rollups' key (the request rollup key plus error type and status) and count."""
     return [
@@ -337,10 +335,9 @@ daily_error_rollups = Table(
     comment="Sum of hourly_error_rollups per UTC day, written by the recorder with them.",
 )
 
-# Batch API / flex tier rows per period, for the Spend page's savings (migration 0007).
-# Only batch or flex requests are counted; tier is 'batch' when batch is set, else 'flex'.
-# ``requests`` counts them all (so the row exists when reprice prices one later); the other
-# counters sum only the priced ones (cost_usd not NULL), which is what savings compares.
+# Batch API / flex tier requests per period for the savings (migration 0007); tier is 'batch'
+# when batch is set, else 'flex'. ``requests`` counts them all (so reprice finds the row when
+# it prices one); the other counters sum only priced ones (cost_usd not NULL), as savings do.
 TIER_COUNTERS = (
     "priced_requests", "prompt_tokens", "cached_tokens", "completion_tokens",
     "audio_prompt_tokens", "audio_completion_tokens",
