@@ -2,7 +2,8 @@
 
 A price fix (a corrected catalog entry, a negotiated override added after the fact, a model
 priced at last) must reach the rows already recorded, and ``hourly_rollups`` /
-``hourly_tag_rollups`` (and their daily copies) must keep equalling the sum of those rows.
+``hourly_tag_rollups`` / ``hourly_tier_rollups`` (and their daily copies) must keep
+equalling the sum of those rows.
 Each batch (keyset-paged by id) is one transaction: rows get their new cost, the old one
 kept in ``previous_cost_usd``, and the rollups move by the difference. A checkpoint file written
 after each commit lets an interrupted run resume; a second run changes only ``repriced_at``.
