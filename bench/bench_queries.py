@@ -18,7 +18,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Engine, event, func, select, text
+from sqlalchemy import Engine, event, func, select
 
 from collector import analytics as qa
 from collector.db import make_engine
@@ -94,32 +94,35 @@ def _detail_pages(
     }
 
 
-def _plans(engine: Engine, console: Console) -> None:
-    """Show that savings use the batch/flex partial index and errors read the error rollup."""
-    from collector.analytics._savings import tier_select
+_TABLES = (
+    "daily_error_rollups", "hourly_error_rollups", "daily_tier_rollups", "hourly_tier_rollups",
+    "requests",
+)  # fmt: skip
 
+
+def _plans(engine: Engine, console: Console) -> None:
+    """Show which tables the savings and the error breakdown read (rollups; raw at the edges)."""
     with engine.connect() as conn:
         last = conn.scalar(select(func.max(hourly_rollups.c.hour)))
-        month = qa.Filters.last(30, last - timedelta(hours=9, minutes=30))
-        query = tier_select(month, "day", engine.dialect.name)
-        compiled = query.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})
-        explain = "EXPLAIN QUERY PLAN" if engine.dialect.name == "sqlite" else "EXPLAIN"
-        plan = [" ".join(map(str, r)) for r in conn.execute(text(f"{explain} {compiled}"))]
-    console.print(f"[bold]{engine.dialect.name}[/]: savings batch/flex plan:")
-    for line in plan:
-        console.print(f"    {line}")
+    month = qa.Filters.last(30, last - timedelta(hours=9, minutes=30))
     seen: list[str] = []
 
     def _log(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         seen.append(statement)
 
-    event.listen(engine, "before_cursor_execute", _log)
-    try:
-        qa.errors_breakdown(engine, month)
-    finally:
-        event.remove(engine, "before_cursor_execute", _log)
-    tables = {t: sum(f"FROM {t}" in s for s in seen) for t in ("hourly_error_rollups", "requests")}
-    console.print(f"    errors breakdown statements by table read: {tables}")
+    console.print(f"[bold]{engine.dialect.name}[/]: statements by table read, 30 days:")
+    for name, call in (
+        ("savings", lambda: qa.savings(engine, month, "day")),
+        ("errors breakdown", lambda: qa.errors_breakdown(engine, month)),
+    ):
+        seen.clear()
+        event.listen(engine, "before_cursor_execute", _log)
+        try:
+            call()
+        finally:
+            event.remove(engine, "before_cursor_execute", _log)
+        tables = {t: n for t in _TABLES if (n := sum(f"FROM {t} " in s + " " for s in seen))}
+        console.print(f"    {name}: {tables}")
 
 
 def _time(page: Page, repeat: int) -> list[float]:

@@ -1,5 +1,6 @@
 """Error budget, burn rate and retries from the rollups; the error breakdown from the error
-rollups (whole hours) and requests (the partial hours at the range's edges)."""
+rollups (daily for whole days, hourly for whole hours) and requests (the partial hours at
+the range's edges)."""
 
 from __future__ import annotations
 
@@ -20,14 +21,10 @@ from collector.analytics._sql import (
     ERRORS,
     REQUESTS,
     ZERO,
-    Span,
-    ceil_hour,
-    dims_where,
-    floor_hour,
     grouped,
     label,
     request_where,
-    time_range,
+    whole_hours,
 )
 from collector.db.models import Project
 
@@ -179,8 +176,9 @@ def errors_breakdown(
 ) -> pd.DataFrame:
     """Failed requests by outcome, error type, HTTP status and model (exact range, detail).
 
-    The whole hours inside the range come from ``hourly_error_rollups``, the partial hours
-    at either edge from ``requests`` (through a covering index), so the counts are exactly
+    The whole UTC days inside the range come from ``daily_error_rollups``, the whole hours
+    around them from ``hourly_error_rollups``, the partial hours at either edge from
+    ``requests`` (through the (outcome, started_at) index), so the counts are exactly
     those of the raw rows in [start, end). With a tag filter (the error rollups have no
     tags) everything is read from ``requests``. Columns: ``outcome``, ``error_type`` (None
     when unknown), ``http_status`` (nullable Int64), ``model``, ``requests``; most frequent
@@ -191,29 +189,22 @@ def errors_breakdown(
         raise ValueError(f"outcomes must be some of {', '.join(NON_SUCCESS)}")
     wanted = tuple(outcomes)
     counts: dict[tuple[str, str | None, int | None, str], int] = defaultdict(int)
+    whole, raw = whole_hours(f) if not f.tags else (None, [(f.start, f.end)])
     with engine.connect() as conn:
-        whole, raw = _error_spans(f)
-        parts = [_raw_errors(conn, replace(f, start=a, end=b), wanted) for a, b in raw]
+        parts: list[Iterable[Sequence[Any]]] = [
+            _raw_errors(conn, replace(f, start=a, end=b), wanted) for a, b in raw
+        ]
         if whole is not None:
-            parts.append(_rollup_errors(conn, f, wanted, *whole))
+            parts.append(_rollup_errors(conn, replace(f, start=whole[0], end=whole[1]), wanted))
         for part in parts:
             for outcome, error_type, status, model, n in part:
                 key = (str(outcome), error_type or None, status or None, str(model or ""))
-                counts[key] += int(n)
+                counts[key] += int(n or 0)
     ordered = sorted(counts.items(), key=_error_order)
     rows = [(o, e, s, label(m), n) for (o, e, s, m), n in ordered]
     df = frame(rows, ERROR_COLUMNS)
     df["http_status"] = df["http_status"].astype("Int64")
     return df
-
-
-def _error_spans(f: Filters) -> tuple[tuple[datetime, datetime] | None, list[Span]]:
-    """(whole hours for the rollup or None, the exact spans left for ``requests``)."""
-    lo, hi = ceil_hour(f.start), floor_hour(f.end)
-    if f.tags or lo >= hi:
-        return None, [(f.start, f.end)]
-    edges = [(a, b) for a, b in ((f.start, lo), (hi, f.end)) if a < b]
-    return (lo, hi), edges
 
 
 def _error_order(item: tuple[tuple[str, str | None, int | None, str], int]) -> tuple[Any, ...]:
@@ -230,10 +221,11 @@ def _raw_errors(conn: Connection, f: Filters, outcomes: tuple[str, ...]) -> Iter
 
 
 def _rollup_errors(
-    conn: Connection, f: Filters, outcomes: tuple[str, ...], start: datetime, end: datetime
-) -> Iterable[Row[Any]]:
-    e = ERRORS.c
-    keys = (e.outcome, e.error_type, e.http_status, e.model)
-    conds = [time_range(e.hour, start, end), e.outcome.in_(outcomes), *dims_where(ERRORS, f)]
-    query = select(*keys, func.sum(e.requests)).where(*conds)
-    return conn.execute(query.group_by(*keys))
+    conn: Connection, f: Filters, outcomes: tuple[str, ...]
+) -> Iterable[tuple[Any, ...]]:
+    """Whole hours of ``f`` (whole days from the daily copy), grouped per error and model."""
+    keys = ("outcome", "error_type", "http_status", "model")
+    sums = grouped(
+        conn, f, keys, ("requests",), table=ERRORS, where=lambda t: [t.c.outcome.in_(outcomes)]
+    )
+    return [(*key, n) for key, (n,) in sums.items()]

@@ -4,10 +4,10 @@ The saving is split in two steps, so nothing is counted twice:
 
 - **cache**: cached prompt tokens at the full standard input price, minus the same tokens at
   the standard cached-input price. Read from the rollups (``cached_tokens`` per model).
-- **batch** / **flex**: the rows' usage at standard prices (cached tokens at the standard
-  cached rate), minus what they cost. Read from ``requests`` with the exact predicate of
-  the partial index ``ix_requests_batch_flex_started``, which covers every column read here
-  (migration 0006), so only that small index is visited.
+- **batch** / **flex**: the priced rows' usage at standard prices (cached tokens at the
+  standard cached rate), minus what they cost. Read from the tier rollups for the whole
+  hours of the range (``daily_tier_rollups`` for whole UTC days) and from ``requests`` for
+  the partial hours at its edges, so the sums are exactly those of the raw rows.
 
 Prices are the dated catalog entries and the price overrides in force (via
 ``compute_cost``), resolved at the start of each bucket (a UTC day or hour). Catalog
@@ -25,13 +25,33 @@ from decimal import Decimal
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Connection, Engine, Select, func, select, text, type_coerce
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Select,
+    case,
+    func,
+    or_,
+    select,
+    type_coerce,
+)
 from sqlalchemy.orm import Session
 
 from collector.analytics._frames import frame
 from collector.analytics._model import Bucket, Filters, UnsupportedFilterError
-from collector.analytics._sql import REQUESTS, ceil_hour, floor_hour, grouped, request_where
-from collector.db.models import BATCH_FLEX_PREDICATE
+from collector.analytics._sql import (
+    REQUESTS,
+    TIERS,
+    Sums,
+    ceil_hour,
+    floor_hour,
+    grouped,
+    label,
+    request_where,
+    whole_hours,
+)
+from collector.db.models import TIER_COUNTERS
 from collector.db.types import UTCDateTime
 from collector.pricing import Catalog, PriceOverride, compute_cost, load_catalog, load_overrides
 from collector.usage import Usage
@@ -143,47 +163,60 @@ def _request_bucket(dialect: str, step: Bucket) -> ColumnElement[datetime]:
     return type_coerce(func.date_trunc(step, started), UTCDateTime())
 
 
-# Only columns the partial index covers (completion_tokens already includes reasoning).
-_TOKEN_SUMS = ("prompt_tokens", "cached_tokens", "completion_tokens")
-_AUDIO_SUMS = ("audio_prompt_tokens", "audio_completion_tokens")
+# The tier rollups' counters of priced rows, in the order _tier_rows reads them.
+_TIER_SUMS = (*TIER_COUNTERS, "cost_usd")
 
 
-def tier_select(f: Filters, step: Bucket, dialect: str) -> Select[Any]:
-    """Priced batch / flex rows of ``f`` summed per bucket, model and mode.
+def tier_sums(conn: Connection, f: Filters, step: Bucket) -> Sums:
+    """(bucket, model, tier) → priced batch / flex rows' count, token sums and cost.
 
-    Repeats ``BATCH_FLEX_PREDICATE`` verbatim (parenthesised) so the partial index
-    ``ix_requests_batch_flex_started`` applies on SQLite and PostgreSQL.
+    Whole hours from the tier rollups (whole days from their daily copy), the partial
+    hours at the range's edges from ``requests``; rows without a cost are not counted.
     """
+    whole, edges = whole_hours(f)
+    out: Sums = {}
+    if whole is not None:
+        part = Filters(*whole, f.project_ids, f.api_key_ids, f.end_users, f.models)
+        out = grouped(conn, part, ("model", "tier"), _TIER_SUMS, table=TIERS, bucket=step)
+    for start, end in edges:
+        edge = Filters(start, end, f.project_ids, f.api_key_ids, f.end_users, f.models)
+        for row in conn.execute(raw_tier_select(edge, step, conn.dialect.name)):
+            key, values = tuple(row[:3]), list(row[3:])
+            known = out.get(key)
+            out[key] = (
+                values if known is None else [a + b for a, b in zip(known, values, strict=True)]
+            )
+    return out
+
+
+def raw_tier_select(f: Filters, step: Bucket, dialect: str) -> Select[Any]:
+    """Priced batch / flex rows of ``f`` in ``requests``, summed as the tier rollups are."""
     r = REQUESTS.c
     when = _request_bucket(dialect, step).label("ts")
-    model = func.coalesce(r.model_served, r.model_requested).label("model")
+    model = func.coalesce(r.model_served, r.model_requested, "").label("model")
+    tier = case((r.batch, "batch"), else_="flex").label("tier")
+    tokens = (func.coalesce(func.sum(r[c]), 0) for c in TIER_COUNTERS[1:])
     return (
-        select(
-            when,
-            model,
-            r.batch,
-            func.count(),
-            *(func.sum(r[c]) for c in (*_TOKEN_SUMS, *_AUDIO_SUMS)),
-            func.sum(r.cost_usd),
-        )
-        .where(text(f"({BATCH_FLEX_PREDICATE})"), *request_where(f), r.cost_usd.is_not(None))
-        .group_by(when, model, r.batch)
+        select(when, model, tier, func.count(), *tokens, func.sum(r.cost_usd))
+        .where(or_(r.batch, r.service_tier == "flex"), r.cost_usd.is_not(None))
+        .where(*request_where(f))
+        .group_by(when, model, tier)
     )
 
 
 def _tier_rows(
     conn: Connection, f: Filters, step: Bucket, prices: _Prices
 ) -> Iterable[tuple[Any, ...]]:
-    query = tier_select(f, step, conn.dialect.name)
-    for ts, name, batch, count, *sums, paid in conn.execute(query):
+    for (ts, name, tier), (count, *sums, paid) in tier_sums(conn, f, step).items():
+        if not count:  # only unpriced rows: nothing to compare
+            continue
         prompt, cached, completion, audio_in, audio_out = (int(s or 0) for s in sums)
         usage = Usage(
             prompt_tokens=prompt, cached_tokens=cached, completion_tokens=completion,
             audio_prompt_tokens=audio_in, audio_completion_tokens=audio_out,
         )  # fmt: skip
         full = prices.standard(usage, str(name), _at(ts, f)) if name else None
-        kind = "batch" if batch else "flex"
-        yield _row(ts, kind, str(name), int(count), prompt + completion, full, paid)
+        yield _row(ts, str(tier), label(name), int(count), prompt + completion, full, paid)
 
 
 def _rebucket(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:

@@ -24,21 +24,31 @@ from collector.db.models import (
     ApiKey,
     Project,
     Request,
+    daily_error_rollups,
     daily_rollups,
     daily_tag_rollups,
+    daily_tier_rollups,
     hourly_error_rollups,
     hourly_rollups,
     hourly_tag_rollups,
+    hourly_tier_rollups,
 )
 from collector.db.types import UTCDateTime
 
 ROLLUPS = hourly_rollups
 TAGS = hourly_tag_rollups
-DAILY = {ROLLUPS: daily_rollups, TAGS: daily_tag_rollups}
 ERRORS = hourly_error_rollups  # failed requests per hour and error (no tags, no money)
+TIERS = hourly_tier_rollups  # batch / flex requests per hour (tokens and cost of priced ones)
+DAILY = {
+    ROLLUPS: daily_rollups,
+    TAGS: daily_tag_rollups,
+    ERRORS: daily_error_rollups,
+    TIERS: daily_tier_rollups,
+}
 REQUESTS: Table = Request.__table__  # type: ignore[assignment]
 ZERO = Decimal("0E-10")
 _TICK = timedelta(microseconds=1)
+Span = tuple[datetime, datetime]
 
 
 def floor_hour(moment: datetime) -> datetime:
@@ -58,6 +68,17 @@ def time_range(column: Column[Any], start: datetime, end: datetime) -> ColumnEle
 def ceil_hour(moment: datetime) -> datetime:
     floor = floor_hour(moment)
     return floor if floor == moment else floor + timedelta(hours=1)
+
+
+def whole_hours(f: Filters) -> tuple[Span | None, list[Span]]:
+    """(the whole hours inside ``f``'s exact range, or None; the partial-hour edges left).
+
+    For answers exact to the raw rows: rollups for the whole hours, ``requests`` for the rest.
+    """
+    lo, hi = ceil_hour(f.start), floor_hour(f.end)
+    if lo >= hi:
+        return None, [(f.start, f.end)]
+    return (lo, hi), [(a, b) for a, b in ((f.start, lo), (hi, f.end)) if a < b]
 
 
 def _ceil_day(moment: datetime) -> datetime:
@@ -108,7 +129,6 @@ def rollup_where(table: Table, f: Filters) -> list[ColumnElement[bool]]:
     return [hour_range(table, f.start, f.end), *dims_where(table, f)]
 
 
-Span = tuple[datetime, datetime]
 Sums = dict[tuple[Any, ...], list[Any]]
 
 

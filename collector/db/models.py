@@ -31,15 +31,6 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from collector.db.types import Money, UTCDateTime
 from collector.histogram import LATENCY_COLUMNS, TTFT_COLUMNS
 
-# The predicate of the partial index ix_requests_batch_flex_started (migration 0005). SQLite
-# uses a partial index only when a query's WHERE contains this exact term.
-BATCH_FLEX_PREDICATE = "batch = true OR service_tier = 'flex'"
-BATCH_FLEX_COVERING = (
-    "started_at", "model_served", "model_requested", "batch", "service_tier", "project_id",
-    "api_key_id", "cost_usd", "prompt_tokens", "cached_tokens", "completion_tokens",
-    "audio_prompt_tokens", "audio_completion_tokens",
-)  # fmt: skip
-
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -140,14 +131,7 @@ class Request(Base):
         # hours at a range's edges (migration 0005 narrowed 0004's covering index to this)
         Index("ix_requests_outcome_started", "outcome", "started_at"),
         Index("ix_requests_key_started", "api_key_id", "started_at"),
-        # partial: only batch / flex rows (migration 0005), covering what the savings query
-        # reads (0006); queries must repeat the predicate text exactly for SQLite to use it
-        Index(
-            "ix_requests_batch_flex_started",
-            *BATCH_FLEX_COVERING,
-            sqlite_where=text(BATCH_FLEX_PREDICATE),
-            postgresql_where=text(BATCH_FLEX_PREDICATE),
-        ),
+        # (0007 dropped the batch / flex partial index: savings read the tier rollups)
     )
 
 
@@ -323,17 +307,65 @@ daily_tag_rollups = Table(
     comment="Sum of hourly_tag_rollups per UTC day, written by the recorder with the hourly rows.",
 )
 
-# Failed requests (every outcome but success) per hour and error, for the error breakdown
-# (migration 0005). Written by the recorder in the batch's transaction; never repriced (it
-# holds no money).
+
+# Failed requests (all but success) per hour and error, for the error breakdown (migration
+# 0005). Written by the recorder in the batch's transaction; never repriced (holds no money).
+def _error_rollup_columns(period: str) -> list[Column[Any]]:
+    """The error rollups' key (the request rollup key plus error type and status) and count."""
+    return [
+        *_rollup_keys(period),
+        Column("error_type", String(100), primary_key=True),
+        Column("http_status", Integer, primary_key=True),
+        Column("requests", BigInteger, nullable=False, server_default=text("0")),
+    ]
+
+
 hourly_error_rollups = Table(
     "hourly_error_rollups",
     Base.metadata,
-    *_rollup_keys("hour"),
-    Column("error_type", String(100), primary_key=True),
-    Column("http_status", Integer, primary_key=True),
-    Column("requests", BigInteger, nullable=False, server_default=text("0")),
+    *_error_rollup_columns("hour"),
     comment="Failed requests per hour and error; 0 / '' stand for 'none' in key columns.",
+)
+
+# The same per UTC day (migration 0007), written by the recorder with the hourly rows.
+daily_error_rollups = Table(
+    "daily_error_rollups",
+    Base.metadata,
+    *_error_rollup_columns("day"),
+    comment="Sum of hourly_error_rollups per UTC day, written by the recorder with them.",
+)
+
+# Batch API / flex tier requests per period for the savings (migration 0007); tier is 'batch'
+# when batch is set, else 'flex'. ``requests`` counts them all (so reprice finds the row when
+# it prices one); the other counters sum only priced ones (cost_usd not NULL), as savings do.
+TIER_COUNTERS = (
+    "priced_requests", "prompt_tokens", "cached_tokens", "completion_tokens",
+    "audio_prompt_tokens", "audio_completion_tokens",
+)  # fmt: skip
+
+
+def _tier_rollup_columns(period: str) -> list[Column[Any]]:
+    return [
+        *_rollup_keys(period),
+        Column("tier", String(10), primary_key=True),
+        Column("requests", BigInteger, nullable=False, server_default=text("0")),
+        *(Column(n, BigInteger, nullable=False, server_default=text("0")) for n in TIER_COUNTERS),
+        Column("cost_usd", Money(), nullable=False, server_default=text("0")),
+    ]
+
+
+hourly_tier_rollups = Table(
+    "hourly_tier_rollups",
+    Base.metadata,
+    *_tier_rollup_columns("hour"),
+    comment="Batch / flex requests per hour; token and cost counters over priced rows only.",
+)
+
+daily_tier_rollups = Table(
+    "daily_tier_rollups",
+    Base.metadata,
+    *_tier_rollup_columns("day"),
+    comment="Sum of hourly_tier_rollups per UTC day, written by the recorder with them.",
 )
 
 

@@ -1,7 +1,8 @@
 """The write half of repricing: guarded row updates and the rollup deltas that follow them.
 
 Every change to a row's cost moves its hourly and tag rollup rows by exactly the difference,
-in the same transaction, so rollups keep equalling the sum of raw rows.
+in the same transaction, so rollups keep equalling the sum of raw rows; a batch / flex row's
+tier rollup rows also gain (or lose) its tokens when it becomes priced (or unpriced).
 """
 
 from __future__ import annotations
@@ -103,6 +104,33 @@ def row_deltas(changed: Sequence[PlannedRow]) -> tuple[Deltas, Deltas]:
         for name, value in (row.tags or {}).items():
             bump(tags, (hour, f"{name}={value}", project, model, row.outcome), cost_usd=cost)
     return rollups, tags
+
+
+_TIER_TOKENS = (
+    "prompt_tokens", "cached_tokens", "completion_tokens", "audio_prompt_tokens",
+    "audio_completion_tokens",
+)  # fmt: skip
+
+
+def tier_deltas(changed: Sequence[PlannedRow]) -> Deltas:
+    """Per tier rollup key: the cost change, and the row's tokens in or out of the priced sums."""
+    tiers: Deltas = {}
+    for plan in changed:
+        row, new = plan.row, plan.new
+        assert new is not None
+        if not (row.batch or row.service_tier == "flex"):
+            continue
+        cost = (new.cost_usd or Decimal(0)) - (row.cost_usd or Decimal(0))
+        sign = (new.cost_usd is not None) - (row.cost_usd is not None)
+        hour = row.started_at.replace(minute=0, second=0, microsecond=0)
+        model = row.model_served or row.model_requested or ""
+        key = (
+            hour, row.project_id or 0, row.api_key_id or 0, row.end_user or "", model,
+            row.outcome, "batch" if row.batch else "flex",
+        )  # fmt: skip
+        tokens = {name: sign * getattr(row, name) for name in _TIER_TOKENS}
+        bump(tiers, key, cost_usd=cost, priced_requests=sign, **tokens)
+    return tiers
 
 
 def bump(groups: Deltas, key: tuple[Any, ...], **amounts: Any) -> None:

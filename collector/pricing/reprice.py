@@ -2,7 +2,8 @@
 
 A price fix (a corrected catalog entry, a negotiated override added after the fact, a model
 priced at last) must reach the rows already recorded, and ``hourly_rollups`` /
-``hourly_tag_rollups`` (and their daily copies) must keep equalling the sum of those rows.
+``hourly_tag_rollups`` / ``hourly_tier_rollups`` (and their daily copies) must keep
+equalling the sum of those rows.
 Each batch (keyset-paged by id) is one transaction: rows get their new cost, the old one
 kept in ``previous_cost_usd``, and the rollups move by the difference. A checkpoint file written
 after each commit lets an interrupted run resume; a second run changes only ``repriced_at``.
@@ -31,8 +32,10 @@ from collector.db.models import (
     Request,
     daily_rollups,
     daily_tag_rollups,
+    daily_tier_rollups,
     hourly_rollups,
     hourly_tag_rollups,
+    hourly_tier_rollups,
 )
 from collector.errors import PricingError, StorageError
 from collector.pricing._catalog import Catalog, load_catalog
@@ -43,7 +46,13 @@ from collector.pricing._reprice_progress import (
     RepriceWindow,
     checkpoint_for,
 )
-from collector.pricing._reprice_write import RepriceConflict, apply_deltas, row_deltas, update_rows
+from collector.pricing._reprice_write import (
+    RepriceConflict,
+    apply_deltas,
+    row_deltas,
+    tier_deltas,
+    update_rows,
+)
 from collector.pricing._types import PriceOverride, Unit, require_aware
 from collector.pricing.overrides import load_overrides
 from collector.recorder.rollup import by_day
@@ -56,6 +65,8 @@ _ROLLUP_KEYS = ("hour", "project_id", "api_key_id", "end_user", "model", "outcom
 _TAG_KEYS = ("hour", "tag", "project_id", "model", "outcome")
 _DAILY_KEYS = ("day", *_ROLLUP_KEYS[1:])
 _DAILY_TAG_KEYS = ("day", *_TAG_KEYS[1:])
+_TIER_KEYS = (*_ROLLUP_KEYS, "tier")
+_DAILY_TIER_KEYS = ("day", *_TIER_KEYS[1:])
 _COLUMNS = (
     "id", "started_at", "endpoint", "model_served", "model_requested", "project_id",
     "api_key_id", "end_user", "outcome", "tags", "prompt_tokens", "cached_tokens",
@@ -69,6 +80,8 @@ _SCHEMA = {
     "hourly_tag_rollups": {"cost_usd"},
     "daily_rollups": {"cost_usd", "unpriced_requests", "estimated_requests"},
     "daily_tag_rollups": {"cost_usd"},
+    "hourly_tier_rollups": {"cost_usd", "priced_requests"},
+    "daily_tier_rollups": {"cost_usd", "priced_requests"},
 }
 
 
@@ -283,13 +296,19 @@ def _write(
     """Rows, then the rollups by the difference; all in the caller's transaction."""
     priced = [p for p in plans if p.new is not None]
     update_rows(conn, priced, now)
-    rollups, tags = row_deltas([p for p in priced if p.changed])
+    changed = [p for p in priced if p.changed]
+    rollups, tags = row_deltas(changed)
     summary.rollup_rows_missing += apply_deltas(conn, hourly_rollups, _ROLLUP_KEYS, rollups)
     summary.rollup_rows_missing += apply_deltas(conn, hourly_tag_rollups, _TAG_KEYS, tags)
     # the daily copies move by the same differences, summed per UTC day (no triggers since
     # migration 0005); missing daily rows are a symptom of the same shortfall, not counted
     apply_deltas(conn, daily_rollups, _DAILY_KEYS, by_day(rollups))
     apply_deltas(conn, daily_tag_rollups, _DAILY_TAG_KEYS, by_day(tags))
+    # every batch / flex row has its tier rows (they count unpriced rows too), so a row
+    # that becomes priced finds the row to add its tokens to
+    tiers = tier_deltas(changed)
+    apply_deltas(conn, hourly_tier_rollups, _TIER_KEYS, tiers)
+    apply_deltas(conn, daily_tier_rollups, _DAILY_TIER_KEYS, by_day(tiers))
 
 
 __all__ = [

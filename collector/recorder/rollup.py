@@ -1,7 +1,8 @@
 """Pure aggregation of events into rollup increments (no I/O).
 
 One pass over a batch gives the increments of every rollup table the recorder writes:
-hourly (and, summed per UTC day, daily) request rollups, tag rollups and error rollups.
+hourly (and, summed per UTC day, daily) request rollups, tag rollups, error rollups and
+batch / flex tier rollups.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ RollupKey = tuple[datetime, int, int, str, str, str]
 TagKey = tuple[datetime, str, int, str, str]
 # (hour, project, key, user, model, outcome, error type, HTTP status); '' / 0 for none
 ErrorKey = tuple[datetime, int, int, str, str, str, str, int]
+# (hour, project, key, user, model, outcome, 'batch' | 'flex')
+TierKey = tuple[datetime, int, int, str, str, str, str]
 Groups = dict[Any, dict[str, Any]]
 
 _INT_COUNTERS = (
@@ -68,6 +71,12 @@ _EMPTY_TAG: dict[str, Any] = {
     "cost_usd": _ZERO,
 }
 
+_EMPTY_TIER: dict[str, Any] = dict.fromkeys(
+    ("requests", "priced_requests", "prompt_tokens", "cached_tokens", "completion_tokens",
+     "audio_prompt_tokens", "audio_completion_tokens"), 0,
+)  # fmt: skip
+_EMPTY_TIER["cost_usd"] = _ZERO
+
 
 def _model(event: UsageEvent) -> str:
     return event.model_served or event.model_requested or ""
@@ -108,6 +117,19 @@ def _add_tag(row: dict[str, Any], e: UsageEvent) -> None:
         row["cost_usd"] += e.cost_usd
 
 
+def _add_tier(row: dict[str, Any], e: UsageEvent) -> None:
+    """Every batch / flex request counts; tokens and cost only of priced ones (as savings)."""
+    row["requests"] += 1
+    if e.cost_usd is not None:
+        row["priced_requests"] += 1
+        row["prompt_tokens"] += e.prompt_tokens
+        row["cached_tokens"] += e.cached_tokens
+        row["completion_tokens"] += e.completion_tokens
+        row["audio_prompt_tokens"] += e.audio_prompt_tokens
+        row["audio_completion_tokens"] += e.audio_completion_tokens
+        row["cost_usd"] += e.cost_usd
+
+
 @dataclass(slots=True)
 class Aggregates:
     """The increments of one batch: per rollup key, the counters to add."""
@@ -115,12 +137,13 @@ class Aggregates:
     rollups: dict[RollupKey, dict[str, Any]] = field(default_factory=dict)
     tags: dict[TagKey, dict[str, Any]] = field(default_factory=dict)
     errors: dict[ErrorKey, dict[str, Any]] = field(default_factory=dict)
+    tiers: dict[TierKey, dict[str, Any]] = field(default_factory=dict)
 
 
 def aggregate_all(events: Iterable[UsageEvent]) -> Aggregates:
-    """One pass: request, tag and error increments (the key's hour and model computed once)."""
+    """One pass: request, tag, error and tier increments (hour and model computed once)."""
     out = Aggregates()
-    rollups, tags, errors = out.rollups, out.tags, out.errors
+    rollups, tags, errors, tiers = out.rollups, out.tags, out.errors, out.tiers
     for e in events:
         hour = hour_of(e.started_at)
         model = _model(e)
@@ -143,6 +166,12 @@ def aggregate_all(events: Iterable[UsageEvent]) -> Aggregates:
                 errors[error_key] = {"requests": 1}
             else:
                 error_row["requests"] += 1
+        if e.batch or e.service_tier == "flex":
+            tier_key = (*key, "batch" if e.batch else "flex")
+            tier_row = tiers.get(tier_key)
+            if tier_row is None:
+                tier_row = tiers[tier_key] = _EMPTY_TIER.copy()
+            _add_tier(tier_row, e)
     return out
 
 

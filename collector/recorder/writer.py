@@ -4,8 +4,8 @@ Idempotent on request id: ids already stored are skipped (and not rolled up twic
 replayed spool batch never duplicates anything. Which ids are stored is asked first, in one
 statement: PostgreSQL COPYs the rows, which cannot skip conflicts, and on SQLite a plain
 insert after the lookup measured ~8 % faster than ``ON CONFLICT DO NOTHING RETURNING id``.
-The rollups written with the rows: hourly and daily request rollups, hourly and daily tag
-rollups, hourly error rollups — all from one in-memory aggregation of the fresh events.
+The rollups written with the rows: hourly and daily request, tag, error and batch / flex tier
+rollups — all from one in-memory aggregation of the fresh events.
 """
 
 from __future__ import annotations
@@ -21,11 +21,14 @@ from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from collector.db.models import (
     Attempt,
     Request,
+    daily_error_rollups,
     daily_rollups,
     daily_tag_rollups,
+    daily_tier_rollups,
     hourly_error_rollups,
     hourly_rollups,
     hourly_tag_rollups,
+    hourly_tier_rollups,
 )
 from collector.errors import StorageError
 from collector.recorder._bulk import BulkInsert, BulkUpsert, PoisonBatch, pg_rollup_statement
@@ -111,6 +114,7 @@ _TAG_KEYS = ("hour", "tag", "project_id", "model", "outcome")
 _DAILY_KEYS = ("day", *_ROLLUP_KEYS[1:])
 _DAILY_TAG_KEYS = ("day", *_TAG_KEYS[1:])
 _ERROR_KEYS = (*_ROLLUP_KEYS, "error_type", "http_status")
+_TIER_KEYS = (*_ROLLUP_KEYS, "tier")
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,9 +124,15 @@ class _Upserters:
     tags: BulkUpsert
     daily_tags: BulkUpsert
     errors: BulkUpsert
+    daily_errors: BulkUpsert
+    tiers: BulkUpsert
+    daily_tiers: BulkUpsert
 
     def all(self) -> tuple[BulkUpsert, ...]:
-        return (self.hourly, self.daily, self.tags, self.daily_tags, self.errors)
+        return (
+            self.hourly, self.daily, self.tags, self.daily_tags, self.errors,
+            self.daily_errors, self.tiers, self.daily_tiers,
+        )  # fmt: skip
 
 
 @lru_cache(maxsize=8)
@@ -133,6 +143,9 @@ def _upserters(dialect: Dialect) -> _Upserters:
         tags=BulkUpsert(hourly_tag_rollups, _TAG_KEYS, dialect),
         daily_tags=BulkUpsert(daily_tag_rollups, _DAILY_TAG_KEYS, dialect),
         errors=BulkUpsert(hourly_error_rollups, _ERROR_KEYS, dialect),
+        daily_errors=BulkUpsert(daily_error_rollups, ("day", *_ERROR_KEYS[1:]), dialect),
+        tiers=BulkUpsert(hourly_tier_rollups, _TIER_KEYS, dialect),
+        daily_tiers=BulkUpsert(daily_tier_rollups, ("day", *_TIER_KEYS[1:]), dialect),
     )
 
 
@@ -151,6 +164,9 @@ def _rollup(conn: Connection, fresh: Sequence[UsageEvent]) -> None:
         sums.tags,
         by_day(sums.tags),
         sums.errors,
+        by_day(sums.errors),
+        sums.tiers,
+        by_day(sums.tiers),
     )
     if conn.dialect.name == "postgresql":
         payloads = tuple(u.payload(g) for u, g in zip(up.all(), groups, strict=True))

@@ -1,4 +1,4 @@
-"""Savings from cached tokens (rollups) and from batch / flex rows (partial index), exactly.
+"""Savings from cached tokens (rollups) and from batch / flex rows (tier rollups), exactly.
 
 Catalog prices used (USD per 1M tokens): gpt-4o-mini-2024-07-18 input 0.15, cached 0.075,
 output 0.60, batch input 0.075 (cached too), output 0.30; o4-mini-2025-04-16 input 1.10,
@@ -12,10 +12,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event
 
 from collector.analytics import Filters, UnsupportedFilterError, savings
-from collector.analytics._savings import tier_select
 from collector.pricing import PriceOverride
 from collector.recorder import write_batch
 from tests.factories import make_event
@@ -153,19 +152,24 @@ def test_no_traffic_gives_an_empty_frame(engine: Engine) -> None:
     assert df.empty and list(df.columns)[:3] == ["ts", "kind", "model"]
 
 
-def test_batch_flex_query_uses_the_partial_index(engine: Engine, traffic: None) -> None:
-    query = tier_select(WHOLE, "day", engine.dialect.name)
-    compiled = query.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})
-    with engine.connect() as conn:
-        if engine.dialect.name == "sqlite":
-            # INDEXED BY fails ("no query solution") unless the partial index can answer it
-            forced = str(compiled).replace(
-                "FROM requests", "FROM requests INDEXED BY ix_requests_batch_flex_started"
-            )
-            plan = " ".join(str(r) for r in conn.execute(text(f"EXPLAIN QUERY PLAN {forced}")))
-        else:
-            conn.execute(text("SET enable_seqscan = off"))
-            plan = " ".join(str(r) for r in conn.execute(text(f"EXPLAIN {compiled}")))
-    assert "ix_requests_batch_flex_started" in plan
-    if engine.dialect.name == "sqlite":  # every column it reads is in the index (0006)
-        assert "COVERING INDEX ix_requests_batch_flex_started" in plan
+def test_batch_flex_savings_read_the_tier_rollups_not_requests(
+    engine: Engine, traffic: None
+) -> None:
+    """Whole days come from daily_tier_rollups; requests only for partial hours at the edges."""
+    seen: list[str] = []
+
+    def _log(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", _log)
+    try:
+        savings(engine, WHOLE, "day", overrides=())
+        whole_days = list(seen)
+        seen.clear()
+        savings(engine, Filters(NOV1 + timedelta(minutes=30), NOV2), "day", overrides=())
+    finally:
+        event.remove(engine, "before_cursor_execute", _log)
+    assert any("FROM daily_tier_rollups" in s for s in whole_days)
+    assert not any("FROM requests" in s for s in whole_days)
+    assert sum("FROM requests" in s for s in seen) == 1  # the 00:30-01:00 edge only
+    assert any("FROM hourly_tier_rollups" in s for s in seen)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import typer
-from sqlalchemy import Engine, delete, select, update
+from sqlalchemy import Engine, delete, func, select, update
 from typer.testing import CliRunner
 
 from collector.cli.pricing import register
@@ -207,6 +207,36 @@ def _error_sums(engine: Engine) -> tuple[dict[Any, int], dict[Any, int]]:
     return stored, dict(raw)
 
 
+_TIER_COUNTERS = ("requests", *models.TIER_COUNTERS, "cost_usd")
+
+
+def _tier_sums(engine: Engine, period: str) -> tuple[dict[Any, Any], dict[Any, Any]]:
+    """(hourly or daily tier rollups as stored, batch / flex raw rows summed the same way)."""
+    raw: dict[Any, list[Any]] = {}
+    for r in _rows(engine).values():
+        if not (r.batch or r.service_tier == "flex"):
+            continue
+        at = r.started_at.replace(minute=0, second=0, microsecond=0)
+        at = at.replace(hour=0) if period == "day" else at
+        model = r.model_served or r.model_requested or ""
+        key = (at, r.project_id or 0, r.api_key_id or 0, r.end_user or "", model, r.outcome)
+        sums = raw.setdefault((*key, "batch" if r.batch else "flex"), [0] * 7 + [Decimal(0)])
+        sums[0] += 1
+        if r.cost_usd is not None:
+            sums[1] += 1
+            for i, name in enumerate(models.TIER_COUNTERS[1:], start=2):
+                sums[i] += getattr(r, name)
+            sums[7] += r.cost_usd
+    table = models.hourly_tier_rollups if period == "hour" else models.daily_tier_rollups
+    keys = [c.name for c in table.primary_key.columns]
+    with engine.connect() as conn:
+        stored = {
+            tuple(row[k] for k in keys): tuple(row[c] for c in _TIER_COUNTERS)
+            for row in conn.execute(select(table)).mappings()
+        }
+    return stored, {k: tuple(v) for k, v in raw.items()}
+
+
 def assert_rollups_equal_raw(engine: Engine) -> None:
     """Every rollup equals the raw rows: hourly and error ones directly, daily by day."""
     assert _stored_sums(engine) == _raw_sums(engine)
@@ -214,6 +244,9 @@ def assert_rollups_equal_raw(engine: Engine) -> None:
         assert stored == expected
     stored_errors, raw_errors = _error_sums(engine)
     assert stored_errors == raw_errors
+    for period in ("hour", "day"):
+        stored_tiers, raw_tiers = _tier_sums(engine, period)
+        assert stored_tiers == raw_tiers, period
 
 
 # --- the API ------------------------------------------------------------------------------
@@ -279,6 +312,37 @@ def test_unpriced_row_gets_priced_then_unpriced_again(engine: Engine) -> None:
     assert (second.newly_priced, second.newly_unpriced, second.changed) == (0, 1, 1)
     assert second.new_cost_usd == second.old_cost_usd - Decimal("0.00036")
     assert_rollups_equal_raw(engine)
+
+
+def test_batch_and_flex_rows_move_their_tier_rollups_exactly(engine: Engine) -> None:
+    """Batch / flex rows repriced, newly priced and newly unpriced: tier rollups equal raw."""
+    project = make_project(engine)
+    o4 = "o4-mini-2025-04-16"
+    unpriced = {"cost_usd": None, "cost_source": "unpriced"}
+    usage = {"prompt_tokens": 1000, "cached_tokens": 200, "completion_tokens": 300}
+    events = [
+        make_event(project_id=project, batch=True, **usage),  # recorded at a wrong cost
+        make_event(project_id=project, batch=True, **usage, **unpriced),
+        make_event(project_id=project, model_requested=o4, model_served=o4,
+                   service_tier="flex", **usage, **unpriced),
+        make_event(started_at=T0 + HOUR * 11 + timedelta(minutes=59), batch=True,
+                   audio_prompt_tokens=0, **usage, **unpriced),
+        # batch and flex at once cannot be priced (left as recorded); it counts as batch
+        make_event(batch=True, service_tier="flex", audio_prompt_tokens=9, **usage, **unpriced),
+        # gpt-4o-mini has no flex rate: its recorded cost goes, the row becomes unpriced
+        make_event(project_id=project, service_tier="flex", end_user="u2", **usage),
+    ]  # fmt: skip
+    _setup(engine, events)
+    assert_rollups_equal_raw(engine)
+
+    summary = reprice(engine, DAY, now=NOW, batch_size=2)
+
+    assert (summary.changed, summary.newly_priced, summary.newly_unpriced) == (5, 3, 1)
+    assert_rollups_equal_raw(engine)
+    with engine.connect() as conn:
+        t = models.daily_tier_rollups.c
+        sums = conn.execute(select(func.sum(t.requests), func.sum(t.priced_requests)))
+        assert tuple(sums.one()) == (6, 4)
 
 
 def test_repricing_twice_changes_nothing_but_repriced_at(engine: Engine) -> None:

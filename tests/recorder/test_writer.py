@@ -1,5 +1,6 @@
 """The writer's fast paths store exactly what SQLAlchemy would, and every rollup it writes
-(hourly, daily, tag, error) equals the raw rows, through replays and across days."""
+(hourly, daily, tag, error, batch / flex tier) equals the raw rows, through replays and
+across days."""
 
 from __future__ import annotations
 
@@ -12,12 +13,16 @@ from typing import Any
 from sqlalchemy import Engine, Table, select
 
 from collector.db.models import (
+    TIER_COUNTERS,
     Request,
+    daily_error_rollups,
     daily_rollups,
     daily_tag_rollups,
+    daily_tier_rollups,
     hourly_error_rollups,
     hourly_rollups,
     hourly_tag_rollups,
+    hourly_tier_rollups,
 )
 from collector.recorder import write_batch
 from tests.factories import make_event
@@ -81,9 +86,25 @@ def _expected(engine: Engine) -> dict[str, dict[Any, list[Any]]]:
                 out[name][key][0] += 1
                 out[name][key][1] += cost
         if r.outcome != "success":
-            key = (hour, *rest, r.error_type or "", r.http_status or 0)
-            out["errors"][key][0] += 1
+            error = (r.error_type or "", r.http_status or 0)
+            out["errors"][(hour, *rest, *error)][0] += 1
+            out["daily_errors"][(day, *rest, *error)][0] += 1
+        if r.batch or r.service_tier == "flex":
+            tier = "batch" if r.batch else "flex"
+            for name, key in (("tiers", (hour, *rest, tier)), ("daily_tiers", (day, *rest, tier))):
+                _add_tier(out[name], key, r)
     return out
+
+
+def _add_tier(groups: dict[Any, list[Any]], key: tuple[Any, ...], r: Any) -> None:
+    """requests, then the priced rows' count, token sums and cost (the tables' order)."""
+    sums = groups.setdefault(key, [0] * (len(TIER_COUNTERS) + 1) + [Decimal(0)])
+    sums[0] += 1
+    if r.cost_usd is not None:
+        sums[1] += 1
+        for i, name in enumerate(TIER_COUNTERS[1:], start=2):
+            sums[i] += getattr(r, name)
+        sums[-1] += r.cost_usd
 
 
 def _assert_rollups_equal_raw(engine: Engine) -> None:
@@ -97,8 +118,13 @@ def _assert_rollups_equal_raw(engine: Engine) -> None:
     ):
         want = {k: tuple(v) for k, v in expected[name].items()}
         assert _sums(engine, table, money) == want, name
-    errors = {k: (v[0],) for k, v in expected["errors"].items()}
-    assert _sums(engine, hourly_error_rollups, ("requests",)) == errors
+    for name, table in (("errors", hourly_error_rollups), ("daily_errors", daily_error_rollups)):
+        errors = {k: (v[0],) for k, v in expected[name].items()}
+        assert _sums(engine, table, ("requests",)) == errors, name
+    tier_counters = ("requests", *TIER_COUNTERS, "cost_usd")
+    for name, table in (("tiers", hourly_tier_rollups), ("daily_tiers", daily_tier_rollups)):
+        want = {k: tuple(v) for k, v in expected[name].items()}
+        assert _sums(engine, table, tier_counters) == want, name
 
 
 def test_every_rollup_equals_the_raw_rows_through_replays(engine: Engine) -> None:
@@ -121,6 +147,11 @@ def test_every_rollup_equals_the_raw_rows_through_replays(engine: Engine) -> Non
                 model_served=rng.choice(("gpt-4o", None)),
                 tags=rng.choice(({}, {"team": "a"}, {"team": "b", "env": "prod"})),
                 cost_usd=rng.choice((None, Decimal("0.0000000001"), Decimal("12.3456789012"))),
+                batch=rng.random() < 0.2,
+                service_tier=rng.choice((None, "default", "flex", "priority")),
+                cached_tokens=rng.randrange(50),
+                audio_prompt_tokens=rng.choice((0, 0, 7)),
+                audio_completion_tokens=rng.choice((0, 3)),
             )
         )
     written = 0
