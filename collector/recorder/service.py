@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 # While a batch is built and written in a worker thread, the event loop waits at most this
 # long for the GIL whenever it wakes up (CPython's default, 5 ms, per wake-up: a request that
 # met a flush waited that long several times over, which set the gateway's p99 latency).
-WRITE_SWITCH_INTERVAL_S = 0.0005
+WRITE_SWITCH_INTERVAL_S = 0.0001
 
 
 @dataclass(slots=True)
