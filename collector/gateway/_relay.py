@@ -100,21 +100,28 @@ def _read_usage(ex: Exchange, call: Call, reply: Reply) -> None:
 async def relay_sse(
     send: Send, ex: Exchange, call: Call, reply: Reply, overrides: Sequence[PriceOverride]
 ) -> None:
-    """Pass SSE events on as they arrive; never retried once the headers went out."""
+    """Pass SSE events on as they arrive; never retried once the headers went out.
+
+    The read that reaches the end of the upstream body goes out with the end of ours, in
+    one write; the cost is settled after the client has its last byte.
+    """
     assert reply.response is not None
     _note_reply(ex, reply)
     obs = ex.observer = StreamObserver(call, strip_usage=call.force_usage)
     headers = relay_headers(reply.raw_headers) + _ours(ex, cost=False)
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-    tail, clean = b"", False
+    content, tail, clean = reply.response.content, b"", False
     try:
-        async for chunk in reply.response.content.iter_any():
+        async for chunk in content.iter_any():
             out = obs.feed(chunk)
+            if out and ex.ttft_ms is None:
+                ex.ttft_ms = (time.perf_counter() - ex.t0) * 1000
+            if content.at_eof():
+                tail = out
+                break
             if out:
-                if ex.ttft_ms is None:
-                    ex.ttft_ms = (time.perf_counter() - ex.t0) * 1000
                 await send({"type": "http.response.body", "body": out, "more_body": True})
-        tail = obs.close()
+        tail += obs.close()
         if call.kind in _COUNTABLE and not obs.done and obs.usage is None:
             raise aiohttp.ClientPayloadError("upstream stream ended before it completed")
         clean = True
@@ -123,8 +130,8 @@ async def relay_sse(
     finally:
         _let_go(reply.response, clean)
     reply.attempt.duration_ms = (time.perf_counter() - ex.t0) * 1000
-    settle_stream(ex, overrides)
     await _finish(send, ex, tail)
+    settle_stream(ex, overrides)
 
 
 def _let_go(response: aiohttp.ClientResponse, clean: bool) -> None:

@@ -41,11 +41,11 @@ class StreamObserver:
     usage: Usage | None = None
     error: str | None = None
     done: bool = False
-    events: int = 0
     _tail: bytes = b""
     # In stream order: chunks whose choices (text, tool calls) and tier are read only when
-    # asked — raw ``data`` (not parsed yet), a parsed chunk, or a typed event's text delta.
-    _pending: list[bytes | dict[str, Any] | str] = field(default_factory=list)
+    # asked — raw ``data`` (not parsed yet), a run of plain events (not split yet), a parsed
+    # chunk, or a typed event's text delta.
+    _pending: list[bytes | _Events | dict[str, Any] | str] = field(default_factory=list)
     _read: int = 0  # how many of ``_pending`` went into ``_text``/``_tool_calls``
     _text: list[str] = field(default_factory=list)
     _tool_calls: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -65,6 +65,11 @@ class StreamObserver:
     def service_tier(self) -> str | None:
         """The last tier the stream named (parsing back from the end until one does)."""
         for item in reversed(self._pending):
+            if isinstance(item, _Events):
+                tier = item.service_tier()
+                if tier is not None:
+                    return tier
+                continue
             if isinstance(item, bytes):
                 if _TIER_KEY not in item:
                     continue
@@ -83,15 +88,33 @@ class StreamObserver:
             self._tail = buf
             return b""
         complete, self._tail = buf[: end + 2], buf[end + 2 :]
-        if not self.strip_usage:
-            for event in complete.split(b"\n\n")[:-1]:
-                self._observe(event)
-            return complete
-        events = complete.split(b"\n\n")[:-1]
-        kept = [e for e in events if self._observe(e)]
-        if len(kept) < len(events):
-            complete = b"".join(e + b"\n\n" for e in kept)
-        return _without_null_usage(complete)
+        out = self._events(complete)
+        return _without_null_usage(out) if self.strip_usage else out
+
+    def _events(self, complete: bytes) -> bytes:
+        """Observe complete events; the kept ones, in order (``complete`` itself if all are).
+
+        Events are observed one by one until the model is known; then a run of plain chunks
+        (all but the last two events, which may carry usage or ``[DONE]``) is taken whole.
+        """
+        kept: list[bytes] = []
+        start, size, dropped, tried = 0, len(complete), False, False
+        while start < size:
+            if not tried and self.model is not None and self.call.kind is not Kind.RESPONSES:
+                tried = True
+                cut = _before_last_two(complete, start, size)
+                if cut > start and _plain(run := complete[start:cut]):
+                    self._pending.append(_Events(run))
+                    kept.append(run)
+                    start = cut
+                    continue
+            stop = complete.find(b"\n\n", start) + 2
+            if self._observe(complete[start : stop - 2]):
+                kept.append(complete[start:stop])
+            else:
+                dropped = True
+            start = stop
+        return b"".join(kept) if dropped else complete
 
     def close(self) -> bytes:
         """The stream ended: observe (and return) a final event that lacked its blank line."""
@@ -108,7 +131,6 @@ class StreamObserver:
         if data == _DONE:
             self.done = True
             return True
-        self.events += 1
         if self._routine(data):
             self._pending.append(data)  # only text and tier: read if and when needed
             return True
@@ -153,11 +175,13 @@ class StreamObserver:
             if isinstance(item, str):
                 self._text.append(item)
                 continue
-            obj = _object(item) if isinstance(item, bytes) else item
-            choices = obj.get("choices") if obj is not None else None
-            if isinstance(choices, list):
-                for choice in choices:
-                    self._choice(choice)
+            for obj in item.objects() if isinstance(item, _Events) else (item,):
+                if isinstance(obj, bytes):
+                    obj = _object(obj)
+                choices = obj.get("choices") if obj is not None else None
+                if isinstance(choices, list):
+                    for choice in choices:
+                        self._choice(choice)
         self._read = len(self._pending)
 
     def _choice(self, choice: Any) -> None:
@@ -212,6 +236,52 @@ class StreamObserver:
 _TIER_KEY = b'"service_tier"'
 
 
+@dataclass(frozen=True, slots=True)
+class _Events:
+    """A run of plain chat chunks (see ``_plain``), relayed whole and split only if read."""
+
+    raw: bytes
+
+    def data(self) -> list[bytes]:
+        found = (_data(event) for event in self.raw.split(b"\n\n"))
+        return [data for data in found if data is not None and data != _DONE]
+
+    def objects(self) -> list[dict[str, Any] | None]:
+        return [_object(data) for data in self.data()]
+
+    def service_tier(self) -> str | None:
+        """The last tier named in the run (None when no chunk names one)."""
+        if _TIER_KEY not in self.raw:
+            return None
+        for data in reversed(self.data()):
+            if _TIER_KEY in data:
+                obj = _object(data) or {}
+                if isinstance(obj.get("service_tier"), str):
+                    return str(obj["service_tier"])
+        return None
+
+
+def _before_last_two(complete: bytes, start: int, size: int) -> int:
+    """Where the second to last event of ``complete[start:size]`` begins (``start`` if none)."""
+    last = complete.rfind(b"\n\n", start, size - 2)
+    if last < 0:
+        return start
+    second = complete.rfind(b"\n\n", start, last)
+    return second + 2 if second >= 0 else start
+
+
+def _plain(run: bytes) -> bool:
+    """Complete events that are all routine chat chunks (see ``_routine``), checked at once.
+
+    No ``[DONE]``, no error, no typed event or tool call (``"type"``), and every usage null:
+    nothing to drop or record, only text and tier to read if and when needed.
+    """
+    if b'"error"' in run or b'"type"' in run or _DONE in run:
+        return False
+    usages = run.count(b'"usage"')
+    return usages == 0 or usages == run.count(b'"usage":null')
+
+
 def _object(data: bytes) -> dict[str, Any] | None:
     """The event's JSON object (None for anything else, as the stream passes on untouched)."""
     try:
@@ -225,7 +295,8 @@ def _without_null_usage(out: bytes) -> bytes:
     """Drop the ``"usage":null`` only include_usage adds; an unescaped quote is always a key."""
     if b'"usage":null' not in out:
         return out
-    return out.replace(b',"usage":null', b"").replace(b'"usage":null,', b"")
+    out = out.replace(b',"usage":null', b"")
+    return out.replace(b'"usage":null,', b"") if b'"usage":null' in out else out
 
 
 def _message(obj: Any) -> str | None:
