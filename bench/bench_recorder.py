@@ -27,6 +27,7 @@ from rich.table import Table
 from sqlalchemy import create_engine, text
 
 from collector.db import make_engine, upgrade_head
+from collector.db.checkpoint import WalCheckpointer
 from collector.recorder import AttemptEvent, UsageEvent, new_request_id, write_batch
 
 FAILURES = [("upstream_error", 502, "server_error"), ("timeout", None, "timeout"),
@@ -57,13 +58,19 @@ def make_events(n: int, rng: random.Random) -> list[UsageEvent]:
     return events
 
 
-def run_cell(url: str, batch: int, n: int) -> float:
+def run_cell(url: str, batch: int, n: int, wal_thread: bool = True) -> float:
+    """Events/s of ``write_batch``; on SQLite with the recorder's background WAL checkpoints."""
     events = make_events(n, random.Random(batch))
     engine = make_engine(url)
+    checkpointer = WalCheckpointer.for_engine(engine) if wal_thread else None
+    if checkpointer is not None:
+        checkpointer.start()
     started = time.perf_counter()
     for i in range(0, n, batch):
         write_batch(engine, events[i : i + batch])
     took = time.perf_counter() - started
+    if checkpointer is not None:
+        checkpointer.stop()
     engine.dispose()
     return n / took
 
@@ -75,11 +82,11 @@ def pg_schema_url(base: str) -> tuple[str, str]:
     return f"{base}?options=-csearch_path%3D{schema}", schema
 
 
-def _sqlite_cell(batch: int, n: int) -> float:
+def _sqlite_cell(batch: int, n: int, wal_thread: bool = True) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         sqlite_url = f"sqlite:///{Path(tmp) / 'bench.db'}"
         upgrade_head(sqlite_url)
-        return run_cell(sqlite_url, batch, n)
+        return run_cell(sqlite_url, batch, n, wal_thread)
 
 
 def _pg_cell(base: str, batch: int, n: int) -> float:
@@ -119,16 +126,28 @@ def main() -> None:
         default=(1, 10, 100, 1000, 5000),
         help="comma-separated batch sizes (SPENDSCOPE_RECORDER_BATCH_SIZE; default 1000)",
     )
+    parser.add_argument(
+        "--inline-checkpoints",
+        action="store_true",
+        help="add a SQLite column with SQLite's own checkpoints in the writer's commits",
+    )
     args = parser.parse_args()
     table = Table(title=f"recorder throughput, {args.events:,} events per cell (events/s)")
     table.add_column("batch size", justify="right")
     table.add_column("SQLite", justify="right")
+    if args.inline_checkpoints:
+        table.add_column("SQLite, inline checkpoints", justify="right")
     table.add_column("PostgreSQL", justify="right")
     for batch in args.batches:
         n = min(args.events, 2000 if batch == 1 else args.events)
-        sqlite_rates = [_sqlite_cell(batch, n) for _ in range(args.repeat)]
+        sqlite_rates, inline_rates = [], []
+        for _ in range(args.repeat):  # interleaved, so both see the same machine
+            sqlite_rates.append(_sqlite_cell(batch, n))
+            if args.inline_checkpoints:
+                inline_rates.append(_sqlite_cell(batch, n, wal_thread=False))
         pg_rates = [_pg_cell(args.pg, batch, n) for _ in range(args.repeat)]
-        table.add_row(str(batch), _rates(sqlite_rates), _rates(pg_rates))
+        inline = [_rates(inline_rates)] if args.inline_checkpoints else []
+        table.add_row(str(batch), _rates(sqlite_rates), *inline, _rates(pg_rates))
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     console = Console()
     console.print(table)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from collector.db.checkpoint import WalCheckpointer
 from collector.errors import StorageError
 from collector.recorder.events import UsageEvent
 from collector.recorder.spool import Spool
@@ -73,6 +74,8 @@ class Recorder:
         self._first_at = 0.0  # when the queue last went from empty to non-empty (monotonic)
         self._spool_pending = bool(self.spool.pending())
         self._tasks: list[asyncio.Task[None]] = []
+        # SQLite: WAL checkpoints run beside the writer, never inside its commits
+        self._checkpointer = WalCheckpointer.for_engine(engine)
 
     # --- the request path ------------------------------------------------------------
     def submit(self, event: UsageEvent) -> None:
@@ -93,6 +96,8 @@ class Recorder:
     # --- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
         """Replay what an earlier run spooled, then start writing."""
+        if self._checkpointer is not None:
+            self._checkpointer.start()
         await self._replay_once()
         self._tasks = [
             asyncio.create_task(self._write_loop(), name="recorder-writer"),
@@ -116,6 +121,8 @@ class Recorder:
             rest = list(self._queue)
             self._queue.clear()
             self._spill(rest, reason="shutdown timeout")
+        if self._checkpointer is not None:
+            await asyncio.to_thread(self._checkpointer.stop)
         self._idle.set()
 
     async def flush(self, wait_s: float = 30.0) -> None:
