@@ -11,9 +11,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
+from itertools import chain, compress
+from operator import attrgetter, is_not
 from typing import Any
 
-from collector.histogram import LATENCY_COLUMNS, TTFT_COLUMNS, bucket_index
+from collector.histogram import LATENCY_COLUMNS, TTFT_COLUMNS, bucket_counts
 from collector.recorder.events import AttemptEvent, UsageEvent
 
 RollupKey = tuple[datetime, int, int, str, str, str]
@@ -64,70 +67,98 @@ _EMPTY.update(dict.fromkeys(LATENCY_COLUMNS, 0))
 _EMPTY.update(dict.fromkeys(TTFT_COLUMNS, 0))
 _EMPTY.update(cost_usd=_ZERO, failed_attempt_cost_usd=_ZERO, duration_ms_sum=0.0)
 _EMPTY["ttft_ms_sum"] = 0.0
-_EMPTY_TAG: dict[str, Any] = {
-    "requests": 0,
-    "prompt_tokens": 0,
-    "completion_tokens": 0,
-    "cost_usd": _ZERO,
-}
-
-_EMPTY_TIER: dict[str, Any] = dict.fromkeys(
-    ("requests", "priced_requests", "prompt_tokens", "cached_tokens", "completion_tokens",
-     "audio_prompt_tokens", "audio_completion_tokens"), 0,
-)  # fmt: skip
-_EMPTY_TIER["cost_usd"] = _ZERO
-
-
-def _model(event: UsageEvent) -> str:
-    return event.model_served or event.model_requested or ""
-
-
-def _add(row: dict[str, Any], e: UsageEvent) -> None:
-    row["requests"] += 1
-    row["stream_requests"] += e.stream
-    row["prompt_tokens"] += e.prompt_tokens
-    row["cached_tokens"] += e.cached_tokens
-    row["completion_tokens"] += e.completion_tokens
-    row["reasoning_tokens"] += e.reasoning_tokens
-    row["unpriced_requests"] += e.cost_source == "unpriced"
-    row["estimated_requests"] += e.cost_source == "estimated"
-    if e.retried:
-        row["retried_requests"] += 1
-        row["retry_rescued"] += e.outcome == "success"
-    row["attempts"] += len(e.attempts)
-    for attempt in e.attempts:
-        if attempt_failed(attempt):
-            row["failed_attempts"] += 1
-            row["failed_attempt_cost_usd"] += attempt.cost_usd or _ZERO
-    if e.cost_usd is not None:
-        row["cost_usd"] += e.cost_usd
-    row["duration_ms_sum"] += e.duration_ms
-    row[LATENCY_COLUMNS[bucket_index(e.duration_ms)]] += 1
-    if e.ttft_ms is not None:
-        row["ttft_count"] += 1
-        row["ttft_ms_sum"] += e.ttft_ms
-        row[TTFT_COLUMNS[bucket_index(e.ttft_ms)]] += 1
+_STREAM = attrgetter("stream")
+_PROMPT = attrgetter("prompt_tokens")
+_CACHED = attrgetter("cached_tokens")
+_COMPLETION = attrgetter("completion_tokens")
+_REASONING = attrgetter("reasoning_tokens")
+_AUDIO_PROMPT = attrgetter("audio_prompt_tokens")
+_AUDIO_COMPLETION = attrgetter("audio_completion_tokens")
+_SOURCE = attrgetter("cost_source")
+_COST = attrgetter("cost_usd")
+_DURATION = attrgetter("duration_ms")
+_TTFT = attrgetter("ttft_ms")
+_ATTEMPTS = attrgetter("attempts")
+_STATUS = attrgetter("http_status")
+_ERROR_TYPE = attrgetter("error_type")
+_IS_SET = partial(is_not, None)
 
 
-def _add_tag(row: dict[str, Any], e: UsageEvent) -> None:
-    row["requests"] += 1
-    row["prompt_tokens"] += e.prompt_tokens
-    row["completion_tokens"] += e.completion_tokens
-    if e.cost_usd is not None:
-        row["cost_usd"] += e.cost_usd
+def _money(events: list[UsageEvent]) -> Decimal:
+    """The events' known costs added up in order (None is no cost, not zero)."""
+    return sum(filter(_IS_SET, map(_COST, events)), _ZERO)
 
 
-def _add_tier(row: dict[str, Any], e: UsageEvent) -> None:
+def _sum_rollup(group: list[UsageEvent], outcome: str) -> dict[str, Any]:
+    """The counters of one rollup key's events, a column at a time (C-level loops)."""
+    row = _EMPTY.copy()
+    row["requests"] = len(group)
+    row["stream_requests"] = sum(map(_STREAM, group))
+    row["prompt_tokens"] = sum(map(_PROMPT, group))
+    row["cached_tokens"] = sum(map(_CACHED, group))
+    row["completion_tokens"] = sum(map(_COMPLETION, group))
+    row["reasoning_tokens"] = sum(map(_REASONING, group))
+    sources = list(map(_SOURCE, group))
+    row["unpriced_requests"] = sources.count("unpriced")
+    row["estimated_requests"] = sources.count("estimated")
+    tries = list(map(len, map(_ATTEMPTS, group)))
+    retried = len(tries) - tries.count(0) - tries.count(1)  # more than one try (UsageEvent.retried)
+    row["retried_requests"] = retried
+    row["retry_rescued"] = retried if outcome == "success" else 0
+    row["attempts"] = sum(tries)
+    failed = _failed_attempts(group)
+    if failed:
+        row["failed_attempts"] = len(failed)
+        row["failed_attempt_cost_usd"] = sum(
+            (a.cost_usd for a in failed if a.cost_usd is not None), _ZERO
+        )
+    row["cost_usd"] = _money(group)
+    durations = list(map(_DURATION, group))
+    row["duration_ms_sum"] = sum(durations, 0.0)
+    for index, count in bucket_counts(durations).items():
+        row[LATENCY_COLUMNS[index]] = count
+    ttfts = list(filter(_IS_SET, map(_TTFT, group)))
+    if ttfts:
+        row["ttft_count"] = len(ttfts)
+        row["ttft_ms_sum"] = sum(ttfts, 0.0)
+        for index, count in bucket_counts(ttfts).items():
+            row[TTFT_COLUMNS[index]] = count
+    return row
+
+
+def _failed_attempts(group: list[UsageEvent]) -> list[AttemptEvent]:
+    """The group's attempts that failed (:func:`attempt_failed`); usually none, seen in C."""
+    attempts = list(chain.from_iterable(map(_ATTEMPTS, group)))
+    statuses = list(map(_STATUS, attempts))
+    if not any(map(_ERROR_TYPE, attempts)) and (
+        not statuses or (statuses.count(None) == 0 and max(statuses) < 400)
+    ):
+        return []
+    return [a for a in attempts if attempt_failed(a)]
+
+
+def _sum_tag(group: list[UsageEvent]) -> dict[str, Any]:
+    return {
+        "requests": len(group),
+        "prompt_tokens": sum(map(_PROMPT, group)),
+        "completion_tokens": sum(map(_COMPLETION, group)),
+        "cost_usd": _money(group),
+    }
+
+
+def _sum_tier(group: list[UsageEvent]) -> dict[str, Any]:
     """Every batch / flex request counts; tokens and cost only of priced ones (as savings)."""
-    row["requests"] += 1
-    if e.cost_usd is not None:
-        row["priced_requests"] += 1
-        row["prompt_tokens"] += e.prompt_tokens
-        row["cached_tokens"] += e.cached_tokens
-        row["completion_tokens"] += e.completion_tokens
-        row["audio_prompt_tokens"] += e.audio_prompt_tokens
-        row["audio_completion_tokens"] += e.audio_completion_tokens
-        row["cost_usd"] += e.cost_usd
+    priced = list(compress(group, map(_IS_SET, map(_COST, group))))
+    return {
+        "requests": len(group),
+        "priced_requests": len(priced),
+        "prompt_tokens": sum(map(_PROMPT, priced)),
+        "cached_tokens": sum(map(_CACHED, priced)),
+        "completion_tokens": sum(map(_COMPLETION, priced)),
+        "audio_prompt_tokens": sum(map(_AUDIO_PROMPT, priced)),
+        "audio_completion_tokens": sum(map(_AUDIO_COMPLETION, priced)),
+        "cost_usd": _money(priced),
+    }
 
 
 @dataclass(slots=True)
@@ -141,25 +172,36 @@ class Aggregates:
 
 
 def aggregate_all(events: Iterable[UsageEvent]) -> Aggregates:
-    """One pass: request, tag, error and tier increments (hour and model computed once)."""
-    out = Aggregates()
-    rollups, tags, errors, tiers = out.rollups, out.tags, out.errors, out.tiers
+    """Request, tag, error and tier increments: events grouped by key in one pass (hour and
+    model computed once an event), then each group summed a column at a time.
+
+    Summing per column with ``sum(map(...))`` runs the loops in C; adding each event's ~25
+    counters to a dict in Python cost ~4x more. Sums run in event order, as one by one.
+    """
+    rollups: dict[RollupKey, list[UsageEvent]] = {}
+    tags: dict[TagKey, list[UsageEvent]] = {}
+    tiers: dict[TierKey, list[UsageEvent]] = {}
+    errors: dict[ErrorKey, dict[str, Any]] = {}
     for e in events:
         hour = hour_of(e.started_at)
-        model = _model(e)
+        model = e.model_served or e.model_requested or ""
         project = e.project_id or 0
-        key = (hour, project, e.api_key_id or 0, e.end_user or "", model, e.outcome)
-        row = rollups.get(key)
-        if row is None:
-            row = rollups[key] = _EMPTY.copy()
-        _add(row, e)
-        for name, value in e.tags.items():
-            tag_key = (hour, f"{name}={value}", project, model, e.outcome)
-            tag_row = tags.get(tag_key)
-            if tag_row is None:
-                tag_row = tags[tag_key] = _EMPTY_TAG.copy()
-            _add_tag(tag_row, e)
-        if e.outcome != "success":
+        outcome = e.outcome
+        key = (hour, project, e.api_key_id or 0, e.end_user or "", model, outcome)
+        group = rollups.get(key)
+        if group is None:
+            rollups[key] = [e]
+        else:
+            group.append(e)
+        if e.tags:
+            for name, value in e.tags.items():
+                tag_key = (hour, f"{name}={value}", project, model, outcome)
+                tagged = tags.get(tag_key)
+                if tagged is None:
+                    tags[tag_key] = [e]
+                else:
+                    tagged.append(e)
+        if outcome != "success":
             error_key = (*key, e.error_type or "", e.http_status or 0)
             error_row = errors.get(error_key)
             if error_row is None:
@@ -168,11 +210,17 @@ def aggregate_all(events: Iterable[UsageEvent]) -> Aggregates:
                 error_row["requests"] += 1
         if e.batch or e.service_tier == "flex":
             tier_key = (*key, "batch" if e.batch else "flex")
-            tier_row = tiers.get(tier_key)
-            if tier_row is None:
-                tier_row = tiers[tier_key] = _EMPTY_TIER.copy()
-            _add_tier(tier_row, e)
-    return out
+            tiered = tiers.get(tier_key)
+            if tiered is None:
+                tiers[tier_key] = [e]
+            else:
+                tiered.append(e)
+    return Aggregates(
+        rollups={key: _sum_rollup(group, key[5]) for key, group in rollups.items()},
+        tags={key: _sum_tag(group) for key, group in tags.items()},
+        errors=errors,
+        tiers={key: _sum_tier(group) for key, group in tiers.items()},
+    )
 
 
 def aggregate(events: Iterable[UsageEvent]) -> dict[RollupKey, dict[str, Any]]:
