@@ -54,6 +54,7 @@ def _inserters(dialect: Dialect) -> tuple[BulkInsert, BulkInsert]:
         dialect,
         sources=[*(f"e.{name}" for name in _REQUEST_FIELDS), "len(e.attempts)"],
         params="e",
+        literal_nulls=True,
     )
     attempts = BulkInsert(
         _ATTEMPTS,
@@ -61,6 +62,7 @@ def _inserters(dialect: Dialect) -> tuple[BulkInsert, BulkInsert]:
         dialect,
         sources=["rid", *(f"a.{name}" for name in _ATTEMPT_FIELDS)],
         params="rid, a",
+        literal_nulls=True,
     )
     return requests, attempts
 
