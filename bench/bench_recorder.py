@@ -1,12 +1,13 @@
 """Recorder throughput (events/s) into SQLite and PostgreSQL by batch size, with peak RSS.
 
 Run: .venv/bin/python bench/bench_recorder.py [--events N] [--repeat R] [--pg URL]
-        [--batches 1,10,100,1000,5000]
+        [--batches 1,10,100,1000,5000,20000]
 Each cell writes fresh events through ``write_batch`` (requests + attempts + hourly and daily
 request and tag rollups + error rollups, in one transaction per batch), i.e. exactly what the
 background recorder does per batch. 2 % of the events fail (as in ``seed.py``), so the error
 rollup is written too. With ``--repeat`` each cell runs R times on a fresh database and the
-best and median rates are shown (the machine is shared: compare within one run).
+best and median rates are shown (the machine is shared: compare within one run). A batch
+larger than half of ``--events`` gets two batches' worth of events.
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ def main() -> None:
     parser.add_argument(
         "--batches",
         type=_sizes,
-        default=(1, 10, 100, 1000, 5000),
+        default=(1, 10, 100, 1000, 5000, 20000),
         help="comma-separated batch sizes (SPENDSCOPE_RECORDER_BATCH_SIZE; default 1000)",
     )
     parser.add_argument(
@@ -139,7 +140,7 @@ def main() -> None:
         table.add_column("SQLite, inline checkpoints", justify="right")
     table.add_column("PostgreSQL", justify="right")
     for batch in args.batches:
-        n = min(args.events, 2000 if batch == 1 else args.events)
+        n = min(args.events, 2000) if batch == 1 else max(args.events, 2 * batch)
         sqlite_rates, inline_rates = [], []
         for _ in range(args.repeat):  # interleaved, so both see the same machine
             sqlite_rates.append(_sqlite_cell(batch, n))
