@@ -127,11 +127,11 @@ class Request(Base):
     __table_args__ = (
         Index("ix_requests_project_started", "project_id", "started_at"),
         Index("ix_requests_model_started", "model_served", "started_at"),
-        # the error breakdown reads hourly_error_rollups, and requests only for the partial
-        # hours at a range's edges (migration 0005 narrowed 0004's covering index to this)
+        # the error breakdown's partial-hour edges (0005 narrowed 0004's covering index to this)
         Index("ix_requests_outcome_started", "outcome", "started_at"),
         Index("ix_requests_key_started", "api_key_id", "started_at"),
-        # (0007 dropped the batch / flex partial index: savings read the tier rollups)
+        # the requests table sorted by cost walks this on wide ranges (migration 0008)
+        Index("ix_requests_cost_usd_id", "cost_usd", "id"),
     )
 
 
