@@ -94,6 +94,21 @@ daily_rollups = Table(
     comment="Sum of hourly_rollups per UTC day, written by the recorder with the hourly rows.",
 )
 
+# SQLite answers the daily rollups' common sums from these alone (migration 0009): the
+# day-and-model and day-and-project groups stream in index order, with no sort and no table
+# read; latency by (day, model) walks the first in order. They repeat a few counters, so
+# every daily upsert rewrites their entries (per rollup key and batch, not per request).
+DAY_MODEL_COVERED = (
+    "day", "model", "cost_usd", "requests", "prompt_tokens", "completion_tokens",
+    "cached_tokens",
+)  # fmt: skip
+DAY_PROJECT_COVERED = (
+    "day", "project_id", "outcome", "model", "requests", "retried_requests", "retry_rescued",
+    "attempts", "failed_attempt_cost_usd", "unpriced_requests", "cost_usd",
+)  # fmt: skip
+Index("ix_daily_rollups_day_model", *(daily_rollups.c[n] for n in DAY_MODEL_COVERED))
+Index("ix_daily_rollups_day_project", *(daily_rollups.c[n] for n in DAY_PROJECT_COVERED))
+
 daily_tag_rollups = Table(
     "daily_tag_rollups",
     Base.metadata,
