@@ -1,19 +1,28 @@
 """Time every dashboard page's query set against a seeded database (see bench/seed.py).
 
 Run: .venv/bin/python bench/bench_queries.py --url sqlite:///bench.db [--url postgresql://…]
-     [--repeat 20]
+     [--repeat 20] [--only NAME] [--variant before=/path/to/older/tree [--variant-url URL]…]
 Each page runs the query-layer calls its callbacks make, over the last 30 days up to
-14:30 of the seed's last day; the table shows p50 / p95 / max wall-clock ms per page over
-the repeats, after one warm-up round. The target is p95 <= 200 ms per page.
+14:30 of the seed's last day; the table shows p50 / p95 wall-clock ms per page over the
+repeats, after one warm-up round. The target is p95 <= 200 ms per page. Each source tree
+(this one, and each ``--variant``, e.g. an older commit unpacked with ``git archive``)
+runs in its own process; pages are timed tree after tree, page by page, so load from
+elsewhere hits both sides alike. ``--variant-url`` (one per ``--url``) points the variants
+at another database, e.g. the unmigrated original of a migrated copy.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -28,6 +37,7 @@ Page = Callable[[], object]
 
 
 def _pages(engine: Engine) -> dict[str, Page]:
+    """Each page's callbacks' query-layer calls, as the dashboard makes them (default view)."""
     with engine.connect() as conn:
         last = conn.scalar(select(func.max(hourly_rollups.c.hour)))
         some_id = conn.scalar(select(Request.id).order_by(Request.started_at.desc()).limit(1))
@@ -39,34 +49,37 @@ def _pages(engine: Engine) -> dict[str, Page]:
     day = qa.Filters.last(1, now)
     week = qa.Filters.last(7, now)
     return {
-        "overview": lambda: (
+        "overview": lambda: (  # cards (+ budgets), spend by model, p95 latency by model
             qa.overview(engine, month, now),
+            qa.budget_status(engine, now),
             qa.spend_over_time(engine, month, "model", "day"),
-            qa.error_budget_by_project(engine, month, now),
+            qa.latency_over_time(engine, month, "day"),
+        ),
+        "spend": lambda: (  # over time and top 25 by model (with the total), savings, budgets
+            qa.spend_over_time(engine, month, "model", "day"),
+            qa.top_spenders(engine, month, "model", 25),
+            qa.overview(engine, month, now),
+            qa.savings(engine, month, "day"),
             qa.budget_status(engine, now),
         ),
-        "spend": lambda: (
-            qa.spend_over_time(engine, month, "project", "day"),
-            qa.top_spenders(engine, month, "user", 10),
-            qa.top_spenders(engine, month, "key", 10),
+        "spend by tag (over time, top 25)": lambda: (
             qa.spend_over_time(engine, month, "tag", "day"),
-            qa.savings(engine, month, "day"),
+            qa.top_spenders(engine, month, "tag", 25),
         ),
         "spend: savings only": lambda: qa.savings(engine, month, "day"),
         "spend: savings only, 7 days (default range)": lambda: qa.savings(engine, week, "day"),
         "reliability": lambda: (
-            qa.reliability(engine, month, "day"),
             qa.error_budget_by_project(engine, month, now),
+            qa.reliability(engine, month, "day"),
             qa.errors_breakdown(engine, month),
         ),
         "budgets & alerts": lambda: (
+            qa.filter_options(engine),
             qa.budget_status(engine, now),
             qa.alert_history(engine, page=1, page_size=15),
         ),
-        "latency": lambda: (
-            qa.latency_over_time(engine, month, "day"),
-            qa.latency_over_time(engine, day, "hour"),
-        ),
+        "latency": lambda: qa.latency_over_time(engine, month, "day"),
+        "latency, 1 day by hour": lambda: qa.latency_over_time(engine, day, "hour"),
     } | _detail_pages(engine, month, day, some_id)
 
 
@@ -139,30 +152,121 @@ def _p95(samples: list[float]) -> float:
     return statistics.quantiles(samples, n=20, method="inclusive")[-1]
 
 
+def _serve(url: str) -> None:
+    """Worker: list the pages, then time each page asked for on stdin ("name<TAB>repeat")."""
+    assert qa.__file__ and os.environ.get("BENCH_TREE", "") in qa.__file__, qa.__file__
+    engine = make_engine(url)
+    pages = _pages(engine)
+    print(json.dumps(list(pages)), flush=True)
+    for line in sys.stdin:
+        name, repeat = line.rstrip("\n").split("\t")
+        print(json.dumps(_time(pages[name], int(repeat))), flush=True)
+
+
+class _Worker:
+    """One source tree's query layer on one database, in its own process."""
+
+    def __init__(self, tree: Path, url: str) -> None:
+        env = {**os.environ, "PYTHONPATH": str(tree), "BENCH_TREE": str(tree)}
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--serve", url],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
+        )  # fmt: skip
+        self.pages: list[str] = self._read()
+
+    def _read(self) -> Any:
+        assert self.proc.stdout is not None
+        return json.loads(self.proc.stdout.readline())
+
+    def time(self, name: str, repeat: int) -> list[float]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(f"{name}\t{repeat}\n")
+        self.proc.stdin.flush()
+        return list(self._read())
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
+def _variant(spec: str) -> tuple[str, Path]:
+    name, _, tree = spec.partition("=")
+    if not tree or not (Path(tree) / "collector").is_dir():
+        raise SystemExit(f"--variant {spec!r}: expected NAME=TREE, a source tree with collector/")
+    return name, Path(tree).resolve()
+
+
+def _compare(args: argparse.Namespace, console: Console) -> Table:
+    """Every page on every tree, interleaved page by page (each tree's order alternates)."""
+    this = ("this", Path(__file__).resolve().parents[1])
+    runners = [this, *(_variant(v) for v in args.variant)]
+    other_urls = args.variant_url or args.url
+    if len(other_urls) != len(args.url):
+        raise SystemExit("give one --variant-url per --url")
+    table = Table(title=f"dashboard pages, last 30 days, {args.repeat} repeats (ms)")
+    table.add_column("database")
+    table.add_column("page")
+    for name, _tree in runners:
+        for stat in ("p50", "p95"):
+            table.add_column(f"{name} {stat}" if len(runners) > 1 else stat, justify="right")
+    table.add_column("≤200 ms")
+    for url, other in zip(args.url, other_urls, strict=True):
+        engine = make_engine(url)
+        _plans(engine, console)
+        dialect = engine.dialect.name
+        engine.dispose()
+        workers = [_Worker(tree, url if i == 0 else other) for i, (_, tree) in enumerate(runners)]
+        try:
+            for n, page in enumerate(workers[0].pages):
+                if args.only and not any(o in page for o in args.only):
+                    continue
+                order = workers if n % 2 == 0 else workers[::-1]
+                samples = {id(w): w.time(page, args.repeat) for w in order}
+                cells = [
+                    f"{f(samples[id(w)]):.1f}" for w in workers for f in (statistics.median, _p95)
+                ]
+                ok = _p95(samples[id(workers[0])]) <= 200
+                table.add_row(dialect, page, *cells, "yes" if ok else "NO")
+        finally:
+            for w in workers:
+                w.close()
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--url", action="append", required=True)
+    parser.add_argument("--url", action="append")
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--only", action="append", help="time only pages whose name has this")
-    args = parser.parse_args()
-    console = Console(width=140)
-    table = Table(title=f"dashboard pages, last 30 days, {args.repeat} repeats (ms)")
-    for column in ("database", "requests", "page", "p50", "p95", "max", "≤200 ms"):
-        table.add_column(column, justify="right" if column not in ("database", "page") else "left")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME=TREE",
+        help="also time another source tree's query layer, page by page",
+    )
+    parser.add_argument(
+        "--variant-url",
+        action="append",
+        metavar="URL",
+        help="the database the variants read, one per --url (default: the same)",
+    )
+    parser.add_argument("--serve", metavar="URL", help=argparse.SUPPRESS)
+    args = parser.parse_args()  # fmt: skip
+    if args.serve:
+        _serve(args.serve)
+        return
+    if not args.url:
+        parser.error("--url is required")
+    console = Console(width=160)
     for url in args.url:
         engine = make_engine(url)
         with engine.connect() as conn:
             rows = conn.scalar(select(func.count()).select_from(Request.__table__)) or 0
-        _plans(engine, console)
-        for name, page in _pages(engine).items():
-            if args.only and not any(o in name for o in args.only):
-                continue
-            samples = _time(page, args.repeat)
-            p50, p95 = statistics.median(samples), _p95(samples)
-            table.add_row(engine.dialect.name, f"{rows:,}", name, f"{p50:.1f}", f"{p95:.1f}",
-                          f"{max(samples):.1f}", "yes" if p95 <= 200 else "NO")  # fmt: skip
+        console.print(f"{engine.dialect.name}: {rows:,} requests")
         engine.dispose()
-    console.print(table)
+    console.print(_compare(args, console))
 
 
 if __name__ == "__main__":

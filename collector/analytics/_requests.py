@@ -6,7 +6,22 @@ from datetime import timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Connection, Engine, distinct, func, or_, select
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Connection,
+    Engine,
+    Row,
+    Select,
+    and_,
+    distinct,
+    func,
+    literal_column,
+    or_,
+    select,
+)
+from sqlalchemy.sql.elements import UnaryExpression
+from sqlalchemy.sql.operators import custom_op
 
 from collector.analytics._frames import frame
 from collector.analytics._model import (
@@ -98,8 +113,9 @@ def requests_page(
 
     Sorts by ``started_at``, ``id``, ``cost_usd`` or ``duration_ms``; ties are broken by id
     so offset pages neither overlap nor skip, and unpriced requests (no cost) sort last in
-    either direction. Time and id sorts walk an index; cost and duration sorts rank the
-    whole range (slower on wide ranges at millions of rows). ``search``
+    either direction. Time and id sorts walk an index; a cost sort over a wide range walks
+    the (cost_usd, id) index (see ``_by_cost``); a duration sort ranks the whole range
+    (slower on wide ranges at millions of rows). ``search``
     matches a request id or upstream request id exactly, or a substring of the error message
     (a scan: slower on large ranges). Columns: id, started_at, project, key, end_user, model,
     outcome, http_status (Int64), error_type, duration_ms, ttft_ms, attempt_count,
@@ -108,33 +124,84 @@ def requests_page(
     """
     if page < 1 or not 1 <= page_size <= MAX_PAGE_SIZE:
         raise ValueError(f"page must be >= 1 and page_size within 1..{MAX_PAGE_SIZE}")
-    query = (
-        select(*(REQUESTS.c[c] for c in _ROW_COLUMNS))
-        .where(*_conditions(f, outcome, search))
-        .order_by(*_order(sort_by, descending))
-        .limit(page_size)
-        .offset((page - 1) * page_size)
-    )
+    if sort_by not in SORTABLE:
+        raise ValueError(f"sort_by must be one of {', '.join(SORTABLE)}")
+    conds = _conditions(f, outcome, search)
+    offset = (page - 1) * page_size
     with engine.connect() as conn:
         names, keys = project_names(conn), key_labels(conn)
-        rows = [_page_row(row, names, keys) for row in conn.execute(query)]
         total = _count(conn, f, outcome, search)
+        if sort_by == "cost_usd":
+            found = _by_cost(conn, conds, descending, offset, page_size, total)
+        else:
+            order = _order(sort_by, descending)
+            found = list(conn.execute(_rows(conds, order, offset, page_size)))
+        rows = [_page_row(row, names, keys) for row in found]
     df = frame(rows, PAGE_COLUMNS)
     df["http_status"] = df["http_status"].astype("Int64")
     return df, total
 
 
+def _rows(
+    conds: list[ColumnElement[bool]], order: list[Any], offset: int, size: int
+) -> Select[Any]:
+    query = select(*(REQUESTS.c[c] for c in _ROW_COLUMNS)).where(*conds).order_by(*order)
+    return query.limit(size).offset(offset)
+
+
 def _order(sort_by: SortBy, descending: bool) -> list[Any]:
-    """A total order: id breaks ties so pages never overlap; no cost sorts last."""
-    if sort_by not in SORTABLE:
-        raise ValueError(f"sort_by must be one of {', '.join(SORTABLE)}")
+    """A total order: id breaks ties so pages never overlap."""
     r = REQUESTS.c
     key = r[sort_by].desc() if descending else r[sort_by].asc()
-    if sort_by == "id":
-        return [key]
-    if sort_by == "cost_usd":
-        key = key.nulls_last()
-    return [key, r.id.desc() if descending else r.id]
+    return [key] if sort_by == "id" else [key, r.id.desc() if descending else r.id]
+
+
+def _by_cost(
+    conn: Connection,
+    conds: list[ColumnElement[bool]],
+    descending: bool,
+    offset: int,
+    size: int,
+    total: int,
+) -> list[Row[Any]]:
+    """Priced requests by (cost, id), then unpriced ones by id: two walks of one index.
+
+    Each part is ordered exactly as the (cost_usd, id) index is (NULL costs are one group
+    of it), so both databases can stop after the page instead of ranking the range.
+    PostgreSQL picks that walk from its statistics; SQLite (no statistics) is steered to
+    it when ``_walk_pays``, else it reads the range by time and ranks it (narrow ranges).
+    """
+    r = REQUESTS.c
+    walk = conn.dialect.name == "sqlite" and _walk_pays(conn, offset + size, total)
+    # unary + hides the other conditions from SQLite's planner: only the cost index is left
+    rest = [UnaryExpression(and_(*conds).self_group(), operator=custom_op("+"), type_=Boolean())]
+
+    def part(where: ColumnElement[bool], order: list[Any], skip: int, n: int) -> list[Row[Any]]:
+        return list(conn.execute(_rows([where, *(rest if walk else conds)], order, skip, n)))
+
+    rows = part(r.cost_usd.is_not(None), _order("cost_usd", descending), offset, size)
+    if len(rows) == size:
+        return rows
+    if rows or not offset:
+        priced = offset + len(rows)
+    else:  # the page starts past the priced rows: count them
+        query = select(func.count()).select_from(REQUESTS).where(*conds, r.cost_usd.is_not(None))
+        priced = int(conn.scalar(query) or 0)
+    by_id = [r.id.desc() if descending else r.id]
+    return rows + part(r.cost_usd.is_(None), by_id, max(0, offset - priced), size - len(rows))
+
+
+def _walk_pays(conn: Connection, wanted: int, matching: int) -> bool:
+    """Whether walking the cost index beats ranking the range, on SQLite.
+
+    A walk visits about ``wanted`` × rows in the table / ``matching`` entries (the matching
+    rows spread evenly); ranking visits the ``matching`` rows. max(rowid) stands for the
+    table's size (O(log n); deleted rows only make the walk look dearer).
+    """
+    table_rows = int(
+        conn.scalar(select(func.max(literal_column("rowid"))).select_from(REQUESTS)) or 0
+    )
+    return matching > 0 and wanted * table_rows < matching * matching
 
 
 _ROW_COLUMNS = (

@@ -1,52 +1,41 @@
 """The schema: a public interface (docs/schema.md documents every column for finance teams).
 
 SQLAlchemy 2.0 typed declarative with naming conventions, so Alembic migrations name every
-constraint the same way on SQLite and PostgreSQL.
+constraint the same way on SQLite and PostgreSQL. The rollup tables live in
+``collector.db.rollups`` and are re-exported here; both share ``collector.db.base.Base``.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any
 
 from sqlalchemy import (
     JSON,
-    BigInteger,
     Boolean,
-    Column,
     Float,
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     Numeric,
     String,
-    Table,
     Text,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
-from collector.db.types import Money, UTCDateTime
-from collector.histogram import LATENCY_COLUMNS, TTFT_COLUMNS
-
-NAMING_CONVENTION = {
-    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map: ClassVar[dict[Any, Any]] = {
-        dict[str, Any]: JSON,
-        Decimal: Money,
-        datetime: UTCDateTime,
-    }
+from collector.db.base import NAMING_CONVENTION as NAMING_CONVENTION
+from collector.db.base import Base as Base
+from collector.db.rollups import TIER_COUNTERS as TIER_COUNTERS
+from collector.db.rollups import daily_error_rollups as daily_error_rollups
+from collector.db.rollups import daily_rollups as daily_rollups
+from collector.db.rollups import daily_tag_rollups as daily_tag_rollups
+from collector.db.rollups import daily_tier_rollups as daily_tier_rollups
+from collector.db.rollups import hourly_error_rollups as hourly_error_rollups
+from collector.db.rollups import hourly_rollups as hourly_rollups
+from collector.db.rollups import hourly_tag_rollups as hourly_tag_rollups
+from collector.db.rollups import hourly_tier_rollups as hourly_tier_rollups
 
 
 class Project(Base):
@@ -127,11 +116,11 @@ class Request(Base):
     __table_args__ = (
         Index("ix_requests_project_started", "project_id", "started_at"),
         Index("ix_requests_model_started", "model_served", "started_at"),
-        # the error breakdown reads hourly_error_rollups, and requests only for the partial
-        # hours at a range's edges (migration 0005 narrowed 0004's covering index to this)
+        # the error breakdown's partial-hour edges (0005 narrowed 0004's covering index to this)
         Index("ix_requests_outcome_started", "outcome", "started_at"),
         Index("ix_requests_key_started", "api_key_id", "started_at"),
-        # (0007 dropped the batch / flex partial index: savings read the tier rollups)
+        # the requests table sorted by cost walks this on wide ranges (migration 0008)
+        Index("ix_requests_cost_usd_id", "cost_usd", "id"),
     )
 
 
@@ -216,157 +205,6 @@ class PriceOverride(Base):
     discount_pct: Mapped[Decimal | None] = mapped_column(Numeric(7, 4, asdecimal=True))
     note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
-
-
-def _rollup_counters() -> list[Column[Any]]:
-    ints = [
-        "requests", "stream_requests", "prompt_tokens", "cached_tokens", "completion_tokens",
-        "reasoning_tokens", "unpriced_requests", "estimated_requests", "retried_requests",
-        "retry_rescued", "attempts", "failed_attempts", "ttft_count",
-    ]  # fmt: skip
-    columns: list[Column[Any]] = [
-        Column(n, BigInteger, nullable=False, server_default=text("0")) for n in ints
-    ]
-    columns += [
-        Column("cost_usd", Money(), nullable=False, server_default=text("0")),
-        Column("failed_attempt_cost_usd", Money(), nullable=False, server_default=text("0")),
-        Column("duration_ms_sum", Float, nullable=False, server_default=text("0")),
-        Column("ttft_ms_sum", Float, nullable=False, server_default=text("0")),
-    ]
-    columns += [
-        Column(n, BigInteger, nullable=False, server_default=text("0"))
-        for n in (*LATENCY_COLUMNS, *TTFT_COLUMNS)
-    ]
-    return columns
-
-
-def _rollup_keys(period: str) -> list[Column[Any]]:
-    """The key of the request and error rollups: the period, then the dashboard's dimensions."""
-    return [
-        Column(period, UTCDateTime(), primary_key=True),
-        Column("project_id", Integer, primary_key=True),
-        Column("api_key_id", Integer, primary_key=True),
-        Column("end_user", String(200), primary_key=True),
-        Column("model", String(200), primary_key=True),
-        Column("outcome", String(20), primary_key=True),
-    ]
-
-
-def _tag_rollup_keys(period: str) -> list[Column[Any]]:
-    """The key of the tag rollups: the period, one ``key=value`` tag, project, model, outcome."""
-    return [
-        Column(period, UTCDateTime(), primary_key=True),
-        Column("tag", String(400), primary_key=True),
-        Column("project_id", Integer, primary_key=True),
-        Column("model", String(200), primary_key=True),
-        Column("outcome", String(20), primary_key=True),
-    ]
-
-
-hourly_rollups = Table(
-    "hourly_rollups",
-    Base.metadata,
-    *_rollup_keys("hour"),
-    *_rollup_counters(),
-    comment="Hourly aggregates of requests; 0 / '' stand for 'none' in key columns.",
-)
-
-hourly_tag_rollups = Table(
-    "hourly_tag_rollups",
-    Base.metadata,
-    *_tag_rollup_keys("hour"),
-    Column("requests", BigInteger, nullable=False, server_default=text("0")),
-    Column("prompt_tokens", BigInteger, nullable=False, server_default=text("0")),
-    Column("completion_tokens", BigInteger, nullable=False, server_default=text("0")),
-    Column("cost_usd", Money(), nullable=False, server_default=text("0")),
-    comment="Hourly spend per tag ('key=value'); a request with n tags counts in n rows.",
-)
-
-Index("ix_hourly_rollups_project_hour", hourly_rollups.c.project_id, hourly_rollups.c.hour)
-Index("ix_hourly_rollups_model_hour", hourly_rollups.c.model, hourly_rollups.c.hour)
-
-# Daily copies of the hourly rollups, so month-long dashboard ranges read ~24× fewer rows.
-# The recorder upserts them with the hourly rows, from the same aggregation, in the same
-# transaction (migration 0005; triggers did it before); reprice moves them by the same deltas.
-daily_rollups = Table(
-    "daily_rollups",
-    Base.metadata,
-    *_rollup_keys("day"),
-    *_rollup_counters(),
-    comment="Sum of hourly_rollups per UTC day, written by the recorder with the hourly rows.",
-)
-
-daily_tag_rollups = Table(
-    "daily_tag_rollups",
-    Base.metadata,
-    *_tag_rollup_keys("day"),
-    Column("requests", BigInteger, nullable=False, server_default=text("0")),
-    Column("prompt_tokens", BigInteger, nullable=False, server_default=text("0")),
-    Column("completion_tokens", BigInteger, nullable=False, server_default=text("0")),
-    Column("cost_usd", Money(), nullable=False, server_default=text("0")),
-    comment="Sum of hourly_tag_rollups per UTC day, written by the recorder with the hourly rows.",
-)
-
-
-# Failed requests (all but success) per hour and error, for the error breakdown (migration
-# 0005). Written by the recorder in the batch's transaction; never repriced (holds no money).
-def _error_rollup_columns(period: str) -> list[Column[Any]]:
-    """The error rollups' key (the request rollup key plus error type and status) and count."""
-    return [
-        *_rollup_keys(period),
-        Column("error_type", String(100), primary_key=True),
-        Column("http_status", Integer, primary_key=True),
-        Column("requests", BigInteger, nullable=False, server_default=text("0")),
-    ]
-
-
-hourly_error_rollups = Table(
-    "hourly_error_rollups",
-    Base.metadata,
-    *_error_rollup_columns("hour"),
-    comment="Failed requests per hour and error; 0 / '' stand for 'none' in key columns.",
-)
-
-# The same per UTC day (migration 0007), written by the recorder with the hourly rows.
-daily_error_rollups = Table(
-    "daily_error_rollups",
-    Base.metadata,
-    *_error_rollup_columns("day"),
-    comment="Sum of hourly_error_rollups per UTC day, written by the recorder with them.",
-)
-
-# Batch API / flex tier requests per period for the savings (migration 0007); tier is 'batch'
-# when batch is set, else 'flex'. ``requests`` counts them all (so reprice finds the row when
-# it prices one); the other counters sum only priced ones (cost_usd not NULL), as savings do.
-TIER_COUNTERS = (
-    "priced_requests", "prompt_tokens", "cached_tokens", "completion_tokens",
-    "audio_prompt_tokens", "audio_completion_tokens",
-)  # fmt: skip
-
-
-def _tier_rollup_columns(period: str) -> list[Column[Any]]:
-    return [
-        *_rollup_keys(period),
-        Column("tier", String(10), primary_key=True),
-        Column("requests", BigInteger, nullable=False, server_default=text("0")),
-        *(Column(n, BigInteger, nullable=False, server_default=text("0")) for n in TIER_COUNTERS),
-        Column("cost_usd", Money(), nullable=False, server_default=text("0")),
-    ]
-
-
-hourly_tier_rollups = Table(
-    "hourly_tier_rollups",
-    Base.metadata,
-    *_tier_rollup_columns("hour"),
-    comment="Batch / flex requests per hour; token and cost counters over priced rows only.",
-)
-
-daily_tier_rollups = Table(
-    "daily_tier_rollups",
-    Base.metadata,
-    *_tier_rollup_columns("day"),
-    comment="Sum of hourly_tier_rollups per UTC day, written by the recorder with them.",
-)
 
 
 class BudgetCounter(Base):

@@ -6,11 +6,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 
 from collector.analytics import Filters, filter_options, request_detail, requests_page
-from collector.recorder import UsageEvent
+from collector.recorder import UsageEvent, write_batch
 from tests.analytics.conftest import NOV1_12, NOV2, Seeded
+from tests.factories import make_event
 
 WHOLE = Filters(datetime(2026, 10, 31, tzinfo=UTC), datetime(2026, 11, 3, tzinfo=UTC))
 
@@ -125,3 +126,41 @@ def test_sort_by_cost_or_duration_pages_in_a_total_order(
     unknown = sorted((e for e in seeded.events if value(e) is None), key=lambda e: e.id,
                      reverse=descending)  # fmt: skip
     assert ids == [e.id for e in [*ranked, *unknown]]
+
+
+@pytest.mark.parametrize("descending", [True, False])
+@pytest.mark.parametrize(
+    ("start", "end", "walks"),
+    [
+        (WHOLE.start, WHOLE.end, True),  # most of the table: SQLite walks the cost index
+        (NOV1_12, NOV1_12 + timedelta(hours=1), False),  # a few rows: ranked by time scan
+    ],
+)
+def test_sort_by_cost_equals_raw_order_whichever_way_sqlite_reads(
+    engine: Engine, seeded: Seeded, descending: bool, start: datetime, end: datetime, walks: bool
+) -> None:
+    """Both plans (index walk, range ranked) page priced rows by (cost, id), then unpriced."""
+    unpriced_events = [
+        make_event(started_at=NOV1_12 + timedelta(minutes=7 * i), cost_usd=None,
+                   cost_source="unpriced", model_served="mystery-model")
+        for i in range(9)
+    ]  # fmt: skip
+    write_batch(engine, unpriced_events)
+    events = [*seeded.events, *unpriced_events]
+    statements: list[str] = []
+    listen = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listen)
+    try:
+        ids, totals = _all_pages(
+            engine, Filters(start, end), sort_by="cost_usd", descending=descending
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", listen)
+    inside = [e for e in events if start <= e.started_at < end]
+    priced = sorted((e for e in inside if e.cost_usd is not None),
+                    key=lambda e: (e.cost_usd, e.id), reverse=descending)  # fmt: skip
+    unpriced = sorted((e.id for e in inside if e.cost_usd is None), reverse=descending)
+    assert ids == [e.id for e in priced] + unpriced
+    assert totals == {len(inside)}
+    if engine.dialect.name == "sqlite":
+        assert any("(+ (" in s for s in statements) == walks

@@ -13,9 +13,11 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
-from collector.analytics import Filters, errors_breakdown
+from collector.analytics import Filters, errors_breakdown, overview
 from collector.analytics._savings import tier_sums
+from collector.analytics._sql import ceil_hour, floor_hour
 from collector.db.models import TIER_COUNTERS, Project, Request
+from collector.histogram import BUCKET_COUNT, bucket_index, percentile
 from collector.recorder import write_batch
 from tests.factories import make_event, make_key, make_project
 
@@ -71,6 +73,7 @@ def traffic(engine: Engine) -> None:
                 completion_tokens=rng.randrange(500),
                 audio_prompt_tokens=rng.choice((0, 0, 5)),
                 cost_usd=rng.choice((None, Decimal("0.0000000007"), Decimal("1.2345678901"))),
+                duration_ms=rng.uniform(1, 5000),
             )
         )
     for i in range(0, len(events), 200):
@@ -142,3 +145,22 @@ def test_tier_sums_equal_raw_rows(engine: Engine, traffic: None, step: str, whic
             got = tier_sums(conn, f, step)  # type: ignore[arg-type]
         got = {k: [int(x) for x in v[:-1]] + [v[-1]] for k, v in got.items() if v[0]}
         assert got == want, (start, end, which, step)
+
+
+@pytest.mark.parametrize("which", ["all", "project", "model"])
+def test_overview_equals_raw_rows_over_whole_hours(
+    engine: Engine, traffic: None, which: str
+) -> None:
+    """Counts, spend, unpriced and p95 (histogram apart from the grouped sums) = raw rows."""
+    for start, end in RANGES:
+        f = _filters(engine, start, end, which)
+        hours = _filters(engine, floor_hour(start), ceil_hour(end), which)  # aggregates widen
+        rows = _raw_rows(engine, hours)
+        latency = [0] * BUCKET_COUNT
+        for r in rows:
+            latency[bucket_index(r.duration_ms)] += 1
+        stats = overview(engine, f, now=end)
+        assert stats.requests == len(rows), (start, end, which)
+        assert stats.spend_in_range_usd == sum((r.cost_usd or 0 for r in rows), Decimal(0))
+        assert stats.unpriced_requests == sum(r.cost_source == "unpriced" for r in rows)
+        assert stats.p95_latency_ms == percentile(latency, 0.95), (start, end, which)
