@@ -31,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bench_gateway import BIN, body, free_port, spawn, start_mock, stop
+from bench_recorder_instr import _variant
 
 _TOTALS = re.compile(r"^totals: (\d+)", re.MULTILINE)
 
@@ -152,13 +153,6 @@ def measure(tree: str, args: argparse.Namespace, mock_url: str, work: Path) -> d
             proc.wait(60)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-
-
-def _variant(text: str) -> tuple[str, str]:
-    name, sep, tree = text.partition("=")
-    if not sep or not name or not Path(tree, "collector").is_dir():
-        raise argparse.ArgumentTypeError(f"expected NAME=TREE with TREE/collector: {text!r}")
-    return name, str(Path(tree).resolve())
 
 
 def main() -> None:

@@ -32,6 +32,7 @@ from collector.pricing._types import (
 
 _GLOB_CHARS = frozenset("*?[")
 _PLAN_LIMIT = 4096  # plans per cache (model x mode x tier); cleared when full
+_Key = tuple[str, bool, ServiceTier | None]  # model, batch, tier
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,13 +56,13 @@ def resolve_plan(
 ) -> PricePlan:
     """The plan in force for ``model`` at ``at`` (cached per price window, see module doc)."""
     cache = _cache_for(catalog, overrides)
-    key = (model, batch, tier)
+    key: _Key = (model, batch, tier)
     found = cache.plans.get(key)
     if found is not None and found[0] <= at < found[1]:
         return found[2]
     entry, start, end = catalog.span(model, at)
     start, end = _override_window(cache.overrides, at, start, end)
-    plan = _build_plan(entry, model, at, batch=batch, tier=tier, overrides=cache.overrides)
+    plan = _build_plan(entry, key, at, cache.overrides)
     if len(cache.plans) >= _PLAN_LIMIT:
         cache.plans.clear()
     cache.plans[key] = (start, end, plan)
@@ -72,7 +73,7 @@ def resolve_plan(
 class _Cache:
     catalog: Catalog
     overrides: tuple[PriceOverride, ...]
-    plans: dict[tuple[str, bool, ServiceTier | None], tuple[datetime, datetime, PricePlan]]
+    plans: dict[_Key, tuple[datetime, datetime, PricePlan]]
 
 
 _current: list[_Cache] = []  # the one cache in use (replaced, never mutated across inputs)
@@ -112,14 +113,9 @@ def _override_window(
 
 
 def _build_plan(
-    entry: PriceEntry | None,
-    model: str,
-    at: datetime,
-    *,
-    batch: bool,
-    tier: ServiceTier | None,
-    overrides: Sequence[PriceOverride],
+    entry: PriceEntry | None, key: _Key, at: datetime, overrides: Sequence[PriceOverride]
 ) -> PricePlan:
+    model, batch, tier = key
     active = [o for o in overrides if o.active_at(at)]
     own = model_override(active, model)
     standard = not batch and (tier is None or tier in STANDARD_TIERS)
