@@ -168,13 +168,15 @@ def spendscope_env(work: Path, name: str, upstream: str, port: int) -> dict[str,
     return env
 
 
-def start_spendscope(work: Path, upstream: str, name: str, extra_env: dict[str, str]) -> Server:
+def start_spendscope(
+    work: Path, upstream: str, name: str, extra_env: dict[str, str], key_args: tuple[str, ...] = ()
+) -> Server:
     port = free_port()
     env = spendscope_env(work, name, upstream, port) | extra_env
     cli = str(BIN / "spendscope")
     subprocess.run([cli, "db", "upgrade"], env=env, check=True, capture_output=True, cwd=work)
-    created = subprocess.run([cli, "keys", "create", "--project", "bench"], env=env, check=True,
-                             capture_output=True, text=True, cwd=work)  # fmt: skip
+    created = subprocess.run([cli, "keys", "create", "--project", "bench", *key_args], env=env,
+                             check=True, capture_output=True, text=True, cwd=work)  # fmt: skip
     server = Server(name, f"http://127.0.0.1:{port}/v1", created.stdout.strip())
     server.proc = spawn([cli, "serve"], env, work / f"{name}.log")
     wait_ready(server, 60)
@@ -259,6 +261,9 @@ def start_all(run: Run, work: Path, args: argparse.Namespace) -> None:
         name, switch = "spendscope (recording off*)", DEFER_WRITES
         run.notes.append("*: no recording switch in Settings: DB writes deferred past the run")
     run.servers.append(start_spendscope(work, mock.base_url, name, switch))
+    if args.tpm_key:  # every request counts its prompt: tiktoken's o200k_base is loaded
+        tpm = ("--tpm", "1000000000")
+        run.servers.append(start_spendscope(work, mock.base_url, "spendscope (TPM key)", {}, tpm))
     for variant in args.variant:
         label, _, tree = variant.partition("=")
         env = {"PYTHONPATH": str(Path(tree).resolve())}
@@ -384,6 +389,7 @@ def main() -> None:
         "(a directory holding collector/, migrations/ and alembic.ini), e.g. "
         "the code before a change: before/after side by side in one run.",
     )
+    parser.add_argument("--tpm-key", action="store_true", help="Also with a TPM-limited key.")
     parser.add_argument("--no-litellm", action="store_true")
     parser.add_argument("--pause", type=float, default=0.5, help="Seconds between cells.")
     parser.add_argument("--keep", action="store_true", help="Keep the work dir (logs, DBs).")

@@ -1,15 +1,18 @@
 """``spendscope serve``: run the gateway (uvicorn with uvloop and httptools).
 
 The database is migrated once here, before any worker starts, so N workers never race on
-Alembic. Workers are separate processes built by the import-string factory
-``collector.cli.serve:gateway_app`` (``create_app`` plus a collector tuned for serving);
-each reads the same ``SPENDSCOPE_*`` settings.
+Alembic — in a child process, so that Alembic (~13 MB once imported and run) never enters
+the memory of a gateway that serves in this process. Workers are separate processes built
+by the import-string factory ``collector.cli.serve:gateway_app`` (``create_app`` plus a
+collector tuned for serving); each reads the same ``SPENDSCOPE_*`` settings.
 """
 
 from __future__ import annotations
 
 import gc
 import signal
+import subprocess
+import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -63,7 +66,6 @@ def serve(
     bind_port = settings.port if port is None else _int_flag("port", port, 1, 65535)
     n_workers = _int_flag("workers", workers, 1, _MAX_WORKERS)
 
-    from collector.db import upgrade_head
     from collector.errors import SettingsError
     from collector.gateway import check_settings
 
@@ -71,11 +73,29 @@ def serve(
         check_settings(settings)
     except SettingsError as exc:
         fail(str(exc))
-    try:
-        upgrade_head(settings.database_url)
-    except Exception as exc:  # one clear line instead of a traceback
-        fail(f"database upgrade failed: {exc.__class__.__name__}: {str(exc).splitlines()[0]}")
+    _migrate(settings.database_url)
     _run(bind_host, bind_port, n_workers, settings.log_level.lower())
+
+
+# The URL goes through stdin, not argv: it may hold a password, and argv is public.
+_MIGRATE = """
+import sys
+from collector.db import upgrade_head
+try:
+    upgrade_head(sys.stdin.read())
+except Exception as exc:  # one clear line instead of a traceback
+    sys.exit(f"{exc.__class__.__name__}: {str(exc).splitlines()[0]}")
+"""
+
+
+def _migrate(database_url: str) -> None:
+    """``alembic upgrade head`` in a child process; exit with its one-line error if it fails."""
+    done = subprocess.run(
+        [sys.executable, "-c", _MIGRATE], input=database_url, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        reason = (done.stderr.strip().splitlines() or [f"status {done.returncode}"])[-1]
+        fail(f"database upgrade failed: {reason}")
 
 
 def _run(host: str, port: int, workers: int, log_level: str) -> None:

@@ -2,11 +2,12 @@
 
 One engine, one pooled aiohttp session for every upstream, the recorder (started on enter;
 stopped on exit, which drains within its timeout and spools the rest), the key cache, the
-price overrides (loaded on start, refreshed in the background — never per request), and the
-spend guards: the :class:`Admitter` (rate limits from ``make_limiter``, hard budgets) behind
-the admission hook, the sweeper that releases holds of dead processes, and the
-:class:`AlertEvaluator`, run every ``alert_interval_s`` and woken at once when a settle moves
-a budget over a threshold.
+price overrides (loaded on start, refreshed in the background — never per request — and
+replaced only when they changed, so pricing keeps the rates it resolved), and the spend
+guards: the :class:`Admitter` (rate limits from ``make_limiter``, hard budgets) behind the
+admission hook, the sweeper that releases holds of dead processes, and the
+:class:`AlertEvaluator`, run every ``alert_interval_s`` and woken at once when a settle
+moves a budget over a threshold.
 """
 
 from __future__ import annotations
@@ -138,9 +139,12 @@ class Runtime:
         if self._engine is None:
             return
         try:
-            self.overrides = await asyncio.to_thread(_load_overrides, self._engine)
+            loaded = await asyncio.to_thread(_load_overrides, self._engine)
         except Exception as exc:
             log.warning("gateway: price overrides not refreshed: %s", exc)
+            return
+        if not _same_overrides(loaded, self.overrides):
+            self.overrides = loaded  # a new tuple: pricing resolves its rates afresh
 
     async def _refresh_loop(self) -> None:
         while True:
@@ -160,9 +164,14 @@ class Runtime:
             await asyncio.sleep(SWEEP_INTERVAL_S)
 
 
-def _load_overrides(engine: Engine) -> list[PriceOverride]:
+def _load_overrides(engine: Engine) -> tuple[PriceOverride, ...]:
     with session_scope(engine) as session:
-        return load_overrides(session)
+        return tuple(load_overrides(session))
+
+
+def _same_overrides(a: Sequence[PriceOverride], b: Sequence[PriceOverride]) -> bool:
+    """Equal values and names: keeping the old tuple keeps pricing's remembered plans."""
+    return tuple(a) == tuple(b) and [o.ref for o in a] == [o.ref for o in b]
 
 
 def _recorder_config(s: Settings) -> RecorderConfig:

@@ -41,6 +41,8 @@ _PRICE_KEYS = frozenset({*SCALAR_PRICES, *_MODE_PRICES, "per_image"})
 _TIER_KEYS = frozenset({"input", "cached_input", "output"})
 _DATED_SUFFIX = re.compile(r"^(?P<base>.+?)-(?:\d{4}-\d{2}-\d{2}|\d{4})$")
 _MEMO_LIMIT = 10_000
+_NEVER = datetime.min.replace(tzinfo=UTC)
+_FOREVER = datetime.max.replace(tzinfo=UTC)
 
 
 class Catalog:
@@ -86,6 +88,17 @@ class Catalog:
             return None
         index = bisect_right(self._starts[key], at) - 1
         return self._timelines[key][index] if index >= 0 else None
+
+    def span(self, model: str, at: datetime) -> tuple[PriceEntry | None, datetime, datetime]:
+        """:meth:`resolve`, with the window [start, end) in which that answer holds."""
+        key = self.key_for(model)
+        if key is None:
+            return None, _NEVER, _FOREVER
+        starts = self._starts[key]
+        index = bisect_right(starts, at) - 1
+        start = starts[index] if index >= 0 else _NEVER
+        end = starts[index + 1] if index + 1 < len(starts) else _FOREVER
+        return (self._timelines[key][index] if index >= 0 else None), start, end
 
     def families(self) -> tuple[str, ...]:
         return tuple(sorted({e.family for e in self.entries}))

@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
-from fnmatch import fnmatchcase
 
 from collector.errors import PricingError
 from collector.pricing._catalog import Catalog, load_catalog
+from collector.pricing._plan import (
+    PricePlan,
+    discounts_for,
+    first_price,
+    model_override,
+    resolve_plan,
+)
 from collector.pricing._types import (
     STANDARD_TIERS,
     TIER_ALIASES,
@@ -34,7 +39,6 @@ _SIXTY = Decimal(60)
 _QUANTUM = Decimal("1e-10")  # the database stores Numeric(20, 10)
 _CONTEXT = Context(prec=60, rounding=ROUND_HALF_EVEN)
 _DEFAULT_IMAGE = ("standard", "1024x1024")  # OpenAI's defaults when a request omits them
-_GLOB_CHARS = frozenset("*?[")
 
 # Models already reported as unpriced; only used so the warning is logged once per model.
 _UNPRICED_LOGGED: set[str] = set()
@@ -53,9 +57,9 @@ def applicable_overrides(
     """What :func:`compute_cost` would apply to ``model`` at ``at``: its own, then org-wide."""
     require_aware(at, "at")
     active = [o for o in overrides if o.active_at(at)]
-    own = _model_override(active, model)
+    own = model_override(active, model)
     found = [own] if own is not None else []
-    return (*found, *(d for d in _discounts(None, active)))
+    return (*found, *(d for d in discounts_for(None, active)))
 
 
 def compute_cost(
@@ -74,25 +78,23 @@ def compute_cost(
     ``service_tier`` is the tier that *served* the request (the response's field); a mode
     (batch, flex, priority, …) without published rates is unpriced, never guessed.
     ``estimated`` marks usage we counted ourselves. Overrides take precedence over the
-    catalog; an org-wide (``"*"``) discount applies last.
+    catalog; an org-wide (``"*"``) discount applies last. Which rates apply is resolved
+    once per model, mode and price window (:func:`resolve_plan`); the money, every time.
     """
     tier = _check_question(usage, at, batch=batch, service_tier=service_tier)
-    entry = (catalog or load_catalog()).resolve(model, at)
-    active = [o for o in overrides if o.active_at(at)]
-    own = _model_override(active, model)
-    standard = not batch and (tier is None or tier in STANDARD_TIERS)
-    rates = _rate_override(own, entry, standard=standard)
+    plan = resolve_plan(
+        catalog or load_catalog(), model, at, batch=batch, tier=tier, overrides=overrides
+    )
     with localcontext(_CONTEXT):
-        amount = _base_amount(usage, entry, rates, batch=batch, tier=tier)
-        if amount is None:
+        amount = _base_amount(usage, plan)
+        if amount is None or plan.price_id is None:
+            entry = plan.entry
             _log_unpriced(model, entry)
             return Cost(None, CostSource.UNPRICED, entry.id if entry else None)
-        price_id = _price_id(entry, rates)
-        for discount in _discounts(own, active):
+        for discount in plan.discounts:
             amount = amount * (_HUNDRED - _pct(discount)) / _HUNDRED
-            price_id += f"+discount:{discount.ref}"
         source = CostSource.ESTIMATED if estimated else CostSource.COMPUTED
-        return Cost(amount.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN), source, price_id)
+        return Cost(amount.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN), source, plan.price_id)
 
 
 def _check_question(
@@ -123,51 +125,17 @@ def parse_service_tier(value: str | None) -> ServiceTier | None:
         raise PricingError(f"unknown service tier {value!r} (known: {known})") from None
 
 
-def _rate_override(
-    own: PriceOverride | None, entry: PriceEntry | None, *, standard: bool
-) -> PriceOverride | None:
-    """The override whose rates apply: always for uncatalogued models, else standard tier only.
-
-    Batch, flex and priority keep the catalog's rates for their mode (an imported or
-    negotiated list price must not double a batch request's cost).
-    """
-    if own is None or not own.has_prices:
-        return None
-    if entry is None:
-        return own
-    return own if entry.unit is Unit.TOKEN and standard else None
-
-
-def _base_amount(
-    usage: Usage,
-    entry: PriceEntry | None,
-    rates: PriceOverride | None,
-    *,
-    batch: bool,
-    tier: ServiceTier | None,
-) -> Decimal | None:
-    if entry is None:
-        card = _override_card(rates)
-        return None if card is None else _token_amount(usage, card)
+def _base_amount(usage: Usage, plan: PricePlan) -> Decimal | None:
+    entry = plan.entry
+    if entry is None or entry.unit is Unit.TOKEN:
+        return None if plan.card is None else _token_amount(usage, plan.card)
     if entry.unit is Unit.MINUTE:
         assert entry.per_minute is not None
         return usage.audio_seconds * entry.per_minute / _SIXTY
     if entry.unit is Unit.CHARACTER:
         assert entry.per_1m_characters is not None
         return usage.characters * entry.per_1m_characters / _MILLION
-    if entry.unit is Unit.IMAGE:
-        return _image_amount(usage, entry)
-    card = entry.rate_card(batch=batch, tier=tier)
-    if card is None:
-        return None
-    if rates is not None:
-        card = replace(
-            card,
-            input=_first(rates.input_per_1m, card.input),
-            cached_input=_first(rates.cached_input_per_1m, card.cached_input),
-            output=_first(rates.output_per_1m, card.output),
-        )
-    return _token_amount(usage, card)
+    return _image_amount(usage, entry)
 
 
 def _token_amount(usage: Usage, card: RateCard) -> Decimal | None:
@@ -185,12 +153,12 @@ def _token_amount(usage: Usage, card: RateCard) -> Decimal | None:
         raise PricingError("cached/audio/image tokens exceed the prompt or completion total")
     parts = (
         (text_in, card.input),
-        (usage.cached_tokens, _first(card.cached_input, card.input)),
+        (usage.cached_tokens, first_price(card.cached_input, card.input)),
         (usage.audio_prompt_tokens, card.audio_input),
-        (usage.image_prompt_tokens, _first(card.image_input, card.input)),
+        (usage.image_prompt_tokens, first_price(card.image_input, card.input)),
         (text_out, card.output),
         (usage.audio_completion_tokens, card.audio_output),
-        (usage.image_completion_tokens, _first(card.image_output, card.output)),
+        (usage.image_completion_tokens, first_price(card.image_output, card.output)),
     )
     total = Decimal(0)
     for count, rate in parts:
@@ -209,59 +177,9 @@ def _image_amount(usage: Usage, entry: PriceEntry) -> Decimal | None:
     return None if price is None else usage.images * price
 
 
-def _override_card(own: PriceOverride | None) -> RateCard | None:
-    """Rates from an override alone, for models the catalog does not know."""
-    if own is None or own.input_per_1m is None or own.output_per_1m is None:
-        return None
-    cached = _first(own.cached_input_per_1m, own.input_per_1m)
-    return RateCard(input=own.input_per_1m, cached_input=cached, output=own.output_per_1m)
-
-
-def _model_override(active: Sequence[PriceOverride], model: str) -> PriceOverride | None:
-    """The most specific active override for ``model``: exact name, then the latest glob."""
-    best: PriceOverride | None = None
-    best_rank: tuple[bool, datetime, int] | None = None
-    for override in active:
-        if override.is_org_wide or not _matches(override.model, model):
-            continue
-        rank = (override.model == model, override.effective_from, len(override.model))
-        if best_rank is None or rank > best_rank:
-            best, best_rank = override, rank
-    return best
-
-
-def _discounts(own: PriceOverride | None, active: Sequence[PriceOverride]) -> list[PriceOverride]:
-    """The model's own discount, then the latest org-wide one: both apply, in that order."""
-    found = [own] if own is not None and own.discount_pct is not None else []
-    org = [o for o in active if o.is_org_wide and o.discount_pct is not None]
-    if org:
-        found.append(max(org, key=lambda o: o.effective_from))
-    return found
-
-
-def _matches(pattern: str, model: str) -> bool:
-    if _GLOB_CHARS.isdisjoint(pattern):
-        return pattern == model
-    return fnmatchcase(model, pattern)
-
-
-def _price_id(entry: PriceEntry | None, rates: PriceOverride | None) -> str:
-    if entry is None:
-        assert rates is not None
-        return f"override:{rates.ref}"
-    return entry.id if rates is None else f"{entry.id}+override:{rates.ref}"
-
-
 def _pct(override: PriceOverride) -> Decimal:
     assert override.discount_pct is not None
     return override.discount_pct
-
-
-def _first(*values: Decimal | None) -> Decimal | None:
-    for value in values:
-        if value is not None:
-            return value
-    return None
 
 
 def _log_unpriced(model: str, entry: PriceEntry | None) -> None:

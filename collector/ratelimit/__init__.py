@@ -1,19 +1,22 @@
 """Rate limits (RPM and TPM, per key and per project): in-process or shared through Redis.
 
 Both backends implement :class:`RateLimiter` with the same sliding-window-counter meaning
-(see ``_window``). :func:`make_limiter` picks Redis when ``SPENDSCOPE_REDIS_URL`` is set.
+(see ``_window``). :func:`make_limiter` picks Redis when ``SPENDSCOPE_REDIS_URL`` is set;
+the Redis client is imported only then (it is ~7 MB of a gateway's memory).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from collector.ratelimit._memory import InProcessLimiter
-from collector.ratelimit._redis import RedisLimiter
 from collector.ratelimit._window import WINDOW_S, Decision, Limit, retry_after, window_position
 from collector.settings import Settings
+
+if TYPE_CHECKING:
+    from collector.ratelimit._redis import RedisLimiter
 
 __all__ = [
     "WINDOW_S",
@@ -49,6 +52,8 @@ class RateLimiter(Protocol):
 def make_limiter(settings: Settings) -> RateLimiter:
     """Redis when configured (shared by all gateway processes), else in-process."""
     if settings.redis_url:
+        from collector.ratelimit._redis import RedisLimiter
+
         return RedisLimiter.from_url(
             settings.redis_url,
             f"{settings.redis_key_prefix}:rl",
@@ -86,3 +91,12 @@ def request_limits(
             label = f"tokens per minute of project {project}"
             out.append(Limit(f"project:{project}:tpm", project_tpm, tokens, label))
     return out
+
+
+def __getattr__(name: str) -> Any:
+    """``RedisLimiter`` on first use, so a gateway without Redis never imports its client."""
+    if name == "RedisLimiter":
+        from collector.ratelimit._redis import RedisLimiter
+
+        return RedisLimiter
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -5,18 +5,26 @@ tiktoken downloads its BPE files on first use, and these machines have no intern
 sha256 equals what ``tiktoken_ext.openai_public`` expects, so we build the very same
 ``tiktoken.Encoding`` from them and only fall back to ``tiktoken.get_encoding`` (which may
 try the network) when the shipped file is missing or fails its hash.
+
+A loaded encoding keeps only tiktoken's Rust tables: ``tiktoken.Encoding`` also holds the
+Python ``dict`` of ranks it was built from (27 MB for o200k_base, 14 MB for cl100k_base),
+which tiktoken 0.14 reads only to pickle the encoding; ours pickle by name instead.
 """
 
 from __future__ import annotations
 
 import base64
+import ctypes
+import ctypes.util
 import gzip
 import hashlib
 import importlib.util
+import io
 import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import tiktoken
 
@@ -96,13 +104,44 @@ def shipped_bpe_path(name: str) -> Path | None:
 
 
 def _parse_ranks(contents: bytes) -> dict[bytes, int]:
-    """Parse the .tiktoken format: one ``base64(token) rank`` pair per line."""
+    """Parse the .tiktoken format: one ``base64(token) rank`` pair per line.
+
+    Line by line (not ``splitlines``): the 200k lines are never all alive at once, which
+    keeps them out of the process's peak memory while the Rust tables are built.
+    """
     ranks: dict[bytes, int] = {}
-    for line in contents.splitlines():
-        if line:
+    for line in io.BytesIO(contents):
+        if line.strip():
             token, rank = line.split()
             ranks[base64.b64decode(token)] = int(rank)
     return ranks
+
+
+class _ShippedEncoding(tiktoken.Encoding):
+    """A ``tiktoken.Encoding`` without the Python copy of its ranks, pickled by name.
+
+    tiktoken 0.14 encodes, decodes and lists token bytes from its Rust core; of its own
+    methods only ``__getstate__`` (pickling) reads ``_mergeable_ranks``. Dropping it makes
+    any other reader fail loudly (AttributeError), never count wrongly; pickling goes
+    through :func:`get_encoding`, which loads the same verified file again.
+    """
+
+    def __init__(self, name: str, pat_str: str, ranks: dict[bytes, int], specials: dict[str, int]):
+        super().__init__(name=name, pat_str=pat_str, mergeable_ranks=ranks, special_tokens=specials)
+        del self._mergeable_ranks
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return get_encoding, (self.name,)
+
+
+def _return_freed_memory() -> None:
+    """Hand the heap freed by a load back to the OS (glibc keeps it otherwise); no-op elsewhere."""
+    libc = ctypes.util.find_library("c")
+    if libc is None:
+        return
+    trim = getattr(ctypes.CDLL(libc), "malloc_trim", None)
+    if trim is not None:
+        trim(0)
 
 
 def _load_shipped(spec: _Spec, path: Path | None) -> tiktoken.Encoding | None:
@@ -124,12 +163,12 @@ def _load_shipped(spec: _Spec, path: Path | None) -> tiktoken.Encoding | None:
             spec.expected_hash,
         )
         return None
-    return tiktoken.Encoding(
-        name=spec.name,
-        pat_str=spec.pat_str,
-        mergeable_ranks=_parse_ranks(contents),
-        special_tokens=dict(spec.special_tokens),
-    )
+    ranks = _parse_ranks(contents)
+    del contents
+    encoding = _ShippedEncoding(spec.name, spec.pat_str, ranks, dict(spec.special_tokens))
+    del ranks
+    _return_freed_memory()
+    return encoding
 
 
 def load_encoding(name: str, path: Path | None) -> tiktoken.Encoding:

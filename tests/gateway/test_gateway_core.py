@@ -13,7 +13,7 @@ import pytest
 
 from collector.pricing import compute_cost
 from collector.usage import Usage
-from tests.gateway._support import GatewayFactory, scenario
+from tests.gateway._support import Gateway, GatewayFactory, scenario
 
 MESSAGES = [{"role": "user", "content": "Say something short."}]
 
@@ -155,3 +155,29 @@ def test_price_follows_the_serving_model_at_request_time(gateway_on: GatewayFact
     usage = Usage(prompt_tokens=row.prompt_tokens)
     assert row.prompt_tokens > 0
     assert row.cost_usd == compute_cost(usage, "text-embedding-3-small", row.started_at).cost_usd
+
+
+def test_a_new_price_override_prices_requests_once_refreshed(gateway: Gateway) -> None:
+    from collector.db import session_scope
+    from collector.pricing import PriceOverride, add_override
+
+    client = gateway.client()
+    client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)  # plans resolved
+    runtime = gateway.server.runtime
+    before = runtime.overrides
+    gateway.server.run(runtime.refresh_overrides())
+    assert runtime.overrides is before  # unchanged: the same tuple, the remembered rates stay
+    since = datetime(2020, 1, 1, tzinfo=UTC)
+    deal = PriceOverride("gpt-4o-mini*", since, input_per_1m=Decimal(1), output_per_1m=Decimal(3))
+    with session_scope(gateway.engine) as session:
+        deal = add_override(session, deal)
+    gateway.server.run(runtime.refresh_overrides())
+    assert runtime.overrides == (deal,)
+    raw = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=MESSAGES)
+    usage = raw.parse().usage
+    assert usage is not None
+    row = gateway.request(raw.headers["x-spendscope-request-id"])
+    # per 1M tokens: prompt × $1 + completion × $3
+    expected = (Decimal(usage.prompt_tokens) * 1 + Decimal(usage.completion_tokens) * 3) / 10**6
+    assert row.cost_usd == expected and row.price_id.endswith(f"+override:{deal.id}")
+    assert Decimal(raw.headers["x-spendscope-cost-usd"]) == row.cost_usd

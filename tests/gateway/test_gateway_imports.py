@@ -1,4 +1,5 @@
-"""The gateway process stays lean: no pandas, plotly or Dash (the dashboard's) in its memory."""
+"""The gateway process stays lean: no pandas, plotly or Dash (the dashboard's) in its memory,
+no Redis client unless Redis is configured, and no Alembic (`serve` migrates in a child)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ settings = Settings(database_url=sys.argv[1], spool_dir=sys.argv[2], alert_inter
 with TestClient(create_app(settings)) as client:  # runs the lifespan: recorder, evaluator, sweeper
     assert client.get("/healthz").status_code == 200
     import time; time.sleep(0.3)  # a few alert evaluations
-print(sorted(m for m in ("pandas", "plotly", "dash", "numpy") if m in sys.modules))
+heavy = ("pandas", "plotly", "dash", "numpy", "redis", "alembic")
+print(sorted(m for m in heavy if m in sys.modules))
 """
 
 

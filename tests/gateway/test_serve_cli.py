@@ -52,6 +52,18 @@ def test_bad_json_setting_exits_2(monkeypatch: pytest.MonkeyPatch) -> None:
     )
 
 
+def test_a_database_that_cannot_be_migrated_exits_2_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # serve migrates in a child process; its failure still reads as one line here
+    monkeypatch.setenv("SPENDSCOPE_DATABASE_URL", f"sqlite:///{tmp_path / 'no' / 'such.db'}")
+    result = CliRunner().invoke(app, ["serve"])
+    assert result.exit_code == 2
+    assert result.output.startswith("error: database upgrade failed: OperationalError: ")
+    assert "unable to open database file" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -134,3 +134,44 @@ def test_get_encoding_is_cached_per_name(offline: Path) -> None:
     assert get_encoding("o200k_base") is first
     assert get_encoding("cl100k_base") is not first
     assert first.name == "o200k_base"
+
+
+@pytest.mark.parametrize("name", ["cl100k_base", "o200k_base"])
+def test_loaded_encoding_drops_the_python_ranks_and_still_matches_tiktoken(
+    name: str, offline: Path
+) -> None:
+    path = shipped_bpe_path(name)
+    assert path is not None
+    spec = _encodings._SPECS[name]
+    ranks = _encodings._parse_ranks(gzip.decompress(path.read_bytes()))
+    full = tiktoken.Encoding(
+        name=name,
+        pat_str=spec.pat_str,
+        mergeable_ranks=ranks,
+        special_tokens=dict(spec.special_tokens),
+    )
+    lean = load_encoding(name, path)
+    assert not hasattr(lean, "_mergeable_ranks")  # the 14-27 MB dict is gone
+    assert hasattr(full, "_mergeable_ranks")
+    for text in [*SAMPLES, "x" * 5000, " ".join(SAMPLES) * 50]:
+        tokens = full.encode(text, disallowed_special=())
+        assert lean.encode(text, disallowed_special=()) == tokens
+        assert lean.encode_ordinary(text) == full.encode_ordinary(text)
+        assert lean.decode(tokens) == text
+        assert lean.decode_tokens_bytes(tokens) == full.decode_tokens_bytes(tokens)
+    assert lean.encode("<|endoftext|>", allowed_special="all") == [full.eot_token]
+    assert lean.max_token_value == full.max_token_value
+    assert lean.n_vocab == full.n_vocab
+    assert lean.token_byte_values() == full.token_byte_values()
+    assert len(lean.token_byte_values()) == len(ranks)
+
+
+def test_loaded_encoding_pickles_by_name(offline: Path) -> None:
+    import copy
+    import pickle
+
+    encoding = get_encoding("cl100k_base")
+    restored = pickle.loads(pickle.dumps(encoding))
+    assert restored is encoding  # the process's one cached, verified encoding
+    assert copy.deepcopy(encoding) is encoding
+    assert restored.encode("hello world") == [15339, 1917]
