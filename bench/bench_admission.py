@@ -40,7 +40,7 @@ from rich.table import Table
 from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_gateway import (  # a sibling script, not a package
+from _servers import (  # sibling modules, not a package
     BIN,
     Server,
     free_port,
@@ -49,8 +49,8 @@ from bench_gateway import (  # a sibling script, not a package
     start_mock,
     stop,
     wait_ready,
-    wrk_cell,
 )
+from bench_gateway import wrk_cell
 
 HIGH = str(10**9)  # limits nothing in a benchmark ever reaches
 

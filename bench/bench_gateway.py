@@ -9,44 +9,33 @@ Usage and caveats: bench/README.md (``--quick`` for a short run).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-LITELLM = Path(os.environ.get("LITELLM_BIN", "/tmp/litellm-venv/bin/litellm"))
-MODEL = "gpt-4o-mini"
-UPSTREAM_KEY = "sk-bench-upstream"
-LITELLM_KEY = "sk-bench-litellm-master"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _servers import (  # a sibling module, not a package
+    LITELLM,
+    Server,
+    body,
+    peak_rss_mb,
+    start_litellm,
+    start_mock,
+    start_passthrough,
+    start_spendscope,
+    stop,
+)
+
 DEFER_WRITES = {"SPENDSCOPE_RECORDER_FLUSH_INTERVAL_MS": "3600000",  # one flush an hour, and
                 "SPENDSCOPE_RECORDER_BATCH_SIZE": "10000000",  # batches too big to fill
                 "SPENDSCOPE_RECORDER_QUEUE_SIZE": "10000000"}  # fmt: skip
-
-
-def body(stream: bool) -> bytes:
-    payload = {"model": MODEL, "max_tokens": 16, "stream": stream,
-               "messages": [{"role": "user", "content": "Say hello in five words."}]}  # fmt: skip
-    return json.dumps(payload).encode()
-
-
-@dataclass
-class Server:
-    name: str
-    base_url: str  # …/v1
-    key: str
-    proc: subprocess.Popen[bytes] | None = None
 
 
 @dataclass
@@ -66,139 +55,6 @@ class Run:
     servers: list[Server] = field(default_factory=list)
     cells: list[Cell] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def spawn(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    out = log.open("wb")
-    return subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT,
-                            start_new_session=True, cwd=log.parent)  # fmt: skip
-
-
-def post(url: str, key: str, stream: bool, timeout: float = 5.0) -> bytes:
-    request = urllib.request.Request(url + "/chat/completions", data=body(stream), method="POST",
-                                     headers={"content-type": "application/json",
-                                              "authorization": f"Bearer {key}"})  # fmt: skip
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        return bytes(response.read())
-
-
-def wait_ready(server: Server, seconds: float) -> None:
-    """Until one real completion (and one stream) succeeds through the server."""
-    deadline, last = time.monotonic() + seconds, ""
-    while time.monotonic() < deadline:
-        if server.proc is not None and server.proc.poll() is not None:
-            raise RuntimeError(f"{server.name} exited with {server.proc.returncode}")
-        try:
-            assert b'"usage"' in post(server.base_url, server.key, stream=False)
-            assert b"[DONE]" in post(server.base_url, server.key, stream=True)
-            return
-        except Exception as exc:
-            last = repr(exc)
-            time.sleep(0.25)
-    raise RuntimeError(f"{server.name} not ready after {seconds}s: {last}")
-
-
-def peak_rss_mb(pid: int) -> float:
-    """Peak RSS (VmHWM) of a process plus its children, in MB."""
-    total = 0
-    for p in [pid, *_children(pid)]:
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    total += int(line.split()[1])
-        except OSError:
-            continue
-    return total / 1024
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        return []
-    kids = [int(c) for c in found]
-    return kids + [g for k in kids for g in _children(k)]
-
-
-def stop(server: Server) -> None:
-    if server.proc is None or server.proc.poll() is not None:
-        return
-    os.killpg(server.proc.pid, signal.SIGTERM)
-    try:
-        server.proc.wait(10)
-    except subprocess.TimeoutExpired:
-        os.killpg(server.proc.pid, signal.SIGKILL)
-
-
-def start_mock(work: Path) -> Server:
-    port = free_port()
-    argv = [str(BIN / "spendscope"), "mock-upstream", "--port", str(port), "--output-tokens", "16"]
-    server = Server("direct (mock upstream)", f"http://127.0.0.1:{port}/v1", UPSTREAM_KEY)
-    server.proc = spawn(argv, dict(os.environ), work / "mock.log")
-    wait_ready(server, 30)
-    return server
-
-
-def start_passthrough(work: Path, upstream: str, kind: str) -> Server:
-    port = free_port()
-    argv = [sys.executable, str(ROOT / "bench" / "passthrough.py"), "--upstream", upstream,
-            "--port", str(port), "--server", kind, "--api-key", UPSTREAM_KEY]  # fmt: skip
-    server = Server(f"pass-through ({kind})", f"http://127.0.0.1:{port}/v1", "unused")
-    server.proc = spawn(argv, dict(os.environ), work / f"passthrough-{kind}.log")
-    wait_ready(server, 30)
-    return server
-
-
-def spendscope_env(work: Path, name: str, upstream: str, port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SPENDSCOPE_")}
-    env |= {
-        "SPENDSCOPE_DATABASE_URL": f"sqlite:///{work / (name + '.db')}",
-        "SPENDSCOPE_SPOOL_DIR": str(work / (name + "-spool")),
-        "SPENDSCOPE_UPSTREAM_BASE_URL": upstream,
-        "SPENDSCOPE_UPSTREAM_API_KEY": UPSTREAM_KEY,
-        "SPENDSCOPE_PORT": str(port),
-        "SPENDSCOPE_LOG_LEVEL": "WARNING",
-    }
-    return env
-
-
-def start_spendscope(
-    work: Path, upstream: str, name: str, extra_env: dict[str, str], key_args: tuple[str, ...] = ()
-) -> Server:
-    port = free_port()
-    env = spendscope_env(work, name, upstream, port) | extra_env
-    cli = str(BIN / "spendscope")
-    subprocess.run([cli, "db", "upgrade"], env=env, check=True, capture_output=True, cwd=work)
-    created = subprocess.run([cli, "keys", "create", "--project", "bench", *key_args], env=env,
-                             check=True, capture_output=True, text=True, cwd=work)  # fmt: skip
-    server = Server(name, f"http://127.0.0.1:{port}/v1", created.stdout.strip())
-    server.proc = spawn([cli, "serve"], env, work / f"{name}.log")
-    wait_ready(server, 60)
-    return server
-
-
-def start_litellm(work: Path, upstream: str) -> Server:
-    port = free_port()
-    config = work / "litellm.yaml"
-    params = {"model": f"openai/{MODEL}", "api_base": upstream, "api_key": UPSTREAM_KEY}
-    config.write_text(json.dumps({  # YAML is a superset of JSON
-        "model_list": [{"model_name": MODEL, "litellm_params": params}],
-        "litellm_settings": {"turn_off_message_logging": True, "telemetry": False},
-        "general_settings": {"master_key": LITELLM_KEY},  # newer proxies refuse to start without
-    }))  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "LITELLM"))}
-    env |= {"LITELLM_LOG": "ERROR", "LITELLM_TELEMETRY": "False", "DISABLE_SCHEMA_UPDATE": "true"}
-    argv = [str(LITELLM), "--config", str(config), "--port", str(port), "--num_workers", "1"]
-    server = Server("LiteLLM proxy", f"http://127.0.0.1:{port}", LITELLM_KEY)
-    server.proc = spawn(argv, env, work / "litellm.log")
-    wait_ready(server, 180)
-    return server
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}

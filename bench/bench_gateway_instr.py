@@ -30,7 +30,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench_gateway import BIN, body, free_port, spawn, start_mock, stop
+from _servers import BIN, body, free_port, spawn, start_mock, stop
 from bench_recorder_instr import _variant
 
 _TOTALS = re.compile(r"^totals: (\d+)", re.MULTILINE)
