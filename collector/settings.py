@@ -44,6 +44,13 @@ class Settings(BaseSettings):
     record_requests: bool = Field(
         True, description="Record every request (turn off only to measure the recording cost)."
     )
+    recorder_process: bool = Field(
+        True,
+        description=(
+            "The gateway writes its batches from a child process (off the event loop's GIL);"
+            " false writes them from a thread of the gateway's own process."
+        ),
+    )
     recorder_queue_size: int = Field(
         50_000, ge=1, description="Events held in memory before spilling to the spool."
     )

@@ -31,7 +31,7 @@ from collector.gateway._upstream import UpstreamTable
 from collector.keys import KeyCache, KeyPrincipal
 from collector.pricing import PriceOverride, load_overrides
 from collector.ratelimit import make_limiter
-from collector.recorder import Recorder, RecorderConfig
+from collector.recorder import Recorder, RecorderConfig, WriterProcess
 from collector.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,10 @@ class Runtime:
     async def start(self) -> None:
         s = self.settings
         self._engine = make_engine(s.database_url, busy_timeout_ms=s.sqlite_busy_timeout_ms)
-        self._recorder = Recorder(self._engine, s.spool_dir, _recorder_config(s))
+        writer = None
+        if s.recorder_process and not _in_memory(self._engine):
+            writer = WriterProcess(s.database_url, busy_timeout_ms=s.sqlite_busy_timeout_ms)
+        self._recorder = Recorder(self._engine, s.spool_dir, _recorder_config(s), writer)
         await self._recorder.start()
         self._keys = KeyCache(self._engine)
         connector = aiohttp.TCPConnector(
@@ -172,6 +175,12 @@ def _load_overrides(engine: Engine) -> tuple[PriceOverride, ...]:
 def _same_overrides(a: Sequence[PriceOverride], b: Sequence[PriceOverride]) -> bool:
     """Equal values and names: keeping the old tuple keeps pricing's remembered plans."""
     return tuple(a) == tuple(b) and [o.ref for o in a] == [o.ref for o in b]
+
+
+def _in_memory(engine: Engine) -> bool:
+    """An in-memory SQLite database, which no other process can open."""
+    database = engine.url.database
+    return engine.dialect.name == "sqlite" and (not database or ":memory:" in database)
 
 
 def _recorder_config(s: Settings) -> RecorderConfig:

@@ -22,11 +22,11 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from collector.db.checkpoint import WalCheckpointer
 from collector.errors import StorageError
 from collector.recorder.events import UsageEvent
+from collector.recorder.sink import BatchWriter, InProcessWriter
 from collector.recorder.spool import Spool
-from collector.recorder.writer import PoisonBatch, write_batch
+from collector.recorder.writer import PoisonBatch
 
 log = logging.getLogger(__name__)
 # While a batch is built and written in a worker thread, the event loop waits at most this
@@ -59,10 +59,20 @@ class RecorderConfig:
 
 
 class Recorder:
-    """Owns the queue, the writer task and the spool of one process."""
+    """Owns the queue, the writer task and the spool of one process.
 
-    def __init__(self, engine: Engine, spool_dir: Path, config: RecorderConfig) -> None:
+    Batches go to ``writer`` (by default written in this process, on ``engine``).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        spool_dir: Path,
+        config: RecorderConfig,
+        writer: BatchWriter | None = None,
+    ) -> None:
         self.engine = engine
+        self.writer: BatchWriter = writer if writer is not None else InProcessWriter(engine)
         self.spool = Spool(spool_dir)
         self.config = config
         self.stats = RecorderStats()
@@ -74,8 +84,6 @@ class Recorder:
         self._first_at = 0.0  # when the queue last went from empty to non-empty (monotonic)
         self._spool_pending = bool(self.spool.pending())
         self._tasks: list[asyncio.Task[None]] = []
-        # SQLite: WAL checkpoints run beside the writer, never inside its commits
-        self._checkpointer = WalCheckpointer.for_engine(engine)
 
     # --- the request path ------------------------------------------------------------
     def submit(self, event: UsageEvent) -> None:
@@ -96,8 +104,7 @@ class Recorder:
     # --- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
         """Replay what an earlier run spooled, then start writing."""
-        if self._checkpointer is not None:
-            self._checkpointer.start()
+        await asyncio.to_thread(self.writer.start)
         await self._replay_once()
         self._tasks = [
             asyncio.create_task(self._write_loop(), name="recorder-writer"),
@@ -121,8 +128,7 @@ class Recorder:
             rest = list(self._queue)
             self._queue.clear()
             self._spill(rest, reason="shutdown timeout")
-        if self._checkpointer is not None:
-            await asyncio.to_thread(self._checkpointer.stop)
+        await asyncio.to_thread(self.writer.stop)
         self._idle.set()
 
     async def flush(self, wait_s: float = 30.0) -> None:
@@ -201,7 +207,7 @@ class Recorder:
     def _write_split(self, batch: Sequence[UsageEvent]) -> None:
         """Write a batch; a poison batch is bisected so only bad events are quarantined."""
         try:
-            new = write_batch(self.engine, batch)
+            new = self.writer.write(batch)
         except PoisonBatch as exc:
             if len(batch) == 1:
                 self.spool.quarantine_events(batch, reason=str(exc))

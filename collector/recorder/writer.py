@@ -195,5 +195,7 @@ def write_batch(engine: Engine, events: Sequence[UsageEvent]) -> int:
         raise
     except (IntegrityError, DataError) as exc:
         raise PoisonBatch(f"batch of {len(events)} rejected: {exc.orig!r}"[:500]) from exc
+    except (ValueError, TypeError) as exc:  # a value no column takes (a naive datetime, say)
+        raise PoisonBatch(f"batch of {len(events)} rejected: {exc!r}"[:500]) from exc
     except SQLAlchemyError as exc:
         raise StorageError(f"batch of {len(events)} not written: {exc.__class__.__name__}") from exc

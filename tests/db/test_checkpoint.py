@@ -15,6 +15,7 @@ from sqlalchemy import Engine, text
 from collector.db import make_engine, upgrade_head
 from collector.db.checkpoint import SQLITE_DEFAULT_PAGES, WalCheckpointer
 from collector.recorder import Recorder, RecorderConfig, write_batch
+from collector.recorder.sink import InProcessWriter
 from tests.factories import make_event
 
 
@@ -116,7 +117,9 @@ def test_the_recorder_runs_one_on_sqlite_and_stops_it(
         config = RecorderConfig(batch_size=100, flush_interval_s=0.01)
         recorder = Recorder(sqlite_engine, tmp_path / "spool", config)
         await recorder.start()
-        checkpointer = recorder._checkpointer
+        writer = recorder.writer
+        assert isinstance(writer, InProcessWriter)
+        checkpointer = writer.checkpointer
         assert checkpointer is not None and checkpointer.running
         for _ in range(300):
             recorder.submit(make_event())

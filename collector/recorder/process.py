@@ -1,0 +1,158 @@
+"""The recorder's writer in a process of its own, so the database work never holds our GIL.
+
+In the gateway, building rows and rollups for a batch (~17 µs an event under the GIL) ran in a
+thread beside the event loop, which then waited for the GIL: requests that met a flush were
+slowed, and the two threads handing the GIL back and forth cost throughput. Here the gateway
+only encodes the batch (:mod:`collector.recorder._wire`) and hands it to a child process over
+a pipe; the child runs ``write_batch`` (and SQLite's WAL checkpoints) and answers with the
+count written, or why not.
+
+Nothing is lost when the child fails: a batch counts as written only once the child says it
+committed. If the child dies, hangs up or cannot start, ``write`` raises ``StorageError`` and
+the recorder spools the batch (a batch the child had committed just before dying is skipped
+on replay: writes are idempotent on request id). The next write starts a new child, at most
+once per ``respawn_after_s``.
+
+The child ignores SIGINT and SIGTERM: a Ctrl-C or a SIGTERM to the process group reaches the
+gateway, which drains its queue through the child and then closes the pipe; the child ends
+when its pipe closes (also when the gateway dies).
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+
+from collector.errors import StorageError
+from collector.recorder._wire import WireError, encode_events, receive, send
+from collector.recorder.events import UsageEvent
+from collector.recorder.writer import PoisonBatch
+
+log = logging.getLogger(__name__)
+CHILD_MODULE = "collector.recorder._child"
+
+
+class WriterProcess:
+    """A :class:`~collector.recorder.sink.BatchWriter` that writes from a child process."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        busy_timeout_ms: int = 5000,
+        respawn_after_s: float = 1.0,
+        stop_timeout_s: float = 10.0,
+    ) -> None:
+        self.url = url
+        self.busy_timeout_ms = busy_timeout_ms
+        self.respawn_after_s = respawn_after_s
+        self.stop_timeout_s = stop_timeout_s
+        self.spawned = 0  # children started (tests, diagnostics)
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()  # one batch in the pipe at a time
+        self._next_spawn = 0.0
+        self._stopped = False
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def start(self) -> None:
+        """Start the child now, so a child that cannot start is logged at once."""
+        with self._lock:
+            self._stopped = False
+            try:
+                self._ensure()
+            except StorageError as exc:
+                log.error("recorder: %s; batches go to the spool until it starts", exc)
+
+    def write(self, events: Sequence[UsageEvent]) -> int:
+        payload = encode_events(events)
+        with self._lock:
+            proc = self._ensure()
+            assert proc.stdin is not None and proc.stdout is not None
+            try:
+                send(proc.stdin.fileno(), payload)
+                kind, value = pickle.loads(receive(proc.stdout.fileno()))
+            except (OSError, WireError, pickle.UnpicklingError, ValueError) as exc:
+                self._lost(f"writer process {proc.pid} went away mid-batch ({exc})")
+                raise StorageError(f"batch of {len(events)} not confirmed: {exc}") from exc
+        if kind == "ok":
+            return int(value)
+        if kind == "poison":
+            raise PoisonBatch(str(value))
+        raise StorageError(str(value))
+
+    def stop(self) -> None:
+        """Close the pipe and wait for the child to finish its last checkpoint."""
+        with self._lock:
+            self._stopped = True
+            proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.stdin is not None:
+            proc.stdin.close()
+        try:
+            proc.wait(self.stop_timeout_s)
+        except subprocess.TimeoutExpired:
+            log.error("recorder: writer process %d did not exit; killing it", proc.pid)
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+    # --- the child ---------------------------------------------------------------------
+    def _ensure(self) -> subprocess.Popen[bytes]:
+        """The running child; starts one (called with the lock held)."""
+        if self._proc is not None and self._proc.poll() is None:
+            return self._proc
+        if self._proc is not None:
+            self._lost(f"writer process {self._proc.pid} exited ({self._proc.returncode})")
+        if self._stopped:
+            raise StorageError("the recorder's writer process was stopped")
+        now = time.monotonic()
+        if now < self._next_spawn:
+            raise StorageError("the recorder's writer process is restarting")
+        self._next_spawn = now + self.respawn_after_s
+        proc = subprocess.Popen(
+            [sys.executable, "-m", CHILD_MODULE],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            bufsize=0,
+            close_fds=True,
+        )
+        assert proc.stdin is not None and proc.stdout is not None
+        hello = {"url": self.url, "busy_timeout_ms": self.busy_timeout_ms}
+        try:
+            send(proc.stdin.fileno(), pickle.dumps(hello))
+            kind, value = pickle.loads(receive(proc.stdout.fileno()))
+        except (OSError, WireError, pickle.UnpicklingError, ValueError) as exc:
+            self._reap(proc)
+            raise StorageError(f"the recorder's writer process did not start: {exc}") from exc
+        if kind != "ready":
+            self._reap(proc)
+            raise StorageError(f"the recorder's writer process did not start: {value}")
+        self._proc = proc
+        self.spawned += 1
+        log.info("recorder: writer process %d started", proc.pid)
+        return proc
+
+    def _lost(self, why: str) -> None:
+        log.error("recorder: %s; spooling, a new one starts with the next batch", why)
+        if self._proc is not None:
+            self._reap(self._proc)
+            self._proc = None
+
+    @staticmethod
+    def _reap(proc: subprocess.Popen[bytes]) -> None:
+        for pipe in (proc.stdin, proc.stdout):
+            if pipe is not None:
+                pipe.close()
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
