@@ -7,6 +7,7 @@ import asyncio
 import sqlite3
 import sys
 from collections.abc import Iterator
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -114,6 +115,22 @@ async def test_poison_event_is_quarantined_others_written(engine: Engine, tmp_pa
     assert recorder.stats.quarantined == 1
     quarantined = list((tmp_path / "spool" / "quarantine").iterdir())
     assert len(quarantined) == 1 and poison.id in quarantined[0].read_text()
+
+
+async def test_an_unbindable_value_is_poison_not_a_dead_writer(
+    engine: Engine, tmp_path: Path
+) -> None:
+    recorder = Recorder(engine, tmp_path / "spool", FAST)
+    await recorder.start()
+    naive = make_event(started_at=datetime(2026, 11, 1, 12))  # no timezone: the column refuses
+    for e in [make_event(), naive, make_event()]:
+        recorder.submit(e)
+    await recorder.flush()
+    recorder.submit(make_event())  # the writer loop is still alive
+    await recorder.flush()
+    await recorder.stop()
+    assert counts(engine)[0] == 3
+    assert recorder.stats.quarantined == 1
 
 
 async def test_full_queue_spills_to_spool_and_replays(engine: Engine, tmp_path: Path) -> None:
