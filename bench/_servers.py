@@ -90,11 +90,14 @@ def peak_rss_mb(pid: int) -> float:
 
 
 def _children(pid: int) -> list[int]:
-    try:
-        found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        return []
-    kids = [int(c) for c in found]
+    """Every descendant: each thread's children (the recorder's writer process is started
+    from a worker thread, so the main thread's list alone misses it)."""
+    kids: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            kids += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
     return kids + [g for k in kids for g in _children(k)]
 
 
