@@ -67,35 +67,45 @@ def _pack(values: tuple[Any, ...], at: int, decimals: tuple[int, ...]) -> list[A
     return row
 
 
-def _unpack(row: list[Any], at: int, decimals: tuple[int, ...]) -> list[Any]:
+def _unpack(values: list[Any], at: int, decimals: tuple[int, ...]) -> list[Any]:
+    row = list(values)
     row[at] = _time_in(row[at])
     for i in decimals:
         row[i] = _money_in(row[i])
     return row
 
 
+Packed = tuple[list[Any], list[list[Any]]]
+
+
+def pack_event(e: UsageEvent) -> Packed:
+    """An event as plain values, ready to pickle (the recorder packs each one as it arrives)."""
+    return (
+        _pack(_request_values(e), _REQUEST_TIME, _REQUEST_DECIMALS),
+        [_pack(_attempt_values(a), _ATTEMPT_TIME, _ATTEMPT_DECIMALS) for a in e.attempts],
+    )
+
+
+def unpack_event(packed: Packed) -> UsageEvent:
+    """The event :func:`pack_event` was given, equal field by field."""
+    values, attempts = packed
+    event = UsageEvent(*_unpack(values, _REQUEST_TIME, _REQUEST_DECIMALS))
+    event.attempts = [AttemptEvent(*_unpack(a, _ATTEMPT_TIME, _ATTEMPT_DECIMALS)) for a in attempts]
+    return event
+
+
+def encode_packed(rows: Sequence[Packed]) -> bytes:
+    return pickle.dumps(list(rows), pickle.HIGHEST_PROTOCOL)
+
+
 def encode_events(events: Sequence[UsageEvent]) -> bytes:
-    """One pickle of the batch as tuples (see the module's doc for why not the dataclasses)."""
-    rows = [
-        (
-            _pack(_request_values(e), _REQUEST_TIME, _REQUEST_DECIMALS),
-            [_pack(_attempt_values(a), _ATTEMPT_TIME, _ATTEMPT_DECIMALS) for a in e.attempts],
-        )
-        for e in events
-    ]
-    return pickle.dumps(rows, pickle.HIGHEST_PROTOCOL)
+    """One pickle of the batch as plain values (see the module's doc for why)."""
+    return encode_packed([pack_event(e) for e in events])
 
 
 def decode_events(payload: bytes) -> list[UsageEvent]:
-    """The events :func:`encode_events` was given, equal field by field."""
-    events = []
-    for values, attempts in pickle.loads(payload):
-        event = UsageEvent(*_unpack(values, _REQUEST_TIME, _REQUEST_DECIMALS))
-        event.attempts = [
-            AttemptEvent(*_unpack(a, _ATTEMPT_TIME, _ATTEMPT_DECIMALS)) for a in attempts
-        ]
-        events.append(event)
-    return events
+    """The events :func:`encode_events` (or :func:`encode_packed`) was given."""
+    return [unpack_event(packed) for packed in pickle.loads(payload)]
 
 
 def send(fd: int, payload: bytes) -> None:

@@ -29,7 +29,16 @@ import time
 from collections.abc import Sequence
 
 from collector.errors import StorageError
-from collector.recorder._wire import WireError, encode_events, receive, send
+from collector.recorder._wire import (
+    Packed,
+    WireError,
+    encode_events,
+    encode_packed,
+    pack_event,
+    receive,
+    send,
+    unpack_event,
+)
 from collector.recorder.events import UsageEvent
 from collector.recorder.writer import PoisonBatch
 
@@ -71,8 +80,21 @@ class WriterProcess:
             except StorageError as exc:
                 log.error("recorder: %s; batches go to the spool until it starts", exc)
 
+    # events are packed as they arrive (spreading the work over requests, not one burst a
+    # batch that the event loop would wait behind); batches from the spool come as events
+    pack = staticmethod(pack_event)
+
+    @staticmethod
+    def unpack(rows: Sequence[Packed]) -> list[UsageEvent]:
+        return [unpack_event(row) for row in rows]
+
     def write(self, events: Sequence[UsageEvent]) -> int:
-        payload = encode_events(events)
+        return self._send(encode_events(events), len(events))
+
+    def write_packed(self, rows: Sequence[Packed]) -> int:
+        return self._send(encode_packed(rows), len(rows))
+
+    def _send(self, payload: bytes, count: int) -> int:
         with self._lock:
             proc = self._ensure()
             assert proc.stdin is not None and proc.stdout is not None
@@ -81,7 +103,7 @@ class WriterProcess:
                 kind, value = pickle.loads(receive(proc.stdout.fileno()))
             except (OSError, WireError, pickle.UnpicklingError, ValueError) as exc:
                 self._lost(f"writer process {proc.pid} went away mid-batch ({exc})")
-                raise StorageError(f"batch of {len(events)} not confirmed: {exc}") from exc
+                raise StorageError(f"batch of {count} not confirmed: {exc}") from exc
         if kind == "ok":
             return int(value)
         if kind == "poison":

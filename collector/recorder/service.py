@@ -19,12 +19,13 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 
 from collector.errors import StorageError
 from collector.recorder.events import UsageEvent
-from collector.recorder.sink import BatchWriter, InProcessWriter
+from collector.recorder.sink import BatchWriter, InProcessWriter, PackingWriter
 from collector.recorder.spool import Spool
 from collector.recorder.writer import PoisonBatch
 
@@ -76,7 +77,9 @@ class Recorder:
         self.spool = Spool(spool_dir)
         self.config = config
         self.stats = RecorderStats()
-        self._queue: deque[UsageEvent] = deque()
+        # a packing writer's queue holds packed events (packed as they arrive), else events
+        self._packing = self.writer if isinstance(self.writer, PackingWriter) else None
+        self._queue: deque[Any] = deque()
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()  # cleared by submit, set again once the writer has nothing in hand
@@ -93,7 +96,15 @@ class Recorder:
             self.stats.overflowed += 1
             self._spill([event], reason="queue full")
             return
-        self._queue.append(event)
+        if self._packing is None:
+            self._queue.append(event)
+        else:
+            try:
+                self._queue.append(self._packing.pack(event))
+            except Exception:  # never lose it: the spool takes the event as it is
+                log.exception("recorder: could not pack request %s", event.id)
+                self._spill([event], reason="could not pack")
+                return
         self._idle.clear()
         if len(self._queue) == 1:
             self._first_at = time.monotonic()
@@ -125,7 +136,7 @@ class Recorder:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if self._queue:
-            rest = list(self._queue)
+            rest = self._events(list(self._queue))
             self._queue.clear()
             self._spill(rest, reason="shutdown timeout")
         await asyncio.to_thread(self.writer.stop)
@@ -174,11 +185,11 @@ class Recorder:
         if wait > 0:
             await asyncio.sleep(wait)
 
-    def _take(self) -> list[UsageEvent]:
+    def _take(self) -> list[Any]:
         n = min(len(self._queue), self.config.batch_size)
         return [self._queue.popleft() for _ in range(n)]
 
-    async def _persist(self, batch: list[UsageEvent]) -> None:
+    async def _persist(self, batch: list[Any]) -> None:
         """Write (or spool) a taken batch in a worker thread that a cancel cannot stop.
 
         Cancelling a plain ``to_thread`` before its thread started dropped the work item,
@@ -188,34 +199,42 @@ class Recorder:
         loop = asyncio.get_running_loop()
         await asyncio.shield(loop.run_in_executor(None, self._persist_now, batch))
 
-    def _persist_now(self, batch: list[UsageEvent]) -> None:
+    def _persist_now(self, batch: list[Any]) -> None:
         if self._spool_pending:
-            self._spill(batch, "spool not yet replayed")
+            self._spill(self._events(batch), "spool not yet replayed")
             return
         try:
-            self._write(batch)
+            self._write(batch, queued=True)
         except StorageError as exc:
             self.stats.write_failures += 1
             log.warning("recorder: database write failed, spooling %d events: %s", len(batch), exc)
-            self._spill(batch, "database unavailable")
+            self._spill(self._events(batch), "database unavailable")
 
-    def _write(self, batch: Sequence[UsageEvent]) -> None:
-        """Write a batch (from the queue or the spool) with quick thread switches."""
+    def _events(self, items: Sequence[Any]) -> list[UsageEvent]:
+        """Queued items as events (a packing writer's queue holds packed ones)."""
+        return self._packing.unpack(items) if self._packing is not None else list(items)
+
+    def _write(self, batch: Sequence[Any], queued: bool = False) -> None:
+        """Write a batch (queued items, or events from the spool) with quick thread switches."""
         with _SWITCH:
-            self._write_split(batch)
+            self._write_split(batch, queued and self._packing is not None)
 
-    def _write_split(self, batch: Sequence[UsageEvent]) -> None:
+    def _write_split(self, batch: Sequence[Any], packed: bool) -> None:
         """Write a batch; a poison batch is bisected so only bad events are quarantined."""
         try:
-            new = self.writer.write(batch)
+            if packed and self._packing is not None:
+                new = self._packing.write_packed(batch)
+            else:
+                new = self.writer.write(batch)
         except PoisonBatch as exc:
             if len(batch) == 1:
-                self.spool.quarantine_events(batch, reason=str(exc))
+                events = self._events(batch) if packed else list(batch)
+                self.spool.quarantine_events(events, reason=str(exc))
                 self.stats.quarantined += 1
                 return
             mid = len(batch) // 2
-            self._write_split(batch[:mid])
-            self._write_split(batch[mid:])
+            self._write_split(batch[:mid], packed)
+            self._write_split(batch[mid:], packed)
             return
         self.stats.written += new
         self.stats.duplicates += len(batch) - new

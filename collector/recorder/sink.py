@@ -9,7 +9,7 @@ recorder splits it).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import Engine
 
@@ -24,6 +24,17 @@ class BatchWriter(Protocol):
     def write(self, events: Sequence[UsageEvent]) -> int: ...
 
     def stop(self) -> None: ...
+
+
+@runtime_checkable
+class PackingWriter(BatchWriter, Protocol):
+    """A writer that wants each event packed as it is submitted (see ``WriterProcess``)."""
+
+    def pack(self, event: UsageEvent) -> Any: ...
+
+    def unpack(self, rows: Sequence[Any]) -> list[UsageEvent]: ...
+
+    def write_packed(self, rows: Sequence[Any]) -> int: ...
 
 
 class InProcessWriter:

@@ -151,21 +151,47 @@ def test_the_child_ignores_sigterm_and_ends_when_its_pipe_closes(migrated_url: s
 
 
 def test_a_child_that_cannot_start_sends_batches_to_the_spool(tmp_path: Path) -> None:
+    submitted = _varied() + [make_event() for _ in range(12)]
+
     async def run() -> Recorder:
         writer = WriterProcess("notadb://", respawn_after_s=0.05)
         unused = make_engine(f"sqlite:///{tmp_path / 'unused.db'}")
         recorder = Recorder(unused, tmp_path / "spool", FAST, writer)
         await recorder.start()
-        for _ in range(20):
-            recorder.submit(make_event())
+        for e in submitted:
+            recorder.submit(e)
         await recorder.flush()
         await recorder.stop()
         return recorder
 
     recorder = asyncio.run(run())
     assert recorder.stats.written == 0
-    assert recorder.stats.spooled == 20
-    assert recorder.spool.pending_events() == 20
+    assert recorder.stats.spooled == len(submitted) == 20
+    spooled: list[UsageEvent] = []
+    recorder.spool.replay(lambda events: spooled.extend(events))
+    # packed as they arrived, unpacked for the spool: the very same events
+    assert sorted(spooled, key=lambda e: e.id) == sorted(submitted, key=lambda e: e.id)
+
+
+def test_a_poison_event_is_quarantined_through_the_child(
+    migrated_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    poison = make_event(project_id=424242)  # no such project: the FK rejects it
+
+    async def run() -> Recorder:
+        recorder = Recorder(engine, tmp_path / "spool", FAST, WriterProcess(migrated_url))
+        await recorder.start()
+        for e in [*(make_event() for _ in range(5)), poison, *(make_event() for _ in range(4))]:
+            recorder.submit(e)
+        await recorder.flush()
+        await recorder.stop()
+        return recorder
+
+    recorder = asyncio.run(run())
+    assert counts(engine)[0] == 9
+    assert recorder.stats.quarantined == 1
+    quarantined = list((tmp_path / "spool" / "quarantine").iterdir())
+    assert len(quarantined) == 1 and poison.id in quarantined[0].read_text()
 
 
 def test_a_child_killed_mid_stream_loses_nothing(
