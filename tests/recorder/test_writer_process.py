@@ -25,7 +25,7 @@ from collector.recorder import (
     WriterProcess,
 )
 from collector.recorder._wire import WireError, decode_events, encode_events, receive, send
-from tests.factories import make_event
+from tests.factories import T0, make_event
 from tests.recorder.test_recorder import counts
 
 FAST = RecorderConfig(
@@ -203,8 +203,8 @@ def test_a_child_killed_mid_stream_loses_nothing(
         writer = WriterProcess(migrated_url, respawn_after_s=0.05)
         recorder = Recorder(engine, tmp_path / "spool", FAST, writer)
         await recorder.start()
-        for i in range(1500):
-            recorder.submit(make_event())
+        for i in range(1500):  # timed: thousands of untimed events would move later tests'
+            recorder.submit(make_event(started_at=T0 + timedelta(milliseconds=i)))
             if i % 300 == 150 and writer.pid is not None:
                 os.kill(writer.pid, signal.SIGKILL)
             if i % 50 == 0:
