@@ -33,6 +33,7 @@ from collector.analytics._model import (
 )
 from collector.analytics._sql import (
     DAILY,
+    PROJECTS,
     REQUESTS,
     ROLLUPS,
     TAGS,
@@ -262,7 +263,8 @@ def _distinct(conn: Connection, column: Any) -> tuple[str, ...]:
 def filter_options(engine: Engine) -> FilterOptions:
     """Every project, key, end user, model and tag that a filter could select.
 
-    Read from the daily rollups (they hold every value the hourly ones do, 24× fewer rows).
+    Read from the daily rollups (they hold every value the hourly ones do, 24× fewer rows;
+    models from the project rollups, fewer still).
     """
     with engine.connect() as conn:
         projects = sorted(project_names(conn).items(), key=lambda item: item[1])
@@ -271,6 +273,6 @@ def filter_options(engine: Engine) -> FilterOptions:
             projects=tuple(projects),
             keys=tuple(keys),
             users=_distinct(conn, DAILY[ROLLUPS].c.end_user),
-            models=_distinct(conn, DAILY[ROLLUPS].c.model),
+            models=_distinct(conn, DAILY[PROJECTS].c.model),
             tags=_distinct(conn, DAILY[TAGS].c.tag),
         )

@@ -29,10 +29,12 @@ from collector.db.base import NAMING_CONVENTION as NAMING_CONVENTION
 from collector.db.base import Base as Base
 from collector.db.rollups import TIER_COUNTERS as TIER_COUNTERS
 from collector.db.rollups import daily_error_rollups as daily_error_rollups
+from collector.db.rollups import daily_project_rollups as daily_project_rollups
 from collector.db.rollups import daily_rollups as daily_rollups
 from collector.db.rollups import daily_tag_rollups as daily_tag_rollups
 from collector.db.rollups import daily_tier_rollups as daily_tier_rollups
 from collector.db.rollups import hourly_error_rollups as hourly_error_rollups
+from collector.db.rollups import hourly_project_rollups as hourly_project_rollups
 from collector.db.rollups import hourly_rollups as hourly_rollups
 from collector.db.rollups import hourly_tag_rollups as hourly_tag_rollups
 from collector.db.rollups import hourly_tier_rollups as hourly_tier_rollups
