@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from collector.db import make_engine
 from collector.errors import SettingsError
 from collector.settings import Settings
-from dashboard import shell
+from dashboard import plotlyjs, shell
 from dashboard.auth import AccessConfig, install_auth
 from dashboard.context import Resources, attach, utc_now
 from dashboard.pages import budgets, latency, overview, reliability, requests, spend
@@ -75,6 +75,7 @@ def create_dash_app(
         update_title="",
         suppress_callback_exceptions=True,
     )
+    plotlyjs.install(server, app.config.requests_pathname_prefix)
     for page in PAGE_MODULES:
         page.register(app)
     app.layout = shell.layout
