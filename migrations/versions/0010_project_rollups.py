@@ -83,6 +83,7 @@ def _create(table: str, period: str) -> None:
         *(_counter(c) for c in COUNTERS),
         sa.PrimaryKeyConstraint(period, *KEYS, name=op.f(f"pk_{table}")),
         comment=COMMENTS[table],
+        sqlite_with_rowid=False,  # one B-tree per upsert (the key is the table's order)
     )
 
 
