@@ -1,7 +1,9 @@
-"""The dashboard serves plotly.js's basic bundle (not the 4.8 MB full one), behind the login."""
+"""The dashboard serves plotly.js's basic bundle (not the 4.8 MB full one), behind the login,
+and builds its first figure beside its start."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from sqlalchemy import Engine
@@ -36,3 +38,12 @@ def test_basic_bundle_served_with_an_etag_after_login(seeded: tuple[Engine, Any]
     # Dash's other bundles are still Dash's
     other = client.get("/_dash-component-suites/dash/dcc/dash_core_components.js")
     assert other.status_code == 200 and b"plotly.js (basic" not in other.data[:500]
+
+
+def test_the_app_builds_a_figure_beside_its_start(seeded: tuple[Engine, Any]) -> None:
+    """plotly.py's first figure (validators, template) is paid in a thread, not a request."""
+    app = create_dash_app(login_settings(), seeded[0])
+    warm = app.server.extensions["spendscope.figure_warm_up"]
+    assert isinstance(warm, threading.Thread) and warm.daemon
+    warm.join(30)
+    assert not warm.is_alive()
