@@ -106,7 +106,7 @@ def _project_rollup_keys(period: str) -> list[Column[Any]]:
 
 
 # The request rollups summed over api keys and end users (migration 0010): every view not
-# filtered or grouped by key or user reads these, ~2.3x fewer rows an hour and ~3.6x fewer a
+# filtered or grouped by key or user reads these, ~2.3x fewer rows an hour and ~3.8x fewer a
 # day than the full rollups at 10 M requests (50 users, 20 keys). Written by the recorder
 # from the same aggregation, in the same transaction; repriced with them. SQLite stores them
 # WITHOUT ROWID, clustered by their key: an upsert writes one B-tree, not a table and its

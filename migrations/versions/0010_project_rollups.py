@@ -1,9 +1,9 @@
 """hourly and daily project rollups (the request rollups without key and user)
 
-At 10 M requests a month the request rollups hold ~314 rows an hour and ~782 a day (one per
+At 10 M requests a month the request rollups hold ~323 rows an hour and ~818 a day (one per
 project × key × user × model × outcome); a dashboard view that neither filters nor groups
-by key or user needs only project × model × outcome: ~135 rows an hour, ~214 a day. The
-30-day views then sum ~9.6 k rows of 60-odd columns instead of ~30.5 k. Both tables have
+by key or user needs only project × model × outcome: ~138 rows an hour, ~215 a day. The
+30-day views then sum ~9.7 k rows of 60-odd columns instead of ~31.8 k. Both tables have
 every counter of the request rollups and are backfilled exactly from them (integers and
 money sum exactly; the float sums of durations may differ in the last bits from summing in
 another order).
