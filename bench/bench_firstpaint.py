@@ -1,7 +1,7 @@
 """Time the dashboard's first paint in headless Chromium against a seeded database.
 
 Run: .venv/bin/python bench/bench_firstpaint.py --url sqlite:///bench.db [--url postgresql://…]
-     [--repeat 3] [--range 30d]
+     [--repeat 3] [--range 30d] [--variant before=/path/to/older/tree [--variant-url URL]…]
 For each database a dashboard server (waitress, 8 threads, as ``spendscope dashboard``) runs in
 its own process with "now" pinned to 14:30 of the seed's last day (as bench_queries.py) and
 anonymous viewer access. For each page, time from navigation start to "data drawn": every
@@ -9,6 +9,11 @@ chart of the page holds its callback's figure (traces, or an empty-state note), 
 table rows are in, and no component is loading — read as ``performance.now()`` in the page.
 **cold**: a fresh browser profile (nothing cached) on the page's first visit since the server
 started; **warm**: the median of ``--repeat`` reloads after it. The target is < 2 s.
+A ``--variant NAME=TREE`` (another source tree, e.g. an older commit unpacked with
+``git archive``) serves the same pages from its own server process; pages are timed tree
+after tree, page by page (the order alternating), so load from elsewhere hits both alike.
+``--variant-url`` (one per ``--url``) points the variants at another database, e.g. the
+unmigrated original of a migrated copy.
 """
 
 from __future__ import annotations
@@ -98,11 +103,13 @@ def serve(url: str, port: int, now: datetime) -> None:
     waitress.serve(app.server, host="127.0.0.1", port=port, threads=8, _quiet=True)
 
 
-def _start_server(url: str, now: datetime) -> tuple[subprocess.Popen[bytes], str]:
+def _start_server(url: str, now: datetime, tree: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """``tree``'s dashboard (its own bench/bench_firstpaint.py) on a free port."""
     port = _free_port()
     args = ["--serve", "--url", url, "--port", str(port), "--now", now.isoformat()]
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    proc = subprocess.Popen([sys.executable, __file__, *args], env=env)
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    proc = subprocess.Popen([sys.executable, str(tree / "bench" / "bench_firstpaint.py"), *args],
+                            env=env, cwd=tree)  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -132,24 +139,45 @@ def _paint_ms(driver: webdriver.Chrome, url: str, page: str) -> float:
     return float(ready)
 
 
-def measure(url: str, repeat: int, range_: str) -> dict[str, tuple[float, float]]:
-    """Per page: (cold ms, median warm ms)."""
-    proc, base = _start_server(url, _seed_now(url))
-    results: dict[str, tuple[float, float]] = {}
+def _page(base: str, page: str, repeat: int, range_: str) -> tuple[float, float]:
+    """(cold ms, median warm ms) of one page in a fresh browser profile."""
+    target = f"{base}{PAGES[page][0]}?range={range_}"
+    driver = _browser()  # a fresh profile: nothing cached
     try:
-        for page, (path, _charts, _sel) in PAGES.items():
-            target = f"{base}{path}?range={range_}"
-            driver = _browser()  # a fresh profile: nothing cached
-            try:
-                cold = _paint_ms(driver, target, page)
-                warm = [_paint_ms(driver, target, page) for _ in range(repeat)]
-            finally:
-                driver.quit()
-            results[page] = (cold, statistics.median(warm))
+        cold = _paint_ms(driver, target, page)
+        warm = [_paint_ms(driver, target, page) for _ in range(repeat)]
     finally:
-        proc.terminate()
-        proc.wait(10)
+        driver.quit()
+    return cold, statistics.median(warm)
+
+
+def measure(
+    urls: list[str], trees: list[Path], repeat: int, range_: str
+) -> dict[str, list[tuple[float, float]]]:
+    """Per page, per tree (serving its own url): (cold ms, median warm ms)."""
+    servers = [
+        _start_server(url, _seed_now(url), tree) for url, tree in zip(urls, trees, strict=True)
+    ]
+    results: dict[str, list[tuple[float, float]]] = {}
+    try:
+        for n, page in enumerate(PAGES):
+            order = list(range(len(servers)))
+            cells: dict[int, tuple[float, float]] = {}
+            for i in order if n % 2 == 0 else order[::-1]:
+                cells[i] = _page(servers[i][1], page, repeat, range_)
+            results[page] = [cells[i] for i in order]
+    finally:
+        for proc, _base in servers:
+            proc.terminate()
+            proc.wait(10)
     return results
+
+
+def _variant(spec: str) -> tuple[str, Path]:
+    name, _, tree = spec.partition("=")
+    if not tree or not (Path(tree) / "bench" / "bench_firstpaint.py").is_file():
+        raise SystemExit(f"--variant {spec!r}: expected NAME=TREE, a tree with bench/")
+    return name, Path(tree).resolve()
 
 
 def main() -> None:
@@ -157,6 +185,8 @@ def main() -> None:
     parser.add_argument("--url", action="append", required=True)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--range", default="30d", help="the filter bar's range preset")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME=TREE")
+    parser.add_argument("--variant-url", action="append", metavar="URL")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--now", help=argparse.SUPPRESS)
@@ -164,15 +194,26 @@ def main() -> None:
     if args.serve:
         serve(args.url[0], args.port, datetime.fromisoformat(args.now).astimezone(UTC))
         return
+    runners = [("this", Path(__file__).resolve().parents[1]), *map(_variant, args.variant)]
+    other_urls = args.variant_url or args.url
+    if len(other_urls) != len(args.url):
+        raise SystemExit("give one --variant-url per --url")
     table = Table(title=f"first paint in headless Chromium, range {args.range} (ms)")
-    for column in ("database", "page", "cold", "warm (median)", "< 2 s"):
-        table.add_column(column, justify="left" if column in ("database", "page") else "right")
-    for url in args.url:
+    for column in ("database", "page"):
+        table.add_column(column)
+    for name, _tree in runners:
+        for kind in ("cold", "warm (median)"):
+            table.add_column(f"{name} {kind}" if len(runners) > 1 else kind, justify="right")
+    table.add_column("< 2 s", justify="right")
+    for url, other in zip(args.url, other_urls, strict=True):
         dialect = make_engine(url).dialect.name
-        for page, (cold, warm) in measure(url, args.repeat, args.range).items():
-            ok = "yes" if max(cold, warm) < 2000 else "NO"
-            table.add_row(dialect, page, f"{cold:,.0f}", f"{warm:,.0f}", ok)
-    Console(width=120).print(table)
+        urls = [url, *([other] * (len(runners) - 1))]
+        results = measure(urls, [tree for _, tree in runners], args.repeat, args.range)
+        for page, cells in results.items():
+            ok = "yes" if max(cells[0]) < 2000 else "NO"
+            shown = [f"{v:,.0f}" for cell in cells for v in cell]
+            table.add_row(dialect, page, *shown, ok)
+    Console(width=160).print(table)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 """The query layer: every number the dashboard and the report API show, as values.
 
 Aggregates read only the rollups — ``hourly_rollups`` / ``hourly_tag_rollups`` for partial
-days and hourly buckets, their trigger-maintained daily copies for whole UTC days — so a
-range is widened to whole UTC hours (see ``Filters``); detail reads ``requests``. Money is
+days and hourly buckets, their daily copies (written with them) for whole UTC days, and the
+project rollups (the same without key and user) whenever neither filter nor grouping needs
+key or user — so a range is widened to whole UTC hours (see ``Filters``); detail reads
+``requests``. Money is
 always ``Decimal`` (object dtype in DataFrames), never float; ratios are floats of exact
 fractions (``collector.analytics.slo``). Percentiles come from summed histogram buckets.
 Filters the rollups cannot answer raise ``UnsupportedFilterError`` (a ``ValueError``):

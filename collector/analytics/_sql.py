@@ -25,10 +25,12 @@ from collector.db.models import (
     Project,
     Request,
     daily_error_rollups,
+    daily_project_rollups,
     daily_rollups,
     daily_tag_rollups,
     daily_tier_rollups,
     hourly_error_rollups,
+    hourly_project_rollups,
     hourly_rollups,
     hourly_tag_rollups,
     hourly_tier_rollups,
@@ -39,8 +41,10 @@ ROLLUPS = hourly_rollups
 TAGS = hourly_tag_rollups
 ERRORS = hourly_error_rollups  # failed requests per hour and error (no tags, no money)
 TIERS = hourly_tier_rollups  # batch / flex requests per hour (tokens and cost of priced ones)
+PROJECTS = hourly_project_rollups  # ROLLUPS summed over keys and users (~2-4x fewer rows)
 DAILY = {
     ROLLUPS: daily_rollups,
+    PROJECTS: daily_project_rollups,
     TAGS: daily_tag_rollups,
     ERRORS: daily_error_rollups,
     TIERS: daily_tier_rollups,
@@ -107,6 +111,18 @@ def source_for(f: Filters, *, group_by_tag: bool = False) -> Table:
     return TAGS
 
 
+_KEY_AND_USER = frozenset(("api_key_id", "end_user"))
+
+
+def narrowest(table: Table, f: Filters, columns: Sequence[str]) -> Table:
+    """The project rollups in place of the request rollups when neither ``f`` nor the query's
+    ``columns`` need api key or end user: the same sums from fewer rows."""
+    coarse = not (f.api_key_ids or f.end_users) and _KEY_AND_USER.isdisjoint(columns)
+    if table is ROLLUPS and coarse:
+        return PROJECTS
+    return table
+
+
 def dims_where(table: Table, f: Filters) -> list[ColumnElement[bool]]:
     """The dimension conditions of ``f`` on any rollup table (hourly or daily)."""
     conds: list[ColumnElement[bool]] = []
@@ -170,11 +186,14 @@ def grouped(
 ) -> Sums:
     """SUM(``sums``) per (bucket start, ``keys``…) over ``f`` — hourly and daily merged.
 
-    Each table is aggregated by the database on its own (no UNION subquery, which SQLite
-    evaluates row by row) and the few grouped rows are added up here. Values keep their
+    The request rollups are read from the project rollups when nothing needs key or user
+    (:func:`narrowest`; ``where`` may then use only the columns both have). Each table is
+    aggregated by the database on its own (no UNION subquery, which SQLite evaluates row by
+    row) and the few grouped rows are added up here. Values keep their
     column types: Money sums stay Decimal. SUM over no rows gives None.
     """
     out: Sums = {}
+    table = narrowest(table, f, (*keys, *sums))
     for part, spans in _parts(f, table, hourly=bucket == "hour"):
         cols = [_bucket_column(part, bucket, conn.dialect.name)] if bucket else []
         cols += [part.c[k] for k in keys]

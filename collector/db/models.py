@@ -29,10 +29,12 @@ from collector.db.base import NAMING_CONVENTION as NAMING_CONVENTION
 from collector.db.base import Base as Base
 from collector.db.rollups import TIER_COUNTERS as TIER_COUNTERS
 from collector.db.rollups import daily_error_rollups as daily_error_rollups
+from collector.db.rollups import daily_project_rollups as daily_project_rollups
 from collector.db.rollups import daily_rollups as daily_rollups
 from collector.db.rollups import daily_tag_rollups as daily_tag_rollups
 from collector.db.rollups import daily_tier_rollups as daily_tier_rollups
 from collector.db.rollups import hourly_error_rollups as hourly_error_rollups
+from collector.db.rollups import hourly_project_rollups as hourly_project_rollups
 from collector.db.rollups import hourly_rollups as hourly_rollups
 from collector.db.rollups import hourly_tag_rollups as hourly_tag_rollups
 from collector.db.rollups import hourly_tier_rollups as hourly_tier_rollups
@@ -75,7 +77,7 @@ class Request(Base):
 
     __tablename__ = "requests"
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    started_at: Mapped[datetime] = mapped_column(index=True)
+    started_at: Mapped[datetime]
     duration_ms: Mapped[float] = mapped_column(Float)
     ttft_ms: Mapped[float | None] = mapped_column(Float)
     endpoint: Mapped[str] = mapped_column(String(100))
@@ -114,6 +116,8 @@ class Request(Base):
     upstream_request_id: Mapped[str | None] = mapped_column(String(200))
 
     __table_args__ = (
+        # time ranges; the duration sort checks its bound in the index (migration 0011)
+        Index("ix_requests_started_duration", "started_at", "duration_ms"),
         Index("ix_requests_project_started", "project_id", "started_at"),
         Index("ix_requests_model_started", "model_served", "started_at"),
         # the error breakdown's partial-hour edges (0005 narrowed 0004's covering index to this)

@@ -94,20 +94,40 @@ daily_rollups = Table(
     comment="Sum of hourly_rollups per UTC day, written by the recorder with the hourly rows.",
 )
 
-# SQLite answers the daily rollups' common sums from these alone (migration 0009): the
-# day-and-model and day-and-project groups stream in index order, with no sort and no table
-# read; latency by (day, model) walks the first in order. They repeat a few counters, so
-# every daily upsert rewrites their entries (per rollup key and batch, not per request).
-DAY_MODEL_COVERED = (
-    "day", "model", "cost_usd", "requests", "prompt_tokens", "completion_tokens",
-    "cached_tokens",
-)  # fmt: skip
-DAY_PROJECT_COVERED = (
-    "day", "project_id", "outcome", "model", "requests", "retried_requests", "retry_rescued",
-    "attempts", "failed_attempt_cost_usd", "unpriced_requests", "cost_usd",
-)  # fmt: skip
-Index("ix_daily_rollups_day_model", *(daily_rollups.c[n] for n in DAY_MODEL_COVERED))
-Index("ix_daily_rollups_day_project", *(daily_rollups.c[n] for n in DAY_PROJECT_COVERED))
+
+def _project_rollup_keys(period: str) -> list[Column[Any]]:
+    """The request rollup key without api key and end user: period, project, model, outcome."""
+    return [
+        Column(period, UTCDateTime(), primary_key=True),
+        Column("project_id", Integer, primary_key=True),
+        Column("model", String(200), primary_key=True),
+        Column("outcome", String(20), primary_key=True),
+    ]
+
+
+# The request rollups summed over api keys and end users (migration 0010): every view not
+# filtered or grouped by key or user reads these, ~2.3x fewer rows an hour and ~3.8x fewer a
+# day than the full rollups at 10 M requests (50 users, 20 keys). Written by the recorder
+# from the same aggregation, in the same transaction; repriced with them. SQLite stores them
+# WITHOUT ROWID, clustered by their key: an upsert writes one B-tree, not a table and its
+# key index.
+hourly_project_rollups = Table(
+    "hourly_project_rollups",
+    Base.metadata,
+    *_project_rollup_keys("hour"),
+    *_rollup_counters(),
+    comment="hourly_rollups summed over api keys and end users, written with them.",
+    sqlite_with_rowid=False,
+)
+
+daily_project_rollups = Table(
+    "daily_project_rollups",
+    Base.metadata,
+    *_project_rollup_keys("day"),
+    *_rollup_counters(),
+    comment="daily_rollups summed over api keys and end users, written with them.",
+    sqlite_with_rowid=False,
+)
 
 daily_tag_rollups = Table(
     "daily_tag_rollups",

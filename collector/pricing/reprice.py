@@ -2,8 +2,8 @@
 
 A price fix (a corrected catalog entry, a negotiated override added after the fact, a model
 priced at last) must reach the rows already recorded, and ``hourly_rollups`` /
-``hourly_tag_rollups`` / ``hourly_tier_rollups`` (and their daily copies) must keep
-equalling the sum of those rows.
+``hourly_tag_rollups`` / ``hourly_tier_rollups`` / ``hourly_project_rollups`` (and their
+daily copies) must keep equalling the sum of those rows.
 Each batch (keyset-paged by id) is one transaction: rows get their new cost, the old one
 kept in ``previous_cost_usd``, and the rollups move by the difference. A checkpoint file written
 after each commit lets an interrupted run resume; a second run changes only ``repriced_at``.
@@ -30,9 +30,11 @@ from sqlalchemy import Connection, Engine, Table, func, inspect, or_, select
 
 from collector.db.models import (
     Request,
+    daily_project_rollups,
     daily_rollups,
     daily_tag_rollups,
     daily_tier_rollups,
+    hourly_project_rollups,
     hourly_rollups,
     hourly_tag_rollups,
     hourly_tier_rollups,
@@ -55,7 +57,7 @@ from collector.pricing._reprice_write import (
 )
 from collector.pricing._types import PriceOverride, Unit, require_aware
 from collector.pricing.overrides import load_overrides
-from collector.recorder.rollup import by_day
+from collector.recorder.rollup import by_day, by_project
 from collector.usage import Cost, CostSource, Usage
 
 _REQUESTS: Table = Request.__table__  # type: ignore[assignment]
@@ -67,6 +69,8 @@ _DAILY_KEYS = ("day", *_ROLLUP_KEYS[1:])
 _DAILY_TAG_KEYS = ("day", *_TAG_KEYS[1:])
 _TIER_KEYS = (*_ROLLUP_KEYS, "tier")
 _DAILY_TIER_KEYS = ("day", *_TIER_KEYS[1:])
+_PROJECT_KEYS = ("hour", "project_id", "model", "outcome")
+_DAILY_PROJECT_KEYS = ("day", *_PROJECT_KEYS[1:])
 _COLUMNS = (
     "id", "started_at", "endpoint", "model_served", "model_requested", "project_id",
     "api_key_id", "end_user", "outcome", "tags", "prompt_tokens", "cached_tokens",
@@ -82,6 +86,8 @@ _SCHEMA = {
     "daily_tag_rollups": {"cost_usd"},
     "hourly_tier_rollups": {"cost_usd", "priced_requests"},
     "daily_tier_rollups": {"cost_usd", "priced_requests"},
+    "hourly_project_rollups": {"cost_usd", "unpriced_requests", "estimated_requests"},
+    "daily_project_rollups": {"cost_usd", "unpriced_requests", "estimated_requests"},
 }
 
 
@@ -304,6 +310,9 @@ def _write(
     # migration 0005); missing daily rows are a symptom of the same shortfall, not counted
     apply_deltas(conn, daily_rollups, _DAILY_KEYS, by_day(rollups))
     apply_deltas(conn, daily_tag_rollups, _DAILY_TAG_KEYS, by_day(tags))
+    projects = by_project(rollups)  # the rollups without key and user (migration 0010)
+    apply_deltas(conn, hourly_project_rollups, _PROJECT_KEYS, projects)
+    apply_deltas(conn, daily_project_rollups, _DAILY_PROJECT_KEYS, by_day(projects))
     # every batch / flex row has its tier rows (they count unpriced rows too), so a row
     # that becomes priced finds the row to add its tokens to
     tiers = tier_deltas(changed)

@@ -20,6 +20,8 @@ from collector.histogram import LATENCY_COLUMNS, TTFT_COLUMNS, bucket_counts
 from collector.recorder.events import AttemptEvent, UsageEvent
 
 RollupKey = tuple[datetime, int, int, str, str, str]
+# (hour, project, model, outcome): a RollupKey without api key and end user
+ProjectKey = tuple[datetime, int, str, str]
 TagKey = tuple[datetime, str, int, str, str]
 # (hour, project, key, user, model, outcome, error type, HTTP status); '' / 0 for none
 ErrorKey = tuple[datetime, int, int, str, str, str, str, int]
@@ -250,3 +252,22 @@ def by_day(groups: Groups) -> Groups:
             for name, value in counters.items():
                 known[name] += value
     return days
+
+
+def by_project(groups: Groups) -> Groups:
+    """Request rollup increments (keyed like ``RollupKey``) summed over api keys and end
+    users: the project rollups' increments (keyed like ``ProjectKey``).
+
+    Keys keep the order of first appearance and values add in the groups' order, as
+    :func:`by_day` does.
+    """
+    out: Groups = {}
+    for (period, project, _key, _user, model, outcome), counters in groups.items():
+        coarse = (period, project, model, outcome)
+        known = out.get(coarse)
+        if known is None:
+            out[coarse] = counters.copy()
+        else:
+            for name, value in counters.items():
+                known[name] += value
+    return out

@@ -4,8 +4,8 @@ Idempotent on request id: ids already stored are skipped (and not rolled up twic
 replayed spool batch never duplicates anything. Which ids are stored is asked first, in one
 statement: PostgreSQL COPYs the rows, which cannot skip conflicts, and on SQLite a plain
 insert after the lookup measured ~8 % faster than ``ON CONFLICT DO NOTHING RETURNING id``.
-The rollups written with the rows: hourly and daily request, tag, error and batch / flex tier
-rollups — all from one in-memory aggregation of the fresh events.
+The rollups written with the rows: hourly and daily request, project, tag, error and
+batch / flex tier rollups — all from one in-memory aggregation of the fresh events.
 """
 
 from __future__ import annotations
@@ -22,10 +22,12 @@ from collector.db.models import (
     Attempt,
     Request,
     daily_error_rollups,
+    daily_project_rollups,
     daily_rollups,
     daily_tag_rollups,
     daily_tier_rollups,
     hourly_error_rollups,
+    hourly_project_rollups,
     hourly_rollups,
     hourly_tag_rollups,
     hourly_tier_rollups,
@@ -33,7 +35,7 @@ from collector.db.models import (
 from collector.errors import StorageError
 from collector.recorder._bulk import BulkInsert, BulkUpsert, PoisonBatch, pg_rollup_statement
 from collector.recorder.events import AttemptEvent, UsageEvent
-from collector.recorder.rollup import aggregate_all, by_day
+from collector.recorder.rollup import aggregate_all, by_day, by_project
 
 __all__ = ["PoisonBatch", "write_batch"]
 
@@ -117,6 +119,7 @@ _DAILY_KEYS = ("day", *_ROLLUP_KEYS[1:])
 _DAILY_TAG_KEYS = ("day", *_TAG_KEYS[1:])
 _ERROR_KEYS = (*_ROLLUP_KEYS, "error_type", "http_status")
 _TIER_KEYS = (*_ROLLUP_KEYS, "tier")
+_PROJECT_KEYS = ("hour", "project_id", "model", "outcome")
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,11 +132,13 @@ class _Upserters:
     daily_errors: BulkUpsert
     tiers: BulkUpsert
     daily_tiers: BulkUpsert
+    projects: BulkUpsert
+    daily_projects: BulkUpsert
 
     def all(self) -> tuple[BulkUpsert, ...]:
         return (
             self.hourly, self.daily, self.tags, self.daily_tags, self.errors,
-            self.daily_errors, self.tiers, self.daily_tiers,
+            self.daily_errors, self.tiers, self.daily_tiers, self.projects, self.daily_projects,
         )  # fmt: skip
 
 
@@ -148,6 +153,8 @@ def _upserters(dialect: Dialect) -> _Upserters:
         daily_errors=BulkUpsert(daily_error_rollups, ("day", *_ERROR_KEYS[1:]), dialect),
         tiers=BulkUpsert(hourly_tier_rollups, _TIER_KEYS, dialect),
         daily_tiers=BulkUpsert(daily_tier_rollups, ("day", *_TIER_KEYS[1:]), dialect),
+        projects=BulkUpsert(hourly_project_rollups, _PROJECT_KEYS, dialect),
+        daily_projects=BulkUpsert(daily_project_rollups, ("day", *_PROJECT_KEYS[1:]), dialect),
     )
 
 
@@ -157,9 +164,11 @@ def _pg_rollup_statement(dialect: Dialect) -> str:
 
 
 def _rollup(conn: Connection, fresh: Sequence[UsageEvent]) -> None:
-    """All rollups of the fresh events; the daily ones are the hourly increments by day."""
+    """All rollups of the fresh events; the daily ones are the hourly increments by day, the
+    project ones the request increments summed over keys and users."""
     up = _upserters(conn.dialect)
     sums = aggregate_all(fresh)
+    projects = by_project(sums.rollups)
     groups: tuple[dict[Any, dict[str, Any]], ...] = (
         sums.rollups,
         by_day(sums.rollups),
@@ -169,6 +178,8 @@ def _rollup(conn: Connection, fresh: Sequence[UsageEvent]) -> None:
         by_day(sums.errors),
         sums.tiers,
         by_day(sums.tiers),
+        projects,
+        by_day(projects),
     )
     if conn.dialect.name == "postgresql":
         payloads = tuple(u.payload(g) for u, g in zip(up.all(), groups, strict=True))

@@ -5,7 +5,13 @@ model keeps its colour across pages, pre-formats money for hover text with ``for
 (floats would print $0.00 for sub-cent requests), and says what to do when there is no data.
 """
 
-from dashboard.figures._base import NO_DATA_HINT, empty, fold_groups, money_axis_format
+from dashboard.figures._base import (
+    NO_DATA_HINT,
+    empty,
+    fold_groups,
+    money_axis_format,
+    warm_up,
+)
 from dashboard.figures._health import (
     attempts_per_success,
     burn_rate_over_time,
@@ -48,4 +54,5 @@ __all__ = [
     "spend_over_time",
     "tokens_per_second",
     "top_spenders",
+    "warm_up",
 ]

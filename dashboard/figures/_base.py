@@ -136,3 +136,20 @@ def outcome_colour(outcome: str) -> str:
 
 def _as_float(value: Any) -> float | None:
     return None if value is None or pd.isna(value) else float(value)
+
+
+def warm_up() -> None:
+    """Build and serialise a styled bar-and-line figure once, off the request path.
+
+    plotly.py imports and builds its validators, and reads the template, on first use: the
+    first figure of a fresh process took ~260 ms, later ones ~50 ms (10 M requests, SQLite),
+    so without this the first visitor after a start waits for it.
+    """
+    fig = go.Figure()
+    fig.add_bar(x=[0], y=[0.0], name="-", marker_color="#000000", customdata=[("-",)],
+                hovertemplate="%{customdata[0]}<extra></extra>", text=["-"])  # fmt: skip
+    fig.add_scatter(x=[0], y=[0.0], mode="lines+markers", marker={"size": 5},
+                    line={"color": "#000000", "width": 2}, connectgaps=False)  # fmt: skip
+    money_stack(fig, pd.Series([0.0]), "day")
+    fig.add_annotation(text="-", showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
+    fig.to_plotly_json()

@@ -39,12 +39,27 @@ def register_url_param(
     app: dash.Dash, control: str, func: Callable[[Any, str | None], str]
 ) -> None:
     """``func(value, search)`` writes a page control's value into the URL's query string."""
+
+    def update(value: Any, search: str | None) -> Any:
+        return changed_search(func(value, search), search)
+
     app.callback(
         Output(ids.URL, "search", allow_duplicate=True),
         Input(control, "value"),
         State(ids.URL, "search"),
         prevent_initial_call=True,
-    )(func)
+    )(update)
+
+
+def changed_search(new: str, search: str | None) -> Any:
+    """``new``, or ``no_update`` when the URL says that already.
+
+    A page's controls report their values when the page is drawn (Dash runs their callbacks
+    then, as the page arrives through a callback); writing the same search back re-ran the
+    filter bar and held the page's data callbacks for another round trip (~0.3-0.5 s of a
+    cold first paint).
+    """
+    return new if new != (search or "") else dash.no_update
 
 
 TAG_HINT = "{what} can't be split by tag yet — clear the tag filter to see it."

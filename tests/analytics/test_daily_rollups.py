@@ -1,4 +1,5 @@
-"""The daily rollups equal the hourly rollups summed per UTC day, whatever the writes."""
+"""The daily rollups equal the hourly rollups summed per UTC day, and the project rollups the
+request rollups summed over keys and users (every counter), whatever the writes."""
 
 from __future__ import annotations
 
@@ -9,7 +10,14 @@ from typing import Any
 
 from sqlalchemy import Engine, Table, func, select
 
-from collector.db.models import daily_rollups, daily_tag_rollups, hourly_rollups, hourly_tag_rollups
+from collector.db.models import (
+    daily_project_rollups,
+    daily_rollups,
+    daily_tag_rollups,
+    hourly_project_rollups,
+    hourly_rollups,
+    hourly_tag_rollups,
+)
 from collector.recorder import write_batch
 from tests.analytics.conftest import NOV1_13, Seeded
 from tests.factories import make_event
@@ -28,6 +36,20 @@ def _by_day(engine: Engine, hourly: Table) -> dict[tuple[Any, ...], dict[str, An
     return {k: dict(v) for k, v in out.items()}
 
 
+def _over_keys_and_users(engine: Engine, fine: Table) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """``fine`` (hourly or daily request rollups) summed per (period, project, model, outcome)."""
+    period = "hour" if "hour" in fine.c else "day"
+    keys = (period, "project_id", "model", "outcome")
+    dropped = {*keys, "api_key_id", "end_user"}
+    out: dict[tuple[Any, ...], dict[str, Any]] = defaultdict(lambda: defaultdict(int))
+    with engine.connect() as conn:
+        for row in conn.execute(select(fine)).mappings():
+            sums = out[tuple(row[k] for k in keys)]
+            for name in (c.name for c in fine.columns if c.name not in dropped):
+                sums[name] += row[name]
+    return {k: dict(v) for k, v in out.items()}
+
+
 def _daily(engine: Engine, daily: Table) -> dict[tuple[Any, ...], dict[str, Any]]:
     keys = [c.name for c in daily.primary_key.columns]
     with engine.connect() as conn:
@@ -38,8 +60,15 @@ def _daily(engine: Engine, daily: Table) -> dict[tuple[Any, ...], dict[str, Any]
 
 
 def _assert_equal(engine: Engine) -> None:
-    for hourly, daily in ((hourly_rollups, daily_rollups), (hourly_tag_rollups, daily_tag_rollups)):
-        expected, got = _by_day(engine, hourly), _daily(engine, daily)
+    pairs: list[tuple[dict[tuple[Any, ...], dict[str, Any]], Table]] = [
+        (_by_day(engine, hourly_rollups), daily_rollups),
+        (_by_day(engine, hourly_tag_rollups), daily_tag_rollups),
+        (_by_day(engine, hourly_project_rollups), daily_project_rollups),
+        (_over_keys_and_users(engine, hourly_rollups), hourly_project_rollups),
+        (_over_keys_and_users(engine, daily_rollups), daily_project_rollups),
+    ]
+    for expected, table in pairs:
+        got = _daily(engine, table)
         emptied = {k for k in got.keys() - expected.keys() if not any(got[k].values())}
         assert got.keys() - emptied == expected.keys()
         for key, sums in expected.items():

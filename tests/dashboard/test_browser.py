@@ -18,6 +18,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
+from dashboard import plotlyjs
 from tests.dashboard.conftest import ADMIN
 from tests.dashboard.seed import Seeded
 
@@ -121,6 +122,23 @@ def choose(dash_duo: Any, dropdown: str, value: str) -> None:
     field.send_keys(Keys.ENTER)
 
 
+_UNDRAWABLE = """
+const known = new Set(Object.keys(Plotly.PlotSchema.get().traces));
+const types = [];
+for (const g of document.querySelectorAll('.js-plotly-plot')) {
+  for (const t of g.data || []) types.push(t.type || 'scatter');
+}
+return [Plotly.version, types.filter(t => !known.has(t))];
+"""
+
+
+def assert_traces_drawable(dash_duo: Any) -> None:
+    """Every trace on the page is of a type the served plotly.js bundle (the basic one) has."""
+    version, unknown = dash_duo.driver.execute_script(_UNDRAWABLE)
+    assert version == plotlyjs.VERSION
+    assert unknown == []
+
+
 def traces(dash_duo: Any, graph_id: str) -> list[str] | None:
     result: list[str] | None = dash_duo.driver.execute_script(_TRACES.format(graph_id))
     return result
@@ -156,6 +174,7 @@ def test_every_page_renders_without_errors(
         wait_rendered(dash_duo, graphs)
         assert dash_duo.driver.current_url == base + path
         assert_no_errors(dash_duo)
+        assert_traces_drawable(dash_duo)
         shot = screenshot(dash_duo, screenshots, name)
         assert shot.stat().st_size > 10_000
 

@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from dashboard import format as fmt
 from dashboard import ids
 from dashboard.pages import budgets, latency, overview, reliability, requests, spend
+from dashboard.pages._common import changed_search
 from dashboard.shell import nav_state, on_filters, range_text, refresh_options
 from tests.dashboard.seed import UNPRICED_MODEL, Seeded
 
@@ -67,6 +68,17 @@ def test_spend_top_table_totals_exactly(seeded: tuple[Engine, Seeded]) -> None:
     assert {r["group"] for r in rows} == {"checkout", "search", "tools"}
     assert spend.set_by("project", "?range=30d") == "?range=30d&by=project"
     assert spend.set_by("model", "?range=30d&by=project") == "?range=30d"
+
+
+def test_page_controls_drawn_with_the_urls_value_leave_the_url_alone() -> None:
+    """A page arrives through a callback and its controls report their values: writing the
+    same search back would re-run the filter bar and hold the page's data for a round trip."""
+    for setter, value in ((spend.set_by, "model"), (reliability.set_errors_by, "error_type"),
+                          (latency.set_percentile, "p95")):  # fmt: skip
+        for search in ("?range=30d", "", None):
+            assert changed_search(setter(value, search), search) is no_update
+    assert changed_search(spend.set_by("key", "?range=30d"), "?range=30d") == "?range=30d&by=key"
+    assert changed_search(spend.set_by("model", "?by=key"), "?by=key") == ""
 
 
 def test_unpriced_models_are_never_a_silent_zero(seeded: tuple[Engine, Seeded]) -> None:

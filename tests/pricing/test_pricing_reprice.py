@@ -237,9 +237,34 @@ def _tier_sums(engine: Engine, period: str) -> tuple[dict[Any, Any], dict[Any, A
     return stored, {k: tuple(v) for k, v in raw.items()}
 
 
+def _project_sums(engine: Engine, period: str) -> tuple[dict[Any, Any], dict[Any, Any]]:
+    """(hourly or daily project rollups as stored, raw rows summed per project, model, outcome)."""
+    raw: dict[Any, list[Any]] = defaultdict(lambda: [0, Decimal(0), 0, 0])
+    for r in _rows(engine).values():
+        at = r.started_at.replace(minute=0, second=0, microsecond=0)
+        at = at.replace(hour=0) if period == "day" else at
+        sums = raw[(at, r.project_id or 0, r.model_served or r.model_requested or "", r.outcome)]
+        sums[0] += 1
+        sums[1] += r.cost_usd or Decimal(0)
+        sums[2] += r.cost_source == "unpriced"
+        sums[3] += r.cost_source == "estimated"
+    table = models.hourly_project_rollups if period == "hour" else models.daily_project_rollups
+    t = table.c
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(*table.primary_key.columns, t.requests, t.cost_usd, t.unpriced_requests,
+                   t.estimated_requests)
+        )  # fmt: skip
+        stored = {tuple(row[:4]): tuple(row[4:]) for row in rows}
+    return stored, {k: tuple(v) for k, v in raw.items()}
+
+
 def assert_rollups_equal_raw(engine: Engine) -> None:
     """Every rollup equals the raw rows: hourly and error ones directly, daily by day."""
     assert _stored_sums(engine) == _raw_sums(engine)
+    for period in ("hour", "day"):
+        stored_projects, raw_projects = _project_sums(engine, period)
+        assert stored_projects == raw_projects, period
     for stored, expected in _daily_sums(engine):
         assert stored == expected
     stored_errors, raw_errors = _error_sums(engine)

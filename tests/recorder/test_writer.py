@@ -1,6 +1,6 @@
 """The writer's fast paths store exactly what SQLAlchemy would, and every rollup it writes
-(hourly, daily, tag, error, batch / flex tier) equals the raw rows, through replays and
-across days."""
+(hourly, daily, project, tag, error, batch / flex tier) equals the raw rows, through replays
+and across days."""
 
 from __future__ import annotations
 
@@ -16,10 +16,12 @@ from collector.db.models import (
     TIER_COUNTERS,
     Request,
     daily_error_rollups,
+    daily_project_rollups,
     daily_rollups,
     daily_tag_rollups,
     daily_tier_rollups,
     hourly_error_rollups,
+    hourly_project_rollups,
     hourly_rollups,
     hourly_tag_rollups,
     hourly_tier_rollups,
@@ -77,7 +79,13 @@ def _expected(engine: Engine) -> dict[str, dict[Any, list[Any]]]:
         model = r.model_served or r.model_requested or ""
         rest = (r.project_id or 0, r.api_key_id or 0, r.end_user or "", model, r.outcome)
         cost = r.cost_usd or Decimal(0)
-        for name, key in (("hourly", (hour, *rest)), ("daily", (day, *rest))):
+        coarse = (r.project_id or 0, model, r.outcome)  # the project rollups' key
+        for name, key in (
+            ("hourly", (hour, *rest)),
+            ("daily", (day, *rest)),
+            ("projects", (hour, *coarse)),
+            ("daily_projects", (day, *coarse)),
+        ):
             out[name][key][0] += 1
             out[name][key][1] += cost
         for tag, value in r.tags.items():
@@ -113,6 +121,8 @@ def _assert_rollups_equal_raw(engine: Engine) -> None:
     for name, table in (
         ("hourly", hourly_rollups),
         ("daily", daily_rollups),
+        ("projects", hourly_project_rollups),
+        ("daily_projects", daily_project_rollups),
         ("tags", hourly_tag_rollups),
         ("daily_tags", daily_tag_rollups),
     ):

@@ -44,15 +44,15 @@ def test_a_partly_written_batch_replayed_adds_only_the_new_rows(engine: Engine) 
 
 def test_counters_left_at_zero_by_one_batch_add_up_in_the_next(engine: Engine) -> None:
     # batch 1: no TTFT, no cost, no failed attempt; batch 2 fills them in, on the same row
-    # timed, so that the events earlier tests drew from the factory's clock cannot move these
-    # across an hour
+    # (one hour, pinned: the factories' default times move on with every event made before)
+    at = T0 + timedelta(minutes=5)
     plain = [
-        make_event(started_at=T0, cost_usd=None, cost_source="unpriced", duration_ms=3.0)
+        make_event(started_at=at, cost_usd=None, cost_source="unpriced", duration_ms=3.0)
         for _ in range(3)
     ]
     richer = [
         make_event(
-            started_at=T0,
+            started_at=at,
             stream=True,
             ttft_ms=40.0,
             duration_ms=900.0,
