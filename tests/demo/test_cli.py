@@ -81,20 +81,28 @@ def test_ctrl_c_stops_every_child_in_order(tmp_path: Path) -> None:
         cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     assert proc.stdout is not None
-    output = []
-    deadline = time.monotonic() + 90
-    for line in proc.stdout:
-        output.append(line)
-        if "Ctrl-C stops the demo" in line or time.monotonic() > deadline:
-            break
-    running = _children_of_demo(db)
-    writers = [pid for pid in running if _is_writer_process(pid)]
-    # mock upstream, gateway, dashboard, and the gateway's writer process
-    assert (len(running) - len(writers), len(writers)) == (3, 1), "".join(output)
-    proc.send_signal(signal.SIGINT)
-    rest, _ = proc.communicate(timeout=60)
-    text = "".join(output) + rest
-    assert proc.returncode == 0, text
-    assert re.search(r"gateway +(exited 0|stopped by SIGTERM after its recorder drained)", text)
-    assert "demo stopped cleanly" in text
+    try:
+        output = []
+        deadline = time.monotonic() + 90
+        for line in proc.stdout:
+            output.append(line)
+            if "Ctrl-C stops the demo" in line or time.monotonic() > deadline:
+                break
+        running = _children_of_demo(db)
+        writers = [pid for pid in running if _is_writer_process(pid)]
+        # mock upstream, gateway, dashboard, and the gateway's writer process
+        assert (len(running) - len(writers), len(writers)) == (3, 1), "".join(output)
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=60)
+        text = "".join(output) + rest
+        assert proc.returncode == 0, text
+        assert re.search(r"gateway +(exited 0|stopped by SIGTERM after its recorder drained)", text)
+        assert "demo stopped cleanly" in text
+    finally:  # a failed check must not leave the demo (and its children) running
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
     assert _children_of_demo(db) == []
