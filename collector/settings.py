@@ -51,6 +51,16 @@ class Settings(BaseSettings):
             " false writes them from a thread of the gateway's own process."
         ),
     )
+    recorder_sqlite_cache_mib: int = Field(
+        8,
+        ge=1,
+        le=4096,
+        description=(
+            "SQLite page cache of the writer process's connection, in MiB (it appends at the"
+            " right edge of each index; a bigger cache mostly holds pages it will not read"
+            " again, in the gateway's memory)."
+        ),
+    )
     recorder_queue_size: int = Field(
         50_000, ge=1, description="Events held in memory before spilling to the spool."
     )

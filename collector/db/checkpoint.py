@@ -14,16 +14,11 @@ return to SQLite's default of 1,000 pages on their next checkout.
 
 from __future__ import annotations
 
-import logging
-import os
-import sqlite3
-import threading
 from typing import Any
-from urllib.parse import quote
 
 from sqlalchemy import Engine, event
 
-log = logging.getLogger(__name__)
+from collector.dbapi import WalCheckpointThread
 
 SQLITE_DEFAULT_PAGES = 1000
 _INFO_KEY = "spendscope_wal_autocheckpoint"
@@ -46,11 +41,7 @@ class WalCheckpointer:
         self.path = path
         self.interval_s = interval_s
         self.backstop_pages = backstop_pages
-        self.checkpoints = 0  # checkpoints run (tests, diagnostics)
-        self._stop = threading.Event()
-        self._ready = threading.Event()  # the thread has opened its connection (or failed to)
-        self._active = False  # the thread is checkpointing: connections use the backstop
-        self._thread: threading.Thread | None = None
+        self._thread = WalCheckpointThread(path, interval_s)
         self._listening = False
 
     @classmethod
@@ -65,31 +56,26 @@ class WalCheckpointer:
 
     @property
     def running(self) -> bool:
-        return self._thread is not None
+        return self._thread.running
+
+    @property
+    def checkpoints(self) -> int:
+        """Checkpoints run (tests, diagnostics)."""
+        return self._thread.checkpoints
 
     def start(self) -> None:
-        if self._thread is not None:
-            return
         if not self._listening:
             event.listen(self.engine, "checkout", self._on_checkout)
             self._listening = True
-        self._stop.clear()
-        self._ready.clear()
-        self._thread = threading.Thread(target=self._run, name="wal-checkpointer", daemon=True)
         self._thread.start()
-        self._ready.wait(5)
 
     def stop(self) -> None:
         """Stop the thread after one last checkpoint (what it had not copied yet)."""
-        thread, self._thread = self._thread, None
-        if thread is None:
-            return
-        self._stop.set()
-        thread.join()
+        self._thread.stop()
 
     def _on_checkout(self, dbapi_conn: Any, record: Any, _proxy: Any) -> None:
         """Each pooled connection's auto-checkpoint: the backstop while running, else default."""
-        pages = self.backstop_pages if self._active else SQLITE_DEFAULT_PAGES
+        pages = self.backstop_pages if self._thread.active else SQLITE_DEFAULT_PAGES
         if record.info.get(_INFO_KEY, SQLITE_DEFAULT_PAGES) != pages:
             cursor = dbapi_conn.cursor()
             try:
@@ -97,41 +83,3 @@ class WalCheckpointer:
             finally:
                 cursor.close()
             record.info[_INFO_KEY] = pages
-
-    def _run(self) -> None:
-        try:
-            uri = f"file:{quote(self.path)}?mode=rw"  # never creates a database
-            conn = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
-        except sqlite3.Error as exc:
-            log.warning("wal checkpointer: cannot open %s (%s): inline checkpoints", self.path, exc)
-            self._ready.set()
-            return
-        self._active = True
-        self._ready.set()
-        try:
-            seen: tuple[int, int] | None = None
-            stopping = False
-            while not stopping:
-                stopping = self._stop.wait(self.interval_s)
-                mark = _wal_mark(self.path + "-wal")
-                if mark is None or mark == seen:
-                    continue
-                try:
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                except sqlite3.Error as exc:  # locked, disk full: the next round retries
-                    log.info("wal checkpointer: checkpoint deferred: %s", exc)
-                    continue
-                self.checkpoints += 1
-                seen = mark  # a checkpoint reads the WAL, it never writes it
-        finally:
-            self._active = False
-            conn.close()
-
-
-def _wal_mark(wal: str) -> tuple[int, int] | None:
-    """The WAL file's (modification time, size): changed means new frames to copy."""
-    try:
-        st = os.stat(wal)
-    except OSError:
-        return None
-    return st.st_mtime_ns, st.st_size

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -11,6 +10,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from collector.dbapi import tune_sqlite
+
 
 def normalize_url(url: str) -> str:
     """Accept plain ``postgresql://`` and ``postgres://`` URLs, using the psycopg 3 driver."""
@@ -18,15 +19,6 @@ def normalize_url(url: str) -> str:
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed.render_as_string(hide_password=False)
-
-
-# CPython's sqlite3 binds int, float, str and bytearray directly but sends every other
-# parameter, None included, through its adapter lookup, which for None ends in raising and
-# clearing an AttributeError (a formatted message) per parameter: ~13 % of the recorder's
-# instructions (callgrind), the rows being full of NULLs. A registered adapter is found in
-# the adapter table first; ``{}.get`` returns None for None, so NULL is still bound.
-_NOTHING: dict[None, None] = {}
-sqlite3.register_adapter(type(None), _NOTHING.get)
 
 
 def make_engine(url: str, *, busy_timeout_ms: int = 5000, **kwargs: Any) -> Engine:
@@ -48,25 +40,9 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000, **kwargs: Any) -> Engi
 
 def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
     def on_connect(dbapi_conn: Any, _record: Any) -> None:
-        cursor = dbapi_conn.cursor()
-        if not _is_memory(dbapi_conn):
-            cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB: index inserts stay in memory
-        cursor.close()
+        tune_sqlite(dbapi_conn, busy_timeout_ms)
 
     return on_connect
-
-
-def _is_memory(dbapi_conn: Any) -> bool:
-    cursor = dbapi_conn.cursor()
-    try:
-        rows = cursor.execute("PRAGMA database_list").fetchall()
-    finally:
-        cursor.close()
-    return any(row[1] == "main" and not row[2] for row in rows)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -9,8 +9,11 @@ from typing import Any
 from sqlalchemy import BigInteger, DateTime, Dialect, Numeric
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-MONEY_SCALE = 10
-_UNIT = Decimal(10) ** -MONEY_SCALE
+from collector.units import MONEY_SCALE, MONEY_UNIT
+
+__all__ = ["MONEY_SCALE", "Money", "UTCDateTime", "money_to_sql"]
+
+_UNIT = MONEY_UNIT
 
 
 class UTCDateTime(TypeDecorator[datetime]):

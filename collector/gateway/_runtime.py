@@ -63,7 +63,11 @@ class Runtime:
         self._engine = make_engine(s.database_url, busy_timeout_ms=s.sqlite_busy_timeout_ms)
         writer = None
         if s.recorder_process and not _in_memory(self._engine):
-            writer = WriterProcess(s.database_url, busy_timeout_ms=s.sqlite_busy_timeout_ms)
+            writer = WriterProcess(
+                s.database_url,
+                busy_timeout_ms=s.sqlite_busy_timeout_ms,
+                cache_kib=s.recorder_sqlite_cache_mib * 1024,
+            )
         self._recorder = Recorder(self._engine, s.spool_dir, _recorder_config(s), writer)
         await self._recorder.start()
         self._keys = KeyCache(self._engine)

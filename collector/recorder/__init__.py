@@ -1,11 +1,36 @@
-"""The recorder: the only writer of ``requests``/``attempts`` and their hourly rollups."""
+"""The recorder: the only writer of ``requests``/``attempts`` and their hourly rollups.
 
-from collector.recorder.events import AttemptEvent, UsageEvent, new_request_id
-from collector.recorder.process import WriterProcess
-from collector.recorder.service import Recorder, RecorderConfig, RecorderStats
-from collector.recorder.sink import BatchWriter, InProcessWriter
-from collector.recorder.spool import Spool
-from collector.recorder.writer import PoisonBatch, write_batch
+Names are loaded on first use, so the writer process (``_child``), which imports only the
+SQLAlchemy-free modules of this package, does not load the rest (and SQLAlchemy with it).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collector.recorder.events import AttemptEvent, UsageEvent, new_request_id
+    from collector.recorder.process import WriterProcess
+    from collector.recorder.service import Recorder, RecorderConfig, RecorderStats
+    from collector.recorder.sink import BatchWriter, InProcessWriter
+    from collector.recorder.spool import Spool
+    from collector.recorder.writer import PoisonBatch, write_batch
+
+_WHERE = {
+    "AttemptEvent": "events",
+    "UsageEvent": "events",
+    "new_request_id": "events",
+    "WriterProcess": "process",
+    "Recorder": "service",
+    "RecorderConfig": "service",
+    "RecorderStats": "service",
+    "BatchWriter": "sink",
+    "InProcessWriter": "sink",
+    "Spool": "spool",
+    "PoisonBatch": "writer",
+    "write_batch": "writer",
+}
 
 __all__ = [
     "AttemptEvent",
@@ -21,3 +46,12 @@ __all__ = [
     "new_request_id",
     "write_batch",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

@@ -1,41 +1,25 @@
 """DBAPI rows for the writer's plain SQL, generated once per table and dialect.
 
 Core's per-row parameter handling cost more than the database itself, so the writer builds
-rows itself with SQLAlchemy's own conversions (Money, UTCDateTime, JSON, Boolean, Float).
-Each table gets one generated function that reads the values straight from the event (no
-intermediate tuple) and converts the values almost every row holds inline; every inline
-conversion is checked against the column's processor once, and falls back to it otherwise.
+rows itself. Each table gets one generated function that reads the values straight from the
+event (no intermediate tuple) and converts each column by its kind (see ``_plan.KINDS``):
+the value almost every row holds inline, anything else through the kind's full conversion.
+No SQLAlchemy here (the writer process runs this); ``writer.write_plan`` checks every
+conversion against SQLAlchemy's own type processors (:func:`conversion`).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Column, Dialect, Float
-
-from collector.db.types import MONEY_SCALE, Money, UTCDateTime
+from collector.units import MONEY_SCALE, MONEY_UNIT
 
 _CLIP = 1000  # characters kept of an error message (the column's length)
 
-# Inline conversions: "{v}" is the value's local name, "{p}" the column's processor. Each
-# handles the common type itself and hands anything else (or None) to the processor.
-_GENERIC = "(None if {v} is None else {p}({v}))"
-_TEMPLATES = {
-    "float": "({v} if type({v}) is float else None if {v} is None else {p}({v}))",
-    "bool": "({t} if {v} is True else {f} if {v} is False else None if {v} is None else {p}({v}))",
-    "sqlite_utc": "(_utc_text({v}) if type({v}) is _datetime"
-    " and {v}.tzinfo is _UTC else None if {v} is None else {p}({v}))",
-    "pg_utc": "({v}.replace(tzinfo=None) if type({v}) is _datetime and {v}.tzinfo is _UTC"
-    " else None if {v} is None else {p}({v}))",
-    "sqlite_money": "(int({v}.quantize(_UNIT).scaleb(_SCALE)) if type({v}) is _Decimal"
-    " else None if {v} is None else {p}({v}))",
-    "pg_money": "({v}.quantize(_UNIT) if type({v}) is _Decimal else None if {v} is None"
-    " else {p}({v}))",
-}
 _SECONDS: dict[int, str] = {}  # whole UTC second → "YYYY-MM-DD HH:MM:SS."
 _SECONDS_KEPT = 4096
 _THREE_DIGITS = tuple(f"{i:03d}" for i in range(1000))
@@ -58,37 +42,78 @@ def _utc_text(moment: datetime) -> str:
     return head + _THREE_DIGITS[micro // 1000] + _THREE_DIGITS[micro % 1000]
 
 
+def _as_utc(value: Any) -> datetime:
+    """What the UTC column type stores: an aware datetime in UTC; naive ones are refused."""
+    if not isinstance(value, datetime):
+        raise TypeError(f"not a datetime: {value!r}")
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given; spendscope stores UTC-aware datetimes only")
+    return value.astimezone(UTC)
+
+
+def _strict_bool(value: Any) -> bool:
+    """Booleans as SQLAlchemy's Boolean takes them: True, False, 0 or 1."""
+    if type(value) in (bool, int) and value in (0, 1):
+        return bool(value)
+    raise TypeError(f"Not a boolean value: {value!r}")
+
+
+def _money(value: Any) -> Decimal:
+    return Decimal(value).quantize(MONEY_UNIT)
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value)
+
+
+# Full conversions of a non-None value, by (kind, dialect); "*" is any dialect.
+_FULL: dict[tuple[str, str], Callable[[Any], Any]] = {
+    ("float", "*"): float,
+    ("bool", "sqlite"): lambda v: int(_strict_bool(v)),
+    ("bool", "postgresql"): _strict_bool,
+    ("utc", "sqlite"): lambda v: _utc_text(_as_utc(v)),
+    ("utc", "postgresql"): lambda v: _as_utc(v).replace(tzinfo=None),
+    ("money", "sqlite"): lambda v: int(_money(v).scaleb(MONEY_SCALE)),
+    ("money", "postgresql"): _money,
+    ("json", "*"): _json_text,
+}
+# Inline code for the common value: "{v}" is the local, "{p}" the full conversion.
+_INLINE = {
+    ("float", "*"): "({v} if type({v}) is float else None if {v} is None else {p}({v}))",
+    ("bool", "sqlite"): "(1 if {v} is True else 0 if {v} is False else None if {v} is None"
+    " else {p}({v}))",
+    ("bool", "postgresql"): "({v} if type({v}) is bool else None if {v} is None else {p}({v}))",
+    ("utc", "sqlite"): "(_utc_text({v}) if type({v}) is _datetime and {v}.tzinfo is _UTC"
+    " else None if {v} is None else {p}({v}))",
+    ("utc", "postgresql"): "({v}.replace(tzinfo=None) if type({v}) is _datetime"
+    " and {v}.tzinfo is _UTC else None if {v} is None else {p}({v}))",
+    ("money", "sqlite"): "(int({v}.quantize(_UNIT).scaleb(_SCALE)) if type({v}) is _Decimal"
+    " else None if {v} is None else {p}({v}))",
+    ("money", "postgresql"): "({v}.quantize(_UNIT) if type({v}) is _Decimal else None"
+    " if {v} is None else {p}({v}))",
+    ("json", "*"): "(None if {v} is None else {p}({v}))",
+}
 _GLOBALS: dict[str, Any] = {
     "_utc_text": _utc_text,
     "_datetime": datetime,
     "_UTC": UTC,
     "_Decimal": Decimal,
-    "_UNIT": Decimal(10) ** -MONEY_SCALE,
+    "_UNIT": MONEY_UNIT,
     "_SCALE": MONEY_SCALE,
 }
-_SAMPLES: dict[str, tuple[Any, ...]] = {
-    "float": (1.5, -0.0, 1e300, 2, Decimal("0.1"), True),
-    "bool": (True, False, 0, 1),
-    "sqlite_utc": (
-        datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
-        datetime(999, 12, 31, 23, 59, 59, tzinfo=UTC),
-        datetime(2026, 6, 1, 12, tzinfo=timezone(timedelta(hours=2))),
-    ),
-    "sqlite_money": (
-        Decimal("0.0001234567"),
-        Decimal("12.34567890125"),
-        Decimal(0),
-        Decimal(-3),
-        7,
-    ),
-}
-_SAMPLES["pg_utc"] = _SAMPLES["sqlite_utc"]
-_SAMPLES["pg_money"] = _SAMPLES["sqlite_money"]
+
+
+def _lookup(table: dict[tuple[str, str], Any], kind: str, dialect: str) -> Any:
+    found = table.get((kind, dialect), table.get((kind, "*")))
+    if found is None:
+        raise ValueError(f"no {kind!r} binding for {dialect}")
+    return found
 
 
 def row_builder(
-    columns: Sequence[Column[Any]],
-    dialect: Dialect,
+    columns: Sequence[str],
+    kinds: Sequence[str],
+    dialect: str,
     sources: Sequence[str] | None = None,
     params: str = "values",
 ) -> Callable[..., tuple[Any, ...]]:
@@ -106,81 +131,38 @@ def row_builder(
         lines += [f"    v{i} = {source}" for i, source in enumerate(sources)]
     scope: dict[str, Any] = dict(_GLOBALS)
     out = []
-    for i, column in enumerate(columns):
-        if column.name == "error_message":
+    for i, (name, kind) in enumerate(zip(columns, kinds, strict=True)):
+        if name == "error_message":
             lines.append(f"    if v{i}:\n        v{i} = v{i}[:{_CLIP}]")
-        out.append(_conversion(column, dialect, f"v{i}", scope))
+        out.append(_expression(kind, dialect, f"v{i}", scope))
     lines.append(f"    return ({', '.join(out)},)")
     return _compile(f"def row({params}):\n" + "\n".join(lines) + "\n", scope, width)
 
 
-def _conversion(column: Column[Any], dialect: Dialect, v: str, scope: dict[str, Any]) -> str:
-    """The expression converting local ``v`` for ``column`` (its constants go into scope)."""
-    process = bind_processor(column, dialect)
-    if process is None:
+def conversion(kind: str, dialect: str) -> Callable[[Any], Any]:
+    """One value's conversion for ``kind`` (the generated code's, for checks)."""
+    scope: dict[str, Any] = dict(_GLOBALS)
+    expression = _expression(kind, dialect, "v", scope)
+    return _compile(f"def row(v):\n    return {expression}\n", scope, 1)
+
+
+def _expression(kind: str, dialect: str, v: str, scope: dict[str, Any]) -> str:
+    if kind == "plain":
         return v
-    names = {"v": v, "p": f"p_{v}", "t": f"t_{v}", "f": f"f_{v}"}
-    scope[names["p"]] = process
-    kind = _inline_kind(column, dialect)
-    if kind is None:
-        return _GENERIC.format(**names)
-    if kind == "bool":
-        scope[names["t"]], scope[names["f"]] = process(True), process(False)
-    expression = _TEMPLATES[kind].format(**names)
-    if _agrees(expression, v, scope, process, _SAMPLES[kind]):
-        return expression
-    return _GENERIC.format(**names)
+    full = _lookup(_FULL, kind, dialect)
+    if kind == "json":
+        full = _cached_json(full)
+    scope[f"p_{v}"] = full
+    template: str = _lookup(_INLINE, kind, dialect)
+    return template.format(v=v, p=f"p_{v}")
 
 
-def _inline_kind(column: Column[Any], dialect: Dialect) -> str | None:
-    sqlite = dialect.name == "sqlite"
-    if isinstance(column.type, Money):
-        return "sqlite_money" if sqlite else "pg_money"
-    if isinstance(column.type, UTCDateTime):
-        impl = column.type.dialect_impl(dialect)
-        storage = getattr(getattr(impl, "impl_instance", None), "_storage_format", None)
-        if not sqlite:
-            return "pg_utc"
-        return "sqlite_utc" if storage == _SQLITE_DATETIME_FORMAT else None
-    if isinstance(column.type, Boolean):
-        return "bool"
-    if isinstance(column.type, Float):
-        return "float"
-    return None
-
-
-def _agrees(
-    expression: str, v: str, scope: dict[str, Any], process: Any, samples: Sequence[Any]
-) -> bool:
-    """Whether ``expression`` gives what ``process`` gives (same type, same value) on samples."""
-    fast = _compile(f"def row({v}):\n    return {expression}\n", dict(scope), 1)
-    for sample in (None, *samples):
-        want, got = (None if sample is None else process(sample)), fast(sample)
-        if type(got) is not type(want) or got != want:
-            return False
-    return True
-
-
-def _compile(source: str, scope: dict[str, Any], width: int) -> Callable[..., tuple[Any, ...]]:
+def _compile(source: str, scope: dict[str, Any], width: int) -> Callable[..., Any]:
     exec(compile(source, f"<row builder of {width} columns>", "exec"), scope)
-    built: Callable[..., tuple[Any, ...]] = scope["row"]
+    built: Callable[..., Any] = scope["row"]
     return built
 
 
-def bind_processor(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
-    """SQLAlchemy's bind processor for ``column``; JSON gets a cache (tags repeat)."""
-    impl = column.type.dialect_impl(dialect)
-    process = impl.bind_processor(dialect)
-    if process is None:
-        return None
-    if isinstance(column.type, JSON):
-        return _cached_json(_json_text if dialect.name == "postgresql" else process)
-    return process
-
-
-_SQLITE_DATETIME_FORMAT = (
-    "%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d.%(microsecond)06d"
-)
 _JSON_CACHE_SIZE = 4096
 
 
@@ -215,8 +197,3 @@ def _cached_json(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
         return found
 
     return fast
-
-
-def _json_text(value: Any) -> str:
-    """JSON for PostgreSQL's COPY (text format takes the text as is; no wrapper to dump)."""
-    return json.dumps(value)

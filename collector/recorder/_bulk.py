@@ -3,6 +3,8 @@
 Rows are built lazily from the events and consumed a statement (or a COPY row) at a time,
 so no list of row tuples outlives its statement: a batch's thousands of live tuples used to
 trigger full garbage collections over the whole heap, which cost as much as building them.
+Statements run on a DBAPI connection (``sqlite3`` or ``psycopg``), from a ``TablePlan``:
+no SQLAlchemy here.
 """
 
 from __future__ import annotations
@@ -15,16 +17,15 @@ from itertools import chain, islice
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, Table
-
-from collector.db.types import MONEY_SCALE
 from collector.errors import StorageError
 from collector.recorder._binds import row_builder
+from collector.recorder._plan import TablePlan
+from collector.units import MONEY_UNIT
 
 # Bound parameters per SQLite statement (SQLITE_MAX_VARIABLE_NUMBER; 999 before 3.32).
 _SQLITE_MAX_PARAMS = 32766 if sqlite3.sqlite_version_info >= (3, 32) else 999
 _MAX_ROWS_PER_STATEMENT = 128
-_UNIT = Decimal(10) ** -MONEY_SCALE
+_UNIT = MONEY_UNIT
 _NULL = "NULL"
 
 Row = tuple[Any, ...]
@@ -44,29 +45,30 @@ class BulkInsert:
 
     def __init__(
         self,
-        table: Table,
+        table: TablePlan,
         columns: Sequence[str],
-        dialect: Dialect,
+        dialect: str,
         sources: Sequence[str] | None = None,
         params: str = "values",
         literal_nulls: bool = False,
     ) -> None:
-        cols = [table.c[name] for name in columns]
-        mark = "?" if dialect.paramstyle == "qmark" else "%s"
-        self.quoted = ", ".join(f'"{c.name}"' for c in cols)
+        names = tuple(columns)
+        mark = "?" if dialect == "sqlite" else "%s"
+        self.quoted = ", ".join(f'"{name}"' for name in names)
         self.table = table.name
         self.head = f'INSERT INTO "{table.name}" ({self.quoted}) VALUES '
-        self.group = f"({', '.join([mark] * len(cols))})"
-        self.width = len(cols)
-        self.names = [c.name for c in cols]
+        self.group = f"({', '.join([mark] * len(names))})"
+        self.width = len(names)
+        self.names = list(names)
         self.copy_sql = f'COPY "{table.name}" ({self.quoted}) FROM STDIN'
-        self.row: Callable[..., Row] = row_builder(cols, dialect, sources, params)
+        kinds = table.kinds_of(names)
+        self.row: Callable[..., Row] = row_builder(names, kinds, dialect, sources, params)
         self.mark = mark
         self.literal_nulls = literal_nulls
         self._statements: dict[tuple[int, str, tuple[int, ...]], str] = {}
         self._keepers: dict[tuple[int, ...], Callable[[Row], Row]] = {}
 
-    def insert(self, conn: Connection, rows: Iterable[Row], count: int, tail: str = "") -> None:
+    def insert(self, conn: Any, rows: Iterable[Row], count: int, tail: str = "") -> None:
         """``count`` rows in a few statements of many rows each (``tail`` ends each statement).
 
         One statement of N rows is one sqlite3 step (the module releases and retakes the GIL
@@ -82,10 +84,10 @@ class BulkInsert:
                 self._insert_full_chunk(conn, list(islice(rows, n)), tail)
             else:
                 params = tuple(chain.from_iterable(islice(rows, n)))
-                conn.exec_driver_sql(self._values_sql(n, tail), params)
+                conn.execute(self._values_sql(n, tail), params)
             left -= n
 
-    def _insert_full_chunk(self, conn: Connection, chunk: list[Row], tail: str) -> None:
+    def _insert_full_chunk(self, conn: Any, chunk: list[Row], tail: str) -> None:
         """A full-size statement whose all-NULL columns are written as ``NULL``, not bound.
 
         CPython's sqlite3 sends each None through its adapter lookup (~1,200 instructions a
@@ -103,7 +105,7 @@ class BulkInsert:
             if keep is None:
                 keep = self._keepers[nulls] = _picker(self.width, nulls)
             params = tuple(chain.from_iterable(map(keep, chunk)))
-        conn.exec_driver_sql(self._values_sql(n, tail, nulls), params)
+        conn.execute(self._values_sql(n, tail, nulls), params)
 
     def _values_sql(self, n: int, tail: str, nulls: tuple[int, ...] = ()) -> str:
         sql = self._statements.get((n, tail, nulls))
@@ -116,10 +118,11 @@ class BulkInsert:
             self._statements[n, tail, nulls] = sql
         return sql
 
-    def copy(self, conn: Connection, rows: Iterable[Row]) -> None:
+    def copy(self, conn: Any, rows: Iterable[Row]) -> None:
         """PostgreSQL's COPY (several times faster than any INSERT); poison is classified."""
-        dbapi = conn.dialect.loaded_dbapi
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        import psycopg as dbapi  # only PostgreSQL copies
+
+        cursor = conn.cursor()
         try:
             with cursor.copy(self.copy_sql) as copy:
                 write = copy.write_row
@@ -136,15 +139,15 @@ class BulkInsert:
 class BulkUpsert(BulkInsert):
     """``INSERT … ON CONFLICT (keys) DO UPDATE SET c = c + excluded.c`` (SQLite and PostgreSQL)."""
 
-    def __init__(self, table: Table, keys: Sequence[str], dialect: Dialect) -> None:
-        columns = [c.name for c in table.columns]
-        if columns[: len(keys)] != list(keys):
+    def __init__(self, table: TablePlan, dialect: str) -> None:
+        columns, keys = list(table.columns), list(table.keys)
+        if not keys or columns[: len(keys)] != keys:
             raise AssertionError(f"{table.name}: key columns must come first")
         super().__init__(table, columns, dialect)
-        self.keys = list(keys)
+        self.keys = keys
         counters = [c for c in columns if c not in keys]
         self.counters = itemgetter(*counters) if len(counters) > 1 else _one(counters[0])
-        self.key_row = row_builder([table.c[k] for k in keys], dialect)
+        self.key_row = row_builder(keys, table.kinds_of(tuple(keys)), dialect)
         updates = ", ".join(f'"{c}" = "{table.name}"."{c}" + excluded."{c}"' for c in counters)
         conflict = ", ".join(f'"{k}"' for k in keys)
         self.tail = f" ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
@@ -157,7 +160,7 @@ class BulkUpsert(BulkInsert):
             f'FROM json_populate_recordset(NULL::"{table.name}", %s::json)' + self.tail
         )
 
-    def write(self, conn: Connection, groups: Groups) -> None:
+    def write(self, conn: Any, groups: Groups) -> None:
         """Add each group's counters to its row (SQLite: multi-row upserts)."""
         if groups:
             row, counters = self.row, self.counters

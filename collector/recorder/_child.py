@@ -1,10 +1,14 @@
 """The writer process: ``python -m collector.recorder._child``, started by :class:`WriterProcess`.
 
-Reads a hello frame (the database URL and busy timeout, sent over the pipe so no secret shows
-in the process list), answers ``ready``, then writes each batch frame with ``write_batch`` and
-answers ``ok`` with the count of new requests, ``poison`` or ``storage`` with the reason. Ends
-when its input closes, after a last WAL checkpoint. Its standard output carries frames only:
-anything printed goes to standard error.
+Reads a hello frame (how to connect, :class:`~collector.dbapi.ConnectSpec`, and what to
+write, :class:`~collector.recorder._plan.WritePlan`; sent over the pipe so no secret shows in
+the process list), answers ``ready``, then writes each batch frame with
+``_batch.write_events`` and answers ``ok`` with the count of new requests, ``poison`` or
+``storage`` with the reason. Ends when its input closes, after a last WAL checkpoint. Its
+standard output carries frames only: anything printed goes to standard error.
+
+It imports no SQLAlchemy (and nothing of the gateway's): its own memory is Python, sqlite3
+(or psycopg) and the writer's modules.
 """
 
 from __future__ import annotations
@@ -16,18 +20,54 @@ import signal
 import sys
 from typing import Any
 
-from collector.db import make_engine
+from collector.dbapi import ConnectSpec, WalCheckpointThread, connect
 from collector.errors import StorageError
+from collector.recorder._batch import PoisonBatch, write_events
+from collector.recorder._plan import WritePlan
 from collector.recorder._wire import WireError, decode_events, receive, send
-from collector.recorder.sink import InProcessWriter
-from collector.recorder.writer import PoisonBatch
 
 log = logging.getLogger("collector.recorder.writer_process")
+_BACKSTOP_PAGES = 10_000  # SQLite's own checkpoints while the thread runs them (see checkpoint)
 
 
-def _answer(writer: InProcessWriter, payload: bytes) -> tuple[str, Any]:
+class _Writer:
+    """One connection (reopened after the database dropped it) and the WAL thread beside it."""
+
+    def __init__(self, spec: ConnectSpec, plan: WritePlan) -> None:
+        self.spec, self.plan = spec, plan
+        self.conn: Any = None
+        self.checkpoints = WalCheckpointThread(spec.wal_path) if spec.wal_path else None
+
+    def open(self) -> None:
+        if self.checkpoints is not None:
+            self.checkpoints.start()
+        self._connection()
+
+    def write(self, payload: bytes) -> int:
+        return write_events(self._connection(), self.plan, decode_events(payload))
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+        if self.checkpoints is not None:
+            self.checkpoints.stop()
+
+    def _connection(self) -> Any:
+        if self.conn is not None and not getattr(self.conn, "closed", False):
+            return self.conn
+        try:
+            self.conn = connect(self.spec)
+        except Exception as exc:
+            self.conn = None
+            raise StorageError(f"cannot connect: {exc.__class__.__name__}: {exc}"[:500]) from exc
+        if self.checkpoints is not None and self.checkpoints.active:
+            self.conn.execute(f"PRAGMA wal_autocheckpoint={_BACKSTOP_PAGES}")
+        return self.conn
+
+
+def _answer(writer: _Writer, payload: bytes) -> tuple[str, Any]:
     try:
-        return "ok", writer.write(decode_events(payload))
+        return "ok", writer.write(payload)
     except PoisonBatch as exc:
         return "poison", str(exc)
     except StorageError as exc:
@@ -46,14 +86,13 @@ def main() -> int:
     sys.stdout = sys.stderr
     try:
         hello = pickle.loads(receive(0))
-        engine = make_engine(hello["url"], busy_timeout_ms=int(hello["busy_timeout_ms"]))
+        writer = _Writer(hello["spec"], hello["plan"])
+        writer.open()
     except WireError:
         return 0
     except Exception as exc:
         send(frames_out, pickle.dumps(("storage", f"{exc.__class__.__name__}: {exc}")))
         return 1
-    writer = InProcessWriter(engine)
-    writer.start()
     try:
         send(frames_out, pickle.dumps(("ready", os.getpid())))
         while True:
@@ -65,8 +104,7 @@ def main() -> int:
     except BrokenPipeError:
         return 0
     finally:
-        writer.stop()
-        engine.dispose()
+        writer.close()
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Sequence
 
+from collector.dbapi import ENGINE_CACHE_KIB
 from collector.errors import StorageError
 from collector.recorder._wire import (
     Packed,
@@ -40,7 +41,7 @@ from collector.recorder._wire import (
     unpack_event,
 )
 from collector.recorder.events import UsageEvent
-from collector.recorder.writer import PoisonBatch
+from collector.recorder.writer import PoisonBatch, connect_spec, write_plan_for_url
 
 log = logging.getLogger(__name__)
 CHILD_MODULE = "collector.recorder._child"
@@ -54,11 +55,13 @@ class WriterProcess:
         url: str,
         *,
         busy_timeout_ms: int = 5000,
+        cache_kib: int = ENGINE_CACHE_KIB,
         respawn_after_s: float = 1.0,
         stop_timeout_s: float = 10.0,
     ) -> None:
         self.url = url
         self.busy_timeout_ms = busy_timeout_ms
+        self.cache_kib = cache_kib
         self.respawn_after_s = respawn_after_s
         self.stop_timeout_s = stop_timeout_s
         self.spawned = 0  # children started (tests, diagnostics)
@@ -141,6 +144,10 @@ class WriterProcess:
         if now < self._next_spawn:
             raise StorageError("the recorder's writer process is restarting")
         self._next_spawn = now + self.respawn_after_s
+        try:
+            hello = self._hello()
+        except Exception as exc:  # a URL the writer cannot open (an unsupported driver, say)
+            raise StorageError(f"the recorder's writer process cannot start: {exc}") from exc
         proc = subprocess.Popen(
             [sys.executable, "-m", CHILD_MODULE],
             stdin=subprocess.PIPE,
@@ -149,9 +156,8 @@ class WriterProcess:
             close_fds=True,
         )
         assert proc.stdin is not None and proc.stdout is not None
-        hello = {"url": self.url, "busy_timeout_ms": self.busy_timeout_ms}
         try:
-            send(proc.stdin.fileno(), pickle.dumps(hello))
+            send(proc.stdin.fileno(), hello)
             kind, value = pickle.loads(receive(proc.stdout.fileno()))
         except (OSError, WireError, pickle.UnpicklingError, ValueError) as exc:
             self._reap(proc)
@@ -163,6 +169,13 @@ class WriterProcess:
         self.spawned += 1
         log.info("recorder: writer process %d started", proc.pid)
         return proc
+
+    def _hello(self) -> bytes:
+        """The first frame: how to connect and what to write (both plain data)."""
+        timeout, cache = self.busy_timeout_ms, self.cache_kib
+        spec = connect_spec(self.url, busy_timeout_ms=timeout, cache_kib=cache)
+        plan = write_plan_for_url(self.url)
+        return pickle.dumps({"spec": spec, "plan": plan})
 
     def _lost(self, why: str) -> None:
         log.error("recorder: %s; spooling, a new one starts with the next batch", why)

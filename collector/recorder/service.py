@@ -209,6 +209,10 @@ class Recorder:
             self.stats.write_failures += 1
             log.warning("recorder: database write failed, spooling %d events: %s", len(batch), exc)
             self._spill(self._events(batch), "database unavailable")
+        except Exception:  # a bug must not drop the batch (nor end the loop): spool it
+            self.stats.write_failures += 1
+            log.exception("recorder: batch of %d failed unexpectedly; spooling it", len(batch))
+            self._spill(self._events(batch), "unexpected write failure")
 
     def _events(self, items: Sequence[Any]) -> list[UsageEvent]:
         """Queued items as events (a packing writer's queue holds packed ones)."""

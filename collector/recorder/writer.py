@@ -1,23 +1,24 @@
-"""The only writer of ``requests``/``attempts`` rows and their rollups: one transaction a batch.
+"""The only writer of ``requests``/``attempts`` rows and their rollups, on an engine.
 
-Idempotent on request id: ids already stored are skipped (and not rolled up twice), so a
-replayed spool batch never duplicates anything. Which ids are stored is asked first, in one
-statement: PostgreSQL COPYs the rows, which cannot skip conflicts, and on SQLite a plain
-insert after the lookup measured ~8 % faster than ``ON CONFLICT DO NOTHING RETURNING id``.
-The rollups written with the rows: hourly and daily request, project, tag, error and
-batch / flex tier rollups — all from one in-memory aggregation of the fresh events.
+:func:`write_batch` runs ``_batch.write_events`` (one transaction a batch, idempotent on
+request id) on a pooled connection of the engine. The plan it follows, and the writer
+process's, comes from the schema here (:func:`write_plan`): each column's binding kind is
+checked against SQLAlchemy's own type processor, so the writer process, which runs without
+SQLAlchemy, stores exactly what the types would.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, fields
-from functools import lru_cache
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, Engine, Table
-from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
+from sqlalchemy import JSON, Boolean, Column, Dialect, Engine, Float, Numeric, Table
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
+from collector.db.engine import normalize_url
 from collector.db.models import (
     Attempt,
     Request,
@@ -32,161 +33,153 @@ from collector.db.models import (
     hourly_tag_rollups,
     hourly_tier_rollups,
 )
+from collector.db.types import Money, UTCDateTime
+from collector.dbapi import ENGINE_CACHE_KIB, ConnectSpec
 from collector.errors import StorageError
-from collector.recorder._bulk import BulkInsert, BulkUpsert, PoisonBatch, pg_rollup_statement
-from collector.recorder.events import AttemptEvent, UsageEvent
-from collector.recorder.rollup import aggregate_all, by_day, by_project
+from collector.recorder._batch import PoisonBatch, write_events
+from collector.recorder._binds import conversion
+from collector.recorder._plan import TablePlan, WritePlan
+from collector.recorder.events import UsageEvent
 
-__all__ = ["PoisonBatch", "write_batch"]
-
-_REQUESTS: Table = Request.__table__  # type: ignore[assignment]
-_ATTEMPTS: Table = Attempt.__table__  # type: ignore[assignment]
-_ID_CHUNK = 500
-
-_REQUEST_FIELDS = tuple(f.name for f in fields(UsageEvent) if f.name != "attempts")
-_ATTEMPT_FIELDS = tuple(f.name for f in fields(AttemptEvent))
-
-
-@lru_cache(maxsize=8)
-def _inserters(dialect: Dialect) -> tuple[BulkInsert, BulkInsert]:
-    """Row builders reading straight from ``UsageEvent`` / (request id, ``AttemptEvent``)."""
-    requests = BulkInsert(
-        _REQUESTS,
-        [*_REQUEST_FIELDS, "attempt_count"],
-        dialect,
-        sources=[*(f"e.{name}" for name in _REQUEST_FIELDS), "len(e.attempts)"],
-        params="e",
-        literal_nulls=True,
-    )
-    attempts = BulkInsert(
-        _ATTEMPTS,
-        ["request_id", *_ATTEMPT_FIELDS],
-        dialect,
-        sources=["rid", *(f"a.{name}" for name in _ATTEMPT_FIELDS)],
-        params="rid, a",
-        literal_nulls=True,
-    )
-    return requests, attempts
-
-
-def _insert_rows(conn: Connection, events: Sequence[UsageEvent]) -> list[UsageEvent]:
-    """Insert the events not stored yet (requests, then attempts); returns those, in order."""
-    requests, attempts = _inserters(conn.dialect)
-    fresh = _not_stored(events, _existing_ids(conn, [e.id for e in events]))
-    if not fresh:
-        return fresh
-    row = attempts.row
-    attempt_rows = (row(e.id, a) for e in fresh for a in e.attempts)
-    if conn.dialect.name == "postgresql":
-        requests.copy(conn, map(requests.row, fresh))
-        attempts.copy(conn, attempt_rows)
-    else:
-        requests.insert(conn, map(requests.row, fresh), len(fresh))
-        attempts.insert(conn, attempt_rows, sum(len(e.attempts) for e in fresh))
-    return fresh
-
-
-def _not_stored(events: Sequence[UsageEvent], stored: set[str]) -> list[UsageEvent]:
-    """The first event of each id not in ``stored``, in batch order."""
-    out: list[UsageEvent] = []
-    for e in events:
-        if e.id not in stored:
-            stored.add(e.id)
-            out.append(e)
-    return out
-
-
-def _existing_ids(conn: Connection, ids: list[str]) -> set[str]:
-    """Which ids are stored already (plain SQL: building a 500-value IN cost more than it).
-
-    PostgreSQL gets all ids as one array parameter (one statement, one plan).
-    """
-    table = _REQUESTS.name
-    if conn.dialect.name == "postgresql":
-        sql = f'SELECT id FROM "{table}" WHERE id = ANY(%s::varchar[])'
-        return set(conn.exec_driver_sql(sql, (ids,)).scalars())
-    found: set[str] = set()
-    for i in range(0, len(ids), _ID_CHUNK):
-        chunk = tuple(ids[i : i + _ID_CHUNK])
-        sql = f'SELECT id FROM "{table}" WHERE id IN ({", ".join(["?"] * len(chunk))})'
-        found.update(conn.exec_driver_sql(sql, chunk).scalars())
-    return found
-
+__all__ = ["PoisonBatch", "connect_spec", "write_batch", "write_plan", "write_plan_for_url"]
 
 _ROLLUP_KEYS = ("hour", "project_id", "api_key_id", "end_user", "model", "outcome")
 _TAG_KEYS = ("hour", "tag", "project_id", "model", "outcome")
-_DAILY_KEYS = ("day", *_ROLLUP_KEYS[1:])
-_DAILY_TAG_KEYS = ("day", *_TAG_KEYS[1:])
 _ERROR_KEYS = (*_ROLLUP_KEYS, "error_type", "http_status")
 _TIER_KEYS = (*_ROLLUP_KEYS, "tier")
 _PROJECT_KEYS = ("hour", "project_id", "model", "outcome")
 
 
-@dataclass(frozen=True, slots=True)
-class _Upserters:
-    hourly: BulkUpsert
-    daily: BulkUpsert
-    tags: BulkUpsert
-    daily_tags: BulkUpsert
-    errors: BulkUpsert
-    daily_errors: BulkUpsert
-    tiers: BulkUpsert
-    daily_tiers: BulkUpsert
-    projects: BulkUpsert
-    daily_projects: BulkUpsert
-
-    def all(self) -> tuple[BulkUpsert, ...]:
-        return (
-            self.hourly, self.daily, self.tags, self.daily_tags, self.errors,
-            self.daily_errors, self.tiers, self.daily_tiers, self.projects, self.daily_projects,
-        )  # fmt: skip
+def _daily(keys: tuple[str, ...]) -> tuple[str, ...]:
+    return ("day", *keys[1:])
 
 
-@lru_cache(maxsize=8)
-def _upserters(dialect: Dialect) -> _Upserters:
-    return _Upserters(
-        hourly=BulkUpsert(hourly_rollups, _ROLLUP_KEYS, dialect),
-        daily=BulkUpsert(daily_rollups, _DAILY_KEYS, dialect),
-        tags=BulkUpsert(hourly_tag_rollups, _TAG_KEYS, dialect),
-        daily_tags=BulkUpsert(daily_tag_rollups, _DAILY_TAG_KEYS, dialect),
-        errors=BulkUpsert(hourly_error_rollups, _ERROR_KEYS, dialect),
-        daily_errors=BulkUpsert(daily_error_rollups, ("day", *_ERROR_KEYS[1:]), dialect),
-        tiers=BulkUpsert(hourly_tier_rollups, _TIER_KEYS, dialect),
-        daily_tiers=BulkUpsert(daily_tier_rollups, ("day", *_TIER_KEYS[1:]), dialect),
-        projects=BulkUpsert(hourly_project_rollups, _PROJECT_KEYS, dialect),
-        daily_projects=BulkUpsert(daily_project_rollups, ("day", *_PROJECT_KEYS[1:]), dialect),
+_ROLLUPS: tuple[tuple[Table, tuple[str, ...]], ...] = (
+    (hourly_rollups, _ROLLUP_KEYS),
+    (daily_rollups, _daily(_ROLLUP_KEYS)),
+    (hourly_tag_rollups, _TAG_KEYS),
+    (daily_tag_rollups, _daily(_TAG_KEYS)),
+    (hourly_error_rollups, _ERROR_KEYS),
+    (daily_error_rollups, _daily(_ERROR_KEYS)),
+    (hourly_tier_rollups, _TIER_KEYS),
+    (daily_tier_rollups, _daily(_TIER_KEYS)),
+    (hourly_project_rollups, _PROJECT_KEYS),
+    (daily_project_rollups, _daily(_PROJECT_KEYS)),
+)
+
+_REFUSED = object()  # what a conversion that raised gave
+# values each kind's conversion is checked on (besides None), against the type's processor
+_SAMPLES: dict[str, tuple[Any, ...]] = {
+    "float": (1.5, -0.0, 1e300, 2, Decimal("0.1"), True),
+    "bool": (True, False, 0, 1, 2, "yes"),
+    "utc": (
+        datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
+        datetime(999, 12, 31, 23, 59, 59, tzinfo=UTC),
+        datetime(2026, 6, 1, 12, tzinfo=timezone(timedelta(hours=2))),
+        datetime(2026, 6, 1, 12),  # naive: refused
+    ),
+    "money": (
+        Decimal("0.0001234567"),
+        Decimal("12.34567890125"),
+        Decimal("0.00000000015"),
+        Decimal(0),
+        Decimal(-3),
+        7,
+        "x",
+    ),
+    "json": ({}, {"team": "a"}, {"n": 1, "ok": True, "x": None}, [1, "two"], "text"),
+}
+
+
+_PLANS: dict[tuple[str, str], WritePlan] = {}
+
+
+def write_plan(dialect: Dialect) -> WritePlan:
+    """The writer's tables for ``dialect``, every binding checked against its type (once)."""
+    key = (dialect.name, dialect.driver)
+    plan = _PLANS.get(key)
+    if plan is None:
+        plan = _PLANS[key] = _build_plan(dialect)
+    return plan
+
+
+def write_plan_for_url(url: str) -> WritePlan:
+    return write_plan(make_url(normalize_url(url)).get_dialect()())
+
+
+def _build_plan(dialect: Dialect) -> WritePlan:
+    requests: Table = Request.__table__  # type: ignore[assignment]
+    attempts: Table = Attempt.__table__  # type: ignore[assignment]
+    return WritePlan(
+        dialect=dialect.name,
+        requests=_table_plan(requests, (), dialect),
+        attempts=_table_plan(attempts, (), dialect),
+        rollups=tuple(_table_plan(table, keys, dialect) for table, keys in _ROLLUPS),
     )
 
 
-@lru_cache(maxsize=8)
-def _pg_rollup_statement(dialect: Dialect) -> str:
-    return pg_rollup_statement(_upserters(dialect).all())
+def _table_plan(table: Table, keys: tuple[str, ...], dialect: Dialect) -> TablePlan:
+    kinds = tuple(_kind(column, dialect) for column in table.columns)
+    names = tuple(str(c.name) for c in table.columns)  # plain str, not quoted_name
+    return TablePlan(str(table.name), names, kinds, keys)
 
 
-def _rollup(conn: Connection, fresh: Sequence[UsageEvent]) -> None:
-    """All rollups of the fresh events; the daily ones are the hourly increments by day, the
-    project ones the request increments summed over keys and users."""
-    up = _upserters(conn.dialect)
-    sums = aggregate_all(fresh)
-    projects = by_project(sums.rollups)
-    groups: tuple[dict[Any, dict[str, Any]], ...] = (
-        sums.rollups,
-        by_day(sums.rollups),
-        sums.tags,
-        by_day(sums.tags),
-        sums.errors,
-        by_day(sums.errors),
-        sums.tiers,
-        by_day(sums.tiers),
-        projects,
-        by_day(projects),
+def _kind(column: Column[Any], dialect: Dialect) -> str:
+    """How ``column`` binds on ``dialect``; raises if the writer's conversion disagrees."""
+    process = column.type.dialect_impl(dialect).bind_processor(dialect)
+    if process is None:
+        return "plain"
+    kind = _kind_of_type(column)
+    if kind is None:
+        raise TypeError(f"{column}: a type the writer cannot bind ({column.type!r})")
+    if kind == "json" and dialect.name == "postgresql":
+        return kind  # COPY's text format takes the JSON text, not the driver's wrapper
+    mine = conversion(kind, dialect.name)
+    if mine(None) is not None:
+        raise AssertionError(f"{column}: None must bind as NULL")
+    for sample in _SAMPLES[kind]:
+        want, got = _outcome(process, sample), _outcome(mine, sample)
+        if type(got) is not type(want) or got != want:
+            raise AssertionError(f"{column}: {sample!r} binds as {got!r}, the type gives {want!r}")
+    return kind
+
+
+def _kind_of_type(column: Column[Any]) -> str | None:
+    kinds: tuple[tuple[type[Any], str], ...] = (
+        (Money, "money"),
+        (UTCDateTime, "utc"),
+        (Boolean, "bool"),
+        (JSON, "json"),
+        (Float, "float"),
+        (Numeric, "float"),
     )
-    if conn.dialect.name == "postgresql":
-        payloads = tuple(u.payload(g) for u, g in zip(up.all(), groups, strict=True))
-        conn.exec_driver_sql(_pg_rollup_statement(conn.dialect), payloads)
-        return
-    for upsert, group in zip(up.all(), groups, strict=True):
-        upsert.write(conn, group)
+    return next((kind for cls, kind in kinds if isinstance(column.type, cls)), None)
+
+
+def _outcome(convert: Callable[[Any], Any], value: Any) -> Any:
+    try:
+        return convert(value)
+    except Exception:  # both must refuse what the type refuses
+        return _REFUSED
+
+
+def connect_spec(
+    url: str, *, busy_timeout_ms: int = 5000, cache_kib: int = ENGINE_CACHE_KIB
+) -> ConnectSpec:
+    """How a process without SQLAlchemy opens the database ``url`` names, as the engine does."""
+    parsed = make_url(normalize_url(url))
+    dialect = parsed.get_dialect()()
+    args, options = dialect.create_connect_args(parsed)
+    kwargs = dict(options)
+    if dialect.name == "sqlite":
+        database = parsed.database or ""
+        in_memory = not database or database == ":memory:" or "mode=memory" in database
+        wal = None if in_memory or database.startswith("file:") else str(args[0])
+        kwargs |= {"timeout": busy_timeout_ms / 1000, "check_same_thread": False}
+        return ConnectSpec("sqlite", tuple(args), kwargs, busy_timeout_ms, cache_kib, wal)
+    if dialect.driver == "psycopg":
+        return ConnectSpec("psycopg", tuple(args), kwargs, busy_timeout_ms, cache_kib)
+    raise ValueError(f"the writer supports SQLite and PostgreSQL (psycopg), not {dialect.name}")
 
 
 def write_batch(engine: Engine, events: Sequence[UsageEvent]) -> int:
@@ -196,17 +189,16 @@ def write_batch(engine: Engine, events: Sequence[UsageEvent]) -> int:
     """
     if not events:
         return 0
+    plan = write_plan(engine.dialect)
     try:
-        with engine.begin() as conn:
-            fresh = _insert_rows(conn, events)
-            if fresh:
-                _rollup(conn, fresh)
-            return len(fresh)
-    except StorageError:  # already classified (raised by a COPY)
-        raise
-    except (IntegrityError, DataError) as exc:
-        raise PoisonBatch(f"batch of {len(events)} rejected: {exc.orig!r}"[:500]) from exc
-    except (ValueError, TypeError) as exc:  # a value no column takes (a naive datetime, say)
-        raise PoisonBatch(f"batch of {len(events)} rejected: {exc!r}"[:500]) from exc
-    except SQLAlchemyError as exc:
+        raw = engine.raw_connection()  # the pool raises the driver's own errors (no wrapping)
+    except (SQLAlchemyError, engine.dialect.loaded_dbapi.Error) as exc:
         raise StorageError(f"batch of {len(events)} not written: {exc.__class__.__name__}") from exc
+    try:
+        return write_events(raw.driver_connection, plan, events)
+    except StorageError:
+        if getattr(raw.driver_connection, "closed", False):  # psycopg: the server went away
+            raw.invalidate()
+        raise
+    finally:
+        raw.close()

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
+from collector import dbapi as db_engine
 from collector import histogram
-from collector.db import engine as db_engine
 from collector.histogram import LATENCY_COLUMNS, TTFT_COLUMNS
 from collector.recorder import AttemptEvent, UsageEvent, _binds, rollup
 from tests.factories import make_event

@@ -118,6 +118,7 @@ def test_a_killed_child_fails_the_batch_and_a_new_one_starts(
         assert writer.write([make_event()]) == 1
         pid = writer.pid
         assert pid is not None
+        time.sleep(0.25)  # past the respawn pause of the first start (a child starts in ~50 ms)
         os.kill(pid, signal.SIGKILL)
         failures = 0
         deadline = time.monotonic() + 10
