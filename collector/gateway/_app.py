@@ -20,6 +20,7 @@ from collector.gateway._admission import Admission
 from collector.gateway._auth import require_viewer
 from collector.gateway._proxy import Proxy
 from collector.gateway._runtime import Runtime
+from collector.recorder import WriterProcess
 from collector.reports.api import make_router
 from collector.settings import Settings, get_settings
 
@@ -95,5 +96,16 @@ async def healthz(runtime: RuntimeDep) -> dict[str, Any]:
             "submitted": recorder.stats.submitted,
             "written": recorder.stats.written,
             "spooled": recorder.stats.spooled,
+            "quarantined": recorder.stats.quarantined,
+            "write_failures": recorder.stats.write_failures,
+            "writer": _writer_health(recorder.writer),
         },
     }
+
+
+def _writer_health(writer: object) -> dict[str, Any]:
+    """Where batches are written: the writer process (its pid, how often one was started) or
+    a thread of this process."""
+    if isinstance(writer, WriterProcess):
+        return {"mode": "process", "pid": writer.pid, "starts": writer.spawned}
+    return {"mode": "in-process"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
 import time
 from collections.abc import Callable
@@ -63,3 +65,28 @@ def test_unwritable_database_spools_and_rows_arrive_after_recovery(
         stored = set(session.scalars(select(Request.id)))
     assert ids <= stored
     _eventually(lambda: _health(gw)["degraded"] is False, "the recorder recovered")
+
+
+def test_a_killed_writer_process_loses_nothing_and_health_shows_the_new_one(
+    make_gateway: GatewayFactory,
+) -> None:
+    """The gateway's writer process dies (OOM killer, a bug): clients still get 200s, the
+    batches it never confirmed are spooled and replayed by a new writer, and ``/healthz``
+    names the writer now running and how often one was started."""
+    gw = make_gateway(spool_replay_interval_s=0.1)
+    client = gw.client()
+    client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    _eventually(lambda: _count(gw) == 1, "the first row")
+    writer = _health(gw)["recorder"]
+    assert isinstance(writer, dict)
+    first = writer["writer"]
+    assert first["mode"] == "process" and first["starts"] == 1
+    os.kill(first["pid"], signal.SIGKILL)
+    for _ in range(20):
+        assert client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES).choices
+        time.sleep(0.05)
+    _eventually(lambda: _count(gw) == 21, "every request recorded by a new writer")
+    now = _health(gw)["recorder"]
+    assert isinstance(now, dict)
+    assert now["writer"]["pid"] not in (None, first["pid"]) and now["writer"]["starts"] >= 2
+    assert now["submitted"] == 21
