@@ -56,9 +56,9 @@ class Settings(BaseSettings):
         ge=1,
         le=4096,
         description=(
-            "SQLite page cache of the writer process's connection, in MiB (it appends at the"
-            " right edge of each index; a bigger cache mostly holds pages it will not read"
-            " again, in the gateway's memory)."
+            "SQLite page cache of the recorder's writer process, in MiB. It appends at the"
+            " right edge of each index, so a bigger cache mostly holds pages it will not read"
+            " again (2, 8 and 64 MiB wrote equally fast at 10 M stored requests)."
         ),
     )
     recorder_queue_size: int = Field(
