@@ -15,9 +15,18 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.dialects import sqlite
 
+from collector.db import make_engine, upgrade_head
 from collector.dbapi import ConnectSpec
 from collector.errors import StorageError
-from collector.recorder import AttemptEvent, UsageEvent, WriterProcess, _binds, write_batch
+from collector.recorder import (
+    AttemptEvent,
+    PoisonBatch,
+    UsageEvent,
+    WriterProcess,
+    _batch,
+    _binds,
+    write_batch,
+)
 from collector.recorder import writer as writer_module
 from collector.recorder.writer import connect_spec, write_plan, write_plan_for_url
 from tests.factories import make_event
@@ -158,3 +167,50 @@ def test_a_database_the_writer_cannot_open_is_a_storage_error() -> None:
     with pytest.raises(StorageError, match="cannot start"):
         writer.write([make_event()])
     writer.stop()
+
+
+def test_a_batch_that_fails_midway_leaves_nothing_written(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows inserted, then the rollups fail: the transaction is rolled back whole (the rows
+    are not there, so the spooled batch's replay writes and rolls them up once)."""
+    events = _events()
+    real = _batch._rollup
+
+    def fail(*args: Any) -> None:
+        raise _batch._dbapi(engine.dialect.name).OperationalError("disk I/O error")
+
+    monkeypatch.setattr(_batch, "_rollup", fail)
+    with pytest.raises(StorageError):
+        write_batch(engine, events)
+    tables = _tables(str(engine.url.render_as_string(hide_password=False)))
+    assert all(rows == [] for rows in _snapshot(engine, tables).values())
+    monkeypatch.setattr(_batch, "_rollup", real)
+    assert write_batch(engine, events) == len(events)
+    assert len(_snapshot(engine, tables)["requests"]) == len(events)
+
+
+def test_the_child_rolls_back_a_failed_batch_before_the_next(tmp_path: Path) -> None:
+    """The child keeps one connection: a batch refused after its rows went in must not ride
+    along with the next batch's commit."""
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    upgrade_head(url)
+    engine = make_engine(url)
+    with engine.begin() as conn:  # the rollups refuse one model, after the rows are inserted
+        conn.execute(text(
+            "CREATE TRIGGER refuse BEFORE INSERT ON hourly_rollups WHEN NEW.model = 'refused' "
+            "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+        ))  # fmt: skip
+    good, bad, later = make_event(), make_event(model_served="refused"), make_event()
+    writer = WriterProcess(url)
+    writer.start()
+    try:
+        with pytest.raises(PoisonBatch, match="refused"):
+            writer.write([good, bad])
+        assert writer.write([later]) == 1
+    finally:
+        writer.stop()
+    with engine.connect() as conn:
+        stored = set(conn.execute(text("SELECT id FROM requests")).scalars())
+    engine.dispose()
+    assert stored == {later.id}
