@@ -26,7 +26,7 @@ from collector.budgets._admission import (
     crossed_threshold,
     rate_refusal,
 )
-from collector.budgets._batch import ReserveAsk, SettleAsk, sweep_expired
+from collector.budgets._batch import ReserveAsk, SettleAsk, release_expired
 from collector.budgets._cost import catalog_prices, output_cap, worst_case_cost
 from collector.budgets._counters import Hold, Refusal, Reservation, SettledCounter
 from collector.budgets._errors import BudgetStoreUnavailable
@@ -162,11 +162,13 @@ class Admitter:
     async def sweep(self, now: datetime) -> int:
         """Release holds of processes that died before settling (run periodically); if there
         were any, raise the hard budgets' spent to what was recorded (see ``_reconcile``)."""
-        released = await asyncio.to_thread(sweep_expired, self._engine, now)
+        released, periods = await asyncio.to_thread(release_expired, self._engine, now)
         if released:
             policy = await self._policy.get()
             hard = [b for b in policy.budgets if b.mode is Mode.HARD]
-            added = await asyncio.to_thread(reconcile_spent, self._engine, hard, now, self._tz)
+            added = await asyncio.to_thread(
+                reconcile_spent, self._engine, hard, now, self._tz, periods
+            )
             if added:
                 _log.warning("budgets: booked %s of recorded spend a dead process left out", added)
         return released

@@ -326,6 +326,12 @@ def release(engine: Engine, reservation: Reservation, now: datetime) -> None:
 
 def sweep_expired(engine: Engine, now: datetime) -> int:
     """Release holds whose process never settled them; returns how many were released."""
+    return release_expired(engine, now)[0]
+
+
+def release_expired(engine: Engine, now: datetime) -> tuple[int, frozenset[tuple[int, datetime]]]:
+    """Release holds whose process never settled them: how many were released, and the
+    (budget id, period start) counters they were held in (for ``reconcile_spent``)."""
     with engine.connect() as conn:
         rows = conn.execute(
             select(_R.c.id, _R.c.budget_id, _R.c.period_start, _R.c.amount_usd).where(
@@ -338,4 +344,7 @@ def sweep_expired(engine: Engine, now: datetime) -> int:
     asks = [
         SettleAsk(Reservation(rid, tuple(h), h[0].amount_usd), _ZERO) for rid, h in holds.items()
     ]
-    return apply_batch(engine, [], asks).released if asks else 0
+    if not asks:
+        return 0, frozenset()
+    periods = frozenset((budget_id, start) for _, budget_id, start, _ in rows)
+    return apply_batch(engine, [], asks).released, periods

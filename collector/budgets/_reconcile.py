@@ -18,12 +18,12 @@ booked is counted twice until the period ends — on the refusing side.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, Table, select, update
+from sqlalchemy import Engine, Table, and_, or_, select, update
 
 from collector.budgets._batch import begin_write
 from collector.budgets._measure import recorded_spend
@@ -35,10 +35,22 @@ _C: Table = BudgetCounter.__table__  # type: ignore[assignment]
 
 
 def reconcile_spent(
-    engine: Engine, budgets: Sequence[BudgetSpec], now: datetime, tz: ZoneInfo
+    engine: Engine,
+    budgets: Sequence[BudgetSpec],
+    now: datetime,
+    tz: ZoneInfo,
+    periods: Iterable[tuple[int, datetime]] = (),
 ) -> Decimal:
-    """Raise current counters to the recorded spend; returns how much was added in total."""
+    """Raise counters to the recorded spend; returns how much was added in total.
+
+    The counters of each budget's current period, and those named in ``periods`` (budget id,
+    period start): where the released holds were (a hold taken at 23:59 of a daily budget
+    expires, and is swept, in the next day).
+    """
     added = Decimal(0)
+    held: dict[int, set[datetime]] = {}
+    for budget_id, start in periods:
+        held.setdefault(budget_id, set()).add(start)
     with engine.connect() as conn:
         begin_write(conn)
         try:
@@ -48,8 +60,10 @@ def reconcile_spent(
                     select(_C.c.period_start, _C.c.spent_usd)
                     .where(
                         _C.c.budget_id == budget.id,
-                        _C.c.period_start >= window.start,
-                        _C.c.period_start < window.end,
+                        or_(
+                            and_(_C.c.period_start >= window.start, _C.c.period_start < window.end),
+                            _C.c.period_start.in_(sorted(held.get(budget.id or 0, ()))),
+                        ),
                     )
                     .order_by(_C.c.period_start)
                 )

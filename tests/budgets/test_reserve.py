@@ -19,7 +19,9 @@ from collector.budgets import (
     create_budget,
     parse_period,
     parse_scope,
+    reconcile_spent,
     release,
+    release_expired,
     reserve,
     settle,
     sweep_expired,
@@ -157,3 +159,26 @@ def test_two_processes_never_overspend(engine: Engine, migrated_url: str) -> Non
     [status] = budget_statuses(engine, NOW, TZ)
     assert status.spent_usd == settled == HOLD * admitted
     assert status.reserved_usd == Decimal(0)
+
+
+def test_a_hold_swept_in_the_next_period_reconciles_its_own_period(engine: Engine) -> None:
+    """A process dies at 23:59:30 holding a daily budget; its request was recorded but never
+    booked. The sweep runs after midnight: the day the hold was in is raised to what was
+    recorded (not only today, which the sweep's own time names)."""
+    b = hard(engine, "daily", "global", "day", "1.00")
+    late = datetime(2026, 11, 15, 23, 59, 30, tzinfo=UTC)
+    held = reserve(engine, [b], Decimal("0.90"), late, TZ, ttl=timedelta(minutes=1))
+    assert isinstance(held, Reservation)
+    write_batch(engine, [make_event(started_at=late, cost_usd=Decimal("0.7"))])  # never settled
+    after = late + timedelta(minutes=2)
+    released, periods = release_expired(engine, after)
+    assert released == 1 and periods == {(b.id, datetime(2026, 11, 15, tzinfo=UTC))}
+    assert reconcile_spent(engine, [b], after, TZ, periods) == Decimal("0.7")
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(BudgetCounter.period_start, BudgetCounter.spent_usd, BudgetCounter.reserved_usd)
+        ).all()
+    assert [(start.replace(tzinfo=UTC), spent, reserved) for start, spent, reserved in rows] == [
+        (datetime(2026, 11, 15, tzinfo=UTC), Decimal("0.7"), Decimal(0))
+    ]
+    assert reconcile_spent(engine, [b], after, TZ, periods) == Decimal(0)  # only ever raised
