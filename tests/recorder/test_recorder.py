@@ -4,9 +4,7 @@ quarantined, a full queue spills, and shutdown drains."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import sys
-from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -14,13 +12,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
-from sqlalchemy.engine import make_url
 
-from collector.db import Attempt, Request, hourly_rollups, hourly_tag_rollups, make_engine
+from collector.db import Attempt, Request, hourly_rollups, hourly_tag_rollups
 from collector.recorder import Recorder, RecorderConfig, Spool, write_batch
 from collector.recorder import writer as writer_module
 from tests.factories import make_event
-from tests.support.tcp_proxy import TcpProxy
 
 FAST = RecorderConfig(
     queue_size=10_000, batch_size=50, flush_interval_s=0.01, replay_interval_s=0.05
@@ -165,42 +161,6 @@ def test_corrupt_spool_file_is_quarantined(engine: Engine, tmp_path: Path) -> No
         "00000000000000000001-1-000000.batch.json"
     ]
     assert spool.pending() == []
-
-
-@pytest.fixture
-def outage_engine(migrated_url: str, tmp_path: Path) -> Iterator[tuple[Engine, object]]:
-    """An engine whose database can be made unavailable and brought back.
-
-    SQLite: another connection holds an exclusive lock (the file is 'locked').
-    PostgreSQL: connections go through a TCP proxy that is cut and restored.
-    """
-    url = make_url(migrated_url)
-    if url.drivername.startswith("sqlite"):
-        engine = make_engine(migrated_url, busy_timeout_ms=50)
-        yield engine, _SqliteLock(url.database or "")
-    else:
-        proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
-        proxy.start()
-        proxied = url.set(host="127.0.0.1", port=proxy.port)
-        engine = make_engine(proxied.render_as_string(hide_password=False), pool_pre_ping=True)
-        yield engine, proxy
-        proxy.close()
-    engine.dispose()
-
-
-class _SqliteLock:
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.conn: sqlite3.Connection | None = None
-
-    def cut(self) -> None:
-        self.conn = sqlite3.connect(self.path, isolation_level=None)
-        self.conn.execute("BEGIN EXCLUSIVE")
-
-    def start(self) -> None:
-        assert self.conn is not None
-        self.conn.execute("ROLLBACK")
-        self.conn.close()
 
 
 async def test_outage_mid_stream_loses_nothing(

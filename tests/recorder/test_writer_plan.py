@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -30,6 +31,7 @@ from collector.recorder import (
 from collector.recorder import writer as writer_module
 from collector.recorder.writer import connect_spec, write_plan, write_plan_for_url
 from tests.factories import make_event
+from tests.recorder.test_recorder import counts
 from tests.recorder.test_writer_process import _varied
 
 
@@ -214,3 +216,33 @@ def test_the_child_rolls_back_a_failed_batch_before_the_next(tmp_path: Path) -> 
         stored = set(conn.execute(text("SELECT id FROM requests")).scalars())
     engine.dispose()
     assert stored == {later.id}
+
+
+def test_the_child_writes_again_once_the_database_is_back(
+    outage_engine: tuple[Engine, Any],
+) -> None:
+    """The database goes away under the writer process (PostgreSQL: every connection reset;
+    SQLite: the file locked): batches fail as storage errors (the recorder spools them), the
+    child stays up, and once the database is back it writes again (on a new connection)."""
+    engine, outage = outage_engine
+    writer = WriterProcess(engine.url.render_as_string(hide_password=False), busy_timeout_ms=50)
+    writer.start()
+    try:
+        assert writer.write([make_event()]) == 1
+        outage.cut()
+        with pytest.raises(StorageError):
+            writer.write([make_event()])
+        outage.start()
+        events = [make_event() for _ in range(3)]
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                assert writer.write(events) == 3
+                break
+            except StorageError:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        assert writer.spawned == 1  # the same child throughout
+    finally:
+        writer.stop()
+    assert counts(engine)[:3] == (4, 4, 4)
