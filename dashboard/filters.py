@@ -54,6 +54,12 @@ def query_of(search: str | None) -> dict[str, list[str]]:
     return parse_qs((search or "").lstrip("?"), keep_blank_values=False)
 
 
+def search_of(query: Query) -> str:
+    """The search string of a parsed query (``layout(**query)`` gets one from Dash pages)."""
+    pairs = [(k, v) for k, vs in query.items() for v in ([vs] if isinstance(vs, str) else vs)]
+    return _search(pairs)
+
+
 def _values(query: Query, key: str) -> list[str]:
     raw = query.get(key, ())
     items = [raw] if isinstance(raw, str) else list(raw)

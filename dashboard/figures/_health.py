@@ -12,6 +12,7 @@ from dashboard.figures._base import (
     _as_float,
     _style,
     empty,
+    new_figure,
     outcome_colour,
     series_lines,
 )
@@ -32,7 +33,7 @@ def error_budget(df: pd.DataFrame) -> go.Figure:
     remaining = [_as_float(r) for r in data["remaining"]]
     if all(r is None for r in remaining):
         return empty("No eligible requests in any project's SLO window yet")
-    fig = go.Figure(
+    fig = new_figure(
         go.Bar(
             x=[r if r is not None else 0 for r in remaining],
             y=list(data["project"]),
@@ -128,7 +129,7 @@ def errors_by(df: pd.DataFrame, dimension: str) -> go.Figure:
         return empty("No failed requests in this range")
     data = df.assign(_d=df[dimension].astype("string").fillna("(unknown)"))
     order = list(data.groupby("_d")["requests"].sum().sort_values(ascending=False).index)
-    fig = go.Figure()
+    fig = new_figure()
     for outcome in sorted(data["outcome"].unique()):
         rows = data[data["outcome"] == outcome].groupby("_d", as_index=False)["requests"].sum()
         fig.add_bar(

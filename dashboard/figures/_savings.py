@@ -6,7 +6,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard import format as fmt
-from dashboard.figures._base import empty, money_stack
+from dashboard.figures._base import empty, money_stack, new_figure
 
 SAVINGS_HINT = (
     "No savings in this range — repeated prompt prefixes (≥ 1,024 tokens) are cached "
@@ -26,7 +26,7 @@ def savings_over_time(df: pd.DataFrame, bucket: str) -> go.Figure:
     data = priced_savings(df)
     if data.empty or not any(data["saved_usd"]):
         return empty(SAVINGS_HINT)
-    fig = go.Figure()
+    fig = new_figure()
     for kind, label in KIND_LABELS.items():
         rows = data[data["kind"] == kind]
         if rows.empty:

@@ -18,6 +18,7 @@ from dashboard.figures._base import (
     fold_groups,
     money_axis_format,
     money_stack,
+    new_figure,
     series_lines,
 )
 from dashboard.palette import OUTCOME_COLOURS, colour_for
@@ -28,7 +29,7 @@ def spend_over_time(df: pd.DataFrame, bucket: str, *, by: str = "model") -> go.F
     if df.empty or not df["requests"].sum():
         return empty()
     data = fold_groups(df, "cost_usd")
-    fig = go.Figure()
+    fig = new_figure()
     for group in _group_order(data, "cost_usd"):
         rows = data[data["group"] == group]
         colour = colour_for(group) if not group.startswith(OTHER) else "#bdc3c7"
@@ -53,7 +54,7 @@ def top_spenders(df: pd.DataFrame) -> go.Figure:
     if df.empty:
         return empty()
     data = df.iloc[::-1]
-    fig = go.Figure(
+    fig = new_figure(
         go.Bar(
             x=[float(c) for c in data["cost_usd"]],
             y=list(data["group"]),
@@ -136,7 +137,7 @@ def budget_burn(df: pd.DataFrame) -> go.Figure:
     data = df.iloc[::-1]
     used, ahead, hover = _burn_values(data)
     labels = [f"{n} · {h[0]} of {h[1]}" for n, h in zip(data["name"], hover, strict=True)]
-    fig = go.Figure()
+    fig = new_figure()
     fig.add_bar(
         x=used,
         y=labels,
@@ -169,7 +170,7 @@ def budget_burndown(
     if df.empty:
         return empty("Pick a budget to see how its period is going")
     cumulative = [float(c) for c in df["cumulative_usd"]]
-    fig = go.Figure()
+    fig = new_figure()
     fig.add_scatter(
         x=df["ts"], y=cumulative, name="spent so far", mode="lines+markers",
         line={"color": "#2c3e50", "width": 2.5}, fill="tozeroy", fillcolor="rgba(44,62,80,0.08)",

@@ -12,7 +12,7 @@ from dash import Input, Output, html
 from collector import analytics
 from dashboard import ids, tables
 from dashboard.components import paged_table, table_card
-from dashboard.pages._common import register_download, view
+from dashboard.pages._common import Slot, fill, register_download, view
 
 TABLE = "alerts-history-table"
 EMPTY = "alerts-history-empty"
@@ -44,6 +44,14 @@ STATE_STYLES = [
     {"if": {"filter_query": '{delivery} contains "failed"', "column_id": "delivery"},
      "color": "#e67e22"},
 ]  # fmt: skip
+
+
+OUTPUTS: tuple[Slot, ...] = (
+    (TABLE, "data"),
+    (TABLE, "page_count"),
+    (EMPTY, "children"),
+    (TABLE, "tooltip_data"),
+)
 
 
 def section() -> Any:
@@ -79,6 +87,11 @@ def update(
     return tables.records(df, FORMATS), max(1, math.ceil(total / PAGE_SIZE)), empty, tips
 
 
+def fill_first_page(page: Any) -> None:
+    """The history's first page drawn into ``page`` (the Budgets page's layout)."""
+    fill(page, OUTPUTS, update(0, None))
+
+
 def csv_frame() -> pd.DataFrame:
     df, _total = analytics.alert_history(view(None).engine, page=1, page_size=CSV_LIMIT)
     return df
@@ -90,11 +103,9 @@ def download(_clicks: int | None, search: str | None) -> dict[str, Any]:
 
 def register(app: dash.Dash) -> None:
     app.callback(
-        Output(TABLE, "data"),
-        Output(TABLE, "page_count"),
-        Output(EMPTY, "children"),
-        Output(TABLE, "tooltip_data"),
+        *(Output(component, prop) for component, prop in OUTPUTS),
         Input(TABLE, "page_current"),
         Input(ids.INTERVAL, "n_intervals"),
+        prevent_initial_call=True,  # the first page comes with the layout
     )(update)
     register_download(app, CSV, DOWNLOAD, download)

@@ -8,14 +8,14 @@ import dash
 import dash_bootstrap_components as dbc
 import pandas as pd
 import plotly.graph_objects as go
-from dash import Input, Output, html
+from dash import html
 
 from collector import analytics
-from dashboard import figures, ids, tables
+from dashboard import figures, tables
 from dashboard import format as fmt
 from dashboard.components import card, csv_button, data_table, graph
 from dashboard.figures import KIND_LABELS
-from dashboard.pages._common import register_download, view
+from dashboard.pages._common import Data, register_download, view
 
 GRAPH = "spend-savings-graph"
 TOTALS = "spend-savings-totals"
@@ -116,6 +116,10 @@ def update(search: str | None, _tick: int | None) -> tuple[go.Figure, list[Any],
     )
 
 
+# drawn and re-read with the rest of the Spend page (its ``DATA``)
+DATA = Data(((GRAPH, "figure"), (TOTALS, "children"), (TABLE, "data")), update)
+
+
 def download(_clicks: int | None, search: str | None) -> Any:
     """The savings rows as CSV; nothing under a tag filter (the chart says why)."""
     try:
@@ -126,7 +130,4 @@ def download(_clicks: int | None, search: str | None) -> Any:
 
 
 def register(app: dash.Dash) -> None:
-    inputs = (Input(ids.URL, "search"), Input(ids.INTERVAL, "n_intervals"))
-    app.callback(Output(GRAPH, "figure"), Output(TOTALS, "children"), Output(TABLE, "data"),
-                 *inputs)(update)  # fmt: skip
     register_download(app, CSV, DOWNLOAD, download)

@@ -8,13 +8,22 @@ from typing import Any
 import dash
 import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
-from dash import Input, Output, html
+from dash import html
 
 from collector import analytics
-from dashboard import figures, ids
+from dashboard import figures
 from dashboard.components import graph_card, page_header, segmented
 from dashboard.filters import choice, with_param
-from dashboard.pages._common import TAG_HINT, params, register_page, register_url_param, view
+from dashboard.pages._common import (
+    TAG_HINT,
+    Data,
+    filled,
+    params,
+    register_data,
+    register_page,
+    register_url_param,
+    view,
+)
 
 PATH = "/latency"
 PERCENTILE = "latency-percentile"
@@ -35,7 +44,7 @@ def layout(**query: Any) -> html.Div:
     pct = _pct(query)
     selector = segmented(PERCENTILE, PERCENTILES, pct)
     ttft_note = "streams only; p99 shows p95 (TTFT p99 is not tracked)"
-    return html.Div(
+    page = html.Div(
         [
             page_header("Latency", "How long requests take, per model."),
             dbc.Row(
@@ -61,6 +70,7 @@ def layout(**query: Any) -> html.Div:
         ],
         className="ss-stack",
     )
+    return filled(page, DATA, query)
 
 
 def update(search: str | None, _tick: int | None) -> tuple[go.Figure, go.Figure, go.Figure]:
@@ -77,6 +87,9 @@ def update(search: str | None, _tick: int | None) -> tuple[go.Figure, go.Figure,
     )
 
 
+DATA = (Data(((DURATION, "figure"), (TTFT, "figure"), (SPEED, "figure")), update),)
+
+
 def set_percentile(value: str, search: str | None) -> str:
     return with_param(search, "pct", None if value == "p95" else value)
 
@@ -85,11 +98,5 @@ def register(app: dash.Dash) -> None:
     register_page(
         __name__, path=PATH, name="Latency", title="Latency · spendscope", order=3, layout=layout
     )
-    app.callback(
-        Output(DURATION, "figure"),
-        Output(TTFT, "figure"),
-        Output(SPEED, "figure"),
-        Input(ids.URL, "search"),
-        Input(ids.INTERVAL, "n_intervals"),
-    )(update)
+    register_data(app, DATA)
     register_url_param(app, PERCENTILE, set_percentile)

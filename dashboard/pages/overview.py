@@ -10,13 +10,13 @@ import dash
 import dash_bootstrap_components as dbc
 import pandas as pd
 import plotly.graph_objects as go
-from dash import Input, Output, html
+from dash import html
 
 from collector import analytics
-from dashboard import figures, ids
+from dashboard import figures
 from dashboard import format as fmt
 from dashboard.components import graph_card, page_header, stat_card
-from dashboard.pages._common import TAG_HINT, register_page, view
+from dashboard.pages._common import TAG_HINT, Data, filled, register_data, register_page, view
 
 PATH = "/"
 CARDS = "overview-cards"
@@ -26,7 +26,7 @@ UNPRICED = "overview-unpriced"
 
 
 def layout(**query: Any) -> html.Div:
-    return html.Div(
+    page = html.Div(
         [
             page_header("Overview", "Spend against budget, and how healthy the traffic is."),
             html.Div(id=CARDS, className="ss-cards"),
@@ -42,6 +42,7 @@ def layout(**query: Any) -> html.Div:
             ),
         ]
     )
+    return filled(page, DATA, query)
 
 
 def linear_forecast(spent: Decimal, start: datetime, end: datetime, now: datetime) -> Decimal:
@@ -174,9 +175,13 @@ def update_latency(search: str | None, _tick: int | None) -> go.Figure:
     return figures.latency_over_time(df, "p95_ms", v.bucket)
 
 
+DATA = (
+    Data(((CARDS, "children"),), update_cards),
+    Data(((SPEND, "figure"),), update_spend),
+    Data(((LATENCY, "figure"),), update_latency),
+)
+
+
 def register(app: dash.Dash) -> None:
     register_page(__name__, path=PATH, name="Overview", title="spendscope", order=0, layout=layout)
-    inputs = (Input(ids.URL, "search"), Input(ids.INTERVAL, "n_intervals"))
-    app.callback(Output(CARDS, "children"), *inputs)(update_cards)
-    app.callback(Output(SPEND, "figure"), *inputs)(update_spend)
-    app.callback(Output(LATENCY, "figure"), *inputs)(update_latency)
+    register_data(app, DATA)

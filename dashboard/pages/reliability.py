@@ -9,15 +9,18 @@ import dash
 import dash_bootstrap_components as dbc
 import pandas as pd
 import plotly.graph_objects as go
-from dash import Input, Output, html
+from dash import html
 
 from collector import analytics
-from dashboard import figures, ids, tables
+from dashboard import figures, tables
 from dashboard.components import data_table, graph_card, page_header, segmented, table_card
 from dashboard.filters import choice, with_param
 from dashboard.pages._common import (
     TAG_HINT,
+    Data,
+    filled,
     params,
+    register_data,
     register_download,
     register_page,
     register_url_param,
@@ -102,7 +105,7 @@ def layout(**query: Any) -> html.Div:
     )
     budget = graph_card("Error budget left", BUDGET, subtitle="each project's SLO window")
     burn = graph_card("Burn rate", BURN, subtitle="1× uses the budget up exactly")
-    return html.Div(
+    page = html.Div(
         [
             page_header("Reliability", "Is the error budget holding, and do retries help?"),
             dbc.Row([dbc.Col(budget, lg=6), dbc.Col(budget_table, lg=6)], className="g-3"),
@@ -118,6 +121,7 @@ def layout(**query: Any) -> html.Div:
         ],
         className="ss-stack",
     )
+    return filled(page, DATA, query)
 
 
 def budget_frame(search: str | None) -> pd.DataFrame:
@@ -151,6 +155,13 @@ def update_errors(search: str | None, _tick: int | None) -> tuple[go.Figure, lis
     return figures.errors_by(df, _errors_by(search)), tables.records(df, {"requests": tables.count})
 
 
+DATA = (
+    Data(((BUDGET, "figure"), (BUDGET_TABLE, "data")), update_budget),
+    Data(((BURN, "figure"), (RETRY, "figure"), (ATTEMPTS, "figure")), update_trends),
+    Data(((ERRORS, "figure"), (ERRORS_TABLE, "data")), update_errors),
+)
+
+
 def download_budget(_clicks: int | None, search: str | None) -> dict[str, Any]:
     return tables.csv_download(budget_frame(search), "error-budget", view(search).now)
 
@@ -173,12 +184,7 @@ def register(app: dash.Dash) -> None:
         order=2,
         layout=layout,
     )
-    inputs = (Input(ids.URL, "search"), Input(ids.INTERVAL, "n_intervals"))
-    app.callback(Output(BUDGET, "figure"), Output(BUDGET_TABLE, "data"), *inputs)(update_budget)
-    app.callback(
-        Output(BURN, "figure"), Output(RETRY, "figure"), Output(ATTEMPTS, "figure"), *inputs
-    )(update_trends)
-    app.callback(Output(ERRORS, "figure"), Output(ERRORS_TABLE, "data"), *inputs)(update_errors)
+    register_data(app, DATA)
     for button, download, func in (
         (BUDGET_CSV, BUDGET_DOWNLOAD, download_budget),
         (ERRORS_CSV, ERRORS_DOWNLOAD, download_errors),

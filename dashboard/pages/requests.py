@@ -14,8 +14,15 @@ from dash import Input, Output, State, ctx, dcc, html, no_update
 from collector import analytics
 from dashboard import ids, tables
 from dashboard.components import page_header, paged_table, table_card
-from dashboard.filters import choice, query_of, with_param
-from dashboard.pages._common import params, register_page, register_url_param, view
+from dashboard.filters import choice, query_of, search_of, with_param
+from dashboard.pages._common import (
+    Slot,
+    fill,
+    params,
+    register_page,
+    register_url_param,
+    view,
+)
 from dashboard.pages._request_detail import attempts_frame, detail_body
 from dashboard.palette import OUTCOME_COLOURS
 
@@ -31,6 +38,18 @@ DETAIL_ID = "requests-detail-id"
 ATTEMPTS_CSV = "requests-attempts-csv"
 ATTEMPTS_DOWNLOAD = "requests-attempts-download"
 
+TABLE_OUTPUTS: tuple[Slot, ...] = (
+    (TABLE, "data"),
+    (TABLE, "page_count"),
+    (TOTAL, "children"),
+    (TABLE, "page_current"),
+)
+DETAIL_OUTPUTS: tuple[Slot, ...] = (
+    (DETAIL, "is_open"),
+    (DETAIL, "children"),
+    (DETAIL_ID, "data"),
+    (TABLE, "active_cell"),
+)
 PAGE_SIZE = 50
 CSV_MAX_ROWS = 10_000
 OUTCOMES = ("success", "client_error", "upstream_error", "timeout", "cancelled", "blocked")
@@ -135,7 +154,7 @@ def layout(**query: Any) -> html.Div:
     detail = dbc.Offcanvas(
         id=DETAIL, title="Request", placement="end", is_open=False, className="ss-detail"
     )
-    return html.Div(
+    page = html.Div(
         [
             dcc.Store(id=DETAIL_ID),
             dcc.Download(id=ATTEMPTS_DOWNLOAD),
@@ -156,6 +175,12 @@ def layout(**query: Any) -> html.Div:
         ],
         className="ss-stack",
     )
+    # the first page of the log (and a ``?request=`` link's detail) drawn in: the page
+    # paints in the router's round trip; the callbacks answer paging, sorting, filters
+    search = search_of(query)
+    fill(page, TABLE_OUTPUTS, update_table(search, 0, None, None))
+    fill(page, DETAIL_OUTPUTS, show_detail(None, None, False, search))
+    return page
 
 
 def sort_of(sort_by: list[dict[str, str]] | None) -> tuple[str, bool]:
@@ -251,23 +276,19 @@ def register(app: dash.Dash) -> None:
         __name__, path=PATH, name="Requests", title="Requests · spendscope", order=4, layout=layout
     )
     app.callback(
-        Output(TABLE, "data"),
-        Output(TABLE, "page_count"),
-        Output(TOTAL, "children"),
-        Output(TABLE, "page_current"),
+        *(Output(component, prop) for component, prop in TABLE_OUTPUTS),
         Input(ids.URL, "search"),
         Input(TABLE, "page_current"),
         Input(TABLE, "sort_by"),
         Input(ids.INTERVAL, "n_intervals"),
+        prevent_initial_call=True,
     )(lambda *args: update_table(*args, new_filters=ctx.triggered_id == ids.URL))
     app.callback(
-        Output(DETAIL, "is_open"),
-        Output(DETAIL, "children"),
-        Output(DETAIL_ID, "data"),
-        Output(TABLE, "active_cell"),
+        *(Output(component, prop) for component, prop in DETAIL_OUTPUTS),
         Input(TABLE, "active_cell"),
         Input(DETAIL, "is_open"),
         Input(ids.URL, "search"),
+        prevent_initial_call=True,
     )(lambda cell, is_open, search: show_detail(ctx.triggered_id, cell, is_open, search))
     for button, target, func in (
         (CSV, DOWNLOAD, download),

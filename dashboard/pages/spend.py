@@ -9,15 +9,18 @@ import dash
 import dash_bootstrap_components as dbc
 import pandas as pd
 import plotly.graph_objects as go
-from dash import Input, Output, html
+from dash import html
 
 from collector import analytics
-from dashboard import figures, ids, tables
+from dashboard import figures, tables
 from dashboard.components import data_table, graph_card, page_header, segmented, table_card
 from dashboard.filters import choice, with_param
 from dashboard.pages import _spend_savings
 from dashboard.pages._common import (
+    Data,
+    filled,
     params,
+    register_data,
     register_download,
     register_page,
     register_url_param,
@@ -60,7 +63,7 @@ def _by(source: Mapping[str, Any] | str | None) -> str:
 def layout(**query: Any) -> html.Div:
     by = _by(query)
     selector = segmented(BY, BY_LABELS, by)
-    return html.Div(
+    page = html.Div(
         [
             page_header("Spend", "Where the money goes, and how each budget is burning."),
             dbc.Row(dbc.Col(graph_card("Spend over time", OVER_TIME, controls=selector))),
@@ -92,6 +95,7 @@ def layout(**query: Any) -> html.Div:
         ],
         className="ss-stack",
     )
+    return filled(page, DATA, query)
 
 
 def with_share(df: pd.DataFrame, total: Any) -> pd.DataFrame:
@@ -149,6 +153,14 @@ def update_budgets(search: str | None, _tick: int | None) -> go.Figure:
     return figures.budget_burn(analytics.budget_status(v.engine, v.now, v.settings.timezone))
 
 
+DATA = (
+    Data(((OVER_TIME, "figure"),), update_over_time),
+    Data(((TOP_GRAPH, "figure"), (TOP_TABLE, "data")), update_top),
+    Data(((BUDGETS, "figure"),), update_budgets),
+    _spend_savings.DATA,
+)
+
+
 def set_by(by: str, search: str | None) -> str:
     return with_param(search, "by", None if by == "model" else by)
 
@@ -157,10 +169,7 @@ def register(app: dash.Dash) -> None:
     register_page(
         __name__, path=PATH, name="Spend", title="Spend · spendscope", order=1, layout=layout
     )
-    inputs = (Input(ids.URL, "search"), Input(ids.INTERVAL, "n_intervals"))
-    app.callback(Output(OVER_TIME, "figure"), *inputs)(update_over_time)
-    app.callback(Output(TOP_GRAPH, "figure"), Output(TOP_TABLE, "data"), *inputs)(update_top)
-    app.callback(Output(BUDGETS, "figure"), *inputs)(update_budgets)
+    register_data(app, DATA)
     _spend_savings.register(app)
     register_download(app, TOP_CSV, TOP_DOWNLOAD, download_top)
     register_url_param(app, BY, set_by)

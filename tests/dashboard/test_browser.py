@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import dash
+import flask
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -287,4 +288,45 @@ def test_first_paint_is_measured(dash_duo: Any, app: dash.Dash, capsys: Any) -> 
         shown = ", ".join(f"{t * 1000:.0f} ms" for t in timings)
         print(f"\nfirst paint (1,200 requests, warm): {shown}")
     assert len(timings) == 3
+    assert_no_errors(dash_duo)
+
+
+_LOADS = "return performance.getEntriesByType('resource').map(e => e.name)"
+
+
+def test_a_visit_paints_in_one_round_of_callbacks(dash_duo: Any, app: dash.Dash) -> None:
+    """Each page's data comes with its layout (no data callback on a visit or a navigation),
+    and plotly.js is loaded once."""
+    asked: list[str] = []
+
+    @app.server.before_request
+    def _record() -> None:
+        if flask.request.path.endswith("_dash-update-component"):
+            asked.append(str((flask.request.get_json(silent=True) or {}).get("output")))
+
+    base = start(dash_duo, app)
+    login(dash_duo, base, path="/reliability?range=30d")
+    wait_rendered(dash_duo, PAGES["reliability"][1])
+    for name, (_path, graphs) in PAGES.items():
+        dash_duo.find_element(f"#shell-nav-{name}").click()
+        dash_duo.wait_for_element(f"#{graphs[0]}", timeout=10)
+        wait_rendered(dash_duo, graphs)
+    prefixes = (*(f"{name}-" for name in PAGES), "alerts-")
+    assert [o for o in asked if any(p in o for p in prefixes)] == []
+    assert any("_pages_content" in o for o in asked)  # the pages were drawn by the router
+    loads = dash_duo.driver.execute_script(_LOADS)
+    assert [u for u in loads if u.endswith(plotlyjs.DASH_PATH)] == [f"{base}/{plotlyjs.DASH_PATH}"]
+    assert_no_errors(dash_duo)
+
+
+def test_a_request_link_opens_its_detail(
+    dash_duo: Any, app: dash.Dash, seeded: tuple[Any, Seeded]
+) -> None:
+    """``?request=`` in a link opens the detail panel with the page (drawn in its layout)."""
+    wanted = seeded[1].events[0].id
+    base = start(dash_duo, app)
+    login(dash_duo, base, path=f"/requests?request={wanted}")
+    dash_duo.wait_for_contains_text(".ss-detail", wanted, timeout=10)
+    assert "Attempts (" in dash_duo.find_element(".ss-detail").text
+    dash_duo.wait_for_element("#requests-table td", timeout=10)
     assert_no_errors(dash_duo)
