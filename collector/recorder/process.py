@@ -28,7 +28,6 @@ import threading
 import time
 from collections.abc import Sequence
 
-from collector.dbapi import ENGINE_CACHE_KIB
 from collector.errors import StorageError
 from collector.recorder._wire import (
     Packed,
@@ -55,7 +54,7 @@ class WriterProcess:
         url: str,
         *,
         busy_timeout_ms: int = 5000,
-        cache_kib: int = ENGINE_CACHE_KIB,
+        cache_kib: int = 8 * 1024,  # the default of SPENDSCOPE_RECORDER_SQLITE_CACHE_MIB
         respawn_after_s: float = 1.0,
         stop_timeout_s: float = 10.0,
     ) -> None:
