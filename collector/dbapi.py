@@ -59,6 +59,12 @@ def connect(spec: ConnectSpec) -> Any:
     raise ValueError(f"unsupported database driver {spec.driver!r}")
 
 
+def is_plain_file(database: str | None) -> bool:
+    """Whether a SQLite URL's database is a plain file, whose WAL a thread may checkpoint
+    (not in memory, not a ``file:`` URI, which may be either)."""
+    return bool(database) and database != ":memory:" and not str(database).startswith("file:")
+
+
 def tune_sqlite(dbapi_conn: Any, busy_timeout_ms: int, cache_kib: int = ENGINE_CACHE_KIB) -> None:
     """WAL (for a file), foreign keys, a busy timeout, NORMAL sync and the page cache."""
     cursor = dbapi_conn.cursor()

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Engine, event
 
-from collector.dbapi import WalCheckpointThread
+from collector.dbapi import WalCheckpointThread, is_plain_file
 
 SQLITE_DEFAULT_PAGES = 1000
 _INFO_KEY = "spendscope_wal_autocheckpoint"
@@ -50,7 +50,7 @@ class WalCheckpointer:
         if engine.dialect.name != "sqlite":
             return None
         database = engine.url.database
-        if not database or database == ":memory:" or database.startswith("file:"):
+        if database is None or not is_plain_file(database):
             return None
         return cls(engine, database, **kwargs)
 

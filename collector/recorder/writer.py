@@ -34,7 +34,7 @@ from collector.db.models import (
     hourly_tier_rollups,
 )
 from collector.db.types import Money, UTCDateTime
-from collector.dbapi import ENGINE_CACHE_KIB, ConnectSpec
+from collector.dbapi import ENGINE_CACHE_KIB, ConnectSpec, is_plain_file
 from collector.errors import StorageError
 from collector.recorder._batch import PoisonBatch, write_events
 from collector.recorder._binds import conversion
@@ -172,9 +172,7 @@ def connect_spec(
     args, options = dialect.create_connect_args(parsed)
     kwargs = dict(options)
     if dialect.name == "sqlite":
-        database = parsed.database or ""
-        in_memory = not database or database == ":memory:" or "mode=memory" in database
-        wal = None if in_memory or database.startswith("file:") else str(args[0])
+        wal = str(args[0]) if is_plain_file(parsed.database) else None
         kwargs |= {"timeout": busy_timeout_ms / 1000, "check_same_thread": False}
         return ConnectSpec("sqlite", tuple(args), kwargs, busy_timeout_ms, cache_kib, wal)
     if dialect.driver == "psycopg":
