@@ -74,6 +74,20 @@ class Settings(BaseSettings):
     spool_replay_interval_s: float = Field(
         5.0, gt=0, description="How often a spool is retried while the database is down."
     )
+    recorder_durability: Literal["process", "fsync"] = Field(
+        "process",
+        description=(
+            "'process': every answered request is in the journal before its last byte (a killed"
+            " process loses none; a machine crash at most one flush interval). 'fsync': the"
+            " response also waits for the journal's fsync (group commit), so a crash loses none."
+        ),
+    )
+    recorder_lag_bound_s: float = Field(
+        30.0, gt=0, description="An event unwritten for longer makes /healthz say degraded."
+    )
+    spool_min_free_mib: int = Field(
+        64, ge=0, description="Free disk under the spool below this makes /healthz say degraded."
+    )
 
     # --- gateway -------------------------------------------------------------------------
     host: str = Field("127.0.0.1", description="Address the gateway listens on.")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
@@ -85,19 +86,28 @@ def check_settings(settings: Settings) -> None:
 async def healthz(runtime: RuntimeDep) -> dict[str, Any]:
     """Liveness plus what an operator checks first: is anything waiting to be recorded?"""
     recorder = runtime.recorder
-    degraded = recorder.degraded
+    reasons = recorder.health()
+    journal = recorder.journal
     return {
-        "status": "degraded" if degraded else "ok",
-        "degraded": degraded,
+        "status": "degraded" if reasons else "ok",
+        "degraded": bool(reasons),
+        "reasons": reasons,
         "in_flight": runtime.in_flight,
         "recorder_backlog": recorder.backlog,
         "spool_pending": len(recorder.spool.pending()),
         "recorder": {
-            "submitted": recorder.stats.submitted,
-            "written": recorder.stats.written,
-            "spooled": recorder.stats.spooled,
-            "quarantined": recorder.stats.quarantined,
-            "write_failures": recorder.stats.write_failures,
+            **asdict(recorder.stats),
+            "oldest_unwritten_age_s": round(recorder.oldest_unwritten_age_s, 3),
+            "spool_bytes": recorder.spool.pending_bytes(),
+            "quarantine_files": len(recorder.spool.quarantined()),
+            "journal": None
+            if journal is None
+            else {
+                "durability": recorder.config.durability,
+                "pending": journal.pending,
+                "failures": journal.failures,
+                "sync_failures": journal.sync_failures,
+            },
             "writer": _writer_health(recorder.writer),
         },
     }

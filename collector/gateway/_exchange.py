@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -73,6 +73,9 @@ class Exchange:
     responded: bool = False  # our last byte is on its way: a disconnect now is no cancel
     disconnected: bool = False
     traceparent: str | None = None  # the client's valid W3C header, for the OTel exporter
+    # called before the last byte goes out, to hand the request to the recorder
+    hand_off: Callable[[Exchange], Awaitable[None]] | None = None
+    recorded: bool = False
     _prompt: int | None = None
 
     def refuse(self, exc: GatewayError) -> None:

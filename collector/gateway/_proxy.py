@@ -2,8 +2,10 @@
 
 Pure ASGI keeps the hot path lean (no request objects, no middleware per request) and lets
 streams go out as they arrive. Every request — refused, failed, cancelled or served —
-leaves exactly one ``UsageEvent`` with the recorder, handed over after the client has its
-answer (none when ``record_requests`` is off, only to measure what recording costs).
+leaves exactly one ``UsageEvent`` with the recorder (none when ``record_requests`` is off,
+only to measure what recording costs). An answered request is handed over just before its
+last byte is sent, so once a client has a complete answer its row is already journaled (and
+with ``fsync`` durability on disk); one that never completes is handed over when it ends.
 While a request is in flight a watcher listens for the client going away; it then
 cancels the work, which closes the upstream connection, and the row says ``cancelled``.
 The watcher starts only once a request has run for ``WATCH_AFTER_S``: most non-streamed
@@ -48,6 +50,7 @@ _NO_KEY = (
 )
 _BAD_KEY = "Incorrect API key provided: the key is unknown or has been revoked."
 WATCH_AFTER_S = 0.05
+DURABLE_WAIT_S = 5.0  # longest a response waits for its journal fsync (a hung disk)
 
 
 class _ClientGone(Exception):
@@ -89,6 +92,8 @@ class Proxy:
         if scope["type"] != "http":
             return
         ex = Exchange(new_request_id(), datetime.now(UTC), time.perf_counter(), scope["path"])
+        if self._record:
+            ex.hand_off = self._hand_off
         reservation: Reservation | None = None
         self.rt.in_flight += 1
         try:
@@ -97,7 +102,7 @@ class Proxy:
                 call, reservation = admitted
                 await self._serve(scope, receive, send, ex, call)
         finally:
-            if self._record:
+            if self._record and not ex.recorded:
                 self.rt.record(ex)
             self.rt.in_flight -= 1
         if reservation is not None:
@@ -133,6 +138,18 @@ class Proxy:
         except _ClientGone:
             ex.fail(Outcome.CANCELLED, "client_disconnected", "client left before sending its body")
         return None
+
+    async def _hand_off(self, ex: Exchange) -> None:
+        """Record before the last byte; with fsync durability, wait (bounded) for the disk."""
+        durable = self.rt.record(ex)
+        if durable is None:
+            return
+        try:
+            await asyncio.wait_for(durable, DURABLE_WAIT_S)
+        except TimeoutError:
+            log.error(
+                "gateway: journal fsync took over %.0f s; answering %s", DURABLE_WAIT_S, ex.id
+            )
 
     async def _authenticate(self, authorization: str | None) -> KeyPrincipal:
         scheme, _, key = (authorization or "").partition(" ")

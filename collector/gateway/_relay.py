@@ -39,8 +39,11 @@ def _ours(ex: Exchange, *, cost: bool) -> list[tuple[bytes, bytes]]:
 
 
 async def _finish(send: Send, ex: Exchange, body: bytes) -> None:
-    """The last body message; the exchange counts as answered before it is sent."""
+    """The last body message. Before it goes out the exchange counts as answered and is
+    handed to the recorder (so no answer the client completes can go unrecorded)."""
     ex.responded = True
+    if ex.hand_off is not None:
+        await ex.hand_off(ex)
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
@@ -103,7 +106,7 @@ async def relay_sse(
     """Pass SSE events on as they arrive; never retried once the headers went out.
 
     The read that reaches the end of the upstream body goes out with the end of ours, in
-    one write; the cost is settled after the client has its last byte.
+    one write, after the cost is settled and the request handed to the recorder.
     """
     assert reply.response is not None
     _note_reply(ex, reply)
@@ -130,8 +133,8 @@ async def relay_sse(
     finally:
         _let_go(reply.response, clean)
     reply.attempt.duration_ms = (time.perf_counter() - ex.t0) * 1000
-    await _finish(send, ex, tail)
     settle_stream(ex, overrides)
+    await _finish(send, ex, tail)
 
 
 def _let_go(response: aiohttp.ClientResponse, clean: bool) -> None:

@@ -68,7 +68,8 @@ class Runtime:
                 busy_timeout_ms=s.sqlite_busy_timeout_ms,
                 cache_kib=s.recorder_sqlite_cache_mib * 1024,
             )
-        self._recorder = Recorder(self._engine, s.spool_dir, _recorder_config(s), writer)
+        config = _recorder_config(s, journal=not _in_memory(self._engine))
+        self._recorder = Recorder(self._engine, s.spool_dir, config, writer)
         await self._recorder.start()
         self._keys = KeyCache(self._engine)
         connector = aiohttp.TCPConnector(
@@ -134,12 +135,17 @@ class Runtime:
             raise RuntimeError("gateway runtime used before its lifespan started")
         return await self._keys.get(raw_key)
 
-    def record(self, ex: Exchange) -> None:
-        """Hand the settled request to the recorder; a failure here never reaches the client."""
+    def record(self, ex: Exchange) -> asyncio.Future[None] | None:
+        """Hand the settled request to the recorder; a failure here never reaches the client.
+
+        Returns the recorder's durability future (``fsync`` durability), else None.
+        """
+        ex.recorded = True
         try:
-            self.recorder.submit(ex.to_event())
+            return self.recorder.submit(ex.to_event())
         except Exception:
             log.exception("gateway: could not record request %s", ex.id)
+            return None
 
     async def refresh_overrides(self) -> None:
         """Reload price overrides; on failure keep the ones we have."""
@@ -187,11 +193,16 @@ def _in_memory(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite" and (not database or ":memory:" in database)
 
 
-def _recorder_config(s: Settings) -> RecorderConfig:
+def _recorder_config(s: Settings, *, journal: bool) -> RecorderConfig:
+    """The recorder's settings; no journal for an in-memory database, which dies with us."""
     return RecorderConfig(
         queue_size=s.recorder_queue_size,
         batch_size=s.recorder_batch_size,
         flush_interval_s=s.recorder_flush_interval_ms / 1000,
         shutdown_timeout_s=s.recorder_shutdown_timeout_s,
         replay_interval_s=s.spool_replay_interval_s,
+        journal=journal,
+        durability=s.recorder_durability,
+        lag_bound_s=s.recorder_lag_bound_s,
+        min_free_bytes=s.spool_min_free_mib << 20,
     )

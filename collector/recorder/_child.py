@@ -24,7 +24,8 @@ from collector.dbapi import ConnectSpec, WalCheckpointThread, connect
 from collector.errors import StorageError
 from collector.recorder._batch import PoisonBatch, write_events
 from collector.recorder._plan import WritePlan
-from collector.recorder._wire import WireError, decode_events, receive, send
+from collector.recorder._wire import WireError, receive, send
+from collector.recorder.codec import decode_batch
 
 log = logging.getLogger("collector.recorder.writer_process")
 _BACKSTOP_PAGES = 10_000  # SQLite's own checkpoints while the thread runs them (see checkpoint)
@@ -44,7 +45,7 @@ class _Writer:
         self._connection()
 
     def write(self, payload: bytes) -> int:
-        return write_events(self._connection(), self.plan, decode_events(payload))
+        return write_events(self._connection(), self.plan, decode_batch(payload))
 
     def close(self) -> None:
         if self.conn is not None:

@@ -3,9 +3,10 @@
 In the gateway, building rows and rollups for a batch (~17 µs an event under the GIL) ran in a
 thread beside the event loop, which then waited for the GIL: requests that met a flush were
 slowed, and the two threads handing the GIL back and forth cost throughput. Here the gateway
-only encodes the batch (:mod:`collector.recorder._wire`) and hands it to a child process over
-a pipe; the child runs ``write_batch`` (and SQLite's WAL checkpoints) and answers with the
-count written, or why not.
+only joins the batch's lines (each event was encoded once, when it was taken in: see
+:mod:`collector.recorder.codec`) and hands them to a child process over a pipe; the
+child runs ``write_batch`` (and SQLite's WAL checkpoints) and answers with the count
+written, or why not.
 
 Nothing is lost when the child fails: a batch counts as written only once the child says it
 committed. If the child dies, hangs up or cannot start, ``write`` raises ``StorageError`` and
@@ -29,16 +30,8 @@ import time
 from collections.abc import Sequence
 
 from collector.errors import StorageError
-from collector.recorder._wire import (
-    Packed,
-    WireError,
-    encode_events,
-    encode_packed,
-    pack_event,
-    receive,
-    send,
-    unpack_event,
-)
+from collector.recorder._wire import WireError, receive, send
+from collector.recorder.codec import encode
 from collector.recorder.events import UsageEvent
 from collector.recorder.writer import PoisonBatch, connect_spec, write_plan_for_url
 
@@ -64,6 +57,7 @@ class WriterProcess:
         self.respawn_after_s = respawn_after_s
         self.stop_timeout_s = stop_timeout_s
         self.spawned = 0  # children started (tests, diagnostics)
+        self.restarted_at: float | None = None  # monotonic time of the last restart
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()  # one batch in the pipe at a time
         self._next_spawn = 0.0
@@ -82,19 +76,11 @@ class WriterProcess:
             except StorageError as exc:
                 log.error("recorder: %s; batches go to the spool until it starts", exc)
 
-    # events are packed as they arrive (spreading the work over requests, not one burst a
-    # batch that the event loop would wait behind); batches from the spool come as events
-    pack = staticmethod(pack_event)
-
-    @staticmethod
-    def unpack(rows: Sequence[Packed]) -> list[UsageEvent]:
-        return [unpack_event(row) for row in rows]
-
-    def write(self, events: Sequence[UsageEvent]) -> int:
-        return self._send(encode_events(events), len(events))
-
-    def write_packed(self, rows: Sequence[Packed]) -> int:
-        return self._send(encode_packed(rows), len(rows))
+    def write(self, events: Sequence[UsageEvent], lines: Sequence[bytes] | None = None) -> int:
+        """Send the batch's encoded lines (encoded once, as each event was taken in)."""
+        if lines is None:
+            lines = [encode(e) for e in events]
+        return self._send(b"".join(lines), len(lines))
 
     def _send(self, payload: bytes, count: int) -> int:
         with self._lock:
@@ -166,6 +152,8 @@ class WriterProcess:
             raise StorageError(f"the recorder's writer process did not start: {value}")
         self._proc = proc
         self.spawned += 1
+        if self.spawned > 1:
+            self.restarted_at = time.monotonic()
         log.info("recorder: writer process %d started", proc.pid)
         return proc
 

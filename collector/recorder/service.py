@@ -1,10 +1,14 @@
 """The background recorder: the request path hands it events and never waits on the database.
 
-Events queue in memory and are written in batches by one task. A batch the database cannot
-take goes to the durable spool; while the spool holds anything, new batches follow it there,
-so replay keeps the order. A batch the database rejects as data (poison) is split, and only
-the events that still fail are quarantined. Nothing is dropped: a full queue spills to the
-spool, and shutdown drains for a bounded time, then spools the rest.
+An event is taken in once (:meth:`Recorder.submit`): made storable, encoded to its line,
+appended to this process's journal (so a killed process loses nothing answered), and queued.
+One task writes the queue in batches. A batch the database cannot take goes to the durable
+spool; while the spool holds anything, new batches follow it there, so replay keeps the
+order. A batch the database rejects as data (poison) is split, and only the events that
+still fail are quarantined. A batch neither the database nor the spool can take (an outage
+on a full disk) stays in memory and is retried; past the queue bound new events are counted
+as dropped — never silently. Nothing in a batch can end the write loop, and a supervisor
+restarts it should it end all the same.
 """
 
 from __future__ import annotations
@@ -19,14 +23,18 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Literal
 
 from sqlalchemy import Engine
 
 from collector.errors import StorageError
+from collector.recorder import codec
+from collector.recorder._health import RecorderStats, health_reasons
 from collector.recorder.events import UsageEvent
-from collector.recorder.sink import BatchWriter, InProcessWriter, PackingWriter
+from collector.recorder.journal import Journal, Segment, forget
+from collector.recorder.sink import BatchWriter, InProcessWriter
 from collector.recorder.spool import Spool
+from collector.recorder.storable import CHANGED_KEY, make_storable
 from collector.recorder.writer import PoisonBatch
 
 log = logging.getLogger(__name__)
@@ -34,20 +42,8 @@ log = logging.getLogger(__name__)
 # long for the GIL whenever it wakes up (CPython's default, 5 ms, per wake-up: a request that
 # met a flush waited that long several times over, which set the gateway's p99 latency).
 WRITE_SWITCH_INTERVAL_S = 0.0001
-
-
-@dataclass(slots=True)
-class RecorderStats:
-    """Counters an operator reads to see that nothing was lost."""
-
-    submitted: int = 0
-    written: int = 0
-    duplicates: int = 0
-    spooled: int = 0
-    overflowed: int = 0
-    replayed_batches: int = 0
-    quarantined: int = 0
-    write_failures: int = 0
+Durability = Literal["process", "fsync"]
+__all__ = ["Recorder", "RecorderConfig", "RecorderStats"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,10 +53,26 @@ class RecorderConfig:
     flush_interval_s: float = 0.2
     shutdown_timeout_s: float = 10.0
     replay_interval_s: float = 5.0
+    journal: bool = True  # off only where no other process could recover it (in-memory)
+    durability: Durability = "process"
+    lag_bound_s: float = 30.0  # an event older than this, unwritten, makes /healthz degraded
+    min_free_bytes: int = 64 << 20  # free space under the spool below this: degraded
+    restart_window_s: float = 300.0  # a writer restart is reported this long
+    hold_pause_s: float = 1.0  # pause after a batch nothing could take
+
+
+class _Item:
+    """One taken-in event on its way to a row."""
+
+    __slots__ = ("at", "event", "line", "segment")
+
+    def __init__(self, event: UsageEvent, line: bytes, segment: Segment | None) -> None:
+        self.event, self.line, self.segment = event, line, segment
+        self.at = time.monotonic()
 
 
 class Recorder:
-    """Owns the queue, the writer task and the spool of one process.
+    """Owns the queue, the writer task, the journal and the spool of one process.
 
     Batches go to ``writer`` (by default written in this process, on ``engine``).
     """
@@ -77,69 +89,119 @@ class Recorder:
         self.spool = Spool(spool_dir)
         self.config = config
         self.stats = RecorderStats()
-        # a packing writer's queue holds packed events (packed as they arrive), else events
-        self._packing = self.writer if isinstance(self.writer, PackingWriter) else None
-        self._queue: deque[Any] = deque()
+        fsync = config.durability == "fsync"
+        interval = config.flush_interval_s
+        self.journal = (
+            Journal(spool_dir / "journal", fsync=fsync, sync_interval_s=interval)
+            if config.journal
+            else None
+        )
+        self._queue: deque[_Item] = deque()
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()  # cleared by submit, set again once the writer has nothing in hand
         self._stopping = False
         self._first_at = 0.0  # when the queue last went from empty to non-empty (monotonic)
+        self._writing_since: float | None = None  # oldest event of the batch being written
         self._spool_pending = bool(self.spool.pending())
-        self._tasks: list[asyncio.Task[None]] = []
+        self.spool_failing = False  # the last spool write failed (full or read-only disk)
+        self._writer_task: asyncio.Task[None] | None = None
+        self._replay_task: asyncio.Task[None] | None = None
 
     # --- the request path ------------------------------------------------------------
-    def submit(self, event: UsageEvent) -> None:
-        """Queue an event; never blocks on I/O unless the queue is full (then spools it)."""
+    def submit(self, event: UsageEvent) -> asyncio.Future[None] | None:
+        """Take an event in; never blocks on I/O unless the queue is full (then spools it).
+
+        Returns, with ``fsync`` durability, a future done once the event is on disk (the
+        gateway sends the response's last byte after it); else None.
+        """
         self.stats.submitted += 1
+        line = self._take_in(event)
+        if line is None:
+            return None
+        segment = self.journal.append(line) if self.journal is not None else None
+        item = _Item(event, line, segment)
         if len(self._queue) >= self.config.queue_size:
             self.stats.overflowed += 1
-            self._spill([event], reason="queue full")
-            return
-        if self._packing is None:
-            self._queue.append(event)
+            if self._try_spill([item], "queue full"):
+                self._release([item])
+            else:
+                self._drop([item], "the queue is full and the spool cannot be written")
         else:
-            try:
-                self._queue.append(self._packing.pack(event))
-            except Exception:  # never lose it: the spool takes the event as it is
-                log.exception("recorder: could not pack request %s", event.id)
-                self._spill([event], reason="could not pack")
-                return
-        self._idle.clear()
-        if len(self._queue) == 1:
-            self._first_at = time.monotonic()
-            self._wake.set()
-        elif len(self._queue) >= self.config.batch_size:
-            self._wake.set()
+            self._queue.append(item)
+            self._idle.clear()
+            if len(self._queue) == 1:
+                self._first_at = item.at
+                self._wake.set()
+            elif len(self._queue) >= self.config.batch_size:
+                self._wake.set()
+        if segment is None or self.journal is None:
+            return None
+        return self.journal.durable(segment)
+
+    def _take_in(self, event: UsageEvent) -> bytes | None:
+        """The event made storable and encoded; its money is kept whatever else fails."""
+        try:
+            if make_storable(event):
+                self.stats.sanitised += 1
+            return codec.encode(event)
+        except Exception as exc:
+            log.exception("recorder: request %s could not be taken in as sent", event.id)
+            event.tags = {}
+            event.metadata = {CHANGED_KEY: [f"metadata and tags dropped: {exc!r}"[:300]]}
+        try:
+            return codec.encode(event)
+        except Exception:
+            self.stats.dropped += 1
+            log.exception("recorder: request %s DROPPED: it cannot be encoded", event.id)
+            return None
 
     # --- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
-        """Replay what an earlier run spooled, then start writing."""
+        """Recover what dead processes journaled and what was spooled, then start writing."""
         await asyncio.to_thread(self.writer.start)
-        await self._replay_once()
-        self._tasks = [
-            asyncio.create_task(self._write_loop(), name="recorder-writer"),
-            asyncio.create_task(self._replay_loop(), name="recorder-replay"),
-        ]
+        if self.journal is not None:
+            self.journal.start()
+        await self._recover()
+        self._spawn_writer()
+        self._replay_task = asyncio.create_task(self._replay_loop(), name="recorder-replay")
+
+    def _spawn_writer(self) -> None:
+        task = asyncio.create_task(self._write_loop(), name="recorder-writer")
+        task.add_done_callback(self._writer_ended)
+        self._writer_task = task
+
+    def _writer_ended(self, task: asyncio.Task[None]) -> None:
+        """The supervisor: a write loop that ended while not stopping is started again."""
+        if self._stopping or task.cancelled():
+            return
+        self.stats.loop_restarts += 1
+        log.error("recorder: the write loop ended (%r); starting it again", task.exception())
+        self._spawn_writer()
 
     async def stop(self) -> None:
-        """Drain within the shutdown timeout; spool whatever is left."""
+        """Drain within the shutdown timeout; spool whatever is left (else the journal has it)."""
         self._stopping = True
         self._wake.set()
-        writer = self._tasks[0] if self._tasks else None
+        writer = self._writer_task
         if writer is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(writer), self.config.shutdown_timeout_s)
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for task in (writer, self._replay_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         if self._queue:
-            rest = self._events(list(self._queue))
+            rest = list(self._queue)
             self._queue.clear()
-            self._spill(rest, reason="shutdown timeout")
+            if self._try_spill(rest, "shutdown timeout"):
+                self._release(rest)
+            else:
+                log.error("recorder: %d events left in the journal for the next start", len(rest))
         await asyncio.to_thread(self.writer.stop)
+        if self.journal is not None:
+            await asyncio.to_thread(self.journal.stop)
         self._idle.set()
 
     async def flush(self, wait_s: float = 30.0) -> None:
@@ -155,9 +217,25 @@ class Recorder:
         return len(self._queue)
 
     @property
-    def degraded(self) -> bool:
-        """True while batches are going to the spool instead of the database."""
+    def oldest_unwritten_age_s(self) -> float:
+        """How long the oldest event neither written nor spooled has waited."""
+        oldest = [t for t in (self._writing_since,) if t is not None]
+        if self._queue:
+            oldest.append(self._queue[0].at)
+        return time.monotonic() - min(oldest) if oldest else 0.0
+
+    @property
+    def spool_pending(self) -> bool:
+        """True while batches wait in the spool for the database."""
         return self._spool_pending
+
+    def health(self) -> list[str]:
+        """Why the record is not whole right now (empty: recording works)."""
+        return health_reasons(self)
+
+    @property
+    def degraded(self) -> bool:
+        return bool(self.health())
 
     # --- the writer ------------------------------------------------------------------
     async def _write_loop(self) -> None:
@@ -168,10 +246,17 @@ class Recorder:
                 self._idle.set()
                 self._wake.clear()
                 await self._wake.wait()
-            await self._gather()
-            batch = self._take()
-            if batch:
-                await self._persist(batch)
+            try:
+                await self._gather()
+                batch = self._take()
+                if batch:
+                    await self._persist(batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # whatever a batch does, the loop goes on
+                self.stats.loop_errors += 1
+                log.exception("recorder: write loop error; going on")
+                await asyncio.sleep(self.config.hold_pause_s)
 
     async def _gather(self) -> None:
         """Let a batch gather until its oldest event has waited the flush interval.
@@ -185,76 +270,155 @@ class Recorder:
         if wait > 0:
             await asyncio.sleep(wait)
 
-    def _take(self) -> list[Any]:
+    def _take(self) -> list[_Item]:
         n = min(len(self._queue), self.config.batch_size)
-        return [self._queue.popleft() for _ in range(n)]
+        batch = [self._queue.popleft() for _ in range(n)]
+        if self._queue:
+            self._first_at = self._queue[0].at
+        return batch
 
-    async def _persist(self, batch: list[Any]) -> None:
+    async def _persist(self, batch: list[_Item]) -> None:
         """Write (or spool) a taken batch in a worker thread that a cancel cannot stop.
 
         Cancelling a plain ``to_thread`` before its thread started dropped the work item,
         and with it the batch (seen on shutdown); the shielded executor future still runs,
-        and the loop's shutdown waits for it.
+        and the loop's shutdown waits for it. A batch nothing could take goes back to the
+        head of the queue, and the loop pauses before trying again.
         """
         loop = asyncio.get_running_loop()
-        await asyncio.shield(loop.run_in_executor(None, self._persist_now, batch))
-
-    def _persist_now(self, batch: list[Any]) -> None:
-        if self._spool_pending:
-            self._spill(self._events(batch), "spool not yet replayed")
-            return
+        self._writing_since = batch[0].at
         try:
-            self._write(batch, queued=True)
+            kept = await asyncio.shield(loop.run_in_executor(None, self._persist_now, batch))
+        finally:
+            self._writing_since = None
+        if kept:
+            self._release(batch)
+            return
+        self._queue.extendleft(reversed(batch))
+        self._first_at = batch[0].at
+        await asyncio.sleep(self.config.hold_pause_s)
+
+    def _persist_now(self, batch: list[_Item]) -> bool:
+        """Written, spooled (True), or neither (False: the caller keeps the batch)."""
+        if self._spool_pending and self._try_spill(batch, "spool not yet replayed"):
+            return True
+        events, lines = [i.event for i in batch], [i.line for i in batch]
+        try:
+            self._write(events, lines)
+            return True
         except StorageError as exc:
             self.stats.write_failures += 1
             log.warning("recorder: database write failed, spooling %d events: %s", len(batch), exc)
-            self._spill(self._events(batch), "database unavailable")
         except Exception:  # a bug must not drop the batch (nor end the loop): spool it
             self.stats.write_failures += 1
             log.exception("recorder: batch of %d failed unexpectedly; spooling it", len(batch))
-            self._spill(self._events(batch), "unexpected write failure")
+        return self._try_spill(batch, "database unavailable")
 
-    def _events(self, items: Sequence[Any]) -> list[UsageEvent]:
-        """Queued items as events (a packing writer's queue holds packed ones)."""
-        return self._packing.unpack(items) if self._packing is not None else list(items)
-
-    def _write(self, batch: Sequence[Any], queued: bool = False) -> None:
-        """Write a batch (queued items, or events from the spool) with quick thread switches."""
+    def _write(self, events: Sequence[UsageEvent], lines: Sequence[bytes]) -> None:
+        """Write a batch with quick thread switches; poison is bisected and quarantined."""
         with _SWITCH:
-            self._write_split(batch, queued and self._packing is not None)
+            self._write_split(events, lines)
 
-    def _write_split(self, batch: Sequence[Any], packed: bool) -> None:
-        """Write a batch; a poison batch is bisected so only bad events are quarantined."""
+    def _write_split(self, events: Sequence[UsageEvent], lines: Sequence[bytes]) -> None:
         try:
-            if packed and self._packing is not None:
-                new = self._packing.write_packed(batch)
-            else:
-                new = self.writer.write(batch)
+            new = self.writer.write(events, lines)
         except PoisonBatch as exc:
-            if len(batch) == 1:
-                events = self._events(batch) if packed else list(batch)
-                self.spool.quarantine_events(events, reason=str(exc))
-                self.stats.quarantined += 1
+            if len(events) == 1:
+                self._quarantine(events, lines, str(exc))
                 return
-            mid = len(batch) // 2
-            self._write_split(batch[:mid], packed)
-            self._write_split(batch[mid:], packed)
+            mid = len(events) // 2
+            self._write_split(events[:mid], lines[:mid])
+            self._write_split(events[mid:], lines[mid:])
             return
         self.stats.written += new
-        self.stats.duplicates += len(batch) - new
+        self.stats.duplicates += len(events) - new
 
-    def _spill(self, events: Sequence[UsageEvent], reason: str) -> None:
-        self.spool.append(events)
+    def _quarantine(self, events: Sequence[UsageEvent], lines: Sequence[bytes], why: str) -> None:
+        try:
+            self.spool.quarantine_lines(lines, reason=why)
+            self.stats.quarantined += len(lines)
+        except OSError as exc:
+            self.stats.dropped += len(lines)
+            for line in lines:  # the last place it can be kept: the log
+                log.error("recorder: DROPPED event (%s; quarantine unwritable: %s): %s",
+                          why, exc, line.decode(errors="replace"))  # fmt: skip
+
+    def _try_spill(self, items: Sequence[_Item], reason: str) -> bool:
+        try:
+            self.spool.append([i.line for i in items], reason=reason)
+        except OSError as exc:
+            self.stats.spool_failures += 1
+            if not self.spool_failing:
+                log.error("recorder: the spool cannot be written (%s); events stay in memory", exc)
+            self.spool_failing = True
+            return False
+        self.spool_failing = False
         self._spool_pending = True
-        self.stats.spooled += len(events)
-        log.warning("recorder: spooled %d events (%s)", len(events), reason)
+        self.stats.spooled += len(items)
+        log.warning("recorder: spooled %d events (%s)", len(items), reason)
+        return True
 
-    # --- replay ----------------------------------------------------------------------
+    def _release(self, items: Sequence[_Item]) -> None:
+        """The items are stored or spooled: their journal segments need not keep them."""
+        journal = self.journal
+        if journal is None:
+            return
+        for item in items:
+            if item.segment is not None:
+                journal.release(item.segment, 1)
+
+    def _drop(self, items: Sequence[_Item], why: str) -> None:
+        self.stats.dropped += len(items)
+        log.error("recorder: %d events DROPPED from memory (%s); the journal keeps them"
+                  " for the next start", len(items), why)  # fmt: skip
+
+    # --- recovery ----------------------------------------------------------------------
     async def _replay_loop(self) -> None:
         while True:
             await asyncio.sleep(self.config.replay_interval_s)
-            if self._spool_pending:
-                await self._replay_once()
+            try:
+                await self._recover()
+            except Exception:
+                log.exception("recorder: recovery round failed; trying again later")
+
+    async def _recover(self) -> None:
+        if self.journal is not None:
+            await asyncio.to_thread(self._adopt_orphans)
+        if self._spool_pending:
+            await self._replay_once()
+
+    def _adopt_orphans(self) -> None:
+        """Write (or spool) the journals of processes that died, then delete them."""
+        assert self.journal is not None
+        for path, raw in self.journal.orphans():
+            try:
+                _meta, events, lines, bad = codec.read_lines(raw)
+            except codec.CodecError as exc:
+                log.error("recorder: journal %s unreadable (%s); left in place", path, exc)
+                continue
+            if not self._store_adopted(events, lines):
+                return  # neither database nor spool: the journal keeps them
+            forget(path)
+            self.stats.adopted += len(events)
+            log.warning("recorder: recovered %d events (%d unreadable lines) from %s",
+                        len(events), bad, path.name)  # fmt: skip
+
+    def _store_adopted(self, events: list[UsageEvent], lines: list[bytes]) -> bool:
+        size = self.config.batch_size
+        for at in range(0, len(events), size):
+            chunk_events, chunk_lines = events[at : at + size], lines[at : at + size]
+            try:
+                self._write(chunk_events, chunk_lines)
+                continue
+            except StorageError as exc:
+                log.info("recorder: recovered journal goes to the spool: %s", exc)
+            try:
+                self.spool.append(lines[at:], reason="recovered journal; database unavailable")
+            except OSError:
+                return False
+            self._spool_pending = True
+            return True
+        return True
 
     async def _replay_once(self) -> bool:
         started = time.monotonic()

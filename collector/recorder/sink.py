@@ -9,7 +9,7 @@ recorder splits it).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol
 
 from sqlalchemy import Engine
 
@@ -19,22 +19,16 @@ from collector.recorder.writer import write_batch
 
 
 class BatchWriter(Protocol):
+    """Writes a batch given both as events and as their encoded lines (each writer takes
+    the form it needs: events in this process, lines down a pipe)."""
+
     def start(self) -> None: ...
 
-    def write(self, events: Sequence[UsageEvent]) -> int: ...
+    def write(self, events: Sequence[UsageEvent], lines: Sequence[bytes] | None = None) -> int:
+        """Write the batch; returns how many requests were new."""
+        ...
 
     def stop(self) -> None: ...
-
-
-@runtime_checkable
-class PackingWriter(BatchWriter, Protocol):
-    """A writer that wants each event packed as it is submitted (see ``WriterProcess``)."""
-
-    def pack(self, event: UsageEvent) -> Any: ...
-
-    def unpack(self, rows: Sequence[Any]) -> list[UsageEvent]: ...
-
-    def write_packed(self, rows: Sequence[Any]) -> int: ...
 
 
 class InProcessWriter:
@@ -49,7 +43,7 @@ class InProcessWriter:
         if self.checkpointer is not None:
             self.checkpointer.start()
 
-    def write(self, events: Sequence[UsageEvent]) -> int:
+    def write(self, events: Sequence[UsageEvent], lines: Sequence[bytes] | None = None) -> int:
         return write_batch(self.engine, events)
 
     def stop(self) -> None:

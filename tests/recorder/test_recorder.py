@@ -16,6 +16,7 @@ from sqlalchemy import Engine, func, select
 from collector.db import Attempt, Request, hourly_rollups, hourly_tag_rollups
 from collector.recorder import Recorder, RecorderConfig, Spool, write_batch
 from collector.recorder import writer as writer_module
+from collector.recorder.codec import encode
 from tests.factories import make_event
 
 FAST = RecorderConfig(
@@ -151,10 +152,10 @@ async def test_full_queue_spills_to_spool_and_replays(engine: Engine, tmp_path: 
 
 def test_corrupt_spool_file_is_quarantined(engine: Engine, tmp_path: Path) -> None:
     spool = Spool(tmp_path / "spool")
-    spool.append([make_event()])
+    spool.append([encode(make_event())])
     (tmp_path / "spool" / "00000000000000000001-1-000000.batch.json").write_text("{not json")
-    spool.append([make_event()])
-    replayed = spool.replay(lambda events: write_batch(engine, events))
+    spool.append([encode(make_event())])
+    replayed = spool.replay(lambda events, lines: write_batch(engine, events))
     assert replayed == 2
     assert counts(engine)[0] == 2
     assert [p.name for p in (tmp_path / "spool" / "quarantine").iterdir()] == [
@@ -192,7 +193,7 @@ async def test_outage_mid_stream_loses_nothing(
 async def test_replayed_spool_at_start_is_idempotent(engine: Engine, tmp_path: Path) -> None:
     events = [make_event() for _ in range(40)]
     write_batch(engine, events[:25])  # written, but the spool still holds them (lost ack)
-    Spool(tmp_path / "spool").append(events)
+    Spool(tmp_path / "spool").append([encode(e) for e in events])
     recorder = Recorder(engine, tmp_path / "spool", FAST)
     await recorder.start()
     await recorder.stop()

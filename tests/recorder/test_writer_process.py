@@ -24,7 +24,8 @@ from collector.recorder import (
     UsageEvent,
     WriterProcess,
 )
-from collector.recorder._wire import WireError, decode_events, encode_events, receive, send
+from collector.recorder._wire import WireError, receive, send
+from collector.recorder.codec import decode_batch, encode
 from tests.factories import T0, make_event
 from tests.recorder.test_recorder import counts
 
@@ -55,7 +56,7 @@ def _varied() -> list[UsageEvent]:
 
 def test_events_cross_the_wire_exactly() -> None:
     events = [*_varied(), make_event(started_at=datetime(2026, 1, 1, 5))]  # naive too
-    back = decode_events(encode_events(events))
+    back = decode_batch(b"".join(encode(e) for e in events))
     assert back == events
     for a, b in zip(events, back, strict=True):
         assert repr(a) == repr(b)  # same types and the same Decimal digits (1.2300 stays)
@@ -169,8 +170,8 @@ def test_a_child_that_cannot_start_sends_batches_to_the_spool(tmp_path: Path) ->
     assert recorder.stats.written == 0
     assert recorder.stats.spooled == len(submitted) == 20
     spooled: list[UsageEvent] = []
-    recorder.spool.replay(lambda events: spooled.extend(events))
-    # packed as they arrived, unpacked for the spool: the very same events
+    recorder.spool.replay(lambda events, lines: spooled.extend(events))
+    # encoded as they arrived, decoded from the spool: the very same events
     assert sorted(spooled, key=lambda e: e.id) == sorted(submitted, key=lambda e: e.id)
 
 
