@@ -3,8 +3,8 @@
 The journal, the spool and the pipe to the writer process all carry these lines. A line is a
 JSON array of the request's values in field order, its last item the attempts (each an
 array). UTC datetimes travel as integer microseconds since the epoch (others as ISO text),
-Decimals as their exact text, so both come back equal. A file of lines starts with a header line naming the
-fields, so a file written by an older version (fewer or other fields) still decodes.
+Decimals as their exact text, so both come back equal. A file of lines starts with a header
+line naming the fields, so a file written by an older version (other fields) still decodes.
 
 No SQLAlchemy here: the writer process imports this.
 """
@@ -113,11 +113,11 @@ class Reader:
         except (orjson.JSONDecodeError, TypeError, KeyError) as exc:
             raise CodecError(f"not an event file header: {exc}") from exc
         self.meta: dict[str, Any] = meta
-        self._same = tuple(request) == REQUEST_FIELDS and tuple(attempt) == ATTEMPT_FIELDS
+        self.same_fields = tuple(request) == REQUEST_FIELDS and tuple(attempt) == ATTEMPT_FIELDS
         self._request, self._attempt = request, attempt
 
     def decode(self, line: bytes) -> UsageEvent:
-        if self._same:
+        if self.same_fields:
             return decode(line)
         try:
             row = orjson.loads(line)
@@ -169,5 +169,5 @@ def read_lines(data: bytes) -> tuple[dict[str, Any], list[UsageEvent], list[byte
         except CodecError:
             bad += 1
             continue
-        lines.append(line + b"\n" if reader._same else encode(events[-1]))
+        lines.append(line + b"\n" if reader.same_fields else encode(events[-1]))
     return reader.meta, events, lines, bad
