@@ -305,6 +305,7 @@ class Recorder:
         events, lines = [i.event for i in batch], [i.line for i in batch]
         try:
             self._write(events, lines)
+            self.spool_failing = False  # nothing waits on it now (the free space is checked)
             return True
         except StorageError as exc:
             self.stats.write_failures += 1

@@ -32,6 +32,7 @@ EXCERPT = 1_000  # characters of replaced metadata kept as text
 INT_MAX = 2**31 - 1  # the INTEGER columns (PostgreSQL int4)
 JSON_INT = 2**63  # integers JSON encoders take
 AUDIO_SECONDS_MAX = Decimal("999999999.999")  # NUMERIC(12, 3)
+MONEY_MAX = Decimal(10) ** 10  # NUMERIC(20, 10)
 TAG_TEXT = 400  # a tag rollup's "key=value" column
 
 _INT_FIELDS = (
@@ -77,6 +78,7 @@ def make_storable(event: UsageEvent, limits: Limits | None = None) -> list[str]:
     notes: list[str] = []
     _texts(event, limits.request, notes, "")
     _ints(event, notes, "")
+    _money(event, notes)
     if event.audio_seconds > AUDIO_SECONDS_MAX or event.audio_seconds < 0:
         notes.append(f"audio_seconds: {event.audio_seconds} out of range, clamped")
         event.audio_seconds = min(max(event.audio_seconds, Decimal(0)), AUDIO_SECONDS_MAX)
@@ -90,6 +92,23 @@ def make_storable(event: UsageEvent, limits: Limits | None = None) -> list[str]:
     if event.metadata or notes:
         event.metadata = _metadata(event.metadata, notes)
     return notes
+
+
+def _money(event: UsageEvent, notes: list[str]) -> None:
+    """A cost no column holds (not finite, or ≥ 10^10 USD) is no cost: unpriced, noted."""
+    if not _storable_money(event.cost_usd):
+        notes.append(f"cost_usd: {str(event.cost_usd)[:40]} cannot be stored; unpriced")
+        event.cost_usd, event.cost_source = None, "unpriced"
+    for attempt in event.attempts:
+        if not _storable_money(attempt.cost_usd):
+            notes.append(f"attempts[{attempt.attempt_no}].cost_usd: cannot be stored; dropped")
+            attempt.cost_usd = None
+
+
+def _storable_money(cost: Decimal | None) -> bool:
+    return cost is None or (
+        isinstance(cost, Decimal) and cost.is_finite() and abs(cost) < MONEY_MAX
+    )
 
 
 def _texts(obj: Any, limits: tuple[tuple[str, int], ...], notes: list[str], where: str) -> None:
