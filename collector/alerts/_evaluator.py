@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -29,8 +30,8 @@ from collector.alerts._store import (
     record_deliveries,
     resolve,
 )
-from collector.alerts._types import Alert, Rule
-from collector.budgets import load_budgets, parse_timezone
+from collector.alerts._types import Alert, Measurements, Rule, RuleKind
+from collector.budgets import BudgetSpec, load_budgets, parse_timezone
 from collector.settings import Settings
 
 _log = logging.getLogger("collector.alerts")
@@ -55,8 +56,14 @@ def _body(
 class AlertEvaluator:
     """Evaluates every enabled rule; ``evaluate_once(now)`` for tests and cron-like use."""
 
-    def __init__(self, engine: Engine, settings: Settings) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        recorder_health: Callable[[], Mapping[str, str]] | None = None,
+    ) -> None:
         self._engine = engine
+        self._recorder_health = recorder_health  # this process's recorder, for its rules
         self._settings = settings
         self._tz = parse_timezone(settings.timezone)
         self._wake = asyncio.Event()
@@ -88,7 +95,7 @@ class AlertEvaluator:
         async with aiohttp.ClientSession() as http:
             for rule in rules:
                 try:
-                    m = await asyncio.to_thread(measure, self._engine, rule, budgets, now, self._tz)
+                    m = await self._measure(rule, budgets, now)
                 except LookupError as exc:
                     report.errors.append(str(exc))
                     continue
@@ -96,6 +103,12 @@ class AlertEvaluator:
                 await self._fire(http, rule, alerts, now, report)
                 await self._resolve(http, rule, {a.dedup_key for a in alerts}, now, report)
         return report
+
+    async def _measure(self, rule: Rule, budgets: list[BudgetSpec], now: datetime) -> Measurements:
+        if rule.kind is RuleKind.RECORDER_HEALTH:
+            probe = self._recorder_health
+            return Measurements(recorder=dict(probe()) if probe is not None else {})
+        return await asyncio.to_thread(measure, self._engine, rule, budgets, now, self._tz)
 
     async def _fire(
         self, http: aiohttp.ClientSession, rule: Rule, alerts: list[Alert], now: datetime,

@@ -29,6 +29,7 @@ DEFAULTS: dict[RuleKind, dict[str, Any]] = {
     RuleKind.ERROR_RATE: {"threshold_pct": 5, "window": "5m", "min_requests": 20},
     RuleKind.LATENCY_P95: {"threshold_ms": 2000, "window": "5m", "min_requests": 20},
     RuleKind.UNPRICED_TRAFFIC: {"window": "1h", "min_requests": 1},
+    RuleKind.RECORDER_HEALTH: {},
 }
 
 
@@ -71,6 +72,8 @@ def validate_params(kind: RuleKind, scope: Scope, given: Mapping[str, Any]) -> d
     if unknown:
         raise AlertConfigError(f"unknown parameter(s) for {kind}: {', '.join(sorted(unknown))}")
     params.update(given)
+    if kind is RuleKind.RECORDER_HEALTH and scope.kind is not ScopeKind.GLOBAL:
+        raise AlertConfigError(f"{kind} rules watch the gateway's recorder: scope global only")
     if kind not in (RuleKind.BUDGET_THRESHOLD, RuleKind.FORECAST_OVERRUN):
         if scope.kind not in _TRAFFIC_SCOPES:
             raise AlertConfigError(f"{kind} rules support global/project/key/user/model scopes")

@@ -157,6 +157,20 @@ def _unpriced(rule: Rule, m: Measurements, now: datetime) -> list[Alert]:
     return out
 
 
+# reasons whose text carries a count that should alert again when it grows
+_COUNTED = frozenset({"quarantine", "dropped"})
+
+
+def _recorder_health(rule: Rule, m: Measurements, now: datetime) -> list[Alert]:
+    """One alert per reason the record is not whole (lag, spool, quarantine, drops, …)."""
+    out = []
+    for code, reason in sorted(m.recorder.items()):
+        key = _key(rule, code, reason) if code in _COUNTED else _key(rule, code)
+        text = f"Recording is degraded: {reason}."
+        out.append(Alert(rule.id, rule.name, rule.kind, key, text, {"reason": code}))
+    return out
+
+
 _EVALUATORS: dict[RuleKind, Callable[[Rule, Measurements, datetime], list[Alert]]] = {
     RuleKind.BUDGET_THRESHOLD: _budget_threshold,
     RuleKind.FORECAST_OVERRUN: _forecast_overrun,
@@ -164,6 +178,7 @@ _EVALUATORS: dict[RuleKind, Callable[[Rule, Measurements, datetime], list[Alert]
     RuleKind.ERROR_RATE: _error_rate,
     RuleKind.LATENCY_P95: _latency_p95,
     RuleKind.UNPRICED_TRAFFIC: _unpriced,
+    RuleKind.RECORDER_HEALTH: _recorder_health,
 }
 
 

@@ -23,6 +23,7 @@ class RuleKind(StrEnum):
     ERROR_RATE = "error_rate"  # share of failing requests in a short window
     LATENCY_P95 = "latency_p95"  # p95 latency of successful requests above a threshold
     UNPRICED_TRAFFIC = "unpriced_traffic"  # requests to models without a known price
+    RECORDER_HEALTH = "recorder_health"  # the record lags, quarantined or dropped events
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +68,7 @@ class Measurements:
     budgets: Mapping[str, BudgetStatus] = field(default_factory=dict)
     traffic: Mapping[timedelta, Traffic] = field(default_factory=dict)
     slo_target: str | None = None  # the scope's own target (a project's), if any
+    recorder: Mapping[str, str] = field(default_factory=dict)  # why the record is not whole
 
 
 @dataclass(frozen=True, slots=True)

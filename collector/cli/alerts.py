@@ -33,7 +33,7 @@ def _param(text: str) -> tuple[str, Any]:
 
 _KIND_HELP = (
     "budget_threshold | forecast_overrun | slo_burn_rate | error_rate | latency_p95 | "
-    "unpriced_traffic"
+    "unpriced_traffic | recorder_health"
 )
 _SCOPE_HELP = "global | project:NAME | key:PREFIX | user:ID | model:NAME"
 

@@ -118,6 +118,7 @@ RULES: tuple[tuple[str, RuleKind, str, dict[str, Any]], ...] = (
     ("search error rate", RuleKind.ERROR_RATE, "project:search", {"threshold_pct": 5}),
     ("reasoning latency", RuleKind.LATENCY_P95, "model:o3-mini", {"threshold_ms": 8000}),
     ("unpriced models", RuleKind.UNPRICED_TRAFFIC, "global", {"window": "1h"}),
+    ("recording health", RuleKind.RECORDER_HEALTH, "global", {}),
 )
 
 

@@ -89,7 +89,7 @@ class Runtime:
     def _start_guards(self, engine: Engine) -> None:
         """Admission (unless one was given), the hold sweeper and the alert evaluator."""
         s = self.settings
-        self.alerts = alerts = AlertEvaluator(engine, s)
+        self.alerts = alerts = AlertEvaluator(engine, s, self.recorder.health_codes)
         if self._own_admission:
             self.admitter = Admitter(
                 engine, s, limiter=make_limiter(s), on_threshold=alerts.trigger

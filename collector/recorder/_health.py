@@ -37,43 +37,48 @@ class RecorderStats:
     loop_restarts: int = 0
 
 
-def health_reasons(recorder: Recorder) -> list[str]:
-    """Why the record lags or lost something (empty when recording works)."""
-    cfg, stats, reasons = recorder.config, recorder.stats, []
+def health_reasons(recorder: Recorder) -> dict[str, str]:
+    """Why the record lags or lost something, by code (empty when recording works)."""
+    cfg, stats, reasons = recorder.config, recorder.stats, {}
     age = recorder.oldest_unwritten_age_s
     if age > cfg.lag_bound_s:
-        reasons.append(
+        reasons["lag"] = (
             f"an event has waited {age:.0f} s to be written (bound {cfg.lag_bound_s:g} s)"
         )
     if recorder.spool_pending:
-        pending = len(recorder.spool.pending())
-        reasons.append(f"{pending} spooled batches wait for the database")
+        reasons["spool"] = f"{len(recorder.spool.pending())} spooled batches wait for the database"
     if recorder.spool_failing:
-        reasons.append("the spool directory cannot be written; events wait in memory")
+        reasons["spool_unwritable"] = "the spool directory cannot be written; events wait in memory"
     journal = recorder.journal
     if journal is not None and journal.failing:
-        reasons.append("the journal cannot be written; answered requests are not crash-safe")
+        reasons["journal"] = "the journal cannot be written; answered requests are not crash-safe"
     quarantined = len(recorder.spool.quarantined())
     if quarantined:
-        reasons.append(f"{quarantined} quarantined batches: see `spendscope spool quarantine list`")
+        reasons["quarantine"] = (
+            f"{quarantined} quarantined batches: see `spendscope spool quarantine list`"
+        )
     if stats.dropped:
-        reasons.append(f"{stats.dropped} events dropped since start (see the log)")
-    reasons += _restarts(recorder)
+        reasons["dropped"] = f"{stats.dropped} events dropped since start (see the log)"
+    reasons.update(_restarts(recorder))
     free = _free_bytes(recorder)
     if free is not None and free < cfg.min_free_bytes:
-        reasons.append(f"{free >> 20} MiB free under the spool (under {cfg.min_free_bytes >> 20})")
+        reasons["disk"] = (
+            f"{free >> 20} MiB free under the spool (under {cfg.min_free_bytes >> 20})"
+        )
     return reasons
 
 
-def _restarts(recorder: Recorder) -> list[str]:
-    found = []
+def _restarts(recorder: Recorder) -> dict[str, str]:
+    found = {}
     if recorder.stats.loop_restarts:
-        found.append(f"the write loop was restarted {recorder.stats.loop_restarts} times")
+        found["loop_restarted"] = (
+            f"the write loop was restarted {recorder.stats.loop_restarts} times"
+        )
     restarted = getattr(recorder.writer, "restarted_at", None)
     if restarted is not None:
         ago = time.monotonic() - restarted
         if ago < recorder.config.restart_window_s:
-            found.append(f"the writer process was restarted {ago:.0f} s ago")
+            found["writer_restarted"] = f"the writer process was restarted {ago:.0f} s ago"
     return found
 
 

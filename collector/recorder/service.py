@@ -231,6 +231,10 @@ class Recorder:
 
     def health(self) -> list[str]:
         """Why the record is not whole right now (empty: recording works)."""
+        return list(health_reasons(self).values())
+
+    def health_codes(self) -> dict[str, str]:
+        """The same, by code (``lag``, ``spool``, ``quarantine``, ``dropped``, …): for alerts."""
         return health_reasons(self)
 
     @property
