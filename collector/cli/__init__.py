@@ -34,6 +34,7 @@ _DOMAINS: tuple[str, ...] = (
     "collector.cli.serve",
     "collector.cli.demo",
     "collector.cli.otel",
+    "collector.cli.spool",
 )
 
 
