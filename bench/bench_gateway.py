@@ -120,6 +120,12 @@ def start_all(run: Run, work: Path, args: argparse.Namespace) -> None:
     if args.tpm_key:  # every request counts its prompt: tiktoken's o200k_base is loaded
         tpm = ("--tpm", "1000000000")
         run.servers.append(start_spendscope(work, mock.base_url, "spendscope (TPM key)", {}, tpm))
+    for setting in args.env:
+        label, _, assignment = setting.partition("=")
+        name, _, value = assignment.partition("=")
+        run.servers.append(
+            start_spendscope(work, mock.base_url, f"spendscope ({label})", {name: value})
+        )
     for variant in args.variant:
         label, _, tree = variant.partition("=")
         env = {"PYTHONPATH": str(Path(tree).resolve())}
@@ -244,6 +250,14 @@ def main() -> None:
         help="Also run spendscope (recording on) from another source tree "
         "(a directory holding collector/, migrations/ and alembic.ini), e.g. "
         "the code before a change: before/after side by side in one run.",
+    )
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="LABEL=NAME=VALUE",
+        help="Also run spendscope (recording on) with one more setting, e.g. "
+        "fsync=SPENDSCOPE_RECORDER_DURABILITY=fsync.",
     )
     parser.add_argument("--tpm-key", action="store_true", help="Also with a TPM-limited key.")
     parser.add_argument("--no-litellm", action="store_true")

@@ -34,7 +34,7 @@ from collector.recorder.events import UsageEvent
 from collector.recorder.journal import Journal, Segment, forget
 from collector.recorder.sink import BatchWriter, InProcessWriter
 from collector.recorder.spool import Spool
-from collector.recorder.storable import CHANGED_KEY, make_storable
+from collector.recorder.storable import CHANGED_KEY, fits, make_storable
 from collector.recorder.writer import PoisonBatch
 
 log = logging.getLogger(__name__)
@@ -89,6 +89,7 @@ class Recorder:
         self.spool = Spool(spool_dir)
         self.config = config
         self.stats = RecorderStats()
+        self._fits = fits()
         fsync = config.durability == "fsync"
         interval = config.flush_interval_s
         self.journal = (
@@ -140,7 +141,14 @@ class Recorder:
         return self.journal.durable(segment)
 
     def _take_in(self, event: UsageEvent) -> bytes | None:
-        """The event made storable and encoded; its money is kept whatever else fails."""
+        """The event encoded, made storable first if it must be; its money is kept whatever
+        else fails. Most events fit as they are: that is checked on their line, quickly."""
+        try:
+            line = codec.encode(event)
+            if self._fits(event, line):
+                return line
+        except Exception:
+            pass  # a value JSON cannot carry: repaired below
         try:
             if make_storable(event):
                 self.stats.sanitised += 1

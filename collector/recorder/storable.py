@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
+from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -70,6 +71,76 @@ def column_limits() -> Limits:
 
 def _slots(cls: type[Any]) -> tuple[str, ...]:
     return tuple(cls.__dataclass_fields__)
+
+
+class Fit:
+    """A quick test that an event's values fit their columns as they are (the common case).
+
+    It checks what its encoded line cannot show: text lengths and integer ranges. What the
+    line shows is checked on the line: a NUL is encoded as ``\\u0000``, and values JSON
+    cannot carry (lone surrogates, JSON nested past the encoder's limit, integers past 64
+    bits) fail the encoding itself.
+    """
+
+    def __init__(self, limits: Limits) -> None:
+        self._request = limits.request
+        self._attempt = limits.attempt
+        self._ints = attrgetter(*_INT_FIELDS)
+        self._attempt_ints = attrgetter("prompt_tokens", "completion_tokens")
+
+    def __call__(self, event: UsageEvent, line: bytes) -> bool:
+        if b"\\u0000" in line or len(line) > MAX_METADATA_BYTES:
+            return False
+        try:  # a value of another type (an int where text goes, say) fails a test: repair
+            if not (_texts_fit(self._request, event) and _ints_fit(self._ints(event))):
+                return False
+            status = event.http_status
+            if status is not None and (type(status) is not int or not 0 <= status <= 999):
+                return False
+            if not _storable_money(event.cost_usd) or event.audio_seconds > AUDIO_SECONDS_MAX:
+                return False
+            for attempt in event.attempts:
+                if not (
+                    _texts_fit(self._attempt, attempt)
+                    and _ints_fit(self._attempt_ints(attempt))
+                    and _storable_money(attempt.cost_usd)
+                ):
+                    return False
+        except TypeError:
+            return False
+        return _tags_fit(event.tags) and _flat_text(event.metadata)
+
+
+def _texts_fit(limits: tuple[tuple[str, int], ...], obj: Any) -> bool:
+    for name, limit in limits:
+        value = getattr(obj, name)
+        if value is not None and len(value) > limit:
+            return False
+    return True
+
+
+def _ints_fit(numbers: tuple[Any, ...]) -> bool:
+    return set(map(type, numbers)) == {int} and min(numbers) >= 0 and max(numbers) <= INT_MAX
+
+
+def _flat_text(metadata: dict[str, Any]) -> bool:
+    """Metadata of text values only (the usual trace ids): nothing in it needs a repair
+    that its line would not show. Anything richer takes the full walk."""
+    return all(type(v) is str for v in metadata.values())
+
+
+def _tags_fit(tags: dict[str, str]) -> bool:
+    if len(tags) > MAX_TAGS:
+        return False
+    return all(
+        type(k) is str and type(v) is str and len(k) + len(v) < TAG_TEXT for k, v in tags.items()
+    )
+
+
+@lru_cache(maxsize=1)
+def fits() -> Fit:
+    """The quick test for this schema's columns."""
+    return Fit(column_limits())
 
 
 def make_storable(event: UsageEvent, limits: Limits | None = None) -> list[str]:

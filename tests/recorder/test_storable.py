@@ -25,6 +25,7 @@ from collector.recorder.storable import (
     MAX_DEPTH,
     ORIGINAL_KEY,
     column_limits,
+    fits,
     make_storable,
 )
 from tests.factories import T0, make_event
@@ -54,6 +55,7 @@ def _poisoned() -> list[UsageEvent]:
         make_event(attempts=[AttemptEvent(1, T0, 1.0, model="a\x00" * 300, error_type="t" * 200)]),
         make_event(cost_usd=Decimal("NaN")),
         make_event(metadata={"n": "x" * 20_000}),
+        make_event(metadata={"n": float("nan")}),
     ]
 
 
@@ -146,3 +148,29 @@ def test_any_text_a_client_sends_is_stored(
     make_storable(event)
     orjson.dumps(event.metadata)  # encodable
     assert write_batch(engine, [event]) == 1
+
+
+def _fits_as_is(event: UsageEvent) -> bool:
+    try:
+        line = encode(event)
+    except (TypeError, orjson.JSONEncodeError):
+        return False
+    return fits()(event, line)
+
+
+def test_the_quick_test_sends_every_poison_value_to_the_repair() -> None:
+    for event in _poisoned():
+        assert not _fits_as_is(event), event
+    assert _fits_as_is(make_event(metadata={"trace": "abc"}, tags={"team": "a"}))
+
+
+@settings(max_examples=200, deadline=None)
+@given(user=_TEXT, model=_TEXT, tokens=st.integers(), metadata=st.dictionaries(_TEXT, _JSON))
+def test_what_the_quick_test_passes_needs_no_repair(
+    user: str, model: str, tokens: int, metadata: dict[str, Any]
+) -> None:
+    event = make_event(
+        end_user=user, model_requested=model, prompt_tokens=tokens, metadata=metadata
+    )
+    if _fits_as_is(event):
+        assert make_storable(event) == []
