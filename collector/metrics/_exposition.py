@@ -51,6 +51,17 @@ RECORDER_COUNTERS: tuple[tuple[str, str, str], ...] = (
     ("spool_failures", "recorder_spool_failures", "Failed writes to the spool."),
 )
 
+# The tables of Totals, by the metric each one is exposed as.
+_FOLDED = {
+    "requests": "requests_total",
+    "cost": "cost_usd_total",
+    "unpriced": "unpriced_requests_total",
+    "tokens": "tokens_total",
+    "attempts": "upstream_attempts_total",
+    "duration": "request_duration_seconds",
+    "ttft": "time_to_first_token_seconds",
+}
+
 
 class GatewayMetrics(Aggregate, Collector):
     """The gateway's ``/metrics``: ``observe`` each request; ``render`` the text exposition."""
@@ -124,7 +135,7 @@ def traffic_families(t: Totals) -> Iterator[Metric]:
     yield _counter(
         "metrics_folded", "Observations whose model, upstream or endpoint label was folded "
         "into 'other' to bound the label sets, by metric.",
-        ("metric",), (((m,), n) for m, n in t.folded.items()),
+        ("metric",), (((f"spendscope_{_FOLDED[m]}",), n) for m, n in t.folded.items()),
     )  # fmt: skip
 
 

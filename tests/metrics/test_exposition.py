@@ -61,8 +61,29 @@ def test_folds_are_exposed() -> None:
     for n in range(4):
         metrics.observe(make_event(model_served=f"m-{n}"))
     samples = _samples(metrics)
-    assert _value(samples, "spendscope_metrics_folded_total", metric="requests") == 3
+    assert (
+        _value(samples, "spendscope_metrics_folded_total", metric="spendscope_requests_total") == 3
+    )
     assert _value(samples, "spendscope_requests_total", model="other") == 3
+
+
+def test_every_folded_table_is_named_by_its_metric() -> None:
+    metrics = GatewayMetrics(max_series=1)
+    for n in range(3):
+        attempt = make_event().attempts[0]
+        attempt.upstream = f"u-{n}"
+        metrics.observe(make_event(model_served=f"m-{n}", endpoint=f"/v1/e{n}", stream=True,
+                                   ttft_ms=10.0, attempts=[attempt]))  # fmt: skip
+        metrics.observe(make_event(model_served=f"m-{n}", cost_usd=None))
+    folded = {
+        s.labels["metric"] for s in _samples(metrics) if s.name == "spendscope_metrics_folded_total"
+    }
+    assert folded == {
+        "spendscope_requests_total", "spendscope_cost_usd_total",
+        "spendscope_unpriced_requests_total", "spendscope_tokens_total",
+        "spendscope_upstream_attempts_total", "spendscope_request_duration_seconds",
+        "spendscope_time_to_first_token_seconds",
+    }  # fmt: skip
 
 
 def test_without_a_recorder_only_traffic_and_process_figures_are_shown() -> None:
