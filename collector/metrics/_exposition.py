@@ -51,6 +51,7 @@ RECORDER_COUNTERS: tuple[tuple[str, str, str], ...] = (
     ("spool_failures", "recorder_spool_failures", "Failed writes to the spool."),
 )
 
+_HEALTH_DOC = "1 while /healthz says ok (and the recorder's figures can be read), else 0."
 # The tables of Totals, by the metric each one is exposed as.
 _FOLDED = {
     "requests": "requests_total",
@@ -91,7 +92,7 @@ class GatewayMetrics(Aggregate, Collector):
                 families = list(recorder_families(self._recorder, self._healthy))
             except Exception:  # a figure that cannot be read must not fail the scrape
                 log.exception("metrics: could not read the recorder's figures")
-                return
+                families = [GaugeMetricFamily("spendscope_health_ok", _HEALTH_DOC, value=0)]
             yield from families
 
 
@@ -162,7 +163,7 @@ def recorder_families(recorder: Recorder, healthy: Callable[[], bool]) -> Iterat
             "Spooled batches waiting to be replayed.",
             len(recorder.spool.pending()),
         ),
-        ("health_ok", "1 while /healthz says ok, else 0.", 1 if healthy() else 0),
+        ("health_ok", _HEALTH_DOC, 1 if healthy() else 0),
     )
     for name, doc, value in gauges:
         yield GaugeMetricFamily(f"spendscope_{name}", doc, value=value)

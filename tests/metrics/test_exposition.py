@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING, cast
 
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from collector.metrics import DURATION_BOUNDS_MS, GatewayMetrics
 from tests.factories import make_event
+
+if TYPE_CHECKING:
+    from collector.recorder import Recorder
 
 
 def _samples(metrics: GatewayMetrics) -> list[Sample]:
@@ -91,3 +95,12 @@ def test_without_a_recorder_only_traffic_and_process_figures_are_shown() -> None
     assert not any(n.startswith("spendscope_recorder_") for n in names)
     assert "spendscope_health_ok" not in names
     assert "process_resident_memory_bytes" in names
+
+
+def test_recorder_figures_that_cannot_be_read_show_as_unhealthy() -> None:
+    metrics = GatewayMetrics()
+    metrics.observe(make_event())
+    metrics.watch(cast("Recorder", object()), healthy=lambda: True)  # it has no stats to read
+    samples = _samples(metrics)
+    assert _value(samples, "spendscope_health_ok") == 0
+    assert _value(samples, "spendscope_requests_total", outcome="success") == 1
