@@ -202,6 +202,11 @@ class Settings(BaseSettings):
         description="Bearer tokens for read-only access to the admin and report APIs, "
         "comma-separated.",
     )
+    metrics_token: str | None = Field(
+        None,
+        description="Bearer token Prometheus must send to the gateway's /metrics "
+        "(unset: /metrics is open, like /healthz).",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Log level of every process."
     )

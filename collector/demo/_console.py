@@ -20,6 +20,7 @@ class Access:
 
     dashboard_url: str
     gateway_url: str
+    metrics_url: str
     mock_url: str
     user: str
     password: str
@@ -35,6 +36,7 @@ def access_panel(a: Access) -> Panel:
     grid.add_column()
     grid.add_row("Dashboard", f"{a.dashboard_url}   login: {a.user} / {a.password}")
     grid.add_row("Gateway", f"{a.gateway_url}   (OpenAI-compatible base_url)")
+    grid.add_row("Metrics", f"{a.metrics_url}   (Prometheus)")
     grid.add_row("Demo key", a.sample_key)
     grid.add_row("Mock OpenAI", a.mock_url)
     grid.add_row("Database", str(a.db_path))

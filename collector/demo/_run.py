@@ -285,6 +285,7 @@ class _Demo:
         return Access(
             dashboard_url=f"http://{HOST}:{self.ports.dashboard}/",
             gateway_url=f"http://{HOST}:{self.ports.gateway}/v1",
+            metrics_url=f"http://{HOST}:{self.ports.gateway}/metrics",
             mock_url=f"http://{HOST}:{self.ports.mock}/v1",
             user=DEMO_USER, password=self.password,
             sample_key=populated.keys.raw["search-api"],

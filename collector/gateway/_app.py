@@ -1,4 +1,5 @@
-"""The FastAPI application: lifespan-owned resources, ``/healthz``, and the ``/v1`` proxy.
+"""The FastAPI application: lifespan-owned resources, ``/healthz``, ``/metrics``, and the
+``/v1`` proxy.
 
 ``/v1/...`` goes straight to a pure ASGI handler before FastAPI's middleware stack and router
 (measured: the stack alone cost a third of the single-worker throughput); lifespan, errors
@@ -7,18 +8,20 @@ and the small operational routes are FastAPI's, with dependencies as ``Annotated
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.types import Receive, Scope, Send
 
 from collector.gateway._admin import engine_of, install_error_handlers
 from collector.gateway._admin import router as admin_router
 from collector.gateway._admission import Admission
-from collector.gateway._auth import require_viewer
+from collector.gateway._auth import require_metrics_token, require_viewer
 from collector.gateway._proxy import Proxy
 from collector.gateway._runtime import Runtime
 from collector.recorder import WriterProcess
@@ -57,6 +60,7 @@ def create_app(settings: Settings | None = None, *, admission: Admission | None 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
+        runtime.metrics.watch(runtime.recorder, healthy=lambda: _healthy(runtime))
         try:
             yield
         finally:
@@ -72,6 +76,9 @@ def create_app(settings: Settings | None = None, *, admission: Admission | None 
     app.state.runtime = runtime
     app.proxy = Proxy(runtime)
     app.add_api_route("/healthz", healthz, methods=["GET"])
+    app.add_api_route(
+        "/metrics", metrics, methods=["GET"], dependencies=[Depends(require_metrics_token)]
+    )
     app.include_router(admin_router)
     app.include_router(make_router(engine_of, require_viewer))
     install_error_handlers(app)
@@ -111,6 +118,17 @@ async def healthz(runtime: RuntimeDep) -> dict[str, Any]:
             "writer": _writer_health(recorder.writer),
         },
     }
+
+
+def _healthy(runtime: Runtime) -> bool:
+    """Whether ``/healthz`` says ``ok`` (also ``spendscope_health_ok`` on ``/metrics``)."""
+    return not runtime.recorder.degraded
+
+
+async def metrics(runtime: RuntimeDep) -> Response:
+    """Prometheus text exposition, rendered in a worker thread (the event loop keeps serving)."""
+    body = await asyncio.to_thread(runtime.metrics.render)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
 def _writer_health(writer: object) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 Tokens come only from settings (``SPENDSCOPE_ADMIN_TOKEN``, ``SPENDSCOPE_VIEWER_TOKENS``) and
 are compared in constant time. With no token configured the APIs answer 503 naming the
-variable to set — they are never served anonymously.
+variable to set — they are never served anonymously. ``/metrics`` has a token of its own
+(``SPENDSCOPE_METRICS_TOKEN``), optional like the open ``/healthz``.
 """
 
 from __future__ import annotations
@@ -100,6 +101,21 @@ def require_admin(request: Request) -> Role:
     if role is not Role.ADMIN:
         raise PermissionDenied("this token is read-only (viewer); writes need the admin token")
     return role
+
+
+def require_metrics_token(request: Request) -> None:
+    """Dependency of ``/metrics``: open like ``/healthz`` unless SPENDSCOPE_METRICS_TOKEN
+    is set, then that bearer token (compared in constant time)."""
+    expected = (_settings(request).metrics_token or "").strip()
+    if not expected:
+        return
+    token = _bearer(request.headers.get("authorization"))
+    if token is None:
+        raise AuthenticationFailed(
+            "missing bearer token: send 'Authorization: Bearer <token>'", headers=_CHALLENGE
+        )
+    if not _same(token.encode(), expected):
+        raise AuthenticationFailed("invalid metrics token", headers=_CHALLENGE)
 
 
 ViewerDep = Annotated[Role, Depends(require_viewer)]

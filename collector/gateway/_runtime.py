@@ -7,7 +7,8 @@ replaced only when they changed, so pricing keeps the rates it resolved), and th
 guards: the :class:`Admitter` (rate limits from ``make_limiter``, hard budgets) behind the
 admission hook, the sweeper that releases holds of dead processes, and the
 :class:`AlertEvaluator`, run every ``alert_interval_s`` and woken at once when a settle
-moves a budget over a threshold.
+moves a budget over a threshold. The ``/metrics`` counters live here too: each recorded
+request is counted once, after its hand-over to the recorder.
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ from collector.db import make_engine, session_scope
 from collector.gateway._admission import Admission, AllowAll
 from collector.gateway._exchange import Exchange
 from collector.gateway._forward import Forwarder
+from collector.gateway._intake import ENDPOINTS
 from collector.gateway._upstream import UpstreamTable
 from collector.keys import KeyCache, KeyPrincipal
+from collector.metrics import GatewayMetrics
 from collector.pricing import PriceOverride, load_overrides
 from collector.ratelimit import make_limiter
 from collector.recorder import Recorder, RecorderConfig, WriterProcess
@@ -51,6 +54,7 @@ class Runtime:
         self.alerts: AlertEvaluator | None = None
         self.overrides: Sequence[PriceOverride] = ()
         self.in_flight = 0  # requests between arrival and their hand-over to the recorder
+        self.metrics = GatewayMetrics(endpoints={path for _, path in ENDPOINTS})
         self._engine: Engine | None = None
         self._recorder: Recorder | None = None
         self._keys: KeyCache | None = None
@@ -136,16 +140,23 @@ class Runtime:
         return await self._keys.get(raw_key)
 
     def record(self, ex: Exchange) -> asyncio.Future[None] | None:
-        """Hand the settled request to the recorder; a failure here never reaches the client.
+        """Hand the settled request to the recorder, then count it for ``/metrics``; a failure
+        in either never reaches the client.
 
         Returns the recorder's durability future (``fsync`` durability), else None.
         """
         ex.recorded = True
         try:
-            return self.recorder.submit(ex.to_event())
+            event = ex.to_event()
+            durable = self.recorder.submit(event)
         except Exception:
             log.exception("gateway: could not record request %s", ex.id)
             return None
+        try:
+            self.metrics.observe(event)
+        except Exception:
+            log.exception("gateway: could not count request %s for /metrics", ex.id)
+        return durable
 
     async def refresh_overrides(self) -> None:
         """Reload price overrides; on failure keep the ones we have."""
