@@ -6,6 +6,7 @@ Dash pages hands their ``layout()``; so a copied link reproduces the view exactl
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import dash
@@ -35,6 +36,7 @@ PAGES: tuple[tuple[str, str], ...] = (
     ("/budgets", "Budgets & alerts"),
 )
 REFRESH_MS = 30_000
+_log = logging.getLogger(__name__)
 _CONTROLS = (ids.RANGE, ids.PROJECTS, ids.KEYS, ids.USERS, ids.MODELS, ids.TAGS)
 
 
@@ -123,6 +125,21 @@ def _filter_bar() -> html.Div:
     )
 
 
+def recording_banner(_tick: int | None = None) -> list[Any]:
+    """A warning while any gateway's recording is degraded (firing recorder_health alerts):
+    the numbers below may be missing requests until it recovers."""
+    try:
+        issues = analytics.recording_issues(resources().engine)
+    except Exception:  # the banner must never take the page down with it
+        _log.exception("dashboard: recording status unavailable")
+        return []
+    if not issues:
+        return []
+    lines: list[Any] = [html.Strong("Recording is degraded: "), "figures may lag. "]
+    lines += [html.Div(issue, className="small") for issue in issues[:5]]
+    return [dbc.Alert(lines, color="warning", className="ss-recording mb-0 rounded-0")]
+
+
 def layout() -> html.Div:
     """The app's root layout (a function: rendered per visit, for the signed-in user)."""
     return html.Div(
@@ -130,6 +147,7 @@ def layout() -> html.Div:
             dcc.Location(id=ids.URL, refresh=False),
             dcc.Interval(id=ids.INTERVAL, interval=REFRESH_MS, disabled=True),
             _navbar(),
+            html.Div(recording_banner(), id=ids.RECORDING),
             _filter_bar(),
             dbc.Container(dash.page_container, fluid=True, className="ss-page"),
         ]
@@ -230,6 +248,11 @@ def register_callbacks(app: dash.Dash) -> None:
         Input(ids.URL, "pathname"),
         Input(ids.URL, "search"),
     )(nav_state)
+    app.callback(
+        Output(ids.RECORDING, "children"),
+        Input(ids.INTERVAL, "n_intervals"),
+        prevent_initial_call=True,
+    )(recording_banner)
     app.callback(Output(ids.INTERVAL, "disabled"), Input(ids.REFRESH_SWITCH, "value"))(
         lambda on: not on
     )

@@ -29,6 +29,7 @@ DataFrame columns, per function:
   paid_usd, saved_usd
 - ``alert_history``: id, fired_at, state, resolved_at, rule, kind, scope, period,
   threshold, message, delivery (and the total count)
+- ``recording_issues``: what firing recorder-health alerts say (a list of lines)
 - ``budget_burndown``: ts, spent_usd, cumulative_usd
 - ``budget_status``: budget_id, name, scope_kind, scope_value, period, mode, period_start,
   period_end, amount_usd, spent_usd, forecast_usd, remaining_usd, used_pct
@@ -40,7 +41,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collector.analytics._alerts import alert_history
+    from collector.analytics._alerts import alert_history, recording_issues
     from collector.analytics._budgets import budget_burndown, budget_status, period_window
     from collector.analytics._latency import latency_over_time
     from collector.analytics._model import (
@@ -71,6 +72,7 @@ if TYPE_CHECKING:
 # pay for pandas (~45 MB of RSS) that only the DataFrame queries need.
 _LAZY = {
     "alert_history": "collector.analytics._alerts",
+    "recording_issues": "collector.analytics._alerts",
     "budget_burndown": "collector.analytics._budgets",
     "budget_status": "collector.analytics._budgets",
     "period_window": "collector.analytics._budgets",
@@ -131,6 +133,7 @@ __all__ = [
     "latency_over_time",
     "overview",
     "period_window",
+    "recording_issues",
     "reliability",
     "request_detail",
     "requests_page",

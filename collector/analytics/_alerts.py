@@ -14,7 +14,7 @@ from sqlalchemy import Engine, func, select
 
 from collector.analytics._frames import frame
 from collector.analytics._sql import project_names
-from collector.db import AlertEvent
+from collector.db import AlertEvent, AlertRule
 
 if TYPE_CHECKING:
     from collector.budgets import Scope
@@ -59,6 +59,19 @@ def alert_history(
     for column in ("fired_at", "resolved_at"):
         df[column] = pd.to_datetime(df[column], utc=True)
     return df, total
+
+
+def recording_issues(engine: Engine) -> list[str]:
+    """What firing ``recorder_health`` alerts say (the record lags or lost something), oldest
+    first: the dashboard's banner. Empty while every gateway's recording works."""
+    query = (
+        select(AlertEvent.message)
+        .join(AlertRule, AlertRule.id == AlertEvent.rule_id)
+        .where(AlertEvent.state == "firing", AlertRule.kind == "recorder_health")
+        .order_by(AlertEvent.fired_at)
+    )
+    with engine.connect() as conn:
+        return [str(message) for message in conn.scalars(query)]
 
 
 def scope_label(scope: Scope, projects: Mapping[int, str]) -> str:
