@@ -231,11 +231,20 @@ class Gateway:
         health = self.health()
         return health is not None and pending(health) == 0 and health.get("status") == "ok"
 
+    def drained(self) -> bool:
+        """``/healthz`` reports nothing waiting to be written (it may still say ``degraded``
+        for a while for what happened, e.g. a writer restarted)."""
+        health = self.health()
+        return health is not None and pending(health) == 0
+
 
 def pending(health: Mapping[str, Any]) -> int:
-    """What ``/healthz`` says is still waiting: backlog, spool files, in flight."""
+    """What ``/healthz`` says is still waiting: backlog, spool files, in flight, and events
+    journaled but not yet acknowledged (where the gateway keeps a journal)."""
     keys = ("recorder_backlog", "spool_pending", "in_flight")
-    return sum(int(health.get(key) or 0) for key in keys)
+    waiting = sum(int(health.get(key) or 0) for key in keys)
+    journal = (health.get("recorder") or {}).get("journal")
+    return waiting + (int(journal.get("pending") or 0) if isinstance(journal, Mapping) else 0)
 
 
 # --- load ---------------------------------------------------------------------------------
@@ -399,14 +408,21 @@ class Settlement:
     health: dict[str, Any] | None
 
 
-def settle(gateway: Gateway, database_url: str, answered: set[str], seconds: float) -> Settlement:
-    """Wait until ``/healthz`` reports nothing pending (or ``seconds``), then count the loss.
+def settle(
+    gateway: Gateway,
+    database_url: str,
+    answered: set[str],
+    seconds: float,
+    until: Callable[[], bool] | None = None,
+) -> Settlement:
+    """Wait until ``/healthz`` reports nothing pending and ``ok`` (or ``until`` holds, or
+    ``seconds`` pass), then count the loss.
 
     Rows missing at that moment are recorded (a health that says ``ok`` too early is a
     failure of its own); a short grace then tells a late row from a lost one.
     """
     start = time.monotonic()
-    settled = eventually(gateway.settled, seconds, 0.2)
+    settled = eventually(until or gateway.settled, seconds, 0.2)
     took = time.monotonic() - start
     health = gateway.health()
     missing_then = answered - stored_ids(database_url)
