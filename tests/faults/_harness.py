@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import openai
@@ -531,3 +531,21 @@ def counted_drops(health: Mapping[str, Any] | None) -> int:
         elif "drop" in key.lower() and isinstance(value, int | float):
             total += int(value)
     return total
+
+
+@dataclass
+class Running:
+    """A started gateway, the key its clients use, and the URL rows are counted in."""
+
+    gateway: Gateway
+    key: str
+    rows_url: str
+
+
+class GatewayFactory(Protocol):
+    """The ``start_gateway`` fixture: a gateway on the test's database (through ``outage``'s
+    proxy when given), with ``SPENDSCOPE_<NAME>`` settings from keyword arguments."""
+
+    def __call__(
+        self, outage: Outage | None = None, spool_dir: Path | None = None, **settings: str
+    ) -> Running: ...

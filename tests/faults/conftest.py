@@ -1,20 +1,20 @@
 """Fault-suite fixtures: one mock upstream per session, gateways as real processes per test.
 
-``gateway(outage=..., **settings)`` migrates the test's database (SQLite, and PostgreSQL when
-configured: ``db_url`` from ``tests/conftest.py``), makes a virtual key with the CLI and starts
-``spendscope serve``; every process it started is ended in teardown.
+``start_gateway(outage=..., spool_dir=..., **settings)`` migrates the test's database
+(SQLite, and PostgreSQL when configured: ``db_url`` from ``tests/conftest.py``), makes a
+virtual key with the CLI and starts ``spendscope serve``; every process it started is ended
+in teardown. ``SPENDSCOPE_TEST_FAULTS_TREE=/path/to/checkout`` runs another checkout's gateway.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import pytest
 
-from tests.faults._harness import Gateway, MockUpstream, Outage
+from tests.faults._harness import Gateway, GatewayFactory, Launcher, MockUpstream, Outage, Running
 
 
 @pytest.fixture(scope="session")
@@ -24,23 +24,17 @@ def mock_upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MockUpst
     mock.stop()
 
 
-@dataclass
-class Running:
-    """A started gateway, the key its clients use, and the URL rows are counted in."""
-
-    gateway: Gateway
-    key: str
-    rows_url: str
-
-
-class GatewayFactory(Protocol):
-    def __call__(self, outage: Outage | None = None, spool_dir: Path | None = None,
-                 **settings: str) -> Running: ...  # fmt: skip
+@pytest.fixture(scope="session")
+def launcher() -> Launcher:
+    """This checkout, or the one ``SPENDSCOPE_TEST_FAULTS_TREE`` names (to see whether a
+    fault fails on other code: an older commit, a branch)."""
+    tree = os.environ.get("SPENDSCOPE_TEST_FAULTS_TREE")
+    return Launcher.for_tree(Path(tree)) if tree else Launcher()
 
 
 @pytest.fixture
 def start_gateway(
-    db_url: str, tmp_path: Path, mock_upstream: MockUpstream
+    db_url: str, tmp_path: Path, mock_upstream: MockUpstream, launcher: Launcher
 ) -> Iterator[GatewayFactory]:
     started: list[Gateway] = []
 
@@ -52,6 +46,7 @@ def start_gateway(
             database_url=outage.gateway_url if outage else db_url,
             upstream=mock_upstream.base_url,
             spool_dir=spool_dir or tmp_path / "spool",
+            launcher=launcher,
             extra={f"SPENDSCOPE_{k.upper()}": v for k, v in settings.items()},
         )
         started.append(gateway)

@@ -15,9 +15,11 @@ from collections.abc import Callable
 import pytest
 
 from tests.faults._harness import (
+    GatewayFactory,
     Load,
     LoadResult,
     Outage,
+    Running,
     eventually,
     loss_report,
     normal_request,
@@ -25,7 +27,6 @@ from tests.faults._harness import (
     settle,
     stored_ids,
 )
-from tests.faults.conftest import GatewayFactory, Running
 
 pytestmark = pytest.mark.faults
 

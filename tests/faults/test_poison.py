@@ -17,8 +17,10 @@ from tests.faults._harness import (
     LONE_HIGH,
     LONE_LOW,
     MODEL,
+    GatewayFactory,
     Outage,
     Request,
+    Running,
     eventually,
     loss_report,
     normal_request,
@@ -27,7 +29,6 @@ from tests.faults._harness import (
     stored_ids,
     stored_rows,
 )
-from tests.faults.conftest import GatewayFactory, Running
 
 pytestmark = pytest.mark.faults
 
