@@ -207,13 +207,13 @@ def run_scenario(
         with Load(gateway.base_url, key, args.concurrency) as load:
             time.sleep(third)
             FAULTS[name](Stage(gateway, outage, key, load, disk), third)
-            recovery = Recovery(rows_url, load.result.answered, 120)
+            recovery = Recovery(rows_url, load.result.answered, args.settle)
             time.sleep(max(0.0, args.seconds - (time.monotonic() - started)))
         elapsed = time.monotonic() - started
         result = load.result
         recovered = recovery.wait()
         with contextlib.suppress(Exception):  # wait for the rest, as an operator would
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + (10 if recovered is not None else 0)
             while not result.answered <= stored_ids(rows_url) and time.monotonic() < deadline:
                 time.sleep(0.5)
         stored = len(result.answered & stored_ids(rows_url))
@@ -251,6 +251,8 @@ def parse_args() -> argparse.Namespace:
                                                            DEFAULT_PG))  # fmt: skip
     parser.add_argument("--variant", action="append", default=[], metavar="PATH",
                         help="another checkout to run the same against (repeatable)")  # fmt: skip
+    parser.add_argument("--settle", type=float, default=60.0,
+                        help="longest wait for every answered request to be a row")  # fmt: skip
     parser.add_argument("--no-wrk", action="store_true", help="skip the plain-throughput rows")
     return parser.parse_args()
 
@@ -305,8 +307,8 @@ def report(
             wrk.add_row(name, f"{rps:.0f}", f"{p50:.1f}", str(done), str(stored))
         console.print(wrk)
     console.print("recovery s: from the fault's end until every request answered before it "
-                  "is a row ('-': not within 120 s). lost = answered - stored, counted after "
-                  "up to 60 s more.")  # fmt: skip
+                  f"is a row ('-': not within --settle {args.settle:g} s). lost = answered - "
+                  "stored, counted once all arrived or --settle passed.")  # fmt: skip
 
 
 if __name__ == "__main__":
