@@ -11,6 +11,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
+# How a ``Cost.note`` starts when the price was assumed for a dated snapshot the catalog
+# does not list (booked ``estimated`` and alerted like ``unpriced``).
+ASSUMED_NOTE = "assumed price: snapshot"
+# The note of a priced model whose usage held nothing it bills for (booked ``unpriced``).
+NO_UNITS_NOTE = "no billable units in the usage of a priced model"
+
 
 class CostSource(StrEnum):
     """Where a row's cost came from; every priced or unpriced row says which."""
@@ -84,8 +90,13 @@ class Usage:
 
 @dataclass(frozen=True, slots=True)
 class Cost:
-    """A priced request: exact cost (None when unpriced), where it came from, the price used."""
+    """A priced request: exact cost (None when unpriced), where it came from, the price used.
+
+    ``note`` says why a cost is not exact: the basis of an estimate, the entry assumed for an
+    unlisted snapshot, or why a priced model could not be billed (e.g. no billable units).
+    """
 
     cost_usd: Decimal | None
     cost_source: CostSource
     price_id: str | None = None
+    note: str | None = None

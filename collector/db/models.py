@@ -114,6 +114,7 @@ class Request(Base):
     cache_hit: Mapped[bool] = mapped_column(Boolean, default=False)
     upstream: Mapped[str | None] = mapped_column(String(100))
     upstream_request_id: Mapped[str | None] = mapped_column(String(200))
+    cost_note: Mapped[str | None] = mapped_column(String(300))
 
     __table_args__ = (
         # time ranges; the duration sort checks its bound in the index (migration 0011)

@@ -19,6 +19,7 @@ from collector.errors import GatewayError
 from collector.gateway._exchange import Exchange, outcome_for_status
 from collector.gateway._forward import Reply
 from collector.gateway._intake import Call, Kind
+from collector.gateway._speech import speech_estimate
 from collector.gateway._sse import StreamObserver
 from collector.gateway._upstream import relay_headers
 from collector.gateway._usage import request_side_usage, usage_from_body
@@ -169,24 +170,38 @@ def _interrupted(ex: Exchange, reply: Reply, exc: BaseException) -> bytes:
 async def relay_raw(
     send: Send, ex: Exchange, call: Call, reply: Reply, overrides: Sequence[PriceOverride]
 ) -> None:
-    """Binary bodies (speech audio) stream through; the cost comes from the request."""
-    assert reply.response is not None
+    """Binary bodies (speech audio) stream through; the cost comes from the request and, for
+    speech priced per token, from the audio's size (known up front when upstream says it)."""
+    response = reply.response
+    assert response is not None
     _note_reply(ex, reply)
-    ex.usage = request_side_usage(call)
-    ex.settle(overrides)
-    headers = relay_headers(reply.raw_headers) + _ours(ex, cost=True)
+    size = response.content_length
+    if size is not None:
+        _settle_raw(ex, call, size, response.content_type, overrides)
+    headers = relay_headers(reply.raw_headers) + _ours(ex, cost=size is not None)
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-    clean = False
+    clean, sent = False, 0
     try:
-        async for chunk in reply.response.content.iter_any():
+        async for chunk in response.content.iter_any():
             if ex.ttft_ms is None:
                 ex.ttft_ms = (time.perf_counter() - ex.t0) * 1000
+            sent += len(chunk)
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         clean = True
     except (TimeoutError, aiohttp.ClientError) as exc:
         timed_out = isinstance(exc, TimeoutError)
         ex.fail(Outcome.TIMEOUT if timed_out else Outcome.UPSTREAM_ERROR, "interrupted", str(exc))
     finally:
-        _let_go(reply.response, clean)
+        _let_go(response, clean)
+    if size is None:
+        _settle_raw(ex, call, sent, response.content_type, overrides)
     reply.attempt.duration_ms = (time.perf_counter() - ex.t0) * 1000
     await _finish(send, ex, b"")
+
+
+def _settle_raw(
+    ex: Exchange, call: Call, size: int, content_type: str, overrides: Sequence[PriceOverride]
+) -> None:
+    ex.usage = request_side_usage(call)
+    ex.fallback = speech_estimate(call, size, content_type) if ex.answered else None
+    ex.settle(overrides)

@@ -58,6 +58,7 @@ class Catalog:
         self._starts = {k: [e.effective_from for e in v] for k, v in self._timelines.items()}
         patterns = {p for e in self.entries for p in e.patterns}
         self._patterns = sorted(patterns, key=lambda p: (-len(p), p))
+        self._pattern_set = frozenset(patterns)
         self._memo: dict[str, str | None] = {}
 
     def key_for(self, model: str) -> str | None:
@@ -80,6 +81,15 @@ class Catalog:
         if dated is not None and dated["base"] in self._timelines:
             return dated["base"]
         return None
+
+    def assumed(self, model: str) -> bool:
+        """True when ``model`` is a dated snapshot no entry lists: priced as its undated name.
+
+        Such a price is an assumption (a snapshot may cost more or less than its alias), so
+        the engine books it ``estimated`` with a note, never ``computed``.
+        """
+        key = self.key_for(model)
+        return key is not None and key != model and key not in self._pattern_set
 
     def resolve(self, model: str, at: datetime) -> PriceEntry | None:
         """The entry in force for ``model`` at ``at`` (latest ``effective_from`` <= ``at``)."""

@@ -30,7 +30,7 @@ from collector.pricing._types import (
     Unit,
     require_aware,
 )
-from collector.usage import Cost, CostSource, Usage
+from collector.usage import ASSUMED_NOTE, NO_UNITS_NOTE, Cost, CostSource, Usage
 
 _log = logging.getLogger("collector.pricing")
 _MILLION = Decimal(1_000_000)
@@ -91,10 +91,39 @@ def compute_cost(
             entry = plan.entry
             _log_unpriced(model, entry)
             return Cost(None, CostSource.UNPRICED, entry.id if entry else None)
+        if not amount and not plan.free and not _has_units(usage, plan):
+            return Cost(None, CostSource.UNPRICED, plan.price_id, NO_UNITS_NOTE)
         for discount in plan.discounts:
             amount = amount * (_HUNDRED - _pct(discount)) / _HUNDRED
-        source = CostSource.ESTIMATED if estimated else CostSource.COMPUTED
-        return Cost(amount.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN), source, plan.price_id)
+        return _settled(amount, plan, model, estimated=estimated)
+
+
+def _settled(amount: Decimal, plan: PricePlan, model: str, *, estimated: bool) -> Cost:
+    """The final cost: ``estimated`` for counted usage or an assumed snapshot price."""
+    cost = amount.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN)
+    if plan.assumed:
+        assert plan.entry is not None
+        note = f"{ASSUMED_NOTE} {model} is not in the catalog; priced as {plan.entry.id}"
+        _log_assumed(model, plan.entry)
+        return Cost(cost, CostSource.ESTIMATED, plan.price_id, note)
+    source = CostSource.ESTIMATED if estimated else CostSource.COMPUTED
+    return Cost(cost, source, plan.price_id)
+
+
+def _has_units(usage: Usage, plan: PricePlan) -> bool:
+    """Whether the usage holds any unit this plan bills (tokens, seconds, characters, images).
+
+    A priced model with none of them must not be booked as a computed $0: the usage did
+    not say what was consumed (e.g. speech reported only as characters, priced per token).
+    """
+    entry = plan.entry
+    if entry is None or entry.unit is Unit.TOKEN:
+        return usage.prompt_tokens + usage.completion_tokens > 0
+    if entry.unit is Unit.MINUTE:
+        return usage.audio_seconds > 0
+    if entry.unit is Unit.CHARACTER:
+        return usage.characters > 0
+    return usage.images > 0
 
 
 def _check_question(
@@ -180,6 +209,14 @@ def _image_amount(usage: Usage, entry: PriceEntry) -> Decimal | None:
 def _pct(override: PriceOverride) -> Decimal:
     assert override.discount_pct is not None
     return override.discount_pct
+
+
+def _log_assumed(model: str, entry: PriceEntry) -> None:
+    key = f"{model}\x00assumed"
+    if key in _UNPRICED_LOGGED or len(_UNPRICED_LOGGED) >= _LOG_ONCE_LIMIT:
+        return
+    _UNPRICED_LOGGED.add(key)
+    _log.warning("snapshot %r is not in the catalog; estimated with %s", model, entry.id)
 
 
 def _log_unpriced(model: str, entry: PriceEntry | None) -> None:

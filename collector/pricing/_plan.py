@@ -43,6 +43,8 @@ class PricePlan:
     card: RateCard | None  # token rates once mode and override are settled (None: not tokens)
     discounts: tuple[PriceOverride, ...]  # the model's own, then the org-wide one
     price_id: str | None  # with the ``+discount:`` suffixes; None when nothing prices it
+    free: bool = False  # every published rate is 0 (moderation): a $0 cost is the real price
+    assumed: bool = False  # an unlisted dated snapshot priced by its undated name
 
 
 def resolve_plan(
@@ -63,6 +65,9 @@ def resolve_plan(
     entry, start, end = catalog.span(model, at)
     start, end = _override_window(cache.overrides, at, start, end)
     plan = _build_plan(entry, key, at, cache.overrides)
+    if plan.price_id is not None:
+        assumed = catalog.assumed(model) and "+override:" not in plan.price_id
+        plan = replace(plan, free=_free(plan), assumed=assumed)
     if len(cache.plans) >= _PLAN_LIMIT:
         cache.plans.clear()
     cache.plans[key] = (start, end, plan)
@@ -95,6 +100,22 @@ def _cache_for(catalog: Catalog, overrides: Sequence[PriceOverride]) -> _Cache:
 def _same(a: tuple[PriceOverride, ...], b: tuple[PriceOverride, ...]) -> bool:
     """The very same override objects, in the same order (frozen values: nothing to compare)."""
     return a is b or (len(a) == len(b) and all(map(operator.is_, a, b)))
+
+
+def _free(plan: PricePlan) -> bool:
+    """Every rate that could bill this plan is published as 0 (e.g. moderation)."""
+    entry, card = plan.entry, plan.card
+    if card is not None:
+        rates = [
+            card.input, card.cached_input, card.output, card.audio_input,
+            card.audio_output, card.image_input, card.image_output,
+        ]  # fmt: skip
+    elif entry is not None:
+        rates = [entry.per_minute, entry.per_1m_characters, *entry.per_image.values()]
+    else:
+        return False
+    published = [r for r in rates if r is not None]
+    return bool(published) and not any(published)
 
 
 def _override_window(

@@ -76,7 +76,7 @@ _COLUMNS = (
     "api_key_id", "end_user", "outcome", "tags", "prompt_tokens", "cached_tokens",
     "completion_tokens", "reasoning_tokens", "audio_prompt_tokens", "audio_completion_tokens",
     "image_tokens", "audio_seconds", "characters", "images", "batch", "service_tier",
-    "cost_usd", "cost_source", "price_id", "previous_cost_usd",
+    "cost_usd", "cost_source", "price_id", "previous_cost_usd", "cost_note",
 )  # fmt: skip
 _SCHEMA = {
     "requests": {"cost_usd", "previous_cost_usd", "repriced_at"},

@@ -113,6 +113,7 @@ class UsageEvent:
     cache_hit: bool = False
     upstream: str | None = None
     upstream_request_id: str | None = None
+    cost_note: str | None = None
     attempts: list[AttemptEvent] = field(default_factory=list)
 
     @property
