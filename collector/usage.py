@@ -18,6 +18,18 @@ ASSUMED_NOTE = "assumed price: snapshot"
 NO_UNITS_NOTE = "no billable units in the usage of a priced model"
 
 
+# Usage fields (and ``requests`` / rollup columns) counting built-in tool calls. Each is
+# priced per call by the catalog's ``tools`` section under the same name minus the suffix.
+TOOL_CALL_FIELDS = (
+    "web_search_calls",
+    "web_search_preview_calls",
+    "file_search_calls",
+    "code_interpreter_sessions",
+    "image_generation_calls",
+    "computer_calls",
+)
+
+
 class CostSource(StrEnum):
     """Where a row's cost came from; every priced or unpriced row says which."""
 
@@ -59,6 +71,25 @@ class Usage:
     images: int = 0
     image_size: str | None = None
     image_quality: str | None = None
+    # Built-in tool calls, billed per call on top of tokens (TOOL_CALL_FIELDS).
+    web_search_calls: int = 0
+    web_search_preview_calls: int = 0
+    file_search_calls: int = 0
+    code_interpreter_sessions: int = 0
+    image_generation_calls: int = 0
+    computer_calls: int = 0
+
+    @property
+    def tool_calls(self) -> int:
+        """Built-in tool calls of every kind (0 for almost every request: one check)."""
+        return (
+            self.web_search_calls
+            + self.web_search_preview_calls
+            + self.file_search_calls
+            + self.code_interpreter_sessions
+            + self.image_generation_calls
+            + self.computer_calls
+        )
 
     @property
     def total_tokens(self) -> int:
@@ -77,6 +108,7 @@ class Usage:
             "image_completion_tokens",
             "characters",
             "images",
+            *TOOL_CALL_FIELDS,
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")

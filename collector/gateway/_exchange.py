@@ -28,7 +28,7 @@ from collector.gateway._sse import StreamObserver
 from collector.keys import Attribution, KeyPrincipal
 from collector.pricing import PriceOverride, compute_cost, free_endpoint_cost
 from collector.recorder import AttemptEvent, UsageEvent
-from collector.usage import Cost, CostSource, Outcome, Usage
+from collector.usage import TOOL_CALL_FIELDS, Cost, CostSource, Outcome, Usage
 
 log = logging.getLogger(__name__)
 _ZERO = Cost(Decimal(0), CostSource.COMPUTED)
@@ -186,6 +186,7 @@ def _usage_columns(u: Usage) -> dict[str, Any]:
         "audio_seconds": u.audio_seconds,
         "characters": u.characters,
         "images": u.images,
+        **{name: getattr(u, name) for name in TOOL_CALL_FIELDS},
     }
 
 

@@ -21,6 +21,7 @@ from collector.gateway._forward import Reply
 from collector.gateway._intake import Call, Kind
 from collector.gateway._speech import speech_estimate
 from collector.gateway._sse import StreamObserver
+from collector.gateway._tools import with_tool_calls
 from collector.gateway._upstream import relay_headers
 from collector.gateway._usage import request_side_usage, usage_from_body
 from collector.pricing import PriceOverride
@@ -152,6 +153,8 @@ def settle_stream(ex: Exchange, overrides: Sequence[PriceOverride]) -> None:
         if obs.error and ex.outcome is Outcome.SUCCESS:
             ex.fail(Outcome.UPSTREAM_ERROR, "stream_error", obs.error)
         ex.usage = obs.usage
+        if ex.call is not None:
+            ex.usage = with_tool_calls(ex.call, obs.usage, obs.output, ex.model_served)
         ex.estimate_from_stream()
     ex.settle(overrides)
 

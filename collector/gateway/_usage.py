@@ -14,6 +14,7 @@ from typing import Any
 
 from collector.gateway._intake import Call, Kind
 from collector.gateway._speech import speech_characters
+from collector.gateway._tools import with_tool_calls
 from collector.usage import Usage
 
 
@@ -101,6 +102,10 @@ def usage_from_body(call: Call, body: Any) -> Usage | None:
     if not isinstance(body, dict):
         return None
     found = usage_from_wire(call.kind, body.get("usage"))
+    model = body.get("model")
+    found = with_tool_calls(
+        call, found, body.get("output"), model if isinstance(model, str) else None
+    )
     if call.kind is Kind.IMAGES:
         return _images(call, body, found)
     if found is None and call.kind is Kind.TRANSCRIPTION:

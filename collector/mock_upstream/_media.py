@@ -42,7 +42,7 @@ def _png() -> bytes:
 
 
 PNG = _png()
-_PNG_B64 = base64.b64encode(PNG).decode()
+PNG_B64 = base64.b64encode(PNG).decode()
 
 
 def wav_seconds(data: bytes) -> float | None:
@@ -149,7 +149,7 @@ async def images(request: web.Request) -> web.StreamResponse:
     gpt_image = served.startswith("gpt-image")
     as_b64 = gpt_image or body.get("response_format") == "b64_json"
     url = f"{request.scheme}://{request.host}/_mock/images/mock.png"
-    item: JsonDict = {"b64_json": _PNG_B64} if as_b64 else {"url": url}
+    item: JsonDict = {"b64_json": PNG_B64} if as_b64 else {"url": url}
     if served.startswith("dall-e-3"):
         item["revised_prompt"] = prompt
     payload: JsonDict = {"created": int(time.time()), "data": [dict(item) for _ in range(n)]}

@@ -13,10 +13,10 @@ from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 
 from collector.errors import PricingError
 from collector.pricing._catalog import Catalog, load_catalog
+from collector.pricing._parts import MILLION, Part, token_parts, tool_parts, unit_part
 from collector.pricing._plan import (
     PricePlan,
     discounts_for,
-    first_price,
     model_override,
     resolve_plan,
 )
@@ -33,12 +33,9 @@ from collector.pricing._types import (
 from collector.usage import ASSUMED_NOTE, NO_UNITS_NOTE, Cost, CostSource, Usage
 
 _log = logging.getLogger("collector.pricing")
-_MILLION = Decimal(1_000_000)
 _HUNDRED = Decimal(100)
-_SIXTY = Decimal(60)
 _QUANTUM = Decimal("1e-10")  # the database stores Numeric(20, 10)
 _CONTEXT = Context(prec=60, rounding=ROUND_HALF_EVEN)
-_DEFAULT_IMAGE = ("standard", "1024x1024")  # OpenAI's defaults when a request omits them
 
 # Models already reported as unpriced; only used so the warning is logged once per model.
 _UNPRICED_LOGGED: set[str] = set()
@@ -118,7 +115,7 @@ def _has_units(usage: Usage, plan: PricePlan) -> bool:
     """
     entry = plan.entry
     if entry is None or entry.unit is Unit.TOKEN:
-        return usage.prompt_tokens + usage.completion_tokens > 0
+        return usage.prompt_tokens + usage.completion_tokens + usage.tool_calls > 0
     if entry.unit is Unit.MINUTE:
         return usage.audio_seconds > 0
     if entry.unit is Unit.CHARACTER:
@@ -157,53 +154,35 @@ def parse_service_tier(value: str | None) -> ServiceTier | None:
 def _base_amount(usage: Usage, plan: PricePlan) -> Decimal | None:
     entry = plan.entry
     if entry is None or entry.unit is Unit.TOKEN:
-        return None if plan.card is None else _token_amount(usage, plan.card)
-    if entry.unit is Unit.MINUTE:
-        assert entry.per_minute is not None
-        return usage.audio_seconds * entry.per_minute / _SIXTY
-    if entry.unit is Unit.CHARACTER:
-        assert entry.per_1m_characters is not None
-        return usage.characters * entry.per_1m_characters / _MILLION
-    return _image_amount(usage, entry)
+        if plan.card is None:
+            return None
+        amount = _token_amount(usage, plan.card)
+        if usage.tool_calls and amount is not None:
+            tools = _sum(tool_parts(usage, plan.tools, plan.card))
+            return None if tools is None else amount + tools
+        return amount
+    return unit_part(usage, entry).amount
 
 
 def _token_amount(usage: Usage, card: RateCard) -> Decimal | None:
-    """Text, cached, audio and image tokens each at their own rate, as OpenAI bills them."""
-    text_in = (
-        usage.prompt_tokens
-        - usage.cached_tokens
-        - usage.audio_prompt_tokens
-        - usage.image_prompt_tokens
-    )
-    text_out = (
-        usage.completion_tokens - usage.audio_completion_tokens - usage.image_completion_tokens
-    )
-    if text_in < 0 or text_out < 0:
-        raise PricingError("cached/audio/image tokens exceed the prompt or completion total")
-    parts = (
-        (text_in, card.input),
-        (usage.cached_tokens, first_price(card.cached_input, card.input)),
-        (usage.audio_prompt_tokens, card.audio_input),
-        (usage.image_prompt_tokens, first_price(card.image_input, card.input)),
-        (text_out, card.output),
-        (usage.audio_completion_tokens, card.audio_output),
-        (usage.image_completion_tokens, first_price(card.image_output, card.output)),
-    )
     total = Decimal(0)
-    for count, rate in parts:
+    for _name, count, rate in token_parts(usage, card):
         if count == 0:
             continue
         if rate is None:
             return None
         total += count * rate
-    return total / _MILLION
+    return total / MILLION
 
 
-def _image_amount(usage: Usage, entry: PriceEntry) -> Decimal | None:
-    quality = usage.image_quality or _DEFAULT_IMAGE[0]
-    size = usage.image_size or _DEFAULT_IMAGE[1]
-    price = entry.per_image.get(f"{quality}/{size}")
-    return None if price is None else usage.images * price
+def _sum(parts: Sequence[Part]) -> Decimal | None:
+    total = Decimal(0)
+    for part in parts:
+        amount = part.amount
+        if amount is None:
+            return None
+        total += amount
+    return total
 
 
 def _pct(override: PriceOverride) -> Decimal:

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import operator
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from fnmatch import fnmatchcase
 
 from collector.pricing._catalog import Catalog
+from collector.pricing._tools import ToolPrice
 from collector.pricing._types import (
     STANDARD_TIERS,
     PriceEntry,
@@ -44,6 +45,7 @@ class PricePlan:
     discounts: tuple[PriceOverride, ...]  # the model's own, then the org-wide one
     price_id: str | None  # with the ``+discount:`` suffixes; None when nothing prices it
     free: bool = False  # every published rate is 0 (moderation): a $0 cost is the real price
+    tools: Mapping[str, ToolPrice] = field(default_factory=dict)  # built-in tool fees in force
     assumed: bool = False  # an unlisted dated snapshot priced by its undated name
 
 
@@ -64,10 +66,12 @@ def resolve_plan(
         return found[2]
     entry, start, end = catalog.span(model, at)
     start, end = _override_window(cache.overrides, at, start, end)
+    start, end = catalog.tools.window(at, start, end)
     plan = _build_plan(entry, key, at, cache.overrides)
     if plan.price_id is not None:
         assumed = catalog.assumed(model) and "+override:" not in plan.price_id
-        plan = replace(plan, free=_free(plan), assumed=assumed)
+        tools = catalog.tools.rates(model, at)
+        plan = replace(plan, free=_free(plan), assumed=assumed, tools=tools)
     if len(cache.plans) >= _PLAN_LIMIT:
         cache.plans.clear()
     cache.plans[key] = (start, end, plan)
