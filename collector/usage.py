@@ -63,6 +63,7 @@ class Usage:
     cached_tokens: int = 0
     reasoning_tokens: int = 0
     audio_prompt_tokens: int = 0
+    cached_audio_tokens: int = 0  # part of both cached_tokens and audio_prompt_tokens
     audio_completion_tokens: int = 0
     image_prompt_tokens: int = 0
     image_completion_tokens: int = 0
@@ -103,6 +104,7 @@ class Usage:
             "cached_tokens",
             "reasoning_tokens",
             "audio_prompt_tokens",
+            "cached_audio_tokens",
             "audio_completion_tokens",
             "image_prompt_tokens",
             "image_completion_tokens",
@@ -116,6 +118,8 @@ class Usage:
             raise ValueError("audio_seconds must be >= 0")
         if self.cached_tokens > self.prompt_tokens:
             raise ValueError("cached_tokens cannot exceed prompt_tokens")
+        if self.cached_audio_tokens > min(self.cached_tokens, self.audio_prompt_tokens):
+            raise ValueError("cached_audio_tokens cannot exceed cached or audio prompt tokens")
         if self.reasoning_tokens > self.completion_tokens:
             raise ValueError("reasoning_tokens cannot exceed completion_tokens")
 

@@ -37,7 +37,8 @@ def reprice_prices(
     from sqlalchemy.exc import SQLAlchemyError
 
     from collector.cli.common import engine_or_exit, settings_or_exit
-    from collector.cli.pricing import _count, _instant  # shared flag parsing (import cycle)
+    from collector.cli.flags import count_flag as _count
+    from collector.cli.flags import instant_flag as _instant
     from collector.errors import SpendscopeError
     from collector.pricing import reprice as rp
 

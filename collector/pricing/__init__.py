@@ -3,6 +3,8 @@
 Importing this package is cheap: the catalog is parsed on first use and cached.
 """
 
+from collector.pricing._api_usage import ENDPOINTS, guess_endpoint, usage_from_api
+from collector.pricing._breakdown import PricedPart, cost_breakdown
 from collector.pricing._catalog import SCALAR_PRICES, Catalog, load_catalog, parse_catalog
 from collector.pricing._engine import (
     applicable_overrides,
@@ -23,12 +25,14 @@ from collector.pricing._types import (
 from collector.pricing.overrides import add_override, load_overrides, stored_overrides
 
 __all__ = [
+    "ENDPOINTS",
     "SCALAR_PRICES",
     "Catalog",
     "ImportResult",
     "ImportedPrice",
     "PriceEntry",
     "PriceOverride",
+    "PricedPart",
     "RateCard",
     "ServiceTier",
     "TierRates",
@@ -36,7 +40,9 @@ __all__ = [
     "add_override",
     "applicable_overrides",
     "compute_cost",
+    "cost_breakdown",
     "free_endpoint_cost",
+    "guess_endpoint",
     "load_catalog",
     "load_overrides",
     "parse_catalog",
@@ -44,4 +50,5 @@ __all__ = [
     "parse_service_tier",
     "resolve_price",
     "stored_overrides",
+    "usage_from_api",
 ]

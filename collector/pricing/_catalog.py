@@ -37,6 +37,7 @@ SCALAR_PRICES = (
     "audio_output",
     "image_input",
     "image_output",
+    "cached_audio_input",
     "per_minute",
     "per_1m_characters",
 )

@@ -39,10 +39,11 @@ class Part:
 
 def token_parts(usage: Usage, card: RateCard) -> tuple[tuple[str, int, Decimal | None], ...]:
     """Text, cached, audio and image tokens each at their own rate, as OpenAI bills them."""
+    cached_audio = usage.cached_audio_tokens
     text_in = (
         usage.prompt_tokens
         - usage.cached_tokens
-        - usage.audio_prompt_tokens
+        - (usage.audio_prompt_tokens - cached_audio)
         - usage.image_prompt_tokens
     )
     text_out = (
@@ -52,8 +53,13 @@ def token_parts(usage: Usage, card: RateCard) -> tuple[tuple[str, int, Decimal |
         raise PricingError("cached/audio/image tokens exceed the prompt or completion total")
     return (
         ("input_tokens", text_in, card.input),
-        ("cached_input_tokens", usage.cached_tokens, _first(card.cached_input, card.input)),
-        ("audio_input_tokens", usage.audio_prompt_tokens, card.audio_input),
+        (
+            "cached_input_tokens",
+            usage.cached_tokens - cached_audio,
+            _first(card.cached_input, card.input),
+        ),
+        ("audio_input_tokens", usage.audio_prompt_tokens - cached_audio, card.audio_input),
+        ("cached_audio_input_tokens", cached_audio, card.cached_audio_input),
         ("image_input_tokens", usage.image_prompt_tokens, _first(card.image_input, card.input)),
         ("output_tokens", text_out, card.output),
         ("audio_output_tokens", usage.audio_completion_tokens, card.audio_output),

@@ -112,7 +112,7 @@ def _free(plan: PricePlan) -> bool:
     if card is not None:
         rates = [
             card.input, card.cached_input, card.output, card.audio_input,
-            card.audio_output, card.image_input, card.image_output,
+            card.audio_output, card.image_input, card.image_output, card.cached_audio_input,
         ]  # fmt: skip
     elif entry is not None:
         rates = [entry.per_minute, entry.per_1m_characters, *entry.per_image.values()]
