@@ -22,6 +22,7 @@ from collector.cli.flags import (
     configured_overrides,
     instant_flag,
 )
+from collector.cli.prices_diff import diff_prices_command
 from collector.cli.reprice import reprice_prices
 from collector.pricing import SCALAR_PRICES
 
@@ -37,6 +38,7 @@ def register(app: typer.Typer) -> None:
     prices.command("show")(show_price)
     prices.command("import")(import_prices)
     prices.command("reprice")(reprice_prices)
+    prices.command("diff")(diff_prices_command)
     app.add_typer(prices, name="prices")
 
 
@@ -103,7 +105,7 @@ def import_prices(
     """Import OpenAI token prices from LiteLLM's JSON as price overrides."""
     from collector.pricing import parse_litellm_prices
 
-    data = _read_json_object(file)
+    data = read_json_object(file)
     start = instant_flag(effective_from, "--effective-from")
     result = parse_litellm_prices(data)
     if not include_catalogued:
@@ -233,7 +235,7 @@ def _write_overrides(result: ImportResult, start: datetime) -> int:
     return len(overrides)
 
 
-def _read_json_object(file: Path) -> dict[str, Any]:
+def read_json_object(file: Path) -> dict[str, Any]:
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

@@ -6,6 +6,7 @@ Importing this package is cheap: the catalog is parsed on first use and cached.
 from collector.pricing._api_usage import ENDPOINTS, guess_endpoint, usage_from_api
 from collector.pricing._breakdown import PricedPart, cost_breakdown
 from collector.pricing._catalog import SCALAR_PRICES, Catalog, load_catalog, parse_catalog
+from collector.pricing._diff import PriceDiff, RateDiff, diff_prices
 from collector.pricing._engine import (
     applicable_overrides,
     compute_cost,
@@ -30,10 +31,12 @@ __all__ = [
     "Catalog",
     "ImportResult",
     "ImportedPrice",
+    "PriceDiff",
     "PriceEntry",
     "PriceOverride",
     "PricedPart",
     "RateCard",
+    "RateDiff",
     "ServiceTier",
     "TierRates",
     "Unit",
@@ -41,6 +44,7 @@ __all__ = [
     "applicable_overrides",
     "compute_cost",
     "cost_breakdown",
+    "diff_prices",
     "free_endpoint_cost",
     "guess_endpoint",
     "load_catalog",
