@@ -13,7 +13,7 @@ from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 
 from collector.errors import PricingError
 from collector.pricing._catalog import Catalog, load_catalog
-from collector.pricing._parts import MILLION, Part, token_parts, tool_parts, unit_part
+from collector.pricing._parts import MILLION, token_parts, tool_amount_per_million, unit_part
 from collector.pricing._plan import (
     PricePlan,
     discounts_for,
@@ -156,15 +156,12 @@ def _base_amount(usage: Usage, plan: PricePlan) -> Decimal | None:
     if entry is None or entry.unit is Unit.TOKEN:
         if plan.card is None:
             return None
-        amount = _token_amount(usage, plan.card)
-        if usage.tool_calls and amount is not None:
-            tools = _sum(tool_parts(usage, plan.tools, plan.card))
-            return None if tools is None else amount + tools
-        return amount
+        return _token_amount(usage, plan.card, plan)
     return unit_part(usage, entry).amount
 
 
-def _token_amount(usage: Usage, card: RateCard) -> Decimal | None:
+def _token_amount(usage: Usage, card: RateCard, plan: PricePlan) -> Decimal | None:
+    """Tokens at their per-1M rates, plus tool fees (scaled to per-1M: one division)."""
     total = Decimal(0)
     for _name, count, rate in token_parts(usage, card):
         if count == 0:
@@ -172,17 +169,12 @@ def _token_amount(usage: Usage, card: RateCard) -> Decimal | None:
         if rate is None:
             return None
         total += count * rate
-    return total / MILLION
-
-
-def _sum(parts: Sequence[Part]) -> Decimal | None:
-    total = Decimal(0)
-    for part in parts:
-        amount = part.amount
-        if amount is None:
+    if usage.tool_calls:
+        tools = tool_amount_per_million(usage, plan.tool_rates, card)
+        if tools is None:
             return None
-        total += amount
-    return total
+        total += tools
+    return total / MILLION
 
 
 def _pct(override: PriceOverride) -> Decimal:

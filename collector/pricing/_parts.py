@@ -7,9 +7,10 @@ so what ``spendscope cost --json`` prints is what the gateway books. Token rates
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from operator import attrgetter
 
 from collector.errors import PricingError
 from collector.pricing._tools import TOOL_FIELDS, ToolPrice
@@ -80,15 +81,50 @@ def tool_parts(usage: Usage, tools: Mapping[str, ToolPrice], card: RateCard | No
         if not calls:
             continue
         price: ToolPrice | None = tools.get(tool)
-        rate = (
-            None if price is None else price.rate(variant if tool == "image_generation" else None)
-        )
+        rate = None if price is None else price.rate(variant if price.per_variant else None)
         parts.append(Part(f"{tool}_calls", Decimal(calls), rate, "call", _ONE))
         if price is not None and price.input_tokens_per_call:
             block = Decimal(calls * price.input_tokens_per_call)
             rate = card.input if card is not None else None
             parts.append(Part(f"{tool}_content_tokens", block, rate, "1M tokens"))
     return parts
+
+
+# Per usage field: how its calls are read, and (tool price, its simple per-call × 1M).
+ToolRates = tuple[tuple[Callable[[Usage], int], ToolPrice | None, int | None], ...]
+
+
+def tool_rates(tools: Mapping[str, ToolPrice]) -> ToolRates:
+    """The per-request form of a plan's tool prices (resolved once per price window)."""
+    out = []
+    for tool, field in TOOL_FIELDS.items():
+        price = tools.get(tool)
+        out.append((attrgetter(field), price, None if price is None else price.simple_micro))
+    return tuple(out)
+
+
+def tool_amount_per_million(
+    usage: Usage, rates: ToolRates, card: RateCard | None
+) -> Decimal | None:
+    """The sum of :func:`tool_parts` × 1M, without building them (the per-request path):
+    added to the token total before its one division by 1M; simple fees add as integers."""
+    simple = 0
+    exact = Decimal(0)
+    for calls_of, price, micro in rates:
+        calls = calls_of(usage)
+        if not calls:
+            continue
+        if micro is not None:
+            simple += calls * micro
+            continue
+        if price is None:
+            return None
+        exact += calls * price.rate(_image_variant(usage)) * MILLION
+        if price.input_tokens_per_call:
+            if card is None or card.input is None:
+                return None
+            exact += calls * price.input_tokens_per_call * card.input
+    return exact + simple
 
 
 def unit_part(usage: Usage, entry: PriceEntry) -> Part:

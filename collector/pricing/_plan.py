@@ -21,6 +21,7 @@ from decimal import Decimal
 from fnmatch import fnmatchcase
 
 from collector.pricing._catalog import Catalog
+from collector.pricing._parts import ToolRates, tool_rates
 from collector.pricing._tools import ToolPrice
 from collector.pricing._types import (
     STANDARD_TIERS,
@@ -46,6 +47,7 @@ class PricePlan:
     price_id: str | None  # with the ``+discount:`` suffixes; None when nothing prices it
     free: bool = False  # every published rate is 0 (moderation): a $0 cost is the real price
     tools: Mapping[str, ToolPrice] = field(default_factory=dict)  # built-in tool fees in force
+    tool_rates: ToolRates = ()  # the same, in the per-request form (``_parts.tool_rates``)
     assumed: bool = False  # an unlisted dated snapshot priced by its undated name
 
 
@@ -71,7 +73,9 @@ def resolve_plan(
     if plan.price_id is not None:
         assumed = catalog.assumed(model) and "+override:" not in plan.price_id
         tools = catalog.tools.rates(model, at)
-        plan = replace(plan, free=_free(plan), assumed=assumed, tools=tools)
+        plan = replace(
+            plan, free=_free(plan), assumed=assumed, tools=tools, tool_rates=tool_rates(tools)
+        )
     if len(cache.plans) >= _PLAN_LIMIT:
         cache.plans.clear()
     cache.plans[key] = (start, end, plan)

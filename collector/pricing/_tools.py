@@ -48,6 +48,14 @@ class ToolPrice:
     per_variant: Mapping[str, Decimal] = field(default_factory=dict)  # "quality/size"
     note: str | None = None
 
+    @property
+    def simple_micro(self) -> int | None:
+        """``per_call`` × 1M as an integer when that is all there is to it (fast int sums)."""
+        if self.per_variant or self.input_tokens_per_call:
+            return None
+        micro = self.per_call * 1_000_000
+        return int(micro) if micro == micro.to_integral_value() else None
+
     def rate(self, variant: str | None) -> Decimal:
         """The per-call price for an image ``quality/size`` variant (else ``per_call``)."""
         if variant is not None and variant in self.per_variant:

@@ -45,6 +45,9 @@ def test_parts_sum_exactly_to_the_cost(
         assert parts == ()
         return
     assert sum((p.amount for p in parts), Decimal(0)) == cost.cost_usd
+    # the parts are the cost's own: only the final half-even rounding may be left over
+    rounding = [p.amount for p in parts if p.name == "rounding"]
+    assert all(abs(r) <= Decimal("1e-10") * len(parts) for r in rounding)
     assert all(p.units for p in parts if p.name != "rounding")
 
 
