@@ -33,44 +33,53 @@ _TOOL_FIELDS = {
 }
 
 
+# The command's options, one alias each, so its signature reads as a list of flags.
+_Model = Annotated[str | None, typer.Option(metavar="MODEL", help="Model that served it.")]
+_UsageFile = Annotated[
+    str | None,
+    typer.Option("--usage", metavar="FILE|-", help="The endpoint's usage object (JSON)."),
+]
+_Endpoint = Annotated[
+    str | None,
+    typer.Option(
+        metavar="ENDPOINT",
+        help="chat, responses, embeddings, completions, images, speech, transcription, "
+        "realtime (default: from the usage).",
+    ),
+]
+_Tools = Annotated[
+    str | None, typer.Option(metavar="TOOL=N,…", help="Built-in tool calls, e.g. web_search=2.")
+]
+_Prompt = Annotated[str | None, typer.Option(metavar="N", help="Prompt tokens (incl. cached).")]
+_Completion = Annotated[
+    str | None, typer.Option(metavar="N", help="Completion tokens (incl. reasoning).")
+]
+_Cached = Annotated[str, typer.Option(metavar="N", help="Cached prompt tokens.")]
+_Reasoning = Annotated[str, typer.Option(metavar="N", help="Reasoning tokens.")]
+_Batch = Annotated[bool, typer.Option(help="Priced at Batch API rates.")]
+_Tier = Annotated[
+    str | None,
+    typer.Option(metavar="TIER", help="Tier that served it: default, flex, priority, fast…"),
+]
+_At = Annotated[
+    str | None, typer.Option(metavar="ISO-8601", help="Instant (UTC if no offset); default now.")
+]
+_Json = Annotated[bool, typer.Option("--json", help="Print JSON with a breakdown.")]
+
+
 def cost(
-    model: Annotated[
-        str | None, typer.Option(metavar="MODEL", help="Model that served the request.")
-    ] = None,
-    usage_file: Annotated[
-        str | None,
-        typer.Option("--usage", metavar="FILE|-", help="The endpoint's usage object (JSON)."),
-    ] = None,
-    endpoint: Annotated[
-        str | None,
-        typer.Option(
-            metavar="ENDPOINT",
-            help="chat, responses, embeddings, completions, "
-            "images, speech, transcription, realtime (default: from the usage).",
-        ),
-    ] = None,
-    tool_calls: Annotated[
-        str | None,
-        typer.Option(metavar="TOOL=N,…", help="Built-in tool calls, e.g. web_search=2."),
-    ] = None,
-    prompt_tokens: Annotated[
-        str | None, typer.Option(metavar="N", help="Prompt tokens (incl. cached).")
-    ] = None,
-    completion_tokens: Annotated[
-        str | None, typer.Option(metavar="N", help="Completion tokens (incl. reasoning).")
-    ] = None,
-    cached_tokens: Annotated[str, typer.Option(metavar="N", help="Cached prompt tokens.")] = "0",
-    reasoning_tokens: Annotated[str, typer.Option(metavar="N", help="Reasoning tokens.")] = "0",
-    batch: Annotated[bool, typer.Option(help="Priced at Batch API rates.")] = False,
-    service_tier: Annotated[
-        str | None,
-        typer.Option(metavar="TIER", help="Tier that served it: default, flex, priority, fast…"),
-    ] = None,
-    at: Annotated[
-        str | None,
-        typer.Option(metavar="ISO-8601", help="Instant (UTC if no offset); default now."),
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON with a breakdown.")] = False,
+    model: _Model = None,
+    usage_file: _UsageFile = None,
+    endpoint: _Endpoint = None,
+    tool_calls: _Tools = None,
+    prompt_tokens: _Prompt = None,
+    completion_tokens: _Completion = None,
+    cached_tokens: _Cached = "0",
+    reasoning_tokens: _Reasoning = "0",
+    batch: _Batch = False,
+    service_tier: _Tier = None,
+    at: _At = None,
+    as_json: _Json = False,
 ) -> None:
     """Compute the exact cost of one request from its usage object or token counts."""
     from collector.errors import PricingError
