@@ -25,7 +25,7 @@ from collector.gateway._tools import with_tool_calls
 from collector.gateway._upstream import relay_headers
 from collector.gateway._usage import request_side_usage, usage_from_body
 from collector.pricing import PriceOverride
-from collector.usage import Outcome
+from collector.usage import CostSource, Outcome
 
 Message = MutableMapping[str, Any]
 Send = Callable[[Message], Awaitable[None]]
@@ -179,9 +179,10 @@ async def relay_raw(
     assert response is not None
     _note_reply(ex, reply)
     size = response.content_length
-    if size is not None:
-        _settle_raw(ex, call, size, response.content_type, overrides)
-    headers = relay_headers(reply.raw_headers) + _ours(ex, cost=size is not None)
+    _settle_raw(ex, call, size, response.content_type, overrides)
+    # priced per token with no length known: settled once the audio's size is
+    late = size is None and ex.answered and ex.cost.cost_source is CostSource.UNPRICED
+    headers = relay_headers(reply.raw_headers) + _ours(ex, cost=not late)
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     clean, sent = False, 0
     try:
@@ -196,15 +197,21 @@ async def relay_raw(
         ex.fail(Outcome.TIMEOUT if timed_out else Outcome.UPSTREAM_ERROR, "interrupted", str(exc))
     finally:
         _let_go(response, clean)
-    if size is None:
+    if late:
         _settle_raw(ex, call, sent, response.content_type, overrides)
     reply.attempt.duration_ms = (time.perf_counter() - ex.t0) * 1000
     await _finish(send, ex, b"")
 
 
 def _settle_raw(
-    ex: Exchange, call: Call, size: int, content_type: str, overrides: Sequence[PriceOverride]
+    ex: Exchange,
+    call: Call,
+    size: int | None,
+    content_type: str,
+    overrides: Sequence[PriceOverride],
 ) -> None:
+    """Price from the request (characters), else from ``size`` bytes of audio when known."""
     ex.usage = request_side_usage(call)
-    ex.fallback = speech_estimate(call, size, content_type) if ex.answered else None
+    answered = ex.answered and size is not None
+    ex.fallback = speech_estimate(call, size, content_type) if answered and size else None
     ex.settle(overrides)

@@ -26,16 +26,20 @@ def _mock_audio_tokens(text: str) -> int:
 
 
 def test_speech_per_character_stays_computed(gateway: Gateway) -> None:
-    gateway.client().audio.speech.create(model="tts-1", voice="alloy", input=TEXT)
+    raw = gateway.client().audio.speech.with_raw_response.create(
+        model="tts-1", voice="alloy", input=TEXT
+    )
     row = gateway.only_request()
-    # 48 characters × $15 / 1M
+    # 48 characters × $15 / 1M, known before the (chunked) audio goes out
     assert (row.cost_source, row.cost_usd) == ("computed", len(TEXT) * Decimal(15) / MILLION)
+    assert raw.headers["x-spendscope-cost-usd"] == str(row.cost_usd)
     assert row.cost_note is None
 
 
 def test_speech_per_token_from_a_chunked_body_is_estimated(gateway: Gateway) -> None:
     audio = gateway.client().audio.speech.create(model="gpt-4o-mini-tts", voice="alloy", input=TEXT)
     row = gateway.only_request()
+    assert audio.response.headers.get("x-spendscope-cost-usd") is None  # known only at the end
     prompt = count_text_tokens(TEXT, "gpt-4o-mini-tts")
     # mp3 at 16,000 B/s: the body's size gives its seconds, × 1,250 tokens a minute
     out = math.ceil(Decimal(len(audio.content)) / 16_000 * 1250 / 60)
