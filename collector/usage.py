@@ -11,6 +11,24 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
+# How a ``Cost.note`` starts when the price was assumed for a dated snapshot the catalog
+# does not list (booked ``estimated`` and alerted like ``unpriced``).
+ASSUMED_NOTE = "assumed price: snapshot"
+# The note of a priced model whose usage held nothing it bills for (booked ``unpriced``).
+NO_UNITS_NOTE = "no billable units in the usage of a priced model"
+
+
+# Usage fields (and ``requests`` / rollup columns) counting built-in tool calls. Each is
+# priced per call by the catalog's ``tools`` section under the same name minus the suffix.
+TOOL_CALL_FIELDS = (
+    "web_search_calls",
+    "web_search_preview_calls",
+    "file_search_calls",
+    "code_interpreter_sessions",
+    "image_generation_calls",
+    "computer_calls",
+)
+
 
 class CostSource(StrEnum):
     """Where a row's cost came from; every priced or unpriced row says which."""
@@ -45,6 +63,7 @@ class Usage:
     cached_tokens: int = 0
     reasoning_tokens: int = 0
     audio_prompt_tokens: int = 0
+    cached_audio_tokens: int = 0  # part of both cached_tokens and audio_prompt_tokens
     audio_completion_tokens: int = 0
     image_prompt_tokens: int = 0
     image_completion_tokens: int = 0
@@ -53,6 +72,25 @@ class Usage:
     images: int = 0
     image_size: str | None = None
     image_quality: str | None = None
+    # Built-in tool calls, billed per call on top of tokens (TOOL_CALL_FIELDS).
+    web_search_calls: int = 0
+    web_search_preview_calls: int = 0
+    file_search_calls: int = 0
+    code_interpreter_sessions: int = 0
+    image_generation_calls: int = 0
+    computer_calls: int = 0
+
+    @property
+    def tool_calls(self) -> int:
+        """Built-in tool calls of every kind (0 for almost every request: one check)."""
+        return (
+            self.web_search_calls
+            + self.web_search_preview_calls
+            + self.file_search_calls
+            + self.code_interpreter_sessions
+            + self.image_generation_calls
+            + self.computer_calls
+        )
 
     @property
     def total_tokens(self) -> int:
@@ -66,11 +104,13 @@ class Usage:
             "cached_tokens",
             "reasoning_tokens",
             "audio_prompt_tokens",
+            "cached_audio_tokens",
             "audio_completion_tokens",
             "image_prompt_tokens",
             "image_completion_tokens",
             "characters",
             "images",
+            *TOOL_CALL_FIELDS,
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
@@ -78,14 +118,21 @@ class Usage:
             raise ValueError("audio_seconds must be >= 0")
         if self.cached_tokens > self.prompt_tokens:
             raise ValueError("cached_tokens cannot exceed prompt_tokens")
+        if self.cached_audio_tokens > min(self.cached_tokens, self.audio_prompt_tokens):
+            raise ValueError("cached_audio_tokens cannot exceed cached or audio prompt tokens")
         if self.reasoning_tokens > self.completion_tokens:
             raise ValueError("reasoning_tokens cannot exceed completion_tokens")
 
 
 @dataclass(frozen=True, slots=True)
 class Cost:
-    """A priced request: exact cost (None when unpriced), where it came from, the price used."""
+    """A priced request: exact cost (None when unpriced), where it came from, the price used.
+
+    ``note`` says why a cost is not exact: the basis of an estimate, the entry assumed for an
+    unlisted snapshot, or why a priced model could not be billed (e.g. no billable units).
+    """
 
     cost_usd: Decimal | None
     cost_source: CostSource
     price_id: str | None = None
+    note: str | None = None

@@ -10,13 +10,13 @@ import math
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Connection, Engine, func, or_, select, true
+from sqlalchemy import ColumnElement, Connection, Engine, and_, func, or_, select, true
 
 from collector.alerts._params import windows_needed
 from collector.alerts._types import Measurements, Rule, RuleKind, Traffic
 from collector.budgets import BudgetSpec, ScopeKind, budget_statuses
 from collector.db import ApiKey, Project, Request
-from collector.usage import CostSource, Outcome
+from collector.usage import ASSUMED_NOTE, CostSource, Outcome
 
 
 def _scope_filter(rule: Rule) -> ColumnElement[bool]:
@@ -53,9 +53,7 @@ def traffic(conn: Connection, rule: Rule, window: timedelta, now: datetime) -> T
     ).all()
     model = func.coalesce(Request.model_served, Request.model_requested, "")
     unpriced = conn.execute(
-        select(model, func.count())
-        .where(*where, Request.cost_source == CostSource.UNPRICED.value)
-        .group_by(model)
+        select(model, func.count()).where(*where, _unpriced_or_assumed()).group_by(model)
     ).all()
     p95 = _p95(conn, where) if rule.kind is RuleKind.LATENCY_P95 else None
     return Traffic(
@@ -63,6 +61,15 @@ def traffic(conn: Connection, rule: Rule, window: timedelta, now: datetime) -> T
         p95_ms=p95,
         unpriced_by_model={str(m): int(n) for m, n in unpriced},
     )
+
+
+def _unpriced_or_assumed() -> ColumnElement[bool]:
+    """Unpriced rows, and rows priced only by assuming a price (an unlisted dated snapshot)."""
+    assumed = and_(
+        Request.cost_source == CostSource.ESTIMATED.value,
+        Request.cost_note.startswith(ASSUMED_NOTE, autoescape=True),
+    )
+    return or_(Request.cost_source == CostSource.UNPRICED.value, assumed)
 
 
 def _slo_target(conn: Connection, rule: Rule) -> str | None:

@@ -149,8 +149,10 @@ def _unpriced(rule: Rule, m: Measurements, now: datetime) -> list[Alert]:
         if n < max(1, int(rule.params["min_requests"])):
             continue
         text = (
-            f"{n} request(s) in {rule.scope} used model '{model}', which has no known price, "
-            f"over the last {rule.params['window']}: their cost is not counted. Add a price."
+            f"{n} request(s) in {rule.scope} used model '{model}', which has no exact price in "
+            f"the catalog, over the last {rule.params['window']}: their cost is not counted "
+            "(unpriced) or only assumed from its alias (estimated). Add a price: see "
+            "docs/finance.md, 'Keeping prices current'."
         )
         key = _key(rule, rule.params["window"], model)
         out.append(Alert(rule.id, rule.name, rule.kind, key, text, {"model": model, "requests": n}))

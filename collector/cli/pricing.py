@@ -1,4 +1,4 @@
-"""``spendscope cost`` and ``spendscope prices list|show|import|reprice``: prices, answered.
+"""``spendscope prices list|show|import|reprice`` (and ``cost``'s registration): prices.
 
 Bad input is one line on stderr and exit 2 (never a traceback); an unknown model is
 ``unpriced`` and exit 3, so scripts can tell "no price" from "bad question".
@@ -7,8 +7,7 @@ Bad input is one line on stderr and exit 2 (never a traceback); an unknown model
 from __future__ import annotations
 
 import json
-import re
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -16,16 +15,19 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 
 from collector.cli.common import fail
+from collector.cli.cost import cost
+from collector.cli.flags import (
+    EXIT_BAD_INPUT,
+    EXIT_UNPRICED,
+    configured_overrides,
+    instant_flag,
+)
+from collector.cli.prices_diff import diff_prices_command
 from collector.cli.reprice import reprice_prices
 from collector.pricing import SCALAR_PRICES
 
 if TYPE_CHECKING:
     from collector.pricing import ImportResult, PriceEntry, PriceOverride, TierRates
-    from collector.usage import Cost, Usage
-
-EXIT_BAD_INPUT = 2
-EXIT_UNPRICED = 3
-_DIGITS = re.compile(r"\d+")
 
 
 def register(app: typer.Typer) -> None:
@@ -36,83 +38,8 @@ def register(app: typer.Typer) -> None:
     prices.command("show")(show_price)
     prices.command("import")(import_prices)
     prices.command("reprice")(reprice_prices)
+    prices.command("diff")(diff_prices_command)
     app.add_typer(prices, name="prices")
-
-
-def cost(
-    model: Annotated[
-        str | None, typer.Option(metavar="MODEL", help="Model that served the request.")
-    ] = None,
-    prompt_tokens: Annotated[
-        str | None, typer.Option(metavar="N", help="Prompt tokens (incl. cached).")
-    ] = None,
-    completion_tokens: Annotated[
-        str | None, typer.Option(metavar="N", help="Completion tokens (incl. reasoning).")
-    ] = None,
-    cached_tokens: Annotated[str, typer.Option(metavar="N", help="Cached prompt tokens.")] = "0",
-    reasoning_tokens: Annotated[str, typer.Option(metavar="N", help="Reasoning tokens.")] = "0",
-    batch: Annotated[bool, typer.Option(help="Priced at Batch API rates.")] = False,
-    service_tier: Annotated[
-        str | None,
-        typer.Option(metavar="TIER", help="Tier that served it: default, flex, priority, fast…"),
-    ] = None,
-    at: Annotated[
-        str | None,
-        typer.Option(metavar="ISO-8601", help="Instant (UTC if no offset); default now."),
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:
-    """Compute the exact cost of one request from its token counts."""
-    from collector.errors import PricingError
-    from collector.pricing import compute_cost, parse_service_tier
-
-    if not model:
-        _fail("--model is required")
-    usage = _usage(prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens)
-    try:
-        parse_service_tier(service_tier)
-        result = compute_cost(
-            usage, model, _instant(at, "--at"), batch=batch, service_tier=service_tier,
-            overrides=_overrides(),
-        )  # fmt: skip
-    except PricingError as exc:
-        _fail(str(exc))
-    _print_cost(model, result, as_json=as_json)
-
-
-def _usage(prompt: str | None, completion: str | None, cached: str, reasoning: str) -> Usage:
-    """Token counts from the flags, checked against OpenAI's inclusion rules."""
-    from collector.usage import Usage
-
-    usage = Usage(
-        prompt_tokens=_count(prompt, "--prompt-tokens", required=True),
-        completion_tokens=_count(completion, "--completion-tokens", required=True),
-        cached_tokens=_count(cached, "--cached-tokens"),
-        reasoning_tokens=_count(reasoning, "--reasoning-tokens"),
-    )
-    if usage.cached_tokens > usage.prompt_tokens:
-        _fail("--cached-tokens cannot exceed --prompt-tokens")
-    if usage.reasoning_tokens > usage.completion_tokens:
-        _fail("--reasoning-tokens cannot exceed --completion-tokens")
-    return usage
-
-
-def _print_cost(model: str, result: Cost, *, as_json: bool) -> None:
-    amount = None if result.cost_usd is None else _money(result.cost_usd)
-    if as_json:
-        payload = {
-            "model": model,
-            "cost_usd": amount,
-            "cost_source": result.cost_source.value,
-            "price_id": result.price_id,
-        }
-        typer.echo(json.dumps(payload))
-    elif amount is None:
-        typer.echo(f"{model}: unpriced (no price known for this model)")
-    else:
-        typer.echo(f"{model}: ${amount} ({result.cost_source.value}, price {result.price_id})")
-    if amount is None:
-        raise typer.Exit(EXIT_UNPRICED)
 
 
 def list_prices(
@@ -147,7 +74,7 @@ def show_price(
     """Show the price in force for MODEL (now, or at --at) and where it comes from."""
     from collector.pricing import applicable_overrides, resolve_price
 
-    when = _instant(at, "--at")
+    when = instant_flag(at, "--at")
     entry = resolve_price(model, when)
     applied = applicable_overrides(model, when, _overrides())
     own = next((o for o in applied if not o.is_org_wide), None)
@@ -178,8 +105,8 @@ def import_prices(
     """Import OpenAI token prices from LiteLLM's JSON as price overrides."""
     from collector.pricing import parse_litellm_prices
 
-    data = _read_json_object(file)
-    start = _instant(effective_from, "--effective-from")
+    data = read_json_object(file)
+    start = instant_flag(effective_from, "--effective-from")
     result = parse_litellm_prices(data)
     if not include_catalogued:
         result = _without_catalogued(result, start)
@@ -234,16 +161,7 @@ def override_to_dict(override: PriceOverride) -> dict[str, Any]:
 
 
 def _overrides() -> list[PriceOverride]:
-    """Price overrides from the configured database, or none when it is missing/unmigrated."""
-    from collector.errors import SettingsError
-    from collector.pricing import stored_overrides
-    from collector.settings import get_settings
-
-    try:
-        settings = get_settings()
-    except SettingsError:
-        return []
-    return stored_overrides(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    return configured_overrides()
 
 
 def _in_family(override: PriceOverride, entries: list[PriceEntry]) -> bool:
@@ -317,7 +235,7 @@ def _write_overrides(result: ImportResult, start: datetime) -> int:
     return len(overrides)
 
 
-def _read_json_object(file: Path) -> dict[str, Any]:
+def read_json_object(file: Path) -> dict[str, Any]:
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -330,29 +248,6 @@ def _read_json_object(file: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         _fail(f"{file} must hold a JSON object keyed by model name")
     return data
-
-
-def _count(value: str | None, flag: str, *, required: bool = False) -> int:
-    if value is None:
-        if required:
-            _fail(f"{flag} is required")
-        return 0
-    if not _DIGITS.fullmatch(value.strip()):
-        _fail(f"{flag} must be a non-negative integer, got {value!r}")
-    return int(value)
-
-
-def _instant(value: str | None, flag: str) -> datetime:
-    """Parse an ISO-8601 date or instant; a naive value is taken as UTC."""
-    if value is None:
-        return datetime.now(UTC)
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        _fail(f"{flag} must be an ISO-8601 date or datetime, got {value!r}")
-    if isinstance(parsed, datetime) and parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed
 
 
 def _money(value: Decimal) -> str:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from collector.cli.common import fail
+from collector.cli.flags import count_flag, instant_flag
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -37,16 +38,15 @@ def reprice_prices(
     from sqlalchemy.exc import SQLAlchemyError
 
     from collector.cli.common import engine_or_exit, settings_or_exit
-    from collector.cli.pricing import _count, _instant  # shared flag parsing (import cycle)
     from collector.errors import SpendscopeError
     from collector.pricing import reprice as rp
 
     if start is None or end is None:
         fail("--start and --end are required")
-    first, stop = _instant(start, "--start"), _instant(end, "--end")
+    first, stop = instant_flag(start, "--start"), instant_flag(end, "--end")
     if stop <= first:
         fail("--end must be after --start")
-    size = _count(batch_size, "--batch-size")
+    size = count_flag(batch_size, "--batch-size")
     if size < 1:
         fail("--batch-size must be at least 1")
     window = rp.RepriceWindow(first, stop, model)

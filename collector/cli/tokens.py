@@ -75,8 +75,15 @@ def tokens(
     except _InputError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from None
+    from collector.tokens import encoding_is_assumed, encoding_name_for_model
+
+    assumed = encoding_is_assumed(model)
+    encoding = encoding_name_for_model(model)
+    if assumed:
+        typer.echo(f"note: unknown model {model!r}; assumed the {encoding} encoding", err=True)
     if as_json:
-        typer.echo(json.dumps({"model": model, "prompt_tokens": count}))
+        payload = {"model": model, "prompt_tokens": count, "encoding": encoding}
+        typer.echo(json.dumps({**payload, "encoding_assumed": assumed}))
     else:
         typer.echo(str(count))
 

@@ -114,6 +114,20 @@ class Request(Base):
     cache_hit: Mapped[bool] = mapped_column(Boolean, default=False)
     upstream: Mapped[str | None] = mapped_column(String(100))
     upstream_request_id: Mapped[str | None] = mapped_column(String(200))
+    cost_note: Mapped[str | None] = mapped_column(String(300))
+    # built-in tool calls, billed per call (migration 0013)
+    web_search_calls: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    web_search_preview_calls: Mapped[int] = mapped_column(
+        Integer, default=0, server_default=text("0")
+    )
+    file_search_calls: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    code_interpreter_sessions: Mapped[int] = mapped_column(
+        Integer, default=0, server_default=text("0")
+    )
+    image_generation_calls: Mapped[int] = mapped_column(
+        Integer, default=0, server_default=text("0")
+    )
+    computer_calls: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
     __table_args__ = (
         # time ranges; the duration sort checks its bound in the index (migration 0011)

@@ -14,6 +14,10 @@ from sqlalchemy import BigInteger, Column, Float, Index, Integer, String, Table,
 from collector.db.base import Base
 from collector.db.types import Money, UTCDateTime
 from collector.histogram import LATENCY_COLUMNS, TTFT_COLUMNS
+from collector.usage import TOOL_CALL_FIELDS
+
+# Built-in tool calls summed per rollup key (migration 0013), named as on ``requests``.
+TOOL_CALL_COLUMNS = list(TOOL_CALL_FIELDS)
 
 
 def _rollup_counters() -> list[Column[Any]]:
@@ -22,6 +26,7 @@ def _rollup_counters() -> list[Column[Any]]:
         "reasoning_tokens", "unpriced_requests", "estimated_requests", "retried_requests",
         "retry_rescued", "attempts", "failed_attempts", "ttft_count",
     ]  # fmt: skip
+    ints += TOOL_CALL_COLUMNS
     columns: list[Column[Any]] = [
         Column(n, BigInteger, nullable=False, server_default=text("0")) for n in ints
     ]

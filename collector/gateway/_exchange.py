@@ -3,7 +3,9 @@
 Cost rules (DESIGN.md): usage reported by upstream is ``computed`` with the price of the model
 that served it (falling back to the requested model's price); usage we counted ourselves
 (a stream cut or cancelled before its usage arrived) is ``estimated``; a response without
-usage on an endpoint we cannot count is ``unpriced`` (cost NULL), unless OpenAI does not charge
+usage on an endpoint we cannot count is ``unpriced`` (cost NULL); usage without a unit the
+model bills for (speech priced per token, answered with bare audio) is priced from our own
+count (``fallback``) as ``estimated``, its basis in the note; unless OpenAI does not charge
 for the endpoint at all (models, moderations: ``computed`` $0, price ``free:…``). A request
 that never got a successful answer (refused by us, or every try failed) consumed nothing:
 ``computed`` $0.
@@ -14,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -26,7 +28,7 @@ from collector.gateway._sse import StreamObserver
 from collector.keys import Attribution, KeyPrincipal
 from collector.pricing import PriceOverride, compute_cost, free_endpoint_cost
 from collector.recorder import AttemptEvent, UsageEvent
-from collector.usage import Cost, CostSource, Outcome, Usage
+from collector.usage import TOOL_CALL_FIELDS, Cost, CostSource, Outcome, Usage
 
 log = logging.getLogger(__name__)
 _ZERO = Cost(Decimal(0), CostSource.COMPUTED)
@@ -63,6 +65,7 @@ class Exchange:
     model_served: str | None = None
     usage: Usage | None = None
     estimated: bool = False
+    fallback: tuple[Usage, str] | None = None  # counted usage and its basis, if priced needs it
     service_tier: str | None = None
     upstream: str | None = None
     upstream_request_id: str | None = None
@@ -117,11 +120,22 @@ class Exchange:
             return
         else:
             self.cost = _price(self, self.usage, overrides)
+            self._fall_back(overrides)
         if self.attempts:
             last, usage = self.attempts[-1], self.usage or Usage()
             last.prompt_tokens = usage.prompt_tokens
             last.completion_tokens = usage.completion_tokens
             last.cost_usd = self.cost.cost_usd
+
+    def _fall_back(self, overrides: Sequence[PriceOverride]) -> None:
+        """No billable units for a priced model: price our own count instead, as an estimate."""
+        if self.cost.cost_source is not CostSource.UNPRICED or self.fallback is None:
+            return
+        usage, basis = self.fallback
+        self.estimated = True
+        cost = _price(self, usage, overrides)
+        if cost.cost_source is not CostSource.UNPRICED:
+            self.usage, self.cost = usage, replace(cost, note=basis)
 
     def _metadata(self) -> dict[str, Any]:
         """The client's metadata, plus its ``traceparent`` header unless it set that key."""
@@ -159,6 +173,7 @@ class Exchange:
             upstream=self.upstream,
             upstream_request_id=self.upstream_request_id,
             attempts=self.attempts,
+            cost_note=self.cost.note[:300] if self.cost.note else None,
         )
 
 
@@ -174,6 +189,7 @@ def _usage_columns(u: Usage) -> dict[str, Any]:
         "audio_seconds": u.audio_seconds,
         "characters": u.characters,
         "images": u.images,
+        **{name: getattr(u, name) for name in TOOL_CALL_FIELDS},
     }
 
 

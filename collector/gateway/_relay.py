@@ -19,11 +19,13 @@ from collector.errors import GatewayError
 from collector.gateway._exchange import Exchange, outcome_for_status
 from collector.gateway._forward import Reply
 from collector.gateway._intake import Call, Kind
+from collector.gateway._speech import speech_estimate
 from collector.gateway._sse import StreamObserver
+from collector.gateway._tools import with_tool_calls
 from collector.gateway._upstream import relay_headers
 from collector.gateway._usage import request_side_usage, usage_from_body
 from collector.pricing import PriceOverride
-from collector.usage import Outcome
+from collector.usage import CostSource, Outcome
 
 Message = MutableMapping[str, Any]
 Send = Callable[[Message], Awaitable[None]]
@@ -154,6 +156,8 @@ def settle_stream(ex: Exchange, overrides: Sequence[PriceOverride]) -> None:
         if obs.error and ex.outcome is Outcome.SUCCESS:
             ex.fail(Outcome.UPSTREAM_ERROR, "stream_error", obs.error)
         ex.usage = obs.usage
+        if ex.call is not None:
+            ex.usage = with_tool_calls(ex.call, obs.usage, obs.output, ex.model_served)
         ex.estimate_from_stream()
     ex.settle(overrides)
 
@@ -172,24 +176,45 @@ def _interrupted(ex: Exchange, reply: Reply, exc: BaseException) -> bytes:
 async def relay_raw(
     send: Send, ex: Exchange, call: Call, reply: Reply, overrides: Sequence[PriceOverride]
 ) -> None:
-    """Binary bodies (speech audio) stream through; the cost comes from the request."""
-    assert reply.response is not None
+    """Binary bodies (speech audio) stream through; the cost comes from the request and, for
+    speech priced per token, from the audio's size (known up front when upstream says it)."""
+    response = reply.response
+    assert response is not None
     _note_reply(ex, reply)
-    ex.usage = request_side_usage(call)
-    ex.settle(overrides)
-    headers = relay_headers(reply.raw_headers) + _ours(ex, cost=True)
+    size = response.content_length
+    _settle_raw(ex, call, size, response.content_type, overrides)
+    # priced per token with no length known: settled once the audio's size is
+    late = size is None and ex.answered and ex.cost.cost_source is CostSource.UNPRICED
+    headers = relay_headers(reply.raw_headers) + _ours(ex, cost=not late)
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-    clean = False
+    clean, sent = False, 0
     try:
-        async for chunk in reply.response.content.iter_any():
+        async for chunk in response.content.iter_any():
             if ex.ttft_ms is None:
                 ex.ttft_ms = (time.perf_counter() - ex.t0) * 1000
+            sent += len(chunk)
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         clean = True
     except (TimeoutError, aiohttp.ClientError) as exc:
         timed_out = isinstance(exc, TimeoutError)
         ex.fail(Outcome.TIMEOUT if timed_out else Outcome.UPSTREAM_ERROR, "interrupted", str(exc))
     finally:
-        _let_go(reply.response, clean)
+        _let_go(response, clean)
+    if late:
+        _settle_raw(ex, call, sent, response.content_type, overrides)
     reply.attempt.duration_ms = (time.perf_counter() - ex.t0) * 1000
     await _finish(send, ex, b"")
+
+
+def _settle_raw(
+    ex: Exchange,
+    call: Call,
+    size: int | None,
+    content_type: str,
+    overrides: Sequence[PriceOverride],
+) -> None:
+    """Price from the request (characters), else from ``size`` bytes of audio when known."""
+    ex.usage = request_side_usage(call)
+    answered = ex.answered and size is not None
+    ex.fallback = speech_estimate(call, size, content_type) if answered and size else None
+    ex.settle(overrides)

@@ -39,6 +39,7 @@ class StreamObserver:
     strip_usage: bool
     model: str | None = None
     usage: Usage | None = None
+    output: Any = None  # the final response's output items (Responses: tool calls)
     error: str | None = None
     done: bool = False
     _tail: bytes = b""
@@ -223,6 +224,7 @@ class StreamObserver:
                 self._pending.append({"service_tier": response["service_tier"]})
             if kind in _FINAL_RESPONSE_EVENTS:
                 self.usage = usage_from_wire(self.call.kind, response.get("usage"))
+                self.output = response.get("output")
                 self.done = True
                 if kind == "response.failed":
                     self.error = _message(response.get("error")) or "response failed"

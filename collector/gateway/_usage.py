@@ -1,8 +1,9 @@
 """Wire usage objects → :class:`collector.usage.Usage`, one reader per API family.
 
 Chat/legacy completions and embeddings report ``prompt_tokens``/``completion_tokens`` with
-``*_tokens_details``; the Responses API reports ``input_tokens``/``output_tokens``; gpt-image
-and gpt-4o transcription report input/output tokens with per-modality details; whisper
+``*_tokens_details``; the Responses API reports ``input_tokens``/``output_tokens``; gpt-image,
+gpt-4o transcription and streamed speech (``speech.audio.done``, whose output is audio) report
+input/output tokens with per-modality details; whisper
 reports ``{"type": "duration", "seconds": S}``. Fields keep OpenAI's inclusion rules.
 """
 
@@ -12,6 +13,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from collector.gateway._intake import Call, Kind
+from collector.gateway._speech import speech_characters
+from collector.gateway._tools import with_tool_calls
 from collector.usage import Usage
 
 
@@ -54,6 +57,7 @@ def _io_tokens(kind: Kind, usage: dict[str, Any]) -> Usage:
         audio_prompt_tokens=_int(in_details, "audio_tokens"),
         image_prompt_tokens=_int(in_details, "image_tokens"),
         image_completion_tokens=out if kind is Kind.IMAGES else 0,
+        audio_completion_tokens=out if kind is Kind.SPEECH else 0,
     )
 
 
@@ -98,6 +102,10 @@ def usage_from_body(call: Call, body: Any) -> Usage | None:
     if not isinstance(body, dict):
         return None
     found = usage_from_wire(call.kind, body.get("usage"))
+    model = body.get("model")
+    found = with_tool_calls(
+        call, found, body.get("output"), model if isinstance(model, str) else None
+    )
     if call.kind is Kind.IMAGES:
         return _images(call, body, found)
     if found is None and call.kind is Kind.TRANSCRIPTION:
@@ -125,8 +133,4 @@ def _images(call: Call, body: dict[str, Any], found: Usage | None) -> Usage:
 
 def request_side_usage(call: Call) -> Usage | None:
     """Units known from the request alone (speech bills the characters it is asked to say)."""
-    if call.kind is Kind.SPEECH and call.body is not None:
-        text = call.body.get("input")
-        if isinstance(text, str):
-            return Usage(characters=len(text))
-    return None
+    return speech_characters(call)

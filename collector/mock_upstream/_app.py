@@ -13,8 +13,9 @@ from aiohttp import web
 from collector.mock_upstream._chat import chat_completions, completions
 from collector.mock_upstream._config import MockConfig
 from collector.mock_upstream._http import STATE, json_response, openai_middleware
-from collector.mock_upstream._media import image_file, images, speech, transcriptions
+from collector.mock_upstream._media import image_file, images, transcriptions
 from collector.mock_upstream._responses import responses
+from collector.mock_upstream._speech import speech
 from collector.mock_upstream._state import MockState
 from collector.mock_upstream._vectors import embeddings, get_model, list_models, moderations
 

@@ -21,16 +21,7 @@ from collector.tokens import count_text_tokens
 
 _MP3_BYTES_PER_S = 16_000
 _PCM_BYTES_PER_S = 48_000  # 24 kHz, 16-bit, mono: what OpenAI's speech returns as pcm/wav.
-_SPEECH_CHARS_PER_S = 15
 _WORDS_PER_S = 2.5
-_SPEECH_TYPES = {
-    "mp3": "audio/mpeg",
-    "opus": "audio/opus",
-    "aac": "audio/aac",
-    "flac": "audio/flac",
-    "wav": "audio/wav",
-    "pcm": "audio/pcm",
-}
 # gpt-image-1 output tokens by quality and (square, rectangular) size, from OpenAI's pricing page.
 _IMAGE_TOKENS = {"low": (272, 408), "medium": (1056, 1584), "high": (4160, 6240)}
 
@@ -51,7 +42,7 @@ def _png() -> bytes:
 
 
 PNG = _png()
-_PNG_B64 = base64.b64encode(PNG).decode()
+PNG_B64 = base64.b64encode(PNG).decode()
 
 
 def wav_seconds(data: bytes) -> float | None:
@@ -140,27 +131,6 @@ def _seconds(request: web.Request, field: Any, audio: bytes) -> float:
     return from_wav if from_wav is not None else max(0.1, len(audio) / _MP3_BYTES_PER_S)
 
 
-async def speech(request: web.Request) -> web.StreamResponse:
-    """Text-to-speech: silent audio whose length follows the input (15 characters a second)."""
-    ctx = ctx_of(request)
-    body = ctx.body
-    resolve_model(body)
-    text = body.get("input")
-    if not isinstance(text, str) or not text or len(text) > 4096:
-        raise ApiError(400, "Invalid 'input': string must have 1..4096 characters.", param="input")
-    fmt = body.get("response_format", "mp3")
-    if fmt not in _SPEECH_TYPES:
-        raise ApiError(400, f"Invalid 'response_format': {fmt!r}.", param="response_format")
-    seconds = max(0.5, len(text) / _SPEECH_CHARS_PER_S)
-    if fmt == "wav":
-        audio = wav_bytes(seconds)
-    elif fmt == "pcm":
-        audio = bytes(int(seconds * _PCM_BYTES_PER_S) & ~1)
-    else:
-        audio = b"\xff\xfb\x90\x64" + bytes(int(seconds * _MP3_BYTES_PER_S))
-    return web.Response(body=audio, headers=ctx.headers(0, _SPEECH_TYPES[fmt]))
-
-
 async def images(request: web.Request) -> web.StreamResponse:
     """Image generation: 1x1 PNGs as ``url`` (served by the mock) or ``b64_json``."""
     ctx = ctx_of(request)
@@ -179,7 +149,7 @@ async def images(request: web.Request) -> web.StreamResponse:
     gpt_image = served.startswith("gpt-image")
     as_b64 = gpt_image or body.get("response_format") == "b64_json"
     url = f"{request.scheme}://{request.host}/_mock/images/mock.png"
-    item: JsonDict = {"b64_json": _PNG_B64} if as_b64 else {"url": url}
+    item: JsonDict = {"b64_json": PNG_B64} if as_b64 else {"url": url}
     if served.startswith("dall-e-3"):
         item["revised_prompt"] = prompt
     payload: JsonDict = {"created": int(time.time()), "data": [dict(item) for _ in range(n)]}

@@ -1,7 +1,8 @@
 """``POST /v1/responses``: the Responses API object and its streaming event sequence.
 
 Stream order (as OpenAI sends it): response.created, response.in_progress, for reasoning
-models a reasoning item (output_item.added/done), then output_item.added, content_part.added,
+models a reasoning item and for built-in tools their call items (output_item.added/done),
+then output_item.added, content_part.added,
 one output_text.delta per token, output_text.done, content_part.done, output_item.done and
 response.completed (or response.incomplete when ``max_output_tokens`` cut the text).
 """
@@ -27,6 +28,7 @@ from collector.mock_upstream._generate import (
 )
 from collector.mock_upstream._http import ApiError, Ctx, ctx_of, json_response, send_events
 from collector.mock_upstream._models import is_reasoning
+from collector.mock_upstream._tool_items import tool_items
 
 
 async def responses(request: web.Request) -> web.StreamResponse:
@@ -40,6 +42,7 @@ async def responses(request: web.Request) -> web.StreamResponse:
     limit = output_limit(body, "max_output_tokens")
     choice = plan_choices(request, ctx, served, 1, limit)[0]
     obj = _response_object(ctx, body, served, choice, _usage(prompt, cached, choice))
+    obj["output"][-1:-1] = tool_items(request, ctx.state, body)
     if body.get("stream") is True:
         events = _events(obj, choice)
         return await send_events(request, events, obj["usage"]["total_tokens"], done=False)
@@ -153,7 +156,7 @@ def _events(obj: JsonDict, choice: Choice) -> list[tuple[bytes, bool]]:
     emit("response.created", response=pending)
     emit("response.in_progress", response=pending)
     for index, item in enumerate(obj["output"]):
-        if item["type"] == "reasoning":
+        if item["type"] != "message":
             emit("response.output_item.added", output_index=index, item=item)
             emit("response.output_item.done", output_index=index, item=item)
             continue

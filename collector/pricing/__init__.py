@@ -3,7 +3,10 @@
 Importing this package is cheap: the catalog is parsed on first use and cached.
 """
 
+from collector.pricing._api_usage import ENDPOINTS, guess_endpoint, usage_from_api
+from collector.pricing._breakdown import PricedPart, cost_breakdown
 from collector.pricing._catalog import SCALAR_PRICES, Catalog, load_catalog, parse_catalog
+from collector.pricing._diff import PriceDiff, RateDiff, diff_prices
 from collector.pricing._engine import (
     applicable_overrides,
     compute_cost,
@@ -23,20 +26,27 @@ from collector.pricing._types import (
 from collector.pricing.overrides import add_override, load_overrides, stored_overrides
 
 __all__ = [
+    "ENDPOINTS",
     "SCALAR_PRICES",
     "Catalog",
     "ImportResult",
     "ImportedPrice",
+    "PriceDiff",
     "PriceEntry",
     "PriceOverride",
+    "PricedPart",
     "RateCard",
+    "RateDiff",
     "ServiceTier",
     "TierRates",
     "Unit",
     "add_override",
     "applicable_overrides",
     "compute_cost",
+    "cost_breakdown",
+    "diff_prices",
     "free_endpoint_cost",
+    "guess_endpoint",
     "load_catalog",
     "load_overrides",
     "parse_catalog",
@@ -44,4 +54,5 @@ __all__ = [
     "parse_service_tier",
     "resolve_price",
     "stored_overrides",
+    "usage_from_api",
 ]

@@ -9,15 +9,20 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from datetime import UTC, datetime
+from decimal import Decimal
 from fnmatch import fnmatchcase
 from functools import cache
 from importlib import resources
 from typing import Any
 
 from collector.errors import PricingError
+from collector.pricing._tools import ToolCatalog, parse_tool
 from collector.pricing._types import PriceEntry, TierRates, Unit
+from collector.pricing._values import instant as _instant
+from collector.pricing._values import optional_price as _price
+from collector.pricing._values import required_price as _required_price
+from collector.pricing._values import to_decimal as _to_decimal
 
 _ENTRY_KEYS = frozenset(
     {"id", "model", "family", "aliases", "patterns", "effective_from", "mode", "unit"}
@@ -32,6 +37,7 @@ SCALAR_PRICES = (
     "audio_output",
     "image_input",
     "image_output",
+    "cached_audio_input",
     "per_minute",
     "per_1m_characters",
 )
@@ -48,8 +54,9 @@ _FOREVER = datetime.max.replace(tzinfo=UTC)
 class Catalog:
     """Price entries indexed by every name and pattern they answer to, in time order."""
 
-    def __init__(self, entries: Sequence[PriceEntry]) -> None:
+    def __init__(self, entries: Sequence[PriceEntry], tools: ToolCatalog | None = None) -> None:
         self.entries: tuple[PriceEntry, ...] = tuple(entries)
+        self.tools = tools or ToolCatalog(())
         timelines: dict[str, list[PriceEntry]] = {}
         for entry in self.entries:
             for name in (*entry.names, *entry.patterns):
@@ -58,6 +65,7 @@ class Catalog:
         self._starts = {k: [e.effective_from for e in v] for k, v in self._timelines.items()}
         patterns = {p for e in self.entries for p in e.patterns}
         self._patterns = sorted(patterns, key=lambda p: (-len(p), p))
+        self._pattern_set = frozenset(patterns)
         self._memo: dict[str, str | None] = {}
 
     def key_for(self, model: str) -> str | None:
@@ -80,6 +88,15 @@ class Catalog:
         if dated is not None and dated["base"] in self._timelines:
             return dated["base"]
         return None
+
+    def assumed(self, model: str) -> bool:
+        """True when ``model`` is a dated snapshot no entry lists: priced as its undated name.
+
+        Such a price is an assumption (a snapshot may cost more or less than its alias), so
+        the engine books it ``estimated`` with a note, never ``computed``.
+        """
+        key = self.key_for(model)
+        return key is not None and key != model and key not in self._pattern_set
 
     def resolve(self, model: str, at: datetime) -> PriceEntry | None:
         """The entry in force for ``model`` at ``at`` (latest ``effective_from`` <= ``at``)."""
@@ -131,7 +148,20 @@ def parse_catalog(text: str) -> Catalog:
         raise PricingError("catalog must be a mapping with an 'entries' list")
     entries = [_parse_entry(raw, i) for i, raw in enumerate(data["entries"])]
     _check_unique(entries)
-    return Catalog(entries)
+    return Catalog(entries, _parse_tools(data.get("tools") or []))
+
+
+def _parse_tools(raw: Any) -> ToolCatalog:
+    if not isinstance(raw, list):
+        raise PricingError("catalog 'tools' must be a list")
+    try:
+        prices = [parse_tool(item, i) for i, item in enumerate(raw)]
+    except ValueError as exc:
+        raise PricingError(f"catalog {exc}") from None
+    ids = [p.id for p in prices]
+    if len(set(ids)) != len(ids):
+        raise PricingError("catalog has duplicate tool price ids")
+    return ToolCatalog(prices)
 
 
 def _parse_entry(raw: Any, index: int) -> PriceEntry:
@@ -219,39 +249,6 @@ def _tier(raw: Any, name: str) -> TierRates:
         cached_input=_price(raw.get("cached_input"), f"{name}.cached_input"),
         output=_price(raw.get("output"), f"{name}.output"),
     )
-
-
-def _price(value: Any, name: str) -> Decimal | None:
-    return None if value is None else _required_price(value, name)
-
-
-def _required_price(value: Any, name: str) -> Decimal:
-    price = _to_decimal(value, name)
-    if price < 0:
-        raise ValueError(f"{name} is negative ({price})")
-    return price
-
-
-def _to_decimal(value: Any, name: str) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, Decimal | int | str):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    try:
-        number = Decimal(value)
-    except InvalidOperation:
-        raise ValueError(f"{name} is not a number: {value!r}") from None
-    if not number.is_finite():
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return number
-
-
-def _instant(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValueError("effective_from datetime needs a timezone")
-        return value
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=UTC)
-    raise ValueError("effective_from is required (a date, in force from 00:00 UTC)")
 
 
 def _names(value: Any, name: str) -> tuple[str, ...]:

@@ -13,10 +13,10 @@ from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 
 from collector.errors import PricingError
 from collector.pricing._catalog import Catalog, load_catalog
+from collector.pricing._parts import MILLION, token_parts, tool_amount_per_million, unit_part
 from collector.pricing._plan import (
     PricePlan,
     discounts_for,
-    first_price,
     model_override,
     resolve_plan,
 )
@@ -30,15 +30,12 @@ from collector.pricing._types import (
     Unit,
     require_aware,
 )
-from collector.usage import Cost, CostSource, Usage
+from collector.usage import ASSUMED_NOTE, NO_UNITS_NOTE, Cost, CostSource, Usage
 
 _log = logging.getLogger("collector.pricing")
-_MILLION = Decimal(1_000_000)
 _HUNDRED = Decimal(100)
-_SIXTY = Decimal(60)
 _QUANTUM = Decimal("1e-10")  # the database stores Numeric(20, 10)
 _CONTEXT = Context(prec=60, rounding=ROUND_HALF_EVEN)
-_DEFAULT_IMAGE = ("standard", "1024x1024")  # OpenAI's defaults when a request omits them
 
 # Models already reported as unpriced; only used so the warning is logged once per model.
 _UNPRICED_LOGGED: set[str] = set()
@@ -91,10 +88,39 @@ def compute_cost(
             entry = plan.entry
             _log_unpriced(model, entry)
             return Cost(None, CostSource.UNPRICED, entry.id if entry else None)
+        if not amount and not plan.free and not _has_units(usage, plan):
+            return Cost(None, CostSource.UNPRICED, plan.price_id, NO_UNITS_NOTE)
         for discount in plan.discounts:
             amount = amount * (_HUNDRED - _pct(discount)) / _HUNDRED
-        source = CostSource.ESTIMATED if estimated else CostSource.COMPUTED
-        return Cost(amount.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN), source, plan.price_id)
+        return _settled(amount, plan, model, estimated=estimated)
+
+
+def _settled(amount: Decimal, plan: PricePlan, model: str, *, estimated: bool) -> Cost:
+    """The final cost: ``estimated`` for counted usage or an assumed snapshot price."""
+    cost = amount.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN)
+    if plan.assumed:
+        assert plan.entry is not None
+        note = f"{ASSUMED_NOTE} {model} is not in the catalog; priced as {plan.entry.id}"
+        _log_assumed(model, plan.entry)
+        return Cost(cost, CostSource.ESTIMATED, plan.price_id, note)
+    source = CostSource.ESTIMATED if estimated else CostSource.COMPUTED
+    return Cost(cost, source, plan.price_id)
+
+
+def _has_units(usage: Usage, plan: PricePlan) -> bool:
+    """Whether the usage holds any unit this plan bills (tokens, seconds, characters, images).
+
+    A priced model with none of them must not be booked as a computed $0: the usage did
+    not say what was consumed (e.g. speech reported only as characters, priced per token).
+    """
+    entry = plan.entry
+    if entry is None or entry.unit is Unit.TOKEN:
+        return usage.prompt_tokens + usage.completion_tokens + usage.tool_calls > 0
+    if entry.unit is Unit.MINUTE:
+        return usage.audio_seconds > 0
+    if entry.unit is Unit.CHARACTER:
+        return usage.characters > 0
+    return usage.images > 0
 
 
 def _check_question(
@@ -128,58 +154,40 @@ def parse_service_tier(value: str | None) -> ServiceTier | None:
 def _base_amount(usage: Usage, plan: PricePlan) -> Decimal | None:
     entry = plan.entry
     if entry is None or entry.unit is Unit.TOKEN:
-        return None if plan.card is None else _token_amount(usage, plan.card)
-    if entry.unit is Unit.MINUTE:
-        assert entry.per_minute is not None
-        return usage.audio_seconds * entry.per_minute / _SIXTY
-    if entry.unit is Unit.CHARACTER:
-        assert entry.per_1m_characters is not None
-        return usage.characters * entry.per_1m_characters / _MILLION
-    return _image_amount(usage, entry)
+        if plan.card is None:
+            return None
+        return _token_amount(usage, plan.card, plan)
+    return unit_part(usage, entry).amount
 
 
-def _token_amount(usage: Usage, card: RateCard) -> Decimal | None:
-    """Text, cached, audio and image tokens each at their own rate, as OpenAI bills them."""
-    text_in = (
-        usage.prompt_tokens
-        - usage.cached_tokens
-        - usage.audio_prompt_tokens
-        - usage.image_prompt_tokens
-    )
-    text_out = (
-        usage.completion_tokens - usage.audio_completion_tokens - usage.image_completion_tokens
-    )
-    if text_in < 0 or text_out < 0:
-        raise PricingError("cached/audio/image tokens exceed the prompt or completion total")
-    parts = (
-        (text_in, card.input),
-        (usage.cached_tokens, first_price(card.cached_input, card.input)),
-        (usage.audio_prompt_tokens, card.audio_input),
-        (usage.image_prompt_tokens, first_price(card.image_input, card.input)),
-        (text_out, card.output),
-        (usage.audio_completion_tokens, card.audio_output),
-        (usage.image_completion_tokens, first_price(card.image_output, card.output)),
-    )
+def _token_amount(usage: Usage, card: RateCard, plan: PricePlan) -> Decimal | None:
+    """Tokens at their per-1M rates, plus tool fees (scaled to per-1M: one division)."""
     total = Decimal(0)
-    for count, rate in parts:
+    for _name, count, rate in token_parts(usage, card):
         if count == 0:
             continue
         if rate is None:
             return None
         total += count * rate
-    return total / _MILLION
-
-
-def _image_amount(usage: Usage, entry: PriceEntry) -> Decimal | None:
-    quality = usage.image_quality or _DEFAULT_IMAGE[0]
-    size = usage.image_size or _DEFAULT_IMAGE[1]
-    price = entry.per_image.get(f"{quality}/{size}")
-    return None if price is None else usage.images * price
+    if usage.tool_calls:
+        tools = tool_amount_per_million(usage, plan.tool_rates, card)
+        if tools is None:
+            return None
+        total += tools
+    return total / MILLION
 
 
 def _pct(override: PriceOverride) -> Decimal:
     assert override.discount_pct is not None
     return override.discount_pct
+
+
+def _log_assumed(model: str, entry: PriceEntry) -> None:
+    key = f"{model}\x00assumed"
+    if key in _UNPRICED_LOGGED or len(_UNPRICED_LOGGED) >= _LOG_ONCE_LIMIT:
+        return
+    _UNPRICED_LOGGED.add(key)
+    _log.warning("snapshot %r is not in the catalog; estimated with %s", model, entry.id)
 
 
 def _log_unpriced(model: str, entry: PriceEntry | None) -> None:

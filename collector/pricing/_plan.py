@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import operator
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from fnmatch import fnmatchcase
 
 from collector.pricing._catalog import Catalog
+from collector.pricing._parts import ToolRates, tool_rates
+from collector.pricing._tools import ToolPrice
 from collector.pricing._types import (
     STANDARD_TIERS,
     PriceEntry,
@@ -43,6 +45,10 @@ class PricePlan:
     card: RateCard | None  # token rates once mode and override are settled (None: not tokens)
     discounts: tuple[PriceOverride, ...]  # the model's own, then the org-wide one
     price_id: str | None  # with the ``+discount:`` suffixes; None when nothing prices it
+    free: bool = False  # every published rate is 0 (moderation): a $0 cost is the real price
+    tools: Mapping[str, ToolPrice] = field(default_factory=dict)  # built-in tool fees in force
+    tool_rates: ToolRates = ()  # the same, in the per-request form (``_parts.tool_rates``)
+    assumed: bool = False  # an unlisted dated snapshot priced by its undated name
 
 
 def resolve_plan(
@@ -62,7 +68,14 @@ def resolve_plan(
         return found[2]
     entry, start, end = catalog.span(model, at)
     start, end = _override_window(cache.overrides, at, start, end)
+    start, end = catalog.tools.window(at, start, end)
     plan = _build_plan(entry, key, at, cache.overrides)
+    if plan.price_id is not None:
+        assumed = catalog.assumed(model) and "+override:" not in plan.price_id
+        tools = catalog.tools.rates(model, at)
+        plan = replace(
+            plan, free=_free(plan), assumed=assumed, tools=tools, tool_rates=tool_rates(tools)
+        )
     if len(cache.plans) >= _PLAN_LIMIT:
         cache.plans.clear()
     cache.plans[key] = (start, end, plan)
@@ -95,6 +108,22 @@ def _cache_for(catalog: Catalog, overrides: Sequence[PriceOverride]) -> _Cache:
 def _same(a: tuple[PriceOverride, ...], b: tuple[PriceOverride, ...]) -> bool:
     """The very same override objects, in the same order (frozen values: nothing to compare)."""
     return a is b or (len(a) == len(b) and all(map(operator.is_, a, b)))
+
+
+def _free(plan: PricePlan) -> bool:
+    """Every rate that could bill this plan is published as 0 (e.g. moderation)."""
+    entry, card = plan.entry, plan.card
+    if card is not None:
+        rates = [
+            card.input, card.cached_input, card.output, card.audio_input,
+            card.audio_output, card.image_input, card.image_output, card.cached_audio_input,
+        ]  # fmt: skip
+    elif entry is not None:
+        rates = [entry.per_minute, entry.per_1m_characters, *entry.per_image.values()]
+    else:
+        return False
+    published = [r for r in rates if r is not None]
+    return bool(published) and not any(published)
 
 
 def _override_window(

@@ -17,7 +17,7 @@ from sqlalchemy import update as sql_update
 
 from collector.db.models import Request
 from collector.errors import StorageError
-from collector.usage import Cost
+from collector.usage import Cost, CostSource
 
 _REQUESTS: Table = Request.__table__  # type: ignore[assignment]
 _R = _REQUESTS.c
@@ -49,10 +49,18 @@ _ROW_UPDATE = (
         cost_usd=bindparam("b_cost"),
         cost_source=bindparam("b_source"),
         price_id=bindparam("b_price_id"),
+        cost_note=bindparam("b_note"),
         previous_cost_usd=bindparam("b_previous"),
         repriced_at=bindparam("b_now"),
     )
 )
+
+
+def _note(row: Any, new: Cost) -> str | None:
+    """The new cost's note; an estimate keeps the basis it was recorded with."""
+    if new.note is not None:
+        return new.note
+    return row.cost_note if new.cost_source is CostSource.ESTIMATED else None
 
 
 def update_rows(conn: Connection, plans: Sequence[PlannedRow], now: datetime) -> None:
@@ -69,6 +77,7 @@ def update_rows(conn: Connection, plans: Sequence[PlannedRow], now: datetime) ->
                 "b_cost": new.cost_usd,
                 "b_source": new.cost_source.value,
                 "b_price_id": new.price_id,
+                "b_note": _note(row, new),
                 "b_previous": row.cost_usd if plan.changed else row.previous_cost_usd,
                 "b_now": now,
             }

@@ -62,6 +62,7 @@ class RateCard:
     audio_output: Decimal | None = None
     image_input: Decimal | None = None
     image_output: Decimal | None = None
+    cached_audio_input: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,7 @@ class PriceEntry:
     audio_output: Decimal | None = None
     image_input: Decimal | None = None
     image_output: Decimal | None = None
+    cached_audio_input: Decimal | None = None
     per_minute: Decimal | None = None
     per_1m_characters: Decimal | None = None
     per_image: Mapping[str, Decimal] = field(default_factory=dict)
@@ -119,6 +121,7 @@ class PriceEntry:
             audio_output=self.audio_output,
             image_input=self.image_input,
             image_output=self.image_output,
+            cached_audio_input=self.cached_audio_input,
         )
 
 

@@ -58,7 +58,7 @@ from collector.pricing._reprice_write import (
 from collector.pricing._types import PriceOverride, Unit, require_aware
 from collector.pricing.overrides import load_overrides
 from collector.recorder.rollup import by_day, by_project
-from collector.usage import Cost, CostSource, Usage
+from collector.usage import TOOL_CALL_FIELDS, Cost, CostSource, Usage
 
 _REQUESTS: Table = Request.__table__  # type: ignore[assignment]
 _R = _REQUESTS.c
@@ -76,7 +76,7 @@ _COLUMNS = (
     "api_key_id", "end_user", "outcome", "tags", "prompt_tokens", "cached_tokens",
     "completion_tokens", "reasoning_tokens", "audio_prompt_tokens", "audio_completion_tokens",
     "image_tokens", "audio_seconds", "characters", "images", "batch", "service_tier",
-    "cost_usd", "cost_source", "price_id", "previous_cost_usd",
+    "cost_usd", "cost_source", "price_id", "previous_cost_usd", "cost_note", *TOOL_CALL_FIELDS,
 )  # fmt: skip
 _SCHEMA = {
     "requests": {"cost_usd", "previous_cost_usd", "repriced_at"},
@@ -256,6 +256,7 @@ def _usage_of_row(row: Any) -> Usage:
     """A ``requests`` row's usage. ``image_tokens`` holds input + output image tokens; only
     the images endpoint bills output as image tokens, so there the output is split off."""
     image_out = min(row.image_tokens, row.completion_tokens) if "/images/" in row.endpoint else 0
+    tools: dict[str, Any] = {name: getattr(row, name) or 0 for name in TOOL_CALL_FIELDS}
     return Usage(
         prompt_tokens=row.prompt_tokens,
         completion_tokens=row.completion_tokens,
@@ -268,12 +269,13 @@ def _usage_of_row(row: Any) -> Usage:
         audio_seconds=Decimal(row.audio_seconds or 0),
         characters=row.characters,
         images=row.images,
+        **tools,
     )
 
 
 def _billable(usage: Usage) -> bool:
     units = (usage.prompt_tokens, usage.completion_tokens, usage.characters, usage.images)
-    return any(units) or usage.audio_seconds > 0
+    return any(units) or usage.audio_seconds > 0 or usage.tool_calls > 0
 
 
 def _tally(summary: RepriceSummary, plans: Sequence[_Plan]) -> None:

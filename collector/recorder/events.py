@@ -113,6 +113,13 @@ class UsageEvent:
     cache_hit: bool = False
     upstream: str | None = None
     upstream_request_id: str | None = None
+    cost_note: str | None = None
+    web_search_calls: int = 0
+    web_search_preview_calls: int = 0
+    file_search_calls: int = 0
+    code_interpreter_sessions: int = 0
+    image_generation_calls: int = 0
+    computer_calls: int = 0
     attempts: list[AttemptEvent] = field(default_factory=list)
 
     @property

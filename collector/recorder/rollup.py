@@ -18,6 +18,7 @@ from typing import Any
 
 from collector.histogram import LATENCY_COLUMNS, TTFT_COLUMNS, bucket_counts
 from collector.recorder.events import AttemptEvent, UsageEvent
+from collector.usage import TOOL_CALL_FIELDS
 
 RollupKey = tuple[datetime, int, int, str, str, str]
 # (hour, project, model, outcome): a RollupKey without api key and end user
@@ -32,7 +33,7 @@ Groups = dict[Any, dict[str, Any]]
 _INT_COUNTERS = (
     "requests", "stream_requests", "prompt_tokens", "cached_tokens", "completion_tokens",
     "reasoning_tokens", "unpriced_requests", "estimated_requests", "retried_requests",
-    "retry_rescued", "attempts", "failed_attempts", "ttft_count",
+    "retry_rescued", "attempts", "failed_attempts", "ttft_count", *TOOL_CALL_FIELDS,
 )  # fmt: skip
 _ZERO = Decimal(0)
 
@@ -76,6 +77,7 @@ _COMPLETION = attrgetter("completion_tokens")
 _REASONING = attrgetter("reasoning_tokens")
 _AUDIO_PROMPT = attrgetter("audio_prompt_tokens")
 _AUDIO_COMPLETION = attrgetter("audio_completion_tokens")
+_TOOL_CALLS = tuple((name, attrgetter(name)) for name in TOOL_CALL_FIELDS)
 _SOURCE = attrgetter("cost_source")
 _COST = attrgetter("cost_usd")
 _DURATION = attrgetter("duration_ms")
@@ -100,6 +102,8 @@ def _sum_rollup(group: list[UsageEvent], outcome: str) -> dict[str, Any]:
     row["cached_tokens"] = sum(map(_CACHED, group))
     row["completion_tokens"] = sum(map(_COMPLETION, group))
     row["reasoning_tokens"] = sum(map(_REASONING, group))
+    for name, tool_calls in _TOOL_CALLS:
+        row[name] = sum(map(tool_calls, group))
     sources = list(map(_SOURCE, group))
     row["unpriced_requests"] = sources.count("unpriced")
     row["estimated_requests"] = sources.count("estimated")

@@ -17,7 +17,11 @@ from collector.tokens._chat import CHAT_ROLES, count_chat_tokens
 from collector.tokens._encodings import get_encoding
 from collector.tokens._images import UNKNOWN_IMAGE_SIZE, image_size_from_data_url, image_tokens
 from collector.tokens._inputs import completion_tokens, embedding_tokens, responses_input_tokens
-from collector.tokens._models import DEFAULT_ENCODING, encoding_name_for_model
+from collector.tokens._models import (
+    DEFAULT_ENCODING,
+    encoding_is_assumed,
+    encoding_name_for_model,
+)
 
 __all__ = [
     "CHAT_ROLES",
@@ -30,6 +34,7 @@ __all__ = [
     "count_responses_input_tokens",
     "count_text_tokens",
     "encoding_for_model",
+    "encoding_is_assumed",
     "encoding_name_for_model",
     "image_size_from_data_url",
 ]

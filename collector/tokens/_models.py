@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["DEFAULT_ENCODING", "base_model", "encoding_name_for_model"]
+__all__ = ["DEFAULT_ENCODING", "base_model", "encoding_is_assumed", "encoding_name_for_model"]
 
 DEFAULT_ENCODING = "o200k_base"
 
@@ -54,3 +54,11 @@ def encoding_name_for_model(model: str) -> str:
         if name.startswith(prefix):
             return encoding
     return DEFAULT_ENCODING
+
+
+def encoding_is_assumed(model: str) -> bool:
+    """True when no rule knows ``model``: its encoding is the default, assumed, not known."""
+    name = base_model(model)
+    if _O_SERIES.match(name):
+        return False
+    return not any(name.startswith(prefix) for prefix, _ in _PREFIXES)

@@ -22,6 +22,7 @@ from collector.budgets import (
 from collector.db import AlertEvent, make_engine, session_scope
 from collector.recorder import write_batch
 from collector.settings import load_settings
+from collector.usage import ASSUMED_NOTE
 from tests.alerts.conftest import Receiver, free_port
 from tests.factories import make_event, make_project
 
@@ -177,3 +178,25 @@ async def test_channel_invalid_at_delivery_fails_alone(engine: Engine, tmp_path:
     assert "SPENDSCOPE_SMTP_HOST" in mail[email.label]["detail"]
     assert mail[f"file:{first}"]["ok"] is True
     assert by_rule["other"] == {f"file:{second}": {"ok": True, "attempts": 1, "detail": "appended"}}
+
+
+async def test_an_assumed_snapshot_price_alerts_like_unpriced(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """A dated snapshot priced by its alias is ``estimated``, noted, and alerted on."""
+    pid = make_project(engine, "acme")
+    note = f"{ASSUMED_NOTE} gpt-5-2099-12-31 is not in the catalog; priced as gpt-5@x"
+    assumed = make_event(started_at=NOW - timedelta(minutes=10), project_id=pid,
+                         model_served="gpt-5-2099-12-31", cost_usd=Decimal("0.01"),
+                         cost_source="estimated", cost_note=note)  # fmt: skip
+    counted = make_event(started_at=NOW - timedelta(minutes=9), project_id=pid,
+                         model_served="gpt-4o-mini", cost_usd=Decimal("0.01"),
+                         cost_source="estimated", cost_note="estimated: stream cut")  # fmt: skip
+    write_batch(engine, [assumed, counted])
+    jsonl = parse_channel("file", str(tmp_path / "a.jsonl"), SETTINGS)
+    add_rule(engine, "unpriced", "unpriced_traffic", "global", {}, (jsonl,), NOW)
+    report = await AlertEvaluator(engine, SETTINGS).evaluate_once(NOW)
+    assert len(report.fired) == 1
+    line = json.loads((tmp_path / "a.jsonl").read_text())
+    assert line["details"] == {"model": "gpt-5-2099-12-31", "requests": 1}
+    assert "docs/finance.md" in line["message"]

@@ -99,6 +99,20 @@ INPUT_FILES = {
         }
     ),
     "ana-password.txt": "correct horse battery staple\n",
+    # a Responses answer as the API returns it (its usage is what `spendscope cost` reads)
+    "response.json": json.dumps(
+        {
+            "object": "response",
+            "model": "gpt-5-2025-08-07",
+            "usage": {
+                "input_tokens": 10000,
+                "input_tokens_details": {"cached_tokens": 0},
+                "output_tokens": 1050,
+                "output_tokens_details": {"reasoning_tokens": 512},
+                "total_tokens": 11050,
+            },
+        }
+    ),
 }
 
 

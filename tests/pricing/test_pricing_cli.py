@@ -46,7 +46,15 @@ def test_cost_json(app: typer.Typer) -> None:
         "cost_usd": "0.0087000000",
         "cost_source": "computed",
         "price_id": "o3-2025-04-16@2025-06-10",
-    }
+        "breakdown": [
+            {"part": "input_tokens", "units": "600", "rate": "1.00", "per": "1M tokens",
+             "amount": "0.0006000000"},
+            {"part": "cached_input_tokens", "units": "400", "rate": "0.25", "per": "1M tokens",
+             "amount": "0.0001000000"},
+            {"part": "output_tokens", "units": "2000", "rate": "4.00", "per": "1M tokens",
+             "amount": "0.0080000000"},
+        ],
+    }  # fmt: skip
 
 
 def test_cost_batch_text_output(app: typer.Typer) -> None:
@@ -72,6 +80,7 @@ def test_cost_unknown_model_is_unpriced_exit_3(app: typer.Typer) -> None:
         "cost_usd": None,
         "cost_source": "unpriced",
         "price_id": None,
+        "breakdown": [],
     }
 
 
@@ -222,8 +231,14 @@ def test_cost_show_and_list_apply_stored_overrides(
     code, out, err = run(app, "cost", "--model", "acme-llm", *tokens, "--json")
     assert code == 0, err
     # 1000 × 2.00 + 1000 × 8.00 = 10,000 per 1M → $0.01
-    assert json.loads(out) == {"model": "acme-llm", "cost_usd": "0.0100000000",
-                               "cost_source": "computed", "price_id": "override:1"}  # fmt: skip
+    result = json.loads(out)
+    assert {k: result[k] for k in ("model", "cost_usd", "cost_source", "price_id")} == {
+        "model": "acme-llm", "cost_usd": "0.0100000000", "cost_source": "computed",
+        "price_id": "override:1",
+    }  # fmt: skip
+    assert [(p["part"], p["amount"]) for p in result["breakdown"]] == [
+        ("input_tokens", "0.0020000000"), ("output_tokens", "0.0080000000"),
+    ]  # fmt: skip
     code, out, err = run(app, "prices", "show", "acme-llm", "--json")
     assert code == 0, err
     [shown] = json.loads(out)["overrides"]

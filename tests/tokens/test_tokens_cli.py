@@ -55,7 +55,23 @@ def test_json_output_with_tools(app: typer.Typer, tmp_path: Path) -> None:
     assert payload == {
         "model": "gpt-4",
         "prompt_tokens": count_chat_prompt_tokens(MESSAGES, "gpt-4", tools),
+        "encoding": "cl100k_base",
+        "encoding_assumed": False,
     }
+    assert result.stderr == ""
+
+
+def test_unknown_model_says_which_encoding_was_assumed(app: typer.Typer, tmp_path: Path) -> None:
+    path = _write(tmp_path, "m.json", json.dumps(MESSAGES))
+    args = ["tokens", "--model", "homebrew-llm", "--messages", str(path)]
+    plain = CliRunner().invoke(app, args)
+    as_json = CliRunner().invoke(app, [*args, "--json"])
+    assert plain.exit_code == 0 and as_json.exit_code == 0
+    assert plain.stdout.strip() == str(count_chat_prompt_tokens(MESSAGES, "gpt-4o"))
+    note = "note: unknown model 'homebrew-llm'; assumed the o200k_base encoding\n"
+    assert plain.stderr == note and as_json.stderr == note
+    payload = json.loads(as_json.stdout)
+    assert (payload["encoding"], payload["encoding_assumed"]) == ("o200k_base", True)
 
 
 @pytest.mark.parametrize(

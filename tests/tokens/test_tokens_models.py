@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from collector.tokens import DEFAULT_ENCODING, encoding_for_model, encoding_name_for_model
+from collector.tokens import (
+    DEFAULT_ENCODING,
+    encoding_for_model,
+    encoding_is_assumed,
+    encoding_name_for_model,
+)
 
 
 @pytest.mark.parametrize(
@@ -64,3 +69,19 @@ def test_unknown_models_default_to_o200k(model: str) -> None:
 def test_encoding_for_model_returns_the_mapped_encoding() -> None:
     assert encoding_for_model("gpt-4").name == "cl100k_base"
     assert encoding_for_model("gpt-4o").name == "o200k_base"
+
+
+@pytest.mark.parametrize(
+    ("model", "assumed"),
+    [
+        ("gpt-4o", False),
+        ("o3-mini", False),
+        ("ft:gpt-4o-mini-2024-07-18:acme::x", False),
+        ("text-embedding-3-small", False),
+        ("gpt-5.1-codex", False),
+        ("homebrew-llm", True),
+        ("claude-sonnet", True),
+    ],
+)
+def test_encoding_is_assumed_only_for_unknown_models(model: str, assumed: bool) -> None:
+    assert encoding_is_assumed(model) is assumed

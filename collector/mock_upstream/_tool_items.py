@@ -1,0 +1,76 @@
+"""Built-in tool calls in a mock Responses answer: one output item per call, OpenAI-shaped.
+
+A request whose ``tools`` name a built-in tool gets that tool's call items before the
+message (``x-mock-tool-calls: N`` calls of each, default 1). Code interpreter calls share
+one container, as OpenAI's do within a response; image generation returns a 1x1 PNG.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from collector.mock_upstream._generate import JsonDict
+from collector.mock_upstream._media import PNG_B64
+from collector.mock_upstream._state import MockState
+
+_ID_PREFIXES = {
+    "web_search": "ws_",
+    "file_search": "fs_",
+    "code_interpreter": "ci_",
+    "image_generation": "ig_",
+    "computer_use_preview": "cu_",
+}
+
+
+def tool_items(request: web.Request, state: MockState, body: Mapping[str, Any]) -> list[JsonDict]:
+    """The tool call items the request's built-in tools produce."""
+    tools = body.get("tools")
+    if not isinstance(tools, list):
+        return []
+    kinds = {_kind(t.get("type")) for t in tools if isinstance(t, Mapping)} - {None}
+    if not kinds:
+        return []
+    calls = max(0, min(16, int(request.headers.get("x-mock-tool-calls", "1"))))
+    container = state.object_id("cntr_")
+    items = []
+    for kind in sorted(k for k in kinds if k is not None):
+        for _ in range(calls):
+            item = {"id": state.object_id(_ID_PREFIXES[kind]), **_item(kind, container, state)}
+            items.append(item)
+    return items
+
+
+def _kind(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    if value.startswith("web_search"):
+        return "web_search"
+    return value if value in _ID_PREFIXES else None
+
+
+def _item(kind: str, container: str, state: MockState) -> JsonDict:
+    if kind == "web_search":
+        action = {"type": "search", "query": "spendscope"}
+        return {"type": "web_search_call", "status": "completed", "action": action}
+    if kind == "file_search":
+        return {"type": "file_search_call", "status": "completed", "queries": ["spendscope"]}
+    if kind == "code_interpreter":
+        return {
+            "type": "code_interpreter_call",
+            "status": "completed",
+            "container_id": container,
+            "code": "print(6 * 7)",
+            "outputs": [{"type": "logs", "logs": "42\n"}],
+        }
+    if kind == "image_generation":
+        return {"type": "image_generation_call", "status": "completed", "result": PNG_B64}
+    return {
+        "type": "computer_call",
+        "status": "completed",
+        "call_id": state.object_id("call_"),
+        "action": {"type": "screenshot"},
+        "pending_safety_checks": [],
+    }
