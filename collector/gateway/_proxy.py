@@ -32,6 +32,7 @@ from collector.gateway._admission import AdmissionRequest, Reservation
 from collector.gateway._exchange import Exchange
 from collector.gateway._forward import Failure, Reply
 from collector.gateway._intake import Call, parse_call, traceparent
+from collector.gateway._paths import check_path
 from collector.gateway._relay import relay_body, relay_raw, relay_sse, send_error, settle_stream
 from collector.gateway._runtime import Runtime
 from collector.keys import KeyPrincipal, parse_attribution
@@ -110,6 +111,7 @@ class Proxy:
         headers = _Headers(scope["headers"])
         ex.traceparent = headers.traceparent
         try:
+            check_path(scope)
             raw = await _read_body(receive, headers.content_length, self.rt.settings.max_body_bytes)
             ex.principal = principal = await self._authenticate(headers.authorization)
             method, path = scope["method"], scope["path"]
