@@ -12,6 +12,7 @@
         ├── RateLimited        429 rate_limit_exceeded (our policy)
         ├── BudgetExceeded     429 insufficient_quota (our policy)
         ├── UpstreamUnavailable 502
+        ├── UpstreamAuthFailed 502 (upstream refused the server's own key)
         └── UpstreamTimeout    504
 
 Gateway errors render as ``{"error": {"message", "type", "param", "code"}}`` in one place
@@ -123,6 +124,15 @@ class UpstreamUnavailable(GatewayError):
     status = 502
     type = "server_error"
     code = "upstream_unavailable"
+
+
+class UpstreamAuthFailed(GatewayError):
+    """The upstream refused the server's key: a gateway misconfiguration, not the client's."""
+
+    status = 502
+    type = "server_error"
+    code = "upstream_auth_failed"
+    should_retry = False
 
 
 class UpstreamTimeout(GatewayError):

@@ -175,8 +175,9 @@ class Proxy:
             error: GatewayError = (
                 UpstreamTimeout("The upstream did not answer in time.")
                 if result.timed_out
-                else UpstreamUnavailable(f"The upstream is unreachable: {result.message}")
+                else UpstreamUnavailable("The upstream is unreachable; please retry shortly.")
             )
+            log.warning("gateway: request %s failed upstream: %s", ex.id, result.message)
             ex.http_status = error.status
             ex.fail(Outcome.TIMEOUT if result.timed_out else Outcome.UPSTREAM_ERROR,
                     error.instance_code or error.type, error.message)  # fmt: skip
