@@ -11,6 +11,7 @@
         ├── NotFound           404
         ├── RateLimited        429 rate_limit_exceeded (our policy)
         ├── BudgetExceeded     429 insufficient_quota (our policy)
+        ├── ServerBusy         503 (too many request bytes held at once; retried)
         ├── UpstreamUnavailable 502
         ├── UpstreamAuthFailed 502 (upstream refused the server's own key)
         └── UpstreamTimeout    504
@@ -118,6 +119,15 @@ class BudgetExceeded(GatewayError):
     type = "insufficient_quota"
     code = "insufficient_quota"
     should_retry = False
+
+
+class ServerBusy(GatewayError):
+    """Our own load shedding: the SDK retries it after ``Retry-After``."""
+
+    status = 503
+    type = "server_error"
+    code = "server_busy"
+    should_retry = True
 
 
 class UpstreamUnavailable(GatewayError):

@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         25 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 above)."
     )
+    max_body_bytes_in_flight: int = Field(
+        256 * 1024 * 1024,
+        ge=1024,
+        description="Most request-body bytes one gateway process holds at once (503 above).",
+    )
     upstreams: dict[str, str] = Field(
         default_factory=dict,
         description="Extra named upstreams, JSON {name: base URL}; 'default' is upstream_base_url.",

@@ -23,12 +23,12 @@ from typing import Any
 from collector.errors import (
     AuthenticationFailed,
     GatewayError,
-    PayloadTooLarge,
     StorageError,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
 from collector.gateway._admission import AdmissionRequest, Reservation
+from collector.gateway._body import BodyReader, ClientGone
 from collector.gateway._exchange import Exchange
 from collector.gateway._forward import Failure, Reply
 from collector.gateway._intake import Call, parse_call, traceparent
@@ -49,10 +49,6 @@ _NO_KEY = (
 )
 _BAD_KEY = "Incorrect API key provided: the key is unknown or has been revoked."
 WATCH_AFTER_S = 0.05
-
-
-class _ClientGone(Exception):
-    """The client disconnected before its request body arrived."""
 
 
 class _Headers:
@@ -92,12 +88,14 @@ class Proxy:
         ex = Exchange(new_request_id(), datetime.now(UTC), time.perf_counter(), scope["path"])
         reservation: Reservation | None = None
         self.rt.in_flight += 1
+        body = BodyReader(self.rt.bodies, self.rt.settings.max_body_bytes)
         try:
-            admitted = await self._admit(scope, receive, send, ex)
+            admitted = await self._admit(scope, receive, send, ex, body)
             if admitted is not None:
                 call, reservation = admitted
                 await self._serve(scope, receive, send, ex, call)
         finally:
+            body.release()
             if self._record:
                 self.rt.record(ex)
             self.rt.in_flight -= 1
@@ -105,15 +103,15 @@ class Proxy:
             await self._settle(reservation, ex)
 
     async def _admit(
-        self, scope: Scope, receive: Receive, send: Send, ex: Exchange
+        self, scope: Scope, receive: Receive, send: Send, ex: Exchange, body: BodyReader
     ) -> tuple[Call, Reservation | None] | None:
-        """Read, authenticate, validate and admit; a refusal is answered and recorded here."""
+        """Authenticate, read, validate and admit; a refusal is answered and recorded here."""
         headers = _Headers(scope["headers"])
         ex.traceparent = headers.traceparent
         try:
             check_path(scope)
-            raw = await _read_body(receive, headers.content_length, self.rt.settings.max_body_bytes)
             ex.principal = principal = await self._authenticate(headers.authorization)
+            raw = await body.read(receive, headers.content_length)
             method, path = scope["method"], scope["path"]
             ex.call = call = parse_call(
                 method, path, scope["query_string"], raw, headers.content_type
@@ -132,7 +130,7 @@ class Proxy:
         except GatewayError as exc:
             ex.refuse(exc)
             await send_error(send, ex, exc)
-        except _ClientGone:
+        except ClientGone:
             ex.fail(Outcome.CANCELLED, "client_disconnected", "client left before sending its body")
         return None
 
@@ -205,29 +203,6 @@ class Proxy:
             await self.rt.admission.settle(reservation, ex.cost.cost_usd, ex.usage)
         except Exception:
             log.exception("gateway: admission settle failed for %s", ex.id)
-
-
-async def _read_body(receive: Receive, declared: int | None, limit: int) -> bytes:
-    """The whole request body, refused with 413 as soon as it is known to exceed ``limit``."""
-    if declared is not None and declared > limit:
-        raise _too_large(limit)
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise _ClientGone
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-def _too_large(limit: int) -> PayloadTooLarge:
-    return PayloadTooLarge(f"Request body too large: the limit is {limit} bytes.")
 
 
 class _DisconnectWatch:

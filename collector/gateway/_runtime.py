@@ -25,6 +25,7 @@ from collector.alerts import AlertEvaluator
 from collector.budgets import Admitter, GatewayAdmission
 from collector.db import make_engine, session_scope
 from collector.gateway._admission import Admission, AllowAll
+from collector.gateway._body import BodyBudget
 from collector.gateway._exchange import Exchange
 from collector.gateway._forward import Forwarder
 from collector.gateway._upstream import UpstreamTable
@@ -51,6 +52,7 @@ class Runtime:
         self.alerts: AlertEvaluator | None = None
         self.overrides: Sequence[PriceOverride] = ()
         self.in_flight = 0  # requests between arrival and their hand-over to the recorder
+        self.bodies = BodyBudget(settings.max_body_bytes_in_flight)
         self._engine: Engine | None = None
         self._recorder: Recorder | None = None
         self._keys: KeyCache | None = None
