@@ -6,7 +6,10 @@ or stored in rows, settings printed by the CLI, written to logs or served by ``/
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 MASK = "********"
@@ -39,3 +42,33 @@ def redact(text: str) -> str:
     if "://" in text:
         text = _URL_IN_TEXT.sub(lambda m: mask_url(m.group(0)), text)
     return redact_keys(text)
+
+
+def install_log_redaction() -> None:
+    """Mask URL passwords and key-like tokens in every warning or error logged from now on.
+
+    A record factory rather than a handler filter: it sees records from every logger,
+    whichever handlers uvicorn or the host application configured. Idempotent.
+    """
+    current = logging.getLogRecordFactory()
+    if getattr(current, "_spendscope_redacts", False):
+        return
+    factory = _redacting(current)
+    factory._spendscope_redacts = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
+
+
+def _redacting(make: Callable[..., logging.LogRecord]) -> Callable[..., logging.LogRecord]:
+    def build(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        if record.levelno >= logging.WARNING:
+            try:
+                text = record.getMessage()
+            except (TypeError, ValueError):
+                return record  # a bad format string: logging reports it itself
+            clean = redact(text)
+            if clean != text:
+                record.msg, record.args = clean, None
+        return record
+
+    return build

@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 
 from collector.db import make_engine
 from collector.errors import SettingsError
+from collector.secrets import install_log_redaction
 from collector.settings import Settings
 from dashboard import figures, plotlyjs, shell
 from dashboard.auth import AccessConfig, install_auth
@@ -59,6 +60,7 @@ def create_dash_app(
     ``engine`` defaults to one built from the settings (connecting lazily); ``clock`` gives
     "now" (tests pin it). Raises SettingsError when logins are not configured.
     """
+    install_log_redaction()
     access, secret_key = access_config(settings)
     server = flask.Flask("spendscope.dashboard")
     install_auth(server, access, secret_key)
