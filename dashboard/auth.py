@@ -17,6 +17,7 @@ import flask
 from werkzeug.wrappers import Response
 
 from dashboard._login_page import LOGIN_TEMPLATE
+from dashboard._redirect import safe_next
 from dashboard.passwords import DashboardUser, Role, dummy_hash, verify_password
 
 LOGIN_PATH = "/login"
@@ -51,13 +52,6 @@ def current_principal() -> Principal | None:
     return principal if isinstance(principal, Principal) else None
 
 
-def _safe_next(target: str | None) -> str:
-    """Only local paths: ``next`` must never send a user to another site."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/"
-    return target
-
-
 def _principal_from_session(access: AccessConfig) -> Principal | None:
     name = flask.session.get("user")
     user = access.users.get(name) if isinstance(name, str) else None
@@ -88,7 +82,7 @@ def _requested_next() -> str | None:
 def _render_login(error: str | None, status: int = 200) -> Response:
     token = flask.session.setdefault("csrf", secrets.token_urlsafe(24))
     html = flask.render_template_string(
-        LOGIN_TEMPLATE, error=error, csrf=token, next=_safe_next(_requested_next())
+        LOGIN_TEMPLATE, error=error, csrf=token, next=safe_next(_requested_next())
     )
     return Response(html, status=status, mimetype="text/html")
 
@@ -112,7 +106,7 @@ def _login(access: AccessConfig) -> Response:
     flask.session.permanent = True
     flask.session["user"] = user.name
     flask.session["role"] = user.role
-    return flask.redirect(_safe_next(form.get("next")))
+    return flask.redirect(safe_next(form.get("next")))
 
 
 def _logout() -> Response:
