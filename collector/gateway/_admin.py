@@ -46,7 +46,7 @@ from collector.budgets import (
 from collector.db import session_scope
 from collector.errors import GatewayError, NotFound
 from collector.gateway._auth import AdminDep, ViewerDep
-from collector.keys import KeyInfo, create_key, list_keys, revoke_key
+from collector.keys import MAX_LIMIT, KeyInfo, create_key, list_keys, revoke_key
 from collector.settings import Settings
 
 
@@ -71,12 +71,15 @@ class _Body(BaseModel):
 
 
 # --- keys ------------------------------------------------------------------------------------
+Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT, description="Per minute; 1..2147483647.")]
+
+
 class KeyCreate(_Body):
     project: str
     user: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
-    rpm: int | None = None
-    tpm: int | None = None
+    rpm: Limit | None = None
+    tpm: Limit | None = None
     name: str | None = None
 
 

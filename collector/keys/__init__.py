@@ -22,9 +22,16 @@ from collector.keys._store import (
     revoke_key,
 )
 from collector.keys._types import CreatedKey, KeyInfo, KeyPrincipal
-from collector.keys._validate import MAX_METADATA_BYTES, MAX_TAG_VALUE, MAX_TAGS, MAX_USER
+from collector.keys._validate import (
+    MAX_LIMIT,
+    MAX_METADATA_BYTES,
+    MAX_TAG_VALUE,
+    MAX_TAGS,
+    MAX_USER,
+)
 
 __all__ = [
+    "MAX_LIMIT",
     "MAX_METADATA_BYTES",
     "MAX_TAGS",
     "MAX_TAG_VALUE",
