@@ -37,11 +37,16 @@ def mask_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{host}"))
 
 
+def mask_urls(text: str) -> str:
+    """``text`` with the password of every URL in it masked."""
+    if "://" not in text:
+        return text
+    return _URL_IN_TEXT.sub(lambda m: mask_url(m.group(0)), text)
+
+
 def redact(text: str) -> str:
     """``text`` with URL passwords and key-like tokens masked (for logs and error messages)."""
-    if "://" in text:
-        text = _URL_IN_TEXT.sub(lambda m: mask_url(m.group(0)), text)
-    return redact_keys(text)
+    return redact_keys(mask_urls(text))
 
 
 def install_log_redaction() -> None:

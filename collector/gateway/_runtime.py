@@ -72,7 +72,7 @@ class Runtime:
             )
         self._recorder = Recorder(self._engine, s.spool_dir, _recorder_config(s), writer)
         await self._recorder.start()
-        self._keys = KeyCache(self._engine)
+        self._keys = KeyCache(self._engine, ttl_s=s.key_cache_ttl_s)
         connector = aiohttp.TCPConnector(
             limit=s.upstream_max_connections, limit_per_host=0, ttl_dns_cache=300
         )
@@ -135,6 +135,11 @@ class Runtime:
         if self._keys is None:
             raise RuntimeError("gateway runtime used before its lifespan started")
         return await self._keys.get(raw_key)
+
+    def forget_key(self, api_key_id: int) -> None:
+        """A key revoked through this process's admin API is refused at once, here."""
+        if self._keys is not None:
+            self._keys.forget_key_id(api_key_id)
 
     def record(self, ex: Exchange) -> None:
         """Hand the settled request to the recorder; a failure here never reaches the client."""
