@@ -28,6 +28,7 @@ from collector.keys._validate import (
     MAX_TAG_VALUE,
     MAX_TAGS,
     MAX_USER,
+    check_tag,
 )
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "KeyCache",
     "KeyInfo",
     "KeyPrincipal",
+    "check_tag",
     "create_key",
     "hash_key",
     "list_keys",
