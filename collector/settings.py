@@ -242,6 +242,11 @@ class Settings(BaseSettings):
         False,
         description="Serve the dashboard without login, read-only as a viewer (trusted networks).",
     )
+    dashboard_secure_cookies: bool = Field(
+        False,
+        description="Mark the dashboard's session cookie Secure (sent over HTTPS only): turn on "
+        "when the dashboard is served behind HTTPS. The cookie is always HttpOnly, SameSite=Lax.",
+    )
 
     @field_validator("database_url")
     @classmethod

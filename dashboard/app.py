@@ -46,7 +46,12 @@ def access_config(settings: Settings) -> tuple[AccessConfig, str]:
             "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')"
         )
     key = secret.get_secret_value() if secret else secrets.token_urlsafe(32)
-    return AccessConfig(users=users, allow_anonymous=settings.dashboard_allow_anonymous), key
+    access = AccessConfig(
+        users=users,
+        allow_anonymous=settings.dashboard_allow_anonymous,
+        secure_cookies=settings.dashboard_secure_cookies,
+    )
+    return access, key
 
 
 def create_dash_app(

@@ -14,7 +14,7 @@ from dash import Input, Output, State, ctx, dcc, html, no_update
 
 from collector import analytics
 from dashboard import ids
-from dashboard.auth import LOGOUT_PATH, current_principal
+from dashboard.auth import LOGOUT_PATH, csrf_token, current_principal
 from dashboard.context import resources
 from dashboard.filters import (
     RANGE_LABELS,
@@ -50,7 +50,15 @@ def _user_menu() -> Any:
         [
             html.Span(principal.name, className="fw-bold"),
             html.Span(principal.role, className="ss-role"),
-            html.A("Sign out", href=LOGOUT_PATH, className="ss-signout"),
+            html.Form(
+                [
+                    dcc.Input(type="hidden", name="csrf", value=csrf_token()),
+                    html.Button("Sign out", type="submit", className="ss-signout"),
+                ],
+                method="POST",
+                action=LOGOUT_PATH,
+                className="ss-signout-form",
+            ),
         ],
         className="ss-user",
     )
