@@ -29,7 +29,7 @@ def when(value: Any) -> str:
     if _missing(value):
         return fmt.MISSING
     moment = value.to_pydatetime() if isinstance(value, pd.Timestamp) else value
-    assert isinstance(moment, datetime)
+    assert isinstance(moment, datetime)  # noqa: S101 - type narrowing: the branch above handled the other types
     return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 

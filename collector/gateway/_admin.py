@@ -281,7 +281,7 @@ def _error(status: int, message: str, *, param: str | None = None, code: str | N
 
 
 async def _gateway_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, GatewayError)
+    assert isinstance(exc, GatewayError)  # noqa: S101 - type narrowing: registered for GatewayError only
     return JSONResponse(exc.body(), status_code=exc.status, headers=exc.response_headers())
 
 
@@ -290,13 +290,13 @@ async def _config_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, HTTPException)
+    assert isinstance(exc, HTTPException)  # noqa: S101 - type narrowing: registered for HTTPException only
     return _error(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     """The first problem, naming its field: ``body.amount_usd: Input should be …``."""
-    assert isinstance(exc, RequestValidationError)
+    assert isinstance(exc, RequestValidationError)  # noqa: S101 - type narrowing: registered for RequestValidationError only
     first = exc.errors()[0]
     if first.get("type") == "json_invalid":
         return _error(400, "request body is not valid JSON", code="invalid_json")

@@ -154,7 +154,7 @@ class Proxy:
     ) -> None:
         """Forward and relay while watching for the client to go away."""
         task = asyncio.current_task()
-        assert task is not None
+        assert task is not None  # noqa: S101 - type narrowing: always inside a task
         watch = _DisconnectWatch(receive, ex, task)
         try:
             result = await self.rt.forwarder.forward(call, scope["headers"], ex)

@@ -139,7 +139,7 @@ async def relay_sse(
     The read that reaches the end of the upstream body goes out with the end of ours, in
     one write; the cost is settled after the client has its last byte.
     """
-    assert reply.response is not None
+    assert reply.response is not None  # noqa: S101 - type narrowing: streamed replies keep their response
     _note_reply(ex, reply)
     obs = ex.observer = StreamObserver(call, strip_usage=call.force_usage)
     headers = relay_headers(reply.raw_headers) + _ours(ex, cost=False)
@@ -204,7 +204,7 @@ async def relay_raw(
     send: Send, ex: Exchange, call: Call, reply: Reply, overrides: Sequence[PriceOverride]
 ) -> None:
     """Binary bodies (speech audio) stream through; the cost comes from the request."""
-    assert reply.response is not None
+    assert reply.response is not None  # noqa: S101 - type narrowing: streamed replies keep their response
     _note_reply(ex, reply)
     ex.usage = request_side_usage(call)
     ex.settle(overrides)

@@ -167,7 +167,7 @@ class Runtime:
 
     async def _sweep_loop(self) -> None:
         """Release expired holds (of processes that died before settling) now and then."""
-        assert self.admitter is not None
+        assert self.admitter is not None  # noqa: S101 - type narrowing: set whenever the admitter runs
         while True:
             try:
                 released = await self.admitter.sweep(datetime.now(UTC))

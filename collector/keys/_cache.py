@@ -117,7 +117,7 @@ class KeyCache:
         except StorageError:
             stale = self._known.get(digest)
             if stale is not None and self._clock() - stale.expires < self._stale_if_error_s:
-                assert stale.principal is not None
+                assert stale.principal is not None  # noqa: S101 - type narrowing: _known holds resolved principals only
                 log.warning("key lookup failed; serving cached %s", stale.principal.key_prefix)
                 return stale.principal
             raise
