@@ -2,8 +2,9 @@
 
 The official SDK sends what Hypothesis draws (any JSON, or chat/embeddings/responses bodies
 with odd field values) with random ``x-spendscope-*`` headers to a real gateway over the
-project's mock upstream. Every answer must be below 500 and, when it is an error, in
-OpenAI's error shape. Bounded: a fixed number of examples, derandomized, well under 60 s.
+project's mock upstream, recording into SQLite and PostgreSQL. Every answer must be below
+500 and, when it is an error, in OpenAI's error shape. Bounded: a fixed number of examples,
+derandomized, well under 60 s per backend.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from typing import Any
 
 import httpx
 import openai
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.gateway._support import Gateway
+from tests.gateway._support import Gateway, GatewayFactory
 
 ERROR_KEYS = {"message", "type", "param", "code"}
 _scalars = (
@@ -83,6 +85,12 @@ attribution = st.fixed_dictionaries(
 )
 
 
+@pytest.fixture
+def fuzz_gateway(gateway_on: GatewayFactory) -> Gateway:
+    """One gateway per backend (SQLite, and PostgreSQL when configured) for all examples."""
+    return gateway_on()
+
+
 def _send(client: openai.OpenAI, path: str, body: Any, headers: dict[str, str]) -> httpx.Response:
     try:
         return client.post(path, body=body, cast_to=httpx.Response, options={"headers": headers})
@@ -98,10 +106,10 @@ def _send(client: openai.OpenAI, path: str, body: Any, headers: dict[str, str]) 
 )
 @given(request=requests, headers=attribution)
 def test_v1_answers_are_never_5xx_and_errors_are_openai_shaped(
-    gateway: Gateway, request: tuple[str, Any], headers: dict[str, str]
+    fuzz_gateway: Gateway, request: tuple[str, Any], headers: dict[str, str]
 ) -> None:
     path, body = request
-    client = _client(gateway)
+    client = _client(fuzz_gateway)
     response = _send(client, path, body, headers)
     assert response.status_code < 500, (response.status_code, response.text[:300])
     if response.status_code >= 400:
