@@ -11,7 +11,9 @@
         ├── NotFound           404
         ├── RateLimited        429 rate_limit_exceeded (our policy)
         ├── BudgetExceeded     429 insufficient_quota (our policy)
+        ├── ServerBusy         503 (too many request bytes held at once; retried)
         ├── UpstreamUnavailable 502
+        ├── UpstreamAuthFailed 502 (upstream refused the server's own key)
         └── UpstreamTimeout    504
 
 Gateway errors render as ``{"error": {"message", "type", "param", "code"}}`` in one place
@@ -119,10 +121,28 @@ class BudgetExceeded(GatewayError):
     should_retry = False
 
 
+class ServerBusy(GatewayError):
+    """Our own load shedding: the SDK retries it after ``Retry-After``."""
+
+    status = 503
+    type = "server_error"
+    code = "server_busy"
+    should_retry = True
+
+
 class UpstreamUnavailable(GatewayError):
     status = 502
     type = "server_error"
     code = "upstream_unavailable"
+
+
+class UpstreamAuthFailed(GatewayError):
+    """The upstream refused the server's key: a gateway misconfiguration, not the client's."""
+
+    status = 502
+    type = "server_error"
+    code = "upstream_auth_failed"
+    should_retry = False
 
 
 class UpstreamTimeout(GatewayError):

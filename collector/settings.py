@@ -108,6 +108,18 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         25 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 above)."
     )
+    key_cache_ttl_s: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="How long a gateway trusts a cached virtual key: a key revoked by another "
+        "process (the CLI, another gateway) stops working within this bound.",
+    )
+    max_body_bytes_in_flight: int = Field(
+        256 * 1024 * 1024,
+        ge=1024,
+        description="Most request-body bytes one gateway process holds at once (503 above).",
+    )
     upstreams: dict[str, str] = Field(
         default_factory=dict,
         description="Extra named upstreams, JSON {name: base URL}; 'default' is upstream_base_url.",
@@ -248,6 +260,11 @@ class Settings(BaseSettings):
     dashboard_allow_anonymous: bool = Field(
         False,
         description="Serve the dashboard without login, read-only as a viewer (trusted networks).",
+    )
+    dashboard_secure_cookies: bool = Field(
+        False,
+        description="Mark the dashboard's session cookie Secure (sent over HTTPS only): turn on "
+        "when the dashboard is served behind HTTPS. The cookie is always HttpOnly, SameSite=Lax.",
     )
 
     @field_validator("database_url")

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from collector.secrets import MASK, redact
 from collector.settings import Settings
 
 _SECRET_WORDS = ("password", "secret", "token", "key")
@@ -60,8 +61,8 @@ def effective(settings: Settings) -> dict[str, str]:
     for name in Settings.model_fields:
         value = _render(getattr(settings, name))
         if value and any(word in name for word in _SECRET_WORDS) and "prefix" not in name:
-            value = "********"
-        out[env_name(name)] = value
+            value = MASK
+        out[env_name(name)] = redact(value)  # passwords inside URLs (database, Redis, …)
     return out
 
 

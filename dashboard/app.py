@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 
 from collector.db import make_engine
 from collector.errors import SettingsError
+from collector.secrets import install_log_redaction
 from collector.settings import Settings
 from dashboard import figures, plotlyjs, shell
 from dashboard.auth import AccessConfig, install_auth
@@ -45,7 +46,12 @@ def access_config(settings: Settings) -> tuple[AccessConfig, str]:
             "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')"
         )
     key = secret.get_secret_value() if secret else secrets.token_urlsafe(32)
-    return AccessConfig(users=users, allow_anonymous=settings.dashboard_allow_anonymous), key
+    access = AccessConfig(
+        users=users,
+        allow_anonymous=settings.dashboard_allow_anonymous,
+        secure_cookies=settings.dashboard_secure_cookies,
+    )
+    return access, key
 
 
 def create_dash_app(
@@ -59,6 +65,7 @@ def create_dash_app(
     ``engine`` defaults to one built from the settings (connecting lazily); ``clock`` gives
     "now" (tests pin it). Raises SettingsError when logins are not configured.
     """
+    install_log_redaction()
     access, secret_key = access_config(settings)
     server = flask.Flask("spendscope.dashboard")
     install_auth(server, access, secret_key)

@@ -40,5 +40,5 @@ def attach(server: flask.Flask, resources: Resources) -> None:
 def resources() -> Resources:
     """The resources of the app serving the current request (callbacks run inside one)."""
     found = flask.current_app.extensions[_KEY]
-    assert isinstance(found, Resources)
+    assert isinstance(found, Resources)  # noqa: S101 - type narrowing: attach() stores Resources
     return found

@@ -2,19 +2,24 @@
 
 The URL is the only place filters live, so a copied link reproduces the view. Keys:
 ``range`` (a preset, or ``custom`` with ``from``/``to`` as inclusive ISO dates, UTC),
-and repeatable ``project``, ``key``, ``user``, ``model``, ``tag``. Anything unparseable
-is dropped rather than failing the page: a hand-edited link still opens.
+and repeatable ``project``, ``key``, ``user``, ``model``, ``tag``. Every value is validated
+here, once, against what the query layer and the database accept (ids within INTEGER,
+dates within ``MIN_DAY``..``MAX_DAY``, tags as the gateway stores them, bounded printable
+text). A bad value is dropped and named in ``FilterState.problems``, which the page shows:
+a hand-edited link still opens, and no callback ever sees a value it cannot query.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal, get_args
 from urllib.parse import parse_qs, urlencode
 
 from collector.analytics import Bucket, Filters
+from collector.errors import InvalidRequest
+from collector.keys import MAX_LIMIT, check_tag
 
 RangePreset = Literal["24h", "7d", "30d", "90d", "mtd", "last_month", "custom"]
 RANGE_PRESETS: tuple[RangePreset, ...] = get_args(RangePreset)
@@ -31,6 +36,9 @@ DEFAULT_RANGE: RangePreset = "7d"
 FILTER_KEYS = ("range", "from", "to", "project", "key", "user", "model", "tag")
 _DAYS = {"24h": 1, "7d": 7, "30d": 30, "90d": 90}
 _HOURLY_UP_TO = timedelta(days=3)
+MIN_DAY, MAX_DAY = date(1970, 1, 1), date(2999, 12, 31)
+MAX_ID = MAX_LIMIT  # ids are INTEGER columns
+MAX_TEXT = 256
 
 Query = Mapping[str, str | Sequence[str]]
 
@@ -47,6 +55,7 @@ class FilterState:
     users: tuple[str, ...] = ()
     models: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
+    problems: tuple[str, ...] = field(default=(), compare=False)
 
 
 def query_of(search: str | None) -> dict[str, list[str]]:
@@ -71,45 +80,99 @@ def _first(query: Query, key: str) -> str | None:
     return values[0] if values else None
 
 
-def _ints(values: list[str]) -> tuple[int, ...]:
-    return tuple(dict.fromkeys(int(v) for v in values if v.isdigit()))
+class _Problems(list[str]):
+    """What was dropped from the URL, in words a person can act on."""
+
+    def drop(self, name: str, value: str, why: str) -> None:
+        shown = value if len(value) <= 40 else f"{value[:40]}…"
+        self.append(f"{name} {shown!r} ignored: {why}")
 
 
-def _strings(values: list[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(values))
+def _id(value: str) -> int | None:
+    number = int(value) if value.isascii() and value.isdigit() and len(value) <= 10 else 0
+    return number if 1 <= number <= MAX_ID else None
 
 
-def _date(value: str | None) -> date | None:
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
+def _ints(values: list[str], name: str, problems: _Problems) -> tuple[int, ...]:
+    good = []
+    for value in values:
+        number = _id(value)
+        if number is None:
+            problems.drop(name, value, f"not an id (1 to {MAX_ID})")
+        else:
+            good.append(number)
+    return tuple(dict.fromkeys(good))
+
+
+def _printable(value: str) -> bool:
+    return len(value) <= MAX_TEXT and value.isprintable()
+
+
+def _strings(values: list[str], name: str, problems: _Problems) -> tuple[str, ...]:
+    for bad in (v for v in values if not _printable(v)):
+        problems.drop(name, bad, f"control characters or over {MAX_TEXT} characters")
+    return tuple(dict.fromkeys(v for v in values if _printable(v)))
+
+
+def _tags(values: list[str], problems: _Problems) -> tuple[str, ...]:
+    good = []
+    for value in values:
+        key, sep, val = value.partition("=")
+        try:
+            if not sep:
+                raise InvalidRequest("expected key=value")
+            check_tag(key, val, "tag")
+        except InvalidRequest as exc:
+            problems.drop("tag", value, exc.message)
+            continue
+        good.append(value)
+    return tuple(dict.fromkeys(good))
+
+
+def _date(value: str | None, name: str, problems: _Problems) -> date | None:
+    if not value:
         return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        problems.drop(name, value, "not a date (YYYY-MM-DD)")
+        return None
+    if not MIN_DAY <= day <= MAX_DAY:
+        problems.drop(name, value, f"outside {MIN_DAY} to {MAX_DAY}")
+        return None
+    return day
 
 
-def _range(query: Query) -> tuple[RangePreset, date | None, date | None]:
-    start, end = _date(_first(query, "from")), _date(_first(query, "to"))
+def _range(query: Query, problems: _Problems) -> tuple[RangePreset, date | None, date | None]:
+    start = _date(_first(query, "from"), "from", problems)
+    end = _date(_first(query, "to"), "to", problems)
     preset = _first(query, "range")
     if preset == "custom" or (preset is None and start and end):
         if start and end and start <= end:
             return "custom", start, end
+        problems.append("custom range ignored: it needs valid from and to dates, from <= to")
         return DEFAULT_RANGE, None, None
     if preset in RANGE_PRESETS:
         return preset, None, None  # type: ignore[return-value]
+    if preset is not None:
+        problems.drop("range", preset, f"expected one of {', '.join(RANGE_PRESETS)}")
     return DEFAULT_RANGE, None, None
 
 
 def parse_query(query: Query) -> FilterState:
     """The filter state of a query mapping (as parse_qs or Dash pages give it)."""
-    preset, start, end = _range(query)
+    problems = _Problems()
+    preset, start, end = _range(query, problems)
     return FilterState(
         range=preset,
         start=start,
         end=end,
-        projects=_ints(_values(query, "project")),
-        keys=_ints(_values(query, "key")),
-        users=_strings(_values(query, "user")),
-        models=_strings(_values(query, "model")),
-        tags=_strings([t for t in _values(query, "tag") if "=" in t]),
+        projects=_ints(_values(query, "project"), "project", problems),
+        keys=_ints(_values(query, "key"), "key", problems),
+        users=_strings(_values(query, "user"), "user", problems),
+        models=_strings(_values(query, "model"), "model", problems),
+        tags=_tags(_values(query, "tag"), problems),
+        problems=tuple(problems),
     )
 
 

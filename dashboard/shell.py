@@ -15,7 +15,7 @@ from dash import Input, Output, State, ctx, dcc, html, no_update
 
 from collector import analytics
 from dashboard import ids
-from dashboard.auth import LOGOUT_PATH, current_principal
+from dashboard.auth import LOGOUT_PATH, csrf_token, current_principal
 from dashboard.context import resources
 from dashboard.filters import (
     RANGE_LABELS,
@@ -52,7 +52,15 @@ def _user_menu() -> Any:
         [
             html.Span(principal.name, className="fw-bold"),
             html.Span(principal.role, className="ss-role"),
-            html.A("Sign out", href=LOGOUT_PATH, className="ss-signout"),
+            html.Form(
+                [
+                    dcc.Input(type="hidden", name="csrf", value=csrf_token()),
+                    html.Button("Sign out", type="submit", className="ss-signout"),
+                ],
+                method="POST",
+                action=LOGOUT_PATH,
+                className="ss-signout-form",
+            ),
         ],
         className="ss-user",
     )
@@ -100,27 +108,32 @@ def _filter_bar() -> html.Div:
         {"label": RANGE_LABELS[p], "value": p, "disabled": p == "custom"} for p in RANGE_PRESETS
     ]
     return html.Div(
-        dbc.Container(
-            [
-                dcc.Dropdown(
-                    id=ids.RANGE,
-                    options=presets,
-                    value="7d",
-                    clearable=False,
-                    searchable=False,
-                    className="ss-filter ss-filter-range",
-                ),
-                _dropdown(ids.PROJECTS, "All projects"),
-                _dropdown(ids.KEYS, "All keys"),
-                _dropdown(ids.USERS, "All users"),
-                _dropdown(ids.MODELS, "All models", "ss-filter-wide"),
-                _dropdown(ids.TAGS, "All tags"),
-                dbc.Button("Reset", id=ids.RESET, color="link", size="sm", className="ss-reset"),
-                html.Span(id=ids.RANGE_TEXT, className="ss-range-text"),
-            ],
-            fluid=True,
-            className="ss-filter-row",
-        ),
+        [
+            dbc.Container(
+                [
+                    dcc.Dropdown(
+                        id=ids.RANGE,
+                        options=presets,
+                        value="7d",
+                        clearable=False,
+                        searchable=False,
+                        className="ss-filter ss-filter-range",
+                    ),
+                    _dropdown(ids.PROJECTS, "All projects"),
+                    _dropdown(ids.KEYS, "All keys"),
+                    _dropdown(ids.USERS, "All users"),
+                    _dropdown(ids.MODELS, "All models", "ss-filter-wide"),
+                    _dropdown(ids.TAGS, "All tags"),
+                    dbc.Button(
+                        "Reset", id=ids.RESET, color="link", size="sm", className="ss-reset"
+                    ),
+                    html.Span(id=ids.RANGE_TEXT, className="ss-range-text"),
+                ],
+                fluid=True,
+                className="ss-filter-row",
+            ),
+            html.Div(id=ids.FILTER_PROBLEMS, role="status", className="ss-filter-problems"),
+        ],
         className="ss-filterbar",
     )
 
@@ -187,6 +200,12 @@ def range_text(search: str | None) -> str:
     return f"{first} – {last:%b %d, %Y} · UTC"
 
 
+def filter_problems(search: str | None) -> str:
+    """What the link asked for that could not be used, said once, above the page."""
+    problems = parse_search(search).problems
+    return f"Some filters in this link were ignored: {'; '.join(problems)}." if problems else ""
+
+
 def dropdown_options(opts: analytics.FilterOptions, state: FilterState) -> tuple[list[Any], ...]:
     """Each dropdown's choices, always including what the URL selects: a dcc.Dropdown drops
     a value missing from its options, which would silently widen the view."""
@@ -236,6 +255,7 @@ def register_callbacks(app: dash.Dash) -> None:
         prevent_initial_call="initial_duplicate",
     )(lambda search, *rest: on_filters(ctx.triggered_id, search, *rest[:-1]))
     app.callback(Output(ids.RANGE_TEXT, "children"), Input(ids.URL, "search"))(range_text)
+    app.callback(Output(ids.FILTER_PROBLEMS, "children"), Input(ids.URL, "search"))(filter_problems)
     app.callback(
         *options,
         Input(ids.INTERVAL, "n_intervals"),

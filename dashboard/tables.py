@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from collector.reports import csv_safe
 from dashboard import format as fmt
 
 Formatter = Callable[[Any], str]
@@ -28,7 +29,7 @@ def when(value: Any) -> str:
     if _missing(value):
         return fmt.MISSING
     moment = value.to_pydatetime() if isinstance(value, pd.Timestamp) else value
-    assert isinstance(moment, datetime)
+    assert isinstance(moment, datetime)  # noqa: S101 - type narrowing: the branch above handled the other types
     return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
@@ -70,10 +71,17 @@ def columns(names: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
 
 
 def csv_download(df: pd.DataFrame, stem: str, stamp: datetime) -> dict[str, Any]:
-    """A ``dcc.Download`` payload; money stays exact (Decimal's own text)."""
+    """A ``dcc.Download`` payload; money stays exact (Decimal's own text), and text cells
+    a spreadsheet would run as formulas are neutralised (RFC 4180 line ends, so a carriage
+    return inside a cell is quoted rather than splitting the row)."""
     name = f"spendscope-{stem}-{stamp:%Y%m%d-%H%M}.csv"
+    safe = df.copy()
+    for column in safe.columns:
+        if pd.api.types.is_object_dtype(safe[column]) or pd.api.types.is_string_dtype(safe[column]):
+            safe[column] = safe[column].map(csv_safe)
+    safe.columns = [csv_safe(str(c)) for c in safe.columns]
     return {
-        "content": df.to_csv(index=False),
+        "content": safe.to_csv(index=False, lineterminator="\r\n"),  # quotes CR inside cells
         "filename": name,
         "type": "text/csv",
         "base64": False,

@@ -102,7 +102,7 @@ def _send_mail(c: ChannelConfig, n: Notice, s: Settings) -> Delivery:
     msg["From"] = s.smtp_from
     msg["To"] = c.target
     msg.set_content(n.text + "\n\n" + json.dumps(n.body, indent=2, sort_keys=True, default=str))
-    assert s.smtp_host is not None
+    assert s.smtp_host is not None  # noqa: S101 - type narrowing: email channels exist only with smtp_host set
     with smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_s) as smtp:
         if s.smtp_starttls:
             smtp.starttls()

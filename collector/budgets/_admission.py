@@ -100,7 +100,7 @@ def budget_refusal(refusal: Refusal, tz_name: str) -> BudgetExceeded:
 
 def rate_refusal(decision: Decision) -> RateLimited:
     lim = decision.exceeded
-    assert lim is not None
+    assert lim is not None  # noqa: S101 - type narrowing: the limit was found just above
     if decision.retry_after_s is None:
         return RateLimited(
             f"This request needs {lim.cost}, more than the {lim.label} limit of {lim.limit}; "

@@ -82,7 +82,7 @@ def ensure_rows(conn: Connection, budget: BudgetSpec, now: datetime, tz: ZoneInf
     span = counter_window(budget.period, now, tz)
     spans = [span]
     if budget.period.kind is PeriodKind.ROLLING:
-        assert budget.period.days is not None
+        assert budget.period.days is not None  # noqa: S101 - type narrowing: rolling periods always have days
         spans += [
             counter_window(budget.period, now - timedelta(days=d), tz)
             for d in range(1, budget.period.days)

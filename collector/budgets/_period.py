@@ -92,7 +92,7 @@ def period_window(period: Period, now: datetime, tz: ZoneInfo) -> Window:
         first = today.replace(day=1)
         after = (first + timedelta(days=32)).replace(day=1)
     else:
-        assert period.days is not None
+        assert period.days is not None  # noqa: S101 - type narrowing: rolling periods always have days
         first = today - timedelta(days=period.days - 1)
         after = today + timedelta(days=1)
     return Window(local_midnight(first, tz), local_midnight(after, tz))

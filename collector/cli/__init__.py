@@ -10,6 +10,8 @@ import importlib
 
 import typer
 
+from collector.secrets import install_log_redaction
+
 app = typer.Typer(
     name="spendscope",
     help="Usage observability and cost analytics for OpenAI-API traffic.",
@@ -49,4 +51,5 @@ _register_all()
 
 def main() -> None:
     """Console-script entry point."""
+    install_log_redaction()
     app()

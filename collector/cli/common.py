@@ -12,12 +12,16 @@ from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 
 from collector.db import make_engine
 from collector.errors import GatewayError, SettingsError
+from collector.secrets import mask_urls
 from collector.settings import Settings, get_settings
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    """Print one clear line on stderr and exit with ``code`` (2: bad input/config)."""
-    typer.echo(f"error: {message}", err=True)
+    """Print one clear line on stderr and exit with ``code`` (2: bad input/config).
+
+    URL passwords are masked: the message may quote a database or Redis URL.
+    """
+    typer.echo(f"error: {mask_urls(message)}", err=True)
     raise typer.Exit(code)
 
 

@@ -123,7 +123,7 @@ def list_cmd(
 def revoke(
     key: Annotated[str, typer.Argument(help="The key's id, its display prefix, or the key.")],
 ) -> None:
-    """Revoke a key; gateways refuse it once their key cache expires (30 s by default)."""
+    """Revoke a key; other gateways refuse it once their key cache expires (30 s default)."""
     engine = engine_or_exit()
     now = datetime.now(UTC)
     try:

@@ -90,7 +90,7 @@ except Exception as exc:  # one clear line instead of a traceback
 
 def _migrate(database_url: str) -> None:
     """``alembic upgrade head`` in a child process; exit with its one-line error if it fails."""
-    done = subprocess.run(
+    done = subprocess.run(  # noqa: S603 - fixed argv from our own code (sys.executable and module paths), no shell
         [sys.executable, "-c", _MIGRATE], input=database_url, capture_output=True, text=True
     )
     if done.returncode != 0:

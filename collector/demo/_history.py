@@ -83,7 +83,7 @@ def generate_history(
     keys: Sequence[DemoKey], *, start: datetime, end: datetime, seed: int
 ) -> Iterator[UsageEvent]:
     """Events of every key between ``start`` and ``end`` (aware), in time order."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - fake traffic or text, not a secret
     incidents = incidents_before(end)
     noise: dict[tuple[int, int], float] = {}
     hour = start.replace(minute=0, second=0, microsecond=0)

@@ -77,7 +77,7 @@ class Child:
     def start(self, cwd: Path) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(
+            self.proc = subprocess.Popen(  # noqa: S603 - fixed argv from our own code (sys.executable and module paths), no shell
                 [sys.executable, "-m", "collector", *self.args],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 env=self.env, cwd=cwd, start_new_session=True,

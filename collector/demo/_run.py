@@ -218,7 +218,7 @@ class _Demo:
         return None
 
     def _populate(self) -> Populated:
-        assert self.engine is not None
+        assert self.engine is not None  # noqa: S101 - type narrowing: set when the demo starts
         now = datetime.now(UTC)
         keys = create_demo_keys(self.engine, now)
         events = generate_history(
@@ -254,7 +254,7 @@ class _Demo:
 
     # --- live --------------------------------------------------------------------------
     async def _live(self, populated: Populated) -> Traffic | None:
-        assert self.engine is not None
+        assert self.engine is not None  # noqa: S101 - type narrowing: set when the demo starts
         access = self._access(populated)
         self.console.print(access_panel(access))
         self.console.print(try_it(access), soft_wrap=True, style="dim", markup=False)
@@ -300,7 +300,7 @@ class _Demo:
 
     async def _watch(self, traffic: Traffic | None, since: datetime) -> None:
         """Show progress until stopped: traffic counters plus what the database holds."""
-        assert self.engine is not None
+        assert self.engine is not None  # noqa: S101 - type narrowing: set when the demo starts
         t0, rec, last_poll, last_line = time.monotonic(), Recorded(), 0.0, 0.0
         live = None if self.opts.headless or traffic is None else Live(console=self.console)
         with live or contextlib.nullcontext():

@@ -55,7 +55,7 @@ def create_demo_keys(engine: Engine, now: datetime) -> DemoKeys:
                 rpm=None, tpm=None, name=profile.name, now=now,
             )  # fmt: skip
             row = session.get(ApiKey, created.id)
-            assert row is not None  # just flushed in this session
+            assert row is not None  # just flushed in this session  # noqa: S101 - type narrowing
             keys.append(DemoKey(profile, created.id, row.project_id))
             raw[profile.name] = created.raw_key
             prefixes[profile.name] = created.prefix
@@ -91,7 +91,7 @@ def budget_plans(prefixes: dict[str, str], live_amount: Decimal) -> tuple[Budget
 def _amount(engine: Engine, spec: BudgetSpec, plan: BudgetPlan, now: datetime, tz: str) -> Decimal:
     if plan.amount is not None:
         return plan.amount
-    assert plan.used is not None
+    assert plan.used is not None  # noqa: S101 - type narrowing: a plan that ran has its usage
     status = budget_statuses(engine, now, parse_timezone(tz), [spec])[0]
     return max(_CENT, (status.spent_usd / plan.used).quantize(_CENT, ROUND_UP))
 

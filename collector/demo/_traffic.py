@@ -70,7 +70,7 @@ class Traffic:
     ) -> None:
         self.stats = TrafficStats()
         self._rate = rate
-        self._rng = random.Random(seed)
+        self._rng = random.Random(seed)  # noqa: S311 - fake traffic or text, not a secret
         self._users = _users()
         self._clients = {
             name: AsyncOpenAI(base_url=base_url, api_key=raw, max_retries=0, timeout=30.0)

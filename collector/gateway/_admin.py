@@ -46,7 +46,7 @@ from collector.budgets import (
 from collector.db import session_scope
 from collector.errors import GatewayError, NotFound
 from collector.gateway._auth import AdminDep, ViewerDep
-from collector.keys import KeyInfo, create_key, list_keys, revoke_key
+from collector.keys import MAX_LIMIT, KeyInfo, create_key, list_keys, revoke_key
 from collector.settings import Settings
 
 
@@ -71,12 +71,15 @@ class _Body(BaseModel):
 
 
 # --- keys ------------------------------------------------------------------------------------
+Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT, description="Per minute; 1..2147483647.")]
+
+
 class KeyCreate(_Body):
     project: str
     user: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
-    rpm: int | None = None
-    tpm: int | None = None
+    rpm: Limit | None = None
+    tpm: Limit | None = None
     name: str | None = None
 
 
@@ -108,10 +111,15 @@ def keys_create(_: AdminDep, engine: EngineDep, body: KeyCreate) -> dict[str, An
 
 
 @router.delete("/keys/{prefix_or_id}")
-def keys_revoke(_: AdminDep, engine: EngineDep, prefix_or_id: str) -> dict[str, Any]:
-    """Gateways stop accepting the key when their key-cache entry expires (30 s)."""
+def keys_revoke(
+    _: AdminDep, engine: EngineDep, request: Request, prefix_or_id: str
+) -> dict[str, Any]:
+    """Refused at once by this gateway; by the others when their key-cache entry expires
+    (``SPENDSCOPE_KEY_CACHE_TTL_S``, 30 s by default)."""
     with session_scope(engine) as session:
-        return _key_json(revoke_key(session, prefix_or_id, datetime.now(UTC)))
+        revoked = revoke_key(session, prefix_or_id, datetime.now(UTC))
+    request.app.state.runtime.forget_key(revoked.id)
+    return _key_json(revoked)
 
 
 # --- budgets ---------------------------------------------------------------------------------
@@ -273,7 +281,7 @@ def _error(status: int, message: str, *, param: str | None = None, code: str | N
 
 
 async def _gateway_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, GatewayError)
+    assert isinstance(exc, GatewayError)  # noqa: S101 - type narrowing: registered for GatewayError only
     return JSONResponse(exc.body(), status_code=exc.status, headers=exc.response_headers())
 
 
@@ -282,13 +290,13 @@ async def _config_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, HTTPException)
+    assert isinstance(exc, HTTPException)  # noqa: S101 - type narrowing: registered for HTTPException only
     return _error(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     """The first problem, naming its field: ``body.amount_usd: Input should be …``."""
-    assert isinstance(exc, RequestValidationError)
+    assert isinstance(exc, RequestValidationError)  # noqa: S101 - type narrowing: registered for RequestValidationError only
     first = exc.errors()[0]
     if first.get("type") == "json_invalid":
         return _error(400, "request body is not valid JSON", code="invalid_json")

@@ -26,6 +26,7 @@ from collector.gateway._proxy import Proxy
 from collector.gateway._runtime import Runtime
 from collector.recorder import WriterProcess
 from collector.reports.api import make_router
+from collector.secrets import install_log_redaction
 from collector.settings import Settings, get_settings
 
 
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None, *, admission: Admission | None 
     ``admission`` plugs in rate limits and budgets (see ``collector.gateway.Admission``);
     the default admits everything. Serve runs the database migrations before starting.
     """
+    install_log_redaction()
     runtime = Runtime(settings or get_settings(), admission)
 
     @asynccontextmanager

@@ -31,6 +31,7 @@ from collector.gateway._upstream import (
     upstream_headers,
 )
 from collector.recorder import AttemptEvent
+from collector.secrets import redact, redact_keys
 from collector.settings import Settings
 
 _READ_WHOLE = ("application/json", "text/", "application/problem")
@@ -152,7 +153,7 @@ def _failed(attempt: AttemptEvent, t0: float, exc: BaseException) -> Failure:
     timed_out = isinstance(exc, TimeoutError)
     attempt.error_type = "timeout" if timed_out else "connection_error"
     attempt.error_message = (
-        f"{type(exc).__name__}: {exc}"[:1000] if str(exc) else type(exc).__name__
+        redact(f"{type(exc).__name__}: {exc}")[:1000] if str(exc) else type(exc).__name__
     )
     return Failure(timed_out, attempt.error_message)
 
@@ -166,6 +167,6 @@ def error_of(status: int, body: bytes) -> tuple[str, str]:
     if isinstance(error, dict):
         kind = error.get("code") or error.get("type") or f"http_{status}"
         message = error.get("message") or ""
-        return str(kind)[:100], str(message)[:1000]
-    text = body[:200].decode("utf-8", "replace").strip()
+        return str(kind)[:100], redact_keys(str(message))[:1000]
+    text = redact_keys(body[:200].decode("utf-8", "replace").strip())
     return f"http_{status}", text or f"HTTP {status}"

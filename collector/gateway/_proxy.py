@@ -25,15 +25,16 @@ from typing import Any
 from collector.errors import (
     AuthenticationFailed,
     GatewayError,
-    PayloadTooLarge,
     StorageError,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
 from collector.gateway._admission import AdmissionRequest, Reservation
+from collector.gateway._body import BodyReader, ClientGone
 from collector.gateway._exchange import Exchange
 from collector.gateway._forward import Failure, Reply
 from collector.gateway._intake import Call, parse_call, traceparent
+from collector.gateway._paths import check_path
 from collector.gateway._relay import relay_body, relay_raw, relay_sse, send_error, settle_stream
 from collector.gateway._runtime import Runtime
 from collector.keys import KeyPrincipal, parse_attribution
@@ -51,10 +52,6 @@ _NO_KEY = (
 _BAD_KEY = "Incorrect API key provided: the key is unknown or has been revoked."
 WATCH_AFTER_S = 0.05
 DURABLE_WAIT_S = 5.0  # longest a response waits for its journal fsync (a hung disk)
-
-
-class _ClientGone(Exception):
-    """The client disconnected before its request body arrived."""
 
 
 class _Headers:
@@ -96,12 +93,14 @@ class Proxy:
             ex.hand_off = self._hand_off
         reservation: Reservation | None = None
         self.rt.in_flight += 1
+        body = BodyReader(self.rt.bodies, self.rt.settings.max_body_bytes)
         try:
-            admitted = await self._admit(scope, receive, send, ex)
+            admitted = await self._admit(scope, receive, send, ex, body)
             if admitted is not None:
                 call, reservation = admitted
                 await self._serve(scope, receive, send, ex, call)
         finally:
+            body.release()
             if self._record and not ex.recorded:
                 self.rt.record(ex)
             self.rt.in_flight -= 1
@@ -109,14 +108,15 @@ class Proxy:
             await self._settle(reservation, ex)
 
     async def _admit(
-        self, scope: Scope, receive: Receive, send: Send, ex: Exchange
+        self, scope: Scope, receive: Receive, send: Send, ex: Exchange, body: BodyReader
     ) -> tuple[Call, Reservation | None] | None:
-        """Read, authenticate, validate and admit; a refusal is answered and recorded here."""
+        """Authenticate, read, validate and admit; a refusal is answered and recorded here."""
         headers = _Headers(scope["headers"])
         ex.traceparent = headers.traceparent
         try:
-            raw = await _read_body(receive, headers.content_length, self.rt.settings.max_body_bytes)
+            check_path(scope)
             ex.principal = principal = await self._authenticate(headers.authorization)
+            raw = await body.read(receive, headers.content_length)
             method, path = scope["method"], scope["path"]
             ex.call = call = parse_call(
                 method, path, scope["query_string"], raw, headers.content_type
@@ -135,7 +135,7 @@ class Proxy:
         except GatewayError as exc:
             ex.refuse(exc)
             await send_error(send, ex, exc)
-        except _ClientGone:
+        except ClientGone:
             ex.fail(Outcome.CANCELLED, "client_disconnected", "client left before sending its body")
         return None
 
@@ -171,7 +171,7 @@ class Proxy:
     ) -> None:
         """Forward and relay while watching for the client to go away."""
         task = asyncio.current_task()
-        assert task is not None
+        assert task is not None  # noqa: S101 - type narrowing: always inside a task
         watch = _DisconnectWatch(receive, ex, task)
         try:
             result = await self.rt.forwarder.forward(call, scope["headers"], ex)
@@ -190,8 +190,9 @@ class Proxy:
             error: GatewayError = (
                 UpstreamTimeout("The upstream did not answer in time.")
                 if result.timed_out
-                else UpstreamUnavailable(f"The upstream is unreachable: {result.message}")
+                else UpstreamUnavailable("The upstream is unreachable; please retry shortly.")
             )
+            log.warning("gateway: request %s failed upstream: %s", ex.id, result.message)
             ex.http_status = error.status
             ex.fail(Outcome.TIMEOUT if result.timed_out else Outcome.UPSTREAM_ERROR,
                     error.instance_code or error.type, error.message)  # fmt: skip
@@ -219,29 +220,6 @@ class Proxy:
             await self.rt.admission.settle(reservation, ex.cost.cost_usd, ex.usage)
         except Exception:
             log.exception("gateway: admission settle failed for %s", ex.id)
-
-
-async def _read_body(receive: Receive, declared: int | None, limit: int) -> bytes:
-    """The whole request body, refused with 413 as soon as it is known to exceed ``limit``."""
-    if declared is not None and declared > limit:
-        raise _too_large(limit)
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise _ClientGone
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-def _too_large(limit: int) -> PayloadTooLarge:
-    return PayloadTooLarge(f"Request body too large: the limit is {limit} bytes.")
 
 
 class _DisconnectWatch:

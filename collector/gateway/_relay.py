@@ -8,6 +8,7 @@ Every answer carries ``x-spendscope-request-id``, set before the first byte.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from collector.errors import GatewayError
+from collector.errors import GatewayError, UpstreamAuthFailed
 from collector.gateway._exchange import Exchange, outcome_for_status
 from collector.gateway._forward import Reply
 from collector.gateway._intake import Call, Kind
@@ -25,8 +26,10 @@ from collector.gateway._tools import with_tool_calls
 from collector.gateway._upstream import relay_headers
 from collector.gateway._usage import request_side_usage, usage_from_body
 from collector.pricing import PriceOverride
+from collector.secrets import redact, redact_keys
 from collector.usage import CostSource, Outcome
 
+log = logging.getLogger(__name__)
 Message = MutableMapping[str, Any]
 Send = Callable[[Message], Awaitable[None]]
 _JSON = (b"content-type", b"application/json")
@@ -76,14 +79,45 @@ async def relay_body(
 ) -> None:
     """A body read whole: usage from it, priced, then sent with our headers."""
     _note_reply(ex, reply)
+    if reply.status == 401:
+        await _credentials_refused(send, ex, reply, overrides)
+        return
     if reply.status < 300:
         _read_usage(ex, call, reply)
     ex.settle(overrides)
+    body = reply.body if reply.status < 400 else _scrubbed(reply.body)
     headers = relay_headers(reply.raw_headers)
-    headers.append((b"content-length", str(len(reply.body)).encode()))
+    headers.append((b"content-length", str(len(body)).encode()))
     headers += _ours(ex, cost=True)
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-    await _finish(send, ex, reply.body)
+    await _finish(send, ex, body)
+
+
+async def _credentials_refused(
+    send: Send, ex: Exchange, reply: Reply, overrides: Sequence[PriceOverride]
+) -> None:
+    """Upstream refused the *server's* key: the client's key was fine, so the client learns
+    only that the gateway is misconfigured; the cause (key redacted) goes to logs and rows."""
+    log.error(
+        "gateway: upstream %r rejected the server's API key: %s",
+        reply.upstream.name,
+        ex.error_message,
+    )
+    error = UpstreamAuthFailed(
+        "The gateway's upstream credentials were refused; an operator must fix the upstream key."
+    )
+    ex.settle(overrides)
+    cause = ex.error_message
+    ex.refuse(error)
+    ex.error_message = f"upstream refused the server's key: {cause}"[:1000]
+    await send_error(send, ex, error)
+
+
+def _scrubbed(body: bytes) -> bytes:
+    """An upstream error body without API-key fragments (it may quote the server's key)."""
+    text = body.decode("utf-8", "replace")
+    clean = redact_keys(text)
+    return body if clean == text else clean.encode()
 
 
 def _read_usage(ex: Exchange, call: Call, reply: Reply) -> None:
@@ -110,7 +144,7 @@ async def relay_sse(
     The read that reaches the end of the upstream body goes out with the end of ours, in
     one write, after the cost is settled and the request handed to the recorder.
     """
-    assert reply.response is not None
+    assert reply.response is not None  # noqa: S101 - type narrowing: streamed replies keep their response
     _note_reply(ex, reply)
     obs = ex.observer = StreamObserver(call, strip_usage=call.force_usage)
     headers = relay_headers(reply.raw_headers) + _ours(ex, cost=False)
@@ -166,7 +200,7 @@ def _interrupted(ex: Exchange, reply: Reply, exc: BaseException) -> bytes:
     """Record a stream cut by upstream and tell the client in the SDK's error shape."""
     timed_out = isinstance(exc, TimeoutError)
     kind = "timeout" if timed_out else "upstream_stream_interrupted"
-    message = f"upstream stream interrupted: {type(exc).__name__}: {exc}".strip(": ")
+    message = redact(f"upstream stream interrupted: {type(exc).__name__}: {exc}".strip(": "))
     ex.fail(Outcome.TIMEOUT if timed_out else Outcome.UPSTREAM_ERROR, kind, message)
     reply.attempt.error_type, reply.attempt.error_message = kind, message
     error = {"message": message, "type": "server_error", "param": None, "code": kind}
@@ -179,7 +213,7 @@ async def relay_raw(
     """Binary bodies (speech audio) stream through; the cost comes from the request and, for
     speech priced per token, from the audio's size (known up front when upstream says it)."""
     response = reply.response
-    assert response is not None
+    assert response is not None  # noqa: S101 - type narrowing: streamed replies keep their response
     _note_reply(ex, reply)
     size = response.content_length
     _settle_raw(ex, call, size, response.content_type, overrides)

@@ -26,6 +26,7 @@ from collector.alerts import AlertEvaluator
 from collector.budgets import Admitter, GatewayAdmission
 from collector.db import make_engine, session_scope
 from collector.gateway._admission import Admission, AllowAll
+from collector.gateway._body import BodyBudget
 from collector.gateway._exchange import Exchange
 from collector.gateway._forward import Forwarder
 from collector.gateway._intake import ENDPOINTS
@@ -55,6 +56,7 @@ class Runtime:
         self.overrides: Sequence[PriceOverride] = ()
         self.in_flight = 0  # requests between arrival and their hand-over to the recorder
         self.metrics = GatewayMetrics(endpoints={path for _, path in ENDPOINTS})
+        self.bodies = BodyBudget(settings.max_body_bytes_in_flight)
         self._engine: Engine | None = None
         self._recorder: Recorder | None = None
         self._keys: KeyCache | None = None
@@ -75,7 +77,7 @@ class Runtime:
         config = _recorder_config(s, journal=not _in_memory(self._engine))
         self._recorder = Recorder(self._engine, s.spool_dir, config, writer)
         await self._recorder.start()
-        self._keys = KeyCache(self._engine)
+        self._keys = KeyCache(self._engine, ttl_s=s.key_cache_ttl_s)
         connector = aiohttp.TCPConnector(
             limit=s.upstream_max_connections, limit_per_host=0, ttl_dns_cache=300
         )
@@ -139,6 +141,11 @@ class Runtime:
             raise RuntimeError("gateway runtime used before its lifespan started")
         return await self._keys.get(raw_key)
 
+    def forget_key(self, api_key_id: int) -> None:
+        """A key revoked through this process's admin API is refused at once, here."""
+        if self._keys is not None:
+            self._keys.forget_key_id(api_key_id)
+
     def record(self, ex: Exchange) -> asyncio.Future[None] | None:
         """Hand the settled request to the recorder, then count it for ``/metrics``; a failure
         in either never reaches the client.
@@ -177,7 +184,7 @@ class Runtime:
 
     async def _sweep_loop(self) -> None:
         """Release expired holds (of processes that died before settling) now and then."""
-        assert self.admitter is not None
+        assert self.admitter is not None  # noqa: S101 - type narrowing: set whenever the admitter runs
         while True:
             try:
                 released = await self.admitter.sweep(datetime.now(UTC))

@@ -188,4 +188,4 @@ def backoff_s(retry_no: int, base_ms: int, max_ms: int, hint_s: float | None) ->
     if hint_s is not None:
         return hint_s
     ceiling = min(max_ms, base_ms * (2 ** (retry_no - 1)))
-    return random.uniform(0, ceiling) / 1000
+    return random.uniform(0, ceiling) / 1000  # noqa: S311 - backoff jitter, not a secret

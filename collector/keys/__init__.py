@@ -22,9 +22,17 @@ from collector.keys._store import (
     revoke_key,
 )
 from collector.keys._types import CreatedKey, KeyInfo, KeyPrincipal
-from collector.keys._validate import MAX_METADATA_BYTES, MAX_TAG_VALUE, MAX_TAGS, MAX_USER
+from collector.keys._validate import (
+    MAX_LIMIT,
+    MAX_METADATA_BYTES,
+    MAX_TAG_VALUE,
+    MAX_TAGS,
+    MAX_USER,
+    check_tag,
+)
 
 __all__ = [
+    "MAX_LIMIT",
     "MAX_METADATA_BYTES",
     "MAX_TAGS",
     "MAX_TAG_VALUE",
@@ -37,6 +45,7 @@ __all__ = [
     "KeyCache",
     "KeyInfo",
     "KeyPrincipal",
+    "check_tag",
     "create_key",
     "hash_key",
     "list_keys",

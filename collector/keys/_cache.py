@@ -59,6 +59,7 @@ class KeyCache:
         self._known: OrderedDict[str, _Entry] = OrderedDict()
         self._unknown: OrderedDict[str, _Entry] = OrderedDict()
         self._pending: dict[str, asyncio.Future[KeyPrincipal | None]] = {}
+        self._revoked: set[int] = set()  # ids revoked by this process: never served again
         self.hits = 0
         self.misses = 0
 
@@ -77,6 +78,8 @@ class KeyCache:
         if entry is not None and entry.expires > self._clock():
             self.hits += 1
             if entry.principal is not None:
+                if self._revoked and entry.principal.api_key_id in self._revoked:
+                    return None
                 self._known.move_to_end(digest)
             return entry.principal
         self.misses += 1
@@ -84,7 +87,17 @@ class KeyCache:
         if pending is None:
             pending = asyncio.ensure_future(self._load(raw_key, digest))
             self._pending[digest] = pending
-        return await asyncio.shield(pending)
+        principal = await asyncio.shield(pending)
+        if principal is not None and principal.api_key_id in self._revoked:
+            return None  # revoked here while its lookup was in flight
+        return principal
+
+    def forget_key_id(self, api_key_id: int) -> None:
+        """The key was revoked by this process: refuse it from now on, cached or in flight.
+
+        Only a set insertion, so an admin route may call it from a worker thread.
+        """
+        self._revoked.add(api_key_id)
 
     def invalidate(self, raw_key: str | None = None) -> None:
         """Forget one key (or all), e.g. right after revoking it in this process."""
@@ -104,7 +117,7 @@ class KeyCache:
         except StorageError:
             stale = self._known.get(digest)
             if stale is not None and self._clock() - stale.expires < self._stale_if_error_s:
-                assert stale.principal is not None
+                assert stale.principal is not None  # noqa: S101 - type narrowing: _known holds resolved principals only
                 log.warning("key lookup failed; serving cached %s", stale.principal.key_prefix)
                 return stale.principal
             raise
@@ -112,6 +125,8 @@ class KeyCache:
             self._pending.pop(digest, None)
 
     def _store(self, digest: str, principal: KeyPrincipal | None) -> None:
+        if principal is not None and principal.api_key_id in self._revoked:
+            principal = None
         known = principal is not None
         ttl = self.ttl_s if known else self.negative_ttl_s
         target, other = (self._known, self._unknown) if known else (self._unknown, self._known)

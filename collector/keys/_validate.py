@@ -59,8 +59,14 @@ def check_text(value: str, param: str, limit: int) -> str:
     return value
 
 
+MAX_LIMIT = 2_147_483_647  # the largest value of the limit columns (INTEGER on PostgreSQL)
+
+
 def check_limit(value: int | None, param: str) -> int | None:
-    """A per-minute limit: None (unlimited) or a positive integer."""
-    if value is not None and value < 1:
-        raise InvalidRequest(f"{param} must be a positive integer, got {value}", param=param)
+    """A per-minute limit: None (unlimited) or an integer in 1..MAX_LIMIT (the column's range)."""
+    if value is not None and not 1 <= value <= MAX_LIMIT:
+        shown = str(value) if len(str(value)) <= 20 else f"{str(value)[:20]}…"
+        raise InvalidRequest(
+            f"{param} must be an integer from 1 to {MAX_LIMIT}, got {shown}", param=param
+        )
     return value

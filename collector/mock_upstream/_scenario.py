@@ -179,7 +179,7 @@ class FaultPlanner:
 
     def __post_init__(self) -> None:
         seed = self.scenario.seed if self.scenario and self.scenario.seed is not None else self.seed
-        self._rng = random.Random(seed)
+        self._rng = random.Random(seed)  # noqa: S311 - fake traffic or text, not a secret
 
     def pick(
         self, spec: str | None, scenario_id: str | None, path: str, model: str | None

@@ -51,7 +51,7 @@ class TextBank:
     """A seeded corpus of single-token pieces; requests read windows of it by a key."""
 
     def __init__(self, seed: int, size: int = 8192) -> None:
-        rng = random.Random(seed)
+        rng = random.Random(seed)  # noqa: S311 - fake traffic or text, not a secret
         pieces: list[str] = []
         starts: list[int] = []
         while len(pieces) < size:

@@ -44,7 +44,7 @@ _CATEGORIES = (
 @lru_cache(maxsize=32)
 def _pool(seed: int, dims: int) -> tuple[tuple[orjson.Fragment, str], ...]:
     """Unit vectors of ``dims`` floats as (float JSON fragment, base64 of little-endian f32)."""
-    rng = random.Random(seed * 100_003 + dims)
+    rng = random.Random(seed * 100_003 + dims)  # noqa: S311 - fake traffic or text, not a secret
     pool = []
     for _ in range(_POOL):
         raw = [rng.gauss(0.0, 1.0) for _ in range(dims)]

@@ -71,7 +71,7 @@ def _parts(usage: Usage, plan: PricePlan) -> list[Part]:
     if entry is not None and entry.unit is not Unit.TOKEN:
         return [unit_part(usage, entry)]
     card = plan.card
-    assert card is not None
+    assert card is not None  # noqa: S101 - type narrowing: the plan has a card
     parts = [
         Part(name, Decimal(count), rate, "1M tokens", MILLION)
         for name, count, rate in token_parts(usage, card)
@@ -80,7 +80,8 @@ def _parts(usage: Usage, plan: PricePlan) -> list[Part]:
 
 
 def _priced(part: Part) -> PricedPart:
-    assert part.rate is not None and part.amount is not None  # a priced cost has every rate
+    # a priced cost has every rate
+    assert part.rate is not None and part.amount is not None  # noqa: S101 - type narrowing
     return PricedPart(part.name, part.units, part.rate, part.unit, part.amount)
 
 
@@ -88,7 +89,7 @@ def _discounts(plan: PricePlan, subtotal: Decimal) -> list[PricedPart]:
     """Each discount, applied in order, as a negative part of the running total."""
     out: list[PricedPart] = []
     for discount in plan.discounts if subtotal else ():
-        assert discount.discount_pct is not None
+        assert discount.discount_pct is not None  # noqa: S101 - type narrowing
         cut = subtotal * discount.discount_pct / _HUNDRED
         name = f"discount {discount.ref}"
         out.append(PricedPart(name, subtotal, -discount.discount_pct, "% of subtotal", -cut))

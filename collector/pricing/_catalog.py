@@ -136,12 +136,12 @@ def parse_catalog(text: str) -> Catalog:
         """SafeLoader that reads YAML floats as exact Decimals."""
 
     def _decimal(loader: yaml.SafeLoader, node: yaml.Node) -> Decimal:
-        assert isinstance(node, yaml.ScalarNode)
+        assert isinstance(node, yaml.ScalarNode)  # noqa: S101 - type narrowing
         return _to_decimal(loader.construct_scalar(node), "a float")
 
     _DecimalLoader.add_constructor("tag:yaml.org,2002:float", _decimal)
     try:
-        data = yaml.load(text, Loader=_DecimalLoader)
+        data = yaml.load(text, Loader=_DecimalLoader)  # noqa: S506 - a SafeLoader subclass
     except (yaml.YAMLError, ValueError) as exc:
         raise PricingError(f"catalog is not valid YAML: {exc}") from None
     if not isinstance(data, Mapping) or not isinstance(data.get("entries"), list):

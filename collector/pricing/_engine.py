@@ -99,7 +99,7 @@ def _settled(amount: Decimal, plan: PricePlan, model: str, *, estimated: bool) -
     """The final cost: ``estimated`` for counted usage or an assumed snapshot price."""
     cost = amount.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN)
     if plan.assumed:
-        assert plan.entry is not None
+        assert plan.entry is not None  # noqa: S101 - type narrowing
         note = f"{ASSUMED_NOTE} {model} is not in the catalog; priced as {plan.entry.id}"
         _log_assumed(model, plan.entry)
         return Cost(cost, CostSource.ESTIMATED, plan.price_id, note)
@@ -178,7 +178,7 @@ def _token_amount(usage: Usage, card: RateCard, plan: PricePlan) -> Decimal | No
 
 
 def _pct(override: PriceOverride) -> Decimal:
-    assert override.discount_pct is not None
+    assert override.discount_pct is not None  # noqa: S101 - type narrowing
     return override.discount_pct
 
 

@@ -233,7 +233,7 @@ def _matches(pattern: str, model: str) -> bool:
 
 def _price_id(entry: PriceEntry | None, rates: PriceOverride | None) -> str:
     if entry is None:
-        assert rates is not None
+        assert rates is not None  # noqa: S101 - type narrowing
         return f"override:{rates.ref}"
     return entry.id if rates is None else f"{entry.id}+override:{rates.ref}"
 

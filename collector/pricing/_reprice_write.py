@@ -68,7 +68,7 @@ def update_rows(conn: Connection, plans: Sequence[PlannedRow], now: datetime) ->
     params = []
     for plan in plans:
         row, new = plan.row, plan.new
-        assert new is not None
+        assert new is not None  # noqa: S101 - type narrowing
         params.append(
             {
                 "b_id": row.id,
@@ -101,7 +101,7 @@ def row_deltas(changed: Sequence[PlannedRow]) -> tuple[Deltas, Deltas]:
     tags: Deltas = {}
     for plan in changed:
         row, new = plan.row, plan.new
-        assert new is not None
+        assert new is not None  # noqa: S101 - type narrowing
         cost = (new.cost_usd or Decimal(0)) - (row.cost_usd or Decimal(0))
         unpriced = (new.cost_source == "unpriced") - (row.cost_source == "unpriced")
         estimated = (new.cost_source == "estimated") - (row.cost_source == "estimated")
@@ -126,7 +126,7 @@ def tier_deltas(changed: Sequence[PlannedRow]) -> Deltas:
     tiers: Deltas = {}
     for plan in changed:
         row, new = plan.row, plan.new
-        assert new is not None
+        assert new is not None  # noqa: S101 - type narrowing
         if not (row.batch or row.service_tier == "flex"):
             continue
         cost = (new.cost_usd or Decimal(0)) - (row.cost_usd or Decimal(0))

@@ -21,7 +21,7 @@ WILDCARD = "*"
 class Unit(StrEnum):
     """What a catalog entry bills for; the cost formula follows from it."""
 
-    TOKEN = "token"
+    TOKEN = "token"  # noqa: S105 - a unit's name, not a secret
     MINUTE = "minute"
     CHARACTER = "character"
     IMAGE = "image"

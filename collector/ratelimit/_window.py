@@ -4,8 +4,11 @@ Time is cut into fixed 60-second windows. A limit's usage "now" is estimated as
 ``previous window × (1 − f) + current window``, with f the elapsed fraction of the current
 window: the previous window's count is assumed spread evenly and slides out linearly.
 This smooths the 2× burst a plain fixed window allows at its boundary, costs two counters per
-limit, and is what Cloudflare and others use. A refusal tells exactly when the same request
-would next fit (Retry-After), assuming no other traffic arrives meanwhile.
+limit, and is what Cloudflare and others use. The bound it keeps: at most ``limit`` per
+clock-aligned window (``curr`` alone must fit), and under ``2 × limit`` in any rolling 60 s
+(``limit + prev × f``), since bunched traffic is assumed spread as it slides out.
+A refusal tells exactly when the same request would next fit (Retry-After), assuming no
+other traffic arrives meanwhile.
 """
 
 from __future__ import annotations

@@ -56,7 +56,7 @@ class BulkInsert:
         mark = "?" if dialect == "sqlite" else "%s"
         self.quoted = ", ".join(f'"{name}"' for name in names)
         self.table = table.name
-        self.head = f'INSERT INTO "{table.name}" ({self.quoted}) VALUES '
+        self.head = f'INSERT INTO "{table.name}" ({self.quoted}) VALUES '  # noqa: S608 - schema names
         self.group = f"({', '.join([mark] * len(names))})"
         self.width = len(names)
         self.names = list(names)
@@ -156,7 +156,7 @@ class BulkUpsert(BulkInsert):
         # histogram buckets are 0; absent ones read as NULL and count as 0)
         values = [f'"{k}"' for k in keys] + [f'COALESCE("{c}", 0)' for c in counters]
         self.recordset = (
-            f'INSERT INTO "{table.name}" ({self.quoted}) SELECT {", ".join(values)} '
+            f'INSERT INTO "{table.name}" ({self.quoted}) SELECT {", ".join(values)} '  # noqa: S608 - schema names
             f'FROM json_populate_recordset(NULL::"{table.name}", %s::json)' + self.tail
         )
 

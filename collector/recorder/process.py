@@ -85,10 +85,10 @@ class WriterProcess:
     def _send(self, payload: bytes, count: int) -> int:
         with self._lock:
             proc = self._ensure()
-            assert proc.stdin is not None and proc.stdout is not None
+            assert proc.stdin is not None and proc.stdout is not None  # noqa: S101 - Popen(PIPE) narrowing
             try:
                 send(proc.stdin.fileno(), payload)
-                kind, value = pickle.loads(receive(proc.stdout.fileno()))
+                kind, value = pickle.loads(receive(proc.stdout.fileno()))  # noqa: S301 - our child's frame
             except (OSError, WireError, pickle.UnpicklingError, ValueError) as exc:
                 self._lost(f"writer process {proc.pid} went away mid-batch ({exc})")
                 raise StorageError(f"batch of {count} not confirmed: {exc}") from exc
@@ -133,17 +133,17 @@ class WriterProcess:
             hello = self._hello()
         except Exception as exc:  # a URL the writer cannot open (an unsupported driver, say)
             raise StorageError(f"the recorder's writer process cannot start: {exc}") from exc
-        proc = subprocess.Popen(
+        proc = subprocess.Popen(  # noqa: S603 - fixed argv
             [sys.executable, "-m", CHILD_MODULE],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             bufsize=0,
             close_fds=True,
         )
-        assert proc.stdin is not None and proc.stdout is not None
+        assert proc.stdin is not None and proc.stdout is not None  # noqa: S101 - Popen(PIPE) narrowing
         try:
             send(proc.stdin.fileno(), hello)
-            kind, value = pickle.loads(receive(proc.stdout.fileno()))
+            kind, value = pickle.loads(receive(proc.stdout.fileno()))  # noqa: S301 - our child's frame
         except (OSError, WireError, pickle.UnpicklingError, ValueError) as exc:
             self._reap(proc)
             raise StorageError(f"the recorder's writer process did not start: {exc}") from exc

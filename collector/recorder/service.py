@@ -16,8 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sys
-import threading
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -28,20 +26,17 @@ from typing import Literal
 from sqlalchemy import Engine
 
 from collector.errors import StorageError
-from collector.recorder import codec
 from collector.recorder._health import RecorderStats, health_reasons
+from collector.recorder._recovery import adopt_orphans
+from collector.recorder._switch import QUICK_SWITCHES
 from collector.recorder.events import UsageEvent
-from collector.recorder.journal import Journal, Segment, forget
+from collector.recorder.intake import take_in
+from collector.recorder.journal import Journal, Segment
 from collector.recorder.sink import BatchWriter, InProcessWriter
 from collector.recorder.spool import Spool
-from collector.recorder.storable import CHANGED_KEY, fits, make_storable
 from collector.recorder.writer import PoisonBatch
 
 log = logging.getLogger(__name__)
-# While a batch is built and written in a worker thread, the event loop waits at most this
-# long for the GIL whenever it wakes up (CPython's default, 5 ms, per wake-up: a request that
-# met a flush waited that long several times over, which set the gateway's p99 latency).
-WRITE_SWITCH_INTERVAL_S = 0.0001
 Durability = Literal["process", "fsync"]
 __all__ = ["Recorder", "RecorderConfig", "RecorderStats"]
 
@@ -89,7 +84,6 @@ class Recorder:
         self.spool = Spool(spool_dir)
         self.config = config
         self.stats = RecorderStats()
-        self._fits = fits()
         fsync = config.durability == "fsync"
         interval = config.flush_interval_s
         self.journal = (
@@ -117,8 +111,10 @@ class Recorder:
         gateway sends the response's last byte after it); else None.
         """
         self.stats.submitted += 1
-        line = self._take_in(event)
+        line, repaired = take_in(event)
+        self.stats.sanitised += repaired
         if line is None:
+            self.stats.dropped += 1
             return None
         segment = self.journal.append(line) if self.journal is not None else None
         item = _Item(event, line, segment)
@@ -139,30 +135,6 @@ class Recorder:
         if segment is None or self.journal is None:
             return None
         return self.journal.durable(segment)
-
-    def _take_in(self, event: UsageEvent) -> bytes | None:
-        """The event encoded, made storable first if it must be; its money is kept whatever
-        else fails. Most events fit as they are: that is checked on their line, quickly."""
-        try:
-            line = codec.encode(event)
-            if self._fits(event, line):
-                return line
-        except Exception:
-            pass  # a value JSON cannot carry: repaired below
-        try:
-            if make_storable(event):
-                self.stats.sanitised += 1
-            return codec.encode(event)
-        except Exception as exc:
-            log.exception("recorder: request %s could not be taken in as sent", event.id)
-            event.tags = {}
-            event.metadata = {CHANGED_KEY: [f"metadata and tags dropped: {exc!r}"[:300]]}
-        try:
-            return codec.encode(event)
-        except Exception:
-            self.stats.dropped += 1
-            log.exception("recorder: request %s DROPPED: it cannot be encoded", event.id)
-            return None
 
     # --- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -329,7 +301,7 @@ class Recorder:
 
     def _write(self, events: Sequence[UsageEvent], lines: Sequence[bytes]) -> None:
         """Write a batch with quick thread switches; poison is bisected and quarantined."""
-        with _SWITCH:
+        with QUICK_SWITCHES:
             self._write_split(events, lines)
 
     def _write_split(self, events: Sequence[UsageEvent], lines: Sequence[bytes]) -> None:
@@ -396,42 +368,15 @@ class Recorder:
 
     async def _recover(self) -> None:
         if self.journal is not None:
-            await asyncio.to_thread(self._adopt_orphans)
+            await asyncio.to_thread(self._adopt_orphans, self.journal)
         if self._spool_pending:
             await self._replay_once()
 
-    def _adopt_orphans(self) -> None:
+    def _adopt_orphans(self, journal: Journal) -> None:
         """Write (or spool) the journals of processes that died, then delete them."""
-        assert self.journal is not None
-        for path, raw in self.journal.orphans():
-            try:
-                _meta, events, lines, bad = codec.read_lines(raw)
-            except codec.CodecError as exc:
-                log.error("recorder: journal %s unreadable (%s); left in place", path, exc)
-                continue
-            if not self._store_adopted(events, lines):
-                return  # neither database nor spool: the journal keeps them
-            forget(path)
-            self.stats.adopted += len(events)
-            log.warning("recorder: recovered %d events (%d unreadable lines) from %s",
-                        len(events), bad, path.name)  # fmt: skip
-
-    def _store_adopted(self, events: list[UsageEvent], lines: list[bytes]) -> bool:
-        size = self.config.batch_size
-        for at in range(0, len(events), size):
-            chunk_events, chunk_lines = events[at : at + size], lines[at : at + size]
-            try:
-                self._write(chunk_events, chunk_lines)
-                continue
-            except StorageError as exc:
-                log.info("recorder: recovered journal goes to the spool: %s", exc)
-            try:
-                self.spool.append(lines[at:], reason="recovered journal; database unavailable")
-            except OSError:
-                return False
-            self._spool_pending = True
-            return True
-        return True
+        recovered = adopt_orphans(journal, self._write, self.spool, self.config.batch_size)
+        self.stats.adopted += recovered.events
+        self._spool_pending = self._spool_pending or recovered.spooled
 
     async def _replay_once(self) -> bool:
         started = time.monotonic()
@@ -446,34 +391,3 @@ class Recorder:
             took = time.monotonic() - started
             log.info("recorder: replayed %d spooled batches in %.2fs", replayed, took)
         return not self._spool_pending
-
-
-class _SwitchInterval:
-    """Lowers the interpreter's thread switch interval while any writer thread is inside.
-
-    The interval is process-wide: nested and concurrent writes share one saved value, and
-    the last one out restores it. Only contended hand-overs get more frequent; a thread
-    running alone is never interrupted by it.
-    """
-
-    def __init__(self, seconds: float) -> None:
-        self._seconds = seconds
-        self._lock = threading.Lock()
-        self._inside = 0
-        self._saved = 0.0
-
-    def __enter__(self) -> None:
-        with self._lock:
-            if self._inside == 0:
-                self._saved = sys.getswitchinterval()
-                sys.setswitchinterval(min(self._seconds, self._saved))
-            self._inside += 1
-
-    def __exit__(self, *exc: object) -> None:
-        with self._lock:
-            self._inside -= 1
-            if self._inside == 0:
-                sys.setswitchinterval(self._saved)
-
-
-_SWITCH = _SwitchInterval(WRITE_SWITCH_INTERVAL_S)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
+from collector.reports._cells import csv_safe
 from collector.reports._month import parse_month
 from collector.reports.chargeback import Chargeback, ChargebackRow, chargeback, sum_rows
 from collector.reports.focus import FOCUS_COLUMNS, focus_rows
@@ -30,6 +31,7 @@ __all__ = [
     "chargeback",
     "chargeback_csv",
     "chargeback_json",
+    "csv_safe",
     "focus_csv",
     "focus_rows",
     "parse_month",

@@ -6,6 +6,7 @@ app decides who may read reports and which engine they read.
 
 # No ``from __future__ import annotations``: FastAPI must evaluate the route's Annotated
 # parameters, which refer to the closure's dependencies.
+import re
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -13,8 +14,9 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import Response
 from sqlalchemy import Engine
 
-from collector.reports import render_report
+from collector.reports import parse_month, render_report
 
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")  # a file name in a header: nothing else survives
 _MEDIA = {"csv": "text/csv; charset=utf-8", "focus": "text/csv; charset=utf-8"}
 
 
@@ -36,12 +38,13 @@ def make_router(
         fmt: Annotated[str, Query(alias="format", description="csv|json|focus")] = "json",
     ) -> Response:
         try:
+            start, _ = parse_month(month)  # validated first; only checked values name the file
             body = render_report(engine, month, group_by, fmt)
         except ValueError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from None
         media = _MEDIA.get(fmt, "application/json")
-        name = f"spendscope-{fmt}-{month}-{group_by}".replace("/", "_")
         ext = "json" if fmt == "json" else "csv"
+        name = _UNSAFE.sub("_", f"spendscope-{fmt}-{start:%Y-%m}-{group_by}")
         headers = {"Content-Disposition": f'attachment; filename="{name}.{ext}"'}
         return Response(content=body, media_type=media, headers=headers)
 

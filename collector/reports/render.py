@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any, Literal
 
+from collector.reports._cells import csv_safe
 from collector.reports.chargeback import Chargeback, ChargebackRow
 from collector.reports.focus import FOCUS_COLUMNS, iso, money_text
 
@@ -52,5 +53,5 @@ def _csv(columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(columns), lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: csv_safe(v) for k, v in row.items()} for row in rows)
     return out.getvalue()

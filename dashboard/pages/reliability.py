@@ -162,8 +162,12 @@ DATA = (
 )
 
 
-def download_budget(_clicks: int | None, search: str | None) -> dict[str, Any]:
-    return tables.csv_download(budget_frame(search), "error-budget", view(search).now)
+def download_budget(_clicks: int | None, search: str | None) -> Any:
+    """Nothing to download under a tag filter: the table beside the button says why."""
+    v = view(search)
+    if v.filters.tags:
+        return dash.no_update
+    return tables.csv_download(budget_frame(search), "error-budget", v.now)
 
 
 def download_errors(_clicks: int | None, search: str | None) -> dict[str, Any]:

@@ -77,7 +77,9 @@ def test_sign_in_sets_a_signed_session_with_the_role(client: FlaskClient) -> Non
         assert session["user"] == VIEWER[0] and session["role"] == "viewer"
     assert client.get("/_dash-layout").status_code == 200
     assert b"viewer" in client.get("/_dash-layout").data
-    assert client.get("/logout").status_code == 302
+    with client.session_transaction() as session:
+        csrf = session["csrf"]
+    assert client.post("/logout", data={"csrf": csrf}).status_code == 302
     assert client.get("/_dash-layout").status_code == 401
 
 

@@ -136,7 +136,7 @@ BUDGET = {"scope": "global", "period": "day", "amount_usd": "5"}
         ("/api/budgets", BUDGET | {"mode": "strict"}, 422, "body.mode"),
         ("/api/budgets", BUDGET | {"colour": "red"}, 422, "body.colour"),
         ("/api/budgets", {"scope": "global"}, 422, "body.period"),
-        ("/api/keys", {"project": "p", "rpm": -1}, 400, "rpm must be a positive"),
+        ("/api/keys", {"project": "p", "rpm": -1}, 422, "body.rpm"),
         ("/api/keys", {"project": "p", "tags": {"a": 1}}, 422, "body.tags.a"),
         ("/api/keys", {"project": ""}, 400, "project must be"),
         ("/api/alerts/rules", {"name": "r", "kind": "x", "channels": []}, 422, "channels"),
