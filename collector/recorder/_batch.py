@@ -18,10 +18,12 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from functools import lru_cache
+from operator import attrgetter
 from types import ModuleType
 from typing import Any
 
 from collector.errors import StorageError
+from collector.recorder._binds import Column
 from collector.recorder._bulk import BulkInsert, BulkUpsert, PoisonBatch, pg_rollup_statement
 from collector.recorder._plan import WritePlan
 from collector.recorder.events import AttemptEvent, UsageEvent
@@ -32,6 +34,8 @@ __all__ = ["PoisonBatch", "write_events"]
 _ID_CHUNK = 500
 REQUEST_FIELDS = tuple(f.name for f in fields(UsageEvent) if f.name != "attempts")
 ATTEMPT_FIELDS = tuple(f.name for f in fields(AttemptEvent))
+_request_values = attrgetter(*REQUEST_FIELDS, "attempts")
+_attempt_values = attrgetter(*ATTEMPT_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,23 +46,34 @@ class _Statements:
     pg_rollups: str
 
 
+def _request_columns(events: list[UsageEvent]) -> list[Column]:
+    """The events' fields as columns (``attrgetter`` and ``zip``: C), then their attempt counts."""
+    columns: list[Column] = list(zip(*map(_request_values, events), strict=True))
+    columns[-1] = list(map(len, columns[-1]))
+    return columns
+
+
+def _attempt_columns(pairs: list[tuple[str, AttemptEvent]]) -> list[Column]:
+    """(request id, attempt) pairs as the request id column, then the attempts' fields."""
+    ids, attempts = zip(*pairs, strict=True)
+    return [ids, *zip(*map(_attempt_values, attempts), strict=True)]
+
+
 @lru_cache(maxsize=8)
 def _statements(plan: WritePlan) -> _Statements:
-    """Row builders reading straight from ``UsageEvent`` / (request id, ``AttemptEvent``)."""
+    """Inserts reading from ``UsageEvent`` / (request id, ``AttemptEvent``) pairs."""
     requests = BulkInsert(
         plan.requests,
         [*REQUEST_FIELDS, "attempt_count"],
         plan.dialect,
-        sources=[*(f"e.{name}" for name in REQUEST_FIELDS), "len(e.attempts)"],
-        params="e",
+        read=_request_columns,
         literal_nulls=True,
     )
     attempts = BulkInsert(
         plan.attempts,
         ["request_id", *ATTEMPT_FIELDS],
         plan.dialect,
-        sources=["rid", *(f"a.{name}" for name in ATTEMPT_FIELDS)],
-        params="rid, a",
+        read=_attempt_columns,
         literal_nulls=True,
     )
     upserts = tuple(BulkUpsert(table, plan.dialect) for table in plan.rollups)
@@ -117,14 +132,13 @@ def _insert_rows(
     fresh = _not_stored(events, _existing_ids(conn, dialect, [e.id for e in events]))
     if not fresh:
         return fresh
-    row = attempts.row
-    attempt_rows = (row(e.id, a) for e in fresh for a in e.attempts)
+    pairs = [(e.id, a) for e in fresh for a in e.attempts]
     if dialect == "postgresql":
-        requests.copy(conn, map(requests.row, fresh))
-        attempts.copy(conn, attempt_rows)
+        requests.copy(conn, fresh)
+        attempts.copy(conn, pairs)
     else:
-        requests.insert(conn, map(requests.row, fresh), len(fresh))
-        attempts.insert(conn, attempt_rows, sum(len(e.attempts) for e in fresh))
+        requests.insert(conn, fresh, len(fresh))
+        attempts.insert(conn, pairs, len(pairs))
     return fresh
 
 
