@@ -18,7 +18,7 @@ import collector
 from collector.recorder import AttemptEvent, _batch, _binds
 from collector.recorder._plan import KINDS
 from collector.recorder.writer import write_plan
-from tests.factories import make_event
+from tests.factories import T0, make_event
 
 DIALECTS = ("sqlite", "postgresql")
 _PLUS_2 = timezone(timedelta(hours=2))
@@ -131,16 +131,34 @@ def test_request_and_attempt_rows_are_the_spec(dialect: str) -> None:
     kinds = plan.requests.kinds_of(tuple(requests.names))
     values = [(*attrgetter(*_batch.REQUEST_FIELDS)(e), len(e.attempts)) for e in events]
     want = [_spec_row(kinds, requests.names, v, dialect) for v in values]
-    assert list(requests.columns.rows(events)) == want
+    assert list(requests.columns.rows(map(_batch._request_values, events))) == want
     assert want[0][requests.names.index("error_message")] == "x" * 1000
     pairs = [(e.id, a) for e in events for a in e.attempts]
     kinds = plan.attempts.kinds_of(tuple(attempts.names))
     values = [(rid, *attrgetter(*_batch.ATTEMPT_FIELDS)(a)) for rid, a in pairs]
     want = [_spec_row(kinds, attempts.names, v, dialect) for v in values]
-    got = list(attempts.columns.rows(pairs))
+    got = list(attempts.columns.rows(_batch._attempt_values(rid, a) for rid, a in pairs))
     assert got == want
     assert [[type(v) for v in row] for row in got] == [[type(v) for v in row] for row in want]
     assert "y" * 1000 in got[-2]
+
+
+def test_the_spelled_out_readers_follow_the_field_order() -> None:
+    """Every field distinct, so a field missed, added or moved changes the tuple."""
+    event = _batch.UsageEvent(**{n: f"v{i}" for i, n in enumerate(_batch.REQUEST_FIELDS)})
+    event.attempts = [AttemptEvent(1, T0, 2.0), AttemptEvent(2, T0, 3.0)]
+    assert _batch._request_values(event) == (*attrgetter(*_batch.REQUEST_FIELDS)(event), 2)
+    attempt = AttemptEvent(**{n: f"a{i}" for i, n in enumerate(_batch.ATTEMPT_FIELDS)})
+    want = ("rid", *attrgetter(*_batch.ATTEMPT_FIELDS)(attempt))
+    assert _batch._attempt_values("rid", attempt) == want
+
+
+def test_a_reader_behind_the_fields_stops_the_writer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A field added to the events but not to a reader: the writer refuses to start."""
+    read = _batch._request_values
+    monkeypatch.setattr(_batch, "_request_values", lambda e: (*read(e)[:-2], read(e)[-1]))
+    with pytest.raises(AssertionError, match="readers"):
+        _batch._check_readers()
 
 
 def test_nothing_in_the_package_runs_source_text() -> None:
