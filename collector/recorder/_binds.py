@@ -217,25 +217,15 @@ def conversion(kind: str, dialect: str) -> Convert:
     return lambda value: convert((value,))[0]
 
 
-def transpose(rows: Sequence[Row]) -> list[Column]:
-    """Rows (all of one width) as columns: the default way a chunk becomes columns."""
-    return list(zip(*rows, strict=True))
-
-
 class Columns:
-    """A table's values as converted columns, a chunk of sources at a time.
-
-    ``read`` turns a chunk of sources (rows of values by default) into the unconverted
-    columns, in ``names`` order; ``error_message`` columns are clipped, then every column
-    converted by its kind.
-    """
+    """A table's rows of unconverted values (in ``names`` order) as converted columns, a chunk
+    at a time: ``error_message`` columns clipped, then every column converted by its kind."""
 
     def __init__(
         self,
         names: Sequence[str],
         kinds: Sequence[str],
         dialect: str,
-        read: Callable[[list[Any]], list[Column]] = transpose,
     ) -> None:
         steps: list[tuple[int, ColumnConvert]] = []
         for i, (name, kind) in enumerate(zip(names, kinds, strict=True)):
@@ -245,20 +235,22 @@ class Columns:
             if convert is not None:
                 steps.append((i, convert))
         self.steps = tuple(steps)
-        self.read = read
+        self.width = len(names)
 
-    def __call__(self, chunk: list[Any]) -> list[Column]:
+    def __call__(self, chunk: list[Row]) -> list[Column]:
         """The chunk's columns, converted (``chunk`` must not be empty)."""
-        columns = self.read(chunk)
+        columns: list[Column] = list(zip(*chunk, strict=True))
+        if len(columns) != self.width:  # a row reader behind its table would shift columns
+            raise AssertionError(f"rows of {len(columns)} values for {self.width} columns")
         for i, convert in self.steps:
             columns[i] = convert(columns[i])
         return columns
 
-    def rows(self, sources: Iterable[Any]) -> Iterator[Row]:
+    def rows(self, rows: Iterable[Row]) -> Iterator[Row]:
         """Converted rows, built a chunk at a time (so no batch's worth of tuples piles up);
         handed out by ``chain`` and ``zip``, with no Python step per row."""
-        sources = iter(sources)
-        chunks = iter(lambda: list(islice(sources, _CHUNK)), [])
+        values = iter(rows)
+        chunks = iter(lambda: list(islice(values, _CHUNK)), [])
         return chain.from_iterable(zip(*columns, strict=True) for columns in map(self, chunks))
 
 

@@ -19,7 +19,7 @@ from operator import itemgetter
 from typing import Any
 
 from collector.errors import StorageError
-from collector.recorder._binds import Column, Columns, transpose
+from collector.recorder._binds import Column, Columns
 from collector.recorder._plan import TablePlan
 from collector.units import MONEY_UNIT
 
@@ -29,7 +29,7 @@ _MAX_ROWS_PER_STATEMENT = 128
 _UNIT = MONEY_UNIT
 _NULL = "NULL"
 
-Read = Callable[[list[Any]], list[Column]]
+Row = tuple[Any, ...]
 Groups = dict[Any, dict[str, Any]]
 
 
@@ -42,14 +42,13 @@ def _power_of_two_at_most(n: int) -> int:
 
 
 class BulkInsert:
-    """Plain DBAPI inserts into one table; ``read`` gives a chunk of sources' columns."""
+    """Plain DBAPI inserts into one table, of rows of unconverted values (``_binds.Columns``)."""
 
     def __init__(
         self,
         table: TablePlan,
         columns: Sequence[str],
         dialect: str,
-        read: Read = transpose,
         literal_nulls: bool = False,
     ) -> None:
         names = tuple(columns)
@@ -61,24 +60,24 @@ class BulkInsert:
         self.width = len(names)
         self.names = list(names)
         self.copy_sql = f'COPY "{table.name}" ({self.quoted}) FROM STDIN'
-        self.columns = Columns(names, table.kinds_of(names), dialect, read)
+        self.columns = Columns(names, table.kinds_of(names), dialect)
         self.mark = mark
         self.literal_nulls = literal_nulls
         self._statements: dict[tuple[int, str, tuple[int, ...]], str] = {}
 
-    def insert(self, conn: Any, sources: Iterable[Any], count: int, tail: str = "") -> None:
-        """``count`` sources' rows in a few statements of many rows each (``tail`` ends each).
+    def insert(self, conn: Any, rows: Iterable[Row], count: int, tail: str = "") -> None:
+        """``count`` rows in a few statements of many rows each (``tail`` ends each statement).
 
         One statement of N rows is one sqlite3 step (the module releases and retakes the GIL
         around every step: per row, that queued the writer behind the event loop). Row counts
         are powers of two, so only a few statements are ever prepared (sqlite3 caches each).
         """
         most = min(_MAX_ROWS_PER_STATEMENT, max(1, _SQLITE_MAX_PARAMS // self.width))
-        sources = iter(sources)
+        rows = iter(rows)
         left = count
         while left > 0:
             n = _power_of_two_at_most(min(most, left))
-            columns = self.columns(list(islice(sources, n)))
+            columns = self.columns(list(islice(rows, n)))
             if self.literal_nulls and n == most:
                 self._insert_full_chunk(conn, columns, n, tail)
             else:
@@ -111,7 +110,7 @@ class BulkInsert:
             self._statements[n, tail, nulls] = sql
         return sql
 
-    def copy(self, conn: Any, sources: Iterable[Any]) -> None:
+    def copy(self, conn: Any, rows: Iterable[Row]) -> None:
         """PostgreSQL's COPY (several times faster than any INSERT); poison is classified."""
         import psycopg as dbapi  # only PostgreSQL copies
 
@@ -119,7 +118,7 @@ class BulkInsert:
         try:
             with cursor.copy(self.copy_sql) as copy:
                 write = copy.write_row
-                for row in self.columns.rows(sources):
+                for row in self.columns.rows(rows):
                     write(row)
         except (dbapi.IntegrityError, dbapi.DataError) as exc:
             raise PoisonBatch(f"rows rejected: {exc!r}"[:500]) from exc
