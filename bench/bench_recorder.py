@@ -1,21 +1,26 @@
 """Recorder throughput (events/s) into SQLite and PostgreSQL by batch size, with peak RSS.
 
 Run: .venv/bin/python bench/bench_recorder.py [--events N] [--repeat R] [--pg URL]
-        [--batches 1,10,100,1000,5000,20000]
+        [--batches 1,10,100,1000,5000,20000] [--variant NAME=TREE]...
 Each cell writes fresh events through ``write_batch`` (requests + attempts + hourly and daily
 request and tag rollups + error rollups, in one transaction per batch), i.e. exactly what the
 background recorder does per batch. 2 % of the events fail (as in ``seed.py``), so the error
 rollup is written too. With ``--repeat`` each cell runs R times on a fresh database and the
 best and median rates are shown (the machine is shared: compare within one run). A batch
-larger than half of ``--events`` gets two batches' worth of events.
+larger than half of ``--events`` gets two batches' worth of events. ``--variant`` adds another
+source tree's columns (e.g. an older commit unpacked with ``git archive``): then every cell
+runs in a child process of its tree, the trees taking turns cell by cell.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -100,6 +105,56 @@ def _pg_cell(base: str, batch: int, n: int) -> float:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
+_CHILD = """
+import os, sys
+tree, database, pg = sys.argv[1], sys.argv[2], sys.argv[5]
+batch, n = int(sys.argv[3]), int(sys.argv[4])
+sys.path.insert(0, os.path.join(tree, "bench"))
+import collector
+assert collector.__file__.startswith(tree), collector.__file__
+from bench_recorder import _pg_cell, _sqlite_cell
+print(_sqlite_cell(batch, n) if database == "sqlite" else _pg_cell(pg, batch, n))
+"""
+
+
+def _tree_cell(tree: str, database: str, batch: int, n: int, pg: str) -> float:
+    """One cell run by ``tree``'s own code, in a child process."""
+    env = dict(os.environ, PYTHONPATH=tree)
+    command = [sys.executable, "-c", _CHILD, tree, database, str(batch), str(n), pg]
+    out = subprocess.run(command, capture_output=True, text=True, cwd=tree, env=env)
+    if out.returncode != 0:
+        raise SystemExit(f"cell of {tree} failed:\n{out.stderr[-2000:]}")
+    return float(out.stdout.split()[-1])
+
+
+def _variant(text: str) -> tuple[str, str]:
+    name, sep, tree = text.partition("=")
+    if not sep or not name or not Path(tree, "collector").is_dir():
+        raise argparse.ArgumentTypeError(f"expected NAME=TREE with TREE/collector: {text!r}")
+    return name, str(Path(tree).resolve())
+
+
+def _compare(args: argparse.Namespace) -> Table:
+    """SQLite and PostgreSQL columns for this tree and each variant, trees taking turns."""
+    trees = [("this tree", str(Path(__file__).resolve().parent.parent)), *args.variant]
+    table = Table(title=f"recorder throughput, {args.events:,} events per cell (events/s)")
+    table.add_column("batch size", justify="right")
+    for database in ("SQLite", "PostgreSQL"):
+        for name, _ in trees:
+            table.add_column(f"{database}, {name}", justify="right")
+    for batch in args.batches:
+        n = min(args.events, 2000) if batch == 1 else max(args.events, 2 * batch)
+        cells: list[str] = []
+        for database in ("sqlite", "pg"):
+            rates: list[list[float]] = [[] for _ in trees]
+            for _ in range(args.repeat):
+                for i, (_, tree) in enumerate(trees):
+                    rates[i].append(_tree_cell(tree, database, batch, n, args.pg))
+            cells += [_rates(r) for r in rates]
+        table.add_row(str(batch), *cells)
+    return table
+
+
 def _rates(rates: list[float]) -> str:
     if len(rates) == 1:
         return f"{rates[0]:,.0f}"
@@ -116,7 +171,7 @@ def _sizes(text: str) -> tuple[int, ...]:
     return sizes
 
 
-def main() -> None:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=1, help="runs per cell (best, median)")
@@ -132,7 +187,21 @@ def main() -> None:
         action="store_true",
         help="add a SQLite column with SQLite's own checkpoints in the writer's commits",
     )
-    args = parser.parse_args()
+    parser.add_argument(
+        "--variant",
+        type=_variant,
+        action="append",
+        default=[],
+        help="NAME=TREE: another source tree's columns beside this one's (repeatable)",
+    )
+    return parser
+
+
+def main() -> None:
+    args = _parser().parse_args()
+    if args.variant:
+        Console().print(_compare(args))
+        return
     table = Table(title=f"recorder throughput, {args.events:,} events per cell (events/s)")
     table.add_column("batch size", justify="right")
     table.add_column("SQLite", justify="right")

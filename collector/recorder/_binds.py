@@ -1,9 +1,11 @@
-"""DBAPI rows for the writer's plain SQL, generated once per table and dialect.
+"""DBAPI values for the writer's plain SQL, converted a column at a time, per table and dialect.
 
-Core's per-row parameter handling cost more than the database itself, so the writer builds
-rows itself. Each table gets one generated function that reads the values straight from the
-event (no intermediate tuple) and converts each column by its kind (see ``_plan.KINDS``):
-the value almost every row holds inline, anything else through the kind's full conversion.
+Core's per-row parameter handling cost more than the database itself, so the writer converts
+the values itself. A chunk of rows is turned into columns (``zip``, in C) and each column that
+is not ``plain`` (see ``_plan.KINDS``) goes through its kind's conversion as one list
+comprehension: the value almost every row holds is tested and converted inline, anything else
+goes through the kind's full conversion (``_FULL``). No per-value call for the common value,
+and no per-row Python at all for ``plain`` columns, which are most of them.
 No SQLAlchemy here (the writer process runs this); ``writer.write_plan`` checks every
 conversion against SQLAlchemy's own type processors (:func:`conversion`).
 """
@@ -11,14 +13,21 @@ conversion against SQLAlchemy's own type processors (:func:`conversion`).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
+from itertools import chain, islice
 from typing import Any
 
 from collector.units import MONEY_SCALE, MONEY_UNIT
 
+Row = tuple[Any, ...]
+Column = Sequence[Any]
+Convert = Callable[[Any], Any]  # one non-None value
+ColumnConvert = Callable[[Column], Column]  # a whole column, None kept as None
+
 _CLIP = 1000  # characters kept of an error message (the column's length)
+_CHUNK = 128  # rows converted together by :meth:`Columns.rows`
 
 _SECONDS: dict[int, str] = {}  # whole UTC second → "YYYY-MM-DD HH:MM:SS."
 _SECONDS_KEPT = 4096
@@ -28,9 +37,8 @@ _THREE_DIGITS = tuple(f"{i:03d}" for i in range(1000))
 def _utc_text(moment: datetime) -> str:
     """An aware UTC datetime as SQLite DATETIME text, ``YYYY-MM-DD HH:MM:SS.ffffff``.
 
-    ``isoformat`` costs ~13k instructions (it formats through sprintf); a batch's events
-    share their seconds, so the text up to the second is remembered and only the
-    microseconds are appended (from a table of 3-digit strings).
+    ``isoformat`` formats through sprintf; a batch's events share their seconds, so the text
+    up to the second is remembered and only the microseconds are appended (from a table).
     """
     second = moment.toordinal() * 86400 + moment.hour * 3600 + moment.minute * 60 + moment.second
     head = _SECONDS.get(second)
@@ -67,7 +75,7 @@ def _json_text(value: Any) -> str:
 
 
 # Full conversions of a non-None value, by (kind, dialect); "*" is any dialect.
-_FULL: dict[tuple[str, str], Callable[[Any], Any]] = {
+_FULL: dict[tuple[str, str], Convert] = {
     ("float", "*"): float,
     ("bool", "sqlite"): lambda v: int(_strict_bool(v)),
     ("bool", "postgresql"): _strict_bool,
@@ -77,29 +85,112 @@ _FULL: dict[tuple[str, str], Callable[[Any], Any]] = {
     ("money", "postgresql"): _money,
     ("json", "*"): _json_text,
 }
-# Inline code for the common value: "{v}" is the local, "{p}" the full conversion.
-_INLINE = {
-    ("float", "*"): "({v} if type({v}) is float else None if {v} is None else {p}({v}))",
-    ("bool", "sqlite"): "(1 if {v} is True else 0 if {v} is False else None if {v} is None"
-    " else {p}({v}))",
-    ("bool", "postgresql"): "({v} if type({v}) is bool else None if {v} is None else {p}({v}))",
-    ("utc", "sqlite"): "(_utc_text({v}) if type({v}) is _datetime and {v}.tzinfo is _UTC"
-    " else None if {v} is None else {p}({v}))",
-    ("utc", "postgresql"): "({v}.replace(tzinfo=None) if type({v}) is _datetime"
-    " and {v}.tzinfo is _UTC else None if {v} is None else {p}({v}))",
-    ("money", "sqlite"): "(int({v}.quantize(_UNIT).scaleb(_SCALE)) if type({v}) is _Decimal"
-    " else None if {v} is None else {p}({v}))",
-    ("money", "postgresql"): "({v}.quantize(_UNIT) if type({v}) is _Decimal else None"
-    " if {v} is None else {p}({v}))",
-    ("json", "*"): "(None if {v} is None else {p}({v}))",
-}
-_GLOBALS: dict[str, Any] = {
-    "_utc_text": _utc_text,
-    "_datetime": datetime,
-    "_UTC": UTC,
-    "_Decimal": Decimal,
-    "_UNIT": MONEY_UNIT,
-    "_SCALE": MONEY_SCALE,
+
+
+# Each kind's column conversion, given the full one: the common value's test and conversion
+# inline, None kept, anything else through ``full`` (which refuses what the type refuses).
+def _floats(full: Convert) -> ColumnConvert:
+    def convert(column: Column) -> Column:
+        return [v if type(v) is float else None if v is None else full(v) for v in column]
+
+    return convert
+
+
+def _bools_as_ints(full: Convert) -> ColumnConvert:
+    def convert(column: Column) -> Column:
+        return [
+            1 if v is True else 0 if v is False else None if v is None else full(v) for v in column
+        ]
+
+    return convert
+
+
+def _bools(full: Convert) -> ColumnConvert:
+    def convert(column: Column) -> Column:
+        return [v if type(v) is bool else None if v is None else full(v) for v in column]
+
+    return convert
+
+
+def _utc_texts(full: Convert) -> ColumnConvert:
+    def convert(column: Column) -> Column:
+        return [
+            _utc_text(v)
+            if type(v) is datetime and v.tzinfo is UTC
+            else None
+            if v is None
+            else full(v)
+            for v in column
+        ]
+
+    return convert
+
+
+def _naive_utcs(full: Convert) -> ColumnConvert:
+    def convert(column: Column) -> Column:
+        return [
+            v.replace(tzinfo=None)
+            if type(v) is datetime and v.tzinfo is UTC
+            else None
+            if v is None
+            else full(v)
+            for v in column
+        ]
+
+    return convert
+
+
+def _money_counts(full: Convert) -> ColumnConvert:
+    unit, scale = MONEY_UNIT, MONEY_SCALE
+
+    def convert(column: Column) -> Column:
+        return [
+            int(v.quantize(unit).scaleb(scale))
+            if type(v) is Decimal
+            else None
+            if v is None
+            else full(v)
+            for v in column
+        ]
+
+    return convert
+
+
+def _moneys(full: Convert) -> ColumnConvert:
+    unit = MONEY_UNIT
+
+    def convert(column: Column) -> Column:
+        return [
+            v.quantize(unit) if type(v) is Decimal else None if v is None else full(v)
+            for v in column
+        ]
+
+    return convert
+
+
+def _jsons(full: Convert) -> ColumnConvert:
+    cached = _cached_json(full)
+
+    def convert(column: Column) -> Column:
+        return [None if v is None else cached(v) for v in column]
+
+    return convert
+
+
+def _clipped(column: Column) -> Column:
+    """Error messages cut to the column's length (before the column's kind converts them)."""
+    return [v[:_CLIP] if v else v for v in column]
+
+
+_COLUMNS: dict[tuple[str, str], Callable[[Convert], ColumnConvert]] = {
+    ("float", "*"): _floats,
+    ("bool", "sqlite"): _bools_as_ints,
+    ("bool", "postgresql"): _bools,
+    ("utc", "sqlite"): _utc_texts,
+    ("utc", "postgresql"): _naive_utcs,
+    ("money", "sqlite"): _money_counts,
+    ("money", "postgresql"): _moneys,
+    ("json", "*"): _jsons,
 }
 
 
@@ -110,63 +201,63 @@ def _lookup(table: dict[tuple[str, str], Any], kind: str, dialect: str) -> Any:
     return found
 
 
-def row_builder(
-    columns: Sequence[str],
-    kinds: Sequence[str],
-    dialect: str,
-    sources: Sequence[str] | None = None,
-    params: str = "values",
-) -> Callable[..., tuple[Any, ...]]:
-    """A function returning one DBAPI row, generated once per table (straight-line code).
-
-    ``sources`` are Python expressions over ``params`` giving each column's value (e.g.
-    ``"e.started_at"``); without them the function takes one sequence of the values.
-    ``error_message`` columns are cut to 1,000 characters first.
-    """
-    width = len(columns)
-    lines = []
-    if sources is None:
-        lines.append(f"    {''.join(f'v{i}, ' for i in range(width))}= values")
-    else:
-        lines += [f"    v{i} = {source}" for i, source in enumerate(sources)]
-    scope: dict[str, Any] = dict(_GLOBALS)
-    out = []
-    for i, (name, kind) in enumerate(zip(columns, kinds, strict=True)):
-        if name == "error_message":
-            lines.append(f"    if v{i}:\n        v{i} = v{i}[:{_CLIP}]")
-        out.append(_expression(kind, dialect, f"v{i}", scope))
-    lines.append(f"    return ({', '.join(out)},)")
-    return _compile(f"def row({params}):\n" + "\n".join(lines) + "\n", scope, width)
-
-
-def conversion(kind: str, dialect: str) -> Callable[[Any], Any]:
-    """One value's conversion for ``kind`` (the generated code's, for checks)."""
-    scope: dict[str, Any] = dict(_GLOBALS)
-    expression = _expression(kind, dialect, "v", scope)
-    return _compile(f"def row(v):\n    return {expression}\n", scope, 1)
-
-
-def _expression(kind: str, dialect: str, v: str, scope: dict[str, Any]) -> str:
+def column_conversion(kind: str, dialect: str) -> ColumnConvert | None:
+    """How a column of ``kind`` converts on ``dialect`` (None: ``plain``, as it is)."""
     if kind == "plain":
-        return v
-    full = _lookup(_FULL, kind, dialect)
-    if kind == "json":
-        full = _cached_json(full)
-    scope[f"p_{v}"] = full
-    template: str = _lookup(_INLINE, kind, dialect)
-    return template.format(v=v, p=f"p_{v}")
+        return None
+    make: Callable[[Convert], ColumnConvert] = _lookup(_COLUMNS, kind, dialect)
+    return make(_lookup(_FULL, kind, dialect))
 
 
-def _compile(source: str, scope: dict[str, Any], width: int) -> Callable[..., Any]:
-    exec(compile(source, f"<row builder of {width} columns>", "exec"), scope)  # noqa: S102 - our own generated row code
-    built: Callable[..., Any] = scope["row"]
-    return built
+def conversion(kind: str, dialect: str) -> Convert:
+    """One value through the column conversion of ``kind`` (what the writer runs, for checks)."""
+    convert = column_conversion(kind, dialect)
+    if convert is None:
+        return lambda value: value
+    return lambda value: convert((value,))[0]
+
+
+class Columns:
+    """A table's rows of unconverted values (in ``names`` order) as converted columns, a chunk
+    at a time: ``error_message`` columns clipped, then every column converted by its kind."""
+
+    def __init__(
+        self,
+        names: Sequence[str],
+        kinds: Sequence[str],
+        dialect: str,
+    ) -> None:
+        steps: list[tuple[int, ColumnConvert]] = []
+        for i, (name, kind) in enumerate(zip(names, kinds, strict=True)):
+            if name == "error_message":
+                steps.append((i, _clipped))
+            convert = column_conversion(kind, dialect)
+            if convert is not None:
+                steps.append((i, convert))
+        self.steps = tuple(steps)
+        self.width = len(names)
+
+    def __call__(self, chunk: list[Row]) -> list[Column]:
+        """The chunk's columns, converted (``chunk`` must not be empty)."""
+        columns: list[Column] = list(zip(*chunk, strict=True))
+        if len(columns) != self.width:  # a row reader behind its table would shift columns
+            raise AssertionError(f"rows of {len(columns)} values for {self.width} columns")
+        for i, convert in self.steps:
+            columns[i] = convert(columns[i])
+        return columns
+
+    def rows(self, rows: Iterable[Row]) -> Iterator[Row]:
+        """Converted rows, built a chunk at a time (so no batch's worth of tuples piles up);
+        handed out by ``chain`` and ``zip``, with no Python step per row."""
+        values = iter(rows)
+        chunks = iter(lambda: list(islice(values, _CHUNK)), [])
+        return chain.from_iterable(zip(*columns, strict=True) for columns in map(self, chunks))
 
 
 _JSON_CACHE_SIZE = 4096
 
 
-def _cached_json(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+def _cached_json(process: Convert) -> Convert:
     """``process``, remembered for small objects of strings (tags repeat: few distinct sets).
 
     Only objects whose keys and values are all strings are stored. A lookup key equal to a

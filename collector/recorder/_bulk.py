@@ -1,8 +1,9 @@
 """Bulk statements of the writer: multi-row INSERTs and upserts (SQLite), COPY (PostgreSQL).
 
-Rows are built lazily from the events and consumed a statement (or a COPY row) at a time,
-so no list of row tuples outlives its statement: a batch's thousands of live tuples used to
-trigger full garbage collections over the whole heap, which cost as much as building them.
+Values are read from the events and converted a statement's chunk at a time, column by
+column (``_binds.Columns``), so no list of row tuples outlives its statement: a batch's
+thousands of live tuples used to trigger full garbage collections over the whole heap, which
+cost as much as building them.
 Statements run on a DBAPI connection (``sqlite3`` or ``psycopg``), from a ``TablePlan``:
 no SQLAlchemy here.
 """
@@ -18,7 +19,7 @@ from operator import itemgetter
 from typing import Any
 
 from collector.errors import StorageError
-from collector.recorder._binds import row_builder
+from collector.recorder._binds import Column, Columns
 from collector.recorder._plan import TablePlan
 from collector.units import MONEY_UNIT
 
@@ -41,15 +42,13 @@ def _power_of_two_at_most(n: int) -> int:
 
 
 class BulkInsert:
-    """Plain DBAPI inserts into one table, rows built by :func:`row_builder`."""
+    """Plain DBAPI inserts into one table, of rows of unconverted values (``_binds.Columns``)."""
 
     def __init__(
         self,
         table: TablePlan,
         columns: Sequence[str],
         dialect: str,
-        sources: Sequence[str] | None = None,
-        params: str = "values",
         literal_nulls: bool = False,
     ) -> None:
         names = tuple(columns)
@@ -61,12 +60,10 @@ class BulkInsert:
         self.width = len(names)
         self.names = list(names)
         self.copy_sql = f'COPY "{table.name}" ({self.quoted}) FROM STDIN'
-        kinds = table.kinds_of(names)
-        self.row: Callable[..., Row] = row_builder(names, kinds, dialect, sources, params)
+        self.columns = Columns(names, table.kinds_of(names), dialect)
         self.mark = mark
         self.literal_nulls = literal_nulls
         self._statements: dict[tuple[int, str, tuple[int, ...]], str] = {}
-        self._keepers: dict[tuple[int, ...], Callable[[Row], Row]] = {}
 
     def insert(self, conn: Any, rows: Iterable[Row], count: int, tail: str = "") -> None:
         """``count`` rows in a few statements of many rows each (``tail`` ends each statement).
@@ -80,31 +77,26 @@ class BulkInsert:
         left = count
         while left > 0:
             n = _power_of_two_at_most(min(most, left))
+            columns = self.columns(list(islice(rows, n)))
             if self.literal_nulls and n == most:
-                self._insert_full_chunk(conn, list(islice(rows, n)), tail)
+                self._insert_full_chunk(conn, columns, n, tail)
             else:
-                params = tuple(chain.from_iterable(islice(rows, n)))
+                params = tuple(chain.from_iterable(zip(*columns, strict=True)))
                 conn.execute(self._values_sql(n, tail), params)
             left -= n
 
-    def _insert_full_chunk(self, conn: Any, chunk: list[Row], tail: str) -> None:
+    def _insert_full_chunk(self, conn: Any, columns: list[Column], n: int, tail: str) -> None:
         """A full-size statement whose all-NULL columns are written as ``NULL``, not bound.
 
-        CPython's sqlite3 sends each None through its adapter lookup (~1,200 instructions a
-        parameter, callgrind); most optional columns (error, tier, audio, ...) are NULL in
-        every row of a chunk. The transposed chunk finds them in C. Only full chunks vary
-        their SQL this way, so few statements are prepared (sqlite3 caches 128).
+        CPython's sqlite3 sends each None through its adapter lookup (see bench/README.md);
+        most optional columns (error, tier, audio, ...) are NULL in every row of a chunk,
+        which the chunk's columns show in C. Only full chunks vary their SQL this way, so few
+        statements are prepared (sqlite3 caches 128).
         """
-        n = len(chunk)
-        columns = zip(*chunk, strict=True)
         nulls = tuple(i for i, column in enumerate(columns) if column.count(None) == n)
-        if not nulls:
-            params = tuple(chain.from_iterable(chunk))
-        else:
-            keep = self._keepers.get(nulls)
-            if keep is None:
-                keep = self._keepers[nulls] = _picker(self.width, nulls)
-            params = tuple(chain.from_iterable(map(keep, chunk)))
+        if nulls:
+            columns = [column for i, column in enumerate(columns) if i not in nulls]
+        params = tuple(chain.from_iterable(zip(*columns, strict=True)))
         conn.execute(self._values_sql(n, tail, nulls), params)
 
     def _values_sql(self, n: int, tail: str, nulls: tuple[int, ...] = ()) -> str:
@@ -126,7 +118,7 @@ class BulkInsert:
         try:
             with cursor.copy(self.copy_sql) as copy:
                 write = copy.write_row
-                for row in rows:
+                for row in self.columns.rows(rows):
                     write(row)
         except (dbapi.IntegrityError, dbapi.DataError) as exc:
             raise PoisonBatch(f"rows rejected: {exc!r}"[:500]) from exc
@@ -147,7 +139,7 @@ class BulkUpsert(BulkInsert):
         self.keys = keys
         counters = [c for c in columns if c not in keys]
         self.counters = itemgetter(*counters) if len(counters) > 1 else _one(counters[0])
-        self.key_row = row_builder(keys, table.kinds_of(tuple(keys)), dialect)
+        self.key_columns = Columns(keys, table.kinds_of(tuple(keys)), dialect)
         updates = ", ".join(f'"{c}" = "{table.name}"."{c}" + excluded."{c}"' for c in counters)
         conflict = ", ".join(f'"{k}"' for k in keys)
         self.tail = f" ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
@@ -163,28 +155,19 @@ class BulkUpsert(BulkInsert):
     def write(self, conn: Any, groups: Groups) -> None:
         """Add each group's counters to its row (SQLite: multi-row upserts)."""
         if groups:
-            row, counters = self.row, self.counters
-            rows = (row((*key, *counters(values))) for key, values in groups.items())
+            counters = self.counters
+            rows = ((*key, *counters(values)) for key, values in groups.items())
             self.insert(conn, rows, len(groups), self.tail)
 
     def payload(self, groups: Groups) -> str:
         """The groups as the JSON array ``recordset`` reads (PostgreSQL): keys and non-zeros."""
-        keys, key_row = self.keys, self.key_row
+        keys = self.keys
         objects = []
-        for key, values in groups.items():
-            obj = dict(zip(keys, key_row(key), strict=True))
+        for key, values in zip(self.key_columns.rows(groups), groups.values(), strict=True):
+            obj = dict(zip(keys, key, strict=True))
             obj.update([item for item in values.items() if item[1]])
             objects.append(obj)
         return json.dumps(objects, default=_json_value)
-
-
-def _picker(width: int, nulls: tuple[int, ...]) -> Callable[[Row], Row]:
-    """A row's values but those at ``nulls`` (always a tuple, even of one value)."""
-    keep = [i for i in range(width) if i not in nulls]
-    if len(keep) == 1:
-        only = keep[0]
-        return lambda row: (row[only],)
-    return itemgetter(*keep)
 
 
 def _json_value(value: Any) -> str:

@@ -121,10 +121,14 @@ def test_the_child_module_imports_nothing_heavy() -> None:
         assert f"'{package}'" not in out.stdout, package
 
 
+def _no_fast_path(full: Any) -> Any:
+    return lambda column: [None if v is None else full(v) for v in column]
+
+
 def test_a_binding_that_differs_from_its_type_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     """The plan's checks can fail: money that skips quantizing is caught on its samples."""
     monkeypatch.setitem(_binds._FULL, ("money", "sqlite"), lambda v: int(Decimal(v).scaleb(10)))
-    monkeypatch.setitem(_binds._INLINE, ("money", "sqlite"), "(None if {v} is None else {p}({v}))")
+    monkeypatch.setitem(_binds._COLUMNS, ("money", "sqlite"), _no_fast_path)
     monkeypatch.setattr(writer_module, "_PLANS", {})
     with pytest.raises(AssertionError, match="cost_usd"):
         write_plan(sqlite.dialect())
