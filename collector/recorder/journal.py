@@ -194,10 +194,12 @@ class Journal:
             if seg.size > seg.synced and not seg.broken:
                 self._sync(seg)
         self.last_sync_age_s = time.monotonic() - started
+        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
         for _seg, _upto, future in waiters:
-            loop = future.get_loop()
+            by_loop.setdefault(future.get_loop(), []).append(future)
+        for loop, futures in by_loop.items():  # one wake-up of each loop for the whole group
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                loop.call_soon_threadsafe(_resolve, future)
+                loop.call_soon_threadsafe(_resolve, futures)
         for seg in segments:
             if seg.retired and seg.pending <= 0:
                 with self._lock:
@@ -259,9 +261,10 @@ def forget(path: Path) -> None:
         path.unlink()
 
 
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
+def _resolve(futures: list[asyncio.Future[None]]) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_result(None)
 
 
 def _read_all(fd: int) -> bytes:
