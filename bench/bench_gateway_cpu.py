@@ -43,7 +43,7 @@ def cpu_seconds(pid: int) -> tuple[float, float]:
 
 def one_round(server: Server, stream: bool, conc: int, seconds: int) -> tuple[float, float, float]:
     """(µs user, µs system per request, req/s) for one wrk run."""
-    assert server.proc is not None  # noqa: S101 - started above
+    assert server.proc is not None
     u0, s0 = cpu_seconds(server.proc.pid)
     rps, _p50, _p99, requests, _errors = wrk_cell(server, stream, conc, seconds)
     time.sleep(0.5)  # the last batch reaches the writer child
