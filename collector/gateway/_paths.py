@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, NoReturn
+from typing import Any
 
 from collector.errors import NotFound
 
@@ -28,28 +28,13 @@ FORWARDED_ROOTS = frozenset(
 _SEGMENT = re.compile(r"[A-Za-z0-9_\-.:~]{1,256}")
 
 
-_CHECKED_MAX = 4096
-_checked: set[str] = set()  # paths already found forwardable (a few distinct ones in practice)
-
-
 def check_path(scope: Mapping[str, Any]) -> None:
     """Raise :class:`NotFound` unless the request's path is safe and documented to forward."""
     path: str = scope["path"]
     raw = scope.get("raw_path")
-    if raw is not None and b"%" in raw:
-        _refuse(scope, path)
-    if path in _checked:
-        return
-    if not forwardable(path):
-        _refuse(scope, path)
-    if len(_checked) >= _CHECKED_MAX:  # ids in paths (/v1/files/file-…): bounded, start over
-        _checked.clear()
-    _checked.add(path)
-
-
-def _refuse(scope: Mapping[str, Any], path: str) -> NoReturn:
-    shown = path[:200].encode("unicode_escape").decode("ascii")
-    raise NotFound(f"Invalid URL ({scope['method']} {shown})", code="unknown_url")
+    if not forwardable(path) or (raw is not None and b"%" in raw):
+        shown = path[:200].encode("unicode_escape").decode("ascii")
+        raise NotFound(f"Invalid URL ({scope['method']} {shown})", code="unknown_url")
 
 
 def forwardable(path: str) -> bool:
