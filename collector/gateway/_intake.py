@@ -29,6 +29,7 @@ class Kind(StrEnum):
     SPEECH = "speech"
     IMAGES = "images"
     MODERATIONS = "moderations"
+    REALTIME = "realtime"  # the WebSocket, metered per response (see ``_realtime_meter``)
     OTHER = "other"
 
 
