@@ -22,7 +22,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -30,11 +32,13 @@ import aiohttp
 import orjson
 
 from collector.errors import GatewayError, InvalidRequest, UpstreamUnavailable
+from collector.gateway._exchange import Exchange
 from collector.gateway._proxy import authenticate
 from collector.gateway._realtime_meter import REALTIME_PATH, SessionMeter
 from collector.gateway._runtime import Runtime
 from collector.gateway._upstream import Upstream, upstream_headers
 from collector.keys import parse_attribution
+from collector.recorder import new_request_id
 from collector.usage import Outcome
 
 log = logging.getLogger(__name__)
@@ -82,13 +86,9 @@ class RealtimeRelay:
         if scope["path"] != REALTIME_PATH:
             await _refuse(scope, send, InvalidRequest("Only /v1/realtime speaks WebSocket."))
             return
-        self.rt.in_flight += 1
-        try:
-            meter = await self._open_meter(scope, send)
-            if meter is not None:
-                await self._session(scope, receive, send, meter)
-        finally:
-            self.rt.in_flight -= 1
+        meter = await self._open_meter(scope, send)
+        if meter is not None:
+            await self._session(scope, receive, send, meter)
 
     async def _open_meter(self, scope: Scope, send: Send) -> SessionMeter | None:
         """Authenticate and attribute; a refusal is answered before the upgrade."""
@@ -97,10 +97,18 @@ class RealtimeRelay:
             principal = await authenticate(self.rt, authorization)
             attribution = parse_attribution(ours, None, principal)
         except GatewayError as exc:
+            self._record_refusal(exc)
             await _refuse(scope, send, exc)
             return None
         model = _model(scope["query_string"])
         return SessionMeter(self.rt, principal, attribution, model, scope["query_string"])
+
+    def _record_refusal(self, exc: GatewayError) -> None:
+        """A refused handshake is a request of its own, as on the HTTP endpoints."""
+        if self.rt.settings.record_requests:
+            ex = Exchange(new_request_id(), datetime.now(UTC), time.perf_counter(), REALTIME_PATH)
+            ex.refuse(exc)
+            self.rt.record(ex)
 
     async def _session(
         self, scope: Scope, receive: Receive, send: Send, meter: SessionMeter
@@ -154,6 +162,7 @@ class _Pumps:
     ) -> None:
         self.meter, self.ws, self.receive, self.send = meter, ws, receive, send
         self.client_left = False
+        self.upstream_ended = False
         self.client_code: int | None = None
 
     async def run(self) -> None:
@@ -220,6 +229,7 @@ class _Pumps:
             elif message.type is aiohttp.WSMsgType.BINARY:
                 await send({"type": "websocket.send", "bytes": message.data})
         if not self.client_left:
+            self.upstream_ended = True
             await send({"type": "websocket.close", "code": _sendable(ws.close_code)})
 
     async def _observe(self, data: str) -> None:
@@ -236,7 +246,7 @@ class _Pumps:
             self.meter.session_created(event)
 
     async def _close_meter(self) -> None:
-        if self.client_left:
+        if self.client_left and not self.upstream_ended:
             await self.meter.close(Outcome.CANCELLED, "client_disconnected",
                                    "the client closed the session")  # fmt: skip
             return

@@ -11,15 +11,20 @@ Speaks the GA event shapes of ``openai-openapi.yaml``: ``session.created`` on co
 Usage: the input is the whole conversation so far (earlier outputs included), as OpenAI
 bills it. Audio is 24 kHz 16-bit mono PCM: 1 input token per 100 ms (4,800 bytes, rounded
 up per item) and 1 output token per 50 ms (2,400 bytes of audio sent per output token).
+
+Auth: the HTTP middleware checks ``Authorization``; a key in the browser subprotocol
+``openai-insecure-api-key.<key>`` must also be the required key (401 otherwise), as OpenAI
+authenticates with it.
+
 An ``input_image`` part counts ``IMAGE_TOKENS``. Text output is ``x-mock-output-tokens`` (or
 the server's ``output_tokens``, else 12..51 from the seed), capped by ``max_output_tokens``;
 an audio response speaks it with ``AUDIO_PER_TEXT_TOKEN`` audio tokens per text token.
 ``x-mock-cached-tokens: N`` reports N of the input's text tokens as cached.
 
-Faults (handshake headers, as for HTTP): ``x-mock-fault: cut`` (or ``cut@N``: after N delta
-events) drops the TCP connection in the middle of the first response, after
-``response.created`` and before ``response.done``. A binary frame from the client is echoed
-back unchanged (the real API takes none), so a relay can be checked byte for byte.
+Faults (handshake headers, as for HTTP): ``x-mock-fault: cut@N`` drops the TCP connection
+once N delta events of the session were sent (``cut``: 2), in the middle of a response,
+after its ``response.created`` and before its ``response.done``. A binary frame from the
+client is echoed back unchanged (the real API takes none), so a relay can be checked byte for byte.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from typing import Any
 import orjson
 from aiohttp import WSMsgType, web
 
-from collector.mock_upstream._http import ctx_of
+from collector.mock_upstream._http import ApiError, ctx_of
 from collector.mock_upstream._state import MockState
 from collector.tokens import count_text_tokens
 
@@ -44,6 +49,7 @@ INPUT_AUDIO_BYTES_PER_TOKEN = 4_800  # 100 ms of 24 kHz 16-bit mono
 OUTPUT_AUDIO_BYTES_PER_TOKEN = 2_400  # 50 ms
 _AUDIO_CHUNK_TOKENS = 4  # audio output tokens per delta event
 _DEFAULT_MODEL = "gpt-realtime"
+KEY_PROTOCOL = "openai-insecure-api-key."
 _SNAPSHOTS = {
     "gpt-realtime": "gpt-realtime-2025-08-28",
     "gpt-realtime-mini": "gpt-realtime-mini-2025-10-06",
@@ -81,6 +87,7 @@ class _Session:
     conversation: _Tokens = field(default_factory=_Tokens)
     audio_buffer: bytearray = field(default_factory=bytearray)
     responses: int = 0
+    deltas: int = 0  # delta events sent in this session (the cut fault counts them)
 
     async def emit(self, event_type: str, **fields: Any) -> None:
         event = {"event_id": self.state.object_id("event_"), "type": event_type, **fields}
@@ -97,7 +104,14 @@ class _Session:
 async def realtime(request: web.Request) -> web.StreamResponse:
     """Upgrade, greet with ``session.created``, then answer client events until close."""
     ctx = ctx_of(request)
-    protocols = _offered(request.headers.get("Sec-WebSocket-Protocol", ""))
+    offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")]
+    required = ctx.state.config.require_key
+    for protocol in offered:
+        key = protocol.removeprefix(KEY_PROTOCOL)
+        if key != protocol and required is not None and key != required:
+            raise ApiError(401, "Incorrect API key provided in the WebSocket subprotocol.",
+                           code="invalid_api_key")  # fmt: skip
+    protocols = tuple(p for p in offered if p == "realtime")
     ws = web.WebSocketResponse(protocols=protocols, autoping=True, max_msg_size=0)
     await ws.prepare(request)
     requested = request.query.get("model") or _DEFAULT_MODEL
@@ -119,12 +133,6 @@ async def realtime(request: web.Request) -> web.StreamResponse:
         elif message.type is WSMsgType.TEXT and not await _handle(session, message.data):
             break  # the scripted cut: the connection is gone
     return ws
-
-
-def _offered(header: str) -> tuple[str, ...]:
-    """Subprotocols the server may select: OpenAI's ``realtime`` (never a key-carrying one)."""
-    offered = [p.strip() for p in header.split(",") if p.strip()]
-    return tuple(p for p in offered if p == "realtime")
 
 
 def _header_int(request: web.Request, name: str, default: int | None) -> int | None:
@@ -251,12 +259,12 @@ async def _respond(session: _Session, options: Any) -> bool:
     response_id = session.state.object_id("resp_")
     await session.emit("response.created", response=_response(response_id, "in_progress"))
     deltas = _deltas(response_id, text, audio)
-    cut = session.cut_after if session.responses == 1 else None
-    for sent, (event_type, fields) in enumerate(deltas):
-        if cut is not None and sent >= cut:
+    for event_type, fields in deltas:
+        if session.cut_after is not None and session.deltas >= session.cut_after:
             if session.transport is not None:
                 session.transport.abort()  # no close frame: the connection is simply gone
             return False
+        session.deltas += 1
         await session.emit(event_type, **fields)
     output = _Tokens(text=len(text), audio=len(text) * AUDIO_PER_TEXT_TOKEN if audio else 0)
     usage = _usage(session, output)
