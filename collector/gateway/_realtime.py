@@ -14,7 +14,10 @@ through (1005/1006, which cannot be sent, become 1011 when abnormal); pings are 
 each hop. Only a few server events are read (``session.created``, ``response.created``,
 ``response.done``) and one client event (``response.create``, admitted against hard
 budgets first: a refused one is not relayed; the client gets a Realtime ``error`` event
-with code ``insufficient_quota`` or ``rate_limit_exceeded`` and the session stays open).
+with code ``insufficient_quota`` or ``rate_limit_exceeded`` and the session stays open). A
+response the server starts by itself (turn detection) is admitted on its
+``response.created``; a refused one is cancelled upstream (``response.cancel``) and the
+client gets the same ``error`` event right after the ``response.created``.
 """
 
 from __future__ import annotations
@@ -213,37 +216,44 @@ class _Pumps:
         if refused is None:
             return None
         client_event = event.get("event_id")
-        error = refused.body()["error"]
-        error["event_id"] = client_event if isinstance(client_event, str) else None
-        return orjson.dumps({"event_id": "event_spendscope_refusal", "type": "error",
-                             "error": error}).decode()  # fmt: skip
+        return _error_event(refused, client_event if isinstance(client_event, str) else None)
 
     async def _from_upstream(self) -> None:
         ws, send = self.ws, self.send
         async for message in ws:
             if message.type is aiohttp.WSMsgType.TEXT:
                 data: str = message.data
+                after = None
                 if '"response.' in data or '"session.created"' in data:
-                    await self._observe(data)
+                    after = await self._observe(data)
                 await send({"type": "websocket.send", "text": data})
+                if after is not None:
+                    await send({"type": "websocket.send", "text": after})
             elif message.type is aiohttp.WSMsgType.BINARY:
                 await send({"type": "websocket.send", "bytes": message.data})
         if not self.client_left:
             self.upstream_ended = True
             await send({"type": "websocket.close", "code": _sendable(ws.close_code)})
 
-    async def _observe(self, data: str) -> None:
-        """Read the few server events that meter the session (recorded before relaying)."""
+    async def _observe(self, data: str) -> str | None:
+        """Read the few server events that meter the session (recorded before relaying);
+        returns an ``error`` event to send the client after this one, if any."""
         event = _event(data)
         if event is None:
-            return
+            return None
         kind = event.get("type")
         if kind == "response.done":
             await self.meter.response_done(event)
         elif kind == "response.created":
-            self.meter.response_created(event)
+            refused = await self.meter.response_created(event)
+            if refused is not None:  # started by turn detection, over budget: stop it
+                response_id = event["response"]["id"]
+                cancel = {"type": "response.cancel", "response_id": response_id}
+                await self.ws.send_str(orjson.dumps(cancel).decode())
+                return _error_event(refused, None)
         elif kind == "session.created":
             self.meter.session_created(event)
+        return None
 
     async def _close_meter(self) -> None:
         if self.client_left and not self.upstream_ended:
@@ -265,6 +275,13 @@ def _event(text: str) -> dict[str, Any] | None:
     except orjson.JSONDecodeError:
         return None
     return event if isinstance(event, dict) else None
+
+
+def _error_event(refused: GatewayError, client_event_id: str | None) -> str:
+    """A Realtime ``error`` server event carrying the refusal's OpenAI error object."""
+    error = refused.body()["error"] | {"event_id": client_event_id}
+    event = {"event_id": "event_spendscope_refusal", "type": "error", "error": error}
+    return orjson.dumps(event).decode()
 
 
 def _sendable(code: int | None) -> int:

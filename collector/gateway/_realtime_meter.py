@@ -9,9 +9,12 @@ session and response ids so the same ``response.done`` can never be booked twice
 Hard budgets hold per response: a client's ``response.create`` is admitted before it is
 relayed (its worst case is the conversation so far as input plus the response's
 ``max_output_tokens``, or the model's output cap, at the text output rate); the hold is
-settled by the response's ``response.done``. A response upstream reports without usage, or
-one cut off by the session ending before its ``response.done``, is recorded as a failure
-whose cost is unknown (``unpriced``), never as $0.
+settled by the response's ``response.done``. A response the server starts by itself (turn
+detection) is admitted when its ``response.created`` arrives; if refused, the relay cancels
+it upstream, and what it consumed until then is still recorded from its ``response.done``.
+
+A response upstream reports without usage, or one cut off by the session ending before its
+``response.done``, is recorded as a failure whose cost is unknown (``unpriced``), never $0.
 """
 
 from __future__ import annotations
@@ -76,25 +79,30 @@ class SessionMeter:
     # --- client events -------------------------------------------------------------------
     async def admit(self, event: dict[str, Any]) -> GatewayError | None:
         """Admit a ``response.create``; a refusal is recorded and returned (not relayed)."""
-        now, t0 = datetime.now(UTC), time.perf_counter()
-        options = event.get("response")
+        pending = _Response(datetime.now(UTC), time.perf_counter())
+        refused = await self._check(pending, event.get("response"))
+        if refused is None:
+            self._admitted.append(pending)
+        return refused
+
+    async def _check(self, pending: _Response, options: Any) -> GatewayError | None:
+        """Hold the response's worst case (on ``pending``), or record the refusal."""
         request = AdmissionRequest(
             REALTIME_PATH,
             self.model_served or self.model,
             True,
             options if isinstance(options, dict) else None,
             self._attribution,
-            now,
+            pending.started_at,
             lambda: self._context_tokens,
         )
         try:
-            reservation = await self.rt.admission.check(self.principal, request)
+            pending.reservation = await self.rt.admission.check(self.principal, request)
         except GatewayError as exc:
-            ex = self._exchange(new_request_id(), now, t0)
+            ex = self._exchange(new_request_id(), pending.started_at, pending.t0)
             ex.refuse(exc)
             self._record(ex)
             return exc
-        self._admitted.append(_Response(now, t0, reservation))
         return None
 
     # --- server events -------------------------------------------------------------------
@@ -106,16 +114,21 @@ class SessionMeter:
             if isinstance(session.get("model"), str) and session["model"]:
                 self.model_served = session["model"][:100]
 
-    def response_created(self, event: dict[str, Any]) -> None:
+    async def response_created(self, event: dict[str, Any]) -> GatewayError | None:
+        """Match a new response to its admission; one the server started by itself (turn
+        detection) is admitted now, and a refusal is returned: the caller cancels it."""
         response_id = _response_id(event)
         if response_id is None or response_id in self._open:
-            return
+            return None
+        refused = None
         if self._admitted:
             pending = self._admitted.popleft()
-        else:  # started by the server itself (voice activity detection)
+        else:
             pending = _Response(datetime.now(UTC), time.perf_counter())
+            refused = await self._check(pending, event.get("response"))
         pending.response_id = response_id
         self._open[response_id] = pending
+        return refused
 
     async def response_done(self, event: dict[str, Any]) -> None:
         """Price and record one finished response; settle its hold."""

@@ -21,6 +21,12 @@ the server's ``output_tokens``, else 12..51 from the seed), capped by ``max_outp
 an audio response speaks it with ``AUDIO_PER_TEXT_TOKEN`` audio tokens per text token.
 ``x-mock-cached-tokens: N`` reports N of the input's text tokens as cached.
 
+Turn detection (``session.audio.input.turn_detection``, or the beta ``turn_detection``, an
+object whose ``create_response`` is not false) answers by itself: once the appended audio
+ends in 500 ms of zero samples after some sound, the buffer is committed and a response
+starts without a ``response.create``. Responses finish before the next client event is
+read, so ``response.cancel`` always answers ``response_cancel_not_active``.
+
 Faults (handshake headers, as for HTTP): ``x-mock-fault: cut@N`` drops the TCP connection
 once N delta events of the session were sent (``cut``: 2), in the middle of a response,
 after its ``response.created`` and before its ``response.done``. A binary frame from the
@@ -47,6 +53,7 @@ IMAGE_TOKENS = 85
 AUDIO_PER_TEXT_TOKEN = 5
 INPUT_AUDIO_BYTES_PER_TOKEN = 4_800  # 100 ms of 24 kHz 16-bit mono
 OUTPUT_AUDIO_BYTES_PER_TOKEN = 2_400  # 50 ms
+SILENCE_BYTES = 24_000  # 500 ms of zero samples end a turn under turn detection
 _AUDIO_CHUNK_TOKENS = 4  # audio output tokens per delta event
 _DEFAULT_MODEL = "gpt-realtime"
 KEY_PROTOCOL = "openai-insecure-api-key."
@@ -88,6 +95,7 @@ class _Session:
     audio_buffer: bytearray = field(default_factory=bytearray)
     responses: int = 0
     deltas: int = 0  # delta events sent in this session (the cut fault counts them)
+    vad: bool = False  # turn detection that starts a response by itself
 
     async def emit(self, event_type: str, **fields: Any) -> None:
         event = {"event_id": self.state.object_id("event_"), "type": event_type, **fields}
@@ -172,15 +180,26 @@ async def _handle(session: _Session, data: str) -> bool:
             await _add_item(session, event.get("item"))
         elif kind == "input_audio_buffer.append":
             session.audio_buffer += _audio(event.get("audio"))
+            if session.vad and _speech_ended(session.audio_buffer):
+                await _commit(session)  # the server's turn detection answers by itself
+                return await _respond(session, None)
         elif kind == "input_audio_buffer.commit":
             await _commit(session)
         elif kind == "response.create":
             return await _respond(session, event.get("response"))
-        elif kind != "response.cancel":
+        elif kind == "response.cancel":  # responses here finish before the next event is read
+            await session.error("Cancellation failed: no active response found",
+                                "response_cancel_not_active", event_id)  # fmt: skip
+        else:
             raise ValueError(f"Invalid value: '{kind}'. Unknown client event type.")
     except ValueError as exc:
         await session.error(str(exc), "invalid_value", event_id)
     return True
+
+
+def _speech_ended(buffer: bytearray) -> bool:
+    """Speech followed by ``SILENCE_BYTES`` of digital silence: the turn is over."""
+    return len(buffer) > SILENCE_BYTES and not any(buffer[-SILENCE_BYTES:])
 
 
 def _update(session: _Session, config: Any) -> None:
@@ -189,6 +208,12 @@ def _update(session: _Session, config: Any) -> None:
     modalities = config.get("output_modalities", config.get("modalities"))
     if modalities is not None:
         session.modalities = _modalities(modalities)
+    audio_in = (
+        (config.get("audio") or {}).get("input") if isinstance(config.get("audio"), dict) else None
+    )
+    turn = (audio_in or {}).get("turn_detection", config.get("turn_detection", False))
+    if turn is not False:  # absent: unchanged; null: off; an object: on unless it says not to
+        session.vad = isinstance(turn, dict) and turn.get("create_response", True) is not False
 
 
 def _modalities(value: Any) -> list[str]:

@@ -52,6 +52,11 @@ def _realtime_rows(gw: Gateway) -> list[Request]:
     return sorted(rows, key=lambda r: r.started_at)
 
 
+def _hard_budget(gw: Gateway, amount: Decimal) -> None:
+    spec = BudgetSpec("rt-day", parse_scope("project:acme"), parse_period("day"), amount, Mode.HARD)
+    create_budget(gw.engine, spec, datetime.now(UTC))
+
+
 def test_text_responses_are_priced_exactly_per_response(gateway_on: GatewayFactory) -> None:
     gw = gateway_on()
     client = gw.client()
@@ -141,9 +146,7 @@ def test_hard_budget_refuses_the_next_response_and_the_session_stays_open(
     make_gateway: GatewayFactory,
 ) -> None:
     gw = make_gateway()
-    spec = BudgetSpec("rt-day", parse_scope("project:acme"), parse_period("day"),
-                      Decimal("0.0002"), Mode.HARD)  # fmt: skip
-    create_budget(gw.engine, spec, datetime.now(UTC))
+    _hard_budget(gw, Decimal("0.0002"))
     auth = {"Authorization": f"Bearer {gw.key()}", "x-mock-output-tokens": "6"}
     capped = '{"type":"response.create","event_id":"ask-%d","response":{"max_output_tokens":6}}'
     with connect(_ws_url(gw), additional_headers=auth) as ws:
@@ -203,3 +206,31 @@ def test_upstream_unreachable_is_a_502_and_a_failure_row(make_gateway: GatewayFa
         "computed",
     )
     assert "unreachable" in (row.error_message or "")
+
+
+def test_a_turn_detected_response_over_budget_is_cancelled_and_still_recorded(
+    make_gateway: GatewayFactory,
+) -> None:
+    gw = make_gateway()
+    _hard_budget(gw, Decimal("0.000001"))
+    auth = {"Authorization": f"Bearer {gw.key()}", "x-mock-output-tokens": "2"}
+    turn = {"turn_detection": {"type": "server_vad", "create_response": True}}
+    session = {"output_modalities": ["text"], "audio": {"input": turn}}
+    update = {"type": "session.update", "session": session}
+    speech_then_silence = base64.b64encode(b"\x01\x02" * 2400 + bytes(24_000)).decode()
+    with connect(_ws_url(gw), additional_headers=auth) as ws:
+        ws.send(orjson.dumps(update).decode())
+        ws.send(f'{{"type":"input_audio_buffer.append","audio":"{speech_then_silence}"}}')
+        events = events_until(ws, "response.done")
+        kinds = [e["type"] for e in events]
+        created = kinds.index("response.created")
+        assert kinds[created + 1] == "error"  # right after the response it refuses
+        assert events[created + 1]["error"]["code"] == "insufficient_quota"
+        cancelled = events_until(ws, "error")[-1]["error"]  # the mock's answer to the cancel
+        assert cancelled["code"] == "response_cancel_not_active"
+    rows = _realtime_rows(gw)
+    assert sorted((r.outcome, r.cost_source) for r in rows) == [
+        ("blocked", "computed"), ("success", "computed"),
+    ]  # fmt: skip
+    done = next(r for r in rows if r.outcome == "success")
+    assert done.audio_prompt_tokens == 6 and done.cost_usd is not None and done.cost_usd > 0
