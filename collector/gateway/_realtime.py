@@ -197,19 +197,20 @@ class _Pumps:
             if kind != "websocket.receive":
                 continue
             text = message.get("text")
-            if text is None:
-                await ws.send_bytes(message.get("bytes") or b"")
-                continue
-            if '"response.create"' in text:
-                refusal = await self._admit(text)
+            data: str | bytes = text if text is not None else message.get("bytes") or b""
+            if _may_create(data):
+                refusal = await self._admit(data)
                 if refusal is not None:
                     await self.send({"type": "websocket.send", "text": refusal})
                     continue
-            await ws.send_str(text)
+            if isinstance(data, str):
+                await ws.send_str(data)
+            else:
+                await ws.send_bytes(data)
 
-    async def _admit(self, text: str) -> str | None:
-        """None to relay the ``response.create``; else the ``error`` event to answer with."""
-        event = _event(text)
+    async def _admit(self, data: str | bytes) -> str | None:
+        """None to relay the frame; else the ``error`` event refusing its ``response.create``."""
+        event = _event(data)
         if event is None or event.get("type") != "response.create":
             return None
         refused = await self.meter.admit(event)
@@ -269,7 +270,18 @@ class _Pumps:
             await self.meter.close(Outcome.UPSTREAM_ERROR, "upstream_closed", message)
 
 
-def _event(text: str) -> dict[str, Any] | None:
+def _may_create(data: str | bytes) -> bool:
+    """Whether a client frame could be a ``response.create`` (then it is parsed and admitted).
+
+    A cheap test on every frame: the type spelled out, or any ``\\u`` escape (which could
+    spell it too); base64 audio has neither. Binary frames are held to the same test.
+    """
+    if isinstance(data, str):
+        return '"response.create"' in data or "\\u" in data
+    return b'"response.create"' in data or b"\\u" in data
+
+
+def _event(text: str | bytes) -> dict[str, Any] | None:
     try:
         event = orjson.loads(text)
     except orjson.JSONDecodeError:

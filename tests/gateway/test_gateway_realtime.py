@@ -234,3 +234,20 @@ def test_a_turn_detected_response_over_budget_is_cancelled_and_still_recorded(
     ]  # fmt: skip
     done = next(r for r in rows if r.outcome == "success")
     assert done.audio_prompt_tokens == 6 and done.cost_usd is not None and done.cost_usd > 0
+
+
+def test_a_response_create_cannot_slip_past_the_budget_escaped_or_binary(
+    make_gateway: GatewayFactory,
+) -> None:
+    gw = make_gateway()
+    _hard_budget(gw, Decimal("0.000001"))
+    auth = {"Authorization": f"Bearer {gw.key()}"}
+    with connect(_ws_url(gw), additional_headers=auth) as ws:
+        ws.send('{"type":"response\\u002ecreate","event_id":"escaped"}')
+        first = events_until(ws, "error")[-1]["error"]
+        ws.send(b'{"type":"response.create","event_id":"binary"}')
+        second = events_until(ws, "error")[-1]["error"]
+    assert [(e["code"], e["event_id"]) for e in (first, second)] == [
+        ("insufficient_quota", "escaped"), ("insufficient_quota", "binary"),
+    ]  # fmt: skip
+    assert [r.outcome for r in _realtime_rows(gw)] == ["blocked", "blocked"]
