@@ -21,7 +21,7 @@ from collector.mock_upstream._media import (
     images,
     transcriptions,
 )
-from collector.mock_upstream._realtime import realtime
+from collector.mock_upstream._realtime import realtime, realtime_close
 from collector.mock_upstream._responses import responses
 from collector.mock_upstream._speech import speech
 from collector.mock_upstream._state import MockState
@@ -52,6 +52,7 @@ def create_app(config: MockConfig) -> web.Application:
     app.router.add_get("/v1/files", _list_files)
     app.router.add_get("/_mock/images/{name}", image_file)
     app.router.add_get("/_mock/scenarios/{scenario}", _scenario_attempts)
+    app.router.add_get("/_mock/realtime/{session}", realtime_close)
     app.router.add_route("*", "/v1/{tail:.*}", _not_found)
     return app
 

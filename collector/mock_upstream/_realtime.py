@@ -30,7 +30,8 @@ read, so ``response.cancel`` always answers ``response_cancel_not_active``.
 Faults (handshake headers, as for HTTP): ``x-mock-fault: cut@N`` drops the TCP connection
 once N delta events of the session were sent (``cut``: 2), in the middle of a response,
 after its ``response.created`` and before its ``response.done``. A binary frame from the
-client is echoed back unchanged (the real API takes none), so a relay can be checked byte for byte.
+client is echoed back unchanged (the real API takes none), so a relay can be checked byte
+for byte; ``GET /_mock/realtime/<session id>`` tells the close code the client sent.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from typing import Any
 import orjson
 from aiohttp import WSMsgType, web
 
-from collector.mock_upstream._http import ApiError, ctx_of
+from collector.mock_upstream._http import STATE, ApiError, ctx_of
 from collector.mock_upstream._state import MockState
 from collector.tokens import count_text_tokens
 
@@ -53,6 +54,7 @@ IMAGE_TOKENS = 85
 AUDIO_PER_TEXT_TOKEN = 5
 INPUT_AUDIO_BYTES_PER_TOKEN = 4_800  # 100 ms of 24 kHz 16-bit mono
 OUTPUT_AUDIO_BYTES_PER_TOKEN = 2_400  # 50 ms
+_CLOSES_KEPT = 4096
 SILENCE_BYTES = 24_000  # 500 ms of zero samples end a turn under turn detection
 _AUDIO_CHUNK_TOKENS = 4  # audio output tokens per delta event
 _DEFAULT_MODEL = "gpt-realtime"
@@ -140,7 +142,20 @@ async def realtime(request: web.Request) -> web.StreamResponse:
             await ws.send_bytes(message.data)
         elif message.type is WSMsgType.TEXT and not await _handle(session, message.data):
             break  # the scripted cut: the connection is gone
+    closes = ctx.state.realtime_closes
+    closes[session.session_id] = ws.close_code
+    if len(closes) > _CLOSES_KEPT:
+        closes.popitem(last=False)
     return ws
+
+
+async def realtime_close(request: web.Request) -> web.Response:
+    """``GET /_mock/realtime/{session}``: the close code that session's client sent."""
+    session = request.match_info["session"]
+    closes = request.app[STATE].realtime_closes
+    if session not in closes:
+        raise web.HTTPNotFound()
+    return web.json_response({"session": session, "close_code": closes[session]})
 
 
 def _header_int(request: web.Request, name: str, default: int | None) -> int | None:

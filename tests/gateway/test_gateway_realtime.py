@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import base64
 import socket
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 from sqlalchemy import select
@@ -251,3 +253,21 @@ def test_a_response_create_cannot_slip_past_the_budget_escaped_or_binary(
         ("insufficient_quota", "escaped"), ("insufficient_quota", "binary"),
     ]  # fmt: skip
     assert [r.outcome for r in _realtime_rows(gw)] == ["blocked", "blocked"]
+
+
+@pytest.mark.parametrize("code", [1000, 4000])
+def test_the_client_close_code_reaches_upstream(
+    make_gateway: GatewayFactory, mock_base_url: str, code: int
+) -> None:
+    gw = make_gateway()
+    with connect(_ws_url(gw), additional_headers={"Authorization": f"Bearer {gw.key()}"}) as ws:
+        session = events_until(ws, "session.created")[-1]["session"]["id"]
+        ws.close(code=code, reason="done here")
+    seen: dict[str, Any] = {}
+    for _ in range(200):  # the mock records the code once its side of the close finished
+        answer = httpx.get(f"{mock_base_url.removesuffix('/v1')}/_mock/realtime/{session}")
+        if answer.status_code == 200:
+            seen = answer.json()
+            break
+        time.sleep(0.01)
+    assert seen == {"session": session, "close_code": code}
