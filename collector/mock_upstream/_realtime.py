@@ -19,7 +19,8 @@ authenticates with it.
 An ``input_image`` part counts ``IMAGE_TOKENS``. Text output is ``x-mock-output-tokens`` (or
 the server's ``output_tokens``, else 12..51 from the seed), capped by ``max_output_tokens``;
 an audio response speaks it with ``AUDIO_PER_TEXT_TOKEN`` audio tokens per text token.
-``x-mock-cached-tokens: N`` reports N of the input's text tokens as cached.
+``x-mock-cached-tokens: N`` reports N of the input's text tokens as cached;
+``x-mock-tokens-per-s`` paces the delta events.
 
 Turn detection (``session.audio.input.turn_detection``, or the beta ``turn_detection``, an
 object whose ``create_response`` is not false) answers by itself: once the appended audio
@@ -40,6 +41,7 @@ import asyncio
 import base64
 import binascii
 import math
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,6 +100,7 @@ class _Session:
     responses: int = 0
     deltas: int = 0  # delta events sent in this session (the cut fault counts them)
     vad: bool = False  # turn detection that starts a response by itself
+    pace_s: float = 0.0  # pause after each delta event (x-mock-tokens-per-s)
 
     async def emit(self, event_type: str, **fields: Any) -> None:
         event = {"event_id": self.state.object_id("event_"), "type": event_type, **fields}
@@ -135,13 +138,15 @@ async def realtime(request: web.Request) -> web.StreamResponse:
         cached=_header_int(request, "x-mock-cached-tokens", 0) or 0,
         cut_after=(int(ctx.fault.value) if ctx.fault.value is not None else 2) if cut else None,
         session_id=ctx.state.object_id("sess_"),
+        pace_s=1 / ctx.tokens_per_s if ctx.tokens_per_s > 0 else 0.0,
     )
     await session.emit("session.created", session=_session_object(session))
-    async for message in ws:
-        if message.type is WSMsgType.BINARY:
-            await ws.send_bytes(message.data)
-        elif message.type is WSMsgType.TEXT and not await _handle(session, message.data):
-            break  # the scripted cut: the connection is gone
+    with suppress(ConnectionResetError):  # the client left while we were still answering
+        async for message in ws:
+            if message.type is WSMsgType.BINARY:
+                await ws.send_bytes(message.data)
+            elif message.type is WSMsgType.TEXT and not await _handle(session, message.data):
+                break  # the scripted cut: the connection is gone
     closes = ctx.state.realtime_closes
     closes[session.session_id] = ws.close_code
     if len(closes) > _CLOSES_KEPT:
@@ -306,6 +311,8 @@ async def _respond(session: _Session, options: Any) -> bool:
             return False
         session.deltas += 1
         await session.emit(event_type, **fields)
+        if session.pace_s:
+            await asyncio.sleep(session.pace_s)
     output = _Tokens(text=len(text), audio=len(text) * AUDIO_PER_TEXT_TOKEN if audio else 0)
     usage = _usage(session, output)
     session.conversation.add(output)

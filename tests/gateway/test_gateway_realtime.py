@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -20,7 +22,7 @@ import orjson
 import pytest
 from sqlalchemy import select
 from websockets.exceptions import ConnectionClosedError, InvalidStatus
-from websockets.sync.client import connect
+from websockets.sync.client import ClientConnection, connect
 
 from collector.budgets import BudgetSpec, Mode, create_budget, parse_period, parse_scope
 from collector.db import Project, Request, session_scope
@@ -52,6 +54,15 @@ def _realtime_rows(gw: Gateway) -> list[Request]:
     """The session's rows in the order their responses started (ids sort by session)."""
     rows = [r for r in gw.requests() if r.endpoint == "/v1/realtime"]
     return sorted(rows, key=lambda r: r.started_at)
+
+
+@contextmanager
+def _text_session(gw: Gateway, headers: dict[str, str]) -> Iterator[ClientConnection]:
+    """A session opened with a fresh key of project acme, answering in text."""
+    auth = {"Authorization": f"Bearer {gw.key()}", **headers}
+    with connect(_ws_url(gw), additional_headers=auth) as ws:
+        ws.send('{"type":"session.update","session":{"output_modalities":["text"]}}')
+        yield ws
 
 
 def _hard_budget(gw: Gateway, amount: Decimal) -> None:
@@ -149,10 +160,8 @@ def test_hard_budget_refuses_the_next_response_and_the_session_stays_open(
 ) -> None:
     gw = make_gateway()
     _hard_budget(gw, Decimal("0.0002"))
-    auth = {"Authorization": f"Bearer {gw.key()}", "x-mock-output-tokens": "6"}
     capped = '{"type":"response.create","event_id":"ask-%d","response":{"max_output_tokens":6}}'
-    with connect(_ws_url(gw), additional_headers=auth) as ws:
-        ws.send('{"type":"session.update","session":{"output_modalities":["text"]}}')
+    with _text_session(gw, {"x-mock-output-tokens": "6"}) as ws:
         ws.send(orjson.dumps({"type": "conversation.item.create", "item": SAY}).decode())
         ws.send(capped % 1)  # worst case 6 x $16/1M: admitted
         events_until(ws, "response.done")
@@ -171,10 +180,7 @@ def test_session_cut_mid_response_keeps_what_was_done_and_fails_the_rest(
     make_gateway: GatewayFactory,
 ) -> None:
     gw = make_gateway()
-    headers = {"Authorization": f"Bearer {gw.key()}", "x-mock-fault": "cut@8",
-               "x-mock-output-tokens": "5"}  # fmt: skip
-    with connect(_ws_url(gw), additional_headers=headers) as ws:
-        ws.send('{"type":"session.update","session":{"output_modalities":["text"]}}')
+    with _text_session(gw, {"x-mock-fault": "cut@8", "x-mock-output-tokens": "5"}) as ws:
         ws.send(orjson.dumps({"type": "conversation.item.create", "item": SAY}).decode())
         ws.send('{"type":"response.create"}')
         events_until(ws, "response.done")  # 5 deltas, then 3 of the next one
@@ -271,3 +277,21 @@ def test_the_client_close_code_reaches_upstream(
             break
         time.sleep(0.01)
     assert seen == {"session": session, "close_code": code}
+
+
+def test_client_leaving_mid_response_records_it_cancelled_and_unpriced(
+    make_gateway: GatewayFactory,
+) -> None:
+    gw = make_gateway()
+    with _text_session(gw, {"x-mock-tokens-per-s": "20", "x-mock-output-tokens": "40"}) as ws:
+        ws.send('{"type":"response.create"}')
+        created = events_until(ws, "response.created")[-1]["response"]["id"]
+        events_until(ws, "response.output_text.delta")
+    for _ in range(200):  # the gateway sees the close a moment after the client
+        rows = _realtime_rows(gw)
+        if rows:
+            break
+        time.sleep(0.01)
+    [row] = rows
+    assert (row.outcome, row.cost_source, row.cost_usd) == ("cancelled", "unpriced", None)
+    assert (row.error_type, row.upstream_request_id) == ("client_disconnected", created)
