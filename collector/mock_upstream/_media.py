@@ -154,7 +154,7 @@ async def image_variations(request: web.Request) -> web.StreamResponse:
     """``/v1/images/variations`` (multipart): variations of one image; dall-e-2 only."""
     body, uploads = await _image_form(request)
     if body["model"] != "dall-e-2":
-        raise ApiError(400, "Invalid model: image variations support dall-e-2 only.", "model")
+        raise ApiError(400, "Invalid model: image variations support dall-e-2 only.", param="model")
     return _image_answer(request, body, "", uploads)
 
 
