@@ -78,7 +78,7 @@ def client_credentials(scope: Scope) -> tuple[str | None, list[str], dict[str, s
 
 
 class RealtimeRelay:
-    """Serves WebSocket connections to ``/v1/realtime``; anything else is closed (1008)."""
+    """Serves WebSocket connections to ``/v1/realtime``; any other path is refused (400)."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
@@ -132,16 +132,18 @@ class RealtimeRelay:
     ) -> aiohttp.ClientWebSocketResponse | None:
         _, protocols, _ = client_credentials(scope)
         headers = [(k, v) for k, v in scope["headers"] if k not in _HANDSHAKE]
-        try:
-            return await self.rt.forwarder.session.ws_connect(
-                upstream.url(scope["path"], scope["query_string"]),
-                headers=upstream_headers(headers, upstream),
-                protocols=protocols,
-                autoping=True,
-                max_msg_size=0,
-                timeout=_CONNECT_TIMEOUT,
-                compress=0,
-            )
+        settings = self.rt.settings
+        try:  # the handshake within connect + read timeouts, not aiohttp's 5-minute default
+            async with asyncio.timeout(settings.connect_timeout_s + settings.read_timeout_s):
+                return await self.rt.forwarder.session.ws_connect(
+                    upstream.url(scope["path"], scope["query_string"]),
+                    headers=upstream_headers(headers, upstream),
+                    protocols=protocols,
+                    autoping=True,
+                    max_msg_size=0,
+                    timeout=_CONNECT_TIMEOUT,
+                    compress=0,
+                )
         except aiohttp.WSServerHandshakeError as exc:
             message = f"upstream refused the WebSocket: HTTP {exc.status}"
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
