@@ -79,7 +79,10 @@ async def test_a_runaway_key_is_reported_with_its_band_and_who_spent(
     assert d["scope"] == "key:sk-ss-aaaa" and d["complete"] is True
     # history 2, 2, 2, 2: median 2, MAD 0 → spread 0.40 (20 %) → band 0 … 2 + 6 × 0.40
     assert (Decimal(d["observed_usd"]), Decimal(d["median_usd"])) == (Decimal(30), Decimal(2))
-    assert (Decimal(d["expected_low_usd"]), Decimal(d["expected_high_usd"])) == (0, Decimal("4.4"))
+    assert (Decimal(d["expected_low_usd"]), Decimal(d["expected_high_usd"])) == (
+        Decimal(0),
+        Decimal("4.4"),
+    )
     assert d["factor"] == "15.00" and d["weeks"] == 4
     assert [(u["user"], Decimal(u["cost_usd"]), u["requests"]) for u in d["top_users"]] == [
         ("alice", Decimal(26), 2), ("carol", Decimal(4), 1)
