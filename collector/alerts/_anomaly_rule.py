@@ -20,7 +20,7 @@ from collector.anomaly import AnomalyParams, Finding, Split, Watch, find_unusual
 from collector.budgets import Scope, ScopeKind, usd
 
 ANOMALY_DEFAULTS: dict[str, Any] = {
-    "window": "1h", "weeks": 4, "sensitivity": 6, "min_usd": "1", "floor_pct": 20,
+    "window": "1h", "weeks": 8, "sensitivity": 6, "min_usd": "1", "floor_pct": 40,
     "floor_usd": "0.25", "per": None, "top": 5,
 }  # fmt: skip
 MAX_WINDOW_HOURS = 24

@@ -14,6 +14,7 @@ from collector.anomaly._detect import (
     assess,
     expected_band,
     median,
+    since_first_spend,
 )
 from collector.anomaly._find import Finding, Watch, find_unusual
 from collector.anomaly._spend import (
@@ -44,6 +45,7 @@ __all__ = [
     "member_scopes",
     "observed_and_history",
     "read_spend",
+    "since_first_spend",
     "top_contributors",
     "windows",
 ]

@@ -1,7 +1,9 @@
 """Unusual spend, decided from values alone: a window's spend against the same window of the
 week in earlier weeks. Pure and exact (Decimal money; no clock, no I/O).
 
-With ``history`` the spend of the same hours in each earlier week (0 where nothing was spent):
+With ``history`` the spend of the same hours in each earlier week, newest first (0 where
+nothing was spent), less the oldest weeks that spent nothing (they may predate the scope, and
+a scope two weeks old should be judged on those two weeks, not on six more zeros):
 
     m      = median(history)                      (0 when there is no history)
     MAD    = median(|h − m| for h in history)
@@ -34,7 +36,7 @@ class AnomalyParams:
 
     sensitivity: Decimal = Decimal(6)
     min_usd: Decimal = Decimal(1)
-    floor_pct: Decimal = Decimal(20)
+    floor_pct: Decimal = Decimal(40)
     floor_usd: Decimal = Decimal("0.25")
 
 
@@ -46,7 +48,7 @@ class Band:
     spread: Decimal
     low: Decimal
     high: Decimal
-    weeks: int  # how many earlier weeks it was computed from
+    weeks: int  # how many earlier weeks it was computed from (since the first that spent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +74,18 @@ def median(values: Sequence[Decimal]) -> Decimal:
     return (ordered[mid - 1] + ordered[mid]) / 2
 
 
+def since_first_spend(history: Sequence[Decimal]) -> list[Decimal]:
+    """``history`` (newest first) without the oldest weeks that spent nothing."""
+    kept = list(history)
+    while kept and kept[-1] == 0:
+        kept.pop()
+    return kept
+
+
 def expected_band(history: Sequence[Decimal], params: AnomalyParams) -> Band:
-    """The band a window's spend is expected in, from the same window in earlier weeks."""
+    """The band a window's spend is expected in, from the same window in earlier weeks
+    (newest first)."""
+    history = since_first_spend(history)
     m = median(history)
     mad = median([abs(h - m) for h in history])
     spread = _money(max(MAD_SCALE * mad, m * params.floor_pct / _HUNDRED, params.floor_usd))

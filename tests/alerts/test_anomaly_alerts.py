@@ -77,11 +77,12 @@ async def test_a_runaway_key_is_reported_with_its_band_and_who_spent(
     assert body["kind"] == "spend_anomaly" and body["event"] == "alert.fired"
     d = body["details"]
     assert d["scope"] == "key:sk-ss-aaaa" and d["complete"] is True
-    # history 2, 2, 2, 2: median 2, MAD 0 → spread 0.40 (20 %) → band 0 … 2 + 6 × 0.40
+    # history 2, 2, 2, 2 (then 4 weeks before the keys spent): median 2, MAD 0 → spread 0.80
+    # (40 % of the median) → band 0 … 2 + 6 × 0.80
     assert (Decimal(d["observed_usd"]), Decimal(d["median_usd"])) == (Decimal(30), Decimal(2))
     assert (Decimal(d["expected_low_usd"]), Decimal(d["expected_high_usd"])) == (
         Decimal(0),
-        Decimal("4.4"),
+        Decimal("6.8"),
     )
     assert d["factor"] == "15.00" and d["weeks"] == 4
     assert [(u["user"], Decimal(u["cost_usd"]), u["requests"]) for u in d["top_users"]] == [
@@ -93,7 +94,7 @@ async def test_a_runaway_key_is_reported_with_its_band_and_who_spent(
         in (body["message"])
     )
     assert (
-        "expected $0.00–$4.40 (median $2.00 of the same hours in 4 earlier weeks)"
+        "expected $0.00–$6.80 (median $2.00 of the same hours in 4 earlier weeks)"
         in (body["message"])
     )
     [mail] = inbox.messages

@@ -126,7 +126,7 @@ def test_good_parameters_keep_their_defaults() -> None:
         RuleKind.SPEND_ANOMALY, parse_scope("tag:team=ml"), {"per": "model", "window": "3h"}
     )
     assert params == {
-        "window": "3h", "weeks": 4, "sensitivity": 6, "min_usd": "1", "floor_pct": 20,
+        "window": "3h", "weeks": 8, "sensitivity": 6, "min_usd": "1", "floor_pct": 40,
         "floor_usd": "0.25", "per": "model", "top": 5,
     }  # fmt: skip
 

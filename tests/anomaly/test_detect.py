@@ -15,7 +15,8 @@ from collector.anomaly import (
 )
 
 D = Decimal
-DEFAULT = AnomalyParams()  # k = 6, min_usd 1, floor 20 % of the median or $0.25
+DEFAULT = AnomalyParams()  # k = 6, min_usd 1, floor 40 % of the median or $0.25
+P20 = AnomalyParams(floor_pct=D(20))
 
 
 def usd(*values: str) -> list[Decimal]:
@@ -30,11 +31,11 @@ def test_median_of_odd_even_and_empty() -> None:
 
 def test_percentage_floor_sets_the_band_when_history_is_steady() -> None:
     # median 11.5; MAD = median(1.5, .5, .5, 18.5) = 1.0 → 1.4826; 20 % of 11.5 = 2.30 wins
-    band = expected_band(usd("10", "12", "11", "30"), DEFAULT)
+    band = expected_band(usd("10", "12", "11", "30"), P20)
     assert (band.median, band.spread, band.low, band.high) == (D("11.5"), D("2.3"), D(0), D("25.3"))
     assert band.weeks == 4
-    assert not assess(D("25.30"), usd("10", "12", "11", "30"), DEFAULT).unusual  # on the edge
-    verdict = assess(D("25.31"), usd("10", "12", "11", "30"), DEFAULT)
+    assert not assess(D("25.30"), usd("10", "12", "11", "30"), P20).unusual  # on the edge
+    verdict = assess(D("25.31"), usd("10", "12", "11", "30"), P20)
     assert verdict.unusual and verdict.factor == D("2.20")  # 25.31 / 11.5 = 2.2008…
 
 
@@ -50,9 +51,18 @@ def test_mad_sets_the_band_when_history_varies() -> None:
 
 
 def test_one_past_spike_does_not_widen_the_band() -> None:
-    steady = expected_band(usd("4", "4", "4", "4", "4"), DEFAULT)
-    spiked = expected_band(usd("4", "4", "80", "4", "4"), DEFAULT)  # one week 20×
+    steady = expected_band(usd("4", "4", "4", "4", "4"), P20)
+    spiked = expected_band(usd("4", "4", "80", "4", "4"), P20)  # one week 20×
     assert steady.high == spiked.high == D("8.8")  # 4 + 6 × 0.80 (20 % floor)
+    assert expected_band(usd("4", "4", "80", "4", "4"), DEFAULT).high == D("13.6")  # 40 %
+
+
+def test_weeks_before_the_first_spend_do_not_count() -> None:
+    young = expected_band(usd("3", "3", "0", "0", "0"), DEFAULT)  # newest first: 2 weeks old
+    assert (young.median, young.weeks, young.high) == (D(3), 2, D("10.2"))  # 3 + 6 × 1.20
+    gappy = expected_band(usd("0", "3", "0", "0"), DEFAULT)  # a quiet week since it began
+    assert (gappy.median, gappy.weeks) == (D("1.5"), 2)
+    assert expected_band(usd("0", "0", "0"), DEFAULT).weeks == 0
 
 
 def test_a_scope_without_history_gets_the_usd_floor() -> None:
@@ -79,8 +89,8 @@ def test_cents_do_not_page_anyone() -> None:
 
 def test_sensitivity_scales_the_band() -> None:
     history = usd("10", "10", "10")
-    assert expected_band(history, AnomalyParams(sensitivity=D(3))).high == D(16)
-    assert expected_band(history, AnomalyParams(sensitivity=D("1.5"))).low == D(7)
+    assert expected_band(history, AnomalyParams(sensitivity=D(3), floor_pct=D(20))).high == D(16)
+    assert expected_band(history, AnomalyParams(sensitivity=D("1.5"))).low == D(4)
 
 
 NOW = datetime(2026, 11, 10, 3, 10, tzinfo=UTC)  # a Tuesday, ten minutes into 03:00
