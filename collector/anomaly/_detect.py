@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import TypeVar
 
 from collector.units import MONEY_UNIT
 
@@ -28,6 +29,7 @@ MAD_SCALE = Decimal("1.4826")  # MAD → standard deviation for normally distrib
 _FACTOR_UNIT = Decimal("0.01")
 _ZERO = Decimal(0)
 _HUNDRED = Decimal(100)
+_N = TypeVar("_N", Decimal, int)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +76,7 @@ def median(values: Sequence[Decimal]) -> Decimal:
     return (ordered[mid - 1] + ordered[mid]) / 2
 
 
-def since_first_spend(history: Sequence[Decimal]) -> list[Decimal]:
+def since_first_spend(history: Sequence[_N]) -> list[_N]:
     """``history`` (newest first) without the oldest weeks that spent nothing."""
     kept = list(history)
     while kept and kept[-1] == 0:
@@ -107,3 +109,21 @@ def assess(observed: Decimal, history: Sequence[Decimal], params: AnomalyParams)
     if band.median > 0:
         factor = (observed / band.median).quantize(_FACTOR_UNIT, ROUND_HALF_EVEN)
     return Verdict(observed=observed, band=band, factor=factor, unusual=unusual)
+
+
+def could_be_unusual(
+    observed: _N, history: Sequence[_N], min_amount: _N, params: AnomalyParams
+) -> bool:
+    """False only where :func:`assess` cannot find ``observed`` unusual; exact on amounts in
+    any one unit (USD, or the 1e-10 USD integers SQLite stores), so most of thousands of
+    members are cleared without a conversion. ``min_amount`` is ``min_usd`` in that unit.
+
+    Unusual needs observed − m ≥ min_usd with m ≥ 0, and observed > m + k × s ≥
+    m × (1 + k × floor_pct / 100) with m ≥ the smallest kept week.
+    """
+    if observed < min_amount:
+        return False
+    kept = since_first_spend(history)
+    if not kept:
+        return True
+    return observed * _HUNDRED > (_HUNDRED + params.sensitivity * params.floor_pct) * min(kept)

@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from collector.anomaly._contrib import Contributors, top_contributors
-from collector.anomaly._detect import AnomalyParams, Verdict, assess
+from collector.anomaly._detect import AnomalyParams, Verdict, assess, could_be_unusual
 from collector.anomaly._spend import (
     HOUR,
     Split,
     Windows,
+    WindowSpend,
     member_scopes,
-    observed_and_history,
+    money,
     read_spend,
 )
 from collector.anomaly._spend import windows as make_windows
 from collector.budgets import Scope
+from collector.db.types import money_to_sql
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,12 +48,17 @@ class Watch:
 
 
 def _judge(
-    by_hour: Mapping[datetime, Decimal], wins: Windows, params: AnomalyParams, now: datetime
+    conn: Connection, spend: WindowSpend, wins: Windows, params: AnomalyParams, now: datetime
 ) -> tuple[Verdict, datetime, datetime, bool] | None:
     """The complete window's verdict if unusual, else the current window's if unusual."""
-    for hours, complete in ((wins.complete, True), (wins.current, False)):
-        observed, history = observed_and_history(by_hour, hours, wins.weeks)
-        verdict = assess(observed, history, params)
+    least = money_to_sql(params.min_usd, conn.dialect.name)
+    for stored, hours, complete in (
+        (spend.complete, wins.complete, True), (spend.current, wins.current, False),
+    ):  # fmt: skip
+        if not could_be_unusual(stored[0], stored[1:], least, params):
+            continue
+        usd = [money(conn, v) for v in stored]
+        verdict = assess(usd[0], usd[1:], params)
         if verdict.unusual:
             end = hours[-1] + HOUR if complete else now
             return verdict, hours[0], end, complete
@@ -66,7 +71,7 @@ def find_unusual(engine: Engine, watch: Watch, now: datetime) -> list[Finding]:
     with engine.connect() as conn:
         spend = read_spend(conn, watch.scope, watch.split, wins)
         judged = {
-            m: j for m, by_hour in spend.items() if (j := _judge(by_hour, wins, watch.params, now))
+            m: j for m, sums in spend.items() if (j := _judge(conn, sums, wins, watch.params, now))
         }
         scopes = member_scopes(conn, watch.split, judged)
         found = []

@@ -9,23 +9,28 @@ rollups' leading ``hour`` key, grouped by member: one statement however many mem
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     ColumnElement,
     Connection,
+    Numeric,
     Table,
     and_,
+    case,
     func,
     literal,
     or_,
     select,
+    type_coerce,
 )
+from sqlalchemy.types import TypeEngine
 
 from collector.budgets import Scope, ScopeKind, rollup_scope_filter
 from collector.db.models import (
@@ -35,10 +40,12 @@ from collector.db.models import (
     hourly_rollups,
     hourly_tag_rollups,
 )
+from collector.db.types import MONEY_SCALE, Money
 
 HOUR = timedelta(hours=1)
 WEEK = timedelta(days=7)
 _ZERO = Decimal(0)
+_MONEY = Money()
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,23 +72,24 @@ class Windows:
         first, last = self.complete[0], self.current[-1]
         return [(first - k * WEEK, last - k * WEEK) for k in range(self.weeks + 1)]
 
+    def bounds(self, hours: tuple[datetime, ...]) -> list[tuple[datetime, datetime]]:
+        """[first, last] hour of one window this week (first) and in each earlier week."""
+        return [(hours[0] - k * WEEK, hours[-1] - k * WEEK) for k in range(self.weeks + 1)]
+
+
+@dataclass(frozen=True, slots=True)
+class WindowSpend:
+    """One member's spend in each week's windows, this week first, as stored (see ``money``)."""
+
+    complete: tuple[Any, ...]
+    current: tuple[Any, ...]
+
 
 def windows(now: datetime, hours: int, weeks: int) -> Windows:
     """The windows of ``hours`` hours at ``now`` (aware), against ``weeks`` earlier weeks."""
     current_hour = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     current = tuple(current_hour - (hours - 1 - i) * HOUR for i in range(hours))
     return Windows(tuple(h - HOUR for h in current), current, weeks)
-
-
-def observed_and_history(
-    by_hour: Mapping[datetime, Decimal], hours: Sequence[datetime], weeks: int
-) -> tuple[Decimal, list[Decimal]]:
-    """A window's spend and the same window's spend in each of ``weeks`` earlier weeks."""
-    observed = sum((by_hour.get(h, _ZERO) for h in hours), _ZERO)
-    history = [
-        sum((by_hour.get(h - k * WEEK, _ZERO) for h in hours), _ZERO) for k in range(1, weeks + 1)
-    ]
-    return observed, history
 
 
 def _source(scope: Scope, split: Split | None) -> Table:
@@ -113,24 +121,44 @@ def _member(
     return column, [column != none]
 
 
+def _between(hour: Column[Any], first: datetime, last: datetime) -> ColumnElement[bool]:
+    return hour == first if first == last else and_(hour >= first, hour <= last)
+
+
+def _stored(conn: Connection) -> TypeEngine[Any]:
+    """Money as the database holds it (integer 1e-10 USD on SQLite, NUMERIC on PostgreSQL):
+    summed and compared without a conversion a row; :func:`money` converts what is kept."""
+    return BigInteger() if conn.dialect.name == "sqlite" else Numeric(20, MONEY_SCALE)
+
+
+def money(conn: Connection, stored: Any) -> Decimal:
+    """A stored amount as exact USD."""
+    return _MONEY.process_result_value(stored, conn.dialect) or _ZERO
+
+
 def read_spend(
     conn: Connection, scope: Scope, split: Split | None, wins: Windows
-) -> dict[str, dict[datetime, Decimal]]:
-    """Spend per member (``''`` for the whole scope) and hour, over the windows' hours."""
+) -> dict[str, WindowSpend]:
+    """Each member's (``''``: the whole scope's) spend in each week's windows: one row per
+    member, the week sums computed by the database."""
     table = _source(scope, split)
     c = table.c
     member, keep = _member(table, split)
+    cost = type_coerce(c.cost_usd, _stored(conn))
+    sums = [
+        func.coalesce(func.sum(case((_between(c.hour, a, b), cost))), 0)
+        for hours in (wins.complete, wins.current)
+        for a, b in wins.bounds(hours)
+    ]
     spans = or_(*(and_(c.hour >= a, c.hour <= b) for a, b in wins.spans()))
     stmt = (
-        select(member, c.hour, func.sum(c.cost_usd))
+        select(member, *sums)
         .where(spans, rollup_scope_filter(scope, table), *keep)
-        .group_by(member, c.hour)
+        .group_by(member)
     )
-    out: dict[str, dict[datetime, Decimal]] = {}
-    for who, hour, cost in conn.execute(stmt):
-        if cost is not None:
-            out.setdefault(str(who), {})[hour] = cost
-    return out
+    n = wins.weeks + 1
+    return {str(row[0]): WindowSpend(tuple(row[1 : n + 1]), tuple(row[n + 1 :]))
+            for row in conn.execute(stmt)}  # fmt: skip
 
 
 def member_scopes(

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from collector.anomaly import (
     AnomalyParams,
     assess,
+    could_be_unusual,
     expected_band,
     median,
-    observed_and_history,
     windows,
 )
 
@@ -107,13 +108,29 @@ def test_windows_are_the_last_complete_hours_and_the_running_ones() -> None:
     assert wins.spans() == [(first, three), (first - W, three - W), (first - 2 * W, three - 2 * W)]
 
 
-def test_observed_and_history_sum_the_same_hours_of_earlier_weeks() -> None:
-    two = NOW.replace(hour=2, minute=0)
-    by_hour = {two: D("5"), two - W: D("1.25"), two - 2 * W: D("0.75"), two - H - W: D("9")}
-    observed, history = observed_and_history(by_hour, (two,), weeks=3)
-    assert observed == D(5) and history == [D("1.25"), D("0.75"), D(0)]
-    observed, history = observed_and_history(by_hour, (two - H, two), weeks=1)
-    assert observed == D(5) and history == [D("10.25")]
+def test_bounds_are_each_weeks_first_and_last_hour() -> None:
+    three = NOW.replace(minute=0)
+    wins = windows(NOW, hours=3, weeks=1)
+    assert wins.bounds(wins.current) == [(three - 2 * H, three), (three - 2 * H - W, three - W)]
+
+
+def test_the_cheap_check_never_clears_an_unusual_window() -> None:
+    rng = random.Random(20)
+    params = [DEFAULT, P20, AnomalyParams(sensitivity=D(2), floor_pct=D(0), min_usd=D(0))]
+    for _ in range(3000):
+        history = [D(rng.choice([0, 1, 2, 5, 40])) * D(rng.random()).quantize(D("0.01"))
+                   for _ in range(rng.randint(0, 6))]  # fmt: skip
+        observed = D(rng.uniform(0, 60)).quantize(D("0.0001"))
+        for p in params:
+            possible = could_be_unusual(observed, history, p.min_usd, p)
+            assert possible or not assess(observed, history, p).unusual
+            units = [int(h * 10**10) for h in history]  # the integers SQLite stores
+            same = could_be_unusual(int(observed * 10**10), units, int(p.min_usd * 10**10), p)
+            assert same == possible
+    # a usual window is cleared; a small one too; 3.4 × the smallest week is not
+    assert not could_be_unusual(D(10), usd("9", "10", "11"), D(1), DEFAULT)
+    assert not could_be_unusual(D("0.99"), [], D(1), DEFAULT)
+    assert could_be_unusual(D("30.61"), usd("9", "10", "11"), D(1), DEFAULT)
 
 
 def test_spend_below_the_band_is_not_unusual() -> None:
