@@ -33,7 +33,8 @@ def alert_history(
     """One page of alert events, newest first, and how many there are in all.
 
     Columns: ``id``, ``fired_at`` / ``resolved_at`` (UTC; None while firing), ``state``
-    (firing / resolved), ``rule`` / ``kind`` / ``scope`` of the rule, ``period`` (the budget
+    (firing / resolved), ``rule`` / ``kind`` / ``scope`` of the rule (for ``spend_anomaly``
+    the member it fired for, e.g. one key of a rule per key), ``period`` (the budget
     period or the rule's window), ``threshold``, ``message``, ``delivery`` (per channel and
     phase: ``ok`` or ``failed: …``; empty when nothing was sent).
     """
@@ -101,7 +102,8 @@ def describe(kind: str, dedup_key: str) -> tuple[str, str]:
     """The period (or window) and threshold an event fired for, from its dedup key.
 
     Keys read ``rule|scope|…`` (see ``collector.alerts._rules``): budgets add the budget,
-    the period start and the threshold; windowed rules add the window and the threshold.
+    the period start and the threshold; windowed rules add the window and the threshold;
+    ``spend_anomaly`` adds its window, its sensitivity and the member it fired for.
     """
     parts = dedup_key.split(_RESOLVED, 1)[0].split("|")[2:]
     if kind in _BUDGET_KINDS and len(parts) >= 3:
