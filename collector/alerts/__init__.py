@@ -11,9 +11,10 @@ from collector.alerts._channels import (
     check_url,
     parse_channel,
 )
+from collector.alerts._common import parse_duration
 from collector.alerts._deliver import Delivery, Notice, deliver_all, sign
 from collector.alerts._evaluator import AlertEvaluator, EvaluationReport
-from collector.alerts._params import DEFAULTS, parse_duration, validate_params
+from collector.alerts._params import DEFAULTS, validate_params
 from collector.alerts._rules import evaluate_rule
 from collector.alerts._store import add_rule, delete_rule, list_events, load_rules
 from collector.alerts._types import (

@@ -12,11 +12,15 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Connection, Engine, and_, func, or_, select, true
 
+from collector.alerts._anomaly_rule import measure_anomalies
+from collector.alerts._exhaustion import spend_rates
 from collector.alerts._params import windows_needed
 from collector.alerts._types import Measurements, Rule, RuleKind, Traffic
 from collector.budgets import BudgetSpec, ScopeKind, budget_statuses
 from collector.db import ApiKey, Project, Request
 from collector.usage import ASSUMED_NOTE, CostSource, Outcome
+
+_BUDGET_KINDS = (RuleKind.BUDGET_THRESHOLD, RuleKind.FORECAST_OVERRUN, RuleKind.BUDGET_EXHAUSTION)
 
 
 def _scope_filter(rule: Rule) -> ColumnElement[bool]:
@@ -85,13 +89,19 @@ def measure(
     engine: Engine, rule: Rule, budgets: list[BudgetSpec], now: datetime, tz: ZoneInfo
 ) -> Measurements:
     """Everything ``rule`` needs at ``now``."""
-    if rule.kind in (RuleKind.BUDGET_THRESHOLD, RuleKind.FORECAST_OVERRUN):
+    if rule.kind is RuleKind.SPEND_ANOMALY:
+        return measure_anomalies(engine, rule, now)
+    if rule.kind in _BUDGET_KINDS:
         wanted = rule.params.get("budget")
         chosen = [b for b in budgets if wanted in (None, b.name)]
         if wanted is not None and not chosen:
             raise LookupError(f"rule {rule.name!r} watches budget {wanted!r}, which does not exist")
+        rates = {}
+        if rule.kind is RuleKind.BUDGET_EXHAUSTION:
+            rates = spend_rates(engine, chosen, rule.params["rate_window"], now)
         return Measurements(
-            budgets={s.budget.name: s for s in budget_statuses(engine, now, tz, chosen)}
+            budgets={s.budget.name: s for s in budget_statuses(engine, now, tz, chosen)},
+            rates=rates,
         )
     with engine.connect() as conn:
         windows = {w: traffic(conn, rule, w, now) for w in windows_needed(rule.kind, rule.params)}

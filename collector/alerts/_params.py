@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
+from collector.alerts._anomaly_rule import ANOMALY_DEFAULTS, check_anomaly
+from collector.alerts._common import number as _number
+from collector.alerts._common import parse_duration
+from collector.alerts._exhaustion import EXHAUSTION_DEFAULTS, check_exhaustion
 from collector.alerts._types import AlertConfigError, RuleKind
 from collector.budgets import Scope, ScopeKind
 
 DEFAULT_BURN_WINDOWS: list[list[Any]] = [["1h", "5m", 14.4], ["6h", "30m", 6]]
-_DURATION = re.compile(r"(\d+)([mhd])")
-_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 _TRAFFIC_SCOPES = {
     ScopeKind.GLOBAL,
     ScopeKind.PROJECT,
@@ -30,24 +31,9 @@ DEFAULTS: dict[RuleKind, dict[str, Any]] = {
     RuleKind.LATENCY_P95: {"threshold_ms": 2000, "window": "5m", "min_requests": 20},
     RuleKind.UNPRICED_TRAFFIC: {"window": "1h", "min_requests": 1},
     RuleKind.RECORDER_HEALTH: {},
+    RuleKind.SPEND_ANOMALY: ANOMALY_DEFAULTS,
+    RuleKind.BUDGET_EXHAUSTION: EXHAUSTION_DEFAULTS,
 }
-
-
-def parse_duration(text: Any) -> timedelta:
-    found = _DURATION.fullmatch(str(text).strip())
-    if found is None or int(found[1]) == 0:
-        raise AlertConfigError(f"bad window {text!r}; use e.g. 5m, 1h, 6h, 1d")
-    return timedelta(**{_UNITS[found[2]]: int(found[1])})
-
-
-def _number(params: Mapping[str, Any], name: str, low: Decimal, high: Decimal) -> Decimal:
-    try:
-        value = Decimal(str(params[name]))
-    except (InvalidOperation, KeyError):
-        raise AlertConfigError(f"parameter {name} must be a number") from None
-    if not low <= value <= high:
-        raise AlertConfigError(f"parameter {name} must be within {low}..{high}, got {value}")
-    return value
 
 
 def _burn_windows(raw: Any) -> list[list[Any]]:
@@ -72,6 +58,10 @@ def validate_params(kind: RuleKind, scope: Scope, given: Mapping[str, Any]) -> d
     if unknown:
         raise AlertConfigError(f"unknown parameter(s) for {kind}: {', '.join(sorted(unknown))}")
     params.update(given)
+    if kind is RuleKind.SPEND_ANOMALY:
+        return check_anomaly(scope, params)
+    if kind is RuleKind.BUDGET_EXHAUSTION:
+        return check_exhaustion(params)
     if kind is RuleKind.RECORDER_HEALTH and scope.kind is not ScopeKind.GLOBAL:
         raise AlertConfigError(f"{kind} rules watch the gateway's recorder: scope global only")
     if kind not in (RuleKind.BUDGET_THRESHOLD, RuleKind.FORECAST_OVERRUN):

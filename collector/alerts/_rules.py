@@ -11,16 +11,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from collector.alerts._params import parse_duration
+from collector.alerts._anomaly_rule import spend_anomaly
+from collector.alerts._common import dedup_key as _key
+from collector.alerts._common import parse_duration
+from collector.alerts._exhaustion import PERIOD_RATE
 from collector.alerts._types import Alert, Measurements, Rule, RuleKind
 from collector.analytics.slo import DEFAULT_SLO, burn_rate, slo_counts
-from collector.budgets import BudgetStatus, usd
-
-MAX_KEY = 360  # alert_events.dedup_key holds 400; resolution appends a suffix
-
-
-def _key(rule: Rule, *parts: object) -> str:
-    return "|".join([str(rule.id), str(rule.scope), *(str(p) for p in parts)])[:MAX_KEY]
+from collector.budgets import BudgetStatus, exhaustion_at, usd
 
 
 def _budgets(rule: Rule, m: Measurements) -> list[BudgetStatus]:
@@ -48,6 +45,10 @@ def _budget_threshold(rule: Rule, m: Measurements, now: datetime) -> list[Alert]
     return out
 
 
+def _runs_out(at: datetime | None) -> str:
+    return "" if at is None else f" At this rate it runs out about {at:%Y-%m-%d %H:%M} UTC."
+
+
 def _forecast_overrun(rule: Rule, m: Measurements, now: datetime) -> list[Alert]:
     minimum = Decimal(str(rule.params["min_elapsed_fraction"]))
     out = []
@@ -55,13 +56,41 @@ def _forecast_overrun(rule: Rule, m: Measurements, now: datetime) -> list[Alert]
         f = s.forecast
         if f.elapsed_fraction < minimum or f.projected_usd <= s.budget.amount_usd:
             continue
+        at = exhaustion_at(s.budget.amount_usd - s.spent_usd, f.rate_usd_per_hour, now)
         text = (
             f"{_budget_label(s)} is forecast to reach {usd(f.projected_usd)} of "
             f"{usd(s.budget.amount_usd)} by {s.window.end.isoformat()} "
-            f"(spending {usd(f.rate_usd_per_hour)}/h)."
+            f"(spending {usd(f.rate_usd_per_hour)}/h).{_runs_out(at)}"
         )
-        details = {"budget": s.budget.name, "projected_usd": str(f.projected_usd)}
+        details = {"budget": s.budget.name, "projected_usd": str(f.projected_usd),
+                   "exhausts_at": at.isoformat() if at else None}  # fmt: skip
         key = _key(rule, s.budget.name, s.window.start.isoformat(), "forecast")
+        out.append(Alert(rule.id, rule.name, rule.kind, key, text, details))
+    return out
+
+
+def _budget_exhaustion(rule: Rule, m: Measurements, now: datetime) -> list[Alert]:
+    """Budgets that, at the recent rate, run out more than ``margin`` before their period ends."""
+    margin = rule.params["margin"]
+    out = []
+    for s in _budgets(rule, m):
+        rate = m.rates.get(s.budget.name, s.forecast.rate_usd_per_hour)
+        at = exhaustion_at(s.remaining_usd, rate, now)
+        if at is None or at >= s.window.end - parse_duration(margin):
+            continue
+        basis = rule.params["rate_window"]
+        basis = "since the period began" if basis == PERIOD_RATE else f"over the last {basis}"
+        text = (
+            f"{_budget_label(s)} runs out about {at:%Y-%m-%d %H:%M} UTC at {usd(rate)}/h "
+            f"(its rate {basis}), before its period ends {s.window.end:%Y-%m-%d %H:%M} UTC: "
+            f"{usd(max(s.remaining_usd, Decimal(0)))} of {usd(s.budget.amount_usd)} left."
+        )
+        details = {
+            "budget": s.budget.name, "exhausts_at": at.isoformat(),
+            "period_end": s.window.end.isoformat(), "rate_usd_per_hour": str(rate),
+            "remaining_usd": str(s.remaining_usd), "margin": margin,
+        }  # fmt: skip
+        key = _key(rule, s.budget.name, s.window.start.isoformat(), f"exhaustion>{margin}")
         out.append(Alert(rule.id, rule.name, rule.kind, key, text, details))
     return out
 
@@ -181,6 +210,8 @@ _EVALUATORS: dict[RuleKind, Callable[[Rule, Measurements, datetime], list[Alert]
     RuleKind.LATENCY_P95: _latency_p95,
     RuleKind.UNPRICED_TRAFFIC: _unpriced,
     RuleKind.RECORDER_HEALTH: _recorder_health,
+    RuleKind.SPEND_ANOMALY: spend_anomaly,
+    RuleKind.BUDGET_EXHAUSTION: _budget_exhaustion,
 }
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from collector.anomaly import Finding
 from collector.budgets import BudgetStatus, Scope
 from collector.errors import SpendscopeError
 
@@ -24,6 +26,8 @@ class RuleKind(StrEnum):
     LATENCY_P95 = "latency_p95"  # p95 latency of successful requests above a threshold
     UNPRICED_TRAFFIC = "unpriced_traffic"  # requests to models without a known price
     RECORDER_HEALTH = "recorder_health"  # the record lags, quarantined or dropped events
+    SPEND_ANOMALY = "spend_anomaly"  # a scope's recent spend far above its usual for the hour
+    BUDGET_EXHAUSTION = "budget_exhaustion"  # at today's rate a budget runs out well before its end
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +73,8 @@ class Measurements:
     traffic: Mapping[timedelta, Traffic] = field(default_factory=dict)
     slo_target: str | None = None  # the scope's own target (a project's), if any
     recorder: Mapping[str, str] = field(default_factory=dict)  # why the record is not whole
+    findings: tuple[Finding, ...] = ()  # members whose recent spend is unusual
+    rates: Mapping[str, Decimal] = field(default_factory=dict)  # budget → recent USD per hour
 
 
 @dataclass(frozen=True, slots=True)

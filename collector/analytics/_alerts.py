@@ -24,6 +24,7 @@ ALERT_COLUMNS = (
     "message", "delivery",
 )  # fmt: skip
 _RESOLVED = "|resolved@"
+_BUDGET_KINDS = ("budget_threshold", "forecast_overrun", "budget_exhaustion")
 
 
 def alert_history(
@@ -32,7 +33,8 @@ def alert_history(
     """One page of alert events, newest first, and how many there are in all.
 
     Columns: ``id``, ``fired_at`` / ``resolved_at`` (UTC; None while firing), ``state``
-    (firing / resolved), ``rule`` / ``kind`` / ``scope`` of the rule, ``period`` (the budget
+    (firing / resolved), ``rule`` / ``kind`` / ``scope`` of the rule (for ``spend_anomaly``
+    the member it fired for, e.g. one key of a rule per key), ``period`` (the budget
     period or the rule's window), ``threshold``, ``message``, ``delivery`` (per channel and
     phase: ``ok`` or ``failed: …``; empty when nothing was sent).
     """
@@ -50,9 +52,10 @@ def alert_history(
         rule = rules.get(e.rule_id)
         kind = rule.kind.value if rule else str(e.payload.get("kind", ""))
         period, threshold = describe(kind, e.dedup_key)
+        scope = _event_scope(e.payload) or (rule.scope if rule else None)
         rows.append((
             e.id, e.fired_at, e.state, e.resolved_at, rule.name if rule else f"#{e.rule_id}",
-            kind, scope_label(rule.scope, projects) if rule else "", period, threshold, e.message,
+            kind, scope_label(scope, projects) if scope else "", period, threshold, e.message,
             delivery_text(e.deliveries),
         ))  # fmt: skip
     df = frame(rows, ALERT_COLUMNS)
@@ -74,6 +77,17 @@ def recording_issues(engine: Engine) -> list[str]:
         return [str(message) for message in conn.scalars(query)]
 
 
+def _event_scope(payload: Mapping[str, Any]) -> Scope | None:
+    """The member a split rule (``spend_anomaly`` per key, …) fired for, from its payload."""
+    from collector.budgets import BudgetConfigError, parse_scope
+
+    raw = payload.get("scope") if payload.get("kind") == "spend_anomaly" else None
+    try:
+        return parse_scope(raw) if isinstance(raw, str) else None
+    except BudgetConfigError:
+        return None
+
+
 def scope_label(scope: Scope, projects: Mapping[int, str]) -> str:
     """``global``, ``project: checkout`` (projects by name), ``model: gpt-4o``, …"""
     if scope.value is None:
@@ -88,16 +102,26 @@ def describe(kind: str, dedup_key: str) -> tuple[str, str]:
     """The period (or window) and threshold an event fired for, from its dedup key.
 
     Keys read ``rule|scope|…`` (see ``collector.alerts._rules``): budgets add the budget,
-    the period start and the threshold; windowed rules add the window and the threshold.
+    the period start and the threshold; windowed rules add the window and the threshold;
+    ``spend_anomaly`` adds its window, its sensitivity and the member it fired for.
     """
     parts = dedup_key.split(_RESOLVED, 1)[0].split("|")[2:]
-    if kind in ("budget_threshold", "forecast_overrun") and len(parts) >= 3:
-        period = f"{parts[0]} from {parts[1][:10]}"
-        return period, "forecast over amount" if parts[2] == "forecast" else f"{parts[2]} %"
+    if kind in _BUDGET_KINDS and len(parts) >= 3:
+        return f"{parts[0]} from {parts[1][:10]}", _budget_threshold(parts[2])
+    if kind == "spend_anomaly" and len(parts) >= 2:
+        return parts[0], f"above median + {parts[1]} spreads"
     if len(parts) >= 2:
         unit = {"slo_burn_rate": "×", "error_rate": " %", "latency_p95": " ms"}.get(kind)
         return parts[0], f"{parts[1]}{unit}" if unit else parts[1]
     return "", ""
+
+
+def _budget_threshold(part: str) -> str:
+    if part == "forecast":
+        return "forecast over amount"
+    if part.startswith("exhaustion>"):
+        return f"runs out over {part.removeprefix('exhaustion>')} before the end"
+    return f"{part} %"
 
 
 def delivery_text(deliveries: Mapping[str, Any]) -> str:

@@ -22,10 +22,17 @@ from collector.budgets._batch import (
 from collector.budgets._cost import TokenPrices, catalog_prices, output_cap, worst_case_cost
 from collector.budgets._counters import Hold, Refusal, Reservation, SettledCounter
 from collector.budgets._errors import BudgetConfigError, BudgetStoreUnavailable
-from collector.budgets._evaluate import BudgetStatus, Forecast, evaluate, forecast
+from collector.budgets._evaluate import (
+    BudgetStatus,
+    Forecast,
+    evaluate,
+    exhaustion_at,
+    forecast,
+)
 from collector.budgets._gateway import GatewayAdmission, context_for
 from collector.budgets._lease import Lease, LeasePool
 from collector.budgets._ledger import Ledger
+from collector.budgets._measure import recorded_spend, rollup_scope_filter
 from collector.budgets._period import (
     Period,
     PeriodKind,
@@ -87,6 +94,7 @@ __all__ = [
     "create_budget",
     "delete_budget",
     "evaluate",
+    "exhaustion_at",
     "forecast",
     "load_budgets",
     "matches",
@@ -98,10 +106,12 @@ __all__ = [
     "parse_timezone",
     "period_window",
     "reconcile_spent",
+    "recorded_spend",
     "release",
     "release_expired",
     "reserve",
     "reset_time",
+    "rollup_scope_filter",
     "settle",
     "sweep_expired",
     "update_budget",

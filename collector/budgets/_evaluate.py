@@ -3,13 +3,15 @@
 Forecast method (linear run rate): rate = spent / elapsed since the window start;
 projected = spent + rate × (window end − now). Early in a window this is noisy, so the
 forecast carries ``elapsed_fraction``; the forecast alert rule ignores it below a minimum.
+
+Exhaustion: at a rate r (USD/hour), what remains runs out at now + remaining ÷ r.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from datetime import datetime, timedelta
+from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
 
 from collector.budgets._period import Window
 from collector.budgets._spec import BudgetSpec
@@ -17,6 +19,7 @@ from collector.budgets._spec import BudgetSpec
 _MONEY_QUANTUM = Decimal("1e-10")  # the database stores money at 1e-10 USD
 _PCT_QUANTUM = Decimal("0.01")
 _HUNDRED = Decimal(100)
+_HORIZON_S = Decimal(100 * 366 * 86400)  # beyond a century "never" is the honest answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +56,17 @@ def forecast(spent: Decimal, window: Window, now: datetime) -> Forecast:
         rate_usd_per_hour=(rate_per_s * 3600).quantize(_MONEY_QUANTUM, ROUND_HALF_EVEN),
         elapsed_fraction=elapsed_s / total,
     )
+
+
+def exhaustion_at(remaining: Decimal, rate_usd_per_hour: Decimal, now: datetime) -> datetime | None:
+    """When ``remaining`` USD runs out at the given rate (to the second, rounded up): ``now``
+    when nothing remains, None when nothing is being spent."""
+    if remaining <= 0:
+        return now
+    if rate_usd_per_hour <= 0:
+        return None
+    seconds = (remaining * 3600 / rate_usd_per_hour).to_integral_value(ROUND_CEILING)
+    return None if seconds > _HORIZON_S else now + timedelta(seconds=int(seconds))
 
 
 def evaluate(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ColumnElement, Connection, false, func, or_, select, true
+from sqlalchemy import ColumnElement, Connection, Table, false, func, or_, select, true
 
 from collector.budgets._period import Window
 from collector.budgets._scope import Scope, ScopeKind
@@ -23,21 +23,27 @@ def _hour_floor(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
-def _scope_filter(scope: Scope) -> ColumnElement[bool]:
-    r = hourly_rollups.c
+def rollup_scope_filter(scope: Scope, table: Table = hourly_rollups) -> ColumnElement[bool]:
+    """Rows of ``scope`` in a rollup table (projects by name, keys by prefix, models with their
+    dated snapshots, tags as ``key=value``); false where the table lacks the scope's column."""
+    c = table.c
     value = scope.value or ""
     if scope.kind is ScopeKind.GLOBAL:
         return true()
+    if scope.kind is ScopeKind.TAG:
+        return c.tag == value if "tag" in c else false()
+    column = {ScopeKind.PROJECT: "project_id", ScopeKind.KEY: "api_key_id",
+              ScopeKind.USER: "end_user", ScopeKind.MODEL: "model"}[scope.kind]  # fmt: skip
+    if column not in c:
+        return false()
     if scope.kind is ScopeKind.PROJECT:
         ids = select(Project.id).where(Project.name == value).scalar_subquery()
-        return r.project_id == ids
+        return c.project_id == ids
     if scope.kind is ScopeKind.KEY:
-        return r.api_key_id.in_(select(ApiKey.id).where(ApiKey.prefix == value))
+        return c.api_key_id.in_(select(ApiKey.id).where(ApiKey.prefix == value))
     if scope.kind is ScopeKind.USER:
-        return r.end_user == value
-    if scope.kind is ScopeKind.MODEL:
-        return or_(r.model == value, r.model.like(f"{value}-____-__-__"))
-    return false()
+        return c.end_user == value
+    return or_(c.model == value, c.model.like(f"{value}-____-__-__"))
 
 
 def recorded_spend(conn: Connection, scope: Scope, window: Window) -> Decimal:
@@ -52,7 +58,7 @@ def recorded_spend(conn: Connection, scope: Scope, window: Window) -> Decimal:
     else:
         r = hourly_rollups.c
         stmt = select(func.sum(r.cost_usd)).where(
-            _scope_filter(scope), r.hour >= start, r.hour < end
+            rollup_scope_filter(scope), r.hour >= start, r.hour < end
         )
     total = conn.execute(stmt).scalar()
     return Decimal(total) if total is not None else _ZERO

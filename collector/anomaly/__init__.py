@@ -1,0 +1,55 @@
+"""Early warning on unusual spend: each scope's recent spend against the same hours of the
+week in earlier weeks (median and MAD), read from the hourly rollups in one query.
+
+The math (:func:`assess`) is pure and exact; :func:`find_unusual` is the shell that reads
+the rollups, judges every member and fetches the requests and users behind what is unusual.
+"""
+
+from collector.anomaly._contrib import Contributors, TopRequest, TopUser, top_contributors
+from collector.anomaly._detect import (
+    MAD_SCALE,
+    AnomalyParams,
+    Band,
+    Verdict,
+    assess,
+    could_be_unusual,
+    expected_band,
+    median,
+    since_first_spend,
+)
+from collector.anomaly._find import Finding, Watch, find_unusual
+from collector.anomaly._spend import (
+    Split,
+    Windows,
+    WindowSpend,
+    member_scopes,
+    money,
+    read_spend,
+    windows,
+)
+
+__all__ = [
+    "MAD_SCALE",
+    "AnomalyParams",
+    "Band",
+    "Contributors",
+    "Finding",
+    "Split",
+    "TopRequest",
+    "TopUser",
+    "Verdict",
+    "Watch",
+    "WindowSpend",
+    "Windows",
+    "assess",
+    "could_be_unusual",
+    "expected_band",
+    "find_unusual",
+    "median",
+    "member_scopes",
+    "money",
+    "read_spend",
+    "since_first_spend",
+    "top_contributors",
+    "windows",
+]
