@@ -220,3 +220,18 @@ def test_cost_command_priority_over_threshold_exits_3_with_reason() -> None:
         "gpt-5.4: unpriced (no long-context rate (over 272000 input tokens) is published "
         "for this mode)"
     )
+
+
+def test_prices_show_lists_the_tier_and_the_uplift() -> None:
+    code, out, _ = _cli("prices", "show", "gpt-5.4-pro", "--at", "2026-12-01", "--json")
+    assert code == 0
+    prices = json.loads(out)["prices"]
+    assert prices["long_context"] == {
+        "above_input_tokens": 272000,
+        "input_factor": "2",
+        "output_factor": "1.5",
+        "modes": ["batch", "flex", "standard"],
+    }
+    assert prices["regional_uplift_pct"] == "10"
+    nano = json.loads(_cli("prices", "show", "gpt-5.4-nano", "--at", "2026-12-01", "--json")[1])
+    assert "long_context" not in nano["prices"] and nano["prices"]["regional_uplift_pct"] == "10"
