@@ -235,3 +235,18 @@ def test_prices_show_lists_the_tier_and_the_uplift() -> None:
     assert prices["regional_uplift_pct"] == "10"
     nano = json.loads(_cli("prices", "show", "gpt-5.4-nano", "--at", "2026-12-01", "--json")[1])
     assert "long_context" not in nano["prices"] and nano["prices"]["regional_uplift_pct"] == "10"
+
+
+@pytest.mark.parametrize(("prompt", "tier"), [(272_000, None), (272_001, None), (272_001, "flex")])
+def test_hard_budget_reservation_bounds_the_long_context_and_regional_cost(
+    prompt: int, tier: str | None
+) -> None:
+    from collector.budgets import catalog_prices, worst_case_cost
+
+    prices = catalog_prices("gpt-5.4", AT, tier)
+    assert prices is not None
+    reserved = worst_case_cost(prices, prompt, 10_000)
+    settled = compute_cost(
+        _usage(prompt, cached=0), "gpt-5.4", AT, service_tier=tier, regional=True
+    ).cost_usd
+    assert settled is not None and reserved == settled  # no cached tokens: the bound is tight
