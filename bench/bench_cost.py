@@ -1,9 +1,10 @@
 """How many exact cost computations per second one process does (best of several runs).
 
 The tool-call and audio-part rows price the same chat usage plus built-in tool calls, or a
-Realtime usage with audio and cached audio tokens; the last column compares each row with
-the plain-token path (first row). Run: ``.venv/bin/python bench/bench_cost.py
-[--iterations N]``. Prints a table; asserts nothing.
+Realtime usage with audio and cached audio tokens; the gpt-5.4 rows price a model with a
+long-context tier and a regional uplift (below the threshold, above it, and from a regional
+endpoint); the last column compares each row with the plain-token path (first row). Run:
+``.venv/bin/python bench/bench_cost.py [--iterations N]``. Prints a table; asserts nothing.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ TOOLS = Usage(
     prompt_tokens=1234, cached_tokens=512, completion_tokens=321, reasoning_tokens=100,
     web_search_calls=2, file_search_calls=1, code_interpreter_sessions=1,
 )  # fmt: skip
+LONG = Usage(prompt_tokens=300_000, cached_tokens=50_000, completion_tokens=10_000)
+GPT54_AT = datetime(2026, 6, 1, tzinfo=UTC)  # gpt-5.4 is priced from 2026-03-05
 REALTIME = Usage(
     prompt_tokens=1234, cached_tokens=512, audio_prompt_tokens=800, cached_audio_tokens=300,
     completion_tokens=321, audio_completion_tokens=200,
@@ -54,6 +57,9 @@ def _scenarios() -> list[tuple[str, Callable[[], object]]]:
         ("tool calls (gpt-5, 4)", lambda: compute_cost(TOOLS, "gpt-5", LATER)),
         ("audio parts (realtime)", lambda: compute_cost(REALTIME, "gpt-realtime", LATER)),
         ("breakdown (gpt-5, tools)", lambda: cost_breakdown(TOOLS, "gpt-5", LATER)),
+        ("gpt-5.4 (tiered, short)", lambda: compute_cost(CHAT, "gpt-5.4", GPT54_AT)),
+        ("gpt-5.4 long context", lambda: compute_cost(LONG, "gpt-5.4", GPT54_AT)),
+        ("gpt-5.4 regional", lambda: compute_cost(CHAT, "gpt-5.4", GPT54_AT, regional=True)),
         ("dated snapshot", lambda: compute_cost(CHAT, "gpt-4o-2024-05-13", AT)),
         ("priority tier (gpt-5)", lambda: compute_cost(CHAT, "gpt-5", AT, service_tier="priority")),
         ("batch (gpt-4.1-mini)", lambda: compute_cost(CHAT, "gpt-4.1-mini", AT, batch=True)),

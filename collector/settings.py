@@ -132,6 +132,12 @@ class Settings(BaseSettings):
         default_factory=dict,
         description="Upstream per model, JSON {glob: upstream}; first match wins, else default.",
     )
+    regional_upstreams: list[str] = Field(
+        default_factory=list,
+        description="Named upstreams that are regional-processing (data residency) endpoints, "
+        "JSON [name, ...] ('default' included); their requests are priced with the model's "
+        "regional uplift (+10 % for gpt-5.4 and later), now and when repriced.",
+    )
     fallback_models: dict[str, list[str]] = Field(
         default_factory=dict,
         description="Models tried in order once a model's tries fail, JSON {model: [models]}.",

@@ -57,6 +57,10 @@ _Completion = Annotated[
 _Cached = Annotated[str, typer.Option(metavar="N", help="Cached prompt tokens.")]
 _Reasoning = Annotated[str, typer.Option(metavar="N", help="Reasoning tokens.")]
 _Batch = Annotated[bool, typer.Option(help="Priced at Batch API rates.")]
+_Regional = Annotated[
+    bool,
+    typer.Option(help="Served by a regional-processing (data residency) endpoint: adds uplift."),
+]
 _Tier = Annotated[
     str | None,
     typer.Option(metavar="TIER", help="Tier that served it: default, flex, priority, fast…"),
@@ -77,6 +81,7 @@ def cost(
     cached_tokens: _Cached = "0",
     reasoning_tokens: _Reasoning = "0",
     batch: _Batch = False,
+    regional: _Regional = False,
     service_tier: _Tier = None,
     at: _At = None,
     as_json: _Json = False,
@@ -94,8 +99,9 @@ def cost(
         parse_service_tier(service_tier)
         overrides = configured_overrides()
         result, parts = cost_breakdown(
-            usage, model, when, batch=batch, service_tier=service_tier, overrides=overrides
-        )
+            usage, model, when, batch=batch, service_tier=service_tier, overrides=overrides,
+            regional=regional,
+        )  # fmt: skip
     except PricingError as exc:
         fail(str(exc))
     _print(model, result, parts, as_json=as_json)

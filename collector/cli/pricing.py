@@ -127,6 +127,16 @@ def entry_to_dict(entry: PriceEntry) -> dict[str, Any]:
         prices[tier] = _tier_dict(rates)
     if entry.per_image:
         prices["per_image"] = {k: _money(v) for k, v in entry.per_image.items()}
+    long = entry.long_context
+    if long is not None:
+        prices["long_context"] = {
+            "above_input_tokens": long.threshold,
+            "input_factor": _money(long.input_factor),
+            "output_factor": _money(long.output_factor),
+            "modes": sorted(long.modes),
+        }
+    if entry.regional_uplift_pct is not None:
+        prices["regional_uplift_pct"] = _money(entry.regional_uplift_pct)
     return {
         "id": entry.id,
         "model": entry.model,

@@ -65,6 +65,7 @@ def reprice_prices(
                 checkpoint=rp.checkpoint_for(folder, window, settings.database_url),
                 restart=restart,
                 on_batch=on_batch,
+                regional_upstreams=settings.regional_upstreams,
             )
     except rp.SchemaOutdated as exc:
         fail(str(exc))

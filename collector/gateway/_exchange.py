@@ -68,6 +68,7 @@ class Exchange:
     fallback: tuple[Usage, str] | None = None  # counted usage and its basis, if priced needs it
     service_tier: str | None = None
     upstream: str | None = None
+    regional: bool = False  # served by a regional-processing endpoint (priced with uplift)
     upstream_request_id: str | None = None
     observer: StreamObserver | None = None
     attempts: list[AttemptEvent] = field(default_factory=list)
@@ -210,6 +211,7 @@ def _price(ex: Exchange, usage: Usage, overrides: Sequence[PriceOverride]) -> Co
                 service_tier=ex.service_tier,
                 overrides=overrides,
                 estimated=ex.estimated,
+                regional=ex.regional,
             )
         except PricingError as exc:
             log.warning("gateway: cannot price %s for %s: %s", ex.id, model, exc)

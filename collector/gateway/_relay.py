@@ -72,6 +72,7 @@ async def send_error(send: Send, ex: Exchange, exc: GatewayError) -> None:
 def _note_reply(ex: Exchange, reply: Reply) -> None:
     ex.http_status = reply.status
     ex.upstream = reply.upstream.name
+    ex.regional = reply.upstream.regional
     ex.upstream_request_id = reply.headers.get("x-request-id")
     ex.model_served = reply.attempt.model
     ex.outcome = outcome_for_status(reply.status)

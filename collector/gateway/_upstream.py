@@ -51,6 +51,7 @@ class Upstream:
     name: str
     base_url: str
     authorization: str | None
+    regional: bool = False  # a regional-processing (data residency) endpoint: priced with uplift
 
     def url(self, path: str, query: bytes) -> str:
         """The upstream URL of a client's ``/v1/...`` path (the base URL already ends in /v1)."""
@@ -66,8 +67,17 @@ class UpstreamTable:
         default_key = settings.effective_upstream_api_key
         bases = {DEFAULT_UPSTREAM: settings.upstream_base_url, **settings.upstreams}
         keys = settings.upstream_keys
+        regional = set(settings.regional_upstreams)
+        unknown = sorted(regional - set(bases))
+        if unknown:
+            raise SettingsError(
+                f"invalid setting SPENDSCOPE_REGIONAL_UPSTREAMS: unknown upstream {unknown[0]!r} "
+                f"(known: {', '.join(sorted(bases))})"
+            )
         self._by_name = {
-            name: Upstream(name, base.rstrip("/"), _bearer(keys.get(name) or default_key))
+            name: Upstream(
+                name, base.rstrip("/"), _bearer(keys.get(name) or default_key), name in regional
+            )
             for name, base in bases.items()
         }
         for pattern, name in settings.upstream_routes.items():

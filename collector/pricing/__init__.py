@@ -17,12 +17,14 @@ from collector.pricing._engine import (
 from collector.pricing._free import free_endpoint_cost
 from collector.pricing._litellm import ImportedPrice, ImportResult, parse_litellm_prices
 from collector.pricing._types import (
+    LongContext,
     PriceEntry,
     PriceOverride,
     RateCard,
     ServiceTier,
     TierRates,
     Unit,
+    mode_name,
 )
 from collector.pricing.overrides import add_override, load_overrides, stored_overrides
 
@@ -32,6 +34,7 @@ __all__ = [
     "Catalog",
     "ImportResult",
     "ImportedPrice",
+    "LongContext",
     "PriceDiff",
     "PriceEntry",
     "PriceOverride",
@@ -51,6 +54,7 @@ __all__ = [
     "guess_endpoint",
     "load_catalog",
     "load_overrides",
+    "mode_name",
     "parse_catalog",
     "parse_litellm_prices",
     "parse_service_tier",

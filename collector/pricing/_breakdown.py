@@ -45,19 +45,24 @@ def cost_breakdown(
     service_tier: str | None = None,
     overrides: Sequence[PriceOverride] = (),
     catalog: Catalog | None = None,
+    regional: bool = False,
 ) -> tuple[Cost, tuple[PricedPart, ...]]:
-    """:func:`compute_cost` and its parts (none when the cost is unpriced)."""
+    """:func:`compute_cost` and its parts (none when the cost is unpriced).
+
+    Token parts priced at a long-context tier say so in their name; a regional uplift is a
+    part of its own (a percentage of the token parts).
+    """
     catalog = catalog or load_catalog()
     cost = compute_cost(
         usage, model, at, batch=batch, service_tier=service_tier, overrides=overrides,
-        catalog=catalog,
+        catalog=catalog, regional=regional,
     )  # fmt: skip
     if cost.cost_usd is None:
         return cost, ()
     tier = parse_service_tier(service_tier)
     plan = resolve_plan(catalog, model, at, batch=batch, tier=tier, overrides=overrides)
     with localcontext(_CONTEXT):
-        parts = [_priced(p) for p in _parts(usage, plan) if p.units]
+        parts = [_priced(p) for p in _parts(usage, plan, regional=regional) if p.units]
         parts += _discounts(plan, sum((p.amount for p in parts), Decimal(0)))
         rounded = [_quantized(p) for p in parts]
         rounding = cost.cost_usd - sum((p.amount for p in rounded), Decimal(0))
@@ -66,16 +71,23 @@ def cost_breakdown(
     return cost, tuple(rounded)
 
 
-def _parts(usage: Usage, plan: PricePlan) -> list[Part]:
+def _parts(usage: Usage, plan: PricePlan, *, regional: bool) -> list[Part]:
     entry = plan.entry
     if entry is not None and entry.unit is not Unit.TOKEN:
         return [unit_part(usage, entry)]
-    card = plan.card
-    assert card is not None  # noqa: S101 - type narrowing: the plan has a card
+    card, long = plan.card_for(usage.prompt_tokens)
+    assert card is not None  # noqa: S101 - type narrowing: a priced plan has a card
+    tier = f" (long context, over {plan.long_threshold} input tokens)" if long else ""
     parts = [
-        Part(name, Decimal(count), rate, "1M tokens", MILLION)
+        Part(name + tier, Decimal(count), rate, "1M tokens", MILLION)
         for name, count, rate in token_parts(usage, card)
     ]
+    if regional and plan.uplift_pct:
+        subtotal = sum((p.amount or Decimal(0) for p in parts), Decimal(0))
+        uplift = Part(
+            "regional processing uplift", subtotal, plan.uplift_pct, "% of tokens", _HUNDRED
+        )
+        parts.append(uplift)
     return parts + tool_parts(usage, plan.tools, card)
 
 

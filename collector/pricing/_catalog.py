@@ -18,7 +18,7 @@ from typing import Any
 
 from collector.errors import PricingError
 from collector.pricing._tools import ToolCatalog, parse_tool
-from collector.pricing._types import PriceEntry, TierRates, Unit
+from collector.pricing._types import LongContext, PriceEntry, TierRates, Unit
 from collector.pricing._values import instant as _instant
 from collector.pricing._values import optional_price as _price
 from collector.pricing._values import required_price as _required_price
@@ -43,7 +43,11 @@ SCALAR_PRICES = (
 )
 _TIER_PRICES = ("flex", "priority", "scale", "ultrafast")
 _MODE_PRICES = ("batch", *_TIER_PRICES)
-_PRICE_KEYS = frozenset({*SCALAR_PRICES, *_MODE_PRICES, "per_image"})
+_PRICE_KEYS = frozenset(
+    {*SCALAR_PRICES, *_MODE_PRICES, "per_image", "long_context", "regional_uplift_pct"}
+)
+_LONG_KEYS = frozenset({"above_input_tokens", "input_factor", "output_factor", "modes"})
+_MODES = frozenset({"standard", "batch", *_TIER_PRICES})
 _TIER_KEYS = frozenset({"input", "cached_input", "output"})
 _DATED_SUFFIX = re.compile(r"^(?P<base>.+?)-(?:\d{4}-\d{2}-\d{2}|\d{4})$")
 _MEMO_LIMIT = 10_000
@@ -210,6 +214,8 @@ def _build_entry(raw: Mapping[str, Any], prices: Mapping[str, Any], where: str) 
         batch=batch,
         tiers=tiers,
         per_image={str(k): _required_price(v, f"per_image {k}") for k, v in per_image.items()},
+        long_context=_long_context(prices.get("long_context")),
+        regional_uplift_pct=_price(prices.get("regional_uplift_pct"), "regional_uplift_pct"),
         note=raw.get("note"),
         **scalars,
     )
@@ -249,6 +255,26 @@ def _tier(raw: Any, name: str) -> TierRates:
         cached_input=_price(raw.get("cached_input"), f"{name}.cached_input"),
         output=_price(raw.get("output"), f"{name}.output"),
     )
+
+
+def _long_context(raw: Any) -> LongContext | None:
+    """``long_context: {above_input_tokens: N, input_factor: F, output_factor: F, modes: […]}``."""
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping) or set(raw) != _LONG_KEYS:
+        raise ValueError(f"long_context must map exactly {sorted(_LONG_KEYS)}")
+    threshold = raw["above_input_tokens"]
+    if not isinstance(threshold, int) or isinstance(threshold, bool) or threshold < 1:
+        raise ValueError("long_context.above_input_tokens must be a positive whole number")
+    factors = [
+        _required_price(raw[k], f"long_context.{k}") for k in ("input_factor", "output_factor")
+    ]
+    if any(f < 1 for f in factors):
+        raise ValueError("long_context factors must be at least 1")
+    modes = _names(raw["modes"], "long_context.modes")
+    if not modes or set(modes) - _MODES:
+        raise ValueError(f"long_context.modes must list some of {sorted(_MODES)}")
+    return LongContext(threshold, factors[0], factors[1], frozenset(modes))
 
 
 def _names(value: Any, name: str) -> tuple[str, ...]:

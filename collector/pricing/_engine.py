@@ -69,25 +69,31 @@ def compute_cost(
     overrides: Sequence[PriceOverride] = (),
     estimated: bool = False,
     catalog: Catalog | None = None,
+    regional: bool = False,
 ) -> Cost:
     """Price one request exactly, with the price in force at ``at`` for the serving model.
 
     ``service_tier`` is the tier that *served* the request (the response's field); a mode
     (batch, flex, priority, …) without published rates is unpriced, never guessed.
-    ``estimated`` marks usage we counted ourselves. Overrides take precedence over the
-    catalog; an org-wide (``"*"``) discount applies last. Which rates apply is resolved
-    once per model, mode and price window (:func:`resolve_plan`); the money, every time.
+    ``estimated`` marks usage we counted ourselves; ``regional``, a request served by a
+    regional-processing (data residency) endpoint, which adds the entry's uplift to the
+    token amount. A request over an entry's long-context threshold is priced, whole, at
+    the long-context rates (unpriced in a mode that publishes none). Overrides take
+    precedence over the catalog; an org-wide (``"*"``) discount applies last. Which rates
+    apply is resolved once per model, mode and price window (:func:`resolve_plan`); the
+    money, every time.
     """
     tier = _check_question(usage, at, batch=batch, service_tier=service_tier)
     plan = resolve_plan(
         catalog or load_catalog(), model, at, batch=batch, tier=tier, overrides=overrides
     )
     with localcontext(_CONTEXT):
-        amount = _base_amount(usage, plan)
+        amount = _base_amount(usage, plan, regional=regional)
         if amount is None or plan.price_id is None:
             entry = plan.entry
             _log_unpriced(model, entry)
-            return Cost(None, CostSource.UNPRICED, entry.id if entry else None)
+            price_id = entry.id if entry else None
+            return Cost(None, CostSource.UNPRICED, price_id, _gap(usage, plan))
         if not amount and not plan.free and not _has_units(usage, plan):
             return Cost(None, CostSource.UNPRICED, plan.price_id, NO_UNITS_NOTE)
         for discount in plan.discounts:
@@ -151,17 +157,31 @@ def parse_service_tier(value: str | None) -> ServiceTier | None:
         raise PricingError(f"unknown service tier {value!r} (known: {known})") from None
 
 
-def _base_amount(usage: Usage, plan: PricePlan) -> Decimal | None:
+def _gap(usage: Usage, plan: PricePlan) -> str | None:
+    """Why a priced model's request is unpriced, when it is the long-context tier."""
+    threshold = plan.long_threshold
+    if threshold is None or plan.long_card is not None or usage.prompt_tokens <= threshold:
+        return None
+    return f"no long-context rate (over {threshold} input tokens) is published for this mode"
+
+
+def _base_amount(usage: Usage, plan: PricePlan, *, regional: bool) -> Decimal | None:
     entry = plan.entry
     if entry is None or entry.unit is Unit.TOKEN:
-        if plan.card is None:
+        card = plan.card
+        if plan.long_threshold is not None and usage.prompt_tokens > plan.long_threshold:
+            card = plan.long_card
+        if card is None:
             return None
-        return _token_amount(usage, plan.card, plan)
+        return _token_amount(usage, card, plan, regional=regional)
     return unit_part(usage, entry).amount
 
 
-def _token_amount(usage: Usage, card: RateCard, plan: PricePlan) -> Decimal | None:
-    """Tokens at their per-1M rates, plus tool fees (scaled to per-1M: one division)."""
+def _token_amount(
+    usage: Usage, card: RateCard, plan: PricePlan, *, regional: bool
+) -> Decimal | None:
+    """Tokens at their per-1M rates (plus a regional uplift), then tool fees (scaled to
+    per-1M: one division)."""
     total = Decimal(0)
     for _name, count, rate in token_parts(usage, card):
         if count == 0:
@@ -169,6 +189,8 @@ def _token_amount(usage: Usage, card: RateCard, plan: PricePlan) -> Decimal | No
         if rate is None:
             return None
         total += count * rate
+    if regional and plan.uplift_pct:
+        total = total * (_HUNDRED + plan.uplift_pct) / _HUNDRED
     if usage.tool_calls:
         tools = tool_amount_per_million(usage, plan.tool_rates, card)
         if tools is None:

@@ -30,6 +30,7 @@ from collector.pricing._types import (
     RateCard,
     ServiceTier,
     Unit,
+    mode_name,
 )
 
 _GLOB_CHARS = frozenset("*?[")
@@ -49,6 +50,18 @@ class PricePlan:
     tools: Mapping[str, ToolPrice] = field(default_factory=dict)  # built-in tool fees in force
     tool_rates: ToolRates = ()  # the same, in the per-request form (``_parts.tool_rates``)
     assumed: bool = False  # an unlisted dated snapshot priced by its undated name
+    # Long-context tier: above ``long_threshold`` input tokens the request is priced with
+    # ``long_card`` (None: this mode publishes no long-context rate, so it is unpriced).
+    long_threshold: int | None = None
+    long_card: RateCard | None = None
+    uplift_pct: Decimal | None = None  # regional-processing uplift of the token amount
+
+    def card_for(self, prompt_tokens: int) -> tuple[RateCard | None, bool]:
+        """The token rates for a request with ``prompt_tokens`` input tokens, and whether
+        they are the long-context tier's."""
+        if self.long_threshold is not None and prompt_tokens > self.long_threshold:
+            return self.long_card, True
+        return self.card, False
 
 
 def resolve_plan(
@@ -156,7 +169,17 @@ def _build_plan(
     price_id = _price_id(entry, rates)
     for discount in discounts:
         price_id += f"+discount:{discount.ref}"
-    return PricePlan(entry, card, discounts, price_id)
+    plan = PricePlan(entry, card, discounts, price_id)
+    if entry is None:
+        return plan
+    tier_of = entry.long_context
+    if tier_of is not None and card is not None:
+        in_mode = mode_name(batch=batch, tier=tier) in tier_of.modes
+        long_card = tier_of.scale(card) if in_mode else None
+        plan = replace(plan, long_threshold=tier_of.threshold, long_card=long_card)
+    if entry.regional_uplift_pct:
+        plan = replace(plan, uplift_pct=entry.regional_uplift_pct)
+    return plan
 
 
 def _card(

@@ -42,6 +42,13 @@ STANDARD_TIERS = frozenset({ServiceTier.AUTO, ServiceTier.DEFAULT})
 TIER_ALIASES = {"fast": ServiceTier.PRIORITY}
 
 
+def mode_name(*, batch: bool, tier: ServiceTier | None) -> str:
+    """The processing mode a request was billed in: ``batch``, ``standard`` or its tier."""
+    if batch:
+        return "batch"
+    return "standard" if tier is None or tier in STANDARD_TIERS else tier.value
+
+
 @dataclass(frozen=True, slots=True)
 class TierRates:
     """Text-token rates of one processing mode (batch, flex, priority), per 1M tokens."""
@@ -63,6 +70,39 @@ class RateCard:
     image_input: Decimal | None = None
     image_output: Decimal | None = None
     cached_audio_input: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LongContext:
+    """A context-length tier: a request with more than ``threshold`` input tokens (cached
+    ones included) is priced, whole, at ``input_factor`` × every input-side rate (text,
+    cached, audio, image input) and ``output_factor`` × every output-side rate. ``modes``
+    are the processing modes it is published for (``standard``, ``batch``, ``flex``, …); in
+    any other mode such a request has no published price and is unpriced.
+    """
+
+    threshold: int
+    input_factor: Decimal
+    output_factor: Decimal
+    modes: frozenset[str]
+
+    def scale(self, card: RateCard) -> RateCard:
+        """``card`` with the tier's factors applied."""
+        up, out = self.input_factor, self.output_factor
+        return RateCard(
+            input=_times(card.input, up),
+            cached_input=_times(card.cached_input, up),
+            output=_times(card.output, out),
+            audio_input=_times(card.audio_input, up),
+            audio_output=_times(card.audio_output, out),
+            image_input=_times(card.image_input, up),
+            image_output=_times(card.image_output, out),
+            cached_audio_input=_times(card.cached_audio_input, up),
+        )
+
+
+def _times(rate: Decimal | None, factor: Decimal) -> Decimal | None:
+    return None if rate is None else rate * factor
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +131,8 @@ class PriceEntry:
     per_minute: Decimal | None = None
     per_1m_characters: Decimal | None = None
     per_image: Mapping[str, Decimal] = field(default_factory=dict)
+    long_context: LongContext | None = None
+    regional_uplift_pct: Decimal | None = None  # on regional-processing (data residency) hosts
     note: str | None = None
 
     @property

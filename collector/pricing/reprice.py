@@ -20,7 +20,7 @@ Rows left as recorded, and why:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -76,7 +76,8 @@ _COLUMNS = (
     "api_key_id", "end_user", "outcome", "tags", "prompt_tokens", "cached_tokens",
     "completion_tokens", "reasoning_tokens", "audio_prompt_tokens", "audio_completion_tokens",
     "image_tokens", "audio_seconds", "characters", "images", "batch", "service_tier",
-    "cost_usd", "cost_source", "price_id", "previous_cost_usd", "cost_note", *TOOL_CALL_FIELDS,
+    "upstream", "cost_usd", "cost_source", "price_id", "previous_cost_usd", "cost_note",
+    *TOOL_CALL_FIELDS,
 )  # fmt: skip
 _SCHEMA = {
     "requests": {"cost_usd", "previous_cost_usd", "repriced_at"},
@@ -124,13 +125,15 @@ def reprice(
     on_batch: Callable[[RepriceSummary], None] | None = None,
     overrides: Sequence[PriceOverride] | None = None,
     catalog: Catalog | None = None,
+    regional_upstreams: Collection[str] = (),
 ) -> RepriceSummary:
     """Reprice ``window``'s rows batch by batch; returns the (cumulative) summary.
 
     ``now`` stamps ``repriced_at``. With a ``checkpoint`` (ignored on ``dry_run``), a run
     resumes after its last committed id unless ``restart``; it is saved after each commit,
     then ``on_batch`` is called, and cleared when the run completes. Overrides default to
-    the database's, the catalog to the shipped one.
+    the database's, the catalog to the shipped one. A row whose stored ``upstream`` is one
+    of ``regional_upstreams`` (the setting of that name) is priced with the regional uplift.
     """
     if batch_size < 1:
         raise PricingError("batch size must be at least 1")
@@ -142,7 +145,8 @@ def reprice(
     summary.resumed = summary.last_id is not None
     if overrides is None:
         overrides = _load_overrides(engine)
-    pricer = _Pricer(catalog or load_catalog(), tuple(overrides))
+    regional = frozenset(regional_upstreams)
+    pricer = _Pricer(catalog or load_catalog(), tuple(overrides), regional)
     while plans := _run_batch(engine, window, pricer, summary, batch_size, now, dry_run):
         _tally(summary, plans)
         if checkpoint is not None:
@@ -216,9 +220,15 @@ def _planned(row: Any, new: Cost) -> _Plan:
 class _Pricer:
     """The pure part: a stored row's usage and mode → its cost under today's prices."""
 
-    def __init__(self, catalog: Catalog, overrides: tuple[PriceOverride, ...]) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        overrides: tuple[PriceOverride, ...],
+        regional: frozenset[str] = frozenset(),
+    ) -> None:
         self.catalog = catalog
         self.overrides = overrides
+        self.regional = regional
 
     def plan(self, row: Any) -> _Plan:
         usage = _usage_of_row(row)
@@ -246,6 +256,7 @@ class _Pricer:
                 overrides=self.overrides,
                 estimated=row.cost_source == CostSource.ESTIMATED.value,
                 catalog=self.catalog,
+                regional=row.upstream in self.regional,
             )
             if cost.cost_source is not CostSource.UNPRICED:
                 return cost
