@@ -30,6 +30,8 @@ DataFrame columns, per function:
 - ``alert_history``: id, fired_at, state, resolved_at, rule, kind, scope, period,
   threshold, message, delivery (and the total count)
 - ``recording_issues``: what firing recorder-health alerts say (a list of lines)
+- ``reconciliation``: a ``collector.reconcile.Reconciliation`` (totals, days, lines,
+  unmetered spend) of the stored bill against ``requests``
 - ``budget_burndown``: ts, spent_usd, cumulative_usd
 - ``budget_status``: budget_id, name, scope_kind, scope_value, period, mode, period_start,
   period_end, amount_usd, spent_usd, forecast_usd, remaining_usd, used_pct
@@ -59,6 +61,7 @@ if TYPE_CHECKING:
         UnsupportedFilterError,
     )
     from collector.analytics._overview import overview
+    from collector.analytics._reconciliation import metered_lines, reconciliation, stored_bill
     from collector.analytics._reliability import (
         error_budget_by_project,
         errors_breakdown,
@@ -90,6 +93,9 @@ _LAZY = {
     "SortBy": "collector.analytics._model",
     "UnsupportedFilterError": "collector.analytics._model",
     "overview": "collector.analytics._overview",
+    "metered_lines": "collector.analytics._reconciliation",
+    "reconciliation": "collector.analytics._reconciliation",
+    "stored_bill": "collector.analytics._reconciliation",
     "error_budget_by_project": "collector.analytics._reliability",
     "errors_breakdown": "collector.analytics._reliability",
     "reliability": "collector.analytics._reliability",
@@ -131,13 +137,16 @@ __all__ = [
     "errors_breakdown",
     "filter_options",
     "latency_over_time",
+    "metered_lines",
     "overview",
     "period_window",
+    "reconciliation",
     "recording_issues",
     "reliability",
     "request_detail",
     "requests_page",
     "savings",
     "spend_over_time",
+    "stored_bill",
     "top_spenders",
 ]
