@@ -5,7 +5,7 @@ with ``start_time``/``end_time`` (Unix seconds), ``bucket_width=1d``, ``group_by
 (days per page) and ``page`` (the previous page's ``next_page``). Amounts are JSON numbers
 with every digit of the exact decimal. Auth is the admin key (``MockConfig.admin_key``, any
 bearer when unset); ``MockConfig.admin_faults`` answers the first admin calls, in order, with
-``429`` (``retry-after``), ``500``, ``401`` or ``malformed`` JSON, so retries can be tested.
+``ok``, ``429`` (``retry-after``), ``500``, ``401`` or ``malformed`` JSON, so retries can be tested.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def _fault(request: web.Request, config: MockConfig, calls: list[int]) -> web.Re
         return _error(401, "Incorrect API key provided.", "invalid_api_key")
     calls[0] += 1
     n = calls[0] - 1
-    if n >= len(config.admin_faults):
+    if n >= len(config.admin_faults) or config.admin_faults[n] == "ok":
         return None
     kind = config.admin_faults[n]
     if kind == "429":

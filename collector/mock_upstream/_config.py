@@ -46,8 +46,8 @@ class MockConfig:
             "rpm_limit must be >= 1": self.rpm_limit >= 1,
             "tpm_limit must be >= 1": self.tpm_limit >= 1,
             "require_key must be non-empty": self.require_key is None or bool(self.require_key),
-            "admin_faults must be 429, 500, 503, 401 or malformed": all(
-                f in ("429", "500", "503", "401", "malformed") for f in self.admin_faults
+            "admin_faults must be ok, 429, 500, 503, 401 or malformed": all(
+                f in ("ok", "429", "500", "503", "401", "malformed") for f in self.admin_faults
             ),
             "bypass_tokens must be >= 0": self.bypass_tokens >= 0,
         }
