@@ -129,7 +129,7 @@ def _stored(s: Stack) -> list[tuple[Any, ...]]:
     with s.gateway.engine.connect() as conn:
         cols = (BillLine.day, BillLine.source, BillLine.line_item, BillLine.api_key_id,
                 BillLine.billed_usd, BillLine.input_tokens, BillLine.requests)  # fmt: skip
-        return sorted(conn.execute(select(*cols)).all(), key=str)
+        return sorted((tuple(row) for row in conn.execute(select(*cols))), key=str)
 
 
 def test_refetching_a_day_replaces_it_exactly(stack: StackFactory) -> None:
