@@ -8,6 +8,9 @@ from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from collector.alerts._reconcile import DEFAULTS as RECONCILE_DEFAULTS
+from collector.alerts._reconcile import RECONCILE_KINDS
+from collector.alerts._reconcile import validate as validate_reconcile
 from collector.alerts._types import AlertConfigError, RuleKind
 from collector.budgets import Scope, ScopeKind
 
@@ -30,6 +33,7 @@ DEFAULTS: dict[RuleKind, dict[str, Any]] = {
     RuleKind.LATENCY_P95: {"threshold_ms": 2000, "window": "5m", "min_requests": 20},
     RuleKind.UNPRICED_TRAFFIC: {"window": "1h", "min_requests": 1},
     RuleKind.RECORDER_HEALTH: {},
+    **RECONCILE_DEFAULTS,
 }
 
 
@@ -72,6 +76,9 @@ def validate_params(kind: RuleKind, scope: Scope, given: Mapping[str, Any]) -> d
     if unknown:
         raise AlertConfigError(f"unknown parameter(s) for {kind}: {', '.join(sorted(unknown))}")
     params.update(given)
+    if kind in RECONCILE_KINDS:
+        validate_reconcile(kind, scope, params)
+        return params
     if kind is RuleKind.RECORDER_HEALTH and scope.kind is not ScopeKind.GLOBAL:
         raise AlertConfigError(f"{kind} rules watch the gateway's recorder: scope global only")
     if kind not in (RuleKind.BUDGET_THRESHOLD, RuleKind.FORECAST_OVERRUN):

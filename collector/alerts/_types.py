@@ -10,6 +10,7 @@ from typing import Any
 
 from collector.budgets import BudgetStatus, Scope
 from collector.errors import SpendscopeError
+from collector.reconcile._types import Reconciliation
 
 
 class AlertConfigError(SpendscopeError, ValueError):
@@ -24,6 +25,8 @@ class RuleKind(StrEnum):
     LATENCY_P95 = "latency_p95"  # p95 latency of successful requests above a threshold
     UNPRICED_TRAFFIC = "unpriced_traffic"  # requests to models without a known price
     RECORDER_HEALTH = "recorder_health"  # the record lags, quarantined or dropped events
+    RECONCILIATION_DRIFT = "reconciliation_drift"  # OpenAI's bill differs from the record
+    UNMETERED_SPEND = "unmetered_spend"  # billed spend under keys the gateway never used
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +72,7 @@ class Measurements:
     traffic: Mapping[timedelta, Traffic] = field(default_factory=dict)
     slo_target: str | None = None  # the scope's own target (a project's), if any
     recorder: Mapping[str, str] = field(default_factory=dict)  # why the record is not whole
+    reconciliation: Reconciliation | None = None  # the stored bill against the record
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ gateway never used. The queries live in ``collector.analytics``; the daily job i
 
 from collector.reconcile._client import USAGE_ENDPOINTS, AdminClient, fetch_bill, model_of
 from collector.reconcile._compare import days_of, reconcile
+from collector.reconcile._job import DailyReconciler, claim_day
 from collector.reconcile._render import as_json, csv_rows, usd_text
 from collector.reconcile._run import admin_client, fetch_and_store, ownership
 from collector.reconcile._store import replace_days
@@ -31,6 +32,7 @@ __all__ = [
     "USAGE_ENDPOINTS",
     "AdminClient",
     "BillItem",
+    "DailyReconciler",
     "Figures",
     "GroupBy",
     "Line",
@@ -42,6 +44,7 @@ __all__ = [
     "Unmetered",
     "admin_client",
     "as_json",
+    "claim_day",
     "csv_rows",
     "days_of",
     "fetch_and_store",
