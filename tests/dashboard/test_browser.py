@@ -39,6 +39,7 @@ PAGES = {
     "latency": ("/latency", ["latency-duration", "latency-ttft", "latency-speed"]),
     "requests": ("/requests", ["requests-table"]),
     "budgets": ("/budgets", ["budgets-burn", "alerts-history-table"]),
+    "reconciliation": ("/reconciliation", ["reconciliation-days"]),
 }
 _TRACES = (
     "var g = document.querySelector('#{0} .js-plotly-plot');"
@@ -329,4 +330,30 @@ def test_a_request_link_opens_its_detail(
     dash_duo.wait_for_contains_text(".ss-detail", wanted, timeout=10)
     assert "Attempts (" in dash_duo.find_element(".ss-detail").text
     dash_duo.wait_for_element("#requests-table td", timeout=10)
+    assert_no_errors(dash_duo)
+
+
+def test_reconciliation_shows_the_planted_differences_and_downloads_them(
+    dash_duo: Any, app: dash.Dash, screenshots: Path
+) -> None:
+    base = start(dash_duo, app)
+    login(dash_duo, base, path="/reconciliation")
+    dash_duo.wait_for_element("#reconciliation-differences td", timeout=10)
+    wait_rendered(dash_duo, ["reconciliation-days"])
+    first = dash_duo.find_element("#reconciliation-differences tbody tr:nth-child(2)").text
+    assert "gpt-4o-2024-08-06" in first and "price" in first and "implied rate" in first
+    assert "key_bypass" in dash_duo.find_element("#reconciliation-unmetered").text
+    assert "$2.50" in dash_duo.find_element("#reconciliation-stats").text  # two days at $1.25
+    screenshot(dash_duo, screenshots, "reconciliation")
+    dash_duo.find_element("#reconciliation-csv").click()
+    folder = Path(dash_duo.download_path)
+    WebDriverWait(dash_duo.driver, 10).until(
+        lambda _: [p for p in folder.glob("*.csv") if p.stat().st_size > 0]
+    )
+    (path,) = folder.glob("spendscope-reconciliation-*.csv")
+    with path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    drift = [r for r in rows if r["kind"] == "price"]
+    assert [r["group"] for r in drift] == ["gpt-4o-2024-08-06"]
+    assert all(r["kind"] == "match" for r in rows if r not in drift)
     assert_no_errors(dash_duo)

@@ -17,6 +17,7 @@ from collector.cli import app
 from collector.mock_upstream import MockConfig, run_in_thread
 from collector.mock_upstream._ledger import mock_key_id
 from collector.settings import get_settings
+from tests.alerts.conftest import receiver, smtp  # noqa: F401 - fixtures for these tests
 from tests.gateway._support import UPSTREAM_KEY, Gateway
 from tests.gateway.conftest import _factory
 

@@ -10,14 +10,14 @@ from collector.alerts import AlertEvaluator, add_rule, parse_channel
 from collector.mock_upstream._ledger import BYPASS_KEY_ID
 from collector.reconcile import DailyReconciler
 from collector.settings import load_settings
-from tests.alerts.conftest import Receiver, receiver, smtp  # noqa: F401 - fixtures
+from tests.alerts.conftest import Receiver
 from tests.reconcile.conftest import ADMIN_KEY, GATEWAY_KEY_ID, StackFactory
 
 
 async def test_daily_job_runs_once_and_both_kinds_alert(
     stack: StackFactory,
     receiver: Receiver,
-    smtp: tuple[int, Any],  # noqa: F811 - fixtures
+    smtp: tuple[int, Any],
 ) -> None:
     s = stack(bypass_tokens=200_000, price_drift=("gpt-4o-2024", "1.25"))
     client = s.gateway.client()
@@ -41,8 +41,8 @@ async def test_daily_job_runs_once_and_both_kinds_alert(
     email = parse_channel("email", "finance@example.com", settings)
     add_rule(engine, "drift", "reconciliation_drift", "global",
              {"threshold_usd": "0", "threshold_pct": 5}, (webhook, email), tomorrow)  # fmt: skip
-    add_rule(engine, "bypass", "unmetered_spend", "global", {},
-             (parse_channel("webhook", receiver.base + "/bypass", settings),), tomorrow)  # fmt: skip
+    bypass_hook = parse_channel("webhook", receiver.base + "/bypass", settings)
+    add_rule(engine, "bypass", "unmetered_spend", "global", {}, (bypass_hook,), tomorrow)
     evaluator = AlertEvaluator(engine, settings)
     report = await evaluator.evaluate_once(tomorrow)
     assert report.errors == [] and len(report.fired) == 2
