@@ -13,8 +13,8 @@ from decimal import Decimal
 
 from sqlalchemy import Engine
 
-from collector.db import AlertEvent, AlertRule, ApiKey, Budget, Project, session_scope
 from collector.analytics import metered_lines
+from collector.db import AlertEvent, AlertRule, ApiKey, Budget, Project, session_scope
 from collector.reconcile import BillItem, days_of, replace_days
 from collector.recorder import AttemptEvent, UsageEvent, new_request_id, write_batch
 
