@@ -21,7 +21,7 @@ import orjson
 from aiohttp import web
 
 from collector.mock_upstream._config import MockConfig
-from collector.mock_upstream._ledger import Booked, BookKey, bypass_booking
+from collector.mock_upstream._ledger import Booked, BookKey, bypass_booking, mock_key_id
 
 _DEC = re.compile(r'"\\u0000dec:([-0-9.E+]+)"')
 _USAGE_GROUPS = ("project_id", "api_key_id", "model", "batch")
@@ -165,6 +165,33 @@ def _usage_results(endpoint: str, bill: Mapping[BookKey, Booked], groups: Iterab
             **dict(zip(_USAGE_GROUPS, key, strict=True)),
         })  # fmt: skip
     return out
+
+
+async def book_history(request: web.Request) -> web.Response:
+    """``POST /_mock/ledger``: book traffic served before this mock started (the demo's
+    backfilled history), so the bill covers it as if the mock had served it. Body:
+    ``{"bookings": [{"day", "model", "api_key", "batch", "input_tokens",
+    "input_cached_tokens", "output_tokens", "requests", "usd"}]}``."""
+    from collector.mock_upstream._http import STATE
+
+    state = request.app[STATE]
+    denied = _fault(request, state.config, [len(state.config.admin_faults)])
+    if denied is not None:
+        return denied
+    try:
+        body = orjson.loads(await request.read())
+        rows = [
+            ((date.fromisoformat(b["day"]), "completions", str(b["model"]),
+              mock_key_id(str(b["api_key"])), state.config.project_id, bool(b["batch"])),
+             (int(b["input_tokens"]), int(b["input_cached_tokens"]), int(b["output_tokens"])),
+             int(b["requests"]), Decimal(str(b["usd"])))
+            for b in body["bookings"]
+        ]  # fmt: skip
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, ArithmeticError):
+        return _error(400, "bookings must be a list of day/model/api_key/batch/counts/usd")
+    for key, tokens, requests, usd in rows:
+        state.ledger.add_served(key, tokens, requests, usd)
+    return _json({"booked": len(rows)})
 
 
 async def costs(request: web.Request) -> web.Response:

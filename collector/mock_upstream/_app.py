@@ -10,7 +10,7 @@ from contextlib import contextmanager, suppress
 
 from aiohttp import web
 
-from collector.mock_upstream._admin_api import costs, usage
+from collector.mock_upstream._admin_api import book_history, costs, usage
 from collector.mock_upstream._chat import chat_completions, completions
 from collector.mock_upstream._config import MockConfig
 from collector.mock_upstream._http import STATE, json_response, openai_middleware
@@ -43,6 +43,7 @@ def create_app(config: MockConfig) -> web.Application:
     app.router.add_get("/v1/organization/usage/{endpoint}", usage)
     app.router.add_get("/_mock/images/{name}", image_file)
     app.router.add_get("/_mock/scenarios/{scenario}", _scenario_attempts)
+    app.router.add_post("/_mock/ledger", book_history)
     app.router.add_route("*", "/v1/{tail:.*}", _not_found)
     return app
 

@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from collector.mock_upstream._scenario import Scenario
+
+
+def _is_day(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return len(text) == 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +59,7 @@ class MockConfig:
                 f in ("ok", "429", "500", "503", "401", "malformed") for f in self.admin_faults
             ),
             "bypass_tokens must be >= 0": self.bypass_tokens >= 0,
+            "missing_days must be YYYY-MM-DD": all(_is_day(d) for d in self.missing_days),
         }
         for message, ok in checks.items():
             if not ok:

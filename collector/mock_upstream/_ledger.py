@@ -74,6 +74,17 @@ class Ledger:
                self.project_id, False)  # fmt: skip
         self.book[key].add(parsed, amounts)
 
+    def add_served(
+        self, key: BookKey, tokens: tuple[int, int, int], requests: int, usd: Decimal
+    ) -> None:
+        """Book traffic served before this process started (the demo's history)."""
+        booked = self.book[key]
+        booked.input_tokens += tokens[0]
+        booked.input_cached_tokens += tokens[1]
+        booked.output_tokens += tokens[2]
+        booked.requests += requests
+        booked.lines["tokens"] += usd
+
     def days(self) -> set[date]:
         return {k[0] for k in self.book}
 
