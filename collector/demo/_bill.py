@@ -8,7 +8,7 @@ which shows as unmetered spend while the gateway's own traffic reconciles to 100
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -17,6 +17,7 @@ import httpx
 from sqlalchemy import Engine
 
 from collector.analytics._reconciliation import reconciliation
+from collector.demo._procs import DemoError
 from collector.mock_upstream._ledger import mock_key_id
 from collector.reconcile import Reconciliation, admin_client, fetch_and_store, ownership
 from collector.reconcile._render import ratio_text, usd_text
@@ -36,30 +37,46 @@ def bill_settings(mock_url: str, upstream_key: str) -> dict[str, Any]:
     }
 
 
-def bookings(events: Iterable[UsageEvent], upstream_key: str) -> list[dict[str, Any]]:
-    """The history's billable traffic per UTC day, served model and batch flag."""
-    sums: dict[tuple[date, str, bool], list[Any]] = defaultdict(lambda: [0, 0, 0, 0, Decimal(0)])
-    for e in events:
-        if not (e.prompt_tokens or e.completion_tokens) or e.model_served is None:
-            continue
-        acc = sums[(e.started_at.astimezone(UTC).date(), e.model_served, e.batch)]
-        acc[0] += e.prompt_tokens
-        acc[1] += e.cached_tokens
-        acc[2] += e.completion_tokens
-        acc[3] += 1
-        acc[4] += e.cost_usd or Decimal(0)
-    return [
-        {"day": d.isoformat(), "model": m, "batch": b, "api_key": upstream_key,
-         "input_tokens": v[0], "input_cached_tokens": v[1], "output_tokens": v[2],
-         "requests": v[3], "usd": str(v[4])}
-        for (d, m, b), v in sorted(sums.items())
-    ]  # fmt: skip
+class Tally:
+    """The history's billable traffic per UTC day, served model and batch flag, summed as the
+    events stream past on their way to the recorder (the history is generated lazily)."""
+
+    def __init__(self) -> None:
+        self._sums: dict[tuple[date, str, bool], list[Any]] = defaultdict(
+            lambda: [0, 0, 0, 0, Decimal(0)]
+        )
+
+    def watch(self, events: Iterable[UsageEvent]) -> Iterator[UsageEvent]:
+        for e in events:
+            if (e.prompt_tokens or e.completion_tokens) and e.model_served is not None:
+                acc = self._sums[(e.started_at.astimezone(UTC).date(), e.model_served, e.batch)]
+                acc[0] += e.prompt_tokens
+                acc[1] += e.cached_tokens
+                acc[2] += e.completion_tokens
+                acc[3] += 1
+                acc[4] += e.cost_usd or Decimal(0)
+            yield e
+
+    def bookings(self, upstream_key: str) -> list[dict[str, Any]]:
+        return [
+            {"day": d.isoformat(), "model": m, "batch": b, "api_key": upstream_key,
+             "input_tokens": v[0], "input_cached_tokens": v[1], "output_tokens": v[2],
+             "requests": v[3], "usd": str(v[4])}
+            for (d, m, b), v in sorted(self._sums.items())
+        ]  # fmt: skip
 
 
 def book(mock_url: str, rows: list[dict[str, Any]]) -> None:
     root = mock_url.removesuffix("/v1")
     auth = {"Authorization": f"Bearer {ADMIN_KEY}"}
-    httpx.post(f"{root}/_mock/ledger", json={"bookings": rows}, headers=auth, timeout=60)
+    try:
+        answer = httpx.post(
+            f"{root}/_mock/ledger", json={"bookings": rows}, headers=auth, timeout=60
+        )
+    except httpx.HTTPError as exc:
+        raise DemoError(f"the mock upstream did not take the history's bill: {exc}") from None
+    if answer.status_code != 200:
+        raise DemoError(f"the mock upstream refused the history's bill: {answer.text[:200]}")
 
 
 def reconcile_days(engine: Engine, settings: Settings, start: date, end: date) -> Reconciliation:

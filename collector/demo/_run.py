@@ -38,7 +38,7 @@ from collector.alerts import AlertEvaluator
 from collector.budgets import BudgetSpec
 from collector.db import make_engine
 from collector.demo._backfill import BackfillReport, backfill
-from collector.demo._bill import bill_settings, book, bookings, reconcile_days, summary
+from collector.demo._bill import Tally, bill_settings, book, reconcile_days, summary
 from collector.demo._console import (
     Access,
     Recorded,
@@ -206,7 +206,7 @@ class _Demo:
         except SpendscopeError as exc:
             self.problems.append(f"reconciliation of the {what} failed: {exc}")
             return
-        self.console.print(summary(rec), highlight=False)
+        self.console.print(summary(rec), highlight=False, soft_wrap=True)
 
     async def _spawn(self) -> None:
         """Ports first (the database is not touched if one is taken); slow steps overlap."""
@@ -248,11 +248,12 @@ class _Demo:
         events = generate_history(
             keys.keys, start=now - timedelta(days=self.opts.days), end=now, seed=self.opts.seed
         )
-        report = backfill(self.engine, events, progress=self._check_abort)
+        tally = Tally()
+        report = backfill(self.engine, tally.watch(events), progress=self._check_abort)
         plans = budget_plans(keys.prefixes, self._live_budget(now))
         budgets = create_demo_budgets(self.engine, plans, datetime.now(UTC), self.settings.timezone)
         rules = create_demo_rules(self.engine, self.settings, self.paths.alerts, now)
-        return Populated(keys, report, budgets, rules, now, bookings(events, UPSTREAM_KEY))
+        return Populated(keys, report, budgets, rules, now, tally.bookings(UPSTREAM_KEY))
 
     def _live_budget(self, now: datetime) -> Decimal:
         seconds = min(LIVE_BUDGET_S, 0.75 * (self.opts.duration or LIVE_BUDGET_S))
