@@ -255,18 +255,23 @@ def test_requests_sort_by_cost_on_the_server(
     assert_no_errors(dash_duo)
 
 
-def test_csv_downloads(dash_duo: Any, app: dash.Dash, seeded: tuple[Any, Seeded]) -> None:
-    base = start(dash_duo, app)
-    login(dash_duo, base, path="/requests?outcome=upstream_error")
-    dash_duo.wait_for_element("#requests-table td", timeout=10)
-    dash_duo.find_element("#requests-csv").click()
+def downloaded(dash_duo: Any, button: str, stem: str) -> list[dict[str, str]]:
+    """Click a CSV button and read the file the browser saved."""
+    dash_duo.find_element(button).click()
     folder = Path(dash_duo.download_path)
     WebDriverWait(dash_duo.driver, 10).until(
         lambda _: [p for p in folder.glob("*.csv") if p.stat().st_size > 0]
     )
-    (path,) = folder.glob("spendscope-requests-*.csv")
+    (path,) = folder.glob(f"spendscope-{stem}-*.csv")
     with path.open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
+        return list(csv.DictReader(handle))
+
+
+def test_csv_downloads(dash_duo: Any, app: dash.Dash, seeded: tuple[Any, Seeded]) -> None:
+    base = start(dash_duo, app)
+    login(dash_duo, base, path="/requests?outcome=upstream_error")
+    dash_duo.wait_for_element("#requests-table td", timeout=10)
+    rows = downloaded(dash_duo, "#requests-csv", "requests")
     expected = {e.id for e in seeded[1].events if e.outcome == "upstream_error"}
     assert {r["id"] for r in rows} == expected
     assert all(r["outcome"] == "upstream_error" for r in rows)
@@ -345,14 +350,7 @@ def test_reconciliation_shows_the_planted_differences_and_downloads_them(
     assert "key_bypass" in dash_duo.find_element("#reconciliation-unmetered").text
     assert "$2.50" in dash_duo.find_element("#reconciliation-stats").text  # two days at $1.25
     screenshot(dash_duo, screenshots, "reconciliation")
-    dash_duo.find_element("#reconciliation-csv").click()
-    folder = Path(dash_duo.download_path)
-    WebDriverWait(dash_duo.driver, 10).until(
-        lambda _: [p for p in folder.glob("*.csv") if p.stat().st_size > 0]
-    )
-    (path,) = folder.glob("spendscope-reconciliation-*.csv")
-    with path.open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    rows = downloaded(dash_duo, "#reconciliation-csv", "reconciliation")
     drift = [r for r in rows if r["kind"] == "price"]
     assert [r["group"] for r in drift] == ["gpt-4o-2024-08-06"]
     assert all(r["kind"] == "match" for r in rows if r not in drift)
