@@ -11,6 +11,7 @@ bearer when unset); ``MockConfig.admin_faults`` answers the first admin calls, i
 from __future__ import annotations
 
 import re
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
@@ -74,7 +75,7 @@ def _window(request: web.Request, kind: str) -> tuple[list[date], int]:
     q = request.query
     try:
         start = int(q["start_time"])
-        end = int(q.get("end_time", start + 7 * 86400))
+        end = int(q.get("end_time", int(time.time()) + 1))  # default: up to now, as OpenAI
         limit = int(q.get("limit", "7"))
     except (KeyError, ValueError):
         raise web.HTTPBadRequest(text="start_time (and end_time, limit) must be integers") from None

@@ -245,12 +245,12 @@ def _bill(engine: Engine) -> None:
     items = []
     for m in metered_lines(engine, first, last):
         usd = m.cost_usd * Decimal("1.2") if (m.model, m.day) == (DRIFT_MODEL, last) else m.cost_usd
-        common = {"model": m.model, "project_id": "proj_seed", "api_key_id": GATEWAY_KEY_ID}
+        ours = ("proj_seed", GATEWAY_KEY_ID)
         items += [
-            BillItem(m.day, "costs", f"{m.model}, input", billed_usd=usd, **common),
-            BillItem(m.day, "completions", "completions", input_tokens=m.tokens.input,
-                     input_cached_tokens=m.tokens.cached, output_tokens=m.tokens.output,
-                     requests=m.requests, **common),
+            BillItem(m.day, "costs", f"{m.model}, input", m.model, *ours, billed_usd=usd),
+            BillItem(m.day, "completions", "completions", m.model, *ours,
+                     input_tokens=m.tokens.input, input_cached_tokens=m.tokens.cached,
+                     output_tokens=m.tokens.output, requests=m.requests),
         ]  # fmt: skip
     for day in (last - timedelta(days=1), last):
         items.append(BillItem(day, "costs", "gpt-4o-mini-2024-07-18, input", "gpt-4o-mini",
