@@ -3,13 +3,18 @@ Retry-After, and amounts parsed exactly."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import httpx
+import pytest
+from typer.testing import CliRunner
 
+from collector.cli import app
 from collector.mock_upstream import MockConfig, run_in_thread
 from collector.reconcile import USAGE_ENDPOINTS, AdminClient, fetch_bill
+from collector.settings import get_settings
 from tests.gateway._support import UPSTREAM_KEY
 from tests.reconcile.conftest import ADMIN_KEY, GATEWAY_KEY_ID
 
@@ -54,3 +59,17 @@ def test_retries_end_after_the_last_attempt() -> None:
             raise AssertionError("a persistent 503 must fail the fetch")
         finally:
             client.close()
+
+
+def test_the_admin_key_is_masked_in_config_show(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPENDSCOPE_OPENAI_ADMIN_KEY", ADMIN_KEY)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["config", "show", "--json"])
+        shown = json.loads(result.stdout)
+        assert get_settings().openai_admin_key is not None
+        assert ADMIN_KEY not in repr(get_settings())
+    finally:
+        get_settings.cache_clear()
+    assert shown["SPENDSCOPE_OPENAI_ADMIN_KEY"] == "********"
+    assert ADMIN_KEY not in result.stdout
