@@ -1,19 +1,24 @@
 """Reconciliation queries: OpenAI's stored bill and what spendscope metered, per UTC day.
 
-The metered side reads ``requests`` one UTC day at a time over its ``started_at`` index
-(grouped by served model and upstream: the upstream names the OpenAI key that carried the
-traffic, which the rollups do not keep). Blocked requests never reached OpenAI and are left
-out; unpriced ones count their tokens but no money, and are named in the explanation.
+The metered side reads the daily project rollups (per UTC day × model), like every other
+aggregate. Only when lines are grouped by OpenAI key or project and the gateway has several
+upstream keys does it read ``requests`` (one UTC day at a time over its ``started_at``
+index), grouped by upstream: the upstream names the OpenAI key that carried the traffic, and
+the rollups do not keep it. Blocked requests never reached OpenAI and are left out; unpriced
+ones count their tokens but no money, and are named in the explanation. ``requests`` on the
+metered side counts successful requests.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
-from sqlalchemy import Engine, case, func, or_, select
+from sqlalchemy import Engine, case, func, select
 
 from collector.db.bills import BillDay, BillLine
-from collector.db.models import Request
+from collector.db.models import Request, daily_project_rollups
 from collector.reconcile._compare import days_of, reconcile
 from collector.reconcile._types import (
     ZERO,
@@ -34,18 +39,45 @@ def day_start(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=UTC)
 
 
-def metered_lines(engine: Engine, start: date, end: date) -> list[MeteredLine]:
-    """What spendscope recorded per UTC day × served model × upstream, ``start``..``end``."""
+def metered_lines(
+    engine: Engine, start: date, end: date, *, by_upstream: bool = False, upstream: str = "default"
+) -> list[MeteredLine]:
+    """What spendscope recorded per UTC day × model, ``start``..``end``: from the daily
+    rollups (all of it booked to ``upstream``), or per upstream from ``requests``."""
+    if by_upstream:
+        return _from_requests(engine, start, end)
+    r = daily_project_rollups.c
+    ok = func.sum(case((r.outcome == Outcome.SUCCESS.value, r.requests), else_=0))
+    stmt = (
+        select(r.day, r.model, func.sum(r.cost_usd), func.sum(r.prompt_tokens),
+               func.sum(r.cached_tokens), func.sum(r.completion_tokens), ok,
+               func.sum(r.unpriced_requests))
+        .where(r.day >= day_start(start), r.day < day_start(end + timedelta(days=1)),
+               r.outcome != Outcome.BLOCKED.value)
+        .group_by(r.day, r.model)
+    )  # fmt: skip
+    with engine.connect() as conn:
+        rows = conn.execute(stmt).all()
+    return [_line(when.date(), m, upstream, rest) for when, m, *rest in rows]
+
+
+def _line(day: date, model: object, upstream: object, sums: Sequence[Any]) -> MeteredLine:
+    cost, p, c, o, n, u = sums
+    tokens = Tokens(int(p or 0), int(c or 0), int(o or 0))
+    usd = ZERO if cost is None else cost
+    return MeteredLine(day, str(model), str(upstream), usd, tokens, int(n or 0), int(u or 0))
+
+
+def _from_requests(engine: Engine, start: date, end: date) -> list[MeteredLine]:
     r = Request
     model = func.coalesce(r.model_served, r.model_requested, "")
     upstream = func.coalesce(r.upstream, "default")
-    billable = or_(r.prompt_tokens > 0, r.completion_tokens > 0, r.images > 0,
-                   r.characters > 0, r.audio_seconds > 0)  # fmt: skip
+    ok = case((r.outcome == Outcome.SUCCESS.value, 1), else_=0)
     unpriced = case((r.cost_source == CostSource.UNPRICED.value, 1), else_=0)
     cols = (
         model, upstream, func.sum(r.cost_usd), func.sum(r.prompt_tokens),
-        func.sum(r.cached_tokens), func.sum(r.completion_tokens),
-        func.sum(case((billable, 1), else_=0)), func.sum(unpriced),
+        func.sum(r.cached_tokens), func.sum(r.completion_tokens), func.sum(ok),
+        func.sum(unpriced),
     )  # fmt: skip
     out: list[MeteredLine] = []
     with engine.connect() as conn:
@@ -54,10 +86,7 @@ def metered_lines(engine: Engine, start: date, end: date) -> list[MeteredLine]:
             where = (r.started_at >= lo, r.started_at < lo + timedelta(days=1),
                      r.outcome != Outcome.BLOCKED.value)  # fmt: skip
             rows = conn.execute(select(*cols).where(*where).group_by(model, upstream)).all()
-            for m, up, cost, p, c, o, n, u in rows:
-                tokens = Tokens(int(p or 0), int(c or 0), int(o or 0))
-                usd = ZERO if cost is None else cost
-                out.append(MeteredLine(day, str(m), str(up), usd, tokens, int(n or 0), int(u or 0)))
+            out += [_line(day, m, up, rest) for m, up, *rest in rows]
     return out
 
 
@@ -90,5 +119,7 @@ def reconciliation(
     if (end - start).days + 1 > MAX_DAYS:
         raise ValueError(f"a reconciliation covers at most {MAX_DAYS} days")
     items, fetched = stored_bill(engine, start, end)
-    metered = metered_lines(engine, start, end)
+    keyed = group_by is not GroupBy.MODEL and len(owners.key_ids) > 1
+    only = next(iter(owners.key_ids), "default") if len(owners.key_ids) == 1 else "default"
+    metered = metered_lines(engine, start, end, by_upstream=keyed, upstream=only)
     return reconcile(start, end, items, metered, owners, group_by, fetched)

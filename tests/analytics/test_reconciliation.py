@@ -31,7 +31,8 @@ def test_metered_lines_split_by_utc_day_model_and_upstream(engine: Engine) -> No
         make_event(started_at=_at(13), model_served="acme-ft", cost_usd=None,
                    cost_source="unpriced"),
     ])  # fmt: skip
-    lines = {(m.model, m.upstream): m for m in analytics.metered_lines(engine, DAY, DAY)}
+    raw = analytics.metered_lines(engine, DAY, DAY, by_upstream=True)
+    lines = {(m.model, m.upstream): m for m in raw}
     assert set(lines) == {
         ("gpt-4o-mini-2024-07-18", "default"), ("gpt-4o-mini-2024-07-18", "azure"),
         ("acme-ft", "default"),
@@ -42,6 +43,13 @@ def test_metered_lines_split_by_utc_day_model_and_upstream(engine: Engine) -> No
     unpriced = lines[("acme-ft", "default")]
     assert unpriced.cost_usd == 0 and unpriced.unpriced_requests == 1
     assert unpriced.tokens == Tokens(100, 0, 20)
+    # the rollups give the same per model (all booked to one upstream)
+    rolled = {m.model: m for m in analytics.metered_lines(engine, DAY, DAY, upstream="default")}
+    assert set(rolled) == {"gpt-4o-mini-2024-07-18", "acme-ft"}
+    mini = rolled["gpt-4o-mini-2024-07-18"]
+    assert mini.cost_usd == Decimal("0.6") and mini.requests == 3
+    assert mini.tokens == Tokens(300, 40, 60) and mini.upstream == "default"
+    assert rolled["acme-ft"] == unpriced
 
 
 def test_stored_bill_and_frames(engine: Engine) -> None:
