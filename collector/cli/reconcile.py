@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from collector.cli.common import database_errors, engine_or_exit, fail, settings_or_exit
+
+if TYPE_CHECKING:
+    from collector.reconcile import Reconciliation
 
 _GROUPS = ("model", "project", "api_key")
 
@@ -63,11 +66,10 @@ def reconcile_cmd(
     _print(rec)
 
 
-def _print(rec: object) -> None:
-    from collector.reconcile import Reconciliation, usd_text
+def _print(rec: Reconciliation) -> None:
+    from collector.reconcile import usd_text
     from collector.reconcile._render import ratio_text
 
-    assert isinstance(rec, Reconciliation)  # noqa: S101 - type narrowing for the lazy import
     console = Console(width=140)
     days = Table("date", "billed", "metered", "difference", "coverage", "unmetered",
                  title="OpenAI's bill against spendscope's record (USD)")  # fmt: skip

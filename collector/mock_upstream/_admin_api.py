@@ -51,12 +51,18 @@ def _error(status: int, message: str, code: str | None = None) -> web.Response:
     return _json(body, status, {"retry-after": "0"} if status == 429 else None)
 
 
-def _fault(request: web.Request, config: MockConfig, calls: list[int]) -> web.Response | None:
+def _denied(request: web.Request, config: MockConfig) -> web.Response | None:
+    """401 unless the request carries the admin key (any bearer when none is configured)."""
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         return _error(401, "You didn't provide an API key.")
     if config.admin_key is not None and key.strip() != config.admin_key:
         return _error(401, "Incorrect API key provided.", "invalid_api_key")
+    return None
+
+
+def _fault(config: MockConfig, calls: list[int]) -> web.Response | None:
+    """The scripted answer of this admin call (``admin_faults`` in order), or None."""
     calls[0] += 1
     n = calls[0] - 1
     if n >= len(config.admin_faults) or config.admin_faults[n] == "ok":
@@ -127,7 +133,9 @@ def _groups(request: web.Request, allowed: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(wanted)
 
 
-def _cost_results(config: MockConfig, bill: Mapping[BookKey, Booked], groups: Iterable[str]):  # type: ignore[no-untyped-def]
+def _cost_results(
+    config: MockConfig, bill: Mapping[BookKey, Booked], groups: Iterable[str]
+) -> list[dict[str, Any]]:
     sums: dict[tuple[Any, ...], Decimal] = defaultdict(Decimal)
     wanted = set(groups)
     for (_, _, model, key_id, project, _), booked in bill.items():
@@ -147,7 +155,9 @@ def _cost_results(config: MockConfig, bill: Mapping[BookKey, Booked], groups: It
     ]  # fmt: skip
 
 
-def _usage_results(endpoint: str, bill: Mapping[BookKey, Booked], groups: Iterable[str]):  # type: ignore[no-untyped-def]
+def _usage_results(
+    endpoint: str, bill: Mapping[BookKey, Booked], groups: Iterable[str]
+) -> list[dict[str, Any]]:
     sums: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     wanted = set(groups)
     for (_, kind, model, key_id, project, batch), b in bill.items():
@@ -176,7 +186,7 @@ async def book_history(request: web.Request) -> web.Response:
     from collector.mock_upstream._http import STATE
 
     state = request.app[STATE]
-    denied = _fault(request, state.config, [len(state.config.admin_faults)])
+    denied = _denied(request, state.config)
     if denied is not None:
         return denied
     try:
@@ -210,7 +220,9 @@ def _serve(request: web.Request, kind: str) -> web.Response:
 
     state = request.app[STATE]
     config = state.config
-    fault = _fault(request, config, state.admin_calls)
+    fault = _denied(request, config)
+    if fault is None:
+        fault = _fault(config, state.admin_calls)
     if fault is not None:
         return fault
     days, limit = _window(request, kind)
