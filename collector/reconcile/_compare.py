@@ -141,6 +141,8 @@ def _lines(
     out = []
     for day, group in sorted(bill.keys() | meter.keys()):
         b, m = bill[(day, group)], meter[(day, group)]
+        if not (b.usd or m.usd or b.tokens.total or m.tokens.total):
+            continue  # nothing billed and nothing metered (e.g. requests refused upstream)
         kind, text = _explain(day, group, by, b, m)
         out.append(Line(day, group, b.usd, m.usd, b.tokens, m.tokens, b.requests, m.requests,
                         kind, text))  # fmt: skip

@@ -67,3 +67,9 @@ def test_group_by_key_maps_upstreams_to_key_ids() -> None:
     t = Tokens(10, 0, 5)
     rec = reconcile(DAY, DAY, _bill("1", t), [_meter("1", t)], OURS, GroupBy.API_KEY)
     assert [(x.group, x.kind) for x in rec.lines] == [("key_gw", LineKind.MATCH)]
+
+
+def test_lines_with_nothing_on_either_side_are_left_out() -> None:
+    refused = MeteredLine(DAY, "gtp-4o-mini", "default", Decimal(0), Tokens(), 0)
+    rec = reconcile(DAY, DAY, [], [refused], OURS)
+    assert rec.lines == () and rec.totals.coverage is None
