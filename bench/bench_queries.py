@@ -48,65 +48,39 @@ def _pages(engine: Engine) -> dict[str, Page]:
     month = qa.Filters.last(30, now)
     day = qa.Filters.last(1, now)
     week = qa.Filters.last(7, now)
-    return (
-        {
-            "overview": lambda: (  # cards (+ budgets), spend by model, p95 latency by model
-                qa.overview(engine, month, now),
-                qa.budget_status(engine, now),
-                qa.spend_over_time(engine, month, "model", "day"),
-                qa.latency_over_time(engine, month, "day"),
-            ),
-            "spend": lambda: (  # over time and top 25 by model (with the total), savings, budgets
-                qa.spend_over_time(engine, month, "model", "day"),
-                qa.top_spenders(engine, month, "model", 25),
-                qa.overview(engine, month, now),
-                qa.savings(engine, month, "day"),
-                qa.budget_status(engine, now),
-            ),
-            "spend by tag (over time, top 25)": lambda: (
-                qa.spend_over_time(engine, month, "tag", "day"),
-                qa.top_spenders(engine, month, "tag", 25),
-            ),
-            "spend: savings only": lambda: qa.savings(engine, month, "day"),
-            "spend: savings only, 7 days (default range)": lambda: qa.savings(engine, week, "day"),
-            "reliability": lambda: (
-                qa.error_budget_by_project(engine, month, now),
-                qa.reliability(engine, month, "day"),
-                qa.errors_breakdown(engine, month),
-            ),
-            "budgets & alerts": lambda: (
-                qa.filter_options(engine),
-                qa.budget_status(engine, now),
-                qa.alert_history(engine, page=1, page_size=15),
-            ),
-            "latency": lambda: qa.latency_over_time(engine, month, "day"),
-            "latency, 1 day by hour": lambda: qa.latency_over_time(engine, day, "hour"),
-        }
-        | _reconciliation_pages(engine, month, week)
-        | _detail_pages(engine, month, day, some_id)
-    )
-
-
-def _reconciliation_pages(engine: Engine, month: qa.Filters, week: qa.Filters) -> dict[str, Page]:
-    """The Reconciliation page (metered side from the daily rollups), and the one grouping
-    that reads ``requests``: by OpenAI key with two upstream keys."""
-    from collector.reconcile import GroupBy, Ownership
-
-    def days(f: qa.Filters) -> tuple[Any, Any]:
-        return f.start.date(), (f.end - timedelta(microseconds=1)).date()
-
-    two = Ownership({"default": "key_a", "azure": "key_b"})
     return {
-        "reconciliation (7 days, default range)": lambda: qa.reconciliation(
-            engine, *days(week), Ownership({"default": "key_a"})
+        "overview": lambda: (  # cards (+ budgets), spend by model, p95 latency by model
+            qa.overview(engine, month, now),
+            qa.budget_status(engine, now),
+            qa.spend_over_time(engine, month, "model", "day"),
+            qa.latency_over_time(engine, month, "day"),
         ),
-        "reconciliation (30 days)": lambda: qa.reconciliation(
-            engine, *days(month), Ownership({"default": "key_a"})
+        "spend": lambda: (  # over time and top 25 by model (with the total), savings, budgets
+            qa.spend_over_time(engine, month, "model", "day"),
+            qa.top_spenders(engine, month, "model", 25),
+            qa.overview(engine, month, now),
+            qa.savings(engine, month, "day"),
+            qa.budget_status(engine, now),
         ),
-        "reconciliation by key, 2 upstreams (30 days, requests)": lambda: qa.reconciliation(
-            engine, *days(month), two, GroupBy.API_KEY
+        "spend by tag (over time, top 25)": lambda: (
+            qa.spend_over_time(engine, month, "tag", "day"),
+            qa.top_spenders(engine, month, "tag", 25),
         ),
-    }
+        "spend: savings only": lambda: qa.savings(engine, month, "day"),
+        "spend: savings only, 7 days (default range)": lambda: qa.savings(engine, week, "day"),
+        "reliability": lambda: (
+            qa.error_budget_by_project(engine, month, now),
+            qa.reliability(engine, month, "day"),
+            qa.errors_breakdown(engine, month),
+        ),
+        "budgets & alerts": lambda: (
+            qa.filter_options(engine),
+            qa.budget_status(engine, now),
+            qa.alert_history(engine, page=1, page_size=15),
+        ),
+        "latency": lambda: qa.latency_over_time(engine, month, "day"),
+        "latency, 1 day by hour": lambda: qa.latency_over_time(engine, day, "hour"),
+    } | _detail_pages(engine, month, day, some_id)
 
 
 def _detail_pages(
@@ -130,6 +104,29 @@ def _detail_pages(
         ),
         "detail": lambda: qa.request_detail(engine, some_id),
         "filter options": lambda: qa.filter_options(engine),
+    } | _reconciliation_pages(engine, month)
+
+
+def _reconciliation_pages(engine: Engine, month: qa.Filters) -> dict[str, Page]:
+    """The Reconciliation page (metered side from the daily rollups), and the one grouping
+    that reads ``requests``: by OpenAI key with two upstream keys."""
+    from collector.reconcile import GroupBy, Ownership
+
+    def days(f: qa.Filters) -> tuple[Any, Any]:
+        return f.start.date(), (f.end - timedelta(microseconds=1)).date()
+
+    two = Ownership({"default": "key_a", "azure": "key_b"})
+    week = qa.Filters(month.end - timedelta(days=7), month.end)
+    return {
+        "reconciliation (7 days, default range)": lambda: qa.reconciliation(
+            engine, *days(week), Ownership({"default": "key_a"})
+        ),
+        "reconciliation (30 days)": lambda: qa.reconciliation(
+            engine, *days(month), Ownership({"default": "key_a"})
+        ),
+        "reconciliation by key, 2 upstreams (30 days, requests)": lambda: qa.reconciliation(
+            engine, *days(month), two, GroupBy.API_KEY
+        ),
     }
 
 
