@@ -104,6 +104,29 @@ def _detail_pages(
         ),
         "detail": lambda: qa.request_detail(engine, some_id),
         "filter options": lambda: qa.filter_options(engine),
+    } | _reconciliation_pages(engine, month)
+
+
+def _reconciliation_pages(engine: Engine, month: qa.Filters) -> dict[str, Page]:
+    """The Reconciliation page (metered side from the daily rollups), and the one grouping
+    that reads ``requests``: by OpenAI key with two upstream keys."""
+    from collector.reconcile import GroupBy, Ownership
+
+    def days(f: qa.Filters) -> tuple[Any, Any]:
+        return f.start.date(), (f.end - timedelta(microseconds=1)).date()
+
+    two = Ownership({"default": "key_a", "azure": "key_b"})
+    week = qa.Filters(month.end - timedelta(days=7), month.end)
+    return {
+        "reconciliation (7 days, default range)": lambda: qa.reconciliation(
+            engine, *days(week), Ownership({"default": "key_a"})
+        ),
+        "reconciliation (30 days)": lambda: qa.reconciliation(
+            engine, *days(month), Ownership({"default": "key_a"})
+        ),
+        "reconciliation by key, 2 upstreams (30 days, requests)": lambda: qa.reconciliation(
+            engine, *days(month), two, GroupBy.API_KEY
+        ),
     }
 
 

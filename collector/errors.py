@@ -4,6 +4,7 @@
     ├── SettingsError          invalid configuration (one line, naming the variable)
     ├── StorageError           the database refused or is unreachable (recorder spools)
     ├── PricingError           bad price data or a bad cost query
+    ├── ReconcileError         OpenAI's Costs/Usage APIs refused, failed or answered nonsense
     └── GatewayError           an error with an OpenAI-shaped HTTP answer
         ├── InvalidRequest     400 invalid_request_error
         ├── AuthenticationFailed 401 invalid_api_key
@@ -39,6 +40,10 @@ class StorageError(SpendscopeError):
 
 class PricingError(SpendscopeError):
     """Price data or a cost question is malformed."""
+
+
+class ReconcileError(SpendscopeError):
+    """Fetching OpenAI's bill failed; the message is one line saying why (nothing was stored)."""
 
 
 class GatewayError(SpendscopeError):

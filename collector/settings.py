@@ -211,6 +211,35 @@ class Settings(BaseSettings):
     smtp_starttls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS.")
     smtp_timeout_s: float = Field(10.0, gt=0, description="Timeout of one SMTP delivery.")
 
+    # --- reconciliation with OpenAI's bill ----------------------------------------------
+    openai_admin_key: SecretStr | None = Field(
+        None,
+        description="OpenAI admin key (sk-admin-…) read by `spendscope reconcile` and the daily "
+        "reconciliation job for the organization's Costs and Usage APIs (masked everywhere).",
+    )
+    openai_admin_base_url: str = Field(
+        "https://api.openai.com/v1",
+        description="Base URL of OpenAI's organization (admin) APIs; the reconciliation talks to "
+        "it directly, never through the gateway.",
+    )
+    openai_key_ids: dict[str, str] = Field(
+        default_factory=dict,
+        description="OpenAI API key ids (key_…) of the gateway's upstream keys, JSON {upstream: "
+        "key id} ('default' is upstream_base_url). Spend under any other key is unmetered.",
+    )
+    openai_project_ids: list[str] = Field(
+        default_factory=list,
+        description="OpenAI project ids (proj_…) the gateway's keys belong to, JSON list; used "
+        "when openai_key_ids is empty: spend in other projects is unmetered.",
+    )
+    reconcile_days: int = Field(
+        3,
+        ge=1,
+        le=31,
+        description="The gateway's daily reconciliation re-fetches this many finished UTC days "
+        "(OpenAI finalises a day's costs within about a day).",
+    )
+
     # --- access --------------------------------------------------------------------------
     admin_token: str | None = Field(
         None, description="Bearer token for the admin and report APIs (full rights)."

@@ -34,6 +34,7 @@ PAGES: tuple[tuple[str, str], ...] = (
     ("/latency", "Latency"),
     ("/requests", "Requests"),
     ("/budgets", "Budgets & alerts"),
+    ("/reconciliation", "Reconciliation"),
 )
 REFRESH_MS = 30_000
 _log = logging.getLogger(__name__)

@@ -21,6 +21,8 @@ from sqlalchemy import Engine
 
 from collector.alerts._deliver import Notice, deliver_all
 from collector.alerts._measure import measure
+from collector.alerts._reconcile import RECONCILE_KINDS
+from collector.alerts._reconcile import measure as measure_reconcile
 from collector.alerts._rules import evaluate_rule
 from collector.alerts._store import (
     FiringEvent,
@@ -32,6 +34,7 @@ from collector.alerts._store import (
 )
 from collector.alerts._types import Alert, Measurements, Rule, RuleKind
 from collector.budgets import BudgetSpec, load_budgets, parse_timezone
+from collector.reconcile import ownership
 from collector.settings import Settings
 
 _log = logging.getLogger("collector.alerts")
@@ -105,6 +108,9 @@ class AlertEvaluator:
         return report
 
     async def _measure(self, rule: Rule, budgets: list[BudgetSpec], now: datetime) -> Measurements:
+        if rule.kind in RECONCILE_KINDS:
+            owners = ownership(self._settings)
+            return await asyncio.to_thread(measure_reconcile, self._engine, rule, now, owners)
         if rule.kind is RuleKind.RECORDER_HEALTH:
             probe = self._recorder_health
             return Measurements(recorder=dict(probe()) if probe is not None else {})

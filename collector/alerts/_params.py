@@ -11,6 +11,9 @@ from collector.alerts._anomaly_rule import ANOMALY_DEFAULTS, check_anomaly
 from collector.alerts._common import number as _number
 from collector.alerts._common import parse_duration
 from collector.alerts._exhaustion import EXHAUSTION_DEFAULTS, check_exhaustion
+from collector.alerts._reconcile import DEFAULTS as RECONCILE_DEFAULTS
+from collector.alerts._reconcile import RECONCILE_KINDS
+from collector.alerts._reconcile import validate as validate_reconcile
 from collector.alerts._types import AlertConfigError, RuleKind
 from collector.budgets import Scope, ScopeKind
 
@@ -33,6 +36,7 @@ DEFAULTS: dict[RuleKind, dict[str, Any]] = {
     RuleKind.RECORDER_HEALTH: {},
     RuleKind.SPEND_ANOMALY: ANOMALY_DEFAULTS,
     RuleKind.BUDGET_EXHAUSTION: EXHAUSTION_DEFAULTS,
+    **RECONCILE_DEFAULTS,
 }
 
 
@@ -62,6 +66,9 @@ def validate_params(kind: RuleKind, scope: Scope, given: Mapping[str, Any]) -> d
         return check_anomaly(scope, params)
     if kind is RuleKind.BUDGET_EXHAUSTION:
         return check_exhaustion(params)
+    if kind in RECONCILE_KINDS:
+        validate_reconcile(kind, scope, params)
+        return params
     if kind is RuleKind.RECORDER_HEALTH and scope.kind is not ScopeKind.GLOBAL:
         raise AlertConfigError(f"{kind} rules watch the gateway's recorder: scope global only")
     if kind not in (RuleKind.BUDGET_THRESHOLD, RuleKind.FORECAST_OVERRUN):

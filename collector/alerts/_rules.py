@@ -11,6 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from collector.alerts import _reconcile as reconcile_rules
 from collector.alerts._anomaly_rule import spend_anomaly
 from collector.alerts._common import dedup_key as _key
 from collector.alerts._common import parse_duration
@@ -203,6 +204,8 @@ def _recorder_health(rule: Rule, m: Measurements, now: datetime) -> list[Alert]:
 
 
 _EVALUATORS: dict[RuleKind, Callable[[Rule, Measurements, datetime], list[Alert]]] = {
+    RuleKind.RECONCILIATION_DRIFT: reconcile_rules.drift,
+    RuleKind.UNMETERED_SPEND: reconcile_rules.unmetered,
     RuleKind.BUDGET_THRESHOLD: _budget_threshold,
     RuleKind.FORECAST_OVERRUN: _forecast_overrun,
     RuleKind.SLO_BURN_RATE: _slo_burn_rate,

@@ -12,6 +12,7 @@ from typing import Any
 from collector.anomaly import Finding
 from collector.budgets import BudgetStatus, Scope
 from collector.errors import SpendscopeError
+from collector.reconcile._types import Reconciliation
 
 
 class AlertConfigError(SpendscopeError, ValueError):
@@ -28,6 +29,8 @@ class RuleKind(StrEnum):
     RECORDER_HEALTH = "recorder_health"  # the record lags, quarantined or dropped events
     SPEND_ANOMALY = "spend_anomaly"  # a scope's recent spend far above its usual for the hour
     BUDGET_EXHAUSTION = "budget_exhaustion"  # at today's rate a budget runs out well before its end
+    RECONCILIATION_DRIFT = "reconciliation_drift"  # OpenAI's bill differs from the record
+    UNMETERED_SPEND = "unmetered_spend"  # billed spend under keys the gateway never used
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +78,7 @@ class Measurements:
     recorder: Mapping[str, str] = field(default_factory=dict)  # why the record is not whole
     findings: tuple[Finding, ...] = ()  # members whose recent spend is unusual
     rates: Mapping[str, Decimal] = field(default_factory=dict)  # budget → recent USD per hour
+    reconciliation: Reconciliation | None = None  # the stored bill against the record
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,11 @@ DataFrame columns, per function:
 - ``alert_history``: id, fired_at, state, resolved_at, rule, kind, scope, period,
   threshold, message, delivery (and the total count)
 - ``recording_issues``: what firing recorder-health alerts say (a list of lines)
+- ``reconciliation``: a ``collector.reconcile.Reconciliation`` (totals, days, lines,
+  unmetered spend) of the stored bill against ``requests``
+- ``reconciliation_days`` / ``largest_differences`` / ``unmetered_spend`` /
+  ``reconciliation_lines``: a reconciliation's per-day figures, its largest differences
+  with their explanation, spend under keys the gateway never used, and every line
 - ``budget_burndown``: ts, spent_usd, cumulative_usd
 - ``budget_status``: budget_id, name, scope_kind, scope_value, period, mode, period_start,
   period_end, amount_usd, spent_usd, forecast_usd, remaining_usd, used_pct
@@ -59,6 +64,13 @@ if TYPE_CHECKING:
         UnsupportedFilterError,
     )
     from collector.analytics._overview import overview
+    from collector.analytics._reconcile_frames import (
+        largest_differences,
+        reconciliation_days,
+        reconciliation_lines,
+        unmetered_spend,
+    )
+    from collector.analytics._reconciliation import metered_lines, reconciliation, stored_bill
     from collector.analytics._reliability import (
         error_budget_by_project,
         errors_breakdown,
@@ -90,6 +102,13 @@ _LAZY = {
     "SortBy": "collector.analytics._model",
     "UnsupportedFilterError": "collector.analytics._model",
     "overview": "collector.analytics._overview",
+    "metered_lines": "collector.analytics._reconciliation",
+    "largest_differences": "collector.analytics._reconcile_frames",
+    "reconciliation_days": "collector.analytics._reconcile_frames",
+    "reconciliation_lines": "collector.analytics._reconcile_frames",
+    "unmetered_spend": "collector.analytics._reconcile_frames",
+    "reconciliation": "collector.analytics._reconciliation",
+    "stored_bill": "collector.analytics._reconciliation",
     "error_budget_by_project": "collector.analytics._reliability",
     "errors_breakdown": "collector.analytics._reliability",
     "reliability": "collector.analytics._reliability",
@@ -130,14 +149,21 @@ __all__ = [
     "error_budget_by_project",
     "errors_breakdown",
     "filter_options",
+    "largest_differences",
     "latency_over_time",
+    "metered_lines",
     "overview",
     "period_window",
+    "reconciliation",
+    "reconciliation_days",
+    "reconciliation_lines",
     "recording_issues",
     "reliability",
     "request_detail",
     "requests_page",
     "savings",
     "spend_over_time",
+    "stored_bill",
     "top_spenders",
+    "unmetered_spend",
 ]

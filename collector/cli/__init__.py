@@ -33,6 +33,7 @@ _DOMAINS: tuple[str, ...] = (
     "collector.cli.alerts",
     "collector.cli.dashboard",
     "collector.cli.report",
+    "collector.cli.reconcile",
     "collector.cli.serve",
     "collector.cli.demo",
     "collector.cli.otel",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -33,6 +34,18 @@ def mock_upstream(
     output_tokens: Annotated[
         int | None, typer.Option(help="Fixed visible output tokens per choice.")
     ] = None,
+    admin_key: Annotated[
+        str | None, typer.Option(help="The admin key its Costs/Usage APIs accept (default any).")
+    ] = None,
+    bill_bypass_tokens: Annotated[
+        int, typer.Option(help="Bill this many tokens a day on a key the gateway never used.")
+    ] = 0,
+    bill_price_drift: Annotated[
+        str | None, typer.Option(help="MODEL=FACTOR: bill that model prefix at another price.")
+    ] = None,
+    bill_missing_day: Annotated[
+        list[str] | None, typer.Option(help="A UTC day (YYYY-MM-DD) the bill leaves out.")
+    ] = None,
 ) -> None:
     """Serve a realistic fake OpenAI API with scripted faults until Ctrl-C."""
     from collector.mock_upstream import serve
@@ -47,11 +60,28 @@ def mock_upstream(
         require_key=require_key,
         timeout_fault_s=timeout_fault_s,
         output_tokens=output_tokens,
+        admin_key=admin_key,
+        bypass_tokens=bill_bypass_tokens,
+        price_drift=_drift_or_exit(bill_price_drift),
+        missing_days=tuple(bill_missing_day or ()),
     )
     try:
         serve(config, lambda line: typer.echo(line, err=True))
     except OSError as exc:
         fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+
+
+def _drift_or_exit(text: str | None) -> tuple[str, str] | None:
+    if text is None:
+        return None
+    model, _, factor = text.partition("=")
+    try:
+        ok = bool(model) and Decimal(factor) > 0
+    except InvalidOperation:
+        ok = False
+    if not ok:
+        fail(f"--bill-price-drift must be MODEL=FACTOR (a positive number), got {text!r}")
+    return model, factor
 
 
 def _config_or_exit(scenario: Path | None, **options: Any) -> MockConfig:

@@ -27,6 +27,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from collector.db.base import NAMING_CONVENTION as NAMING_CONVENTION
 from collector.db.base import Base as Base
+from collector.db.bills import BillDay as BillDay
+from collector.db.bills import BillLine as BillLine
+from collector.db.bills import ReconcileRun as ReconcileRun
 from collector.db.rollups import TIER_COUNTERS as TIER_COUNTERS
 from collector.db.rollups import daily_error_rollups as daily_error_rollups
 from collector.db.rollups import daily_project_rollups as daily_project_rollups

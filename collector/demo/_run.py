@@ -38,6 +38,7 @@ from collector.alerts import AlertEvaluator
 from collector.budgets import BudgetSpec
 from collector.db import make_engine
 from collector.demo._backfill import BackfillReport, backfill
+from collector.demo._bill import Tally, bill_settings, book, reconcile_days, summary
 from collector.demo._console import (
     Access,
     Recorded,
@@ -62,6 +63,7 @@ from collector.demo._stack import (
     DEMO_USER,
     HOST,
     READY_S,
+    UPSTREAM_KEY,
     Paths,
     Ports,
     Stack,
@@ -105,6 +107,7 @@ class Populated:
     budgets: list[BudgetSpec]
     rules: list[str]
     history_end: datetime
+    bill: list[dict[str, Any]]  # the history's bookings for the mock's ledger
 
 
 def run_demo(options: DemoOptions, console: Console) -> int:
@@ -140,9 +143,11 @@ class _Demo:
         self.console = console
         self.paths = Paths.beside(options.db)
         self.ports = Ports(options.gateway_port, options.dashboard_port, options.mock_port)
+        mock_url = f"http://{HOST}:{options.mock_port}/v1"
         self.settings: Settings = load_settings(
-            database_url=self.paths.url, spool_dir=self.paths.spool, timezone="UTC"
-        )
+            database_url=self.paths.url, spool_dir=self.paths.spool, timezone="UTC",
+            **bill_settings(mock_url, UPSTREAM_KEY),
+        )  # fmt: skip
         self.stack = Stack()
         self.abort = threading.Event()
         self.problems: list[str] = []
@@ -161,6 +166,8 @@ class _Demo:
             populated = await self._start()
             if populated is not None:
                 traffic = await self._live(populated)
+                if traffic is not None:  # the live traffic's faults show as differences
+                    await asyncio.to_thread(self._reconcile, populated, "live traffic")
         except SpendscopeError as exc:  # DemoError, or a setup step refused (one line)
             self.problems.append(str(exc))
             self.console.print(f"[bold red]error:[/] {exc}")
@@ -182,7 +189,24 @@ class _Demo:
             return None
         _, populated = result
         self._report_history(populated.history)
+        await asyncio.to_thread(self._reconcile, populated, "history")
         return populated
+
+    def _reconcile(self, populated: Populated | None, what: str) -> None:
+        """Book the history in the mock's bill (once), fetch the bill and compare: one line."""
+        assert self.engine is not None  # noqa: S101 - type narrowing: set when the demo starts
+        if populated is None:
+            return
+        if what == "history":
+            book(self.settings.openai_admin_base_url, populated.bill)
+        end = datetime.now(UTC).date()
+        start = (populated.history_end - timedelta(days=self.opts.days)).date()
+        try:
+            rec = reconcile_days(self.engine, self.settings, start, end)
+        except SpendscopeError as exc:
+            self.problems.append(f"reconciliation of the {what} failed: {exc}")
+            return
+        self.console.print(summary(rec), highlight=False, soft_wrap=True)
 
     async def _spawn(self) -> None:
         """Ports first (the database is not touched if one is taken); slow steps overlap."""
@@ -224,11 +248,12 @@ class _Demo:
         events = generate_history(
             keys.keys, start=now - timedelta(days=self.opts.days), end=now, seed=self.opts.seed
         )
-        report = backfill(self.engine, events, progress=self._check_abort)
+        tally = Tally()
+        report = backfill(self.engine, tally.watch(events), progress=self._check_abort)
         plans = budget_plans(keys.prefixes, self._live_budget(now))
         budgets = create_demo_budgets(self.engine, plans, datetime.now(UTC), self.settings.timezone)
         rules = create_demo_rules(self.engine, self.settings, self.paths.alerts, now)
-        return Populated(keys, report, budgets, rules, now)
+        return Populated(keys, report, budgets, rules, now, tally.bookings(UPSTREAM_KEY))
 
     def _live_budget(self, now: datetime) -> Decimal:
         seconds = min(LIVE_BUDGET_S, 0.75 * (self.opts.duration or LIVE_BUDGET_S))

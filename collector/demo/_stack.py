@@ -1,18 +1,21 @@
 """The three services of the demo as child processes, configured only by SPENDSCOPE_* variables.
 
-mock upstream (the fake OpenAI, with the demo's fault scenario) ← gateway (records to the demo
-database) ; dashboard (reads it, behind a login). Started together, stopped in order: the
+mock upstream (the fake OpenAI, with the demo's fault scenario and a bill with planted bypass
+spend) ← gateway (records to the demo database) ; dashboard (reads it, behind a login, and
+the bill the demo fetched from the mock). Started together, stopped in order: the
 gateway first (SIGTERM, so its recorder drains), then the dashboard, then the mock.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from collector.demo._bill import ADMIN_KEY, BYPASS_TOKENS, bill_settings
 from collector.demo._procs import Child, DemoError, child_env
 
 SCENARIO = Path(__file__).with_name("scenario.yaml")
@@ -57,10 +60,18 @@ def _common(paths: Paths) -> dict[str, str]:
     }
 
 
+def _bill_env(ports: Ports) -> dict[str, str]:
+    """The mock's admin APIs and the gateway's key id there (reconciliation, dashboard)."""
+    values = bill_settings(f"http://{HOST}:{ports.mock}/v1", UPSTREAM_KEY)
+    return {f"SPENDSCOPE_{k.upper()}": v if isinstance(v, str) else json.dumps(v)
+            for k, v in values.items()}  # fmt: skip
+
+
 def mock_child(ports: Ports, paths: Paths) -> Child:
     args = [
         "mock-upstream", "--host", HOST, "--port", str(ports.mock), "--scenario", str(SCENARIO),
         "--tokens-per-s", "250", "--timeout-fault-s", "4", "--require-key", UPSTREAM_KEY,
+        "--admin-key", ADMIN_KEY, "--bill-bypass-tokens", str(BYPASS_TOKENS),
     ]  # fmt: skip
     return Child(
         "mock upstream", args, child_env(_common(paths)), paths.logs / "mock-upstream.log",
@@ -92,6 +103,7 @@ def dashboard_child(ports: Ports, paths: Paths, users: str) -> Child:
         "SPENDSCOPE_DASHBOARD_PORT": str(ports.dashboard),
         "SPENDSCOPE_DASHBOARD_USERS": users,
         "SPENDSCOPE_DASHBOARD_SECRET_KEY": secrets.token_urlsafe(48),
+        **_bill_env(ports),
     }
     return Child(
         "dashboard", ["dashboard"], child_env(env), paths.logs / "dashboard.log",

@@ -7,7 +7,8 @@ replaced only when they changed, so pricing keeps the rates it resolved), and th
 guards: the :class:`Admitter` (rate limits from ``make_limiter``, hard budgets) behind the
 admission hook, the sweeper that releases holds of dead processes, and the
 :class:`AlertEvaluator`, run every ``alert_interval_s`` and woken at once when a settle
-moves a budget over a threshold. The ``/metrics`` counters live here too: each recorded
+moves a budget over a threshold (or the daily reconciliation with OpenAI's bill, run when an
+admin key is set, stored a fetch). The ``/metrics`` counters live here too: each recorded
 request is counted once, after its hand-over to the recorder.
 """
 
@@ -35,6 +36,7 @@ from collector.keys import KeyCache, KeyPrincipal
 from collector.metrics import GatewayMetrics
 from collector.pricing import PriceOverride, load_overrides
 from collector.ratelimit import make_limiter
+from collector.reconcile import DailyReconciler
 from collector.recorder import Recorder, RecorderConfig, WriterProcess
 from collector.settings import Settings
 
@@ -104,6 +106,9 @@ class Runtime:
             self._tasks.append(asyncio.create_task(self._sweep_loop(), name="budget-sweeper"))
         evaluator = alerts.run_forever(s.alert_interval_s)
         self._tasks.append(asyncio.create_task(evaluator, name="alert-evaluator"))
+        daily = DailyReconciler(engine, s, on_done=alerts.trigger)
+        if daily.enabled:
+            self._tasks.append(asyncio.create_task(daily.run_forever(), name="reconciliation"))
 
     async def stop(self) -> None:
         """Stop taking work: close the upstream pool, drain the recorder, book the queued

@@ -10,6 +10,7 @@ from contextlib import contextmanager, suppress
 
 from aiohttp import web
 
+from collector.mock_upstream._admin_api import book_history, costs, usage
 from collector.mock_upstream._chat import chat_completions, completions
 from collector.mock_upstream._config import MockConfig
 from collector.mock_upstream._containers import create_container
@@ -50,9 +51,12 @@ def create_app(config: MockConfig) -> web.Application:
     app.router.add_post("/v1/containers", create_container)
     app.router.add_get("/v1/realtime", realtime)
     app.router.add_get("/v1/files", _list_files)
+    app.router.add_get("/v1/organization/costs", costs)
+    app.router.add_get("/v1/organization/usage/{endpoint}", usage)
     app.router.add_get("/_mock/images/{name}", image_file)
     app.router.add_get("/_mock/scenarios/{scenario}", _scenario_attempts)
     app.router.add_get("/_mock/realtime/{session}", realtime_close)
+    app.router.add_post("/_mock/ledger", book_history)
     app.router.add_route("*", "/v1/{tail:.*}", _not_found)
     return app
 

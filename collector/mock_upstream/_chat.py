@@ -25,7 +25,7 @@ from collector.mock_upstream._generate import (
     prompt_tokens,
     resolve_model,
 )
-from collector.mock_upstream._http import ApiError, ctx_of, json_response, send_events
+from collector.mock_upstream._http import ApiError, bill, ctx_of, json_response, send_events
 from collector.mock_upstream._models import fingerprint
 from collector.tokens import count_text_tokens
 
@@ -58,6 +58,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         "service_tier": "default",
         "system_fingerprint": fingerprint(served),
     }
+    bill(request, "chat", served, usage)
     if body.get("stream") is True:
         include = _include_usage(body)
         events = _chat_events(head, choices, usage if include else None)
@@ -164,6 +165,7 @@ async def completions(request: web.Request) -> web.StreamResponse:
         "created": int(time.time()),
         "model": served,
     }
+    bill(request, "completions", served, usage)
     if body.get("stream") is True:
         events = _completion_events(head, choices, usage if _include_usage(body) else None)
         return await send_events(request, events, usage["total_tokens"])

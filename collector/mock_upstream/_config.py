@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from collector.mock_upstream._scenario import Scenario
+
+
+def _is_day(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return len(text) == 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +36,13 @@ class MockConfig:
     output_tokens: int | None = None
     rpm_limit: int = 10_000
     tpm_limit: int = 30_000_000
+    # the Costs and Usage APIs (``_admin_api``): auth, faults, and scripted drift
+    admin_key: str | None = None
+    admin_faults: tuple[str, ...] = ()
+    project_id: str = "proj_mock"
+    bypass_tokens: int = 0  # a day's extra traffic on a key the gateway never used
+    price_drift: tuple[str, str] | None = None  # (model prefix, factor) billed at another price
+    missing_days: tuple[str, ...] = ()  # ISO days the bill leaves out
 
     def __post_init__(self) -> None:
         checks = {
@@ -39,6 +55,11 @@ class MockConfig:
             "rpm_limit must be >= 1": self.rpm_limit >= 1,
             "tpm_limit must be >= 1": self.tpm_limit >= 1,
             "require_key must be non-empty": self.require_key is None or bool(self.require_key),
+            "admin_faults must be ok, 429, 500, 503, 401 or malformed": all(
+                f in ("ok", "429", "500", "503", "401", "malformed") for f in self.admin_faults
+            ),
+            "bypass_tokens must be >= 0": self.bypass_tokens >= 0,
+            "missing_days must be YYYY-MM-DD": all(_is_day(d) for d in self.missing_days),
         }
         for message, ok in checks.items():
             if not ok:

@@ -13,6 +13,7 @@ import struct
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -92,6 +93,12 @@ def ctx_of(request: web.Request) -> Ctx:
 
 def error_body(message: str, kind: str, param: str | None, code: str | None) -> bytes:
     return orjson.dumps({"error": {"message": message, "type": kind, "param": param, "code": code}})
+
+
+def bill(request: web.Request, endpoint: str, model: str, usage: Any) -> None:
+    """Book an answered request in the ledger the Costs and Usage APIs are served from."""
+    key = request.headers.get("Authorization", "").partition(" ")[2].strip()
+    ctx_of(request).state.ledger.record(endpoint, model, usage, key, datetime.now(UTC))
 
 
 def json_response(request: web.Request, payload: Any, tokens: int) -> web.Response:
@@ -253,8 +260,8 @@ async def _cut_body(request: web.Request, response: web.StreamResponse) -> web.S
 @web.middleware
 async def openai_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Auth → body → fault choice → latency → fault or handler, for every ``/v1`` route."""
-    if not request.path.startswith("/v1/"):
-        return await handler(request)
+    if not request.path.startswith("/v1/") or request.path.startswith("/v1/organization/"):
+        return await handler(request)  # the admin APIs check the admin key themselves
     start = time.perf_counter()
     state = request.app[STATE]
     denied = _auth_error(request, state)

@@ -26,7 +26,14 @@ from collector.mock_upstream._generate import (
     prompt_tokens,
     resolve_model,
 )
-from collector.mock_upstream._http import ApiError, Ctx, ctx_of, json_response, send_events
+from collector.mock_upstream._http import (
+    ApiError,
+    Ctx,
+    bill,
+    ctx_of,
+    json_response,
+    send_events,
+)
 from collector.mock_upstream._models import is_reasoning
 from collector.mock_upstream._tool_items import tool_items
 
@@ -43,6 +50,7 @@ async def responses(request: web.Request) -> web.StreamResponse:
     choice = plan_choices(request, ctx, served, 1, limit)[0]
     obj = _response_object(ctx, body, served, choice, _usage(prompt, cached, choice))
     obj["output"][-1:-1] = tool_items(request, ctx.state, body)
+    bill(request, "responses", served, obj["usage"])
     if body.get("stream") is True:
         events = _events(obj, choice)
         return await send_events(request, events, obj["usage"]["total_tokens"], done=False)

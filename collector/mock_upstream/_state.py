@@ -12,6 +12,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from collector.mock_upstream._config import MockConfig
+from collector.mock_upstream._ledger import Ledger
 from collector.mock_upstream._scenario import FaultPlanner
 from collector.mock_upstream._text import TextBank
 
@@ -62,6 +63,8 @@ class MockState:
     planner: FaultPlanner = field(init=False)
     bank: TextBank = field(init=False)
     window: RateWindow = field(init=False)
+    ledger: Ledger = field(init=False)
+    admin_calls: list[int] = field(default_factory=lambda: [0])
     _seen: OrderedDict[int, None] = field(default_factory=OrderedDict)
     # Realtime session id → the close code its client sent (None: closed without a code).
     realtime_closes: OrderedDict[str, int | None] = field(default_factory=OrderedDict)
@@ -72,6 +75,7 @@ class MockState:
         self.planner = FaultPlanner(self.config.scenario, self.config.seed)
         self.bank = TextBank(self.config.seed)
         self.window = RateWindow(self.config.rpm_limit, self.config.tpm_limit)
+        self.ledger = Ledger(self.config.project_id)
 
     def request_id(self) -> str:
         """``req_`` + 32 hex like OpenAI's; a counter keeps it unique without a syscall."""

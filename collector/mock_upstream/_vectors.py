@@ -19,7 +19,7 @@ import orjson
 from aiohttp import web
 
 from collector.mock_upstream._generate import JsonDict, resolve_model
-from collector.mock_upstream._http import ApiError, ctx_of, json_response
+from collector.mock_upstream._http import ApiError, bill, ctx_of, json_response
 from collector.mock_upstream._models import EMBEDDING_DIMENSIONS, MODEL_LIST
 from collector.tokens import count_text_tokens
 
@@ -77,6 +77,7 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
         "model": served,
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
     }
+    bill(request, "embeddings", served, payload["usage"])
     return json_response(request, payload, tokens)
 
 

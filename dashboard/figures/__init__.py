@@ -19,6 +19,7 @@ from dashboard.figures._health import (
     errors_by,
     retry_success_over_time,
 )
+from dashboard.figures._reconcile import billed_vs_metered
 from dashboard.figures._savings import (
     KIND_LABELS,
     SAVINGS_HINT,
@@ -39,6 +40,7 @@ __all__ = [
     "NO_DATA_HINT",
     "SAVINGS_HINT",
     "attempts_per_success",
+    "billed_vs_metered",
     "budget_burn",
     "budget_burndown",
     "burn_rate_over_time",

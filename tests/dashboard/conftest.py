@@ -21,7 +21,7 @@ from collector.db import make_engine, upgrade_head
 from collector.settings import Settings
 from dashboard import create_dash_app
 from dashboard.passwords import hash_password
-from tests.dashboard.seed import NOW, Seeded, seed
+from tests.dashboard.seed import GATEWAY_KEY_ID, NOW, Seeded, seed
 
 ADMIN = ("alice", "correct horse battery staple")
 VIEWER = ("victor", "viewer-password-1")
@@ -75,7 +75,11 @@ def login_settings(**overrides: Any) -> Settings:
             f"{VIEWER[0]}:viewer:{hash_password(VIEWER[1])}",
         ]
     )
-    values: dict[str, Any] = {"dashboard_users": users, "dashboard_secret_key": SECRET}
+    values: dict[str, Any] = {
+        "dashboard_users": users,
+        "dashboard_secret_key": SECRET,
+        "openai_key_ids": {"default": GATEWAY_KEY_ID},  # the seed's bill (Reconciliation)
+    }
     return Settings(**{**values, **overrides})
 
 

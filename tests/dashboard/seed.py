@@ -13,7 +13,9 @@ from decimal import Decimal
 
 from sqlalchemy import Engine
 
+from collector.analytics import metered_lines
 from collector.db import AlertEvent, AlertRule, ApiKey, Budget, Project, session_scope
+from collector.reconcile import BillItem, days_of, replace_days
 from collector.recorder import AttemptEvent, UsageEvent, new_request_id, write_batch
 
 NOW = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)
@@ -233,6 +235,29 @@ def _as_batch(event: UsageEvent) -> None:
     event.cost_usd = (units / 2 / 1_000_000).quantize(_UNIT)
 
 
+GATEWAY_KEY_ID, BYPASS_KEY_ID, DRIFT_MODEL = "key_gateway", "key_bypass", "gpt-4o-2024-08-06"
+
+
+def _bill(engine: Engine) -> None:
+    """OpenAI's bill for the week: what was metered, with gpt-4o billed 20 % higher on the
+    last day and $1.25 a day on a key the gateway never used (the page's planted findings)."""
+    first, last = (NOW - timedelta(days=7)).date(), NOW.date()
+    items = []
+    for m in metered_lines(engine, first, last):
+        usd = m.cost_usd * Decimal("1.2") if (m.model, m.day) == (DRIFT_MODEL, last) else m.cost_usd
+        ours = ("proj_seed", GATEWAY_KEY_ID)
+        items += [
+            BillItem(m.day, "costs", f"{m.model}, input", m.model, *ours, billed_usd=usd),
+            BillItem(m.day, "completions", "completions", m.model, *ours,
+                     input_tokens=m.tokens.input, input_cached_tokens=m.tokens.cached,
+                     output_tokens=m.tokens.output, requests=m.requests),
+        ]  # fmt: skip
+    for day in (last - timedelta(days=1), last):
+        items.append(BillItem(day, "costs", "gpt-4o-mini-2024-07-18, input", "gpt-4o-mini",
+                              "proj_seed", BYPASS_KEY_ID, billed_usd=Decimal("1.25")))  # fmt: skip
+    replace_days(engine, days_of(first, last), items, NOW)
+
+
 def seed(engine: Engine, *, count: int = 1200, batch: int = 1000) -> Seeded:
     """Projects, keys, budgets and ``count`` requests (via ``write_batch``)."""
     project_ids, keys = _projects(engine)
@@ -241,4 +266,5 @@ def seed(engine: Engine, *, count: int = 1200, batch: int = 1000) -> Seeded:
     events = make_events(keys, count=count)
     for i in range(0, len(events), batch):
         write_batch(engine, events[i : i + batch])
+    _bill(engine)
     return Seeded(project_ids, {name: kid for name, (kid, _) in keys.items()}, events)

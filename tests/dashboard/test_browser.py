@@ -39,6 +39,7 @@ PAGES = {
     "latency": ("/latency", ["latency-duration", "latency-ttft", "latency-speed"]),
     "requests": ("/requests", ["requests-table"]),
     "budgets": ("/budgets", ["budgets-burn", "alerts-history-table"]),
+    "reconciliation": ("/reconciliation", ["reconciliation-days"]),
 }
 _TRACES = (
     "var g = document.querySelector('#{0} .js-plotly-plot');"
@@ -254,18 +255,23 @@ def test_requests_sort_by_cost_on_the_server(
     assert_no_errors(dash_duo)
 
 
-def test_csv_downloads(dash_duo: Any, app: dash.Dash, seeded: tuple[Any, Seeded]) -> None:
-    base = start(dash_duo, app)
-    login(dash_duo, base, path="/requests?outcome=upstream_error")
-    dash_duo.wait_for_element("#requests-table td", timeout=10)
-    dash_duo.find_element("#requests-csv").click()
+def downloaded(dash_duo: Any, button: str, stem: str) -> list[dict[str, str]]:
+    """Click a CSV button and read the file the browser saved."""
+    dash_duo.find_element(button).click()
     folder = Path(dash_duo.download_path)
     WebDriverWait(dash_duo.driver, 10).until(
         lambda _: [p for p in folder.glob("*.csv") if p.stat().st_size > 0]
     )
-    (path,) = folder.glob("spendscope-requests-*.csv")
+    (path,) = folder.glob(f"spendscope-{stem}-*.csv")
     with path.open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
+        return list(csv.DictReader(handle))
+
+
+def test_csv_downloads(dash_duo: Any, app: dash.Dash, seeded: tuple[Any, Seeded]) -> None:
+    base = start(dash_duo, app)
+    login(dash_duo, base, path="/requests?outcome=upstream_error")
+    dash_duo.wait_for_element("#requests-table td", timeout=10)
+    rows = downloaded(dash_duo, "#requests-csv", "requests")
     expected = {e.id for e in seeded[1].events if e.outcome == "upstream_error"}
     assert {r["id"] for r in rows} == expected
     assert all(r["outcome"] == "upstream_error" for r in rows)
@@ -329,4 +335,23 @@ def test_a_request_link_opens_its_detail(
     dash_duo.wait_for_contains_text(".ss-detail", wanted, timeout=10)
     assert "Attempts (" in dash_duo.find_element(".ss-detail").text
     dash_duo.wait_for_element("#requests-table td", timeout=10)
+    assert_no_errors(dash_duo)
+
+
+def test_reconciliation_shows_the_planted_differences_and_downloads_them(
+    dash_duo: Any, app: dash.Dash, screenshots: Path
+) -> None:
+    base = start(dash_duo, app)
+    login(dash_duo, base, path="/reconciliation")
+    dash_duo.wait_for_element("#reconciliation-differences td", timeout=10)
+    wait_rendered(dash_duo, ["reconciliation-days"])
+    first = dash_duo.find_element("#reconciliation-differences tbody tr:nth-child(2)").text
+    assert "gpt-4o-2024-08-06" in first and "price" in first and "implied rate" in first
+    assert "key_bypass" in dash_duo.find_element("#reconciliation-unmetered").text
+    assert "$2.50" in dash_duo.find_element("#reconciliation-stats").text  # two days at $1.25
+    screenshot(dash_duo, screenshots, "reconciliation")
+    rows = downloaded(dash_duo, "#reconciliation-csv", "reconciliation")
+    drift = [r for r in rows if r["kind"] == "price"]
+    assert [r["group"] for r in drift] == ["gpt-4o-2024-08-06"]
+    assert all(r["kind"] == "match" for r in rows if r not in drift)
     assert_no_errors(dash_duo)

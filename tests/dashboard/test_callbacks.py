@@ -17,7 +17,7 @@ from dashboard import format as fmt
 from dashboard import ids
 from dashboard.pages import budgets, latency, overview, reliability, requests, spend
 from dashboard.pages._common import changed_search
-from dashboard.shell import nav_state, on_filters, range_text, refresh_options
+from dashboard.shell import PAGES, nav_state, on_filters, range_text, refresh_options
 from tests.dashboard.seed import UNPRICED_MODEL, Seeded
 
 
@@ -185,7 +185,7 @@ def test_shell_callbacks(seeded: tuple[Engine, Seeded]) -> None:
     on_change = on_filters(ids.MODELS, "", "7d", [], [], [], ["o3"], [])
     assert on_change[0] == "?model=o3" and on_change[7:] == [no_update] * 5
     hrefs_active = nav_state("/spend", "?range=30d")
-    assert hrefs_active[1] == "/spend?range=30d" and hrefs_active[6 + 1] is True
+    assert hrefs_active[1] == "/spend?range=30d" and hrefs_active[len(PAGES) + 1] is True
     assert range_text("?from=2026-11-01&to=2026-11-03") == "Nov 01 – Nov 03, 2026 · UTC"
 
 
@@ -269,3 +269,21 @@ def test_alert_history_empty_state_says_what_to_do(seeded: tuple[Engine, Seeded]
     rows, pages, empty, _tips = _alert_history.update(0, None)
     assert rows == [] and pages == 1
     assert "spendscope alerts add" in text_of(empty)
+
+
+def test_reconciliation_page_callbacks(app: Any, seeded: tuple[Any, Seeded]) -> None:
+    """The page's data over the seed's bill: the planted price drift and bypass key."""
+    from dashboard.pages import reconciliation
+
+    with app.server.test_request_context("/"):
+        stats, fig, diffs, unmetered = reconciliation.update("?range=7d", None)
+        download = reconciliation.download(1, "?range=7d")
+        lines = reconciliation.current("?range=7d").lines
+    assert len(stats) == 4 and "$2.50" in str(stats[3])
+    assert [t.name for t in fig.data] == [
+        "billed (gateway keys)", "metered", "unmetered (other keys)"
+    ]  # fmt: skip
+    assert diffs[0]["group"] == "gpt-4o-2024-08-06" and diffs[0]["kind"] == "price"
+    assert [u["api_key_id"] for u in unmetered] == ["key_bypass"]
+    assert download["filename"].startswith("spendscope-reconciliation-")
+    assert download["content"].count("\r\n") == len(lines) + 1

@@ -24,7 +24,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from collector.db import AlertEvent, Request, make_engine, session_scope
+from collector.db import AlertEvent, BillLine, Request, make_engine, session_scope
 
 DURATION_S = 20
 psutil = pytest.importorskip("psutil")
@@ -196,3 +196,18 @@ def test_every_dashboard_query_has_data(finished: DemoRun) -> None:
         assert analytics.filter_options(engine).projects
     finally:
         engine.dispose()
+
+
+def test_history_reconciles_to_100_percent_with_the_planted_bypass(finished: DemoRun) -> None:
+    """The mock's bill covers the history exactly; the planted bypass key is unmetered."""
+    line = re.search(r"reconciled (\S+) \.\. (\S+) with the mock's bill: (.*)", finished.output)
+    assert line is not None, finished.output
+    assert "coverage 100.0000 %" in line.group(3)
+    assert "on key key_mock_bypass (planted bypass)" in line.group(3)
+    engine = make_engine(f"sqlite:///{finished.db}")
+    try:
+        with engine.connect() as conn:
+            keys = set(conn.scalars(select(BillLine.api_key_id).distinct()))
+    finally:
+        engine.dispose()
+    assert "key_mock_bypass" in keys and len(keys) == 2
