@@ -10,9 +10,25 @@ from contextlib import contextmanager, suppress
 
 from aiohttp import web
 
+from collector.mock_upstream._batches import (
+    BATCHES,
+    cancel_batch,
+    create_batch,
+    list_batches,
+    retrieve_batch,
+)
 from collector.mock_upstream._chat import chat_completions, completions
 from collector.mock_upstream._config import MockConfig
-from collector.mock_upstream._http import STATE, json_response, openai_middleware
+from collector.mock_upstream._files import (
+    FILES,
+    FileStore,
+    delete_file,
+    file_content,
+    list_files,
+    retrieve_file,
+    upload,
+)
+from collector.mock_upstream._http import STATE, openai_middleware
 from collector.mock_upstream._media import image_file, images, transcriptions
 from collector.mock_upstream._responses import responses
 from collector.mock_upstream._speech import speech
@@ -37,7 +53,18 @@ def create_app(config: MockConfig) -> web.Application:
     app.router.add_post("/v1/audio/transcriptions", transcriptions)
     app.router.add_post("/v1/audio/speech", speech)
     app.router.add_post("/v1/images/generations", images)
-    app.router.add_get("/v1/files", _list_files)
+    app[FILES] = files = FileStore()
+    app[BATCHES] = {}
+    app.on_cleanup.append(lambda _app: _close_files(files))
+    app.router.add_post("/v1/files", upload)
+    app.router.add_get("/v1/files", list_files)
+    app.router.add_get("/v1/files/{file_id}", retrieve_file)
+    app.router.add_delete("/v1/files/{file_id}", delete_file)
+    app.router.add_get("/v1/files/{file_id}/content", file_content)
+    app.router.add_post("/v1/batches", create_batch)
+    app.router.add_get("/v1/batches", list_batches)
+    app.router.add_get("/v1/batches/{batch_id}", retrieve_batch)
+    app.router.add_post("/v1/batches/{batch_id}/cancel", cancel_batch)
     app.router.add_get("/_mock/images/{name}", image_file)
     app.router.add_get("/_mock/scenarios/{scenario}", _scenario_attempts)
     app.router.add_route("*", "/v1/{tail:.*}", _not_found)
@@ -51,10 +78,8 @@ async def _scenario_attempts(request: web.Request) -> web.Response:
     return web.json_response({"scenario": scenario, "attempts": attempts})
 
 
-async def _list_files(request: web.Request) -> web.StreamResponse:
-    """``GET /v1/files``: no files stored — an answered endpoint with no usage and no price."""
-    empty: dict[str, object] = {"object": "list", "data": [], "has_more": False}
-    return json_response(request, empty | {"first_id": None, "last_id": None}, 0)
+async def _close_files(files: FileStore) -> None:
+    files.close()
 
 
 async def _not_found(request: web.Request) -> web.Response:

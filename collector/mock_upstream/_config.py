@@ -27,6 +27,7 @@ class MockConfig:
     output_tokens: int | None = None
     rpm_limit: int = 10_000
     tpm_limit: int = 30_000_000
+    batch_step_s: float = 2.0  # a batch spends this long validating, in progress, finalizing
 
     def __post_init__(self) -> None:
         checks = {
@@ -38,6 +39,7 @@ class MockConfig:
             "output_tokens must be >= 0": self.output_tokens is None or self.output_tokens >= 0,
             "rpm_limit must be >= 1": self.rpm_limit >= 1,
             "tpm_limit must be >= 1": self.tpm_limit >= 1,
+            "batch_step_s must be >= 0": self.batch_step_s >= 0,
             "require_key must be non-empty": self.require_key is None or bool(self.require_key),
         }
         for message, ok in checks.items():

@@ -90,6 +90,11 @@ def ctx_of(request: web.Request) -> Ctx:
     return request[_CTX]
 
 
+def bind_ctx(request: web.Request, ctx: Ctx) -> None:
+    """Give a request built in-process (a Batch API line) the context a handler reads."""
+    request[_CTX] = ctx
+
+
 def error_body(message: str, kind: str, param: str | None, code: str | None) -> bytes:
     return orjson.dumps({"error": {"message": message, "type": kind, "param": param, "code": code}})
 
