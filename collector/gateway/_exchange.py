@@ -26,7 +26,7 @@ from collector.gateway._estimate import estimate_completion, estimate_prompt
 from collector.gateway._intake import TRACEPARENT, Call
 from collector.gateway._sse import StreamObserver
 from collector.keys import Attribution, KeyPrincipal
-from collector.pricing import PriceOverride, compute_cost, free_endpoint_cost
+from collector.pricing import PriceOverride, compute_cost, free_endpoint_cost, job_endpoint_cost
 from collector.recorder import AttemptEvent, UsageEvent
 from collector.usage import TOOL_CALL_FIELDS, Cost, CostSource, Outcome, Usage
 
@@ -116,7 +116,8 @@ class Exchange:
         if free is not None and self.answered:
             self.cost = free
         elif self.usage is None:
-            self.cost = _UNPRICED if self.answered else _ZERO
+            jobs = job_endpoint_cost(self.endpoint) if self.answered else None
+            self.cost = jobs or (_UNPRICED if self.answered else _ZERO)
             return
         else:
             self.cost = _price(self, self.usage, overrides)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -92,12 +92,28 @@ class Forwarder:
                     await asyncio.sleep(backoff_s(n, s.backoff_base_ms, s.backoff_max_ms, hint))
         return last
 
+    async def upload(
+        self,
+        call: Call,
+        client_headers: Sequence[tuple[bytes, bytes]],
+        ex: Exchange,
+        body: AsyncIterable[bytes],
+        length: int | None,
+    ) -> Reply | Failure:
+        """A body streamed from the client (a file upload): one try, never retried."""
+        upstream = self.table.for_model(None)
+        headers = upstream_headers(client_headers, upstream)
+        if length is not None:
+            headers.append(("Content-Length", str(length)))
+        url = upstream.url(call.path, call.query)
+        return await self._try(call, url, headers, body, None, upstream, ex)
+
     async def _try(
         self,
         call: Call,
         url: str,
         headers: list[tuple[str, str]],
-        payload: bytes,
+        payload: bytes | AsyncIterable[bytes],
         model: str | None,
         upstream: Upstream,
         ex: Exchange,

@@ -10,7 +10,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collector.recorder.events import AttemptEvent, UsageEvent, new_request_id
+    from collector.recorder.events import (
+        AttemptEvent,
+        UsageEvent,
+        derived_request_id,
+        new_request_id,
+    )
     from collector.recorder.process import WriterProcess
     from collector.recorder.service import Recorder, RecorderConfig, RecorderStats
     from collector.recorder.sink import BatchWriter, InProcessWriter
@@ -21,6 +26,7 @@ _WHERE = {
     "AttemptEvent": "events",
     "UsageEvent": "events",
     "new_request_id": "events",
+    "derived_request_id": "events",
     "WriterProcess": "process",
     "Recorder": "service",
     "RecorderConfig": "service",
@@ -43,6 +49,7 @@ __all__ = [
     "Spool",
     "UsageEvent",
     "WriterProcess",
+    "derived_request_id",
     "new_request_id",
     "write_batch",
 ]

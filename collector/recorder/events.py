@@ -6,6 +6,7 @@ Events are plain typed values, serialisable to JSON for the spool without loss
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -52,6 +53,17 @@ os.register_at_fork(after_in_child=_ENTROPY.reset)
 def new_request_id() -> str:
     """A ULID: 26 chars, lexicographically sortable by creation time, unique across processes."""
     value = (time.time_ns() // 1_000_000) << 80 | _ENTROPY.take10()
+    pairs = _PAIRS
+    middle = [pairs[value >> shift & 1023] for shift in _PAIR_SHIFTS]
+    return "".join([_CROCKFORD[value >> 125], *middle, _CROCKFORD[value & 31]])
+
+
+def derived_request_id(at_ms: int, key: str) -> str:
+    """A ULID whose time part is ``at_ms`` and whose 80 random bits are a hash of ``key``:
+    the same key always gives the same id, so recording it twice stores one row (the
+    recorder is idempotent on request id). Batch API lines are keyed by job and line."""
+    digest = int.from_bytes(hashlib.sha256(key.encode()).digest()[:10], "big")
+    value = (at_ms & (1 << 48) - 1) << 80 | digest
     pairs = _PAIRS
     middle = [pairs[value >> shift & 1023] for shift in _PAIR_SHIFTS]
     return "".join([_CROCKFORD[value >> 125], *middle, _CROCKFORD[value & 31]])

@@ -1,0 +1,112 @@
+"""Batch API jobs through the gateway: each line of a job becomes a priced request row at
+batch rates, attributed to the creating key; files stream; jobs stay with their project."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import openai
+import pytest
+
+from collector.mock_upstream import MockConfig, run_in_thread
+from collector.pricing import compute_cost
+from collector.usage import Usage
+from tests.gateway._batches import (
+    FAST,
+    by_custom_id,
+    chat_lines,
+    eventually,
+    file_lines,
+    job_row,
+    line_rows,
+    recorded,
+    start_job,
+)
+from tests.gateway._support import UPSTREAM_KEY, GatewayFactory
+
+
+@pytest.fixture(scope="module")
+def batch_mock() -> Iterator[str]:
+    """A mock upstream whose jobs take 0.1 s per state."""
+    with run_in_thread(MockConfig(require_key=UPSTREAM_KEY, batch_step_s=0.1)) as url:
+        yield url
+
+
+def test_every_line_is_a_priced_row_at_batch_rates_with_the_jobs_attribution(
+    make_gateway: GatewayFactory, batch_mock: str
+) -> None:
+    gw = make_gateway(upstream_base_url=batch_mock, **FAST)
+    client = gw.client(gw.key(project="research", user="ana", tags={"team": "ml"}))
+    batch_id = start_job(client, chat_lines(40), mock_fail_every="10")
+    eventually(lambda: recorded(gw, batch_id))
+    job = client.batches.retrieve(batch_id)
+    assert job.status == "completed"
+    assert job.request_counts is not None and job.request_counts.failed == 4
+    rows = line_rows(gw, batch_id)
+    assert len(rows) == 40
+    lines = {r["custom_id"]: r for r in file_lines(client, str(job.output_file_id))}
+    assert len(lines) == 36
+    found = by_custom_id(rows)
+    for custom_id, line in lines.items():
+        row, body = found[custom_id], line["response"]["body"]
+        usage = body["usage"]
+        assert (row.outcome, row.batch, row.cost_source) == ("success", True, "computed")
+        assert (row.prompt_tokens, row.completion_tokens) == (
+            usage["prompt_tokens"], usage["completion_tokens"],
+        )  # fmt: skip
+        at = datetime.fromtimestamp(body["created"], UTC)
+        want = compute_cost(
+            Usage(prompt_tokens=usage["prompt_tokens"],
+                  completion_tokens=usage["completion_tokens"]),
+            body["model"], at, batch=True,
+        )  # fmt: skip
+        full = compute_cost(
+            Usage(prompt_tokens=usage["prompt_tokens"],
+                  completion_tokens=usage["completion_tokens"]),
+            body["model"], at,
+        )  # fmt: skip
+        assert row.cost_usd == want.cost_usd and want.cost_usd is not None
+        assert full.cost_usd is not None and want.cost_usd < full.cost_usd
+        assert (row.end_user, row.tags) == ("ana", {"team": "ml"})
+        assert row.upstream_request_id == line["response"]["request_id"]
+    failed = [r for r in rows if r.outcome != "success"]
+    assert len(failed) == 4
+    assert {r.metadata_["batch_custom_id"] for r in failed} == {f"req-{i}" for i in (9, 19, 29, 39)}
+    assert all(r.http_status == 400 and r.cost_usd == Decimal(0) for r in failed)
+    assert all(r.error_message == "scripted line failure" for r in failed)
+    stored = job_row(gw, batch_id)
+    assert stored is not None and stored.lines_recorded == 40 and stored.status == "completed"
+
+
+def test_the_job_calls_themselves_are_recorded_unpriced_with_a_note(
+    make_gateway: GatewayFactory, batch_mock: str
+) -> None:
+    gw = make_gateway(upstream_base_url=batch_mock, **FAST)
+    client = gw.client()
+    batch_id = start_job(client, chat_lines(3))
+    client.batches.retrieve(batch_id)
+    rows = [r for r in gw.requests() if r.batch_id is None]
+    assert [r.endpoint for r in rows] == ["/v1/files", "/v1/batches", f"/v1/batches/{batch_id}"]
+    for row in rows:
+        assert (row.outcome, row.cost_source, row.cost_usd) == ("success", "unpriced", None)
+        assert row.cost_note is not None and "metered as their own requests" in row.cost_note
+
+
+def test_another_projects_job_is_not_found(make_gateway: GatewayFactory, batch_mock: str) -> None:
+    gw = make_gateway(upstream_base_url=batch_mock, **FAST)
+    mine, theirs = gw.client(gw.key(project="a")), gw.client(gw.key(project="b"))
+    batch_id = start_job(mine, chat_lines(2))
+    with pytest.raises(openai.NotFoundError) as caught:
+        theirs.batches.retrieve(batch_id)
+    assert caught.value.body == {  # type: ignore[comparison-overlap]
+        "message": f"No batch found with id '{batch_id}'.", "type": "invalid_request_error",
+        "param": "batch_id", "code": "not_found",
+    }  # fmt: skip
+    with pytest.raises(openai.NotFoundError):
+        theirs.batches.cancel(batch_id)
+    with pytest.raises(openai.NotFoundError):
+        mine.batches.retrieve("batch_unknown")
+    assert [b.id for b in theirs.batches.list()] == []
+    assert [b.id for b in mine.batches.list()] == [batch_id]
