@@ -190,6 +190,8 @@ async def _parse_body(request: web.Request) -> dict[str, Any]:
     if request.method != "POST" or not request.content_type.endswith("json"):
         return {}
     raw = await request.read()
+    if not raw and request.path.endswith("/cancel"):
+        return {}  # cancelling takes no body (the SDK sends none)
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:

@@ -3,13 +3,16 @@ batch rates, attributed to the creating key; files stream; jobs stay with their 
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import openai
 import pytest
+from sqlalchemy import update
 
+from collector.db import BatchJob, session_scope
 from collector.mock_upstream import MockConfig, run_in_thread
 from collector.pricing import compute_cost
 from collector.usage import Usage
@@ -110,3 +113,104 @@ def test_another_projects_job_is_not_found(make_gateway: GatewayFactory, batch_m
         mine.batches.retrieve("batch_unknown")
     assert [b.id for b in theirs.batches.list()] == []
     assert [b.id for b in mine.batches.list()] == [batch_id]
+
+
+def test_an_expired_job_records_what_completed_and_the_rest_as_timeouts(
+    make_gateway: GatewayFactory, batch_mock: str
+) -> None:
+    gw = make_gateway(upstream_base_url=batch_mock, **FAST)
+    client = gw.client()
+    batch_id = start_job(client, chat_lines(10), mock_outcome="expired", mock_complete_lines="6")
+    eventually(lambda: recorded(gw, batch_id))
+    rows = by_custom_id(line_rows(gw, batch_id))
+    assert len(rows) == 10
+    done = [rows[f"req-{i}"] for i in range(6)]
+    assert all(r.outcome == "success" and r.cost_usd and r.cost_usd > 0 for r in done)
+    rest = [rows[f"req-{i}"] for i in range(6, 10)]
+    assert {(r.outcome, r.error_type, r.cost_usd) for r in rest} == {
+        ("timeout", "batch_expired", Decimal(0))
+    }
+    stored = job_row(gw, batch_id)
+    assert stored is not None and stored.status == "expired" and stored.completed_at is not None
+
+
+def test_a_cancelled_job_records_what_completed(
+    make_gateway: GatewayFactory, batch_mock: str
+) -> None:
+    gw = make_gateway(upstream_base_url=batch_mock, **FAST)
+    client = gw.client()
+    batch_id = start_job(client, chat_lines(8), mock_complete_lines="3")
+    assert client.batches.cancel(batch_id).status == "cancelling"
+    eventually(lambda: recorded(gw, batch_id))
+    rows = by_custom_id(line_rows(gw, batch_id))
+    assert sorted(r.outcome for r in rows.values()) == ["cancelled"] * 5 + ["success"] * 3
+    assert all(rows[f"req-{i}"].outcome == "success" for i in range(3))
+    assert rows["req-7"].error_type == "batch_cancelled"
+    stored = job_row(gw, batch_id)
+    assert stored is not None and stored.status == "cancelled" and stored.lines_recorded == 8
+
+
+def test_a_job_that_fails_validation_records_no_lines(
+    make_gateway: GatewayFactory, batch_mock: str
+) -> None:
+    gw = make_gateway(upstream_base_url=batch_mock, **FAST)
+    client = gw.client()
+    batch_id = start_job(client, chat_lines(4), mock_outcome="failed")
+    eventually(lambda: recorded(gw, batch_id))
+    assert line_rows(gw, batch_id) == []
+    stored = job_row(gw, batch_id)
+    assert stored is not None and (stored.status, stored.lines_recorded) == ("failed", 0)
+
+
+def test_bad_input_is_answered_precisely(make_gateway: GatewayFactory, batch_mock: str) -> None:
+    gw = make_gateway(upstream_base_url=batch_mock, **FAST)
+    client = gw.client()
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.files.create(file=("notes.jsonl", io.BytesIO(b"just text\n")), purpose="batch")
+    assert caught.value.code == "invalid_file_format"
+    assert "line 1 is not a JSON object" in caught.value.message
+    with pytest.raises(openai.BadRequestError) as bad_file:
+        client.batches.create(input_file_id="file-nope", endpoint="/v1/chat/completions",
+                              completion_window="24h")  # fmt: skip
+    assert "input_file_id" in bad_file.value.message
+    with pytest.raises(openai.NotFoundError) as unknown:
+        client.batches.retrieve("batch_does_not_exist")
+    assert unknown.value.body == {  # type: ignore[comparison-overlap]
+        "message": "No batch found with id 'batch_does_not_exist'.",
+        "type": "invalid_request_error", "param": "batch_id", "code": "not_found",
+    }  # fmt: skip
+    assert job_row(gw, "batch_does_not_exist") is None
+
+
+def test_a_restart_in_the_middle_of_a_job_still_records_every_line(
+    make_gateway: GatewayFactory, batch_mock: str
+) -> None:
+    first = make_gateway(upstream_base_url=batch_mock, **FAST)
+    client = first.client()
+    batch_id = start_job(client, chat_lines(30))
+    first.server.stop()  # the job is still validating: nothing recorded yet
+    stored = job_row(first, batch_id)
+    assert stored is not None and stored.recorded_at is None and stored.lease_owner is None
+    second = make_gateway(upstream_base_url=batch_mock, **FAST)
+    eventually(lambda: recorded(second, batch_id))
+    assert len(line_rows(second, batch_id)) == 30
+
+
+def test_two_gateways_polling_one_job_record_each_line_once(
+    make_gateway: GatewayFactory, batch_mock: str
+) -> None:
+    one = make_gateway(upstream_base_url=batch_mock, **FAST)
+    two = make_gateway(upstream_base_url=batch_mock, **FAST)
+    batch_id = start_job(one.client(), chat_lines(200))
+    eventually(lambda: recorded(one, batch_id))
+    two.server.flush()
+    rows = line_rows(one, batch_id)
+    assert len(rows) == 200 and len({r.id for r in rows}) == 200
+    # Reading the files again (a retry, a lost lease) stores nothing twice.
+    poller = two.server.runtime.batches
+    with session_scope(two.engine) as session:
+        session.execute(update(BatchJob).values(recorded_at=None))
+    two.server.run(poller.poll_once())
+    two.server.flush()
+    assert two.server.runtime.recorder.stats.duplicates >= 200
+    assert len(line_rows(one, batch_id)) == 200
