@@ -30,6 +30,9 @@ DataFrame columns, per function:
 - ``alert_history``: id, fired_at, state, resolved_at, rule, kind, scope, period,
   threshold, message, delivery (and the total count)
 - ``recording_issues``: what firing recorder-health alerts say (a list of lines)
+- ``batches_frame``: id, status, project, key, end_user, endpoint, model, request_total,
+  request_completed, request_failed, lines_recorded, cost_usd, unpriced_lines, created_at,
+  completed_at, recorded_at (``batch_jobs`` / ``batch_job`` give ``BatchSummary`` values)
 - ``budget_burndown``: ts, spent_usd, cumulative_usd
 - ``budget_status``: budget_id, name, scope_kind, scope_value, period, mode, period_start,
   period_end, amount_usd, spent_usd, forecast_usd, remaining_usd, used_pct
@@ -42,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collector.analytics._alerts import alert_history, recording_issues
+    from collector.analytics._batches import BatchSummary, batch_job, batch_jobs, batches_frame
     from collector.analytics._budgets import budget_burndown, budget_status, period_window
     from collector.analytics._latency import latency_over_time
     from collector.analytics._model import (
@@ -73,6 +77,10 @@ if TYPE_CHECKING:
 _LAZY = {
     "alert_history": "collector.analytics._alerts",
     "recording_issues": "collector.analytics._alerts",
+    "BatchSummary": "collector.analytics._batches",
+    "batch_job": "collector.analytics._batches",
+    "batch_jobs": "collector.analytics._batches",
+    "batches_frame": "collector.analytics._batches",
     "budget_burndown": "collector.analytics._budgets",
     "budget_status": "collector.analytics._budgets",
     "period_window": "collector.analytics._budgets",
@@ -116,6 +124,7 @@ __all__ = [
     "GROUP_BYS",
     "NONE_LABEL",
     "SORTABLE",
+    "BatchSummary",
     "Bucket",
     "FilterOptions",
     "Filters",
@@ -125,6 +134,9 @@ __all__ = [
     "SortBy",
     "UnsupportedFilterError",
     "alert_history",
+    "batch_job",
+    "batch_jobs",
+    "batches_frame",
     "budget_burndown",
     "budget_status",
     "error_budget_by_project",
