@@ -19,11 +19,19 @@ from collector.settings import Settings
 from dashboard import figures, plotlyjs, shell
 from dashboard.auth import AccessConfig, install_auth
 from dashboard.context import Resources, attach, utc_now
-from dashboard.pages import budgets, latency, overview, reliability, requests, spend
+from dashboard.pages import (
+    batches,
+    budgets,
+    latency,
+    overview,
+    reliability,
+    requests,
+    spend,
+)
 from dashboard.passwords import parse_users
 
 ASSETS = Path(__file__).parent / "assets"
-PAGE_MODULES = (overview, spend, reliability, latency, requests, budgets)
+PAGE_MODULES = (overview, spend, reliability, latency, requests, batches, budgets)
 _MIN_SECRET = 32
 
 

@@ -33,6 +33,7 @@ PAGES: tuple[tuple[str, str], ...] = (
     ("/reliability", "Reliability"),
     ("/latency", "Latency"),
     ("/requests", "Requests"),
+    ("/batches", "Batches"),
     ("/budgets", "Budgets & alerts"),
 )
 REFRESH_MS = 30_000

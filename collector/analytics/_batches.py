@@ -7,6 +7,7 @@ without a price are counted in ``unpriced_lines``, never summed as $0.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -80,14 +81,14 @@ def _jobs_query() -> Select[Any]:
 
 
 def batch_jobs(
-    engine: Engine, *, project_id: int | None = None, limit: int = 100
+    engine: Engine, *, project_ids: Sequence[int] = (), limit: int = 100
 ) -> list[BatchSummary]:
-    """The newest jobs first (at most ``limit``, 1..1000), optionally of one project."""
+    """The newest jobs first (at most ``limit``, 1..1000), optionally of some projects."""
     if not 1 <= limit <= MAX_JOBS:
         raise ValueError(f"limit must be within 1..{MAX_JOBS}")
     query = _jobs_query()
-    if project_id is not None:
-        query = query.where(BatchJob.project_id == project_id)
+    if project_ids:
+        query = query.where(BatchJob.project_id.in_(project_ids))
     query = query.order_by(BatchJob.created_at.desc(), BatchJob.id.desc()).limit(limit)
     return _summaries(engine, query)
 
@@ -124,7 +125,9 @@ def _summaries(engine: Engine, query: Select[Any]) -> list[BatchSummary]:
     return out
 
 
-def batches_frame(engine: Engine, *, limit: int = 100) -> pd.DataFrame:
+def batches_frame(
+    engine: Engine, *, project_ids: Sequence[int] = (), limit: int = 100
+) -> pd.DataFrame:
     """``batch_jobs`` as a DataFrame of ``BATCH_COLUMNS`` (cost as Decimal) for the dashboard."""
-    jobs = batch_jobs(engine, limit=limit)
+    jobs = batch_jobs(engine, project_ids=project_ids, limit=limit)
     return frame(([getattr(j, c) for c in BATCH_COLUMNS] for j in jobs), BATCH_COLUMNS)

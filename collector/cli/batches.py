@@ -52,8 +52,8 @@ def list_cmd(
     engine = engine_or_exit()
     try:
         with database_errors():
-            project_id = _project_id(engine, project) if project else None
-            jobs = batch_jobs(engine, project_id=project_id, limit=limit)
+            projects = (_project_id(engine, project),) if project else ()
+            jobs = batch_jobs(engine, project_ids=projects, limit=limit)
     finally:
         engine.dispose()
     if as_json:

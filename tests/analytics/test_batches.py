@@ -60,7 +60,7 @@ def test_a_job_sums_its_own_lines_only(engine: Engine, two_jobs: tuple[int, int]
 def test_jobs_list_newest_first_and_by_project(engine: Engine, two_jobs: tuple[int, int]) -> None:
     alpha, _ = two_jobs
     assert [j.id for j in batch_jobs(engine)] == ["batch_b", "batch_a"]
-    assert [j.id for j in batch_jobs(engine, project_id=alpha)] == ["batch_a"]
+    assert [j.id for j in batch_jobs(engine, project_ids=(alpha,))] == ["batch_a"]
     with pytest.raises(ValueError, match="limit"):
         batch_jobs(engine, limit=0)
     df = batches_frame(engine)

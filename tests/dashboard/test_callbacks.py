@@ -17,7 +17,7 @@ from dashboard import format as fmt
 from dashboard import ids
 from dashboard.pages import budgets, latency, overview, reliability, requests, spend
 from dashboard.pages._common import changed_search
-from dashboard.shell import nav_state, on_filters, range_text, refresh_options
+from dashboard.shell import PAGES, nav_state, on_filters, range_text, refresh_options
 from tests.dashboard.seed import UNPRICED_MODEL, Seeded
 
 
@@ -185,7 +185,7 @@ def test_shell_callbacks(seeded: tuple[Engine, Seeded]) -> None:
     on_change = on_filters(ids.MODELS, "", "7d", [], [], [], ["o3"], [])
     assert on_change[0] == "?model=o3" and on_change[7:] == [no_update] * 5
     hrefs_active = nav_state("/spend", "?range=30d")
-    assert hrefs_active[1] == "/spend?range=30d" and hrefs_active[6 + 1] is True
+    assert hrefs_active[1] == "/spend?range=30d" and hrefs_active[len(PAGES) + 1] is True
     assert range_text("?from=2026-11-01&to=2026-11-03") == "Nov 01 – Nov 03, 2026 · UTC"
 
 
