@@ -34,7 +34,7 @@ from collector.recorder import AttemptEvent
 from collector.secrets import redact, redact_keys
 from collector.settings import Settings
 
-_READ_WHOLE = ("application/json", "text/", "application/problem")
+_READ_WHOLE = frozenset({"application/json", "application/problem+json"})
 
 
 @dataclass(slots=True)
@@ -159,9 +159,10 @@ def _new_attempt(ex: Exchange, model: str | None, upstream: Upstream) -> Attempt
 
 
 def _readable(headers: CIMultiDictProxy[str]) -> bool:
-    """JSON (and other small text) answers are read whole; SSE and binary are streamed."""
-    ctype = headers.get("content-type", "")
-    return ctype.startswith(_READ_WHOLE) and not ctype.startswith("text/event-stream")
+    """JSON (and other small text) answers are read whole; SSE and binary are streamed, and
+    so are files (``application/jsonl`` is not JSON: a batch's output can be 200 MB)."""
+    mime = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    return mime in _READ_WHOLE or (mime.startswith("text/") and mime != "text/event-stream")
 
 
 def _failed(attempt: AttemptEvent, t0: float, exc: BaseException) -> Failure:
