@@ -77,21 +77,18 @@ class Job:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def wire(self) -> dict[str, Any]:
-        return {
-            "id": self.id, "object": "batch", "endpoint": self.endpoint, "model": None,
+        """The ``Batch`` object; fields not set yet are left out (the spec types them as
+        strings and integers, not nullable)."""
+        wire = {
+            "id": self.id, "object": "batch", "endpoint": self.endpoint,
             "errors": {"object": "list", "data": self.errors} if self.errors else None,
             "input_file_id": self.input_file_id, "completion_window": "24h",
             "status": self.status, "output_file_id": self.output_file_id,
             "error_file_id": self.error_file_id, "created_at": self.created_at,
-            "in_progress_at": self.stamps.get("in_progress_at"),
-            "expires_at": self.created_at + 86_400,
-            "finalizing_at": self.stamps.get("finalizing_at"),
-            "completed_at": self.stamps.get("completed_at"),
-            "failed_at": self.stamps.get("failed_at"), "expired_at": self.stamps.get("expired_at"),
-            "cancelling_at": self.stamps.get("cancelling_at"),
-            "cancelled_at": self.stamps.get("cancelled_at"),
-            "request_counts": dict(self.counts), "metadata": self.metadata or None,
+            "expires_at": self.created_at + 86_400, "request_counts": dict(self.counts),
+            "metadata": self.metadata or None, **self.stamps,
         }  # fmt: skip
+        return {k: v for k, v in wire.items() if v is not None}
 
     def script(self, key: str) -> str | None:
         return self.metadata.get(key)

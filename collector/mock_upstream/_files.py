@@ -38,8 +38,7 @@ class StoredFile:
     def wire(self) -> dict[str, Any]:
         return {
             "id": self.id, "object": "file", "bytes": self.bytes, "created_at": self.created_at,
-            "expires_at": None, "filename": self.filename, "purpose": self.purpose,
-            "status": "processed", "status_details": None,
+            "filename": self.filename, "purpose": self.purpose, "status": "processed",
         }  # fmt: skip
 
 
