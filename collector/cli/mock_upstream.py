@@ -33,6 +33,10 @@ def mock_upstream(
     output_tokens: Annotated[
         int | None, typer.Option(help="Fixed visible output tokens per choice.")
     ] = None,
+    batch_step_s: Annotated[
+        float,
+        typer.Option(help="Seconds a Batch API job spends validating, in progress, finalizing."),
+    ] = 2.0,
 ) -> None:
     """Serve a realistic fake OpenAI API with scripted faults until Ctrl-C."""
     from collector.mock_upstream import serve
@@ -47,6 +51,7 @@ def mock_upstream(
         require_key=require_key,
         timeout_fault_s=timeout_fault_s,
         output_tokens=output_tokens,
+        batch_step_s=batch_step_s,
     )
     try:
         serve(config, lambda line: typer.echo(line, err=True))
