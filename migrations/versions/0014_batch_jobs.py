@@ -57,9 +57,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_batch_jobs")),
     )
-    op.create_index(
-        "ix_batch_jobs_project_created", "batch_jobs", ["project_id", "created_at"]
-    )
+    op.create_index("ix_batch_jobs_project_created", "batch_jobs", ["project_id", "created_at"])
     op.create_index("ix_batch_jobs_recorded_at", "batch_jobs", ["recorded_at"])
     with op.batch_alter_table("requests") as batch:
         batch.add_column(sa.Column("batch_id", sa.String(64), nullable=True))
