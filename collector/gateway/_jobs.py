@@ -14,6 +14,7 @@ why (``pricing.job_endpoint_cost``); the lines of a job are metered as requests 
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import AsyncGenerator, Awaitable, Callable, MutableMapping
 from datetime import UTC, datetime
@@ -21,13 +22,15 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from collector.batches import owned_ids, owner_of, register
-from collector.errors import NotFound, PayloadTooLarge
+from collector.errors import GatewayError, NotFound, PayloadTooLarge
 from collector.gateway._body import ClientGone
 from collector.gateway._exchange import Exchange
 from collector.gateway._forward import Reply
 
+log = logging.getLogger(__name__)
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 MAX_UPLOAD_BYTES = 512 * 1024 * 1024  # OpenAI's largest file (a batch input may be 200 MB)
 _ONE_JOB = re.compile(r"/v1/batches/([^/]+)(?:/cancel)?")
@@ -69,7 +72,14 @@ async def check_access(engine: Engine, method: str, path: str, project_id: int) 
     if found is None or not (method == "GET" or path.endswith("/cancel")):
         return
     batch_id = found.group(1)
-    owner = await asyncio.to_thread(owner_of, engine, batch_id)
+    try:
+        owner = await asyncio.to_thread(owner_of, engine, batch_id)
+    except SQLAlchemyError:
+        log.exception("gateway: cannot look up batch %s", batch_id)
+        raise GatewayError(
+            "The batch job store is unavailable; please retry shortly.",
+            code="job_store_unavailable",
+        ) from None
     if owner != project_id:
         raise NotFound(f"No batch found with id '{batch_id}'.", param="batch_id")
 
@@ -82,16 +92,22 @@ async def after_reply(engine: Engine, ex: Exchange, reply: Reply) -> None:
     body = _object(reply.body)
     if body is None:
         return
-    if call.method == "POST":
-        attribution = ex.attribution
-        await asyncio.to_thread(
-            register, engine, body, upstream=reply.upstream.name,
-            project_id=principal.project_id, api_key_id=principal.api_key_id,
-            end_user=attribution.end_user if attribution else principal.end_user,
-            tags=attribution.tags if attribution else principal.tags, now=datetime.now(UTC),
-        )  # fmt: skip
-    elif call.method == "GET" and isinstance(body.get("data"), list):
-        reply.body = await _own_page(engine, principal.project_id, body)
+    try:
+        if call.method == "POST":
+            attribution = ex.attribution
+            await asyncio.to_thread(
+                register, engine, body, upstream=reply.upstream.name,
+                project_id=principal.project_id, api_key_id=principal.api_key_id,
+                end_user=attribution.end_user if attribution else principal.end_user,
+                tags=attribution.tags if attribution else principal.tags, now=datetime.now(UTC),
+            )  # fmt: skip
+        elif call.method == "GET" and isinstance(body.get("data"), list):
+            reply.body = await _own_page(engine, principal.project_id, body)
+    except SQLAlchemyError:
+        # The job exists upstream either way: the client gets its answer (a list, empty).
+        log.exception("gateway: batch job store failed for %s %s", call.method, call.path)
+        if call.method == "GET":
+            reply.body = orjson.dumps(body | {"data": [], "first_id": None, "last_id": None})
 
 
 async def _own_page(engine: Engine, project_id: int, body: dict[str, Any]) -> bytes:

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import openai
 import pytest
-from sqlalchemy import update
+from sqlalchemy import text, update
 
 from collector.db import BatchJob, session_scope
 from collector.mock_upstream import MockConfig, run_in_thread
@@ -214,3 +214,21 @@ def test_two_gateways_polling_one_job_record_each_line_once(
     two.server.flush()
     assert two.server.runtime.recorder.stats.duplicates >= 200
     assert len(line_rows(one, batch_id)) == 200
+
+
+def test_a_broken_job_store_is_a_clear_error_never_a_crash(
+    make_gateway: GatewayFactory, batch_mock: str
+) -> None:
+    gw = make_gateway(upstream_base_url=batch_mock, **FAST)
+    client = gw.client()
+    uploaded = client.files.create(file=("in.jsonl", io.BytesIO(chat_lines(2))), purpose="batch")
+    with gw.engine.begin() as conn:
+        conn.execute(text("DROP TABLE batch_jobs"))
+    with pytest.raises(openai.InternalServerError) as caught:
+        client.batches.retrieve("batch_anything")
+    assert caught.value.code == "job_store_unavailable"
+    job = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions",
+                                completion_window="24h")  # fmt: skip
+    assert job.status == "validating"  # relayed: the job runs upstream either way
+    assert client.batches.list().data == []
+    assert {r.endpoint for r in gw.requests()} >= {"/v1/batches", "/v1/batches/batch_anything"}
