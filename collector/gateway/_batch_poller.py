@@ -23,6 +23,7 @@ from typing import Any
 import aiohttp
 import orjson
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from collector.batches import (
     TERMINAL_STATUSES,
@@ -69,11 +70,21 @@ class BatchPoller:
             while True:
                 try:
                     await self.poll_once()
-                except Exception:
-                    log.exception("batches: poll failed; retrying in %.0f s", interval_s)
+                except Exception as exc:  # the database or upstream is away; a bug: traceback
+                    expected = isinstance(exc, SQLAlchemyError)
+                    log.warning("batches: poll failed (retrying in %.1f s): %r", interval_s, exc,
+                                exc_info=not expected)  # fmt: skip
                 await asyncio.sleep(interval_s)
         finally:
+            await self._let_go()
+
+    async def _let_go(self) -> None:
+        """Release this process's leases at shutdown (a failure only delays the jobs: the
+        leases run out by themselves)."""
+        try:
             await asyncio.shield(asyncio.to_thread(release, self.engine, self.owner))
+        except Exception as exc:
+            log.warning("batches: leases not released at shutdown: %s", exc)
 
     async def poll_once(self) -> int:
         """Follow every job this process could lease; returns how many ended and were recorded."""
