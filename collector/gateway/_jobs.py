@@ -49,21 +49,30 @@ def _too_large() -> PayloadTooLarge:
     return PayloadTooLarge(f"File upload too large: the limit is {MAX_UPLOAD_BYTES} bytes.")
 
 
-async def stream_body(receive: Receive) -> AsyncGenerator[bytes]:
-    """The client's body, chunk by chunk as it arrives (nothing is kept)."""
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientGone
-        chunk: bytes = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_UPLOAD_BYTES:
-            raise _too_large()
-        if chunk:
-            yield chunk
-        if not message.get("more_body", False):
-            return
+class UploadBody:
+    """The client's body, chunk by chunk as it arrives (nothing is kept). The HTTP client
+    wraps an error raised while it sends, so why the body stopped is kept in ``error``."""
+
+    def __init__(self, receive: Receive) -> None:
+        self.receive = receive
+        self.error: ClientGone | PayloadTooLarge | None = None
+
+    async def chunks(self) -> AsyncGenerator[bytes]:
+        size = 0
+        while True:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                self.error = ClientGone()
+                raise self.error
+            chunk: bytes = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_UPLOAD_BYTES:
+                self.error = _too_large()
+                raise self.error
+            if chunk:
+                yield chunk
+            if not message.get("more_body", False):
+                return
 
 
 async def check_access(engine: Engine, method: str, path: str, project_id: int) -> None:

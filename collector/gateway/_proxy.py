@@ -36,11 +36,11 @@ from collector.gateway._exchange import Exchange
 from collector.gateway._forward import Failure, Reply
 from collector.gateway._intake import Call, Kind, parse_call, traceparent
 from collector.gateway._jobs import (
+    UploadBody,
     after_reply,
     check_access,
     check_upload_size,
     is_upload,
-    stream_body,
 )
 from collector.gateway._paths import check_path
 from collector.gateway._relay import relay_body, relay_raw, relay_sse, send_error, settle_stream
@@ -210,9 +210,12 @@ class Proxy:
         """A file upload: the body streams through as it arrives (it is the receive channel,
         so no disconnect watcher runs; a client that leaves ends the upstream request)."""
         length = _Headers(scope["headers"]).content_length
-        body = stream_body(receive)
+        body = UploadBody(receive)
+        chunks = body.chunks()
         try:
-            result = await self.rt.forwarder.upload(call, scope["headers"], ex, body, length)
+            result = await self.rt.forwarder.upload(call, scope["headers"], ex, chunks, length)
+            if body.error is not None:
+                raise body.error
         except PayloadTooLarge as exc:
             ex.refuse(exc)
             await send_error(send, ex, exc)
@@ -221,7 +224,7 @@ class Proxy:
             ex.fail(Outcome.CANCELLED, "client_disconnected", "client left during its upload")
             return
         finally:
-            await body.aclose()
+            await chunks.aclose()
         await self._relay(send, ex, call, result)
 
     async def _relay(self, send: Send, ex: Exchange, call: Call, result: Reply | Failure) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import httpx
 import openai
 import pytest
 from sqlalchemy import text, update
@@ -232,3 +233,27 @@ def test_a_broken_job_store_is_a_clear_error_never_a_crash(
     assert job.status == "validating"  # relayed: the job runs upstream either way
     assert client.batches.list().data == []
     assert {r.endpoint for r in gw.requests()} >= {"/v1/batches", "/v1/batches/batch_anything"}
+
+
+def test_an_upload_over_the_limit_is_a_413(
+    make_gateway: GatewayFactory, batch_mock: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("collector.gateway._jobs.MAX_UPLOAD_BYTES", 4096)
+    gw = make_gateway(upstream_base_url=batch_mock, **FAST)
+    client = gw.client()
+    with pytest.raises(openai.APIStatusError) as declared:
+        client.files.create(file=("big.jsonl", io.BytesIO(chat_lines(100))), purpose="batch")
+    assert declared.value.status_code == 413
+
+    def chunks() -> Iterator[bytes]:
+        yield b'--b\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n'
+        for _ in range(10):
+            yield b"x" * 1000
+
+    streamed = httpx.post(
+        f"{gw.base_url}/files", content=chunks(), timeout=30,
+        headers={"authorization": f"Bearer {gw.key()}",
+                 "content-type": "multipart/form-data; boundary=b"},
+    )  # fmt: skip
+    assert streamed.status_code == 413, streamed.text
+    assert "too large" in streamed.json()["error"]["message"]
