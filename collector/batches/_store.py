@@ -44,13 +44,15 @@ def _ref(row: BatchJob) -> JobRef:
 
 
 def _counts(wire: Mapping[str, Any]) -> tuple[int, int, int]:
+    """(total, completed, failed) of upstream's ``request_counts`` (0 when absent)."""
     counts = wire.get("request_counts")
-    if not isinstance(counts, dict):
-        return 0, 0, 0
-    return tuple(  # type: ignore[return-value]
-        v if isinstance(v := counts.get(k), int) and not isinstance(v, bool) else 0
-        for k in ("total", "completed", "failed")
-    )
+    found = counts if isinstance(counts, dict) else {}
+
+    def count(key: str) -> int:
+        value = found.get(key)
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+    return count("total"), count("completed"), count("failed")
 
 
 def _text(wire: Mapping[str, Any], key: str, size: int) -> str | None:

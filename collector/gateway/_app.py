@@ -23,6 +23,7 @@ from collector.gateway._admin import router as admin_router
 from collector.gateway._admission import Admission
 from collector.gateway._auth import require_metrics_token, require_viewer
 from collector.gateway._proxy import Proxy
+from collector.gateway._realtime import RealtimeRelay
 from collector.gateway._runtime import Runtime
 from collector.recorder import WriterProcess
 from collector.reports.api import make_router
@@ -39,13 +40,17 @@ RuntimeDep = Annotated[Runtime, Depends(_runtime)]
 
 
 class GatewayApp(FastAPI):
-    """FastAPI, with ``/v1/...`` HTTP requests dispatched to the proxy first."""
+    """FastAPI, with ``/v1/...`` HTTP requests dispatched to the proxy first and WebSockets
+    to the Realtime relay."""
 
     proxy: Proxy
+    realtime: RealtimeRelay
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/v1/"):
             await self.proxy(scope, receive, send)
+        elif scope["type"] == "websocket":
+            await self.realtime(scope, receive, send)
         else:
             await super().__call__(scope, receive, send)
 
@@ -77,6 +82,7 @@ def create_app(settings: Settings | None = None, *, admission: Admission | None 
     )
     app.state.runtime = runtime
     app.proxy = Proxy(runtime)
+    app.realtime = RealtimeRelay(runtime)
     app.add_api_route("/healthz", healthz, methods=["GET"])
     app.add_api_route(
         "/metrics", metrics, methods=["GET"], dependencies=[Depends(require_metrics_token)]

@@ -59,9 +59,7 @@ def line_event(line: Any, place: str, ctx: LineContext, call: Call) -> UsageEven
     job = ctx.job
     started = _started(body, ctx.ended_at)
     event = UsageEvent(
-        id=derived_request_id(
-            int(job.created_at.timestamp() * 1000), f"{job.id}\0{custom_id or place}"
-        ),
+        id=derived_request_id(job.created_at, f"{job.id}\0{custom_id or place}"),
         started_at=started, duration_ms=0.0, endpoint=job.endpoint[:100], outcome="success",
         cost_source="computed", project_id=job.project_id, api_key_id=job.api_key_id,
         end_user=job.end_user, tags=dict(job.tags), http_status=status, batch=True,

@@ -23,10 +23,16 @@ from typing import Any
 
 from collector.errors import BudgetExceeded, GatewayError, PricingError, RateLimited, ServerBusy
 from collector.gateway._estimate import estimate_completion, estimate_prompt
-from collector.gateway._intake import TRACEPARENT, Call
+from collector.gateway._intake import TRACEPARENT, Call, Kind
 from collector.gateway._sse import StreamObserver
 from collector.keys import Attribution, KeyPrincipal
-from collector.pricing import PriceOverride, compute_cost, free_endpoint_cost, job_endpoint_cost
+from collector.pricing import (
+    PriceOverride,
+    compute_cost,
+    container_cost,
+    free_endpoint_cost,
+    job_endpoint_cost,
+)
 from collector.recorder import AttemptEvent, UsageEvent
 from collector.usage import TOOL_CALL_FIELDS, Cost, CostSource, Outcome, Usage
 
@@ -115,6 +121,9 @@ class Exchange:
         free = free_endpoint_cost(self.call.method, self.call.path) if self.call else None
         if free is not None and self.answered:
             self.cost = free
+        elif self.usage is not None and self.call and self.call.kind is Kind.CONTAINERS:
+            memory = (self.call.body or {}).get("memory_limit")
+            self.cost = container_cost(memory, self.started_at)
         elif self.usage is None:
             jobs = job_endpoint_cost(self.endpoint) if self.answered else None
             self.cost = jobs or (_UNPRICED if self.answered else _ZERO)

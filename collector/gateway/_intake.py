@@ -29,6 +29,8 @@ class Kind(StrEnum):
     SPEECH = "speech"
     IMAGES = "images"
     MODERATIONS = "moderations"
+    CONTAINERS = "containers"  # code interpreter containers: one session fee each
+    REALTIME = "realtime"  # the WebSocket, metered per response (see ``_realtime_meter``)
     OTHER = "other"
 
 
@@ -41,9 +43,16 @@ ENDPOINTS: dict[tuple[str, str], Kind] = {
     ("POST", "/v1/audio/translations"): Kind.TRANSCRIPTION,
     ("POST", "/v1/audio/speech"): Kind.SPEECH,
     ("POST", "/v1/images/generations"): Kind.IMAGES,
+    ("POST", "/v1/images/edits"): Kind.IMAGES,
+    ("POST", "/v1/images/variations"): Kind.IMAGES,
     ("POST", "/v1/moderations"): Kind.MODERATIONS,
+    ("POST", "/v1/containers"): Kind.CONTAINERS,
 }
 MULTIPART_KINDS = frozenset({Kind.TRANSCRIPTION})
+# Multipart image uploads (edits, variations): OpenAI's documented default model, when the
+# form names none, is dall-e-2 (variations support no other).
+MULTIPART_IMAGES = frozenset({"/v1/images/edits", "/v1/images/variations"})
+DEFAULT_IMAGE_MODEL = "dall-e-2"
 # Streams whose usage arrives only when asked for (``stream_options.include_usage``).
 USAGE_OPT_IN = frozenset({Kind.CHAT, Kind.COMPLETIONS})
 
@@ -69,6 +78,7 @@ _REQUIRED: dict[Kind, tuple[tuple[str, tuple[type, ...]], ...]] = {
     Kind.SPEECH: (("input", _STRING), ("voice", (str, dict))),
     Kind.IMAGES: (("prompt", _STRING),),
     Kind.MODERATIONS: (("input", _STRING_OR_ARRAY),),
+    Kind.CONTAINERS: (("name", _STRING),),
 }
 _MODEL_REQUIRED = frozenset(
     {Kind.CHAT, Kind.RESPONSES, Kind.EMBEDDINGS, Kind.COMPLETIONS, Kind.SPEECH}
@@ -120,6 +130,8 @@ def parse_call(method: str, path: str, query: bytes, raw: bytes, content_type: s
     call = Call(method, path, query, kind, raw, content_type)
     if kind in MULTIPART_KINDS:
         _read_form(call)
+    elif path in MULTIPART_IMAGES and content_type.startswith("multipart/form-data"):
+        call.model = form_field(raw, content_type, "model") or DEFAULT_IMAGE_MODEL
     elif kind is not Kind.OTHER:
         _read_json(call, _parse_object(raw))
     elif raw and content_type.startswith("application/json"):

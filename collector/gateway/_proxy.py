@@ -123,7 +123,7 @@ class Proxy:
         ex.traceparent = headers.traceparent
         try:
             check_path(scope)
-            ex.principal = principal = await self._authenticate(headers.authorization)
+            ex.principal = principal = await authenticate(self.rt, headers.authorization)
             method, path = scope["method"], scope["path"]
             if is_upload(method, path):  # streamed to upstream in _serve, never held here
                 check_upload_size(headers.content_length)
@@ -165,21 +165,6 @@ class Proxy:
             log.error(
                 "gateway: journal fsync took over %.0f s; answering %s", DURABLE_WAIT_S, ex.id
             )
-
-    async def _authenticate(self, authorization: str | None) -> KeyPrincipal:
-        scheme, _, key = (authorization or "").partition(" ")
-        key = key.strip()
-        if scheme.lower() != "bearer" or not key:
-            raise AuthenticationFailed(_NO_KEY)
-        try:
-            principal = await self.rt.principal(key)
-        except StorageError:
-            raise GatewayError(
-                "The key store is unavailable; please retry shortly.", code="key_store_unavailable"
-            ) from None
-        if principal is None:
-            raise AuthenticationFailed(_BAD_KEY)
-        return principal
 
     async def _serve(
         self, scope: Scope, receive: Receive, send: Send, ex: Exchange, call: Call
@@ -263,6 +248,23 @@ class Proxy:
             await self.rt.admission.settle(reservation, ex.cost.cost_usd, ex.usage)
         except Exception:
             log.exception("gateway: admission settle failed for %s", ex.id)
+
+
+async def authenticate(runtime: Runtime, authorization: str | None) -> KeyPrincipal:
+    """The principal of a ``Bearer`` virtual key; AuthenticationFailed when absent or unknown."""
+    scheme, _, key = (authorization or "").partition(" ")
+    key = key.strip()
+    if scheme.lower() != "bearer" or not key:
+        raise AuthenticationFailed(_NO_KEY)
+    try:
+        principal = await runtime.principal(key)
+    except StorageError:
+        raise GatewayError(
+            "The key store is unavailable; please retry shortly.", code="key_store_unavailable"
+        ) from None
+    if principal is None:
+        raise AuthenticationFailed(_BAD_KEY)
+    return principal
 
 
 class _DisconnectWatch:

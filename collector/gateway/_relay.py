@@ -43,12 +43,19 @@ def _ours(ex: Exchange, *, cost: bool) -> list[tuple[bytes, bytes]]:
     return headers
 
 
-async def _finish(send: Send, ex: Exchange, body: bytes) -> None:
+async def _finish(send: Send, ex: Exchange, body: bytes, start: Message | None = None) -> None:
     """The last body message. Before it goes out the exchange counts as answered and is
-    handed to the recorder (so no answer the client completes can go unrecorded)."""
+    handed to the recorder (so no answer the client completes can go unrecorded).
+
+    A body sent whole passes its ``http.response.start`` too: it is handed off before the
+    headers, which then go out right before the body. Recording between the two made the
+    client wake for the headers, then again for the body (a second read on every request).
+    """
     ex.responded = True
     if ex.hand_off is not None:
         await ex.hand_off(ex)
+    if start is not None:
+        await send(start)
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
@@ -57,8 +64,9 @@ async def send_error(send: Send, ex: Exchange, exc: GatewayError) -> None:
     body = orjson.dumps(exc.body())
     headers = [_JSON, (b"content-length", str(len(body)).encode()), *_ours(ex, cost=False)]
     headers += [(k.encode(), v.encode()) for k, v in exc.response_headers().items()]
-    await send({"type": "http.response.start", "status": exc.status, "headers": headers})
-    await _finish(send, ex, body)
+    await _finish(
+        send, ex, body, {"type": "http.response.start", "status": exc.status, "headers": headers}
+    )
 
 
 def _note_reply(ex: Exchange, reply: Reply) -> None:
@@ -89,8 +97,9 @@ async def relay_body(
     headers = relay_headers(reply.raw_headers)
     headers.append((b"content-length", str(len(body)).encode()))
     headers += _ours(ex, cost=True)
-    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-    await _finish(send, ex, body)
+    await _finish(
+        send, ex, body, {"type": "http.response.start", "status": reply.status, "headers": headers}
+    )
 
 
 async def _credentials_refused(

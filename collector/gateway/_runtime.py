@@ -57,7 +57,7 @@ class Runtime:
         self.batches: BatchPoller | None = None
         self.overrides: Sequence[PriceOverride] = ()
         self.in_flight = 0  # requests between arrival and their hand-over to the recorder
-        self.metrics = GatewayMetrics(endpoints={path for _, path in ENDPOINTS})
+        self.metrics = GatewayMetrics(endpoints={path for _, path in ENDPOINTS} | {"/v1/realtime"})
         self.bodies = BodyBudget(settings.max_body_bytes_in_flight)
         self._engine: Engine | None = None
         self._recorder: Recorder | None = None

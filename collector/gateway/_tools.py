@@ -4,7 +4,8 @@ The Responses API lists each tool call as an output item (``web_search_call``,
 ``file_search_call``, ``code_interpreter_call``, ``image_generation_call``,
 ``computer_call``). Web search is billed by the tool version the request asked for
 (``web_search`` or the older ``web_search_preview``); code interpreter per container
-session, not per call. Chat Completions' search models run one web search a request.
+session, not per call (a container created through ``/v1/containers`` is booked there, once).
+Chat Completions' search models run one web search a request.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ def _count(call: Call, items: list[dict[str, Any]]) -> dict[str, Any]:
             counts[_ITEM_FIELDS[kind]] = counts.get(_ITEM_FIELDS[kind], 0) + 1
             if kind == "image_generation_call":
                 counts.update(_image_variant(call, item))
+    containers -= _created(call)
     if containers or sessions:
         counts["code_interpreter_sessions"] = len(containers) + sessions
     return counts
@@ -71,6 +73,13 @@ def _count(call: Call, items: list[dict[str, Any]]) -> dict[str, Any]:
 def _tools(call: Call) -> list[dict[str, Any]]:
     tools = (call.body or {}).get("tools")
     return [t for t in tools if isinstance(t, dict)] if isinstance(tools, list) else []
+
+
+def _created(call: Call) -> set[str]:
+    """Containers the request names by id: created through ``/v1/containers``, whose session
+    fee was booked there (counting them again here would bill one session twice)."""
+    named = (t.get("container") for t in _tools(call) if t.get("type") == "code_interpreter")
+    return {c for c in named if isinstance(c, str)}
 
 
 def _preview(call: Call) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from collector.gateway._intake import Call, Kind
+from collector.gateway._intake import Call, Kind, form_field
 from collector.gateway._speech import speech_characters
 from collector.gateway._tools import with_tool_calls
 from collector.usage import Usage
@@ -108,6 +108,8 @@ def usage_from_body(call: Call, body: Any) -> Usage | None:
     )
     if call.kind is Kind.IMAGES:
         return _images(call, body, found)
+    if call.kind is Kind.CONTAINERS:
+        return _container(body)
     if found is None and call.kind is Kind.TRANSCRIPTION:
         return _duration({"type": "duration", "seconds": body.get("duration")})
     return found
@@ -116,8 +118,11 @@ def usage_from_body(call: Call, body: Any) -> Usage | None:
 def _images(call: Call, body: dict[str, Any], found: Usage | None) -> Usage:
     """DALL·E bills per image by size and quality; gpt-image bills tokens (both recorded)."""
     data = body.get("data")
-    request = call.body or {}
-    size, quality = request.get("size"), request.get("quality")
+    if call.body is not None:
+        size, quality = call.body.get("size"), call.body.get("quality")
+    else:  # a multipart upload (edits, variations): read the two small form fields
+        size = form_field(call.raw, call.content_type, "size")
+        quality = form_field(call.raw, call.content_type, "quality")
     base = found or Usage()
     return Usage(
         prompt_tokens=base.prompt_tokens,
@@ -129,6 +134,11 @@ def _images(call: Call, body: dict[str, Any], found: Usage | None) -> Usage:
         image_size=size if isinstance(size, str) and size != "auto" else None,
         image_quality=quality if isinstance(quality, str) and quality != "auto" else None,
     )
+
+
+def _container(body: dict[str, Any]) -> Usage | None:
+    """A created container is one code interpreter session (priced by ``container_cost``)."""
+    return Usage(code_interpreter_sessions=1) if isinstance(body.get("id"), str) else None
 
 
 def request_side_usage(call: Call) -> Usage | None:

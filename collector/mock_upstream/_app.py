@@ -19,6 +19,7 @@ from collector.mock_upstream._batches import (
 )
 from collector.mock_upstream._chat import chat_completions, completions
 from collector.mock_upstream._config import MockConfig
+from collector.mock_upstream._containers import create_container
 from collector.mock_upstream._files import (
     FILES,
     FileStore,
@@ -29,7 +30,14 @@ from collector.mock_upstream._files import (
     upload,
 )
 from collector.mock_upstream._http import STATE, openai_middleware
-from collector.mock_upstream._media import image_file, images, transcriptions
+from collector.mock_upstream._media import (
+    image_edits,
+    image_file,
+    image_variations,
+    images,
+    transcriptions,
+)
+from collector.mock_upstream._realtime import realtime, realtime_close
 from collector.mock_upstream._responses import responses
 from collector.mock_upstream._speech import speech
 from collector.mock_upstream._state import MockState
@@ -53,6 +61,10 @@ def create_app(config: MockConfig) -> web.Application:
     app.router.add_post("/v1/audio/transcriptions", transcriptions)
     app.router.add_post("/v1/audio/speech", speech)
     app.router.add_post("/v1/images/generations", images)
+    app.router.add_post("/v1/images/edits", image_edits)
+    app.router.add_post("/v1/images/variations", image_variations)
+    app.router.add_post("/v1/containers", create_container)
+    app.router.add_get("/v1/realtime", realtime)
     app[FILES] = files = FileStore()
     app[BATCHES] = {}
     app.on_cleanup.append(lambda _app: _close_files(files))
@@ -67,6 +79,7 @@ def create_app(config: MockConfig) -> web.Application:
     app.router.add_post("/v1/batches/{batch_id}/cancel", cancel_batch)
     app.router.add_get("/_mock/images/{name}", image_file)
     app.router.add_get("/_mock/scenarios/{scenario}", _scenario_attempts)
+    app.router.add_get("/_mock/realtime/{session}", realtime_close)
     app.router.add_route("*", "/v1/{tail:.*}", _not_found)
     return app
 

@@ -24,6 +24,7 @@ _PCM_BYTES_PER_S = 48_000  # 24 kHz, 16-bit, mono: what OpenAI's speech returns 
 _WORDS_PER_S = 2.5
 # gpt-image-1 output tokens by quality and (square, rectangular) size, from OpenAI's pricing page.
 _IMAGE_TOKENS = {"low": (272, 408), "medium": (1056, 1584), "high": (4160, 6240)}
+IMAGE_INPUT_TOKENS = 194  # per uploaded image of an edit (gpt-image models)
 
 
 def _png() -> bytes:
@@ -133,17 +134,59 @@ def _seconds(request: web.Request, field: Any, audio: bytes) -> float:
 
 async def images(request: web.Request) -> web.StreamResponse:
     """Image generation: 1x1 PNGs as ``url`` (served by the mock) or ``b64_json``."""
-    ctx = ctx_of(request)
-    body = {"model": "dall-e-2", **ctx.body}
-    _, served = resolve_model(body)
-    prompt, n = body.get("prompt"), body.get("n", 1)
+    body = {"model": "dall-e-2", **ctx_of(request).body}
+    prompt = body.get("prompt")
     if not isinstance(prompt, str) or not prompt:
-        raise ApiError(
-            400,
-            "Missing required parameter: 'prompt'.",
-            param="prompt",
-            code="missing_required_parameter",
-        )
+        raise _missing("prompt")
+    return _image_answer(request, body, prompt, 0)
+
+
+async def image_edits(request: web.Request) -> web.StreamResponse:
+    """``/v1/images/edits`` (multipart): the prompt applied to one or more uploaded images."""
+    body, uploads = await _image_form(request)
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str) or not prompt:
+        raise _missing("prompt")
+    return _image_answer(request, body, prompt, uploads)
+
+
+async def image_variations(request: web.Request) -> web.StreamResponse:
+    """``/v1/images/variations`` (multipart): variations of one image; dall-e-2 only."""
+    body, uploads = await _image_form(request)
+    if body["model"] != "dall-e-2":
+        raise ApiError(400, "Invalid model: image variations support dall-e-2 only.", param="model")
+    return _image_answer(request, body, "", uploads)
+
+
+async def _image_form(request: web.Request) -> tuple[JsonDict, int]:
+    """The form's text fields (``n`` as an int, ``model`` defaulting to dall-e-2) and how many
+    images were uploaded (``image`` or ``image[]``; at least one is required)."""
+    form = await request.post()
+    body: JsonDict = {"model": "dall-e-2"}
+    uploads = 0
+    for name, value in form.items():
+        if isinstance(value, web.FileField):
+            uploads += name in ("image", "image[]")
+        elif name == "n":
+            body["n"] = int(value) if value.isdigit() else value
+        else:
+            body[name] = value
+    if not uploads:
+        raise _missing("image")
+    return body, uploads
+
+
+def _missing(name: str) -> ApiError:
+    return ApiError(400, f"Missing required parameter: '{name}'.", param=name,
+                    code="missing_required_parameter")  # fmt: skip
+
+
+def _image_answer(
+    request: web.Request, body: JsonDict, prompt: str, uploads: int
+) -> web.StreamResponse:
+    """``n`` images; gpt-image models report token usage (input images included)."""
+    _, served = resolve_model(body)
+    n = body.get("n", 1)
     if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 10:
         raise ApiError(400, "Invalid 'n': must be between 1 and 10.", param="n")
     gpt_image = served.startswith("gpt-image")
@@ -155,22 +198,23 @@ async def images(request: web.Request) -> web.StreamResponse:
     payload: JsonDict = {"created": int(time.time()), "data": [dict(item) for _ in range(n)]}
     tokens = 0
     if gpt_image:
-        payload.update(_image_usage(body, prompt, n))
+        payload.update(_image_usage(body, prompt, n, uploads))
         tokens = payload["usage"]["total_tokens"]
     return json_response(request, payload, tokens)
 
 
-def _image_usage(body: JsonDict, prompt: str, n: int) -> JsonDict:
+def _image_usage(body: JsonDict, prompt: str, n: int, uploads: int) -> JsonDict:
     quality = str(body.get("quality"))
     quality = quality if quality in _IMAGE_TOKENS else "medium"
     size = str(body.get("size") or "1024x1024")
     per_image = _IMAGE_TOKENS[quality][0 if size in ("1024x1024", "auto") else 1]
     text = count_text_tokens(prompt, "gpt-4o")
+    images_in = uploads * IMAGE_INPUT_TOKENS
     usage = {
-        "input_tokens": text,
+        "input_tokens": text + images_in,
         "output_tokens": per_image * n,
-        "total_tokens": text + per_image * n,
-        "input_tokens_details": {"text_tokens": text, "image_tokens": 0},
+        "total_tokens": text + images_in + per_image * n,
+        "input_tokens_details": {"text_tokens": text, "image_tokens": images_in},
     }
     return {
         "usage": usage,

@@ -63,6 +63,8 @@ class MockState:
     bank: TextBank = field(init=False)
     window: RateWindow = field(init=False)
     _seen: OrderedDict[int, None] = field(default_factory=OrderedDict)
+    # Realtime session id → the close code its client sent (None: closed without a code).
+    realtime_closes: OrderedDict[str, int | None] = field(default_factory=OrderedDict)
     _prefix: str = field(default_factory=lambda: os.urandom(4).hex())
     _counter: int = 0
 

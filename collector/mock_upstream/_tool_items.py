@@ -34,7 +34,9 @@ def tool_items(request: web.Request, state: MockState, body: Mapping[str, Any]) 
     if not kinds:
         return []
     calls = max(0, min(16, int(request.headers.get("x-mock-tool-calls", "1"))))
-    container = state.object_id("cntr_")
+    named = [t.get("container") for t in tools if isinstance(t, Mapping)]
+    # A container the request names by id (made with /v1/containers) is the one that runs.
+    container = next((c for c in named if isinstance(c, str)), None) or state.object_id("cntr_")
     items = []
     for kind in sorted(k for k in kinds if k is not None):
         for _ in range(calls):

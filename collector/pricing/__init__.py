@@ -6,6 +6,7 @@ Importing this package is cheap: the catalog is parsed on first use and cached.
 from collector.pricing._api_usage import ENDPOINTS, guess_endpoint, usage_from_api
 from collector.pricing._breakdown import PricedPart, cost_breakdown
 from collector.pricing._catalog import SCALAR_PRICES, Catalog, load_catalog, parse_catalog
+from collector.pricing._containers import container_cost
 from collector.pricing._diff import PriceDiff, RateDiff, diff_prices
 from collector.pricing._engine import (
     applicable_overrides,
@@ -43,6 +44,7 @@ __all__ = [
     "add_override",
     "applicable_overrides",
     "compute_cost",
+    "container_cost",
     "cost_breakdown",
     "diff_prices",
     "free_endpoint_cost",

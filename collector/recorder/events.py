@@ -52,18 +52,17 @@ os.register_at_fork(after_in_child=_ENTROPY.reset)
 
 def new_request_id() -> str:
     """A ULID: 26 chars, lexicographically sortable by creation time, unique across processes."""
-    value = (time.time_ns() // 1_000_000) << 80 | _ENTROPY.take10()
-    pairs = _PAIRS
-    middle = [pairs[value >> shift & 1023] for shift in _PAIR_SHIFTS]
-    return "".join([_CROCKFORD[value >> 125], *middle, _CROCKFORD[value & 31]])
+    return _ulid((time.time_ns() // 1_000_000) << 80 | _ENTROPY.take10())
 
 
-def derived_request_id(at_ms: int, key: str) -> str:
-    """A ULID whose time part is ``at_ms`` and whose 80 random bits are a hash of ``key``:
-    the same key always gives the same id, so recording it twice stores one row (the
-    recorder is idempotent on request id). Batch API lines are keyed by job and line."""
+def derived_request_id(at: datetime, key: str) -> str:
+    """A ULID whose random part is a hash of ``key``: the same ``at`` and ``key`` always give
+    the same id, so an event recorded twice (a replay, a re-read) is stored once."""
     digest = int.from_bytes(hashlib.sha256(key.encode()).digest()[:10], "big")
-    value = (at_ms & (1 << 48) - 1) << 80 | digest
+    return _ulid((int(at.timestamp() * 1000) & (1 << 48) - 1) << 80 | digest)
+
+
+def _ulid(value: int) -> str:
     pairs = _PAIRS
     middle = [pairs[value >> shift & 1023] for shift in _PAIR_SHIFTS]
     return "".join([_CROCKFORD[value >> 125], *middle, _CROCKFORD[value & 31]])
