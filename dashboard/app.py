@@ -20,6 +20,7 @@ from dashboard import figures, plotlyjs, shell
 from dashboard.auth import AccessConfig, install_auth
 from dashboard.context import Resources, attach, utc_now
 from dashboard.pages import (
+    batches,
     budgets,
     latency,
     overview,
@@ -31,7 +32,7 @@ from dashboard.pages import (
 from dashboard.passwords import parse_users
 
 ASSETS = Path(__file__).parent / "assets"
-PAGE_MODULES = (overview, spend, reliability, latency, requests, budgets, reconciliation)
+PAGE_MODULES = (overview, spend, reliability, latency, requests, batches, budgets, reconciliation)
 _MIN_SECRET = 32
 
 

@@ -33,6 +33,7 @@ PAGES: tuple[tuple[str, str], ...] = (
     ("/reliability", "Reliability"),
     ("/latency", "Latency"),
     ("/requests", "Requests"),
+    ("/batches", "Batches"),
     ("/budgets", "Budgets & alerts"),
     ("/reconciliation", "Reconciliation"),
 )

@@ -35,6 +35,9 @@ DataFrame columns, per function:
 - ``reconciliation_days`` / ``largest_differences`` / ``unmetered_spend`` /
   ``reconciliation_lines``: a reconciliation's per-day figures, its largest differences
   with their explanation, spend under keys the gateway never used, and every line
+- ``batches_frame``: id, status, project, key, end_user, endpoint, model, request_total,
+  request_completed, request_failed, lines_recorded, cost_usd, unpriced_lines, created_at,
+  completed_at, recorded_at (``batch_jobs`` / ``batch_job`` give ``BatchSummary`` values)
 - ``budget_burndown``: ts, spent_usd, cumulative_usd
 - ``budget_status``: budget_id, name, scope_kind, scope_value, period, mode, period_start,
   period_end, amount_usd, spent_usd, forecast_usd, remaining_usd, used_pct
@@ -47,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collector.analytics._alerts import alert_history, recording_issues
+    from collector.analytics._batches import BatchSummary, batch_job, batch_jobs, batches_frame
     from collector.analytics._budgets import budget_burndown, budget_status, period_window
     from collector.analytics._latency import latency_over_time
     from collector.analytics._model import (
@@ -85,6 +89,10 @@ if TYPE_CHECKING:
 _LAZY = {
     "alert_history": "collector.analytics._alerts",
     "recording_issues": "collector.analytics._alerts",
+    "BatchSummary": "collector.analytics._batches",
+    "batch_job": "collector.analytics._batches",
+    "batch_jobs": "collector.analytics._batches",
+    "batches_frame": "collector.analytics._batches",
     "budget_burndown": "collector.analytics._budgets",
     "budget_status": "collector.analytics._budgets",
     "period_window": "collector.analytics._budgets",
@@ -135,6 +143,7 @@ __all__ = [
     "GROUP_BYS",
     "NONE_LABEL",
     "SORTABLE",
+    "BatchSummary",
     "Bucket",
     "FilterOptions",
     "Filters",
@@ -144,6 +153,9 @@ __all__ = [
     "SortBy",
     "UnsupportedFilterError",
     "alert_history",
+    "batch_job",
+    "batch_jobs",
+    "batches_frame",
     "budget_burndown",
     "budget_status",
     "error_budget_by_project",

@@ -68,6 +68,7 @@ def _conditions(f: Filters, outcome: str | None, search: str | None) -> list[Col
             or_(
                 r.id == text,
                 r.upstream_request_id == text,
+                r.batch_id == text,
                 r.error_message.contains(text, autoescape=True),
             )
         )
@@ -119,7 +120,8 @@ def requests_page(
     either direction. Time and id sorts walk an index; a cost sort over a wide range walks
     the (cost_usd, id) index (see ``_by_cost``); a duration sort reads only the rows past a
     bound taken from the rollups' latency histograms (see ``_by_duration``). ``search``
-    matches a request id or upstream request id exactly, or a substring of the error message
+    matches a request id, upstream request id or Batch API job id (its lines) exactly, or a
+    substring of the error message
     (a scan: slower on large ranges). Columns: id, started_at, project, key, end_user, model,
     outcome, http_status (Int64), error_type, duration_ms, ttft_ms, attempt_count,
     prompt_tokens, completion_tokens, cost_usd (Decimal, None when unpriced), cost_source,

@@ -46,6 +46,10 @@ def mock_upstream(
     bill_missing_day: Annotated[
         list[str] | None, typer.Option(help="A UTC day (YYYY-MM-DD) the bill leaves out.")
     ] = None,
+    batch_step_s: Annotated[
+        float,
+        typer.Option(help="Seconds a Batch API job spends validating, in progress, finalizing."),
+    ] = 2.0,
 ) -> None:
     """Serve a realistic fake OpenAI API with scripted faults until Ctrl-C."""
     from collector.mock_upstream import serve
@@ -64,6 +68,7 @@ def mock_upstream(
         bypass_tokens=bill_bypass_tokens,
         price_drift=_drift_or_exit(bill_price_drift),
         missing_days=tuple(bill_missing_day or ()),
+        batch_step_s=batch_step_s,
     )
     try:
         serve(config, lambda line: typer.echo(line, err=True))

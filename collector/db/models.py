@@ -131,6 +131,8 @@ class Request(Base):
         Integer, default=0, server_default=text("0")
     )
     computer_calls: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # the Batch API job a line of output belongs to (migration 0014)
+    batch_id: Mapped[str | None] = mapped_column(String(64), index=True)
 
     __table_args__ = (
         # time ranges; the duration sort checks its bound in the index (migration 0011)
@@ -142,6 +144,40 @@ class Request(Base):
         Index("ix_requests_key_started", "api_key_id", "started_at"),
         # the requests table sorted by cost walks this on wide ranges (migration 0008)
         Index("ix_requests_cost_usd_id", "cost_usd", "id"),
+    )
+
+
+class BatchJob(Base):
+    """A Batch API job relayed by the gateway: its upstream state, its attribution, and how
+    much of its output has been recorded (each line becomes a ``requests`` row)."""
+
+    __tablename__ = "batch_jobs"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # the upstream batch id
+    upstream: Mapped[str | None] = mapped_column(String(100))
+    endpoint: Mapped[str] = mapped_column(String(100))
+    model: Mapped[str | None] = mapped_column(String(200))
+    input_file_id: Mapped[str | None] = mapped_column(String(200))
+    output_file_id: Mapped[str | None] = mapped_column(String(200))
+    error_file_id: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20))
+    request_total: Mapped[int] = mapped_column(Integer, default=0)
+    request_completed: Mapped[int] = mapped_column(Integer, default=0)
+    request_failed: Mapped[int] = mapped_column(Integer, default=0)
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id"))
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
+    end_user: Mapped[str | None] = mapped_column(String(200))
+    tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None]  # when upstream ended it (completed/failed/...)
+    updated_at: Mapped[datetime]
+    lines_recorded: Mapped[int] = mapped_column(Integer, default=0)
+    recorded_at: Mapped[datetime | None]  # output and error files handed to the recorder
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index("ix_batch_jobs_project_created", "project_id", "created_at"),
+        Index("ix_batch_jobs_recorded_at", "recorded_at"),
     )
 
 

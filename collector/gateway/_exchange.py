@@ -26,7 +26,13 @@ from collector.gateway._estimate import estimate_completion, estimate_prompt
 from collector.gateway._intake import TRACEPARENT, Call, Kind
 from collector.gateway._sse import StreamObserver
 from collector.keys import Attribution, KeyPrincipal
-from collector.pricing import PriceOverride, compute_cost, container_cost, free_endpoint_cost
+from collector.pricing import (
+    PriceOverride,
+    compute_cost,
+    container_cost,
+    free_endpoint_cost,
+    job_endpoint_cost,
+)
 from collector.recorder import AttemptEvent, UsageEvent
 from collector.usage import TOOL_CALL_FIELDS, Cost, CostSource, Outcome, Usage
 
@@ -120,7 +126,8 @@ class Exchange:
             memory = (self.call.body or {}).get("memory_limit")
             self.cost = container_cost(memory, self.started_at)
         elif self.usage is None:
-            self.cost = _UNPRICED if self.answered else _ZERO
+            jobs = job_endpoint_cost(self.endpoint) if self.answered else None
+            self.cost = jobs or (_UNPRICED if self.answered else _ZERO)
             return
         else:
             self.cost = _price(self, self.usage, overrides)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -34,7 +34,7 @@ from collector.recorder import AttemptEvent
 from collector.secrets import redact, redact_keys
 from collector.settings import Settings
 
-_READ_WHOLE = ("application/json", "text/", "application/problem")
+_READ_WHOLE = frozenset({"application/json", "application/problem+json"})
 
 
 @dataclass(slots=True)
@@ -92,12 +92,28 @@ class Forwarder:
                     await asyncio.sleep(backoff_s(n, s.backoff_base_ms, s.backoff_max_ms, hint))
         return last
 
+    async def upload(
+        self,
+        call: Call,
+        client_headers: Sequence[tuple[bytes, bytes]],
+        ex: Exchange,
+        body: AsyncIterable[bytes],
+        length: int | None,
+    ) -> Reply | Failure:
+        """A body streamed from the client (a file upload): one try, never retried."""
+        upstream = self.table.for_model(None)
+        headers = upstream_headers(client_headers, upstream)
+        if length is not None:
+            headers.append(("Content-Length", str(length)))
+        url = upstream.url(call.path, call.query)
+        return await self._try(call, url, headers, body, None, upstream, ex)
+
     async def _try(
         self,
         call: Call,
         url: str,
         headers: list[tuple[str, str]],
-        payload: bytes,
+        payload: bytes | AsyncIterable[bytes],
         model: str | None,
         upstream: Upstream,
         ex: Exchange,
@@ -143,9 +159,10 @@ def _new_attempt(ex: Exchange, model: str | None, upstream: Upstream) -> Attempt
 
 
 def _readable(headers: CIMultiDictProxy[str]) -> bool:
-    """JSON (and other small text) answers are read whole; SSE and binary are streamed."""
-    ctype = headers.get("content-type", "")
-    return ctype.startswith(_READ_WHOLE) and not ctype.startswith("text/event-stream")
+    """JSON (and other small text) answers are read whole; SSE and binary are streamed, and
+    so are files (``application/jsonl`` is not JSON: a batch's output can be 200 MB)."""
+    mime = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    return mime in _READ_WHOLE or (mime.startswith("text/") and mime != "text/event-stream")
 
 
 def _failed(attempt: AttemptEvent, t0: float, exc: BaseException) -> Failure:

@@ -25,6 +25,7 @@ from typing import Any
 from collector.errors import (
     AuthenticationFailed,
     GatewayError,
+    PayloadTooLarge,
     StorageError,
     UpstreamTimeout,
     UpstreamUnavailable,
@@ -33,7 +34,14 @@ from collector.gateway._admission import AdmissionRequest, Reservation
 from collector.gateway._body import BodyReader, ClientGone
 from collector.gateway._exchange import Exchange
 from collector.gateway._forward import Failure, Reply
-from collector.gateway._intake import Call, parse_call, traceparent
+from collector.gateway._intake import Call, Kind, parse_call, traceparent
+from collector.gateway._jobs import (
+    UploadBody,
+    after_reply,
+    check_access,
+    check_upload_size,
+    is_upload,
+)
 from collector.gateway._paths import check_path
 from collector.gateway._relay import relay_body, relay_raw, relay_sse, send_error, settle_stream
 from collector.gateway._runtime import Runtime
@@ -116,11 +124,18 @@ class Proxy:
         try:
             check_path(scope)
             ex.principal = principal = await authenticate(self.rt, headers.authorization)
-            raw = await body.read(receive, headers.content_length)
             method, path = scope["method"], scope["path"]
-            ex.call = call = parse_call(
-                method, path, scope["query_string"], raw, headers.content_type
-            )
+            if is_upload(method, path):  # streamed to upstream in _serve, never held here
+                check_upload_size(headers.content_length)
+                ex.call = call = Call(
+                    method, path, scope["query_string"], Kind.OTHER, b"", headers.content_type
+                )
+            else:
+                raw = await body.read(receive, headers.content_length)
+                ex.call = call = parse_call(
+                    method, path, scope["query_string"], raw, headers.content_type
+                )
+                await check_access(self.rt.engine, method, path, principal.project_id)
             ex.attribution = parse_attribution(headers.spendscope, call.user, principal)
             request = AdmissionRequest(
                 path,
@@ -155,11 +170,16 @@ class Proxy:
         self, scope: Scope, receive: Receive, send: Send, ex: Exchange, call: Call
     ) -> None:
         """Forward and relay while watching for the client to go away."""
+        if is_upload(call.method, call.path):
+            await self._upload(scope, receive, send, ex, call)
+            return
         task = asyncio.current_task()
         assert task is not None  # noqa: S101 - type narrowing: always inside a task
         watch = _DisconnectWatch(receive, ex, task)
         try:
             result = await self.rt.forwarder.forward(call, scope["headers"], ex)
+            if isinstance(result, Reply):
+                await after_reply(self.rt.engine, ex, result)
             await self._relay(send, ex, call, result)
         except asyncio.CancelledError:
             self._cancelled(ex)
@@ -168,6 +188,29 @@ class Proxy:
             task.uncancel()
         finally:
             watch.close()
+
+    async def _upload(
+        self, scope: Scope, receive: Receive, send: Send, ex: Exchange, call: Call
+    ) -> None:
+        """A file upload: the body streams through as it arrives (it is the receive channel,
+        so no disconnect watcher runs; a client that leaves ends the upstream request)."""
+        length = _Headers(scope["headers"]).content_length
+        body = UploadBody(receive)
+        chunks = body.chunks()
+        try:
+            result = await self.rt.forwarder.upload(call, scope["headers"], ex, chunks, length)
+            if body.error is not None:
+                raise body.error
+        except PayloadTooLarge as exc:
+            ex.refuse(exc)
+            await send_error(send, ex, exc)
+            return
+        except ClientGone:
+            ex.fail(Outcome.CANCELLED, "client_disconnected", "client left during its upload")
+            return
+        finally:
+            await chunks.aclose()
+        await self._relay(send, ex, call, result)
 
     async def _relay(self, send: Send, ex: Exchange, call: Call, result: Reply | Failure) -> None:
         overrides = self.rt.overrides

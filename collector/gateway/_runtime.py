@@ -27,6 +27,7 @@ from collector.alerts import AlertEvaluator
 from collector.budgets import Admitter, GatewayAdmission
 from collector.db import make_engine, session_scope
 from collector.gateway._admission import Admission, AllowAll
+from collector.gateway._batch_poller import BatchPoller
 from collector.gateway._body import BodyBudget
 from collector.gateway._exchange import Exchange
 from collector.gateway._forward import Forwarder
@@ -37,7 +38,7 @@ from collector.metrics import GatewayMetrics
 from collector.pricing import PriceOverride, load_overrides
 from collector.ratelimit import make_limiter
 from collector.reconcile import DailyReconciler
-from collector.recorder import Recorder, RecorderConfig, WriterProcess
+from collector.recorder import Recorder, RecorderConfig, UsageEvent, WriterProcess
 from collector.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class Runtime:
         self._own_admission = admission is None  # the lifespan builds budgets + rate limits
         self.admitter: Admitter | None = None
         self.alerts: AlertEvaluator | None = None
+        self.batches: BatchPoller | None = None
         self.overrides: Sequence[PriceOverride] = ()
         self.in_flight = 0  # requests between arrival and their hand-over to the recorder
         self.metrics = GatewayMetrics(endpoints={path for _, path in ENDPOINTS} | {"/v1/realtime"})
@@ -93,6 +95,24 @@ class Runtime:
         await self.refresh_overrides()
         self._tasks.append(asyncio.create_task(self._refresh_loop(), name="gateway-overrides"))
         self._start_guards(self._engine)
+        if s.record_requests:
+            self._start_batches(self._engine, session)
+
+    def _start_batches(self, engine: Engine, session: aiohttp.ClientSession) -> None:
+        """The Batch API poller: each ended job's lines become requests (see BatchPoller)."""
+        s = self.settings
+        self.batches = BatchPoller(
+            engine,
+            session,
+            self.upstreams,
+            self.submit_line,
+            lambda: self.overrides,
+            lease_s=s.batch_lease_s,
+            backlog=lambda: self.recorder.backlog,
+            max_backlog=max(1, s.recorder_queue_size // 2),
+        )
+        poller = self.batches.run_forever(s.batch_poll_interval_s)
+        self._tasks.append(asyncio.create_task(poller, name="batch-poller"))
 
     def _start_guards(self, engine: Engine) -> None:
         """Admission (unless one was given), the hold sweeper and the alert evaluator."""
@@ -135,6 +155,12 @@ class Runtime:
         return self._recorder
 
     @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            raise RuntimeError("gateway runtime used before its lifespan started")
+        return self._engine
+
+    @property
     def forwarder(self) -> Forwarder:
         if self._forwarder is None:
             raise RuntimeError("gateway runtime used before its lifespan started")
@@ -169,6 +195,18 @@ class Runtime:
         except Exception:
             log.exception("gateway: could not count request %s for /metrics", ex.id)
         return durable
+
+    def submit_line(self, event: UsageEvent) -> None:
+        """Hand one Batch API line's row to the recorder (and count it for ``/metrics``)."""
+        try:
+            self.recorder.submit(event)
+        except Exception:
+            log.exception("gateway: could not record batch line %s", event.id)
+            return
+        try:
+            self.metrics.observe(event)
+        except Exception:
+            log.exception("gateway: could not count batch line %s for /metrics", event.id)
 
     async def refresh_overrides(self) -> None:
         """Reload price overrides; on failure keep the ones we have."""

@@ -102,6 +102,10 @@ class UpstreamTable:
                 self._cache[model] = found
         return found
 
+    def named(self, name: str | None) -> Upstream:
+        """The upstream of that name (a Batch API job's), else the default one."""
+        return self._by_name.get(name or DEFAULT_UPSTREAM) or self._by_name[DEFAULT_UPSTREAM]
+
     def models_to_try(self, model: str | None) -> tuple[str | None, ...]:
         """The requested model followed by its fallback chain (duplicates dropped)."""
         if model is None:

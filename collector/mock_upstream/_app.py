@@ -11,10 +11,26 @@ from contextlib import contextmanager, suppress
 from aiohttp import web
 
 from collector.mock_upstream._admin_api import book_history, costs, usage
+from collector.mock_upstream._batches import (
+    BATCHES,
+    cancel_batch,
+    create_batch,
+    list_batches,
+    retrieve_batch,
+)
 from collector.mock_upstream._chat import chat_completions, completions
 from collector.mock_upstream._config import MockConfig
 from collector.mock_upstream._containers import create_container
-from collector.mock_upstream._http import STATE, json_response, openai_middleware
+from collector.mock_upstream._files import (
+    FILES,
+    FileStore,
+    delete_file,
+    file_content,
+    list_files,
+    retrieve_file,
+    upload,
+)
+from collector.mock_upstream._http import STATE, openai_middleware
 from collector.mock_upstream._media import (
     image_edits,
     image_file,
@@ -50,9 +66,20 @@ def create_app(config: MockConfig) -> web.Application:
     app.router.add_post("/v1/images/variations", image_variations)
     app.router.add_post("/v1/containers", create_container)
     app.router.add_get("/v1/realtime", realtime)
-    app.router.add_get("/v1/files", _list_files)
     app.router.add_get("/v1/organization/costs", costs)
     app.router.add_get("/v1/organization/usage/{endpoint}", usage)
+    app[FILES] = files = FileStore()
+    app[BATCHES] = {}
+    app.on_cleanup.append(lambda _app: _close_files(files))
+    app.router.add_post("/v1/files", upload)
+    app.router.add_get("/v1/files", list_files)
+    app.router.add_get("/v1/files/{file_id}", retrieve_file)
+    app.router.add_delete("/v1/files/{file_id}", delete_file)
+    app.router.add_get("/v1/files/{file_id}/content", file_content)
+    app.router.add_post("/v1/batches", create_batch)
+    app.router.add_get("/v1/batches", list_batches)
+    app.router.add_get("/v1/batches/{batch_id}", retrieve_batch)
+    app.router.add_post("/v1/batches/{batch_id}/cancel", cancel_batch)
     app.router.add_get("/_mock/images/{name}", image_file)
     app.router.add_get("/_mock/scenarios/{scenario}", _scenario_attempts)
     app.router.add_get("/_mock/realtime/{session}", realtime_close)
@@ -68,10 +95,8 @@ async def _scenario_attempts(request: web.Request) -> web.Response:
     return web.json_response({"scenario": scenario, "attempts": attempts})
 
 
-async def _list_files(request: web.Request) -> web.StreamResponse:
-    """``GET /v1/files``: no files stored — an answered endpoint with no usage and no price."""
-    empty: dict[str, object] = {"object": "list", "data": [], "has_more": False}
-    return json_response(request, empty | {"first_id": None, "last_id": None}, 0)
+async def _close_files(files: FileStore) -> None:
+    files.close()
 
 
 async def _not_found(request: web.Request) -> web.Response:

@@ -43,6 +43,7 @@ class MockConfig:
     bypass_tokens: int = 0  # a day's extra traffic on a key the gateway never used
     price_drift: tuple[str, str] | None = None  # (model prefix, factor) billed at another price
     missing_days: tuple[str, ...] = ()  # ISO days the bill leaves out
+    batch_step_s: float = 2.0  # a batch spends this long validating, in progress, finalizing
 
     def __post_init__(self) -> None:
         checks = {
@@ -54,6 +55,7 @@ class MockConfig:
             "output_tokens must be >= 0": self.output_tokens is None or self.output_tokens >= 0,
             "rpm_limit must be >= 1": self.rpm_limit >= 1,
             "tpm_limit must be >= 1": self.tpm_limit >= 1,
+            "batch_step_s must be >= 0": self.batch_step_s >= 0,
             "require_key must be non-empty": self.require_key is None or bool(self.require_key),
             "admin_faults must be ok, 429, 500, 503, 401 or malformed": all(
                 f in ("ok", "429", "500", "503", "401", "malformed") for f in self.admin_faults

@@ -91,6 +91,11 @@ def ctx_of(request: web.Request) -> Ctx:
     return request[_CTX]
 
 
+def bind_ctx(request: web.Request, ctx: Ctx) -> None:
+    """Give a request built in-process (a Batch API line) the context a handler reads."""
+    request[_CTX] = ctx
+
+
 def error_body(message: str, kind: str, param: str | None, code: str | None) -> bytes:
     return orjson.dumps({"error": {"message": message, "type": kind, "param": param, "code": code}})
 
@@ -192,6 +197,8 @@ async def _parse_body(request: web.Request) -> dict[str, Any]:
     if request.method != "POST" or not request.content_type.endswith("json"):
         return {}
     raw = await request.read()
+    if not raw and request.path.endswith("/cancel"):
+        return {}  # cancelling takes no body (the SDK sends none)
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:

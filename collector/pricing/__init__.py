@@ -14,7 +14,7 @@ from collector.pricing._engine import (
     parse_service_tier,
     resolve_price,
 )
-from collector.pricing._free import free_endpoint_cost
+from collector.pricing._free import free_endpoint_cost, job_endpoint_cost
 from collector.pricing._litellm import ImportedPrice, ImportResult, parse_litellm_prices
 from collector.pricing._types import (
     LongContext,
@@ -52,6 +52,7 @@ __all__ = [
     "diff_prices",
     "free_endpoint_cost",
     "guess_endpoint",
+    "job_endpoint_cost",
     "load_catalog",
     "load_overrides",
     "mode_name",

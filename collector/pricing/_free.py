@@ -25,6 +25,24 @@ def free_endpoint_cost(method: str, path: str) -> Cost | None:
     return None
 
 
+_JOBS = Cost(
+    None,
+    CostSource.UNPRICED,
+    None,
+    "Files/Batch API call: no usage of its own; a batch's lines are metered as their own "
+    "requests at batch rates",
+)
+
+
+def job_endpoint_cost(path: str) -> Cost | None:
+    """The booking of a Files or Batch API call: ``unpriced`` with a note saying why (the
+    call itself reports no usage; what a job consumes is recorded line by line), never a
+    silent $0. None for any other path."""
+    if path == "/v1/files" or path.startswith(("/v1/files/", "/v1/batches")):
+        return _JOBS
+    return None
+
+
 def _one_model(path: str) -> bool:
     """``/v1/models/{id}`` — one non-empty segment (fine-tuned ids contain ``:``, not ``/``)."""
     rest = path.removeprefix("/v1/models/")

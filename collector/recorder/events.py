@@ -131,6 +131,7 @@ class UsageEvent:
     code_interpreter_sessions: int = 0
     image_generation_calls: int = 0
     computer_calls: int = 0
+    batch_id: str | None = None  # the Batch API job this row is a line of
     attempts: list[AttemptEvent] = field(default_factory=list)
 
     @property

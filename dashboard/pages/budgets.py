@@ -173,7 +173,7 @@ def register(app: dash.Dash) -> None:
         path=PATH,
         name="Budgets & alerts",
         title="Budgets · spendscope",
-        order=5,
+        order=6,
         layout=layout,
     )
     app.callback(

@@ -14,6 +14,7 @@ from decimal import Decimal
 from sqlalchemy import Engine
 
 from collector.analytics import metered_lines
+from collector.batches import register as register_job
 from collector.db import AlertEvent, AlertRule, ApiKey, Budget, Project, session_scope
 from collector.reconcile import BillItem, days_of, replace_days
 from collector.recorder import AttemptEvent, UsageEvent, new_request_id, write_batch
@@ -258,11 +259,20 @@ def _bill(engine: Engine) -> None:
     replace_days(engine, days_of(first, last), items, NOW)
 
 
+def _batch_job(engine: Engine, project_ids: dict[str, int]) -> None:
+    """One open Batch API job (no lines recorded yet: the request totals stay as they are)."""
+    wire = {"id": "batch_seed", "endpoint": "/v1/chat/completions", "status": "in_progress",
+            "request_counts": {"total": 500, "completed": 120, "failed": 0}}  # fmt: skip
+    register_job(engine, wire, upstream="default", project_id=project_ids["search"],
+                 api_key_id=None, end_user=None, tags={}, now=NOW - timedelta(hours=1))  # fmt: skip
+
+
 def seed(engine: Engine, *, count: int = 1200, batch: int = 1000) -> Seeded:
     """Projects, keys, budgets and ``count`` requests (via ``write_batch``)."""
     project_ids, keys = _projects(engine)
     _budgets(engine, project_ids)
     _alerts(engine, project_ids)
+    _batch_job(engine, project_ids)
     events = make_events(keys, count=count)
     for i in range(0, len(events), batch):
         write_batch(engine, events[i : i + batch])

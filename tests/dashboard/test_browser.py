@@ -38,6 +38,7 @@ PAGES = {
     ),
     "latency": ("/latency", ["latency-duration", "latency-ttft", "latency-speed"]),
     "requests": ("/requests", ["requests-table"]),
+    "batches": ("/batches", ["batches-table"]),
     "budgets": ("/budgets", ["budgets-burn", "alerts-history-table"]),
     "reconciliation": ("/reconciliation", ["reconciliation-days"]),
 }

@@ -96,11 +96,13 @@ def _end_group(proc: subprocess.Popen[bytes]) -> None:
 class MockUpstream:
     """``spendscope mock-upstream`` on a free port (answers 8 output tokens)."""
 
-    def __init__(self, work: Path, launcher: Launcher | None = None) -> None:
+    def __init__(self, work: Path, launcher: Launcher | None = None, *extra: str) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         launcher = launcher or Launcher()
-        argv = launcher.argv("mock-upstream", "--port", str(self.port), "--output-tokens", "8")
+        argv = launcher.argv(
+            "mock-upstream", "--port", str(self.port), "--output-tokens", "8", *extra
+        )
         self.proc = _spawn(argv, launcher.env({}), work, work / "mock-upstream.log")
         body = {"model": MODEL, "messages": MESSAGES}
         auth = {"authorization": f"Bearer {UPSTREAM_KEY}"}

@@ -1,0 +1,35 @@
+"""Batch API jobs: the ``batch_jobs`` rows the gateway keeps for every job it relays.
+
+The gateway registers a job when its creation is relayed, answers only the creating
+project's requests about it, and a poller follows it until it ends (state here, so it
+survives restarts); a per-job lease lets several gateway processes poll safely. The CLI and
+the query layer read the same rows.
+"""
+
+from collector.batches._store import (
+    OPEN_STATUSES,
+    TERMINAL_STATUSES,
+    JobRef,
+    claim_open,
+    ended_at,
+    mark_recorded,
+    owned_ids,
+    owner_of,
+    register,
+    release,
+    update_status,
+)
+
+__all__ = [
+    "OPEN_STATUSES",
+    "TERMINAL_STATUSES",
+    "JobRef",
+    "claim_open",
+    "ended_at",
+    "mark_recorded",
+    "owned_ids",
+    "owner_of",
+    "register",
+    "release",
+    "update_status",
+]

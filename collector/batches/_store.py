@@ -1,0 +1,198 @@
+"""Reading and writing ``batch_jobs`` (synchronous; the gateway calls these in a thread).
+
+A lease is one conditional UPDATE (``lease_owner``/``lease_until``), atomic on SQLite and
+PostgreSQL alike: a job is worked on by the process whose UPDATE matched, and by another
+only after the lease ran out (a process that died mid-work).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from collector.db import BatchJob, session_scope
+
+TERMINAL_STATUSES = frozenset({"completed", "failed", "expired", "cancelled"})
+OPEN_STATUSES = frozenset({"validating", "in_progress", "finalizing", "cancelling"})
+
+
+@dataclass(frozen=True, slots=True)
+class JobRef:
+    """What the poller needs of a job: where it runs, and whom its lines are attributed to."""
+
+    id: str
+    upstream: str | None
+    endpoint: str
+    created_at: datetime
+    status: str
+    project_id: int | None
+    api_key_id: int | None
+    end_user: str | None
+    tags: Mapping[str, str]
+
+
+def _ref(row: BatchJob) -> JobRef:
+    return JobRef(
+        row.id, row.upstream, row.endpoint, row.created_at, row.status, row.project_id,
+        row.api_key_id, row.end_user, dict(row.tags or {}),
+    )  # fmt: skip
+
+
+def _counts(wire: Mapping[str, Any]) -> tuple[int, int, int]:
+    """(total, completed, failed) of upstream's ``request_counts`` (0 when absent)."""
+    counts = wire.get("request_counts")
+    found = counts if isinstance(counts, dict) else {}
+
+    def count(key: str) -> int:
+        value = found.get(key)
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+    return count("total"), count("completed"), count("failed")
+
+
+def _text(wire: Mapping[str, Any], key: str, size: int) -> str | None:
+    value = wire.get(key)
+    return value[:size] if isinstance(value, str) and value else None
+
+
+def register(
+    engine: Engine,
+    wire: Mapping[str, Any],
+    *,
+    upstream: str | None,
+    project_id: int | None,
+    api_key_id: int | None,
+    end_user: str | None,
+    tags: Mapping[str, str],
+    now: datetime,
+) -> bool:
+    """Store a job upstream just created (its ``Batch`` object); False if it was known."""
+    batch_id = _text(wire, "id", 64)
+    if batch_id is None:
+        return False
+    total, completed, failed = _counts(wire)
+    row = BatchJob(
+        id=batch_id, upstream=upstream, endpoint=_text(wire, "endpoint", 100) or "",
+        model=_text(wire, "model", 200), input_file_id=_text(wire, "input_file_id", 200),
+        output_file_id=_text(wire, "output_file_id", 200),
+        error_file_id=_text(wire, "error_file_id", 200),
+        status=_text(wire, "status", 20) or "validating", request_total=total,
+        request_completed=completed, request_failed=failed, project_id=project_id,
+        api_key_id=api_key_id, end_user=end_user, tags=dict(tags), created_at=now,
+        updated_at=now, lines_recorded=0,
+    )  # fmt: skip
+    try:
+        with session_scope(engine) as session:
+            session.add(row)
+    except IntegrityError:
+        return False
+    return True
+
+
+def owner_of(engine: Engine, batch_id: str) -> int | None:
+    """The project id of a job; None when the gateway never relayed its creation."""
+    with session_scope(engine) as session:
+        return session.scalar(select(BatchJob.project_id).where(BatchJob.id == batch_id))
+
+
+def owned_ids(engine: Engine, project_id: int, ids: Iterable[str]) -> set[str]:
+    """Which of ``ids`` are jobs of ``project_id``."""
+    wanted = list(dict.fromkeys(ids))
+    if not wanted:
+        return set()
+    with session_scope(engine) as session:
+        query = select(BatchJob.id).where(
+            BatchJob.id.in_(wanted), BatchJob.project_id == project_id
+        )
+        return set(session.scalars(query))
+
+
+def claim_open(
+    engine: Engine, owner: str, now: datetime, lease_s: float, limit: int = 50
+) -> list[JobRef]:
+    """Lease up to ``limit`` jobs not yet recorded whose lease is free (or ours)."""
+    until = now + timedelta(seconds=lease_s)
+    free = or_(
+        BatchJob.lease_until.is_(None), BatchJob.lease_until < now, BatchJob.lease_owner == owner
+    )
+    with session_scope(engine) as session:
+        query = select(BatchJob.id).where(BatchJob.recorded_at.is_(None), free)
+        candidates = list(session.scalars(query.order_by(BatchJob.created_at).limit(limit)))
+    claimed: list[JobRef] = []
+    for batch_id in candidates:
+        with engine.begin() as conn:
+            taken = conn.execute(
+                update(BatchJob)
+                .where(and_(BatchJob.id == batch_id, BatchJob.recorded_at.is_(None), free))
+                .values(lease_owner=owner, lease_until=until)
+            ).rowcount
+        if taken == 1:
+            with session_scope(engine) as session:
+                row = session.get(BatchJob, batch_id)
+                if row is not None:
+                    claimed.append(_ref(row))
+    return claimed
+
+
+def update_status(
+    engine: Engine, batch_id: str, owner: str, wire: Mapping[str, Any], now: datetime
+) -> str:
+    """Copy upstream's view of the job (status, files, counts); returns the status."""
+    status = _text(wire, "status", 20) or "validating"
+    total, completed, failed = _counts(wire)
+    values: dict[str, Any] = {
+        "status": status, "request_total": total, "request_completed": completed,
+        "request_failed": failed, "updated_at": now,
+        "output_file_id": _text(wire, "output_file_id", 200),
+        "error_file_id": _text(wire, "error_file_id", 200),
+    }  # fmt: skip
+    if status in TERMINAL_STATUSES:
+        values["completed_at"] = ended_at(wire, status) or now
+    with session_scope(engine) as session:
+        session.execute(
+            update(BatchJob)
+            .where(BatchJob.id == batch_id, BatchJob.lease_owner == owner)
+            .values(**values)
+        )
+    return status
+
+
+def ended_at(wire: Mapping[str, Any], status: str) -> datetime | None:
+    """When upstream says the job reached ``status`` (its ``<status>_at`` stamp)."""
+    stamp = wire.get(f"{status}_at")
+    if isinstance(stamp, int) and not isinstance(stamp, bool) and stamp > 0:
+        return datetime.fromtimestamp(stamp, UTC)
+    return None
+
+
+def mark_recorded(
+    engine: Engine, batch_id: str, owner: str, lines: int, model: str | None, now: datetime
+) -> bool:
+    """Every line was handed to the recorder: the job is done (and its lease let go)."""
+    values: dict[str, Any] = {
+        "lines_recorded": lines, "recorded_at": now, "updated_at": now,
+        "lease_owner": None, "lease_until": None,
+    }  # fmt: skip
+    if model is not None:
+        values["model"] = model[:200]
+    with engine.begin() as conn:
+        done = conn.execute(
+            update(BatchJob)
+            .where(BatchJob.id == batch_id, BatchJob.lease_owner == owner)
+            .values(**values)
+        ).rowcount
+    return done == 1
+
+
+def release(engine: Engine, owner: str, batch_id: str | None = None) -> None:
+    """Let go of one lease (or, without ``batch_id``, all of ``owner``'s), e.g. on shutdown."""
+    query = update(BatchJob).where(BatchJob.lease_owner == owner)
+    if batch_id is not None:
+        query = query.where(BatchJob.id == batch_id)
+    with session_scope(engine) as session:
+        session.execute(query.values(lease_owner=None, lease_until=None))

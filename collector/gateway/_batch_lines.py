@@ -1,0 +1,150 @@
+"""One line of a Batch API output or error file → one priced ``UsageEvent`` (pure: no I/O).
+
+A line is ``{"id", "custom_id", "response": {"status_code", "request_id", "body"}, "error"}``.
+Its usage is read from ``body`` as the endpoint's own response would be (the same readers as
+relayed requests), priced at Batch API rates (``batch=True``) for the model that served it,
+and attributed to the job's key. Its request id is derived from (job id, ``custom_id`` — or
+the line's place when it has none), so however often a file is read, a line is one row.
+Lines that failed consumed nothing (``computed`` $0); lines a job never ran (``batch_expired``,
+``batch_cancelled``) are ``timeout`` and ``cancelled``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from collector.batches import JobRef
+from collector.errors import PricingError
+from collector.gateway._exchange import outcome_for_status
+from collector.gateway._intake import ENDPOINTS, Call, Kind
+from collector.gateway._usage import usage_from_body
+from collector.pricing import PriceOverride, compute_cost
+from collector.recorder import AttemptEvent, UsageEvent, derived_request_id
+from collector.usage import TOOL_CALL_FIELDS, Cost, CostSource, Outcome, Usage
+
+log = logging.getLogger(__name__)
+CUSTOM_ID = "batch_custom_id"  # the metadata key holding a line's custom_id
+_ZERO = Cost(Decimal(0), CostSource.COMPUTED)
+_UNPRICED = Cost(None, CostSource.UNPRICED)
+_NOT_RUN = {"batch_expired": Outcome.TIMEOUT, "batch_cancelled": Outcome.CANCELLED}
+
+
+@dataclass(frozen=True, slots=True)
+class LineContext:
+    """What every line of one job shares."""
+
+    job: JobRef
+    ended_at: datetime  # when the job ended: a line's time when its body names none
+    overrides: Sequence[PriceOverride] = ()
+
+    @property
+    def call(self) -> Call:
+        kind = ENDPOINTS.get(("POST", self.job.endpoint), Kind.OTHER)
+        return Call("POST", self.job.endpoint, b"", kind, b"", "application/json")
+
+
+def line_event(line: Any, place: str, ctx: LineContext, call: Call) -> UsageEvent:
+    """The request row of one decoded line; ``place`` names it when it has no ``custom_id``."""
+    row = line if isinstance(line, dict) else {}
+    custom_id = row.get("custom_id") if isinstance(row.get("custom_id"), str) else None
+    response = row.get("response") if isinstance(row.get("response"), dict) else None
+    body = response.get("body") if response is not None else None
+    status = response.get("status_code") if response is not None else None
+    status = status if isinstance(status, int) and not isinstance(status, bool) else None
+    job = ctx.job
+    started = _started(body, ctx.ended_at)
+    event = UsageEvent(
+        id=derived_request_id(job.created_at, f"{job.id}\0{custom_id or place}"),
+        started_at=started, duration_ms=0.0, endpoint=job.endpoint[:100], outcome="success",
+        cost_source="computed", project_id=job.project_id, api_key_id=job.api_key_id,
+        end_user=job.end_user, tags=dict(job.tags), http_status=status, batch=True,
+        batch_id=job.id, upstream=job.upstream,
+        upstream_request_id=_str(response.get("request_id")) if response else None,
+        metadata={CUSTOM_ID: custom_id} if custom_id is not None else {"batch_line": place},
+    )  # fmt: skip
+    model = _str(body.get("model")) if isinstance(body, dict) else None
+    event.model_served = model
+    cost = _settle(event, row, body, status, call, ctx)
+    event.cost_usd, event.cost_source = cost.cost_usd, cost.cost_source.value
+    event.price_id, event.cost_note = cost.price_id, cost.note[:300] if cost.note else None
+    event.attempts = [_attempt(event)]
+    return event
+
+
+def _settle(
+    event: UsageEvent, row: dict[str, Any], body: Any, status: int | None, call: Call,
+    ctx: LineContext,
+) -> Cost:  # fmt: skip
+    """Outcome, errors and usage of the line; returns its cost."""
+    if status is None or status >= 400:
+        _failed(event, row, body, status)
+        return _ZERO
+    usage = usage_from_body(call, body)
+    if usage is None:
+        return _UNPRICED
+    _copy_usage(event, usage)
+    if event.model_served is None:
+        return _UNPRICED
+    try:
+        return compute_cost(usage, event.model_served, event.started_at, batch=True,
+                            overrides=ctx.overrides)  # fmt: skip
+    except PricingError as exc:
+        log.warning("batches: cannot price line %s: %s", event.id, exc)
+        return _UNPRICED
+
+
+def _failed(event: UsageEvent, row: dict[str, Any], body: Any, status: int | None) -> None:
+    found = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(found, dict):
+        found = row.get("error")
+    error: dict[str, Any] = found if isinstance(found, dict) else {}
+    code = _str(error.get("code")) or _str(error.get("type"))
+    if status is not None:
+        event.outcome = outcome_for_status(status).value
+    else:
+        event.outcome = _NOT_RUN.get(code or "", Outcome.UPSTREAM_ERROR).value
+    event.error_type = (code or (f"http_{status}" if status else "batch_line_failed"))[:100]
+    event.error_message = (_str(error.get("message")) or "")[:1000] or None
+
+
+def _copy_usage(event: UsageEvent, u: Usage) -> None:
+    event.prompt_tokens, event.cached_tokens = u.prompt_tokens, u.cached_tokens
+    event.completion_tokens, event.reasoning_tokens = u.completion_tokens, u.reasoning_tokens
+    event.audio_prompt_tokens = u.audio_prompt_tokens
+    event.audio_completion_tokens = u.audio_completion_tokens
+    event.image_tokens = u.image_prompt_tokens + u.image_completion_tokens
+    event.audio_seconds, event.characters, event.images = u.audio_seconds, u.characters, u.images
+    for name in TOOL_CALL_FIELDS:
+        setattr(event, name, getattr(u, name))
+
+
+def _attempt(event: UsageEvent) -> AttemptEvent:
+    """The line's one try (the Batch API retries inside the job, unseen)."""
+    return AttemptEvent(
+        attempt_no=1, started_at=event.started_at, duration_ms=0.0, model=event.model_served,
+        upstream=event.upstream, http_status=event.http_status, error_type=event.error_type,
+        error_message=event.error_message, prompt_tokens=event.prompt_tokens,
+        completion_tokens=event.completion_tokens, cost_usd=event.cost_usd,
+    )  # fmt: skip
+
+
+def _started(body: Any, ended_at: datetime) -> datetime:
+    """When upstream answered the line (``created`` / ``created_at``), else the job's end."""
+    if isinstance(body, dict):
+        for key in ("created", "created_at"):
+            stamp = body.get(key)
+            if isinstance(stamp, int | float) and not isinstance(stamp, bool) and stamp > 0:
+                try:
+                    return datetime.fromtimestamp(stamp, UTC)
+                except (OverflowError, OSError, ValueError):
+                    break
+    return ended_at
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None

@@ -1,0 +1,185 @@
+"""Following Batch API jobs until they end, then recording one request per line.
+
+Every ``batch_poll_interval_s`` the poller leases the jobs not yet recorded (state in
+``batch_jobs``, so a restarted gateway picks up where the last one stopped, and several
+processes never work on one job at once), asks upstream about each, and copies its status.
+Once a job has ended, its output and error files are read from upstream a chunk at a time,
+each line turned into a priced event (``_batch_lines``) and handed to the recorder — the same
+take-in as relayed requests — before the job is marked recorded. A line's request id is
+derived from the job and the line, so reading a file again (a retry, a restart, a lost
+lease) stores nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import orjson
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from collector.batches import (
+    TERMINAL_STATUSES,
+    JobRef,
+    claim_open,
+    ended_at,
+    mark_recorded,
+    release,
+    update_status,
+)
+from collector.gateway._batch_lines import LineContext, line_event
+from collector.gateway._upstream import Upstream, UpstreamTable
+from collector.pricing import PriceOverride
+from collector.recorder import UsageEvent
+
+log = logging.getLogger(__name__)
+_CHUNK = 1 << 16
+_PAUSE_EVERY = 500  # lines between yields to the event loop (and backlog checks)
+
+
+class BatchPoller:
+    """One per gateway process; ``run_forever`` is its background task."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        session: aiohttp.ClientSession,
+        upstreams: UpstreamTable,
+        submit: Callable[[UsageEvent], object],
+        overrides: Callable[[], Sequence[PriceOverride]],
+        *,
+        lease_s: float,
+        backlog: Callable[[], int] = lambda: 0,
+        max_backlog: int = 20_000,
+    ) -> None:
+        self.engine, self.session, self.upstreams = engine, session, upstreams
+        self.submit, self.overrides, self.lease_s = submit, overrides, lease_s
+        self.backlog, self.max_backlog = backlog, max_backlog
+        self.owner = f"{socket.gethostname()[:30]}:{os.getpid()}:{os.urandom(4).hex()}"
+        self.timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=120)
+
+    async def run_forever(self, interval_s: float) -> None:
+        try:
+            while True:
+                try:
+                    await self.poll_once()
+                except Exception as exc:  # the database or upstream is away; a bug: traceback
+                    expected = isinstance(exc, SQLAlchemyError)
+                    log.warning("batches: poll failed (retrying in %.1f s): %r", interval_s, exc,
+                                exc_info=not expected)  # fmt: skip
+                await asyncio.sleep(interval_s)
+        finally:
+            await self._let_go()
+
+    async def _let_go(self) -> None:
+        """Release this process's leases at shutdown (a failure only delays the jobs: the
+        leases run out by themselves)."""
+        try:
+            await asyncio.shield(asyncio.to_thread(release, self.engine, self.owner))
+        except Exception as exc:
+            log.warning("batches: leases not released at shutdown: %s", exc)
+
+    async def poll_once(self) -> int:
+        """Follow every job this process could lease; returns how many ended and were recorded."""
+        now = datetime.now(UTC)
+        jobs = await asyncio.to_thread(claim_open, self.engine, self.owner, now, self.lease_s)
+        recorded = 0
+        for job in jobs:
+            try:
+                recorded += await self._follow(job)
+            except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
+                log.warning("batches: job %s not followed this time: %s", job.id, exc)
+                await asyncio.to_thread(release, self.engine, self.owner, job.id)
+        return recorded
+
+    async def _follow(self, job: JobRef) -> int:
+        upstream = self.upstreams.named(job.upstream)
+        wire = await self._json(upstream, f"/v1/batches/{job.id}")
+        now = datetime.now(UTC)
+        status = await asyncio.to_thread(update_status, self.engine, job.id, self.owner, wire, now)
+        if status not in TERMINAL_STATUSES:
+            await asyncio.to_thread(release, self.engine, self.owner, job.id)
+            return 0
+        ended = ended_at(wire, status) or now
+        ctx = LineContext(job, ended, self.overrides())
+        lines, model = 0, None
+        for kind in ("output", "error"):
+            file_id = wire.get(f"{kind}_file_id")
+            if isinstance(file_id, str) and file_id:
+                n, found = await self._ingest(upstream, file_id, kind, ctx)
+                lines, model = lines + n, model or found
+        done = await asyncio.to_thread(
+            mark_recorded, self.engine, job.id, self.owner, lines, model, datetime.now(UTC)
+        )
+        if not done:
+            log.warning("batches: lease on %s was lost while recording it", job.id)
+        return 1
+
+    async def _ingest(
+        self, upstream: Upstream, file_id: str, kind: str, ctx: LineContext
+    ) -> tuple[int, str | None]:
+        """Record every line of one file; returns (lines, the first model seen)."""
+        call = ctx.call
+        count, model = 0, None
+        async for raw in self._lines(upstream, f"/v1/files/{file_id}/content"):
+            try:
+                line = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                line = None
+            event = line_event(line, f"{kind}:{count}", ctx, call)
+            model = model or event.model_served
+            self.submit(event)
+            count += 1
+            if count % _PAUSE_EVERY == 0:
+                await self._pause()
+        return count, model
+
+    async def _pause(self) -> None:
+        """Give the loop to requests, and the recorder time to catch up if it lags."""
+        await asyncio.sleep(0)
+        for _ in range(1200):  # at most a minute; the queue itself bounds what is held
+            if self.backlog() <= self.max_backlog:
+                return
+            await asyncio.sleep(0.05)
+
+    async def _json(self, upstream: Upstream, path: str) -> dict[str, Any]:
+        async with self.session.get(
+            upstream.url(path, b""), headers=_auth(upstream), timeout=self.timeout
+        ) as response:
+            body = await response.read()
+            if response.status >= 400:
+                raise ValueError(f"upstream answered {response.status} for {path}")
+        parsed = orjson.loads(body)
+        if not isinstance(parsed, dict):
+            raise ValueError(f"upstream answered a non-object for {path}")
+        return parsed
+
+    async def _lines(self, upstream: Upstream, path: str) -> AsyncIterator[bytes]:
+        """A file's non-empty lines as they arrive (one line and one chunk held at a time)."""
+        async with self.session.get(
+            upstream.url(path, b""), headers=_auth(upstream), timeout=self.timeout
+        ) as response:
+            if response.status >= 400:
+                raise ValueError(f"upstream answered {response.status} for {path}")
+            partial = b""
+            async for chunk in response.content.iter_chunked(_CHUNK):
+                partial += chunk
+                if b"\n" not in chunk:
+                    continue
+                *whole, partial = partial.split(b"\n")
+                for line in whole:
+                    if line.strip():
+                        yield line
+            if partial.strip():
+                yield partial
+
+
+def _auth(upstream: Upstream) -> dict[str, str]:
+    return {"Authorization": upstream.authorization} if upstream.authorization else {}

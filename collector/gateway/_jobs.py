@@ -1,0 +1,138 @@
+"""The Files and Batch API endpoints on the request path: streamed uploads, and jobs kept to
+the project that created them.
+
+``POST /v1/files`` is not read into memory: its body streams from the client to upstream
+(one try; a stream cannot be replayed), bounded by ``MAX_UPLOAD_BYTES``. A job created
+through ``POST /v1/batches`` is registered in ``batch_jobs`` with the key's project, user
+and tags before the client hears of it, so its lines can be attributed when it ends. A job
+is answered (retrieve, cancel) only to its own project — another project's, or one the
+gateway never relayed, is a 404 as upstream words it — and a list shows only the project's
+own jobs. These requests carry no usage: they are recorded ``unpriced`` with a note saying
+why (``pricing.job_endpoint_cost``); the lines of a job are metered as requests of their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncGenerator, Awaitable, Callable, MutableMapping
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from collector.batches import owned_ids, owner_of, register
+from collector.errors import GatewayError, NotFound, PayloadTooLarge
+from collector.gateway._body import ClientGone
+from collector.gateway._exchange import Exchange
+from collector.gateway._forward import Reply
+
+log = logging.getLogger(__name__)
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+MAX_UPLOAD_BYTES = 512 * 1024 * 1024  # OpenAI's largest file (a batch input may be 200 MB)
+_ONE_JOB = re.compile(r"/v1/batches/([^/]+)(?:/cancel)?")
+
+
+def is_upload(method: str, path: str) -> bool:
+    return method == "POST" and path == "/v1/files"
+
+
+def check_upload_size(declared: int | None) -> None:
+    if declared is not None and declared > MAX_UPLOAD_BYTES:
+        raise _too_large()
+
+
+def _too_large() -> PayloadTooLarge:
+    return PayloadTooLarge(f"File upload too large: the limit is {MAX_UPLOAD_BYTES} bytes.")
+
+
+class UploadBody:
+    """The client's body, chunk by chunk as it arrives (nothing is kept). The HTTP client
+    wraps an error raised while it sends, so why the body stopped is kept in ``error``."""
+
+    def __init__(self, receive: Receive) -> None:
+        self.receive = receive
+        self.error: ClientGone | PayloadTooLarge | None = None
+
+    async def chunks(self) -> AsyncGenerator[bytes]:
+        size = 0
+        while True:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                self.error = ClientGone()
+                raise self.error
+            chunk: bytes = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_UPLOAD_BYTES:
+                self.error = _too_large()
+                raise self.error
+            if chunk:
+                yield chunk
+            if not message.get("more_body", False):
+                return
+
+
+async def check_access(engine: Engine, method: str, path: str, project_id: int) -> None:
+    """A job of another project (or unknown here) is a 404, before anything is forwarded."""
+    found = _ONE_JOB.fullmatch(path)
+    if found is None or not (method == "GET" or path.endswith("/cancel")):
+        return
+    batch_id = found.group(1)
+    try:
+        owner = await asyncio.to_thread(owner_of, engine, batch_id)
+    except SQLAlchemyError:
+        log.exception("gateway: cannot look up batch %s", batch_id)
+        raise GatewayError(
+            "The batch job store is unavailable; please retry shortly.",
+            code="job_store_unavailable",
+        ) from None
+    if owner != project_id:
+        raise NotFound(f"No batch found with id '{batch_id}'.", param="batch_id")
+
+
+async def after_reply(engine: Engine, ex: Exchange, reply: Reply) -> None:
+    """Register a created job; keep a listed page to the project's own jobs."""
+    call, principal = ex.call, ex.principal
+    if call is None or principal is None or reply.status >= 300 or call.path != "/v1/batches":
+        return
+    body = _object(reply.body)
+    if body is None:
+        return
+    try:
+        if call.method == "POST":
+            attribution = ex.attribution
+            await asyncio.to_thread(
+                register, engine, body, upstream=reply.upstream.name,
+                project_id=principal.project_id, api_key_id=principal.api_key_id,
+                end_user=attribution.end_user if attribution else principal.end_user,
+                tags=attribution.tags if attribution else principal.tags, now=datetime.now(UTC),
+            )  # fmt: skip
+        elif call.method == "GET" and isinstance(body.get("data"), list):
+            reply.body = await _own_page(engine, principal.project_id, body)
+    except SQLAlchemyError:
+        # The job exists upstream either way: the client gets its answer (a list, empty).
+        log.exception("gateway: batch job store failed for %s %s", call.method, call.path)
+        if call.method == "GET":
+            reply.body = orjson.dumps(body | {"data": [], "first_id": None, "last_id": None})
+
+
+async def _own_page(engine: Engine, project_id: int, body: dict[str, Any]) -> bytes:
+    data = [item for item in body["data"] if isinstance(item, dict)]
+    ids = [item["id"] for item in data if isinstance(item.get("id"), str)]
+    mine = await asyncio.to_thread(owned_ids, engine, project_id, ids)
+    kept = [item for item in data if item.get("id") in mine]
+    body["data"] = kept
+    body["first_id"] = kept[0]["id"] if kept else None
+    body["last_id"] = kept[-1]["id"] if kept else None
+    return orjson.dumps(body)
+
+
+def _object(raw: bytes) -> dict[str, Any] | None:
+    try:
+        parsed = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
