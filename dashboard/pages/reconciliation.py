@@ -146,7 +146,7 @@ def register(app: dash.Dash) -> None:
         path=PATH,
         name="Reconciliation",
         title="Reconciliation · spendscope",
-        order=6,
+        order=7,
         layout=layout,
     )
     register_data(app, DATA)
