@@ -23,9 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from collector.errors import (
-    AuthenticationFailed,
     GatewayError,
-    StorageError,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
@@ -34,10 +32,11 @@ from collector.gateway._body import BodyReader, ClientGone
 from collector.gateway._exchange import Exchange
 from collector.gateway._forward import Failure, Reply
 from collector.gateway._intake import Call, parse_call, traceparent
+from collector.gateway._keyauth import authenticate
 from collector.gateway._paths import check_path
 from collector.gateway._relay import relay_body, relay_raw, relay_sse, send_error, settle_stream
 from collector.gateway._runtime import Runtime
-from collector.keys import KeyPrincipal, parse_attribution
+from collector.keys import parse_attribution
 from collector.recorder import new_request_id
 from collector.usage import Outcome
 
@@ -45,11 +44,6 @@ log = logging.getLogger(__name__)
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-_NO_KEY = (
-    "You didn't provide an API key. Send your spendscope virtual key in an Authorization header "
-    "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
-)
-_BAD_KEY = "Incorrect API key provided: the key is unknown or has been revoked."
 WATCH_AFTER_S = 0.05
 DURABLE_WAIT_S = 5.0  # longest a response waits for its journal fsync (a hung disk)
 
@@ -115,7 +109,7 @@ class Proxy:
         ex.traceparent = headers.traceparent
         try:
             check_path(scope)
-            ex.principal = principal = await self._authenticate(headers.authorization)
+            ex.principal = principal = await authenticate(self.rt, headers.authorization)
             raw = await body.read(receive, headers.content_length)
             method, path = scope["method"], scope["path"]
             ex.call = call = parse_call(
@@ -150,21 +144,6 @@ class Proxy:
             log.error(
                 "gateway: journal fsync took over %.0f s; answering %s", DURABLE_WAIT_S, ex.id
             )
-
-    async def _authenticate(self, authorization: str | None) -> KeyPrincipal:
-        scheme, _, key = (authorization or "").partition(" ")
-        key = key.strip()
-        if scheme.lower() != "bearer" or not key:
-            raise AuthenticationFailed(_NO_KEY)
-        try:
-            principal = await self.rt.principal(key)
-        except StorageError:
-            raise GatewayError(
-                "The key store is unavailable; please retry shortly.", code="key_store_unavailable"
-            ) from None
-        if principal is None:
-            raise AuthenticationFailed(_BAD_KEY)
-        return principal
 
     async def _serve(
         self, scope: Scope, receive: Receive, send: Send, ex: Exchange, call: Call

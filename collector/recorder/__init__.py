@@ -10,7 +10,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collector.recorder.events import AttemptEvent, UsageEvent, new_request_id
+    from collector.recorder.events import (
+        AttemptEvent,
+        UsageEvent,
+        new_request_id,
+        ulid,
+        usage_columns,
+    )
     from collector.recorder.process import WriterProcess
     from collector.recorder.service import Recorder, RecorderConfig, RecorderStats
     from collector.recorder.sink import BatchWriter, InProcessWriter
@@ -21,6 +27,8 @@ _WHERE = {
     "AttemptEvent": "events",
     "UsageEvent": "events",
     "new_request_id": "events",
+    "ulid": "events",
+    "usage_columns": "events",
     "WriterProcess": "process",
     "Recorder": "service",
     "RecorderConfig": "service",
@@ -44,6 +52,8 @@ __all__ = [
     "UsageEvent",
     "WriterProcess",
     "new_request_id",
+    "ulid",
+    "usage_columns",
     "write_batch",
 ]
 
