@@ -40,6 +40,23 @@ TOOL_CALL_NAMES = {
 }
 
 
+# The endpoints whose usage a client may report (ingest API, SDK direct mode), by path,
+# each with the reader of its usage object (``collector.pricing.usage_from_api``).
+REPORTED_PATHS = {
+    "/v1/chat/completions": "chat",
+    "/v1/responses": "responses",
+    "/v1/embeddings": "embeddings",
+    "/v1/completions": "completions",
+    "/v1/images/generations": "images",
+    "/v1/images/edits": "images",
+    "/v1/images/variations": "images",
+    "/v1/audio/speech": "speech",
+    "/v1/audio/transcriptions": "transcription",
+    "/v1/audio/translations": "transcription",
+    "/v1/realtime": "realtime",
+}
+
+
 class CostSource(StrEnum):
     """Where a row's cost came from; every priced or unpriced row says which."""
 

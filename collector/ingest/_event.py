@@ -13,25 +13,10 @@ from typing import Any
 
 from collector.errors import PricingError
 from collector.pricing import ENDPOINTS, guess_endpoint, usage_from_api
-from collector.usage import TOOL_CALL_NAMES, Outcome, Usage, outcome_for_status
+from collector.usage import REPORTED_PATHS, TOOL_CALL_NAMES, Outcome, Usage, outcome_for_status
 
 # Each usage reader's endpoint as a path (what ``requests.endpoint`` holds for /v1 traffic).
-PATHS = {
-    "chat": "/v1/chat/completions",
-    "responses": "/v1/responses",
-    "embeddings": "/v1/embeddings",
-    "completions": "/v1/completions",
-    "images": "/v1/images/generations",
-    "speech": "/v1/audio/speech",
-    "transcription": "/v1/audio/transcriptions",
-    "realtime": "/v1/realtime",
-}
-_READER_OF_PATH = {
-    **{path: name for name, path in PATHS.items()},
-    "/v1/audio/translations": "transcription",
-    "/v1/images/edits": "images",
-    "/v1/images/variations": "images",
-}
+PATHS = {reader: path for path, reader in reversed(REPORTED_PATHS.items())}
 MAX_ID = 200
 MAX_TEXT = 200
 MAX_ERROR = 1000
@@ -62,7 +47,7 @@ class ReportedCall:
     duration_ms: float
     usage: Usage | None = None
     requested_model: str | None = None
-    http_status: int = 200
+    http_status: int | None = 200  # None: the call failed without an answer (a timeout)
     outcome: Outcome = Outcome.SUCCESS
     error_type: str | None = None
     error_message: str | None = None
@@ -89,7 +74,10 @@ def read_event(data: Any, now: datetime) -> ReportedCall:
     assert event_id is not None and model is not None  # noqa: S101 - required above
     reader, path = _endpoint(data.get("endpoint"), data.get("usage"))
     started_at, duration_ms = _timing(data, now)
-    status = _status(data.get("http_status"))
+    status: int | None = _status(data.get("http_status"))
+    outcome = _outcome(data.get("outcome"), status or 200)
+    if data.get("http_status") is None and outcome is not Outcome.SUCCESS:
+        status = None
     error_type, error_message = _error(data.get("error"))
     call = ReportedCall(
         event_id=event_id,
@@ -100,7 +88,7 @@ def read_event(data: Any, now: datetime) -> ReportedCall:
         usage=_usage(reader, data.get("usage"), data.get("tool_calls")),
         requested_model=_text(data, "requested_model", MAX_TEXT),
         http_status=status,
-        outcome=_outcome(data.get("outcome"), status),
+        outcome=outcome,
         error_type=error_type,
         error_message=error_message,
         ttft_ms=_millis(data, "ttft_ms"),
@@ -113,7 +101,8 @@ def read_event(data: Any, now: datetime) -> ReportedCall:
         metadata=data.get("metadata"),
     )
     if call.outcome is not Outcome.SUCCESS and call.error_type is None:
-        return replace(call, error_type=f"http_{status}" if status >= 400 else call.outcome.value)
+        failed_status = status is not None and status >= 400
+        return replace(call, error_type=f"http_{status}" if failed_status else outcome.value)
     return call
 
 
@@ -140,7 +129,7 @@ def _endpoint(value: Any, usage: Any) -> tuple[str, str]:
         raise EventError("endpoint must be a string")
     if value in PATHS:
         return value, PATHS[value]
-    named = _READER_OF_PATH.get(value)
+    named = REPORTED_PATHS.get(value)
     if named is None:
         known = ", ".join(ENDPOINTS)
         raise EventError(f"endpoint {value[:80]!r} is not metered (known: {known}, or their path)")
