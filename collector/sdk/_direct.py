@@ -44,13 +44,16 @@ def _endpoint(request: httpx.Request) -> str | None:
 class _Call:
     """One metered call from its request to the end of its response body."""
 
-    __slots__ = ("attribution", "endpoint", "event_id", "first_at", "started", "t0", "traceparent")
+    __slots__ = (
+        "attribution", "ended", "endpoint", "event_id", "first_at", "started", "t0", "traceparent",
+    )  # fmt: skip
 
     def __init__(self, endpoint: str, event_id: str, attribution: Attribution, trace: str | None):
         self.endpoint, self.event_id = endpoint, event_id
         self.attribution, self.traceparent = attribution, trace
         self.started, self.t0 = time.time(), time.perf_counter()
         self.first_at: float | None = None
+        self.ended = self.t0
 
 
 class Meter:
@@ -78,21 +81,32 @@ class Meter:
     def finish(
         self, call: _Call, request: httpx.Request, response: httpx.Response, body: bytes
     ) -> None:
-        """Ship the call's event and record it for ``last_call()``; never raises."""
+        """Record the call for ``last_call()`` and queue its event; never raises.
+
+        Only what the caller's thread must see is done here: the body is parsed and the
+        event built by the shipper's thread (``Shipper.submit`` takes a callable).
+        """
         try:
-            event = self._event(call, request, response, body)
+            call.ended = time.perf_counter()
+            stream = response.headers.get("content-type", "").startswith("text/event-stream")
+            upstream_id = response.headers.get("x-request-id")
+            status = response.status_code
+
+            def event() -> dict[str, Any]:
+                return self._event(call, request, status, stream, upstream_id, body)
+
             self.shipper.submit(event)
-            self._record(call, request, response, event)
+            self._record(call, request, status, stream, upstream_id)
         except Exception:
             log.exception("spendscope: could not report a call to %s", call.endpoint)
 
     def failed(self, call: _Call, request: httpx.Request, exc: Exception) -> None:
         """The call got no answer (connection error, timeout): reported without usage."""
         try:
+            call.ended = time.perf_counter()
             event = self._base_event(call, _request_model(request) or "unknown")
-            event["outcome"] = (
-                "timeout" if isinstance(exc, httpx.TimeoutException) else ("upstream_error")
-            )
+            timed_out = isinstance(exc, httpx.TimeoutException)
+            event["outcome"] = "timeout" if timed_out else "upstream_error"
             event["error"] = {"type": type(exc).__name__, "message": str(exc)[:500]}
             self.shipper.submit(event)
         except Exception:
@@ -105,7 +119,7 @@ class Meter:
             "model": model,
             "endpoint": call.endpoint,
             "started_at": call.started,
-            "latency_ms": (time.perf_counter() - call.t0) * 1000,
+            "latency_ms": (call.ended - call.t0) * 1000,
         }
         if a.user is not None:
             event["user"] = a.user
@@ -119,13 +133,18 @@ class Meter:
         return event
 
     def _event(
-        self, call: _Call, request: httpx.Request, response: httpx.Response, body: bytes
+        self,
+        call: _Call,
+        request: httpx.Request,
+        status: int,
+        stream: bool,
+        upstream_id: str | None,
+        body: bytes,
     ) -> dict[str, Any]:
-        stream = response.headers.get("content-type", "").startswith("text/event-stream")
         found = _last_usage(body) if stream else _json_object(body)
         model = found.get("model") if isinstance(found.get("model"), str) else None
         event = self._base_event(call, model or _request_model(request) or "unknown")
-        event["http_status"] = response.status_code
+        event["http_status"] = status
         if found.get("usage") is not None:
             event["usage"] = found["usage"]
         if isinstance(found.get("service_tier"), str):
@@ -136,7 +155,6 @@ class Meter:
             event["stream"] = True
             if call.first_at is not None:
                 event["ttft_ms"] = (call.first_at - call.t0) * 1000
-        upstream_id = response.headers.get("x-request-id")
         if upstream_id:
             event["upstream_request_id"] = upstream_id[:200]
         return event
@@ -145,17 +163,18 @@ class Meter:
         self,
         call: _Call,
         request: httpx.Request,
-        response: httpx.Response,
-        event: dict[str, Any],
+        status: int,
+        stream: bool,
+        upstream_id: str | None,
     ) -> None:
         record = CallRecord(
             request_id=None,
             cost_usd=None,
-            status_code=response.status_code,
+            status_code=status,
             method=request.method,
             path=request.url.path,
-            stream=bool(event.get("stream")),
-            upstream_request_id=event.get("upstream_request_id"),
+            stream=stream,
+            upstream_request_id=upstream_id,
             event_id=call.event_id,
         )
         record_call(record)

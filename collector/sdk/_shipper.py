@@ -29,6 +29,7 @@ import random
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,14 @@ def default_buffer_dir(ingest_url: str, key: str) -> Path:
     digest = hashlib.sha256(f"{ingest_url}\n{key}".encode()).hexdigest()[:16]
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "spendscope" / "ingest" / digest
+
+
+def _encode(item: dict[str, Any] | Callable[[], dict[str, Any]]) -> bytes | None:
+    try:
+        return orjson.dumps(item() if callable(item) else item)
+    except Exception:
+        log.exception("spendscope: an event could not be built; skipped")
+        return None
 
 
 class Shipper:
@@ -72,7 +81,9 @@ class Shipper:
         self.dropped = 0  # events refused because the queue was full
         self.acknowledged = 0  # events the gateway answered for (booked or refused)
         self.refused = 0  # events the gateway refused (per-event reasons, logged)
-        self._queue: collections.deque[dict[str, Any]] = collections.deque()
+        self._queue: collections.deque[dict[str, Any] | Callable[[], dict[str, Any]]] = (
+            collections.deque()
+        )
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._token = secrets.token_hex(8)
@@ -88,15 +99,17 @@ class Shipper:
         atexit.register(self.close)
 
     # --- the app's side ----------------------------------------------------------------
-    def submit(self, event: dict[str, Any]) -> None:
-        """Queue one event; never blocks, never raises."""
+    def submit(self, event: dict[str, Any] | Callable[[], dict[str, Any]]) -> None:
+        """Queue one event (or a function building it, run on the shipper's thread);
+        never blocks, never raises."""
         if len(self._queue) >= self.max_queue:
             self.dropped += 1
             if self.dropped == 1:
                 log.error("spendscope: the ingest queue is full; dropping events")
             return
         self._queue.append(event)
-        self._wake.set()
+        if not self._wake.is_set():
+            self._wake.set()
 
     def flush(self, timeout_s: float = 10.0) -> bool:
         """Write and send everything now (for tests and scripts); True if nothing is left."""
@@ -165,8 +178,11 @@ class Shipper:
             room = self.batch_size - count
             lines: list[bytes] = []
             while queue and len(lines) < room:
-                lines.append(orjson.dumps(queue.popleft()))
-            os.write(fd, b"\n".join(lines) + b"\n")
+                line = _encode(queue.popleft())
+                if line is not None:
+                    lines.append(line)
+            if lines:
+                os.write(fd, b"\n".join(lines) + b"\n")
             self._open = (fd, path, count + len(lines), opened)
             if count + len(lines) >= self.batch_size:
                 self._seal()
