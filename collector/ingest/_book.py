@@ -13,13 +13,12 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Sequence
-from dataclasses import replace
 from decimal import Decimal
 
 from collector.errors import PricingError
 from collector.ingest._event import ReportedCall
 from collector.keys import Attribution, KeyPrincipal
-from collector.pricing import PriceOverride, compute_cost
+from collector.pricing import PriceOverride, as_reported, compute_cost
 from collector.recorder import AttemptEvent, UsageEvent, ulid, usage_columns
 from collector.usage import Cost, CostSource, Outcome, Usage
 
@@ -57,9 +56,7 @@ def price_reported(call: ReportedCall, overrides: Sequence[PriceOverride]) -> Co
             return Cost(None, CostSource.UNPRICED, note=str(exc)[:300])
         if cost.cost_source is not CostSource.UNPRICED:
             break
-    if cost.cost_source is CostSource.COMPUTED:
-        return replace(cost, cost_source=CostSource.REPORTED)
-    return cost
+    return as_reported(cost)
 
 
 def book(

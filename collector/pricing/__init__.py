@@ -9,6 +9,7 @@ from collector.pricing._catalog import SCALAR_PRICES, Catalog, load_catalog, par
 from collector.pricing._diff import PriceDiff, RateDiff, diff_prices
 from collector.pricing._engine import (
     applicable_overrides,
+    as_reported,
     compute_cost,
     parse_service_tier,
     resolve_price,
@@ -42,6 +43,7 @@ __all__ = [
     "Unit",
     "add_override",
     "applicable_overrides",
+    "as_reported",
     "compute_cost",
     "cost_breakdown",
     "diff_prices",
