@@ -7,6 +7,7 @@ app killed with events still buffered on disk (sent by the next start, none twic
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import openai
@@ -194,3 +196,40 @@ def _lines(buffer: Path) -> list[bytes]:
     for path in buffer.glob("*-*"):
         found.extend(line for line in path.read_bytes().split(b"\n") if line)
     return found
+
+
+def test_async_clients_and_calls_without_an_answer_are_reported(
+    gateway: Gateway, mock_base_url: str, tmp_path: Path
+) -> None:
+    key, url, buffer = gateway.key(), _ingest_url(gateway), tmp_path / "buf"
+    client = spendscope.instrument(
+        openai.AsyncOpenAI(base_url=mock_base_url, api_key=UPSTREAM_KEY, max_retries=0),
+        ingest_url=url,
+        key=key,
+        buffer_dir=buffer,
+    )
+    dead = _direct("http://127.0.0.1:9/v1", url, key, buffer)
+
+    async def calls() -> tuple[str | None, int]:
+        with spendscope.attribute(user="carol"):
+            chat = await client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+            record = spendscope.last_call()
+        assert chat.usage is not None and record is not None
+        return record.event_id, chat.usage.prompt_tokens
+
+    event_id, prompt_tokens = asyncio.run(calls())
+    try:
+        dead.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    except openai.APIConnectionError:
+        pass
+    else:
+        raise AssertionError("the upstream was not down")
+    assert event_id and spendscope.shipper_for(url, key, buffer).flush()
+    rows = {r.outcome: r for r in gateway.requests()}
+    assert set(rows) == {"success", "upstream_error"}
+    ok, failed = rows["success"], rows["upstream_error"]
+    assert (ok.end_user, ok.prompt_tokens, ok.cost_source) == ("carol", prompt_tokens, "reported")
+    assert ok.cost_usd is not None and ok.cost_usd > 0
+    assert (failed.model_requested, failed.http_status) == ("gpt-4o", None)
+    assert failed.cost_usd == Decimal(0)
+    assert failed.error_type == "ConnectError"
