@@ -88,8 +88,7 @@ class Meter:
         """
         try:
             call.ended = time.perf_counter()
-            stream = response.headers.get("content-type", "").startswith("text/event-stream")
-            upstream_id = response.headers.get("x-request-id")
+            stream, upstream_id = _read_headers(response.headers.raw)
             status = response.status_code
 
             def event() -> dict[str, Any]:
@@ -183,6 +182,18 @@ class Meter:
                 self.on_call(record)
             except Exception:
                 log.exception("spendscope: the on_call callback failed")
+
+
+def _read_headers(raw: list[tuple[bytes, bytes]]) -> tuple[bool, str | None]:
+    """(an SSE stream?, OpenAI's ``x-request-id``), in one pass over the raw headers."""
+    stream, upstream_id = False, None
+    for name, value in raw:
+        lowered = name.lower()
+        if lowered == b"content-type":
+            stream = value.startswith(b"text/event-stream")
+        elif lowered == b"x-request-id":
+            upstream_id = value.decode("latin-1")
+    return stream, upstream_id
 
 
 def _json_object(body: bytes) -> dict[str, Any]:

@@ -1,8 +1,10 @@
 """Ships reported calls to the gateway's ``/api/ingest`` from a background thread.
 
 The app's thread only appends an event to a bounded in-memory queue (full: the event is
-counted in ``dropped`` and logged once, the call is never held up). The shipper thread
-writes queued events to an on-disk buffer at once — segment files of NDJSON in
+counted in ``dropped`` and logged once, the call is never held up); it wakes nobody, as a
+wake-up per call cost the app more than the rest of direct mode together (GIL hand-offs).
+The shipper thread looks every ``spill_interval_s`` (50 ms), or at once when a batch is
+queued, writes queued events to an on-disk buffer — segment files of NDJSON in
 ``buffer_dir`` — and posts each closed segment (at most ``batch_size`` events) to the
 gateway, deleting it only once the gateway answered 200/207. A failure (gateway down,
 5xx, 401 while a key is being issued) is retried with exponential backoff and full jitter;
@@ -68,6 +70,7 @@ class Shipper:
         max_queue: int = 10_000,
         batch_size: int = 500,
         flush_interval_s: float = 1.0,
+        spill_interval_s: float = 0.05,
         timeout_s: float = 10.0,
         max_backoff_s: float = 60.0,
         flush_timeout_s: float = 5.0,
@@ -77,6 +80,7 @@ class Shipper:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.max_queue, self.batch_size = max_queue, batch_size
         self.flush_interval_s, self.max_backoff_s = flush_interval_s, max_backoff_s
+        self.spill_interval_s = spill_interval_s
         self.flush_timeout_s = flush_timeout_s
         self.dropped = 0  # events refused because the queue was full
         self.acknowledged = 0  # events the gateway answered for (booked or refused)
@@ -108,7 +112,7 @@ class Shipper:
                 log.error("spendscope: the ingest queue is full; dropping events")
             return
         self._queue.append(event)
-        if not self._wake.is_set():
+        if len(self._queue) >= self.batch_size and not self._wake.is_set():
             self._wake.set()
 
     def flush(self, timeout_s: float = 10.0) -> bool:
@@ -160,7 +164,7 @@ class Shipper:
             self._retry_at = time.monotonic() + self.flush_interval_s
 
     def _sleep_s(self) -> float:
-        wait = self.flush_interval_s
+        wait = self.spill_interval_s
         if self._segments():
             wait = min(wait, max(0.0, self._retry_at - time.monotonic()))
         return max(wait, 0.005)
