@@ -12,14 +12,20 @@
    two clients; the median block is shown. The shipper posts to the running gateway
    meanwhile, on its own thread (its CPU per event is shown too).
 
-    .venv/bin/python bench/bench_ingest.py [--batches 40] [--calls 4000]
+3. The same SDK calls under callgrind (Debian's ``valgrind``): instructions per call of the
+   app's thread, plain and in direct mode, and of the shipper's thread per event — counts
+   that repeat on a busy machine, where the clocks above do not.
+
+    .venv/bin/python bench/bench_ingest.py [--batches 40] [--calls 4000] [--instr-calls 1000]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -203,6 +209,69 @@ def bench_sdk(gateway: Server, mock: Server, calls: int, work: Path) -> list[tup
     ]
 
 
+_TOTALS = re.compile(rb"^(?:totals|summary): (\d+)", re.MULTILINE)
+
+
+def sdk_loop(mode: str, calls: int, ingest: str, key: str, buffer: Path) -> None:
+    """``calls`` SDK calls over the in-process transport, plain or in direct mode (run under
+    callgrind by :func:`bench_instructions`); direct mode's events are all shipped before
+    the process ends, so their cost is counted too."""
+    if mode == "plain":
+        transport: httpx.BaseTransport = httpx.MockTransport(_canned)
+        shipper = None
+    else:
+        shipper = Shipper(ingest, key, buffer_dir=buffer)
+        meter = Meter(shipper, Attribution.checked("bench", {"feature": "bench"}))
+        transport = MeteringTransport(httpx.MockTransport(_canned), meter)
+    client = openai.OpenAI(
+        api_key="sk-x", max_retries=0, http_client=openai.DefaultHttpxClient(transport=transport)
+    )
+    for _ in range(calls):
+        client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)  # type: ignore[arg-type]
+    if shipper is not None:
+        assert shipper.flush(120), "events left unsent"
+        shipper.close()
+
+
+def _instructions(mode: str, calls: int, gateway: Server, work: Path) -> dict[str, int]:
+    """Instructions per thread ("main", "other") of a whole ``sdk_loop`` run."""
+    ingest = gateway.base_url.removesuffix("/v1") + "/api/ingest"
+    out = work / f"cg-{mode}-{calls}"
+    out.mkdir()
+    argv = [
+        "valgrind", "--tool=callgrind", "--separate-threads=yes",
+        f"--callgrind-out-file={out}/cg.out", sys.executable, __file__, "--sdk-loop", mode,
+        str(calls), ingest, gateway.key, str(out / "buffer"),
+    ]  # fmt: skip
+    subprocess.run(argv, check=True, capture_output=True, cwd=work)
+    counts: dict[str, int] = {"main": 0, "other": 0}
+    for path in sorted(out.glob("cg.out*")):
+        found = _TOTALS.search(path.read_bytes())
+        if found:
+            counts["main" if path.name.endswith("-01") else "other"] += int(found.group(1))
+    return counts
+
+
+def bench_instructions(gateway: Server, work: Path, calls: int) -> list[tuple[str, str]]:
+    """Per-call instructions: the difference of a short and a long run of each mode (the
+    imports and start-up cancel out). Immune to the neighbours, unlike any clock."""
+    small = max(50, calls // 5)
+    per: dict[str, dict[str, float]] = {}
+    for mode in ("plain", "direct"):
+        a, b = _instructions(mode, small, gateway, work), _instructions(mode, calls, gateway, work)
+        per[mode] = {k: (b[k] - a[k]) / (calls - small) for k in a}
+    app = per["direct"]["main"] - per["plain"]["main"]
+    return [
+        ("plain SDK call, app thread", f"{per['plain']['main']:,.0f} instructions"),
+        ("direct mode, app thread", f"{per['direct']['main']:,.0f} instructions"),
+        ("direct mode adds to the app thread", f"{app:,.0f} instructions per call"),
+        (
+            "shipper thread, per event",
+            f"{per['direct']['other'] - per['plain']['other']:,.0f} instructions",
+        ),
+    ]
+
+
 def _table(title: str, rows: list[tuple[str, str]]) -> None:
     width = max(len(r[0]) for r in rows)
     print(f"\n{title}\n")
@@ -216,7 +285,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=40)
     parser.add_argument("--calls", type=int, default=4000)
+    parser.add_argument("--instr-calls", type=int, default=1000, help="0: skip callgrind")
+    parser.add_argument("--sdk-loop", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.sdk_loop:
+        mode, calls, ingest, key, buffer = args.sdk_loop
+        sdk_loop(mode, int(calls), ingest, key, Path(buffer))
+        return
     print(f"load average before: {os.getloadavg()[0]:.2f} (1 min), cores: {os.cpu_count()}")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -225,12 +300,15 @@ def main() -> None:
         try:
             api = bench_api(gateway, args.batches)
             sdk = bench_sdk(gateway, mock, args.calls, work)
+            instr = bench_instructions(gateway, work, args.instr_calls) if args.instr_calls else []
         finally:
             stop(gateway)
             stop(mock)
     print(f"load average after: {os.getloadavg()[0]:.2f} (1 min), cores: {os.cpu_count()}")
     _table("POST /api/ingest, one gateway process (SQLite)", api)
     _table("openai SDK chat call, plain vs direct mode (median of alternating blocks)", sdk)
+    if instr:
+        _table("the same call in instructions (callgrind; load-immune)", instr)
 
 
 if __name__ == "__main__":

@@ -292,20 +292,6 @@ def _teed(meter: Meter, call: _Call, request: httpx.Request, response: httpx.Res
     return _Tee(call, finish)
 
 
-def _with_stream(
-    response: httpx.Response,
-    stream: httpx.SyncByteStream | httpx.AsyncByteStream,
-    request: httpx.Request,
-) -> httpx.Response:
-    return httpx.Response(
-        response.status_code,
-        headers=response.headers,
-        stream=stream,
-        extensions=response.extensions,
-        request=request,
-    )
-
-
 class MeteringTransport(httpx.BaseTransport):
     """The client's transport, with each metered call reported when its body ends."""
 
@@ -322,8 +308,9 @@ class MeteringTransport(httpx.BaseTransport):
             self.meter.failed(call, request, exc)
             raise
         assert isinstance(response.stream, httpx.SyncByteStream)  # noqa: S101 - httpx's contract
-        stream = _SyncStream(response.stream, _teed(self.meter, call, request, response))
-        return _with_stream(response, stream, request)
+        # the response keeps its headers and extensions; only its body is wrapped
+        response.stream = _SyncStream(response.stream, _teed(self.meter, call, request, response))
+        return response
 
     def close(self) -> None:
         self.inner.close()
@@ -345,8 +332,9 @@ class AsyncMeteringTransport(httpx.AsyncBaseTransport):
             self.meter.failed(call, request, exc)
             raise
         assert isinstance(response.stream, httpx.AsyncByteStream)  # noqa: S101 - httpx's contract
-        stream = _AsyncStream(response.stream, _teed(self.meter, call, request, response))
-        return _with_stream(response, stream, request)
+        # the response keeps its headers and extensions; only its body is wrapped
+        response.stream = _AsyncStream(response.stream, _teed(self.meter, call, request, response))
+        return response
 
     async def aclose(self) -> None:
         await self.inner.aclose()
