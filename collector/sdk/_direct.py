@@ -308,8 +308,13 @@ class MeteringTransport(httpx.BaseTransport):
             self.meter.failed(call, request, exc)
             raise
         assert isinstance(response.stream, httpx.SyncByteStream)  # noqa: S101 - httpx's contract
+        tee = _teed(self.meter, call, request, response)
+        if response.is_closed:  # a body read already (a transport that answered in full)
+            tee.keep(response.content)
+            tee.end()
+            return response
         # the response keeps its headers and extensions; only its body is wrapped
-        response.stream = _SyncStream(response.stream, _teed(self.meter, call, request, response))
+        response.stream = _SyncStream(response.stream, tee)
         return response
 
     def close(self) -> None:
@@ -332,8 +337,13 @@ class AsyncMeteringTransport(httpx.AsyncBaseTransport):
             self.meter.failed(call, request, exc)
             raise
         assert isinstance(response.stream, httpx.AsyncByteStream)  # noqa: S101 - httpx's contract
+        tee = _teed(self.meter, call, request, response)
+        if response.is_closed:  # a body read already (a transport that answered in full)
+            tee.keep(response.content)
+            tee.end()
+            return response
         # the response keeps its headers and extensions; only its body is wrapped
-        response.stream = _AsyncStream(response.stream, _teed(self.meter, call, request, response))
+        response.stream = _AsyncStream(response.stream, tee)
         return response
 
     async def aclose(self) -> None:
