@@ -120,6 +120,17 @@ class Settings(BaseSettings):
         ge=1024,
         description="Most request-body bytes one gateway process holds at once (503 above).",
     )
+    ingest_max_events: int = Field(
+        1000,
+        ge=1,
+        le=100_000,
+        description="Most events one POST /api/ingest call may carry (400 above).",
+    )
+    ingest_max_body_bytes: int = Field(
+        8 * 1024 * 1024,
+        ge=1024,
+        description="Largest body of POST /api/ingest and POST /v1/traces (413 above).",
+    )
     upstreams: dict[str, str] = Field(
         default_factory=dict,
         description="Extra named upstreams, JSON {name: base URL}; 'default' is upstream_base_url.",

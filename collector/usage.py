@@ -28,6 +28,33 @@ TOOL_CALL_FIELDS = (
     "image_generation_calls",
     "computer_calls",
 )
+# The tools by the names users give them (``--tool-calls web_search=2``, ingest's
+# ``tool_calls``), each with its usage field.
+TOOL_CALL_NAMES = {
+    "web_search": "web_search_calls",
+    "web_search_preview": "web_search_preview_calls",
+    "file_search": "file_search_calls",
+    "code_interpreter": "code_interpreter_sessions",
+    "image_generation": "image_generation_calls",
+    "computer": "computer_calls",
+}
+
+
+# The endpoints whose usage a client may report (ingest API, SDK direct mode), by path,
+# each with the reader of its usage object (``collector.pricing.usage_from_api``).
+REPORTED_PATHS = {
+    "/v1/chat/completions": "chat",
+    "/v1/responses": "responses",
+    "/v1/embeddings": "embeddings",
+    "/v1/completions": "completions",
+    "/v1/images/generations": "images",
+    "/v1/images/edits": "images",
+    "/v1/images/variations": "images",
+    "/v1/audio/speech": "speech",
+    "/v1/audio/transcriptions": "transcription",
+    "/v1/audio/translations": "transcription",
+    "/v1/realtime": "realtime",
+}
 
 
 class CostSource(StrEnum):
@@ -37,6 +64,9 @@ class CostSource(StrEnum):
     COMPUTED = "computed"
     ESTIMATED = "estimated"
     UNPRICED = "unpriced"
+    # Usage reported by the client (ingest API, OTLP spans) × catalog: the gateway never saw
+    # the response, so the tokens are the client's word.
+    REPORTED = "reported"
 
 
 class Outcome(StrEnum):
@@ -48,6 +78,17 @@ class Outcome(StrEnum):
     TIMEOUT = "timeout"
     CANCELLED = "cancelled"
     BLOCKED = "blocked"
+
+
+def outcome_for_status(status: int) -> Outcome:
+    """The outcome a final HTTP status means (DESIGN.md, "Meanings that must be exact")."""
+    if status < 400:
+        return Outcome.SUCCESS
+    if status == 408:
+        return Outcome.TIMEOUT
+    if status == 429 or status >= 500:
+        return Outcome.UPSTREAM_ERROR
+    return Outcome.CLIENT_ERROR
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,14 +23,6 @@ if TYPE_CHECKING:
     from collector.usage import Cost, Usage
 
 _TOOL = re.compile(r"^\s*([a-z_]+)\s*=\s*(\d+)\s*$")
-_TOOL_FIELDS = {
-    "web_search": "web_search_calls",
-    "web_search_preview": "web_search_preview_calls",
-    "file_search": "file_search_calls",
-    "code_interpreter": "code_interpreter_sessions",
-    "image_generation": "image_generation_calls",
-    "computer": "computer_calls",
-}
 
 
 # The command's options, one alias each, so its signature reads as a list of flags.
@@ -161,15 +153,17 @@ def _read_usage(file: str) -> Any:
 def _with_tools(usage: Usage, spec: str | None) -> Usage:
     from dataclasses import replace
 
+    from collector.usage import TOOL_CALL_NAMES
+
     if spec is None:
         return usage
     counts: dict[str, Any] = {}
     for item in spec.split(","):
         found = _TOOL.match(item)
-        if found is None or found[1] not in _TOOL_FIELDS:
-            known = ", ".join(_TOOL_FIELDS)
+        if found is None or found[1] not in TOOL_CALL_NAMES:
+            known = ", ".join(TOOL_CALL_NAMES)
             fail(f"--tool-calls takes TOOL=N pairs (N >= 0; tools: {known}), got {item!r}")
-        counts[_TOOL_FIELDS[found[1]]] = int(found[2])
+        counts[TOOL_CALL_NAMES[found[1]]] = int(found[2])
     return replace(usage, **counts)
 
 

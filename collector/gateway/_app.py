@@ -1,5 +1,5 @@
-"""The FastAPI application: lifespan-owned resources, ``/healthz``, ``/metrics``, and the
-``/v1`` proxy.
+"""The FastAPI application: lifespan-owned resources, ``/healthz``, ``/metrics``, the
+``/v1`` proxy, and the ways in for calls that bypassed it (``/api/ingest``, ``/v1/traces``).
 
 ``/v1/...`` goes straight to a pure ASGI handler before FastAPI's middleware stack and router
 (measured: the stack alone cost a third of the single-worker throughput); lifespan, errors
@@ -22,6 +22,7 @@ from collector.gateway._admin import engine_of, install_error_handlers
 from collector.gateway._admin import router as admin_router
 from collector.gateway._admission import Admission
 from collector.gateway._auth import require_metrics_token, require_viewer
+from collector.gateway._ingest import ingest, otlp_traces
 from collector.gateway._proxy import Proxy
 from collector.gateway._realtime import RealtimeRelay
 from collector.gateway._runtime import Runtime
@@ -29,6 +30,8 @@ from collector.recorder import WriterProcess
 from collector.reports.api import make_router
 from collector.secrets import install_log_redaction
 from collector.settings import Settings, get_settings
+
+OTLP_TRACES = "/v1/traces"  # OTLP/HTTP's path: not an OpenAI resource, served here (_paths)
 
 
 def _runtime(request: Request) -> Runtime:
@@ -47,7 +50,8 @@ class GatewayApp(FastAPI):
     realtime: RealtimeRelay
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/v1/"):
+        path = scope.get("path", "")
+        if scope["type"] == "http" and path.startswith("/v1/") and path != OTLP_TRACES:
             await self.proxy(scope, receive, send)
         elif scope["type"] == "websocket":
             await self.realtime(scope, receive, send)
@@ -87,6 +91,8 @@ def create_app(settings: Settings | None = None, *, admission: Admission | None 
     app.add_api_route(
         "/metrics", metrics, methods=["GET"], dependencies=[Depends(require_metrics_token)]
     )
+    app.add_api_route("/api/ingest", ingest, methods=["POST"])
+    app.add_api_route(OTLP_TRACES, otlp_traces, methods=["POST"])
     app.include_router(admin_router)
     app.include_router(make_router(engine_of, require_viewer))
     install_error_handlers(app)

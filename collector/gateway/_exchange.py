@@ -33,23 +33,14 @@ from collector.pricing import (
     free_endpoint_cost,
     job_endpoint_cost,
 )
-from collector.recorder import AttemptEvent, UsageEvent
-from collector.usage import TOOL_CALL_FIELDS, Cost, CostSource, Outcome, Usage
+from collector.recorder import AttemptEvent, UsageEvent, usage_columns
+from collector.usage import Cost, CostSource, Outcome, Usage, outcome_for_status
+
+__all__ = ["Exchange", "outcome_for_status"]
 
 log = logging.getLogger(__name__)
 _ZERO = Cost(Decimal(0), CostSource.COMPUTED)
 _UNPRICED = Cost(None, CostSource.UNPRICED)
-
-
-def outcome_for_status(status: int) -> Outcome:
-    """The outcome a final HTTP status means (DESIGN.md, "Meanings that must be exact")."""
-    if status < 400:
-        return Outcome.SUCCESS
-    if status == 408:
-        return Outcome.TIMEOUT
-    if status == 429 or status >= 500:
-        return Outcome.UPSTREAM_ERROR
-    return Outcome.CLIENT_ERROR
 
 
 @dataclass(slots=True)
@@ -177,7 +168,7 @@ class Exchange:
             http_status=self.http_status,
             error_type=self.error_type,
             error_message=self.error_message,
-            **_usage_columns(u),
+            **usage_columns(u),
             cost_usd=self.cost.cost_usd,
             price_id=self.cost.price_id,
             service_tier=self.service_tier,
@@ -186,22 +177,6 @@ class Exchange:
             attempts=self.attempts,
             cost_note=self.cost.note[:300] if self.cost.note else None,
         )
-
-
-def _usage_columns(u: Usage) -> dict[str, Any]:
-    return {
-        "prompt_tokens": u.prompt_tokens,
-        "cached_tokens": u.cached_tokens,
-        "completion_tokens": u.completion_tokens,
-        "reasoning_tokens": u.reasoning_tokens,
-        "audio_prompt_tokens": u.audio_prompt_tokens,
-        "audio_completion_tokens": u.audio_completion_tokens,
-        "image_tokens": u.image_prompt_tokens + u.image_completion_tokens,
-        "audio_seconds": u.audio_seconds,
-        "characters": u.characters,
-        "images": u.images,
-        **{name: getattr(u, name) for name in TOOL_CALL_FIELDS},
-    }
 
 
 def _price(ex: Exchange, usage: Usage, overrides: Sequence[PriceOverride]) -> Cost:

@@ -23,10 +23,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from collector.errors import (
-    AuthenticationFailed,
     GatewayError,
     PayloadTooLarge,
-    StorageError,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
@@ -42,10 +40,11 @@ from collector.gateway._jobs import (
     check_upload_size,
     is_upload,
 )
+from collector.gateway._keyauth import authenticate
 from collector.gateway._paths import check_path
 from collector.gateway._relay import relay_body, relay_raw, relay_sse, send_error, settle_stream
 from collector.gateway._runtime import Runtime
-from collector.keys import KeyPrincipal, parse_attribution
+from collector.keys import parse_attribution
 from collector.recorder import new_request_id
 from collector.usage import Outcome
 
@@ -53,11 +52,6 @@ log = logging.getLogger(__name__)
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-_NO_KEY = (
-    "You didn't provide an API key. Send your spendscope virtual key in an Authorization header "
-    "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
-)
-_BAD_KEY = "Incorrect API key provided: the key is unknown or has been revoked."
 WATCH_AFTER_S = 0.05
 DURABLE_WAIT_S = 5.0  # longest a response waits for its journal fsync (a hung disk)
 
@@ -248,23 +242,6 @@ class Proxy:
             await self.rt.admission.settle(reservation, ex.cost.cost_usd, ex.usage)
         except Exception:
             log.exception("gateway: admission settle failed for %s", ex.id)
-
-
-async def authenticate(runtime: Runtime, authorization: str | None) -> KeyPrincipal:
-    """The principal of a ``Bearer`` virtual key; AuthenticationFailed when absent or unknown."""
-    scheme, _, key = (authorization or "").partition(" ")
-    key = key.strip()
-    if scheme.lower() != "bearer" or not key:
-        raise AuthenticationFailed(_NO_KEY)
-    try:
-        principal = await runtime.principal(key)
-    except StorageError:
-        raise GatewayError(
-            "The key store is unavailable; please retry shortly.", code="key_store_unavailable"
-        ) from None
-    if principal is None:
-        raise AuthenticationFailed(_BAD_KEY)
-    return principal
 
 
 class _DisconnectWatch:

@@ -36,7 +36,7 @@ import orjson
 
 from collector.errors import GatewayError, InvalidRequest, UpstreamUnavailable
 from collector.gateway._exchange import Exchange
-from collector.gateway._proxy import authenticate
+from collector.gateway._keyauth import authenticate
 from collector.gateway._realtime_meter import REALTIME_PATH, SessionMeter
 from collector.gateway._runtime import Runtime
 from collector.gateway._upstream import Upstream, upstream_headers

@@ -11,6 +11,7 @@ from collector.keys._attribution import (
     USER_HEADER,
     Attribution,
     parse_attribution,
+    reported_attribution,
 )
 from collector.keys._cache import KeyCache
 from collector.keys._store import (
@@ -51,6 +52,7 @@ __all__ = [
     "list_keys",
     "looks_like_key",
     "parse_attribution",
+    "reported_attribution",
     "resolve_key",
     "revoke_key",
 ]

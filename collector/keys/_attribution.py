@@ -98,23 +98,65 @@ def _parse_tags(header: str) -> dict[str, str]:
 
 
 def _tags(header: str | None, principal: KeyPrincipal) -> dict[str, str]:
-    merged = dict(principal.tags)
     if header is None:
-        return merged
-    for key, value in _parse_tags(header).items():
+        return dict(principal.tags)
+    return _merge_tags(dict(principal.tags), _parse_tags(header), principal, TAGS_HEADER)
+
+
+def _merge_tags(
+    merged: dict[str, str], extra: Mapping[str, str], principal: KeyPrincipal, param: str
+) -> dict[str, str]:
+    """``extra`` added to ``merged``; a tag the key fixes cannot take another value."""
+    for key, value in extra.items():
         fixed = principal.tags.get(key)
         if fixed is not None and fixed != value:
             raise InvalidRequest(
-                f"tag {key!r} is fixed to {fixed!r} by this key; {TAGS_HEADER} cannot change it",
-                param=TAGS_HEADER,
+                f"tag {key!r} is fixed to {fixed!r} by this key; {param} cannot change it",
+                param=param,
             )
         merged[key] = value
     if len(merged) > MAX_TAGS:
         raise InvalidRequest(
-            f"at most {MAX_TAGS} tags per request (key's and header's together)",
-            param=TAGS_HEADER,
+            f"at most {MAX_TAGS} tags per request (the key's and {param}'s together)",
+            param=param,
         )
     return merged
+
+
+def reported_attribution(
+    base: Attribution,
+    user: Any,
+    tags: Any,
+    metadata: Any,
+    principal: KeyPrincipal,
+) -> Attribution:
+    """A reported call's own ``user``/``tags``/``metadata`` layered over ``base`` (the batch's
+    headers), within what the key allows: the same rules as the headers, values as JSON."""
+    end_user = base.end_user
+    if user is not None:
+        if not isinstance(user, str):
+            raise InvalidRequest("user must be a string", param="user")
+        end_user = check_text(user, "user", MAX_USER)
+        if principal.end_user is not None and end_user != principal.end_user:
+            raise InvalidRequest(
+                f"this key belongs to user {principal.end_user!r}; user cannot change it",
+                param="user",
+            )
+    merged = dict(base.tags)
+    if tags is not None:
+        if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
+            raise InvalidRequest("tags must be an object of string values", param="tags")
+        for key, value in tags.items():
+            check_tag(key, value, "tags")
+        merged = _merge_tags(merged, tags, principal, "tags")
+    extra: dict[str, Any] = {}
+    if metadata is not None:
+        if not isinstance(metadata, dict):
+            raise InvalidRequest("metadata must be a JSON object", param="metadata")
+        if len(orjson.dumps(metadata)) > MAX_METADATA_BYTES:
+            raise InvalidRequest(f"metadata is over {MAX_METADATA_BYTES} bytes", param="metadata")
+        extra = metadata
+    return Attribution(end_user, merged, {**base.metadata, **extra} if extra else base.metadata)
 
 
 def _metadata(header: str | None) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from collector.pricing._containers import container_cost
 from collector.pricing._diff import PriceDiff, RateDiff, diff_prices
 from collector.pricing._engine import (
     applicable_overrides,
+    as_reported,
     compute_cost,
     parse_service_tier,
     resolve_price,
@@ -46,6 +47,7 @@ __all__ = [
     "Unit",
     "add_override",
     "applicable_overrides",
+    "as_reported",
     "compute_cost",
     "container_cost",
     "cost_breakdown",

@@ -101,6 +101,13 @@ def compute_cost(
         return _settled(amount, plan, model, estimated=estimated)
 
 
+def as_reported(cost: Cost) -> Cost:
+    """A catalog cost of usage the client reported: ``computed`` becomes ``reported``."""
+    if cost.cost_source is CostSource.COMPUTED:
+        return Cost(cost.cost_usd, CostSource.REPORTED, cost.price_id, cost.note)
+    return cost
+
+
 def _settled(amount: Decimal, plan: PricePlan, model: str, *, estimated: bool) -> Cost:
     """The final cost: ``estimated`` for counted usage or an assumed snapshot price."""
     cost = amount.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN)

@@ -10,6 +10,8 @@ after each commit lets an interrupted run resume; a second run changes only ``re
 
 Rows left as recorded, and why:
 
+Rows booked ``reported`` (usage the client reported) stay ``reported`` when repriced.
+
 - ``provider_reported``: the provider's own figure is what was billed; our catalog only
   models that bill, so replacing a reported amount with a computed one makes it less true.
 - no billable units: such a row is either a known $0 (nothing answered) or "usage unknown"
@@ -41,7 +43,7 @@ from collector.db.models import (
 )
 from collector.errors import PricingError, StorageError
 from collector.pricing._catalog import Catalog, load_catalog
-from collector.pricing._engine import compute_cost
+from collector.pricing._engine import as_reported, compute_cost
 from collector.pricing._reprice_progress import (
     Checkpoint,
     RepriceSummary,
@@ -259,8 +261,8 @@ class _Pricer:
                 regional=row.upstream in self.regional,
             )
             if cost.cost_source is not CostSource.UNPRICED:
-                return cost
-        return cost
+                break
+        return as_reported(cost) if row.cost_source == CostSource.REPORTED.value else cost
 
 
 def _usage_of_row(row: Any) -> Usage:

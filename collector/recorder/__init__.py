@@ -15,6 +15,8 @@ if TYPE_CHECKING:
         UsageEvent,
         derived_request_id,
         new_request_id,
+        ulid,
+        usage_columns,
     )
     from collector.recorder.process import WriterProcess
     from collector.recorder.service import Recorder, RecorderConfig, RecorderStats
@@ -27,6 +29,8 @@ _WHERE = {
     "UsageEvent": "events",
     "new_request_id": "events",
     "derived_request_id": "events",
+    "ulid": "events",
+    "usage_columns": "events",
     "WriterProcess": "process",
     "Recorder": "service",
     "RecorderConfig": "service",
@@ -51,6 +55,8 @@ __all__ = [
     "WriterProcess",
     "derived_request_id",
     "new_request_id",
+    "ulid",
+    "usage_columns",
     "write_batch",
 ]
 

@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from collector.usage import TOOL_CALL_FIELDS, Usage
+
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 # Two Crockford characters per 10 bits: a ULID's 130 bits are 5 + 12 x 10 + 5 (fewer loops).
 _PAIRS = tuple(a + b for a in _CROCKFORD for b in _CROCKFORD)
@@ -52,17 +54,19 @@ os.register_at_fork(after_in_child=_ENTROPY.reset)
 
 def new_request_id() -> str:
     """A ULID: 26 chars, lexicographically sortable by creation time, unique across processes."""
-    return _ulid((time.time_ns() // 1_000_000) << 80 | _ENTROPY.take10())
+    return ulid(time.time_ns() // 1_000_000, _ENTROPY.take10())
 
 
 def derived_request_id(at: datetime, key: str) -> str:
     """A ULID whose random part is a hash of ``key``: the same ``at`` and ``key`` always give
     the same id, so an event recorded twice (a replay, a re-read) is stored once."""
     digest = int.from_bytes(hashlib.sha256(key.encode()).digest()[:10], "big")
-    return _ulid((int(at.timestamp() * 1000) & (1 << 48) - 1) << 80 | digest)
+    return ulid(int(at.timestamp() * 1000) & (1 << 48) - 1, digest)
 
 
-def _ulid(value: int) -> str:
+def ulid(ms: int, entropy: int) -> str:
+    """The ULID of a millisecond Unix time and 80 bits (random, or a hash for a fixed id)."""
+    value = ms << 80 | entropy
     pairs = _PAIRS
     middle = [pairs[value >> shift & 1023] for shift in _PAIR_SHIFTS]
     return "".join([_CROCKFORD[value >> 125], *middle, _CROCKFORD[value & 31]])
@@ -138,6 +142,23 @@ class UsageEvent:
     def retried(self) -> bool:
         """Needed at least one retry (or fallback) beyond the first try."""
         return len(self.attempts) > 1
+
+
+def usage_columns(u: Usage) -> dict[str, Any]:
+    """The ``requests`` columns of a usage (image tokens in and out share one column)."""
+    return {
+        "prompt_tokens": u.prompt_tokens,
+        "cached_tokens": u.cached_tokens,
+        "completion_tokens": u.completion_tokens,
+        "reasoning_tokens": u.reasoning_tokens,
+        "audio_prompt_tokens": u.audio_prompt_tokens,
+        "audio_completion_tokens": u.audio_completion_tokens,
+        "image_tokens": u.image_prompt_tokens + u.image_completion_tokens,
+        "audio_seconds": u.audio_seconds,
+        "characters": u.characters,
+        "images": u.images,
+        **{name: getattr(u, name) for name in TOOL_CALL_FIELDS},
+    }
 
 
 _DECIMAL_FIELDS = {"cost_usd", "audio_seconds"}

@@ -31,6 +31,8 @@ class CallRecord:
 
     ``cost_usd`` is None for streams (the cost is known only after the last byte) and for
     requests without a known price; the request id is then the way to look it up later.
+    In direct mode the gateway has not seen the call yet: ``request_id`` and ``cost_usd``
+    are None and ``event_id`` is the id the call is reported under.
     """
 
     request_id: str | None
@@ -40,6 +42,7 @@ class CallRecord:
     path: str
     stream: bool
     upstream_request_id: str | None
+    event_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

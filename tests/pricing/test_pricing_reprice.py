@@ -709,3 +709,24 @@ def test_cli_missing_tables_says_run_db_upgrade(app: typer.Typer) -> None:
     assert (code, out) == (2, "")
     assert err.count("\n") == 1
     assert "run `spendscope db upgrade`" in err
+
+
+def test_a_row_the_client_reported_stays_reported_when_repriced(engine: Engine) -> None:
+    project = make_project(engine)
+    event = make_event(
+        prompt_tokens=1000,
+        cached_tokens=100,
+        completion_tokens=200,
+        cost_usd=Decimal("0.0002625"),
+        cost_source="reported",
+        price_id=MINI_PRICE,
+        project_id=project,
+    )
+    _setup(engine, [event])
+    _override(engine, input_per_1m="0.30")
+    reprice(engine, DAY, now=NOW)
+    row = _rows(engine)[event.id]
+    # 900 × 0.30 + 100 × 0.075 + 200 × 0.60 = 397.5 → $0.0003975
+    assert (row.cost_usd, row.cost_source) == (Decimal("0.0003975000"), "reported")
+    assert row.previous_cost_usd == Decimal("0.0002625000")
+    assert_rollups_equal_raw(engine)
