@@ -7,16 +7,18 @@ priced lines recorded so far, and the lines without a price are counted beside i
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine, select
 
-from collector.analytics import BatchSummary, batch_job, batch_jobs
 from collector.cli.common import database_errors, engine_or_exit, fail
 from collector.db import Project, session_scope
+
+if TYPE_CHECKING:  # the query layer loads pandas: only when a command runs, not at start-up
+    from collector.analytics import BatchSummary
 
 batches_app = typer.Typer(help="Batch API jobs: list, show.", no_args_is_help=True)
 
@@ -53,6 +55,8 @@ def list_cmd(
     try:
         with database_errors():
             projects = (_project_id(engine, project),) if project else ()
+            from collector.analytics import batch_jobs
+
             jobs = batch_jobs(engine, project_ids=projects, limit=limit)
     finally:
         engine.dispose()
@@ -82,6 +86,8 @@ def show(
     engine = engine_or_exit()
     try:
         with database_errors():
+            from collector.analytics import batch_job
+
             job = batch_job(engine, batch_id.strip())
     finally:
         engine.dispose()

@@ -10,6 +10,7 @@ from pathlib import Path
 PROBE = """
 import sys
 from fastapi.testclient import TestClient
+import collector.cli  # `spendscope serve` loads every command module first
 from collector.gateway import create_app
 from collector.settings import Settings
 
