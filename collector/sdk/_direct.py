@@ -292,6 +292,15 @@ def _teed(meter: Meter, call: _Call, request: httpx.Request, response: httpx.Res
     return _Tee(call, finish)
 
 
+def _ended_in_full(tee: _Tee, response: httpx.Response) -> bool:
+    """A body read already (a transport that answered in full) is reported at once."""
+    if not response.is_closed:
+        return False
+    tee.keep(response.content)
+    tee.end()
+    return True
+
+
 class MeteringTransport(httpx.BaseTransport):
     """The client's transport, with each metered call reported when its body ends."""
 
@@ -309,12 +318,8 @@ class MeteringTransport(httpx.BaseTransport):
             raise
         assert isinstance(response.stream, httpx.SyncByteStream)  # noqa: S101 - httpx's contract
         tee = _teed(self.meter, call, request, response)
-        if response.is_closed:  # a body read already (a transport that answered in full)
-            tee.keep(response.content)
-            tee.end()
-            return response
-        # the response keeps its headers and extensions; only its body is wrapped
-        response.stream = _SyncStream(response.stream, tee)
+        if not _ended_in_full(tee, response):  # only the body is wrapped, headers kept
+            response.stream = _SyncStream(response.stream, tee)
         return response
 
     def close(self) -> None:
@@ -338,12 +343,8 @@ class AsyncMeteringTransport(httpx.AsyncBaseTransport):
             raise
         assert isinstance(response.stream, httpx.AsyncByteStream)  # noqa: S101 - httpx's contract
         tee = _teed(self.meter, call, request, response)
-        if response.is_closed:  # a body read already (a transport that answered in full)
-            tee.keep(response.content)
-            tee.end()
-            return response
-        # the response keeps its headers and extensions; only its body is wrapped
-        response.stream = _AsyncStream(response.stream, tee)
+        if not _ended_in_full(tee, response):  # only the body is wrapped, headers kept
+            response.stream = _AsyncStream(response.stream, tee)
         return response
 
     async def aclose(self) -> None:
