@@ -78,15 +78,25 @@ def wait_ready(server: Server, seconds: float) -> None:
 
 def peak_rss_mb(pid: int) -> float:
     """Peak RSS (VmHWM) of a process plus its children, in MB."""
-    total = 0
+    return sum(mb for _, mb in peak_rss_parts(pid))
+
+
+def peak_rss_parts(pid: int) -> list[tuple[str, float]]:
+    """Peak RSS (VmHWM, MB) of a process and of each descendant, each named by its program
+    (the last word of its command line that is not an option: ``serve``, ``…_child``)."""
+    parts: list[tuple[str, float]] = []
     for p in [pid, *_children(pid)]:
         try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    total += int(line.split()[1])
+            status = Path(f"/proc/{p}/status").read_text().splitlines()
+            argv = Path(f"/proc/{p}/cmdline").read_bytes().decode(errors="replace").split("\0")
         except OSError:
             continue
-    return total / 1024
+        words = [w for w in argv if w and not w.startswith("-")]
+        name = words[-1].rsplit(".", 1)[-1].rsplit("/", 1)[-1] if words else str(p)
+        for line in status:
+            if line.startswith("VmHWM:"):
+                parts.append((name, int(line.split()[1]) / 1024))
+    return parts
 
 
 def _children(pid: int) -> list[int]:

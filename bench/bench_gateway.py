@@ -25,7 +25,7 @@ from _servers import (  # a sibling module, not a package
     LITELLM,
     Server,
     body,
-    peak_rss_mb,
+    peak_rss_parts,
     start_litellm,
     start_mock,
     start_passthrough,
@@ -221,13 +221,15 @@ def targets(run: Run, rss: dict[str, float]) -> list[str]:
     return lines
 
 
-def report(run: Run, rss: dict[str, float], args: argparse.Namespace) -> None:
+def report(run: Run, parts: dict[str, list[tuple[str, float]]], args: argparse.Namespace) -> None:
+    rss = {name: sum(mb for _, mb in procs) for name, procs in parts.items()}
     print(f"\nspendscope gateway bench — {os.cpu_count()} cores; load: wrk (1 thread); median of "
           f"{args.rounds} x {args.seconds} s per cell; +p50/+p99: added vs direct\n")  # fmt: skip
     print(table(run))
     print("\nPeak RSS (VmHWM, process tree):")
     for name, mb in rss.items():
-        print(f"  {name:30} {mb:7.1f} MB")
+        each = " + ".join(f"{proc} {part:.1f}" for proc, part in parts[name])
+        print(f"  {name:30} {mb:7.1f} MB" + (f"  ({each})" if len(parts[name]) > 1 else ""))
     print()
     print("\n".join(targets(run, rss)))
     for note in [*run.notes, f"host load average (1 min) at end: {os.getloadavg()[0]:.1f}"]:
@@ -273,7 +275,7 @@ def main() -> None:
     try:
         start_all(run, work, args)
         measure(run, args)
-        rss = {s.name: peak_rss_mb(s.proc.pid) for s in run.servers if s.proc}
+        rss = {s.name: peak_rss_parts(s.proc.pid) for s in run.servers if s.proc}
     finally:
         for server in run.servers:
             stop(server)

@@ -2,32 +2,23 @@
 
 The database is migrated once here, before any worker starts, so N workers never race on
 Alembic — in a child process, so that Alembic (~13 MB once imported and run) never enters
-the memory of a gateway that serves in this process. Workers are separate processes built
-by the import-string factory ``collector.cli.serve:gateway_app`` (``create_app`` plus a
-collector tuned for serving); each reads the same ``SPENDSCOPE_*`` settings.
+the memory of a gateway. Then this process becomes ``python -m collector.gateway.serving``
+(``exec``: same process id), which runs uvicorn without the CLI in its memory.
 """
 
 from __future__ import annotations
 
-import gc
-import signal
+import os
 import subprocess
 import sys
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from collector.cli.common import fail, settings_or_exit
 from collector.settings import Settings
 
-if TYPE_CHECKING:
-    from fastapi import FastAPI
-
-_FACTORY = "collector.cli.serve:gateway_app"
 _MAX_WORKERS = 64
-# Young-generation threshold of a serving worker (CPython's default is 700): a request
-# allocates a few hundred container objects, so the default collected every few requests.
-_GC_GEN0_THRESHOLD = 50_000
 
 
 def _int_flag(name: str, value: str, low: int, high: int) -> int:
@@ -99,53 +90,14 @@ def _migrate(database_url: str) -> None:
 
 
 def _run(host: str, port: int, workers: int, log_level: str) -> None:
-    import uvicorn
+    """Become the serving program (same process id): the CLI's modules leave memory."""
+    from collector.gateway import serving
 
     typer.echo(f"spendscope gateway on http://{host}:{port}/v1 ({workers} worker(s))", err=True)
-    # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown (recorder drained); with
-    # this handler in place that re-raise ends the process with status 0, as a clean stop should.
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, _exit_cleanly)
-    uvicorn.run(
-        _FACTORY,
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        log_level=log_level,
-        access_log=False,
-        server_header=False,
-    )
-
-
-def gateway_app() -> FastAPI:
-    """One worker's gateway (the import-string factory uvicorn calls in every worker)."""
-    from collector.gateway import create_app
-
-    app = create_app()
-    tune_gc()
-    return app
-
-
-def tune_gc() -> None:
-    """Keep the cycle collector off the request path of a long-lived server.
-
-    Everything loaded so far (SQLAlchemy, pydantic, the app) is frozen out of collections,
-    and young objects are collected less often: measured, the collector's passes over the
-    heap were ~10 % of a busy worker's CPU. Reference counting still frees almost all
-    per-request garbage at once; only cycles wait for the (cheaper, rarer) passes.
-    """
-    gc.collect()
-    gc.freeze()
-    _, gen1, gen2 = gc.get_threshold()
-    gc.set_threshold(_GC_GEN0_THRESHOLD, gen1, gen2)
-
-
-def _exit_cleanly(_sig: int, _frame: object) -> None:
-    raise SystemExit(0)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    program = [sys.executable, "-m", "collector.gateway.serving"]
+    os.execv(sys.executable, program + serving.argv(host, port, workers, log_level))  # noqa: S606 - our own interpreter and module, no shell
 
 
 def register(app: typer.Typer) -> None:

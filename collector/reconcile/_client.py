@@ -15,13 +15,14 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from collector.errors import ReconcileError
 from collector.reconcile._types import COSTS, BillItem
 from collector.secrets import redact
+
+if TYPE_CHECKING:  # httpx (with rich and pygments for its CLI) is loaded only by a client:
+    import httpx  # the gateway imports this package for its types and never pays ~6 MB for it
 
 # Usage endpoints read, with the groupings each supports (openai-openapi.yaml).
 USAGE_ENDPOINTS: dict[str, tuple[str, ...]] = {
@@ -67,6 +68,8 @@ class AdminClient:
         page_days: int = 7,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        import httpx
+
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"),
             headers={"Authorization": f"Bearer {admin_key}"},
@@ -102,6 +105,8 @@ class AdminClient:
             query["page"] = cursor
 
     def _get(self, path: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        import httpx
+
         for attempt in range(1, self._attempts + 1):
             self.tries += 1
             try:

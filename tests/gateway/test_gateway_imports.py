@@ -1,8 +1,10 @@
 """The gateway process stays lean: no pandas, plotly or Dash (the dashboard's) in its memory,
-no Redis client unless Redis is configured, and no Alembic (`serve` migrates in a child)."""
+no Redis client unless Redis is configured, no Alembic (`serve` migrates in a child), and
+in the serving program nothing of the CLI or of httpx (with its rich and pygments)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -30,6 +32,26 @@ def test_gateway_does_not_import_the_dashboard_stack(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+SERVING = """
+import sys
+from collector.gateway.serving import gateway_app  # what uvicorn's factory loads in a worker
+
+app = gateway_app()
+cli = ("collector.cli", "typer", "rich", "pygments", "httpx", "pandas", "alembic")
+print(sorted(m for m in cli if m in sys.modules))
+"""
+
+
+def test_the_serving_program_holds_no_cli_and_no_httpx(tmp_path: Path) -> None:
+    env = {**os.environ, "SPENDSCOPE_DATABASE_URL": f"sqlite:///{tmp_path / 'g.db'}"}
+    env["SPENDSCOPE_SPOOL_DIR"] = str(tmp_path / "spool")
+    done = subprocess.run(
+        [sys.executable, "-c", SERVING], capture_output=True, text=True, timeout=120, env=env
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "[]"

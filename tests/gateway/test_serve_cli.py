@@ -101,6 +101,9 @@ def test_serve_with_two_workers_migrates_relays_and_records(
     engine = make_engine(db_url)
     try:
         _wait_healthy(f"http://127.0.0.1:{port}/healthz", proc)
+        # serve became the serving program (exec: the same process, the CLI gone from memory)
+        cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")
+        assert cmdline[1:3] == [b"-m", b"collector.gateway.serving"]
         key = virtual_key(engine)  # the schema exists: serve migrated it
         client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=key)
         for _ in range(4):
@@ -115,3 +118,4 @@ def test_serve_with_two_workers_migrates_relays_and_records(
         total = session.scalar(select(func.count()).select_from(Request))
     engine.dispose()
     assert total == 4 and set(outcomes) == {"success"}
+    assert proc.returncode == 0  # SIGINT: a clean stop

@@ -1,0 +1,98 @@
+"""The serving program: ``python -m collector.gateway.serving`` runs uvicorn on the gateway.
+
+``spendscope serve`` checks the settings, migrates the database and then replaces itself
+(``exec``) with this program, so a serving process holds the gateway and nothing of the CLI
+(typer, click's help, rich and every command module: ~4 MB that each worker would carry).
+The process id stays the same, so whatever started ``spendscope serve`` still supervises it.
+Workers are separate processes built by the import-string factory
+``collector.gateway.serving:gateway_app``; each reads the same ``SPENDSCOPE_*`` settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import signal
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+FACTORY = "collector.gateway.serving:gateway_app"
+# Young-generation threshold of a serving worker (CPython's default is 700): a request
+# allocates a few hundred container objects, so the default collected every few requests.
+_GC_GEN0_THRESHOLD = 50_000
+
+
+def argv(host: str, port: int, workers: int, log_level: str) -> list[str]:
+    """This program's arguments (after ``python -m collector.gateway.serving``)."""
+    return [
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        log_level,
+    ]
+
+
+def main(args: list[str] | None = None) -> None:
+    """Serve until SIGTERM/SIGINT (arguments already checked by ``spendscope serve``)."""
+    parser = argparse.ArgumentParser(prog="python -m collector.gateway.serving")
+    parser.add_argument("--host", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--log-level", default="info")
+    opts = parser.parse_args(args)
+    import uvicorn
+
+    # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown (recorder drained); with
+    # this handler in place that re-raise ends the process with status 0, as a clean stop should.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _exit_cleanly)
+    uvicorn.run(
+        FACTORY,
+        factory=True,
+        host=opts.host,
+        port=opts.port,
+        workers=opts.workers,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        log_level=opts.log_level,
+        access_log=False,
+        server_header=False,
+    )
+
+
+def gateway_app() -> FastAPI:
+    """One worker's gateway (the import-string factory uvicorn calls in every worker)."""
+    from collector.gateway import create_app
+
+    app = create_app()
+    tune_gc()
+    return app
+
+
+def tune_gc() -> None:
+    """Keep the cycle collector off the request path of a long-lived server.
+
+    Everything loaded so far (SQLAlchemy, pydantic, the app) is frozen out of collections,
+    and young objects are collected less often: measured, the collector's passes over the
+    heap were ~10 % of a busy worker's CPU. Reference counting still frees almost all
+    per-request garbage at once; only cycles wait for the (cheaper, rarer) passes.
+    """
+    gc.collect()
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(_GC_GEN0_THRESHOLD, gen1, gen2)
+
+
+def _exit_cleanly(_sig: int, _frame: object) -> None:
+    raise SystemExit(0)
+
+
+if __name__ == "__main__":
+    main()
