@@ -21,7 +21,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from collector.errors import BudgetExceeded, GatewayError, PricingError, RateLimited, ServerBusy
+from collector.errors import GatewayError, PolicyRefusal, PricingError
 from collector.gateway._estimate import estimate_completion, estimate_prompt
 from collector.gateway._intake import TRACEPARENT, Call, Kind
 from collector.gateway._sse import StreamObserver
@@ -81,7 +81,7 @@ class Exchange:
 
     def refuse(self, exc: GatewayError) -> None:
         """Our own answer instead of upstream's: refused input, policy (``blocked``), or 5xx."""
-        if isinstance(exc, RateLimited | BudgetExceeded | ServerBusy):
+        if isinstance(exc, PolicyRefusal):
             self.outcome = Outcome.BLOCKED
         else:  # a 5xx of ours (e.g. the key store is down) spends the error budget
             self.outcome = Outcome.UPSTREAM_ERROR if exc.status >= 500 else Outcome.CLIENT_ERROR
