@@ -4,7 +4,9 @@ the project that created them.
 ``POST /v1/files`` is not read into memory: its body streams from the client to upstream
 (one try; a stream cannot be replayed), bounded by ``MAX_UPLOAD_BYTES``. A job created
 through ``POST /v1/batches`` is registered in ``batch_jobs`` with the key's project, user
-and tags before the client hears of it, so its lines can be attributed when it ends. A job
+and tags before the client hears of it, so its lines can be attributed when it ends; the
+request's row names the job too, and the recorder's writer registers it from there when this
+write failed (the database was down: ``collector.recorder._jobs``). A job
 is answered (retrieve, cancel) only to its own project — another project's, or one the
 gateway never relayed, is a 404 as upstream words it — and a list shows only the project's
 own jobs. These requests carry no usage: they are recorded ``unpriced`` with a note saying
@@ -29,6 +31,7 @@ from collector.errors import GatewayError, NotFound, PayloadTooLarge
 from collector.gateway._body import ClientGone
 from collector.gateway._exchange import Exchange
 from collector.gateway._forward import Reply
+from collector.recorder import JOB_KEY, job_note
 
 log = logging.getLogger(__name__)
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -103,6 +106,9 @@ async def after_reply(engine: Engine, ex: Exchange, reply: Reply) -> None:
         return
     try:
         if call.method == "POST":
+            note = job_note(body)
+            if note is not None:  # the writer registers it from the row if this write fails
+                ex.notes = {**(ex.notes or {}), JOB_KEY: note}
             attribution = ex.attribution
             await asyncio.to_thread(
                 register, engine, body, upstream=reply.upstream.name,

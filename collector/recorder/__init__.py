@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collector.recorder._jobs import JOB_KEY, RESERVED_KEYS, job_note
     from collector.recorder.events import (
         AttemptEvent,
         UsageEvent,
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
     from collector.recorder.writer import PoisonBatch, write_batch
 
 _WHERE = {
+    "JOB_KEY": "_jobs",
+    "RESERVED_KEYS": "_jobs",
+    "job_note": "_jobs",
     "AttemptEvent": "events",
     "UsageEvent": "events",
     "new_request_id": "events",
@@ -43,6 +47,8 @@ _WHERE = {
 }
 
 __all__ = [
+    "JOB_KEY",
+    "RESERVED_KEYS",
     "AttemptEvent",
     "BatchWriter",
     "InProcessWriter",
@@ -54,6 +60,7 @@ __all__ = [
     "UsageEvent",
     "WriterProcess",
     "derived_request_id",
+    "job_note",
     "new_request_id",
     "ulid",
     "usage_columns",
