@@ -9,70 +9,23 @@ proxy that is cut.
 from __future__ import annotations
 
 import io
-import sqlite3
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-from sqlalchemy import make_url, text
+from sqlalchemy import text
 
 from collector.db import ApiKey, make_engine, session_scope
 from collector.mock_upstream import MockConfig, run_in_thread
 from collector.recorder import JOB_KEY, UsageEvent, write_batch
 from collector.settings import Settings
 from tests.gateway._batches import by_custom_id, chat_lines, eventually, job_row, line_rows
+from tests.gateway._outage import Outage
 from tests.gateway._server import GatewayServer
 from tests.gateway._support import UPSTREAM_KEY, Gateway, virtual_key
-from tests.support.tcp_proxy import TcpProxy
-
-
-class _Outage:
-    """Makes the gateway's database unwritable (SQLite) or unreachable (PostgreSQL)."""
-
-    def __init__(self, url: str) -> None:
-        parsed = make_url(url)
-        self.proxy: TcpProxy | None = None
-        self.lock: sqlite3.Connection | None = None
-        self.path = parsed.database or ""
-        self.url = url
-        self.down = False
-        if parsed.drivername.startswith("postgresql"):
-            self.proxy = TcpProxy("127.0.0.1", parsed.port or 5432)
-            self.proxy.start()
-            self.url = parsed.set(host="127.0.0.1", port=self.proxy.port).render_as_string(False)
-
-    def cut(self) -> None:
-        self.down = True
-        if self.proxy is not None:
-            self.proxy.cut()
-        else:
-            self.lock = sqlite3.connect(self.path, isolation_level=None)
-            self.lock.execute("BEGIN EXCLUSIVE")
-
-    def restore(self) -> None:
-        if not self.down:
-            return
-        self.down = False
-        if self.proxy is not None:
-            self.proxy.start()
-        elif self.lock is not None:
-            self.lock.execute("ROLLBACK")
-            self.lock.close()
-            self.lock = None
-
-
-@pytest.fixture
-def outage(migrated_url: str) -> Iterator[_Outage]:
-    found = _Outage(migrated_url)
-    yield found
-    found.restore()
-    if found.proxy is not None:
-        found.proxy.close()
 
 
 def test_a_job_created_during_an_outage_is_registered_from_its_row_and_recorded(
-    migrated_url: str, tmp_path: Path, outage: _Outage
+    migrated_url: str, tmp_path: Path, outage: Outage
 ) -> None:
     with run_in_thread(MockConfig(require_key=UPSTREAM_KEY, batch_step_s=0.1)) as upstream:
         settings = Settings(
