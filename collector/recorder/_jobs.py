@@ -110,9 +110,6 @@ def register_jobs(conn: Any, dialect: str, fresh: Sequence[UsageEvent]) -> int:
     return len(job_rows) + len(file_rows)
 
 
-Convert = Callable[[Any], Any]
-
-
 def _job_row(
     e: UsageEvent, note: dict[str, Any], utc: Convert, json_text: Convert
 ) -> tuple[Any, ...]:
