@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Float,
     ForeignKey,
@@ -179,6 +180,21 @@ class BatchJob(Base):
         Index("ix_batch_jobs_project_created", "project_id", "created_at"),
         Index("ix_batch_jobs_recorded_at", "recorded_at"),
     )
+
+
+class GatewayFile(Base):
+    """A file uploaded through the gateway (Files API): the project that owns it. Another
+    project's requests about it, and requests about files never uploaded here, are 404s."""
+
+    __tablename__ = "gateway_files"
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)  # the upstream file id
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
+    purpose: Mapped[str | None] = mapped_column(String(40))
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_gateway_files_project_created", "project_id", "created_at"),)
 
 
 class Attempt(Base):

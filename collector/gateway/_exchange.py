@@ -33,7 +33,7 @@ from collector.pricing import (
     free_endpoint_cost,
     job_endpoint_cost,
 )
-from collector.recorder import AttemptEvent, UsageEvent, usage_columns
+from collector.recorder import RESERVED_KEYS, AttemptEvent, UsageEvent, usage_columns
 from collector.usage import Cost, CostSource, Outcome, Usage, outcome_for_status
 
 __all__ = ["Exchange", "outcome_for_status"]
@@ -77,6 +77,7 @@ class Exchange:
     # called before the last byte goes out, to hand the request to the recorder
     hand_off: Callable[[Exchange], Awaitable[None]] | None = None
     recorded: bool = False
+    notes: dict[str, Any] | None = None  # metadata the gateway itself adds (``RESERVED_KEYS``)
     _prompt: int | None = None
 
     def refuse(self, exc: GatewayError) -> None:
@@ -140,10 +141,15 @@ class Exchange:
             self.usage, self.cost = usage, replace(cost, note=basis)
 
     def _metadata(self) -> dict[str, Any]:
-        """The client's metadata, plus its ``traceparent`` header unless it set that key."""
+        """The client's metadata, plus its ``traceparent`` header unless it set that key, plus
+        the gateway's own notes (keys a client cannot set: its values for them are dropped)."""
         metadata = dict(self.attribution.metadata) if self.attribution else {}
+        if metadata and not RESERVED_KEYS.isdisjoint(metadata):
+            metadata = {k: v for k, v in metadata.items() if k not in RESERVED_KEYS}
         if self.traceparent is not None:
             metadata.setdefault(TRACEPARENT, self.traceparent)
+        if self.notes:
+            metadata.update(self.notes)
         return metadata
 
     def to_event(self) -> UsageEvent:

@@ -30,6 +30,7 @@ from collector.gateway._admission import Admission, AllowAll
 from collector.gateway._batch_poller import BatchPoller
 from collector.gateway._body import BodyBudget
 from collector.gateway._exchange import Exchange
+from collector.gateway._files import Owners
 from collector.gateway._forward import Forwarder
 from collector.gateway._intake import ENDPOINTS
 from collector.gateway._upstream import UpstreamTable
@@ -65,6 +66,7 @@ class Runtime:
         self._recorder: Recorder | None = None
         self._keys: KeyCache | None = None
         self._forwarder: Forwarder | None = None
+        self._owners: Owners | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     # --- lifecycle -------------------------------------------------------------------
@@ -82,6 +84,7 @@ class Runtime:
         self._recorder = Recorder(self._engine, s.spool_dir, config, writer)
         await self._recorder.start()
         self._keys = KeyCache(self._engine, ttl_s=s.key_cache_ttl_s)
+        self._owners = Owners(self._engine)
         connector = aiohttp.TCPConnector(
             limit=s.upstream_max_connections, limit_per_host=0, ttl_dns_cache=300
         )
@@ -159,6 +162,13 @@ class Runtime:
         if self._engine is None:
             raise RuntimeError("gateway runtime used before its lifespan started")
         return self._engine
+
+    @property
+    def owners(self) -> Owners:
+        """Which project owns each file (the Files API's access checks)."""
+        if self._owners is None:
+            raise RuntimeError("gateway runtime used before its lifespan started")
+        return self._owners
 
     @property
     def forwarder(self) -> Forwarder:
