@@ -29,8 +29,8 @@ from collector.analytics._requests import (
 )
 from collector.analytics._sql import REQUESTS, key_labels, project_names
 
-Direction = Literal["first", "next", "prev", "last"]
-DIRECTIONS: tuple[Direction, ...] = ("first", "next", "prev", "last")
+Direction = Literal["first", "next", "prev", "last", "at"]
+DIRECTIONS: tuple[Direction, ...] = ("first", "next", "prev", "last", "at")
 _SEP = "~"
 
 
@@ -70,13 +70,16 @@ class SeekPage:
     has_next: bool
 
 
-def _past(c: Cursor, later: bool) -> ColumnElement[bool]:
-    """Rows after ``c`` in (started_at, id) order (before it when not ``later``); the
-    plain bound on started_at lets the index start at the cursor."""
+def _past(c: Cursor, later: bool, inclusive: bool = False) -> ColumnElement[bool]:
+    """Rows after ``c`` in (started_at, id) order (before it when not ``later``; ``c``
+    itself too when ``inclusive``); the plain bound on started_at lets the index start at
+    the cursor."""
     r = REQUESTS.c
     if later:
-        return and_(r.started_at >= c.started_at, or_(r.started_at > c.started_at, r.id > c.id))
-    return and_(r.started_at <= c.started_at, or_(r.started_at < c.started_at, r.id < c.id))
+        on = r.id >= c.id if inclusive else r.id > c.id
+        return and_(r.started_at >= c.started_at, or_(r.started_at > c.started_at, on))
+    on = r.id <= c.id if inclusive else r.id < c.id
+    return and_(r.started_at <= c.started_at, or_(r.started_at < c.started_at, on))
 
 
 def _walk(
@@ -99,21 +102,23 @@ def requests_seek(
     outcome: str | None = None,
     search: str | None = None,
 ) -> SeekPage:
-    """The first or last page, or the page after / before ``cursor``, newest first unless
-    not ``descending``. Columns as ``requests_page``'s. A "previous" page that would come
-    out short (rows gone since) is the first page instead."""
+    """The first or last page, the page after / before ``cursor``, or the page starting at
+    it ("at": a page shown again), newest first unless not ``descending``. Columns as
+    ``requests_page``'s. A "previous" page that would come out short (rows gone since) is
+    the first page instead."""
     if not 1 <= page_size <= MAX_PAGE_SIZE:
         raise ValueError(f"page_size must be within 1..{MAX_PAGE_SIZE}")
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}")
-    if direction in ("next", "prev") and cursor is None:
+    if direction in ("next", "prev", "at") and cursor is None:
         raise ValueError(f"a {direction!r} page needs a cursor")
     with engine.connect() as conn:
         conds = _conditions(f, outcome, search, conn.dialect.name)
         backwards = direction in ("prev", "last")
-        if cursor is not None and direction in ("next", "prev"):
-            # "next" goes on in display order; "prev" goes back against it
-            conds.append(_past(cursor, later=(direction == "next") != descending))
+        if cursor is not None and direction in ("next", "prev", "at"):
+            # "next" and "at" go on in display order; "prev" goes back against it
+            later = (direction != "prev") != descending
+            conds.append(_past(cursor, later, inclusive=direction == "at"))
         found = _walk(conn, conds, ascending=descending == backwards, size=page_size)
         more = len(found) > page_size
         found = found[:page_size]
@@ -135,7 +140,7 @@ def requests_seek(
         total=total,
         first=ends[0],
         last=ends[1],
-        has_prev=more if backwards else direction == "next",
+        has_prev=more if backwards else direction in ("next", "at"),
         has_next=more if not backwards else direction == "prev",
     )
 

@@ -58,6 +58,8 @@ def test_prev_after_next_shows_the_same_page_and_matches_offset_pages(
     second = requests_seek(engine, WHOLE, direction="next", cursor=first.last, page_size=50)
     back = requests_seek(engine, WHOLE, direction="prev", cursor=second.first, page_size=50)
     assert list(back.rows["id"]) == list(first.rows["id"])
+    again = requests_seek(engine, WHOLE, direction="at", cursor=second.first, page_size=50)
+    assert list(again.rows["id"]) == list(second.rows["id"])
     by_offset, _ = requests_page(engine, WHOLE, page=2, page_size=50)
     assert list(second.rows["id"]) == list(by_offset["id"])
     assert second.rows.drop(columns=[]).equals(by_offset)
