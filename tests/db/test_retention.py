@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,13 @@ from collector.analytics import Filters, latency_over_time, overview, spend_over
 from collector.cli import app
 from collector.db import Request
 from collector.db.models import Attempt, MaintenanceRun
-from collector.db.retention import apply_retention, claim_slot, maintain_once, slot_of
+from collector.db.retention import (
+    apply_retention,
+    claim_slot,
+    maintain_forever,
+    maintain_once,
+    slot_of,
+)
 from collector.reports import render_report
 from collector.settings import load_settings
 from tests.analytics.conftest import Seeded, seeded
@@ -107,3 +115,20 @@ def test_cli_refuses_bad_retention(tmp_path: Path, monkeypatch: Any) -> None:
     assert result.exit_code == 2
     assert "SPENDSCOPE_RETENTION_DAYS" in result.output
     assert "Traceback" not in result.output
+
+
+def test_the_gateway_task_applies_it_in_the_background(engine: Engine, seeded: Seeded) -> None:
+    settings = load_settings(retention_days=30, maintenance_interval_s=3600)
+
+    async def run() -> None:
+        task = asyncio.create_task(maintain_forever(engine, settings))
+        for _ in range(200):
+            await asyncio.sleep(0.05)
+            if _counts(engine) == (1, 1):
+                break
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(run())
+    assert _counts(engine) == (1, 1)  # the seed is weeks older than 30 days
