@@ -31,7 +31,7 @@ from collector.analytics._model import (
     RequestDetail,
     SortBy,
 )
-from collector.analytics._search import search_condition
+from collector.analytics._search import hidden, search_condition
 from collector.analytics._sql import (
     DAILY,
     PROJECTS,
@@ -64,7 +64,10 @@ def _conditions(
     if outcome:
         conds.append(REQUESTS.c.outcome == outcome)
     if search and search.strip():
-        conds.append(search_condition(dialect, search.strip()))
+        found = search_condition(dialect, search.strip())
+        if dialect == "sqlite":  # the matches drive the query; the rest filters them
+            return [hidden(and_(*conds)), found]
+        conds.append(found)
     return conds
 
 

@@ -27,6 +27,7 @@ from collector.analytics._requests import (
     count_matching,
     page_row,
 )
+from collector.analytics._search import hidden
 from collector.analytics._sql import REQUESTS, key_labels, project_names
 
 Direction = Literal["first", "next", "prev", "last", "at"]
@@ -70,16 +71,19 @@ class SeekPage:
     has_next: bool
 
 
-def _past(c: Cursor, later: bool, inclusive: bool = False) -> ColumnElement[bool]:
+def _past(c: Cursor, later: bool, inclusive: bool, sqlite: bool) -> ColumnElement[bool]:
     """Rows after ``c`` in (started_at, id) order (before it when not ``later``; ``c``
     itself too when ``inclusive``); the plain bound on started_at lets the index start at
     the cursor."""
     r = REQUESTS.c
+    # the OR is hidden from SQLite's planner: else it may read both of its arms by index and
+    # sort their union (half the range) instead of walking the time index from the cursor
+    steer = hidden if sqlite else (lambda condition: condition)
     if later:
         on = r.id >= c.id if inclusive else r.id > c.id
-        return and_(r.started_at >= c.started_at, or_(r.started_at > c.started_at, on))
+        return and_(r.started_at >= c.started_at, steer(or_(r.started_at > c.started_at, on)))
     on = r.id <= c.id if inclusive else r.id < c.id
-    return and_(r.started_at <= c.started_at, or_(r.started_at < c.started_at, on))
+    return and_(r.started_at <= c.started_at, steer(or_(r.started_at < c.started_at, on)))
 
 
 def _walk(
@@ -118,7 +122,9 @@ def requests_seek(
         if cursor is not None and direction in ("next", "prev", "at"):
             # "next" and "at" go on in display order; "prev" goes back against it
             later = (direction != "prev") != descending
-            conds.append(_past(cursor, later, inclusive=direction == "at"))
+            sqlite = conn.dialect.name == "sqlite"
+            past = _past(cursor, later, direction == "at", sqlite)
+            conds.append(hidden(past) if sqlite and search else past)  # matches drive (_search)
         found = _walk(conn, conds, ascending=descending == backwards, size=page_size)
         more = len(found) > page_size
         found = found[:page_size]
