@@ -145,6 +145,8 @@ class Request(Base):
         Index("ix_requests_key_started", "api_key_id", "started_at"),
         # the requests table sorted by cost walks this on wide ranges (migration 0008)
         Index("ix_requests_cost_usd_id", "cost_usd", "id"),
+        # the search finds a request by its upstream id without reading the range (0017)
+        Index("ix_requests_upstream_request_id", "upstream_request_id"),
     )
 
 
@@ -309,3 +311,14 @@ class BudgetReservation(Base):
     amount_usd: Mapped[Decimal]
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class MaintenanceRun(Base):
+    """One run of the database maintenance (retention) per interval slot: the process whose
+    insert of the slot's row lands runs it, so one process across the deployment does."""
+
+    __tablename__ = "maintenance_runs"
+    slot: Mapped[datetime] = mapped_column(primary_key=True)
+    claimed_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    requests_deleted: Mapped[int] = mapped_column(Integer, default=0)

@@ -8,8 +8,9 @@ guards: the :class:`Admitter` (rate limits from ``make_limiter``, hard budgets) 
 admission hook, the sweeper that releases holds of dead processes, and the
 :class:`AlertEvaluator`, run every ``alert_interval_s`` and woken at once when a settle
 moves a budget over a threshold (or the daily reconciliation with OpenAI's bill, run when an
-admin key is set, stored a fetch). The ``/metrics`` counters live here too: each recorded
-request is counted once, after its hand-over to the recorder.
+admin key is set, stored a fetch), and the retention (``collector.db.retention``). The
+``/metrics`` counters live here too: each recorded request is counted once, after its
+hand-over to the recorder.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from sqlalchemy import Engine
 from collector.alerts import AlertEvaluator
 from collector.budgets import Admitter, GatewayAdmission
 from collector.db import make_engine, session_scope
+from collector.db.retention import maintain_forever
 from collector.gateway._admission import Admission, AllowAll
 from collector.gateway._batch_poller import BatchPoller
 from collector.gateway._body import BodyBudget
@@ -132,6 +134,8 @@ class Runtime:
         daily = DailyReconciler(engine, s, on_done=alerts.trigger)
         if daily.enabled:
             self._tasks.append(asyncio.create_task(daily.run_forever(), name="reconciliation"))
+        if s.retention_days is not None:  # one process per interval applies it
+            self._tasks.append(asyncio.create_task(maintain_forever(engine, s), name="retention"))
 
     async def stop(self) -> None:
         """Stop taking work: close the upstream pool, drain the recorder, book the queued
