@@ -92,9 +92,11 @@ def test_money_prints_like_cost_plain_and_fixed_places() -> None:
 def test_list_on_unmigrated_database_is_one_line(
     group: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("SPENDSCOPE_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
+    (tmp_path / "empty.db").touch()
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    monkeypatch.setenv("SPENDSCOPE_DATABASE_URL", url)
     result = runner.invoke(app, [group, "list"])
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines() == [
-        "error: the database has no spendscope tables: run `spendscope db upgrade` first"
+        f"error: the database at {url} has no spendscope tables: run `spendscope db upgrade` first"
     ]
