@@ -16,7 +16,8 @@ DataFrame columns, per function:
 - ``spend_over_time``: ts, group, cost_usd, requests, prompt_tokens, completion_tokens
 - ``top_spenders``: group, cost_usd, requests, prompt_tokens, completion_tokens
 - ``latency_over_time``: ts, model, requests, p50_ms, p95_ms, p99_ms, ttft_p50_ms,
-  ttft_p95_ms, tokens_per_s
+  ttft_p95_ms, tokens_per_s (failed requests as ``FAILED_SERIES``; with ``top``, models
+  beyond the busiest as ``OTHER_SERIES``)
 - ``reliability``: ts, project, requests, eligible, bad, error_budget_remaining, burn_rate,
   retried, rescued, retry_success_rate, attempts_per_success, failed_attempt_cost_usd
 - ``error_budget_by_project``: project, slo_target, window_days, eligible, bad, remaining,
@@ -55,8 +56,10 @@ if TYPE_CHECKING:
     from collector.analytics._latency import latency_over_time
     from collector.analytics._model import (
         BUCKETS,
+        FAILED_SERIES,
         GROUP_BYS,
         NONE_LABEL,
+        OTHER_SERIES,
         SORTABLE,
         Bucket,
         FilterOptions,
@@ -99,6 +102,8 @@ _LAZY = {
     "period_window": "collector.analytics._budgets",
     "latency_over_time": "collector.analytics._latency",
     "BUCKETS": "collector.analytics._model",
+    "FAILED_SERIES": "collector.analytics._model",
+    "OTHER_SERIES": "collector.analytics._model",
     "GROUP_BYS": "collector.analytics._model",
     "NONE_LABEL": "collector.analytics._model",
     "SORTABLE": "collector.analytics._model",
@@ -144,8 +149,10 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "BUCKETS",
+    "FAILED_SERIES",
     "GROUP_BYS",
     "NONE_LABEL",
+    "OTHER_SERIES",
     "SORTABLE",
     "BatchSummary",
     "Bucket",
