@@ -165,7 +165,7 @@ def test_cache_hits_and_their_savings_show_in_chargeback_and_focus(
     report = chargeback(engine, "2026-11", "project")
     alpha, beta = report.rows
     assert (alpha.cache_hits, alpha.cache_saved_usd) == (3, Decimal("0.00003"))
-    assert (beta.cache_hits, beta.cache_saved_usd) == (0, 0)
+    assert (beta.cache_hits, beta.cache_saved_usd) == (0, Decimal(0))
     assert alpha.cost_usd == Decimal("0.000202")  # hits cost nothing
     assert (report.totals.cache_hits, report.totals.cache_saved_usd) == (3, Decimal("0.00003"))
     lines = list(csv.DictReader(io.StringIO(chargeback_csv(report))))
