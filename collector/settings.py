@@ -171,6 +171,46 @@ class Settings(BaseSettings):
         512, ge=1, description="Size of the pooled upstream connection pool (all upstreams)."
     )
 
+    # --- response cache ------------------------------------------------------------------
+    cache_enabled: bool = Field(
+        False,
+        description="Response cache (exact match of deterministic requests); off by default. "
+        "Even on, a request is cached only when its project or key opted in, or its "
+        "x-spendscope-cache header says on.",
+    )
+    cache_projects: list[str] = Field(
+        default_factory=list,
+        description="Projects whose requests use the response cache, JSON [name, ...]; "
+        '["*"] for every project.',
+    )
+    cache_keys: list[str] = Field(
+        default_factory=list,
+        description="Virtual keys (their prefix, as keys list shows it) whose requests use "
+        "the response cache, JSON [prefix, ...].",
+    )
+    cache_ttl_s: float = Field(
+        3600.0, gt=0, description="How long a cached answer is served (seconds)."
+    )
+    cache_max_entries: int = Field(
+        10_000, ge=1, description="In-memory response cache: most answers kept (LRU)."
+    )
+    cache_max_bytes: int = Field(
+        64 << 20, ge=1, description="In-memory response cache: most bytes of answers kept (LRU)."
+    )
+    cache_max_entry_bytes: int = Field(
+        1 << 20, ge=1, description="Answers larger than this are not cached (bytes)."
+    )
+    cache_redis: bool = Field(
+        True,
+        description="Keep cached answers in Redis (SPENDSCOPE_REDIS_URL) when it is set, "
+        "shared by every gateway process; false keeps them in each process's memory.",
+    )
+    cache_shared_across_projects: bool = Field(
+        False,
+        description="Let projects read each other's cached answers (by default an answer is "
+        "served only to the project it was cached for).",
+    )
+
     # --- limits, alerts ------------------------------------------------------------------
     redis_url: str | None = Field(
         None, description="Redis URL for rate limits shared across gateway processes."

@@ -26,7 +26,8 @@ DataFrame columns, per function:
 - ``requests_page`` (and ``requests_seek``'s pages): id, started_at, project, key,
   end_user, model, outcome, http_status, error_type, duration_ms, ttft_ms, attempt_count,
   prompt_tokens, completion_tokens, cost_usd, cost_source, stream
-- ``savings``: ts, kind (cache / batch / flex), model, requests, tokens, list_usd,
+- ``savings``: ts, kind (cache / batch / flex /
+  response_cache), model, requests, tokens, list_usd,
   paid_usd, saved_usd
 - ``alert_history``: id, fired_at, state, resolved_at, rule, kind, scope, period,
   threshold, message, delivery (and the total count)

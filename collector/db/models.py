@@ -134,6 +134,8 @@ class Request(Base):
     computer_calls: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     # the Batch API job a line of output belongs to (migration 0014)
     batch_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    # a response cache hit: the cost of the answer it replayed, which it saved (migration 0020)
+    saved_usd: Mapped[Decimal | None]
 
     __table_args__ = (
         # time ranges; the duration sort checks its bound in the index (migration 0011)

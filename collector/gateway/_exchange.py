@@ -78,6 +78,9 @@ class Exchange:
     hand_off: Callable[[Exchange], Awaitable[None]] | None = None
     recorded: bool = False
     notes: dict[str, Any] | None = None  # metadata the gateway itself adds (``RESERVED_KEYS``)
+    cache_hit: bool = False  # answered from the response cache (collector.gateway._cached)
+    saved_usd: Decimal | None = None  # a hit: the cost of the answer it replayed
+    capture: list[bytes] | None = None  # a stream's upstream bytes, kept for the cache
     _prompt: int | None = None
 
     def refuse(self, exc: GatewayError) -> None:
@@ -182,6 +185,8 @@ class Exchange:
             upstream_request_id=self.upstream_request_id,
             attempts=self.attempts,
             cost_note=self.cost.note[:300] if self.cost.note else None,
+            cache_hit=self.cache_hit,
+            saved_usd=self.saved_usd,
         )
 
 

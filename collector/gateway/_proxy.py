@@ -172,10 +172,13 @@ class Proxy:
         assert task is not None  # noqa: S101 - type narrowing: always inside a task
         watch = _DisconnectWatch(receive, ex, task)
         try:
+            if (cached := await self.rt.cache.lookup(scope["headers"], send, ex, call)).answered:
+                return
             result = await self.rt.forwarder.forward(call, scope["headers"], ex)
             if isinstance(result, Reply):
                 await after_reply(self.rt.owners, ex, result)
             await self._relay(send, ex, call, result)
+            await self.rt.cache.keep(cached, ex, call, result)
         except asyncio.CancelledError:
             self._cancelled(ex)
             if not ex.disconnected:

@@ -31,6 +31,7 @@ from collector.db.retention import maintain_forever
 from collector.gateway._admission import Admission, AllowAll
 from collector.gateway._batch_poller import BatchPoller
 from collector.gateway._body import BodyBudget
+from collector.gateway._cached import ResponseCache
 from collector.gateway._exchange import Exchange
 from collector.gateway._files import Owners
 from collector.gateway._forward import Forwarder
@@ -64,6 +65,7 @@ class Runtime:
         self.in_flight = 0  # requests between arrival and their hand-over to the recorder
         self.metrics = GatewayMetrics(endpoints={path for _, path in ENDPOINTS} | {"/v1/realtime"})
         self.bodies = BodyBudget(settings.max_body_bytes_in_flight)
+        self.cache = ResponseCache(settings)  # its store opens with the lifespan
         self._engine: Engine | None = None
         self._recorder: Recorder | None = None
         self._keys: KeyCache | None = None
@@ -97,6 +99,7 @@ class Runtime:
             total=s.total_timeout_s, sock_connect=s.connect_timeout_s, sock_read=s.read_timeout_s
         )
         self._forwarder = Forwarder(session, self.upstreams, s, timeout)
+        self.cache.open()
         await self.refresh_overrides()
         self._tasks.append(asyncio.create_task(self._refresh_loop(), name="gateway-overrides"))
         self._start_guards(self._engine)
@@ -147,6 +150,7 @@ class Runtime:
                 await task
         if self._forwarder is not None:
             await self._forwarder.session.close()
+        await self.cache.aclose()
         if self._recorder is not None:
             await self._recorder.stop()
         if self.admitter is not None:
