@@ -6,7 +6,7 @@ The requests table's search stops reading the whole range: an index on
 triggers). ``maintenance_runs`` lets one process per interval apply the retention.
 
 Revision ID: 0017
-Revises: 0015
+Revises: 0016
 Create Date: 2026-12-06 16:20:00
 """
 
@@ -19,7 +19,7 @@ from collector.db import search
 from collector.db.types import UTCDateTime
 
 revision: str = "0017"
-down_revision: str | None = "0015"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
