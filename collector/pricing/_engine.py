@@ -136,10 +136,12 @@ def _has_units(usage: Usage, plan: PricePlan) -> bool:
 
     A priced model with none of them must not be booked as a computed $0: the usage did
     not say what was consumed (e.g. speech reported only as characters, priced per token).
+    Tool calls alone do not count: one with a fee makes the amount positive, and one without
+    (computer use bills its tokens) and no tokens is a usage that says nothing was billed.
     """
     entry = plan.entry
     if entry is None or entry.unit is Unit.TOKEN:
-        return usage.prompt_tokens + usage.completion_tokens + usage.tool_calls > 0
+        return usage.prompt_tokens + usage.completion_tokens > 0
     if entry.unit is Unit.MINUTE:
         return usage.audio_seconds > 0
     if entry.unit is Unit.CHARACTER:
