@@ -89,12 +89,11 @@ def compute_cost(
         catalog or load_catalog(), model, at, batch=batch, tier=tier, overrides=overrides
     )
     fast = plan.fast
-    if (
-        fast is not None
-        and (plan.long_threshold is None or usage.prompt_tokens <= plan.long_threshold)
-        and not (regional and plan.uplift_pct)
-    ):
-        amount = fast_amount(usage, fast)
+    long = plan.long_threshold
+    if fast is not None and long is not None and usage.prompt_tokens > long:
+        fast = plan.fast_long
+    if fast is not None:
+        amount = fast_amount(usage, fast, plan.fast_uplift if regional else None)
         if amount is not None:
             source = CostSource.ESTIMATED if estimated else CostSource.COMPUTED
             return Cost(amount, source, plan.price_id)
