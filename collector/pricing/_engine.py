@@ -88,15 +88,9 @@ def compute_cost(
     plan = resolve_plan(
         catalog or load_catalog(), model, at, batch=batch, tier=tier, overrides=overrides
     )
-    fast = plan.fast
-    long = plan.long_threshold
-    if fast is not None and long is not None and usage.prompt_tokens > long:
-        fast = plan.fast_long
-    if fast is not None:
-        amount = fast_amount(usage, fast, plan.fast_uplift if regional else None)
-        if amount is not None:
-            source = CostSource.ESTIMATED if estimated else CostSource.COMPUTED
-            return Cost(amount, source, plan.price_id)
+    quick = _integer_cost(usage, plan, regional=regional, estimated=estimated)
+    if quick is not None:
+        return quick
     with localcontext(_CONTEXT):
         amount = _base_amount(usage, plan, regional=regional)
         if amount is None or plan.price_id is None:
@@ -109,6 +103,20 @@ def compute_cost(
         for discount in plan.discounts:
             amount = amount * (_HUNDRED - _pct(discount)) / _HUNDRED
         return _settled(amount, plan, model, estimated=estimated)
+
+
+def _integer_cost(usage: Usage, plan: PricePlan, *, regional: bool, estimated: bool) -> Cost | None:
+    """The common request priced in whole numbers (``_fast``); None: the Decimal path decides."""
+    fast = plan.fast
+    long = plan.long_threshold
+    if fast is not None and long is not None and usage.prompt_tokens > long:
+        fast = plan.fast_long
+    if fast is None:
+        return None
+    amount = fast_amount(usage, fast, plan.fast_uplift if regional else None)
+    if amount is None:
+        return None
+    return Cost(amount, CostSource.ESTIMATED if estimated else CostSource.COMPUTED, plan.price_id)
 
 
 def as_reported(cost: Cost) -> Cost:

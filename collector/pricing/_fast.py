@@ -108,19 +108,29 @@ def fast_amount(u: Usage, r: FastRates, uplift: Uplift | None = None) -> Decimal
     if uplift is not None:
         total *= uplift.factor
         shift += uplift.places
-    calls = (
-        u.web_search_calls, u.web_search_preview_calls, u.file_search_calls,
-        u.code_interpreter_sessions, u.image_generation_calls, u.computer_calls,
-    )  # fmt: skip
-    if any(calls):
-        for index in r.tools_missing:
-            if calls[index]:
-                return None
-        fees = sum(map(operator.mul, calls, r.tool_fees))
+    fees = _tool_fees(u, r)
+    if fees is None:
+        return None
+    if fees:
         total += fees if uplift is None else fees * 10**uplift.places
     if not total or type(total) is not int:  # $0, or a count that is not an integer
         return None
     return _booked(total, shift)
+
+
+def _tool_fees(u: Usage, r: FastRates) -> int | None:
+    """The built-in tool calls' fees (None: a tool without a simple per-call fee was used)."""
+    calls = (
+        u.web_search_calls, u.web_search_preview_calls, u.file_search_calls,
+        u.code_interpreter_sessions, u.image_generation_calls, u.computer_calls,
+    )  # fmt: skip
+    if not any(calls):
+        return 0
+    for index in r.tools_missing:
+        if calls[index]:
+            return None
+    fees: int = sum(map(operator.mul, calls, r.tool_fees))
+    return fees
 
 
 @dataclass(frozen=True, slots=True)
