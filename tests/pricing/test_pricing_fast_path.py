@@ -8,6 +8,7 @@ audio, image tokens and tool calls; then the rounding edges by hand.
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -151,3 +152,12 @@ def test_long_context_and_regional_uplift_by_hand() -> None:
     usage = Usage(prompt_tokens=300_000, completion_tokens=10_000, web_search_calls=1)
     cost = compute_cost(usage, "gpt-5.4", datetime(2026, 6, 1, tzinfo=UTC), regional=True)
     assert cost.cost_usd == Decimal("1.9075")
+
+
+@pytest.mark.parametrize(
+    "name", [f.name for f in fields(Usage) if f.type in ("int", int)]
+)  # fmt: skip
+def test_every_count_of_usage_is_checked(name: str) -> None:
+    """Usage.validate checks the counts with one OR: a count added later must join it."""
+    with pytest.raises(ValueError, match=f"{name} must be >= 0"):
+        Usage(**{name: -1}).validate()  # type: ignore[arg-type]
