@@ -32,6 +32,7 @@ SNAPSHOTS: dict[str, str] = {
     "o4-mini": "o4-mini-2025-04-16",
     "omni-moderation-latest": "omni-moderation-2024-09-26",
     "text-moderation-latest": "text-moderation-007",
+    "computer-use-preview": "computer-use-preview-2025-03-11",
 }
 
 # Families the mock accepts verbatim (already dated snapshots, embeddings, audio, images, ...).

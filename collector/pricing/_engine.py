@@ -88,16 +88,9 @@ def compute_cost(
     plan = resolve_plan(
         catalog or load_catalog(), model, at, batch=batch, tier=tier, overrides=overrides
     )
-    fast = plan.fast
-    if (
-        fast is not None
-        and (plan.long_threshold is None or usage.prompt_tokens <= plan.long_threshold)
-        and not (regional and plan.uplift_pct)
-    ):
-        amount = fast_amount(usage, fast)
-        if amount is not None:
-            source = CostSource.ESTIMATED if estimated else CostSource.COMPUTED
-            return Cost(amount, source, plan.price_id)
+    quick = _integer_cost(usage, plan, regional=regional, estimated=estimated)
+    if quick is not None:
+        return quick
     with localcontext(_CONTEXT):
         amount = _base_amount(usage, plan, regional=regional)
         if amount is None or plan.price_id is None:
@@ -110,6 +103,20 @@ def compute_cost(
         for discount in plan.discounts:
             amount = amount * (_HUNDRED - _pct(discount)) / _HUNDRED
         return _settled(amount, plan, model, estimated=estimated)
+
+
+def _integer_cost(usage: Usage, plan: PricePlan, *, regional: bool, estimated: bool) -> Cost | None:
+    """The common request priced in whole numbers (``_fast``); None: the Decimal path decides."""
+    fast = plan.fast
+    long = plan.long_threshold
+    if fast is not None and long is not None and usage.prompt_tokens > long:
+        fast = plan.fast_long
+    if fast is None:
+        return None
+    amount = fast_amount(usage, fast, plan.fast_uplift if regional else None)
+    if amount is None:
+        return None
+    return Cost(amount, CostSource.ESTIMATED if estimated else CostSource.COMPUTED, plan.price_id)
 
 
 def as_reported(cost: Cost) -> Cost:
@@ -136,10 +143,12 @@ def _has_units(usage: Usage, plan: PricePlan) -> bool:
 
     A priced model with none of them must not be booked as a computed $0: the usage did
     not say what was consumed (e.g. speech reported only as characters, priced per token).
+    Tool calls alone do not count: one with a fee makes the amount positive, and one without
+    (computer use bills its tokens) and no tokens is a usage that says nothing was billed.
     """
     entry = plan.entry
     if entry is None or entry.unit is Unit.TOKEN:
-        return usage.prompt_tokens + usage.completion_tokens + usage.tool_calls > 0
+        return usage.prompt_tokens + usage.completion_tokens > 0
     if entry.unit is Unit.MINUTE:
         return usage.audio_seconds > 0
     if entry.unit is Unit.CHARACTER:

@@ -76,8 +76,9 @@ def fast_rates(card: RateCard, tools: ToolRates) -> FastRates:
     )  # fmt: skip
 
 
-def fast_amount(u: Usage, r: FastRates) -> Decimal | None:
-    """The cost of ``u`` rounded to 1e-10 USD, or None when the Decimal path must decide."""
+def fast_amount(u: Usage, r: FastRates, uplift: Uplift | None = None) -> Decimal | None:
+    """The cost of ``u`` rounded to 1e-10 USD, or None when the Decimal path must decide;
+    ``uplift`` (a regional-processing endpoint's) scales the tokens, not the tool fees."""
     cached_audio = u.cached_audio_tokens
     audio_in = u.audio_prompt_tokens - cached_audio
     image_in = u.image_prompt_tokens
@@ -103,18 +104,47 @@ def fast_amount(u: Usage, r: FastRates) -> Decimal | None:
             audio_in * r.audio_input + cached_audio * r.cached_audio_input
             + audio_out * r.audio_output + image_in * r.image_input + image_out * r.image_output
         )  # fmt: skip
+    shift = r.shift
+    if uplift is not None:
+        total *= uplift.factor
+        shift += uplift.places
+    fees = _tool_fees(u, r)
+    if fees is None:
+        return None
+    if fees:
+        total += fees if uplift is None else fees * 10**uplift.places
+    if not total or type(total) is not int:  # $0, or a count that is not an integer
+        return None
+    return _booked(total, shift)
+
+
+def _tool_fees(u: Usage, r: FastRates) -> int | None:
+    """The built-in tool calls' fees (None: a tool without a simple per-call fee was used)."""
     calls = (
         u.web_search_calls, u.web_search_preview_calls, u.file_search_calls,
         u.code_interpreter_sessions, u.image_generation_calls, u.computer_calls,
     )  # fmt: skip
-    if any(calls):
-        for index in r.tools_missing:
-            if calls[index]:
-                return None
-        total += sum(map(operator.mul, calls, r.tool_fees))
-    if not total or type(total) is not int:  # $0, or a count that is not an integer
-        return None
-    return _booked(total, r.shift)
+    if not any(calls):
+        return 0
+    for index in r.tools_missing:
+        if calls[index]:
+            return None
+    fees: int = sum(map(operator.mul, calls, r.tool_fees))
+    return fees
+
+
+@dataclass(frozen=True, slots=True)
+class Uplift:
+    """A percentage added to the token amount, as ``× factor ÷ 10^places`` in integers."""
+
+    factor: int  # (100 + pct) × 10^(places - 2)
+    places: int
+
+
+def uplift_of(pct: Decimal) -> Uplift:
+    """``pct`` % more, exactly: e.g. 10 → × 110 ÷ 10^2; 7.5 → × 1075 ÷ 10^3."""
+    extra = _places(pct)
+    return Uplift(int((100 + pct) * 10**extra), 2 + extra)
 
 
 def _lacks(*parts: tuple[int, int]) -> bool:

@@ -21,7 +21,7 @@ from decimal import Decimal
 from fnmatch import fnmatchcase
 
 from collector.pricing._catalog import Catalog
-from collector.pricing._fast import FastRates, fast_rates
+from collector.pricing._fast import FastRates, Uplift, fast_rates, uplift_of
 from collector.pricing._parts import ToolRates, tool_rates
 from collector.pricing._tools import ToolPrice
 from collector.pricing._types import (
@@ -59,6 +59,8 @@ class PricePlan:
     # The token rates and simple tool fees as integers (``_fast``); None when a discount or
     # an assumed snapshot price leaves every request to the Decimal path.
     fast: FastRates | None = None
+    fast_long: FastRates | None = None  # the same for the long-context tier's rates
+    fast_uplift: Uplift | None = None  # ``uplift_pct`` in integers
 
     def card_for(self, prompt_tokens: int) -> tuple[RateCard | None, bool]:
         """The token rates for a request with ``prompt_tokens`` input tokens, and whether
@@ -93,11 +95,23 @@ def resolve_plan(
         rates = tool_rates(tools)
         plan = replace(plan, free=_free(plan), assumed=assumed, tools=tools, tool_rates=rates)
         if plan.card is not None and not plan.discounts and not assumed:
-            plan = replace(plan, fast=fast_rates(plan.card, rates))
+            plan = _with_fast(plan)
     if len(cache.plans) >= _PLAN_LIMIT:
         cache.plans.clear()
     cache.plans[key] = (start, end, plan)
     return plan
+
+
+def _with_fast(plan: PricePlan) -> PricePlan:
+    """``plan`` with the integer form of its rates (``_fast``) for the common request."""
+    assert plan.card is not None  # noqa: S101 - type narrowing: the caller checked
+    long = plan.long_card
+    return replace(
+        plan,
+        fast=fast_rates(plan.card, plan.tool_rates),
+        fast_long=fast_rates(long, plan.tool_rates) if long is not None else None,
+        fast_uplift=uplift_of(plan.uplift_pct) if plan.uplift_pct else None,
+    )
 
 
 @dataclass(slots=True)

@@ -93,3 +93,36 @@ def test_chat_search_preview_model_pays_one_search_a_request(gateway: Gateway) -
     ) / MILLION
     assert row.web_search_preview_calls == 1
     assert row.cost_usd == tokens + Decimal("0.025")
+
+
+def test_computer_use_bills_its_tokens_and_no_call_fee(gateway: Gateway) -> None:
+    """computer-use-preview: $3 / $12 per 1M tokens; the catalog's computer fee is $0."""
+    gateway.client().responses.create(
+        model="computer-use-preview",
+        input="Open the settings page.",
+        tools=[
+            {
+                "type": "computer_use_preview",
+                "display_width": 1024,
+                "display_height": 768,
+                "environment": "browser",
+            },
+        ],
+        truncation="auto",
+        extra_headers={"x-mock-tool-calls": "3"},
+    )
+    row = gateway.only_request()
+    tokens = (row.prompt_tokens * Decimal(3) + row.completion_tokens * Decimal(12)) / MILLION
+    assert row.computer_calls == 3
+    assert (row.cost_usd, row.cost_source) == (tokens, "computed")
+    assert row.cost_usd > 0
+
+
+def test_chat_search_api_model_pays_one_web_search_a_request(gateway: Gateway) -> None:
+    """gpt-5-search-api: gpt-5's token rates plus one web_search call ($10 / 1K)."""
+    gateway.client().chat.completions.create(
+        model="gpt-5-search-api", messages=[{"role": "user", "content": "news?"}]
+    )
+    row = gateway.only_request()
+    assert (row.web_search_calls, row.web_search_preview_calls) == (1, 0)
+    assert row.cost_usd == _gpt5_tokens(row) + Decimal("0.01")

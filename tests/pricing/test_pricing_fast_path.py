@@ -8,6 +8,7 @@ audio, image tokens and tool calls; then the rounding edges by hand.
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -55,21 +56,30 @@ _MODES = st.sampled_from(
 
 
 def _both(
-    usage: Usage, model: str, at: datetime, batch: bool, tier: str | None
+    usage: Usage, model: str, at: datetime, batch: bool, tier: str | None, regional: bool = False
 ) -> tuple[Cost, Cost]:
-    fast = compute_cost(usage, model, at, batch=batch, service_tier=tier)
-    exact = compute_cost(usage, model, at, batch=batch, service_tier=tier, overrides=ZERO_DISCOUNT)
+    fast = compute_cost(usage, model, at, batch=batch, service_tier=tier, regional=regional)
+    exact = compute_cost(
+        usage, model, at, batch=batch, service_tier=tier, regional=regional,
+        overrides=ZERO_DISCOUNT,
+    )  # fmt: skip
     return fast, exact
 
 
 @settings(max_examples=600, deadline=None)
-@given(entry=st.sampled_from(ENTRIES), usage=_usage(), mode=_MODES, days=st.integers(0, 900))
+@given(
+    entry=st.sampled_from(ENTRIES),
+    usage=_usage(),
+    mode=_MODES,
+    days=st.integers(0, 900),
+    regional=st.booleans(),
+)
 def test_every_entry_books_what_the_decimal_path_books(
-    entry: PriceEntry, usage: Usage, mode: tuple[bool, str | None], days: int
+    entry: PriceEntry, usage: Usage, mode: tuple[bool, str | None], days: int, regional: bool
 ) -> None:
     at = entry.effective_from + timedelta(days=days, hours=1)
     try:
-        fast, exact = _both(usage, entry.model, at, *mode)
+        fast, exact = _both(usage, entry.model, at, *mode, regional=regional)
     except PricingError:  # e.g. audio tokens beyond the prompt for this usage: both refuse
         with pytest.raises(PricingError):
             compute_cost(usage, entry.model, at, batch=mode[0], service_tier=mode[1])
@@ -83,9 +93,10 @@ def test_every_entry_books_what_the_decimal_path_books(
 @given(usage=_usage())
 def test_plain_chat_usage_on_the_busiest_models(usage: Usage) -> None:
     at = datetime(2026, 12, 7, tzinfo=UTC)
-    for model in ("gpt-4o", "gpt-5", "gpt-4.1-mini", "gpt-realtime", "gpt-6-sol", "o3"):
-        fast, exact = _both(usage, model, at, False, None)
-        assert fast.cost_usd == exact.cost_usd, model
+    for model in ("gpt-4o", "gpt-5", "gpt-4.1-mini", "gpt-realtime", "gpt-6-sol", "gpt-5.4"):
+        for regional in (False, True):
+            fast, exact = _both(usage, model, at, False, None, regional)
+            assert fast.cost_usd == exact.cost_usd, (model, regional)
 
 
 @pytest.mark.parametrize(
@@ -132,3 +143,21 @@ def test_a_tool_priced_by_variant_takes_the_exact_path() -> None:
 def test_negative_counts_are_still_named() -> None:
     with pytest.raises(PricingError, match="file_search_calls must be >= 0"):
         compute_cost(Usage(prompt_tokens=1, file_search_calls=-1), "gpt-5", NEVER)
+
+
+def test_long_context_and_regional_uplift_by_hand() -> None:
+    """gpt-5.4 over 272K input tokens, from a regional endpoint, with a web search: the
+    uplift scales the tokens only. 300,000 × 5 + 10,000 × 22.50 = 1,725,000 per 1M →
+    $1.725; + 10 % → $1.8975; + one web search $0.01 → $1.9075."""
+    usage = Usage(prompt_tokens=300_000, completion_tokens=10_000, web_search_calls=1)
+    cost = compute_cost(usage, "gpt-5.4", datetime(2026, 6, 1, tzinfo=UTC), regional=True)
+    assert cost.cost_usd == Decimal("1.9075")
+
+
+@pytest.mark.parametrize(
+    "name", [f.name for f in fields(Usage) if f.type in ("int", int)]
+)  # fmt: skip
+def test_every_count_of_usage_is_checked(name: str) -> None:
+    """Usage.validate checks the counts with one OR: a count added later must join it."""
+    with pytest.raises(ValueError, match=f"{name} must be >= 0"):
+        Usage(**{name: -1}).validate()  # type: ignore[arg-type]
