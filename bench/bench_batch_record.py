@@ -6,14 +6,17 @@ from ``bench_batch_ingest.output_file``), on a database migrated before the cloc
 ``price`` decodes each line into its priced event (``_batch_lines.line_event``) — the
 poller's work; ``write`` stores those events with ``write_batch``, 1,000 a batch (rows,
 attempts, every rollup) — the writer's work; ``record`` does both, line by line, as a line
-goes from the file to its row. CPU time is the process's own (``resource.getrusage``: user +
-system, all threads), which a busy shared host bends far less than wall time; the best of R
-runs is shown with the median. Read the load average printed under the table.
+goes from the file to its row; ``recorder`` submits each priced line to a running
+``Recorder`` (journal, queue, writer thread) as the poller does, until all are written.
+CPU time is the process's own (``resource.getrusage``: user + system, all threads), which a
+busy shared host bends far less than wall time; the best of R runs is shown with the median.
+Read the load average printed under the table.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import random
 import resource
@@ -34,7 +37,7 @@ from bench_batch_ingest import _ctx, output_file
 
 from collector.db import make_engine, upgrade_head
 from collector.gateway._batch_lines import line_event
-from collector.recorder import UsageEvent, write_batch
+from collector.recorder import Recorder, RecorderConfig, UsageEvent, write_batch
 
 BATCH = 1000
 
@@ -78,7 +81,30 @@ def run_once(lines: list[bytes], work: Path) -> dict[str, float]:
 
         out[stage] = timed(write if stage == "write" else record)
         engine.dispose()
+    url = f"sqlite:///{work / 'recorder.db'}"
+    upgrade_head(url)
+    engine = make_engine(url)
+    out["recorder"] = timed(lambda: asyncio.run(through_recorder(lines, engine, work)))
+    engine.dispose()
     return out
+
+
+async def through_recorder(lines: list[bytes], engine: object, work: Path) -> None:
+    """Each line priced and submitted to a running Recorder (journal, queue, writer thread),
+    as the poller does, until every row is written."""
+    config = RecorderConfig(batch_size=BATCH)
+    recorder = Recorder(engine, work / "spool", config)  # type: ignore[arg-type]
+    await recorder.start()
+    ctx = _ctx()
+    call = ctx.call
+    for i, line in enumerate(lines):
+        recorder.submit(line_event(orjson.loads(line), f"output:{i}", ctx, call))
+        if i % 500 == 499:
+            await asyncio.sleep(0)
+    await recorder.flush()
+    await recorder.stop()
+    if recorder.stats.written != len(lines):
+        raise AssertionError(recorder.stats)
 
 
 def price_from(lines: list[bytes], start: int) -> list[UsageEvent]:
@@ -95,6 +121,7 @@ WHAT = {
     "price": "decode + price each line (the poller)",
     "write": "write_batch of the priced events, 1,000 a batch (the writer)",
     "record": "both, line by line: file bytes to stored rows",
+    "recorder": "each priced line through a running Recorder (journal, queue, writer thread)",
 }
 
 
