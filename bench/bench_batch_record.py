@@ -90,17 +90,21 @@ def run_once(lines: list[bytes], work: Path) -> dict[str, float]:
 
 
 async def through_recorder(lines: list[bytes], engine: object, work: Path) -> None:
-    """Each line priced and submitted to a running Recorder (journal, queue, writer thread),
-    as the poller does, until every row is written."""
+    """Each line priced and handed to a running Recorder (journal, queue, writer thread) 500
+    at a time, as the poller does, until every row is written."""
     config = RecorderConfig(batch_size=BATCH)
     recorder = Recorder(engine, work / "spool", config)  # type: ignore[arg-type]
     await recorder.start()
     ctx = _ctx()
     call = ctx.call
+    events = []
     for i, line in enumerate(lines):
-        recorder.submit(line_event(orjson.loads(line), f"output:{i}", ctx, call))
-        if i % 500 == 499:
+        events.append(line_event(orjson.loads(line), f"output:{i}", ctx, call))
+        if len(events) == 500:  # as the poller hands them over
+            recorder.submit_many(events)
+            events = []
             await asyncio.sleep(0)
+    recorder.submit_many(events)
     await recorder.flush()
     await recorder.stop()
     if recorder.stats.written != len(lines):
