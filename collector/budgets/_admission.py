@@ -47,6 +47,9 @@ class AdmissionContext:
     tags: Mapping[str, str] = field(default_factory=dict)
     key_rpm: int | None = None
     key_tpm: int | None = None
+    # known before it runs (a Batch API job's estimate) instead of the per-token worst case;
+    # 0: the request costs nothing itself (a Files or Batch API call): no hard budget holds
+    worst_case_usd: Decimal | None = None
 
     @classmethod
     def for_principal(

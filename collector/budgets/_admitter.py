@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -35,7 +36,7 @@ from collector.budgets._ledger import UNREACHABLE, Ledger
 from collector.budgets._period import counter_window, parse_timezone
 from collector.budgets._policy import Policy, PolicyCache
 from collector.budgets._reconcile import reconcile_spent
-from collector.budgets._scope import Subject, matches
+from collector.budgets._scope import ScopeKind, Subject, matches
 from collector.budgets._spec import BudgetSpec, Mode
 from collector.errors import BudgetExceeded, GatewayError
 from collector.ratelimit import Limit, RateLimiter, make_limiter, request_limits
@@ -95,9 +96,9 @@ class Admitter:
     ) -> Admission:
         """Hold the worst case on every hard budget covering the request (lease, or exact)."""
         hard = [b for b in policy.budgets if b.mode is Mode.HARD and matches(b.scope, ctx.subject)]
-        if not hard:
+        if not hard or ctx.worst_case_usd == 0:
             return Admission(tpm_keys=tpm_keys, charged_output_tokens=out_tokens)
-        worst = self._worst_case(ctx, hard[0])
+        worst = ctx.worst_case_usd or self._worst_case(ctx, hard[0])
         try:
             leases = await self.leases.admit(hard, worst, ctx.now)
             if leases is not None:
@@ -120,6 +121,62 @@ class Admitter:
         if project is not None and (project.rpm is not None or project.tpm is not None):
             return True
         return any(b.mode is Mode.HARD and matches(b.scope, subject) for b in policy.budgets)
+
+    async def hard_budgets_cover(self, subject: Subject) -> bool:
+        """Whether a hard budget may cover ``subject`` whatever its model turns out to be
+        (cached policy only; a model-scoped budget counts)."""
+        policy = await self._load_policy()
+        if policy is None:
+            return False
+        return any(
+            b.mode is Mode.HARD and (b.scope.kind is ScopeKind.MODEL or matches(b.scope, subject))
+            for b in policy.budgets
+        )
+
+    async def book(self, spends: Iterable[tuple[Subject, Decimal, datetime]]) -> Decimal:
+        """Book spend that was never admitted here (calls reported to the ingest API) on every
+        hard budget covering it, in the period it ran: later requests are held against it,
+        and a threshold it crossed wakes the alert evaluator, as a relayed request's settle
+        does. Returns what was booked (summed over budgets). Never raises: reported calls
+        are recorded either way, and budget status also reads the recorded rows."""
+        try:
+            policy = await self._load_policy()
+        except GatewayError:
+            return Decimal(0)
+        hard = [b for b in policy.budgets if b.mode is Mode.HARD] if policy else []
+        if not hard:
+            return Decimal(0)
+        groups: dict[tuple[tuple[int, datetime], ...], _Booking] = {}
+        for subject, cost, at in spends:
+            covering = tuple(b for b in hard if matches(b.scope, subject))
+            if cost <= 0 or not covering:
+                continue
+            spans = tuple(
+                (b.id or 0, counter_window(b.period, at, self._tz).start) for b in covering
+            )
+            group = groups.setdefault(spans, _Booking(covering, at))
+            group.cost += cost
+        booked = Decimal(0)
+        for spans, group in groups.items():
+            await self._book_one(group, spans)
+            booked += group.cost * len(spans)
+        return booked
+
+    async def _book_one(self, group: _Booking, spans: tuple[tuple[int, datetime], ...]) -> None:
+        """A hold of nothing (which creates the period's counters, seeded with the spend
+        recorded so far), replaced at once by the cost."""
+        try:
+            held = await self.ledger.reserve(ReserveAsk(group.budgets, Decimal(0), group.at))
+        except DBAPIError as exc:
+            _log.warning("budgets: reported spend not booked now (%s); it is recorded", exc)
+            held = None
+        if not isinstance(held, Reservation):  # over the limit already, or the store is down
+            holds = tuple(
+                Hold(bid, b.name, start, Decimal(0))
+                for (bid, start), b in zip(spans, group.budgets, strict=True)
+            )
+            held = Reservation(uuid.uuid4().hex, holds, Decimal(0))
+        self.ledger.settle_nowait(SettleAsk(held, group.cost))
 
     async def settle(
         self,
@@ -254,3 +311,12 @@ class Admitter:
         by_id = {b.id: b for b in policy.budgets}
         if any(c.budget_id in by_id and crossed_threshold(by_id[c.budget_id], c) for c in counters):
             self._on_threshold()
+
+
+@dataclass(slots=True)
+class _Booking:
+    """Reported spend on one set of budget counters."""
+
+    budgets: tuple[BudgetSpec, ...]
+    at: datetime
+    cost: Decimal = Decimal(0)

@@ -82,20 +82,23 @@ def worst_case_cost(
     return amount.quantize(_QUANTUM, ROUND_CEILING)
 
 
-def catalog_prices(model: str, at: datetime, service_tier: str | None = None) -> TokenPrices | None:
-    """Input/output rates from the pricing catalog, or None when the model is unpriced."""
+def catalog_prices(
+    model: str, at: datetime, service_tier: str | None = None, *, batch: bool = False
+) -> TokenPrices | None:
+    """Input/output rates from the pricing catalog (at Batch API rates with ``batch``), or
+    None when the model is unpriced."""
     from collector.pricing import mode_name, parse_service_tier, resolve_price
 
     entry = resolve_price(model, at)
     if entry is None:
         return None
     tier = parse_service_tier(service_tier)
-    card = entry.rate_card(batch=False, tier=tier)
+    card = entry.rate_card(batch=batch, tier=tier)
     if card is None or card.input is None or card.output is None:
         return None
     prices = TokenPrices(card.input, card.output, uplift_pct=entry.regional_uplift_pct)
     long = entry.long_context
-    if long is None or mode_name(batch=False, tier=tier) not in long.modes:
+    if long is None or mode_name(batch=batch, tier=tier) not in long.modes:
         return prices
     scaled = long.scale(card)
     return replace(

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from collector.keys import KeyPrincipal
     from collector.usage import Usage
 
+_JOB_PATHS = ("/v1/files", "/v1/batches")
 _MAX_OUTPUT_FIELDS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
 
 
@@ -47,7 +48,18 @@ def context_for(principal: KeyPrincipal, request: AdmissionRequest) -> Admission
         tags=request.attribution.tags,
         key_rpm=principal.rpm,
         key_tpm=principal.tpm,
+        worst_case_usd=_known_cost(request),
     )
+
+
+def _known_cost(request: AdmissionRequest) -> Decimal | None:
+    """A batch job's estimate; 0 for a Files / Batch API call that costs nothing itself (its
+    job's lines are what costs, estimated when the job is created)."""
+    if request.estimate_usd is not None:
+        return request.estimate_usd
+    if request.model is None and request.endpoint.startswith(_JOB_PATHS):
+        return Decimal(0)
+    return None
 
 
 class GatewayAdmission:

@@ -42,6 +42,7 @@ class AdmissionRequest:
     attribution: Attribution
     at: datetime
     prompt_tokens: Callable[[], int]
+    estimate_usd: Decimal | None = None  # a Batch API job's estimated cost, known in advance
 
 
 @dataclass(frozen=True, slots=True)

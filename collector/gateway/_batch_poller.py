@@ -52,7 +52,7 @@ class BatchPoller:
         engine: Engine,
         session: aiohttp.ClientSession,
         upstreams: UpstreamTable,
-        submit: Callable[[UsageEvent], object],
+        submit: Callable[[Sequence[UsageEvent]], object],
         overrides: Callable[[], Sequence[PriceOverride]],
         *,
         lease_s: float,
@@ -128,6 +128,7 @@ class BatchPoller:
         """Record every line of one file; returns (lines, the first model seen)."""
         call = ctx.call
         count, model = 0, None
+        events: list[UsageEvent] = []
         async for raw in self._lines(upstream, f"/v1/files/{file_id}/content"):
             try:
                 line = orjson.loads(raw)
@@ -135,10 +136,14 @@ class BatchPoller:
                 line = None
             event = line_event(line, f"{kind}:{count}", ctx, call)
             model = model or event.model_served
-            self.submit(event)
+            events.append(event)
             count += 1
             if count % _PAUSE_EVERY == 0:
+                self.submit(events)  # one journal write for the lot
+                events = []
                 await self._pause()
+        if events:
+            self.submit(events)
         return count, model
 
     async def _pause(self) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 from fastapi import Request, Response
 
+from collector.budgets import Subject
 from collector.errors import InvalidRequest, PayloadTooLarge
 from collector.gateway._body import BodyReader, ClientGone
 from collector.gateway._keyauth import authenticate
@@ -63,7 +64,7 @@ async def ingest(request: Request) -> Response:
         book_events(part, principal, base, runtime.overrides, now, start=start, into=result)
         if start + _CHUNK < len(items):
             await asyncio.sleep(0)
-    await _record(runtime, result)
+    await _record(runtime, principal, result)
     status = 207 if result.rejected else 200
     return Response(orjson.dumps(result.answer()), status, media_type="application/json")
 
@@ -80,7 +81,7 @@ async def otlp_traces(request: Request) -> Response:
     calls = [(i, span) for i, span in enumerate(spans) if is_model_call(span)]
     ignored = len(spans) - len(calls)
     result = book_calls(calls, _span_call, principal, base, runtime.overrides)
-    await _record(runtime, result)
+    await _record(runtime, principal, result)
     return _otlp_answer(media, result, ignored)
 
 
@@ -175,8 +176,10 @@ def _gunzip(raw: bytes, limit: int) -> bytes:
     return out
 
 
-async def _record(runtime: Runtime, result: BatchResult) -> None:
-    """Hand every booked row to the recorder; with fsync durability, wait for the disk."""
+async def _record(runtime: Runtime, principal: KeyPrincipal, result: BatchResult) -> None:
+    """Hand every booked row to the recorder and its cost to the hard budgets covering it;
+    with fsync durability, wait for the disk."""
+    await _book_spend(runtime, principal, result)
     waits = []
     for _, _, event in result.booked:
         try:
@@ -191,3 +194,17 @@ async def _record(runtime: Runtime, result: BatchResult) -> None:
             await asyncio.wait_for(asyncio.gather(*waits), DURABLE_WAIT_S)
         except TimeoutError:
             log.error("ingest: journal fsync took over %.0f s; answering", DURABLE_WAIT_S)
+
+
+async def _book_spend(runtime: Runtime, principal: KeyPrincipal, result: BatchResult) -> None:
+    """Reported spend counts against hard budgets as relayed spend does (``Admitter.book``)."""
+    admitter = runtime.admitter
+    if admitter is None or not result.booked:
+        return
+    project, prefix = principal.project, principal.key_prefix
+    await admitter.book(
+        (Subject(project, prefix, e.end_user, e.model_served or e.model_requested, e.tags),
+         e.cost_usd, e.started_at)
+        for _, _, e in result.booked
+        if e.cost_usd
+    )  # fmt: skip

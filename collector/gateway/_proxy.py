@@ -29,6 +29,7 @@ from collector.errors import (
     UpstreamUnavailable,
 )
 from collector.gateway._admission import AdmissionRequest, Reservation
+from collector.gateway._batch_budget import with_batch_estimate
 from collector.gateway._body import BodyReader, ClientGone
 from collector.gateway._exchange import Exchange
 from collector.gateway._files import after_upload
@@ -141,6 +142,7 @@ class Proxy:
                 ex.started_at,
                 ex.prompt_tokens,
             )
+            request = await with_batch_estimate(self.rt, principal, call, request)
             return call, await self.rt.admission.check(principal, request)
         except GatewayError as exc:
             ex.refuse(exc)

@@ -25,7 +25,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from collector.recorder import codec
@@ -94,6 +94,13 @@ class Journal:
         self.failing = False
         if seg.size >= ROTATE_BYTES:
             self._retire(seg)
+        return seg
+
+    def append_many(self, lines: Sequence[bytes]) -> Segment | None:
+        """Append several lines with one write (one system call, not one a line)."""
+        seg = self.append(b"".join(lines))
+        if seg is not None:
+            seg.pending += len(lines) - 1
         return seg
 
     def durable(self, seg: Segment) -> asyncio.Future[None] | None:

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, select
 
 from collector.db import Request
@@ -31,12 +32,13 @@ def _stored_ids(engine: Engine) -> set[str]:
         return set(conn.scalars(select(Request.id)))
 
 
-def _take_in_then_die(url: str, spool: Path, count: int) -> list[str]:
-    """Run kill_script.py until it has taken ``count`` events in, then SIGKILL it."""
+def _take_in_then_die(url: str, spool: Path, count: int, *, many: bool = False) -> list[str]:
+    """Run kill_script.py until it has taken ``count`` events in, then SIGKILL it (``many``:
+    taken in a hundred at a time, with ``submit_many``)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     script = str(Path(__file__).with_name("kill_script.py"))
     proc = subprocess.Popen(
-        [sys.executable, script, url, str(spool), str(count)],
+        [sys.executable, script, url, str(spool), str(count), *(["many"] if many else [])],
         stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT,
     )  # fmt: skip
     assert proc.stdout is not None
@@ -47,11 +49,12 @@ def _take_in_then_die(url: str, spool: Path, count: int) -> list[str]:
     return ids
 
 
+@pytest.mark.parametrize("many", [False, True], ids=["one_by_one", "submit_many"])
 def test_a_killed_process_loses_nothing_it_took_in(
-    engine: Engine, migrated_url: str, tmp_path: Path
+    engine: Engine, migrated_url: str, tmp_path: Path, many: bool
 ) -> None:
     spool = tmp_path / "spool"
-    ids = _take_in_then_die(migrated_url, spool, 500)
+    ids = _take_in_then_die(migrated_url, spool, 500, many=many)
     assert not _stored_ids(engine) & set(ids)  # nothing was written before the kill
     assert len(list((spool / "journal").glob(f"*{SUFFIX}"))) == 1
 
