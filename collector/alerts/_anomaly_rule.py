@@ -22,6 +22,7 @@ from collector.anomaly import (
     AnomalyParams,
     Center,
     Finding,
+    HistoryCache,
     Split,
     Watch,
     find_unusual,
@@ -114,8 +115,10 @@ def watch_of(rule: Rule) -> Watch:
     )
 
 
-def measure_anomalies(engine: Engine, rule: Rule, now: datetime) -> Measurements:
-    return Measurements(findings=tuple(find_unusual(engine, watch_of(rule), now)))
+def measure_anomalies(
+    engine: Engine, rule: Rule, now: datetime, cache: HistoryCache | None = None
+) -> Measurements:
+    return Measurements(findings=tuple(find_unusual(engine, watch_of(rule), now, cache)))
 
 
 def _when(moment: datetime) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 from sqlalchemy import Engine
 
+from collector.alerts._anomaly_rule import measure_anomalies
 from collector.alerts._deliver import Notice, deliver_all
 from collector.alerts._measure import measure
 from collector.alerts._reconcile import RECONCILE_KINDS
@@ -33,6 +34,7 @@ from collector.alerts._store import (
     resolve,
 )
 from collector.alerts._types import Alert, Measurements, Rule, RuleKind
+from collector.anomaly import HistoryCache
 from collector.budgets import BudgetSpec, load_budgets, parse_timezone
 from collector.reconcile import ownership
 from collector.settings import Settings
@@ -69,6 +71,7 @@ class AlertEvaluator:
         self._recorder_health = recorder_health  # this process's recorder, for its rules
         self._settings = settings
         self._tz = parse_timezone(settings.timezone)
+        self._history = HistoryCache()  # spend_anomaly's earlier weeks, read once an hour
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -114,6 +117,10 @@ class AlertEvaluator:
         if rule.kind is RuleKind.RECORDER_HEALTH:
             probe = self._recorder_health
             return Measurements(recorder=dict(probe()) if probe is not None else {})
+        if rule.kind is RuleKind.SPEND_ANOMALY:
+            return await asyncio.to_thread(
+                measure_anomalies, self._engine, rule, now, self._history
+            )
         return await asyncio.to_thread(measure, self._engine, rule, budgets, now, self._tz)
 
     async def _fire(

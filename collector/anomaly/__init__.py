@@ -6,6 +6,7 @@ The math (:func:`assess`) is pure and exact; :func:`find_unusual` is the shell t
 the rollups, judges every member and fetches the requests and users behind what is unusual.
 """
 
+from collector.anomaly._cache import HistoryCache, read_recent
 from collector.anomaly._contrib import Contributors, TopRequest, TopUser, top_contributors
 from collector.anomaly._detect import (
     CENTERS,
@@ -30,6 +31,7 @@ from collector.anomaly._spend import (
     member_scopes,
     money,
     read_spend,
+    read_sums,
     windows,
 )
 
@@ -42,6 +44,7 @@ __all__ = [
     "Center",
     "Contributors",
     "Finding",
+    "HistoryCache",
     "Split",
     "TopRequest",
     "TopUser",
@@ -56,7 +59,9 @@ __all__ = [
     "median",
     "member_scopes",
     "money",
+    "read_recent",
     "read_spend",
+    "read_sums",
     "since_first_spend",
     "top_contributors",
     "trimmed_mean",

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Engine
 
+from collector.anomaly._cache import HistoryCache, read_recent
 from collector.anomaly._contrib import Contributors, top_contributors
 from collector.anomaly._detect import AnomalyParams, Verdict, assess, could_be_unusual
 from collector.anomaly._spend import (
@@ -65,11 +66,17 @@ def _judge(
     return None
 
 
-def find_unusual(engine: Engine, watch: Watch, now: datetime) -> list[Finding]:
-    """Every member of the watched scope whose recent spend is unusual at ``now``."""
+def find_unusual(
+    engine: Engine, watch: Watch, now: datetime, cache: HistoryCache | None = None
+) -> list[Finding]:
+    """Every member of the watched scope whose recent spend is unusual at ``now``; with
+    ``cache``, earlier weeks already read for the same windows are not read again."""
     wins = make_windows(now, watch.hours, watch.weeks)
     with engine.connect() as conn:
-        spend = read_spend(conn, watch.scope, watch.split, wins)
+        if cache is None:
+            spend = read_spend(conn, watch.scope, watch.split, wins)
+        else:
+            spend = read_recent(conn, watch.scope, watch.split, wins, cache)
         judged = {
             m: j for m, sums in spend.items() if (j := _judge(conn, sums, wins, watch.params, now))
         }

@@ -136,29 +136,44 @@ def money(conn: Connection, stored: Any) -> Decimal:
     return _MONEY.process_result_value(stored, conn.dialect) or _ZERO
 
 
-def read_spend(
-    conn: Connection, scope: Scope, split: Split | None, wins: Windows
-) -> dict[str, WindowSpend]:
-    """Each member's (``''``: the whole scope's) spend in each week's windows: one row per
-    member, the week sums computed by the database."""
+def _merged(ranges: Iterable[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """The ranges joined where they overlap or touch: the hours the query reads."""
+    out: list[tuple[datetime, datetime]] = []
+    for first, last in sorted(ranges):
+        if out and first <= out[-1][1] + HOUR:
+            out[-1] = (out[-1][0], max(out[-1][1], last))
+        else:
+            out.append((first, last))
+    return out
+
+
+def read_sums(
+    conn: Connection, scope: Scope, split: Split | None, ranges: list[tuple[datetime, datetime]]
+) -> dict[str, tuple[Any, ...]]:
+    """Each member's (``''``: the whole scope's) spend, as stored, in each [first, last] hour
+    range: one row per member with spend in any of them, the sums computed by the database."""
     table = _source(scope, split)
     c = table.c
     member, keep = _member(table, split)
     cost = type_coerce(c.cost_usd, _stored(conn))
-    sums = [
-        func.coalesce(func.sum(case((_between(c.hour, a, b), cost))), 0)
-        for hours in (wins.complete, wins.current)
-        for a, b in wins.bounds(hours)
-    ]
-    spans = or_(*(and_(c.hour >= a, c.hour <= b) for a, b in wins.spans()))
+    sums = [func.coalesce(func.sum(case((_between(c.hour, a, b), cost))), 0) for a, b in ranges]
+    spans = or_(*(_between(c.hour, a, b) for a, b in _merged(ranges)))
     stmt = (
         select(member, *sums)
         .where(spans, rollup_scope_filter(scope, table), *keep)
         .group_by(member)
     )
+    return {str(row[0]): tuple(row[1:]) for row in conn.execute(stmt)}
+
+
+def read_spend(
+    conn: Connection, scope: Scope, split: Split | None, wins: Windows
+) -> dict[str, WindowSpend]:
+    """Each member's (``''``: the whole scope's) spend in each week's windows: one row per
+    member, the week sums computed by the database."""
+    ranges = wins.bounds(wins.complete) + wins.bounds(wins.current)
     n = wins.weeks + 1
-    return {str(row[0]): WindowSpend(tuple(row[1 : n + 1]), tuple(row[n + 1 :]))
-            for row in conn.execute(stmt)}  # fmt: skip
+    return {m: WindowSpend(s[:n], s[n:]) for m, s in read_sums(conn, scope, split, ranges).items()}
 
 
 def member_scopes(

@@ -8,11 +8,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select, update
 
 from collector.alerts import AlertEvaluator, ChannelConfig, add_rule, parse_channel
 from collector.analytics import alert_history
 from collector.budgets import BudgetSpec, Mode, create_budget, parse_period, parse_scope
+from collector.db import AlertRule
 from collector.recorder import write_batch
 from collector.settings import Settings, load_settings
 from tests.alerts.conftest import Receiver
@@ -131,6 +132,30 @@ async def test_the_running_hour_alerts_before_it_ends(engine: Engine, receiver: 
     assert Decimal(d["observed_usd"]) == 9 and Decimal(d["usual_usd"]) == 0  # 03:00 had no spend
     assert d["factor"] is None and d["end"] == NOW.isoformat()
     assert "so far" in json.loads(receiver.on("/hook")[0].body)["message"]
+
+
+async def test_rules_made_before_center_existed_keep_the_median(
+    engine: Engine, receiver: Receiver
+) -> None:
+    s = settings(1025)
+    pid = make_project(engine, "acme")
+    a = make_key(engine, pid, "sk-ss-aaaa")
+    for k, usd in enumerate(("0.2", "0.3", "0.3", "2.0", "2.2"), start=1):  # few, dear requests
+        spend(engine, TWO + timedelta(minutes=15) - k * WEEK, usd, project_id=pid, api_key_id=a)
+    spend(engine, TWO + timedelta(minutes=5), "2.40", project_id=pid, api_key_id=a)
+    hook = (parse_channel("webhook", receiver.base + "/hook", s),)
+    add_rule(engine, "now", "spend_anomaly", "project:acme", {}, hook, NOW)
+    old = add_rule(engine, "before", "spend_anomaly", "project:acme", {}, hook, NOW)
+    with engine.begin() as conn:  # as a rule stored before the parameter was added
+        stored = conn.execute(select(AlertRule.params).where(AlertRule.id == old)).scalar_one()
+        legacy = {k: v for k, v in stored.items() if k != "center"}
+        conn.execute(update(AlertRule).where(AlertRule.id == old).values(params=legacy))
+    await AlertEvaluator(engine, s).evaluate_once(NOW)
+    # median 0.30 → band up to 0.30 + 4.5 × 0.34 = 1.83: $2.40 is unusual; around the trimmed
+    # mean 0.8667 (spread 46 % of it, 0.3987) the band reaches 2.66: it is not
+    [body] = [json.loads(r.body) for r in receiver.on("/hook")]
+    assert body["rule"] == "before" and body["details"]["expected_high_usd"] == "1.8300000000"
+    assert "(median $0.30 of the same hours in 5 earlier weeks)" in body["message"]
 
 
 async def test_split_per_user_and_tag_scope(engine: Engine, receiver: Receiver) -> None:
