@@ -10,12 +10,12 @@ for ``requests_page``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Connection, Engine, and_, or_, select
+from sqlalchemy import ColumnElement, Connection, Engine, or_, select
 
 from collector.analytics._frames import frame
 from collector.analytics._model import Filters
@@ -33,6 +33,7 @@ from collector.analytics._sql import REQUESTS, key_labels, project_names
 Direction = Literal["first", "next", "prev", "last", "at"]
 DIRECTIONS: tuple[Direction, ...] = ("first", "next", "prev", "last", "at")
 _SEP = "~"
+_TICK = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,19 +72,28 @@ class SeekPage:
     has_next: bool
 
 
-def _past(c: Cursor, later: bool, inclusive: bool, sqlite: bool) -> ColumnElement[bool]:
-    """Rows after ``c`` in (started_at, id) order (before it when not ``later``; ``c``
-    itself too when ``inclusive``); the plain bound on started_at lets the index start at
-    the cursor."""
-    r = REQUESTS.c
-    # the OR is hidden from SQLite's planner: else it may read both of its arms by index and
-    # sort their union (half the range) instead of walking the time index from the cursor
-    steer = hidden if sqlite else (lambda condition: condition)
+def _clip(f: Filters, c: Cursor, later: bool) -> Filters | None:
+    """``f`` cut at the cursor's time (None when nothing is left): one bound on started_at,
+    so the index walk starts at the cursor (given two upper bounds, SQLite may start at the
+    range's end and skip rows up to the cursor)."""
     if later:
-        on = r.id >= c.id if inclusive else r.id > c.id
-        return and_(r.started_at >= c.started_at, steer(or_(r.started_at > c.started_at, on)))
-    on = r.id <= c.id if inclusive else r.id < c.id
-    return and_(r.started_at <= c.started_at, steer(or_(r.started_at < c.started_at, on)))
+        start = max(f.start, c.started_at)
+        return replace(f, start=start) if start < f.end else None
+    end = min(f.end, c.started_at + _TICK)
+    return replace(f, end=end) if end > f.start else None
+
+
+def _tie(c: Cursor, later: bool, inclusive: bool, sqlite: bool) -> ColumnElement[bool]:
+    """Among rows at the cursor's time, those past its id (``c`` itself when ``inclusive``).
+
+    Hidden from SQLite's planner: else it may read both arms of the OR by index and sort
+    their union instead of walking the time index from the cursor."""
+    r = REQUESTS.c
+    if later:
+        tie = or_(r.started_at > c.started_at, r.id >= c.id if inclusive else r.id > c.id)
+    else:
+        tie = or_(r.started_at < c.started_at, r.id <= c.id if inclusive else r.id < c.id)
+    return hidden(tie) if sqlite else tie
 
 
 def _walk(
@@ -117,15 +127,22 @@ def requests_seek(
     if direction in ("next", "prev", "at") and cursor is None:
         raise ValueError(f"a {direction!r} page needs a cursor")
     with engine.connect() as conn:
-        conds = _conditions(f, outcome, search, conn.dialect.name)
+        dialect = conn.dialect.name
+        sqlite = dialect == "sqlite"
         backwards = direction in ("prev", "last")
-        if cursor is not None and direction in ("next", "prev", "at"):
+        found: list[Any] = []
+        if cursor is None or direction in ("first", "last"):
+            conds: list[ColumnElement[bool]] | None = _conditions(f, outcome, search, dialect)
+        else:
             # "next" and "at" go on in display order; "prev" goes back against it
             later = (direction != "prev") != descending
-            sqlite = conn.dialect.name == "sqlite"
-            past = _past(cursor, later, direction == "at", sqlite)
-            conds.append(hidden(past) if sqlite and search else past)  # matches drive (_search)
-        found = _walk(conn, conds, ascending=descending == backwards, size=page_size)
+            clipped = _clip(f, cursor, later)
+            conds = None if clipped is None else _conditions(clipped, outcome, search, dialect)
+            if conds is not None:
+                tie = _tie(cursor, later, direction == "at", sqlite)
+                conds.append(hidden(tie) if sqlite and search else tie)  # (_search)
+        if conds is not None:
+            found = _walk(conn, conds, ascending=descending == backwards, size=page_size)
         more = len(found) > page_size
         found = found[:page_size]
         if direction == "prev" and not more:

@@ -154,3 +154,12 @@ def test_search_reads_the_text_index(engine: Engine) -> None:
                 text("EXPLAIN SELECT id FROM requests WHERE error_message ILIKE '%timeout%'")
             ).all()
             assert any("ix_requests_error_trgm" in str(row) for row in plan)
+
+
+def test_a_cursor_outside_the_range_gives_an_empty_page(engine: Engine, seeded: Seeded) -> None:
+    before = Cursor(WHOLE.start - timedelta(days=1), "x")
+    page = requests_seek(engine, WHOLE, direction="next", cursor=before)
+    assert page.rows.empty and (page.first, page.has_next, page.total) == (None, False, 213)
+    after = Cursor(WHOLE.end + timedelta(days=1), "x")
+    page = requests_seek(engine, WHOLE, direction="next", cursor=after, page_size=7)
+    assert list(page.rows["id"]) == _order(seeded.events)[:7]

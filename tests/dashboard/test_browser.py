@@ -235,6 +235,28 @@ def test_requests_table_pages_and_opens_detail(
     screenshot(dash_duo, screenshots, "request-detail")
 
 
+def test_requests_pager_steps_to_the_end_and_back(
+    dash_duo: Any, app: dash.Dash, seeded: tuple[Any, Seeded]
+) -> None:
+    """Last, previous and first: each step lands on the rows an offset page would show."""
+    base = start(dash_duo, app)
+    login(dash_duo, base, path="/requests")
+    dash_duo.wait_for_element("#requests-table td", timeout=10)
+    newest = [e.id for e in sorted(seeded[1].events, key=lambda e: (e.started_at, e.id))][::-1]
+    last = (len(newest) - 1) // 50
+    pages = [newest[i * 50 : (i + 1) * 50] for i in range(last + 1)]
+    first = _first_ids(dash_duo)
+    for button, expected in (
+        ("last", pages[last]),
+        ("previous", pages[last - 1]),
+        ("first", first),
+    ):
+        click(dash_duo, f"#requests-table button.{button}-page")
+        WebDriverWait(dash_duo.driver, 10).until(lambda _, e=expected: _first_ids(dash_duo) == e)
+    assert first == pages[0]
+    assert_no_errors(dash_duo)
+
+
 def test_requests_sort_by_cost_on_the_server(
     dash_duo: Any, app: dash.Dash, seeded: tuple[Any, Seeded]
 ) -> None:
