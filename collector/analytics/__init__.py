@@ -23,10 +23,11 @@ DataFrame columns, per function:
 - ``error_budget_by_project``: project, slo_target, window_days, eligible, bad, remaining,
   burn_rate
 - ``errors_breakdown``: outcome, error_type, http_status, model, requests
-- ``requests_page``: id, started_at, project, key, end_user, model, outcome, http_status,
-  error_type, duration_ms, ttft_ms, attempt_count, prompt_tokens, completion_tokens,
-  cost_usd, cost_source, stream
-- ``savings``: ts, kind (cache / batch / flex), model, requests, tokens, list_usd,
+- ``requests_page`` (and ``requests_seek``'s pages): id, started_at, project, key,
+  end_user, model, outcome, http_status, error_type, duration_ms, ttft_ms, attempt_count,
+  prompt_tokens, completion_tokens, cost_usd, cost_source, stream
+- ``savings``: ts, kind (cache / batch / flex /
+  response_cache), model, requests, tokens, list_usd,
   paid_usd, saved_usd
 - ``alert_history``: id, fired_at, state, resolved_at, rule, kind, scope, period,
   threshold, message, delivery (and the total count)
@@ -85,6 +86,7 @@ if TYPE_CHECKING:
     )
     from collector.analytics._requests import filter_options, request_detail, requests_page
     from collector.analytics._savings import savings
+    from collector.analytics._seek import Cursor, SeekPage, requests_seek
     from collector.analytics._spend import spend_over_time, top_spenders
 
 # Names load on first use: the gateway imports ``slo``/``_model``/``_sql`` only, and must not
@@ -129,6 +131,9 @@ _LAZY = {
     "request_detail": "collector.analytics._requests",
     "requests_page": "collector.analytics._requests",
     "savings": "collector.analytics._savings",
+    "Cursor": "collector.analytics._seek",
+    "SeekPage": "collector.analytics._seek",
+    "requests_seek": "collector.analytics._seek",
     "spend_over_time": "collector.analytics._spend",
     "top_spenders": "collector.analytics._spend",
 }
@@ -152,11 +157,13 @@ __all__ = [
     "SORTABLE",
     "BatchSummary",
     "Bucket",
+    "Cursor",
     "FilterOptions",
     "Filters",
     "GroupBy",
     "OverviewStats",
     "RequestDetail",
+    "SeekPage",
     "SortBy",
     "UnsupportedFilterError",
     "alert_history",
@@ -180,6 +187,7 @@ __all__ = [
     "reliability",
     "request_detail",
     "requests_page",
+    "requests_seek",
     "savings",
     "spend_over_time",
     "stored_bill",

@@ -133,7 +133,7 @@ def describe(kind: str, dedup_key: str) -> tuple[str, str]:
     if kind in _BUDGET_KINDS and len(parts) >= 3:
         return f"{parts[0]} from {parts[1][:10]}", _budget_threshold(parts[2])
     if kind == "spend_anomaly" and len(parts) >= 2:
-        return parts[0], f"above median + {parts[1]} spreads"
+        return parts[0], f"above usual + {parts[1]} spreads"
     if len(parts) >= 2:
         unit = {"slo_burn_rate": "×", "error_rate": " %", "latency_p95": " ms"}.get(kind)
         return parts[0], f"{parts[1]}{unit}" if unit else parts[1]

@@ -128,13 +128,13 @@ def test_latency_percentile_comes_from_the_url(seeded: tuple[Engine, Seeded]) ->
 
 def test_requests_page_sorts_pages_and_filters(seeded: tuple[Engine, Seeded]) -> None:
     newest = sorted(events(seeded), key=lambda e: e.started_at, reverse=True)
-    rows, pages, label, page = requests.update_table("", 1, None, None)
+    rows, pages, label, page, _ = requests.update_table("", 1, None, None)
     assert [r["id"] for r in rows] == [e.id for e in newest[50:100]] and page == 1
     assert pages == -(-len(newest) // 50) and label == f"{len(newest):,} matching requests"
     oldest = [{"column_id": "started_at", "direction": "asc"}]
     rows, *_ = requests.update_table("", 0, oldest, None)
     assert rows[0]["id"] == newest[-1].id
-    rows, _, label, page = requests.update_table(
+    rows, _, label, page, _ = requests.update_table(
         "?outcome=client_error", 3, None, None, new_filters=True
     )
     client_errors = sum(e.outcome == "client_error" for e in events(seeded))
