@@ -20,7 +20,7 @@ from collector.alerts._channels import channels_from_json, channels_to_json
 from collector.alerts._params import validate_params
 from collector.alerts._types import Alert, AlertConfigError, ChannelConfig, Rule, RuleKind
 from collector.budgets import Scope, ScopeKind, parse_scope
-from collector.db import AlertEvent, AlertRule, session_scope
+from collector.db import AlertEvent, AlertRule, Budget, session_scope
 from collector.settings import Settings
 
 _E: Table = AlertEvent.__table__  # type: ignore[assignment]
@@ -62,6 +62,14 @@ def add_rule(
     with session_scope(engine) as session:
         if session.scalars(select(AlertRule.id).where(AlertRule.name == name)).first():
             raise AlertConfigError(f"an alert rule named {name!r} already exists")
+        watched = full.get("budget")
+        if (
+            watched is not None
+            and not session.scalars(select(Budget.id).where(Budget.name == str(watched))).first()
+        ):
+            raise AlertConfigError(
+                f"no budget named {watched!r}: `spendscope budgets list` shows the budgets"
+            )
         row = AlertRule(
             name=name, kind=rule_kind.value, scope_kind=parsed.kind.value,
             scope_value=parsed.value, params=full, channels=channels_to_json(channels),

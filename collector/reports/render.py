@@ -22,21 +22,30 @@ CHARGEBACK_COLUMNS = (
 
 
 def _cells(row: ChargebackRow) -> dict[str, Any]:
+    """CSV cells: an unknown value (cost, untracked token kinds) is an empty cell."""
     cells = asdict(row)
     cells["cost_usd"] = money_text(row.cost_usd)
     cells["cache_saved_usd"] = money_text(row.cache_saved_usd)
     return {k: "" if v is None else v for k, v in cells.items()}
 
 
+def _json_cells(row: ChargebackRow) -> dict[str, Any]:
+    """JSON values: an unknown value is ``null``, money an exact decimal string."""
+    cells = asdict(row)
+    cells["cost_usd"] = None if row.cost_usd is None else money_text(row.cost_usd)
+    return cells
+
+
 def chargeback_json(report: Chargeback) -> str:
-    """``{month, group_by, period_start, period_end, rows: [...], totals: {...}}``."""
+    """``{month, group_by, period_start, period_end, rows: [...], totals: {...}}``; unknown
+    values (an unpriced group's cost, token kinds tags do not track) are ``null``."""
     body = {
         "month": report.month,
         "group_by": report.group_by,
         "period_start": iso(report.start),
         "period_end": iso(report.end),
-        "rows": [_cells(r) for r in report.rows],
-        "totals": _cells(report.totals),
+        "rows": [_json_cells(r) for r in report.rows],
+        "totals": _json_cells(report.totals),
     }
     return json.dumps(body, indent=2) + "\n"
 

@@ -147,7 +147,8 @@ def budget_burn(df: pd.DataFrame) -> go.Figure:
         return empty("No budgets yet — add one to track spend against a limit")
     data = df.iloc[::-1]
     used, ahead, hover = _burn_values(data)
-    labels = [f"{n} · {h[0]} of {h[1]}" for n, h in zip(data["name"], hover, strict=True)]
+    # two lines a label: the name, then the money (half as wide beside a phone-sized chart)
+    labels = [f"{n}<br>{h[0]} of {h[1]}" for n, h in zip(data["name"], hover, strict=True)]
     top = max(1.1, min(max(*used, *ahead, 0.0), BURN_AXIS_MAX), *used) * 1.05
     fig = new_figure()
     fig.add_bar(

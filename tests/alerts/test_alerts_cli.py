@@ -62,6 +62,10 @@ def test_rules_add_list_evaluate_history_delete(tmp_path: Path) -> None:
         (["--kind", "error_rate", "--slack", "https://hooks.example.com:0/x"], "port"),
         (["--kind", "error_rate", "--param", "window", "--file", "a"], "KEY=VALUE"),
         (["--kind", "error_rate", "--scope", "tag:a=b", "--file", "a"], "scopes"),
+        (
+            ["--kind", "budget_threshold", "--param", "budget=org-monthly", "--file", "a"],
+            "no budget named 'org-monthly'",
+        ),
     ],
 )
 def test_bad_rules_are_one_line_exit_2(args: list[str], needle: str) -> None:

@@ -15,6 +15,7 @@ from collector.budgets import (
     BudgetSpec,
     Mode,
     create_budget,
+    delete_budget,
     parse_period,
     parse_scope,
     update_budget,
@@ -126,8 +127,11 @@ async def test_a_dead_channel_is_recorded_and_does_not_block(
 
 
 async def test_rule_on_a_missing_budget_is_reported_not_resolved(engine: Engine) -> None:
+    spec = BudgetSpec("nope", parse_scope("global"), parse_period("month"), Decimal(10), Mode.SOFT)
+    create_budget(engine, spec, NOW)
     add_rule(engine, "ghost", "budget_threshold", "global", {"budget": "nope"},
              (parse_channel("file", "x.jsonl", SETTINGS),), NOW)  # fmt: skip
+    assert delete_budget(engine, "nope")  # the budget goes; the rule stays
     report = await AlertEvaluator(engine, SETTINGS).evaluate_once(NOW)
     assert report.errors == ["rule 'ghost' watches budget 'nope', which does not exist"]
 

@@ -21,6 +21,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from dashboard import plotlyjs
 from tests.dashboard.conftest import ADMIN
+from tests.dashboard.layout import WIDTHS, overflowing, resize
 from tests.dashboard.seed import Seeded
 
 pytestmark = pytest.mark.browser
@@ -69,10 +70,12 @@ def login(dash_duo: Any, base: str, user: tuple[str, str] = ADMIN, path: str = "
 
 
 def hide_devtools(dash_duo: Any) -> None:
-    """The dev tools pill sits over the bottom-right corner (table pager, screenshots)."""
+    """The dev tools pill sits over the bottom-right corner (table pager, screenshots); the
+    window's scrollbar goes too, so the page is laid out at the width it is captured at."""
     dash_duo.driver.execute_script(
         "var s = document.createElement('style');"
-        "s.textContent = '.dash-debug-menu__outer, .dash-debug-menu { display: none !important; }';"
+        "s.textContent = '.dash-debug-menu__outer, .dash-debug-menu { display: none !important; }"
+        " ::-webkit-scrollbar { display: none; }';"  # a full-page capture drops the scrollbar
         "document.head.appendChild(s);"
     )
 
@@ -182,6 +185,28 @@ def test_every_page_renders_without_errors(
         assert shot.stat().st_size > 10_000
 
 
+def test_every_page_holds_its_layout_at_three_widths(
+    dash_duo: Any, app: dash.Dash, screenshots: Path
+) -> None:
+    """Each page at a desktop's, a small laptop's and a phone's width: a screenshot of each,
+    and no text cut off, spilling out of its box, or off the window."""
+    base = start(dash_duo, app)
+    login(dash_duo, base)
+    problems: dict[str, list[str]] = {}
+    for width in WIDTHS:
+        resize(dash_duo.driver, width)
+        for name, (path, graphs) in PAGES.items():
+            dash_duo.driver.get(base + path)
+            dash_duo.wait_for_element(f"#{graphs[0]}", timeout=10)
+            wait_rendered(dash_duo, graphs)
+            screenshot(dash_duo, screenshots, f"{name}-{width}")
+            found = overflowing(dash_duo.driver)
+            if found:
+                problems[f"{name} at {width} px"] = found
+    assert not problems, "\n".join(f"{where}: {p}" for where, ps in problems.items() for p in ps)
+    assert_no_errors(dash_duo)
+
+
 def test_filter_click_changes_figures(dash_duo: Any, app: dash.Dash) -> None:
     base = start(dash_duo, app)
     login(dash_duo, base)
@@ -205,8 +230,13 @@ def test_filter_click_changes_figures(dash_duo: Any, app: dash.Dash) -> None:
 
 
 def _first_ids(dash_duo: Any) -> list[str]:
-    cells = dash_duo.find_elements("#requests-table td[data-dash-column='id']")
+    """The short ids (``…`` and the last 8 characters) of the rows shown."""
+    cells = dash_duo.find_elements("#requests-table td[data-dash-column='short_id']")
     return [c.text for c in cells]
+
+
+def short(request_id: str) -> str:
+    return "…" + request_id[-8:]
 
 
 def test_requests_table_pages_and_opens_detail(
@@ -224,12 +254,13 @@ def test_requests_table_pages_and_opens_detail(
     page_two = _first_ids(dash_duo)
     assert not set(page_one) & set(page_two)
     newest_first = sorted((e for e in seeded[1].events), key=lambda e: e.started_at, reverse=True)
-    assert page_two == [e.id for e in newest_first[50:100]]
+    assert page_two == [short(e.id) for e in newest_first[50:100]]
     click(dash_duo, "#requests-table td[data-dash-column='model']")  # the first row
     dash_duo.wait_for_element(".ss-detail .ss-fields", timeout=10)
-    dash_duo.wait_for_contains_text(".ss-detail", page_two[0], timeout=10)  # slides in
+    whole = newest_first[50].id
+    dash_duo.wait_for_contains_text(".ss-detail", whole, timeout=10)  # slides in
     detail = dash_duo.find_element(".ss-detail").text
-    assert page_two[0] in detail
+    assert whole in detail
     assert "Attempts (" in detail
     assert_no_errors(dash_duo)
     screenshot(dash_duo, screenshots, "request-detail")
@@ -268,13 +299,16 @@ def test_requests_sort_by_cost_on_the_server(
         (e for e in seeded[1].events if e.cost_usd is not None), key=lambda e: (e.cost_usd, e.id)
     )
     header = "#requests-table th[data-dash-column='cost_usd'] .column-header--sort"
-    for expected in (priced[0].id, priced[-1].id):  # first click ascending, then descending
+    # the first click puts the most expensive first, the second the cheapest
+    for expected in (short(priced[-1].id), short(priced[0].id)):
         click(dash_duo, header)
         WebDriverWait(dash_duo.driver, 10).until(
             lambda _, e=expected: _first_ids(dash_duo)[:1] == [e]
         )
     click(dash_duo, "#requests-table button.next-page")
-    WebDriverWait(dash_duo.driver, 10).until(lambda _: _first_ids(dash_duo)[:1] == [priced[-51].id])
+    WebDriverWait(dash_duo.driver, 10).until(
+        lambda _: _first_ids(dash_duo)[:1] == [short(priced[50].id)]
+    )
     assert_no_errors(dash_duo)
 
 

@@ -99,7 +99,7 @@ def test_budget_burn_marks_forecast_and_overspend() -> None:
     forecast = next(t for t in fig.data if t.name == "forecast")
     assert list(fig.data[0].x) == [1.2] and list(forecast.x) == [2.0]
     assert fig.data[0].marker.color[0] == "#e74c3c"
-    assert fig.data[0].y[0] == "team · $12.00 of $10.00"
+    assert fig.data[0].y[0] == "team<br>$12.00 of $10.00"
 
 
 def test_savings_figure_stacks_kinds_with_exact_hover() -> None:

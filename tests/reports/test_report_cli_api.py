@@ -42,6 +42,15 @@ def test_cli_prints_json_and_focus(cli_db: str, seeded: Seeded) -> None:
     result = runner.invoke(app, ["report", "--month", "2026-11", "--format", "json"])
     assert result.exit_code == 0
     assert json.loads(result.stdout)["totals"]["requests"] == 212
+    by_tag = runner.invoke(app, ["report", "--month", "2026-11", "--format", "json",
+                                 "--group-by", "tag"])  # fmt: skip
+    row = json.loads(by_tag.stdout)["rows"][0]
+    assert row["cached_tokens"] is None and row["reasoning_tokens"] is None  # not "" in JSON
+    assert isinstance(row["prompt_tokens"], int)
+    by_model = json.loads(runner.invoke(app, ["report", "--month", "2026-11", "--format", "json",
+                                              "--group-by", "model"]).stdout)  # fmt: skip
+    mystery = next(r for r in by_model["rows"] if r["group"] == "mystery-model")
+    assert mystery["cost_usd"] is None and mystery["unpriced_requests"] == 1
     result = runner.invoke(app, ["report", "--month", "2026-11", "--format", "focus"])
     assert result.exit_code == 0
     assert result.stdout.startswith("BilledCost,EffectiveCost,ListCost,ContractedCost,")
