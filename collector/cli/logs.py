@@ -31,6 +31,7 @@ from collector.requestlog import (
     request_ids_after,
     requests_by_id,
 )
+from collector.usage import ANSWERED_OUTCOMES
 
 _COLUMNS = ("time (UTC)", "id", "project", "model", "status", "outcome", "att", "tokens",
             "cost $", "ms", "error")  # fmt: skip
@@ -76,7 +77,7 @@ def _attempt_cells(a: AttemptRow) -> list[str | Text]:
 def _table(rows: list[RequestWithAttempts], header: bool) -> Table:
     table = Table(*_COLUMNS, show_header=header, box=None, pad_edge=False)
     for row in rows:
-        failed = row.outcome != "success"
+        failed = row.outcome not in ANSWERED_OUTCOMES
         table.add_row(
             f"{row.started_at:%m-%d %H:%M:%S}", row.id, row.project or "", _model(row),
             str(row.http_status or ""), Text(row.outcome, style="bold red" if failed else "green"),

@@ -12,6 +12,7 @@ import pandas as pd
 from dash import Input, Output, State, ctx, dcc, html, no_update
 
 from collector import analytics
+from collector.usage import ANSWERED_OUTCOMES
 from dashboard import ids, tables
 from dashboard.components import page_header, paged_table, table_card
 from dashboard.filters import choice, query_of, search_of, with_param
@@ -52,7 +53,9 @@ DETAIL_OUTPUTS: tuple[Slot, ...] = (
 )
 PAGE_SIZE = 50
 CSV_MAX_ROWS = 10_000
-OUTCOMES = ("success", "client_error", "upstream_error", "timeout", "cancelled", "blocked")
+OUTCOMES = (
+    "success", "cache_hit", "client_error", "upstream_error", "timeout", "cancelled", "blocked",
+)  # fmt: skip
 SORTABLE = ("started_at", "id", "cost_usd", "duration_ms")
 OUTCOME_OPTIONS: Any = [{"label": o.replace("_", " "), "value": o} for o in OUTCOMES]
 COLUMNS = tables.columns(
@@ -87,7 +90,7 @@ _OUTCOME_STYLES = [
         "fontWeight": 700,
     }
     for o, c in OUTCOME_COLOURS.items()
-    if o != "success"
+    if o not in ANSWERED_OUTCOMES
 ]
 # Only these columns sort on the server; hide the sort arrows of the others.
 _SORT_CSS = [
