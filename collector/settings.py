@@ -39,6 +39,19 @@ class Settings(BaseSettings):
         description="Directory of the durable on-disk spool used while the database is down.",
     )
     sqlite_busy_timeout_ms: int = Field(5000, ge=0, description="SQLite busy timeout.")
+    retention_days: int | None = Field(
+        None,
+        ge=1,
+        description="Keep raw requests and attempts this many days (unset: keep everything). "
+        "Rollups, budgets and reconciliation data are kept forever, so reports stay exact; "
+        "unpriced requests are kept for follow-up.",
+    )
+    maintenance_interval_s: float = Field(
+        3600.0,
+        gt=0,
+        description="How often one gateway process applies the retention "
+        "(`spendscope db maintain` does it on demand).",
+    )
 
     # --- recorder ------------------------------------------------------------------------
     record_requests: bool = Field(

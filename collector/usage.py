@@ -144,6 +144,33 @@ class Usage:
 
     def validate(self) -> None:
         """Raise ValueError when the counts break OpenAI's inclusion rules."""
+        try:  # every count at once: an OR of integers is negative iff one of them is
+            counts = (
+                self.prompt_tokens | self.completion_tokens | self.cached_tokens
+                | self.reasoning_tokens | self.audio_prompt_tokens | self.cached_audio_tokens
+                | self.audio_completion_tokens | self.image_prompt_tokens
+                | self.image_completion_tokens | self.characters | self.images
+                | self.web_search_calls | self.web_search_preview_calls
+                | self.file_search_calls | self.code_interpreter_sessions
+                | self.image_generation_calls | self.computer_calls
+            )  # fmt: skip
+        except TypeError:  # a count that is not an integer: the checks below name it
+            counts = -1
+        if counts < 0:
+            self._check_each()
+        if self.audio_seconds < 0:
+            raise ValueError("audio_seconds must be >= 0")
+        if self.cached_tokens > self.prompt_tokens:
+            raise ValueError("cached_tokens cannot exceed prompt_tokens")
+        if self.cached_audio_tokens and self.cached_audio_tokens > min(
+            self.cached_tokens, self.audio_prompt_tokens
+        ):
+            raise ValueError("cached_audio_tokens cannot exceed cached or audio prompt tokens")
+        if self.reasoning_tokens > self.completion_tokens:
+            raise ValueError("reasoning_tokens cannot exceed completion_tokens")
+
+    def _check_each(self) -> None:
+        """Name the first negative count (the slow check, run only when one is)."""
         for name in (
             "prompt_tokens",
             "completion_tokens",
@@ -160,14 +187,6 @@ class Usage:
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
-        if self.audio_seconds < 0:
-            raise ValueError("audio_seconds must be >= 0")
-        if self.cached_tokens > self.prompt_tokens:
-            raise ValueError("cached_tokens cannot exceed prompt_tokens")
-        if self.cached_audio_tokens > min(self.cached_tokens, self.audio_prompt_tokens):
-            raise ValueError("cached_audio_tokens cannot exceed cached or audio prompt tokens")
-        if self.reasoning_tokens > self.completion_tokens:
-            raise ValueError("reasoning_tokens cannot exceed completion_tokens")
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -81,13 +82,15 @@ def cost(
     """Compute the exact cost of one request from its usage object or token counts."""
     from collector.errors import PricingError
     from collector.pricing import cost_breakdown, parse_service_tier
+    from collector.usage import CostSource
 
     if not model:
         fail("--model is required")
     when = instant_flag(at, "--at")
     tokens = (prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens)
     try:
-        usage = _with_tools(_usage(usage_file, endpoint, *tokens), tool_calls)
+        read, note = _usage(usage_file, endpoint, *tokens)
+        usage = _with_tools(read, tool_calls)
         parse_service_tier(service_tier)
         overrides = configured_overrides()
         result, parts = cost_breakdown(
@@ -96,6 +99,8 @@ def cost(
         )  # fmt: skip
     except PricingError as exc:
         fail(str(exc))
+    if note is not None and result.cost_source is CostSource.COMPUTED:
+        result = replace(result, cost_source=CostSource.ESTIMATED, note=note)
     _print(model, result, parts, as_json=as_json)
 
 
@@ -106,8 +111,9 @@ def _usage(
     completion: str | None,
     cached: str,
     reasoning: str,
-) -> Usage:
-    from collector.pricing import guess_endpoint, usage_from_api
+) -> tuple[Usage, str | None]:
+    """The usage to price, and why its cost is only an estimate (if it is)."""
+    from collector.pricing import guess_endpoint, modality_note, usage_from_api
     from collector.usage import Usage
 
     if file is None:
@@ -123,11 +129,12 @@ def _usage(
             fail("--cached-tokens cannot exceed --prompt-tokens")
         if usage.reasoning_tokens > usage.completion_tokens:
             fail("--reasoning-tokens cannot exceed --completion-tokens")
-        return usage
+        return usage, None
     if prompt is not None or completion is not None or (cached, reasoning) != ("0", "0"):
         fail("--usage replaces the token flags; give one or the other")
     data = _read_usage(file)
-    return usage_from_api(endpoint or guess_endpoint(data), data)
+    reader = endpoint or guess_endpoint(data)
+    return usage_from_api(reader, data), modality_note(reader, data)
 
 
 def _read_usage(file: str) -> Any:
@@ -151,8 +158,6 @@ def _read_usage(file: str) -> Any:
 
 
 def _with_tools(usage: Usage, spec: str | None) -> Usage:
-    from dataclasses import replace
-
     from collector.usage import TOOL_CALL_NAMES
 
     if spec is None:
@@ -184,6 +189,8 @@ def _print(model: str, result: Cost, parts: tuple[PricedPart, ...], *, as_json: 
         typer.echo(f"{model}: unpriced ({why})")
     else:
         typer.echo(f"{model}: ${amount} ({result.cost_source.value}, price {result.price_id})")
+        if result.note:
+            typer.echo(f"note: {result.note}", err=True)
     if amount is None:
         raise typer.Exit(EXIT_UNPRICED)
 

@@ -32,9 +32,9 @@ from collector.gateway._exchange import Exchange
 from collector.gateway._intake import Call, Kind
 from collector.gateway._runtime import Runtime
 from collector.keys import Attribution, KeyPrincipal
-from collector.pricing import usage_from_api
+from collector.pricing import modality_note, usage_from_api
 from collector.recorder import derived_request_id, new_request_id
-from collector.usage import Outcome, Usage
+from collector.usage import CostSource, Outcome, Usage
 
 log = logging.getLogger(__name__)
 REALTIME_PATH = "/v1/realtime"
@@ -144,8 +144,12 @@ class SessionMeter:
         ex.upstream_request_id = response_id[:200]
         ex.answered = True
         ex.usage = self._usage(ex, response.get("usage"))
+        note = modality_note("realtime", response.get("usage")) if ex.usage else None
+        ex.estimated = note is not None
         _note_status(ex, response)
         ex.settle(self.rt.overrides)
+        if note is not None and ex.cost.cost_source is CostSource.ESTIMATED:
+            ex.cost = replace(ex.cost, note="; ".join(n for n in (note, ex.cost.note) if n))
         self.responses += 1
         if ex.usage is not None:
             self._context_tokens = ex.usage.prompt_tokens + ex.usage.completion_tokens

@@ -9,6 +9,7 @@ reports ``{"type": "duration", "seconds": S}``. Fields keep OpenAI's inclusion r
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -46,19 +47,26 @@ def usage_from_wire(kind: Kind, usage: Any) -> Usage | None:
 
 
 def _io_tokens(kind: Kind, usage: dict[str, Any]) -> Usage:
-    """Responses API, gpt-image and gpt-4o transcription: ``input_tokens``/``output_tokens``."""
+    """Responses API, gpt-image, gpt-4o transcription and Realtime-shaped usage:
+    ``input_tokens``/``output_tokens`` with details under either spelling (Responses'
+    ``input_tokens_details``, Realtime's ``input_token_details``); audio tokens in them,
+    cached ones included, are audio at its own rates wherever the usage comes from."""
     out = _int(usage, "output_tokens")
     in_details = usage.get("input_tokens_details") or usage.get("input_token_details")
-    return _tokens(
+    out_details = usage.get("output_tokens_details") or usage.get("output_token_details")
+    found = _tokens(
         _int(usage, "input_tokens"),
         out,
         in_details,
-        usage.get("output_tokens_details"),
+        out_details,
         audio_prompt_tokens=_int(in_details, "audio_tokens"),
         image_prompt_tokens=_int(in_details, "image_tokens"),
         image_completion_tokens=out if kind is Kind.IMAGES else 0,
-        audio_completion_tokens=out if kind is Kind.SPEECH else 0,
+        audio_completion_tokens=out if kind is Kind.SPEECH else _int(out_details, "audio_tokens"),
     )
+    cached = in_details.get("cached_tokens_details") if isinstance(in_details, dict) else None
+    cached_audio = min(_int(cached, "audio_tokens"), found.cached_tokens, found.audio_prompt_tokens)
+    return replace(found, cached_audio_tokens=cached_audio) if cached_audio else found
 
 
 def _tokens(
@@ -73,14 +81,15 @@ def _tokens(
     image_completion_tokens: int = 0,
 ) -> Usage:
     """Totals plus their details, with OpenAI's inclusion rules kept: the cached part never
-    exceeds the prompt, nor the reasoning part the completion (a bad detail cannot inflate)."""
+    exceeds the prompt, nor the reasoning or audio part the completion (a bad detail cannot
+    inflate)."""
     return Usage(
         prompt_tokens=prompt,
         completion_tokens=completion,
         cached_tokens=min(_int(prompt_details, "cached_tokens"), prompt),
         reasoning_tokens=min(_int(completion_details, "reasoning_tokens"), completion),
         audio_prompt_tokens=audio_prompt_tokens,
-        audio_completion_tokens=audio_completion_tokens,
+        audio_completion_tokens=min(audio_completion_tokens, completion),
         image_prompt_tokens=image_prompt_tokens,
         image_completion_tokens=image_completion_tokens,
     )

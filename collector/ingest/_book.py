@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from decimal import Decimal
 
 from collector.errors import PricingError
@@ -56,6 +57,9 @@ def price_reported(call: ReportedCall, overrides: Sequence[PriceOverride]) -> Co
             return Cost(None, CostSource.UNPRICED, note=str(exc)[:300])
         if cost.cost_source is not CostSource.UNPRICED:
             break
+    if call.usage_note is not None and cost.cost_usd is not None:
+        note = "; ".join(n for n in (call.usage_note, cost.note) if n)
+        return replace(cost, cost_source=CostSource.ESTIMATED, note=note)
     return as_reported(cost)
 
 

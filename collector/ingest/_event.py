@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from collector.errors import PricingError
-from collector.pricing import ENDPOINTS, guess_endpoint, usage_from_api
+from collector.pricing import ENDPOINTS, guess_endpoint, modality_note, usage_from_api
 from collector.usage import REPORTED_PATHS, TOOL_CALL_NAMES, Outcome, Usage, outcome_for_status
 
 # Each usage reader's endpoint as a path (what ``requests.endpoint`` holds for /v1 traffic).
@@ -46,6 +46,7 @@ class ReportedCall:
     started_at: datetime
     duration_ms: float
     usage: Usage | None = None
+    usage_note: str | None = None  # why the usage can be priced only as an estimate
     requested_model: str | None = None
     http_status: int | None = 200  # None: the call failed without an answer (a timeout)
     outcome: Outcome = Outcome.SUCCESS
@@ -86,6 +87,7 @@ def read_event(data: Any, now: datetime) -> ReportedCall:
         started_at=started_at,
         duration_ms=duration_ms,
         usage=_usage(reader, data.get("usage"), data.get("tool_calls")),
+        usage_note=modality_note(reader, data.get("usage")),
         requested_model=_text(data, "requested_model", MAX_TEXT),
         http_status=status,
         outcome=outcome,

@@ -3,7 +3,13 @@
 Importing this package is cheap: the catalog is parsed on first use and cached.
 """
 
-from collector.pricing._api_usage import ENDPOINTS, guess_endpoint, usage_from_api
+from collector.pricing._api_usage import (
+    ENDPOINTS,
+    TEXT_ONLY_NOTE,
+    guess_endpoint,
+    modality_note,
+    usage_from_api,
+)
 from collector.pricing._breakdown import PricedPart, cost_breakdown
 from collector.pricing._catalog import SCALAR_PRICES, Catalog, load_catalog, parse_catalog
 from collector.pricing._containers import container_cost
@@ -32,6 +38,7 @@ from collector.pricing.overrides import add_override, load_overrides, stored_ove
 __all__ = [
     "ENDPOINTS",
     "SCALAR_PRICES",
+    "TEXT_ONLY_NOTE",
     "Catalog",
     "ImportResult",
     "ImportedPrice",
@@ -57,6 +64,7 @@ __all__ = [
     "job_endpoint_cost",
     "load_catalog",
     "load_overrides",
+    "modality_note",
     "mode_name",
     "parse_catalog",
     "parse_litellm_prices",

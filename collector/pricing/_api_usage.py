@@ -17,6 +17,9 @@ from typing import Any
 from collector.errors import PricingError
 from collector.usage import Usage
 
+# The note of a Realtime cost whose usage did not split text from audio (booked estimated).
+TEXT_ONLY_NOTE = "no text/audio split in the Realtime usage: every token priced as text"
+
 ENDPOINTS = (
     "chat", "responses", "embeddings", "completions", "images", "speech", "transcription",
     "realtime",
@@ -83,13 +86,58 @@ def _chat(u: Mapping[str, Any]) -> Usage:
 
 
 def _responses(u: Mapping[str, Any]) -> Usage:
-    inp, out = _details(u, "input_tokens_details"), _details(u, "output_tokens_details")
+    """Responses' usage; a model that hears or speaks (gpt-realtime, gpt-audio) reports its
+    audio and image tokens in the same details, priced at their own rates."""
+    inp, out = _either(u, "input_tokens_details"), _either(u, "output_tokens_details")
+    return _modal(u, inp, out)
+
+
+def _either(u: Mapping[str, Any], key: str) -> tuple[str, Mapping[str, Any]]:
+    """A details object under Responses' plural key or Realtime's singular one
+    (``input_tokens_details`` / ``input_token_details``), with the key found."""
+    plural = key.replace("_token_details", "_tokens_details")
+    for name in (key, plural, plural.replace("_tokens_details", "_token_details")):
+        if u.get(name) is not None:
+            return name + ".", _details(u, name)
+    return key + ".", {}
+
+
+def _modal(
+    u: Mapping[str, Any], inp: tuple[str, Mapping[str, Any]], out: tuple[str, Mapping[str, Any]]
+) -> Usage:
+    """Totals with their text, cached, audio and image details, whichever spelling they use."""
+    (in_at, in_d), (out_at, out_d) = inp, out
+    cached = _details(in_d, "cached_tokens_details")
     return Usage(
         prompt_tokens=_n(u, "input_tokens", ""),
         completion_tokens=_n(u, "output_tokens", ""),
-        cached_tokens=_n(inp, "cached_tokens", "input_tokens_details."),
-        reasoning_tokens=_n(out, "reasoning_tokens", "output_tokens_details."),
+        cached_tokens=_n(in_d, "cached_tokens", in_at),
+        audio_prompt_tokens=_n(in_d, "audio_tokens", in_at),
+        image_prompt_tokens=_n(in_d, "image_tokens", in_at),
+        cached_audio_tokens=_n(cached, "audio_tokens", in_at + "cached_tokens_details."),
+        reasoning_tokens=_n(out_d, "reasoning_tokens", out_at),
+        audio_completion_tokens=_n(out_d, "audio_tokens", out_at),
     )
+
+
+def modality_note(endpoint: str, usage: Any) -> str | None:
+    """Why a Realtime usage object's tokens can only be priced as text, when they can.
+
+    Realtime tokens may be text or audio, billed at very different rates; a usage object
+    with tokens but no input or output details does not say which, so its cost is an
+    estimate (booked ``estimated`` with this note), never an exact text price.
+    """
+    if endpoint != "realtime" or not isinstance(usage, Mapping):
+        return None
+    has_tokens = bool(usage.get("input_tokens") or usage.get("output_tokens"))
+    split = any(
+        isinstance(usage.get(key), Mapping)
+        for key in (
+            "input_token_details", "input_tokens_details", "output_token_details",
+            "output_tokens_details",
+        )
+    )  # fmt: skip
+    return TEXT_ONLY_NOTE if has_tokens and not split else None
 
 
 def _images(u: Mapping[str, Any]) -> Usage:
@@ -126,17 +174,9 @@ def _transcription(u: Mapping[str, Any]) -> Usage:
 
 
 def _realtime(u: Mapping[str, Any]) -> Usage:
-    inp, out = _details(u, "input_token_details"), _details(u, "output_token_details")
-    cached = _details(inp, "cached_tokens_details")
-    return Usage(
-        prompt_tokens=_n(u, "input_tokens", ""),
-        completion_tokens=_n(u, "output_tokens", ""),
-        cached_tokens=_n(inp, "cached_tokens", "input_token_details."),
-        audio_prompt_tokens=_n(inp, "audio_tokens", "input_token_details."),
-        image_prompt_tokens=_n(inp, "image_tokens", "input_token_details."),
-        cached_audio_tokens=_n(cached, "audio_tokens", "cached_tokens_details."),
-        audio_completion_tokens=_n(out, "audio_tokens", "output_token_details."),
-    )
+    """``response.done`` usage: ``input_token_details`` (text, audio, image, cached and its
+    own audio/image split) and ``output_token_details``; Responses' plural spelling too."""
+    return _modal(u, _either(u, "input_token_details"), _either(u, "output_token_details"))
 
 
 def _seconds(value: Any) -> Decimal:

@@ -13,6 +13,7 @@ from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 
 from collector.errors import PricingError
 from collector.pricing._catalog import Catalog, load_catalog
+from collector.pricing._fast import fast_amount
 from collector.pricing._parts import MILLION, token_parts, tool_amount_per_million, unit_part
 from collector.pricing._plan import (
     PricePlan,
@@ -87,6 +88,16 @@ def compute_cost(
     plan = resolve_plan(
         catalog or load_catalog(), model, at, batch=batch, tier=tier, overrides=overrides
     )
+    fast = plan.fast
+    if (
+        fast is not None
+        and (plan.long_threshold is None or usage.prompt_tokens <= plan.long_threshold)
+        and not (regional and plan.uplift_pct)
+    ):
+        amount = fast_amount(usage, fast)
+        if amount is not None:
+            source = CostSource.ESTIMATED if estimated else CostSource.COMPUTED
+            return Cost(amount, source, plan.price_id)
     with localcontext(_CONTEXT):
         amount = _base_amount(usage, plan, regional=regional)
         if amount is None or plan.price_id is None:
@@ -140,10 +151,11 @@ def _check_question(
     usage: Usage, at: datetime, *, batch: bool, service_tier: str | None
 ) -> ServiceTier | None:
     """Reject malformed cost questions up front, as PricingError; return the tier."""
-    tier = parse_service_tier(service_tier)
+    tier = None if service_tier is None else parse_service_tier(service_tier)
     if batch and tier not in (None, *STANDARD_TIERS):
         raise PricingError(f"batch requests have no service tier, got {service_tier!r}")
-    require_aware(at, "at")
+    if at.tzinfo is None or at.utcoffset() is None:
+        require_aware(at, "at")
     try:
         usage.validate()
     except ValueError as exc:

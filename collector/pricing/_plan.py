@@ -21,6 +21,7 @@ from decimal import Decimal
 from fnmatch import fnmatchcase
 
 from collector.pricing._catalog import Catalog
+from collector.pricing._fast import FastRates, fast_rates
 from collector.pricing._parts import ToolRates, tool_rates
 from collector.pricing._tools import ToolPrice
 from collector.pricing._types import (
@@ -55,6 +56,9 @@ class PricePlan:
     long_threshold: int | None = None
     long_card: RateCard | None = None
     uplift_pct: Decimal | None = None  # regional-processing uplift of the token amount
+    # The token rates and simple tool fees as integers (``_fast``); None when a discount or
+    # an assumed snapshot price leaves every request to the Decimal path.
+    fast: FastRates | None = None
 
     def card_for(self, prompt_tokens: int) -> tuple[RateCard | None, bool]:
         """The token rates for a request with ``prompt_tokens`` input tokens, and whether
@@ -86,9 +90,10 @@ def resolve_plan(
     if plan.price_id is not None:
         assumed = catalog.assumed(model) and "+override:" not in plan.price_id
         tools = catalog.tools.rates(model, at)
-        plan = replace(
-            plan, free=_free(plan), assumed=assumed, tools=tools, tool_rates=tool_rates(tools)
-        )
+        rates = tool_rates(tools)
+        plan = replace(plan, free=_free(plan), assumed=assumed, tools=tools, tool_rates=rates)
+        if plan.card is not None and not plan.discounts and not assumed:
+            plan = replace(plan, fast=fast_rates(plan.card, rates))
     if len(cache.plans) >= _PLAN_LIMIT:
         cache.plans.clear()
     cache.plans[key] = (start, end, plan)

@@ -5,7 +5,7 @@ A request answered from the response cache is its own row (outcome ``cache_hit``
 the savings view, the chargeback report and FOCUS show cache savings. NULL / 0 elsewhere.
 
 Revision ID: 0020
-Revises: 0015
+Revises: 0017
 Create Date: 2026-12-06 16:20:00
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 from collector.db.types import Money
 
 revision: str = "0020"
-down_revision: str | None = "0015"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

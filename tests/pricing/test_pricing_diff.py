@@ -24,7 +24,7 @@ TABLE = {
         "litellm_provider": "openai", "mode": "chat", "input_cost_per_token": 1.5e-07,
         "output_cost_per_token": 7e-07,
     },
-    "gpt-5.5": {
+    "gpt-9.9": {
         "litellm_provider": "openai", "mode": "chat", "input_cost_per_token": 5e-06,
         "output_cost_per_token": 3e-05,
     },
@@ -38,8 +38,8 @@ TABLE = {
 
 def test_missing_and_differing_with_both_values() -> None:
     report = diff_prices(parse_litellm_prices(TABLE), AT)
-    # gpt-5.5 is unpriced here; the dated snapshot would only be an assumed price
-    assert [p.model for p in report.missing] == ["gpt-5.5", "gpt-4o-mini-2031-01-01"]
+    # gpt-9.9 is unpriced here; the dated snapshot would only be an assumed price
+    assert [p.model for p in report.missing] == ["gpt-9.9", "gpt-4o-mini-2031-01-01"]
     assert [(d.model, d.field, d.ours, d.theirs) for d in report.differing] == [
         ("gpt-4o-mini", "output", Decimal("0.60"), Decimal("0.7")),
     ]
@@ -48,12 +48,12 @@ def test_missing_and_differing_with_both_values() -> None:
 
 def test_an_override_counts_as_priced_and_its_rates_are_compared() -> None:
     override = PriceOverride(
-        model="gpt-5.5", effective_from=datetime(2026, 1, 1, tzinfo=UTC),
+        model="gpt-9.9", effective_from=datetime(2026, 1, 1, tzinfo=UTC),
         input_per_1m=Decimal(5), output_per_1m=Decimal(31),
     )  # fmt: skip
     report = diff_prices(parse_litellm_prices(TABLE), AT, overrides=(override,))
-    assert "gpt-5.5" not in [p.model for p in report.missing]
-    assert ("gpt-5.5", "output", Decimal(31), Decimal(30)) in [
+    assert "gpt-9.9" not in [p.model for p in report.missing]
+    assert ("gpt-9.9", "output", Decimal(31), Decimal(30)) in [
         (d.model, d.field, d.ours, d.theirs) for d in report.differing
     ]
 
@@ -69,7 +69,7 @@ def test_cli_json_and_bad_file(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.stderr
     payload = json.loads(result.stdout)
     assert payload["missing"][0] == {
-        "model": "gpt-5.5", "mode": "chat", "litellm": {"input": "5", "output": "30"},
+        "model": "gpt-9.9", "mode": "chat", "litellm": {"input": "5", "output": "30"},
     }  # fmt: skip
     assert payload["differing"] == [
         {"model": "gpt-4o-mini", "field": "output", "ours": "0.6", "litellm": "0.7",
