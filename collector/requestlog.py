@@ -16,6 +16,7 @@ from sqlalchemy import Engine, Select, or_, select
 from sqlalchemy.orm import Session
 
 from collector.db.models import ApiKey, Attempt, Project, Request
+from collector.usage import ANSWERED_OUTCOMES
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _CHUNK = 500  # ids per IN (...) query
@@ -99,7 +100,7 @@ def _where(
         query = query.where(Request.project_id == select(Project.id).where(Project.name == project)
                             .scalar_subquery())  # fmt: skip
     if errors_only:
-        query = query.where(Request.outcome != "success")
+        query = query.where(Request.outcome.not_in(ANSWERED_OUTCOMES))
     if model is not None:
         query = query.where(or_(Request.model_requested == model, Request.model_served == model))
     return query
@@ -160,7 +161,8 @@ def recent_requests(
 ) -> list[RequestWithAttempts]:
     """Matching requests, oldest first: the newest ``limit``, or the first ``limit`` after an id.
 
-    ``errors_only`` keeps outcome != success; ``model`` matches the requested or served model.
+    ``errors_only`` keeps the unanswered (neither success nor cache_hit); ``model`` matches
+    the requested or served model.
     """
     if limit < 1:
         return []

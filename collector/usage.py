@@ -81,6 +81,10 @@ class Outcome(StrEnum):
     CACHE_HIT = "cache_hit"  # answered from the response cache: $0, saving the original's cost
 
 
+# Outcomes whose client got its answer: not failures anywhere (logs, error rate, spans).
+ANSWERED_OUTCOMES = frozenset({Outcome.SUCCESS.value, Outcome.CACHE_HIT.value})
+
+
 def outcome_for_status(status: int) -> Outcome:
     """The outcome a final HTTP status means (DESIGN.md, "Meanings that must be exact")."""
     if status < 400:

@@ -16,6 +16,7 @@ from collector.analytics._model import Filters, OverviewStats
 from collector.analytics._reliability import slo_targets
 from collector.analytics._sql import ZERO, grouped, label, money, source_for
 from collector.histogram import LATENCY_COLUMNS, percentile
+from collector.usage import ANSWERED_OUTCOMES
 
 _TICK = timedelta(microseconds=1)
 
@@ -38,7 +39,7 @@ def _tag_overview(engine: Engine, f: Filters, now: datetime) -> OverviewStats:
         sums = grouped(conn, f, ("outcome",), ("requests", "cost_usd"), table=source_for(f))
     rows = [(str(o), int(n or 0), money(cost)) for (o,), (n, cost) in sums.items()]
     requests = sum(n for _, n, _ in rows)
-    failed = sum(n for o, n, _ in rows if o != "success")
+    failed = sum(n for o, n, _ in rows if o not in ANSWERED_OUTCOMES)
     today, mtd = _period_spend(engine, f, now)
     return OverviewStats(
         spend_today_usd=today,
@@ -98,7 +99,7 @@ def overview(engine: Engine, f: Filters, now: datetime) -> OverviewStats:
         for pid, outcomes in acc.by_project.items()
     ]
     requests = sum(sum(o.values()) for o in acc.by_project.values())
-    successes = sum(o.get("success", 0) for o in acc.by_project.values())
+    successes = sum(o.get(a, 0) for o in acc.by_project.values() for a in ANSWERED_OUTCOMES)
     today, mtd = _period_spend(engine, f, now)
     return OverviewStats(
         spend_today_usd=today,

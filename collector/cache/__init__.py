@@ -5,7 +5,7 @@ stores (in memory with TTL and size bounds; Redis, shared by gateway processes).
 gateway's request path uses them through ``collector.gateway``'s cache hooks.
 """
 
-from collector.cache._entry import CachedAnswer, decode_answer, encode_answer
+from collector.cache._entry import CachedAnswer, Capture, decode_answer, encode_answer
 from collector.cache._key import CACHEABLE_PARAMS, IGNORED_PARAMS, cache_key, uncacheable_reason
 from collector.cache._mode import HEADER, CacheMode, opted_in, parse_mode
 from collector.cache._store import CacheStore, MemoryStore, RedisStore, make_store
@@ -17,6 +17,7 @@ __all__ = [
     "CacheMode",
     "CacheStore",
     "CachedAnswer",
+    "Capture",
     "MemoryStore",
     "RedisStore",
     "cache_key",

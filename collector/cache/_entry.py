@@ -24,6 +24,31 @@ class CachedAnswer:
     body: bytes
 
 
+class Capture:
+    """A stream's bytes as they pass, kept only while they fit in ``limit`` (then dropped:
+    an answer too large to cache is not held in memory to the end)."""
+
+    __slots__ = ("_chunks", "_left", "overflowed")
+
+    def __init__(self, limit: int) -> None:
+        self._chunks: list[bytes] = []
+        self._left = limit
+        self.overflowed = False
+
+    def append(self, chunk: bytes) -> None:
+        if self.overflowed:
+            return
+        self._left -= len(chunk)
+        if self._left < 0:
+            self.overflowed, self._chunks = True, []
+        else:
+            self._chunks.append(chunk)
+
+    def body(self) -> bytes | None:
+        """The bytes seen, or None once they outgrew the limit."""
+        return None if self.overflowed else b"".join(self._chunks)
+
+
 def encode_answer(answer: CachedAnswer) -> bytes:
     head = {
         "request_id": answer.request_id,

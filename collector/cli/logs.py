@@ -30,6 +30,7 @@ from collector.requestlog import (
     request_ids_after,
     requests_by_id,
 )
+from collector.usage import ANSWERED_OUTCOMES
 
 _ERROR_CHARS = 120
 
@@ -104,7 +105,7 @@ def _attempt_cells(a: AttemptRow, layout: _Layout) -> list[Cell]:
 
 
 def _request_cells(row: RequestWithAttempts, layout: _Layout) -> list[Cell]:
-    failed = row.outcome != "success"
+    failed = row.outcome not in ANSWERED_OUTCOMES
     cells: list[Cell] = [layout.time(row.started_at), short_id(row.id, wide=layout.wide),
                          row.project or "", _model(row)]  # fmt: skip
     outcome = Text(row.outcome, style="bold red" if failed else "green")
@@ -121,7 +122,7 @@ def _cells(rows: list[RequestWithAttempts], layout: _Layout) -> list[list[Cell]]
     cells = []
     for row in rows:
         cells.append(_request_cells(row, layout))
-        if row.outcome != "success" or len(row.attempts) > 1:
+        if row.outcome not in ANSWERED_OUTCOMES or len(row.attempts) > 1:
             cells.extend(_attempt_cells(attempt, layout) for attempt in row.attempts)
     return cells
 

@@ -21,6 +21,7 @@ from collector.cache import (
     CachedAnswer,
     CacheMode,
     CacheStore,
+    Capture,
     cache_key,
     decode_answer,
     encode_answer,
@@ -97,7 +98,7 @@ class ResponseCache:
                 await _replay(send, ex, call, answer)
                 return ANSWERED
         if call.stream:
-            ex.capture = []
+            ex.capture = Capture(self.settings.cache_max_entry_bytes)
         return Lookup(key=key)
 
     def _key(self, mode: CacheMode | None, ex: Exchange, call: Call) -> str | None:
@@ -128,9 +129,10 @@ class ResponseCache:
         ):
             return
         if call.stream:
-            if capture is None or ex.observer is None or not ex.observer.done:
+            streamed = capture.body() if capture is not None else None
+            if streamed is None or ex.observer is None or not ex.observer.done:
                 return
-            body, content_type = b"".join(capture), "text/event-stream"
+            body, content_type = streamed, "text/event-stream"
         elif result.response is None:
             body, content_type = result.body, result.headers.get("content-type", _JSON)
         else:

@@ -21,6 +21,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from collector.cache import Capture
 from collector.errors import GatewayError, PolicyRefusal, PricingError
 from collector.gateway._estimate import estimate_completion, estimate_prompt
 from collector.gateway._intake import TRACEPARENT, Call, Kind
@@ -80,7 +81,7 @@ class Exchange:
     notes: dict[str, Any] | None = None  # metadata the gateway itself adds (``RESERVED_KEYS``)
     cache_hit: bool = False  # answered from the response cache (collector.gateway._cached)
     saved_usd: Decimal | None = None  # a hit: the cost of the answer it replayed
-    capture: list[bytes] | None = None  # a stream's upstream bytes, kept for the cache
+    capture: Capture | None = None  # a stream's upstream bytes, kept for the response cache
     _prompt: int | None = None
 
     def refuse(self, exc: GatewayError) -> None:

@@ -23,14 +23,15 @@ DEFAULT_UPSTREAM = "default"
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 MAX_RETRY_AFTER_S = 60.0
 
-# Never forwarded upstream: hop-by-hop, the client's credentials, our own attribution headers,
+# Never forwarded upstream: hop-by-hop, the client's credentials, our own attribution and
+# cache headers,
 # and what the upstream client sets itself (host, length, compression it can decode).
 _DROP_REQUEST = frozenset(
     {
         "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
         "trailer", "trailers", "transfer-encoding", "upgrade", "host", "content-length",
         "authorization", "api-key", "accept-encoding", "x-spendscope-user", "x-spendscope-tags",
-        "x-spendscope-metadata", "cookie",
+        "x-spendscope-metadata", "x-spendscope-cache", "cookie",
     }
 )  # fmt: skip
 # Never relayed back: hop-by-hop and framing (the response is re-framed, bodies decompressed),

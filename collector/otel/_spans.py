@@ -24,6 +24,7 @@ from opentelemetry.util.types import AttributeValue
 
 from collector.otel._ids import PresetIds, client_parent, span_id_of, trace_id_of
 from collector.requestlog import AttemptRow, RequestWithAttempts
+from collector.usage import ANSWERED_OUTCOMES
 
 Attributes = dict[str, AttributeValue]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -121,7 +122,7 @@ def attempt_attributes(
 
 
 def _error_type(outcome: str, error_type: str | None, status: int | None) -> str | None:
-    if outcome == "success":
+    if outcome in ANSWERED_OUTCOMES:
         return None
     return error_type or (str(status) if status else outcome)
 
@@ -188,7 +189,8 @@ class SpanBuilder:
             start_time=_nanos(row.started_at),
             attributes=request_attributes(row, self.upstreams),
         )
-        span.set_status(_status(row.outcome != "success", row.error_type, row.error_message))
+        failed = row.outcome not in ANSWERED_OUTCOMES
+        span.set_status(_status(failed, row.error_type, row.error_message))
         inside = trace.set_span_in_context(span)
         for attempt in row.attempts:
             self._attempt(row, attempt, inside, span.get_span_context().trace_id)

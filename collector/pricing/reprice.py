@@ -60,7 +60,7 @@ from collector.pricing._reprice_write import (
 from collector.pricing._types import PriceOverride, Unit, require_aware
 from collector.pricing.overrides import load_overrides
 from collector.recorder.rollup import by_day, by_project
-from collector.usage import TOOL_CALL_FIELDS, Cost, CostSource, Usage
+from collector.usage import TOOL_CALL_FIELDS, Cost, CostSource, Outcome, Usage
 
 _REQUESTS: Table = Request.__table__  # type: ignore[assignment]
 _R = _REQUESTS.c
@@ -191,6 +191,7 @@ def _filters(window: RepriceWindow) -> list[Any]:
         _R.started_at >= window.start,
         _R.started_at < window.end,
         _R.cost_source != CostSource.PROVIDER_REPORTED.value,
+        _R.outcome != Outcome.CACHE_HIT.value,  # $0 by design; its saving is the original's
     ]
     if window.model is not None:
         found.append(or_(_R.model_served == window.model, _R.model_requested == window.model))

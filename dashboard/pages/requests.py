@@ -18,6 +18,7 @@ import pandas as pd
 from dash import Input, Output, State, ctx, dcc, html, no_update
 
 from collector import analytics
+from collector.usage import ANSWERED_OUTCOMES
 from dashboard import ids, tables
 from dashboard.components import page_header, paged_table, table_card
 from dashboard.filters import choice, query_of, search_of, with_param
@@ -62,7 +63,9 @@ DETAIL_OUTPUTS: tuple[Slot, ...] = (
 )
 PAGE_SIZE = 50
 CSV_MAX_ROWS = 10_000
-OUTCOMES = ("success", "client_error", "upstream_error", "timeout", "cancelled", "blocked")
+OUTCOMES = (
+    "success", "cache_hit", "client_error", "upstream_error", "timeout", "cancelled", "blocked",
+)  # fmt: skip
 SORTABLE = ("started_at", "cost_usd", "duration_ms")
 # A first click on these sorts largest first (the most expensive, the slowest): the table
 # asks "asc" on a first click, so their directions are read the other way round.
@@ -102,7 +105,7 @@ _OUTCOME_STYLES = [
         "fontWeight": 700,
     }
     for o, c in OUTCOME_COLOURS.items()
-    if o != "success"
+    if o not in ANSWERED_OUTCOMES
 ]
 # Only these columns sort on the server; hide the sort arrows of the others.
 _SORT_CSS = [

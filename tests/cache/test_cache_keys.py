@@ -10,6 +10,7 @@ import pytest
 from collector.cache import (
     CachedAnswer,
     CacheMode,
+    Capture,
     cache_key,
     decode_answer,
     encode_answer,
@@ -104,3 +105,14 @@ def test_an_entry_round_trips_exactly_and_garbage_is_a_miss() -> None:
     assert decode_answer(b"no header line") is None
     assert decode_answer(b'{"request_id": "x"}\nbody') is None
     assert decode_answer(b"{not json\nbody") is None
+
+
+def test_a_capture_keeps_a_stream_only_while_it_fits() -> None:
+    small = Capture(10)
+    for chunk in (b"data: 1\n", b"\n"):
+        small.append(chunk)
+    assert small.body() == b"data: 1\n\n"
+    big = Capture(10)
+    for chunk in (b"data: 1\n\n", b"data: 2\n\n", b"x"):
+        big.append(chunk)
+    assert big.body() is None and big.overflowed

@@ -241,6 +241,33 @@ def test_spend_savings_batch_figures_are_exact(seeded: tuple[Engine, Seeded]) ->
     assert payload["filename"].startswith("spendscope-savings-")
 
 
+def test_spend_savings_show_response_cache_hits(seeded: tuple[Engine, Seeded]) -> None:
+    from collector.recorder import write_batch
+    from dashboard.pages import _spend_savings
+    from dashboard.pages._common import view
+    from tests.factories import make_event
+
+    f = view("").filters
+    at = next(e.started_at for e in events(seeded) if f.start <= e.started_at < f.end)
+    hits = [
+        make_event(
+            started_at=at,
+            model_served="gpt-4o-mini",
+            outcome="cache_hit",
+            cache_hit=True,
+            cost_usd=Decimal(0),
+            saved_usd=Decimal("0.25"),
+        )
+        for _ in range(2)
+    ]
+    assert write_batch(seeded[0], hits) == 2
+    fig, totals, rows = _spend_savings.update("", None)
+    assert "response cache" in {t.name for t in fig.data}
+    assert "response cache $0.50" in text_of(totals)
+    (row,) = [r for r in rows if r["kind"] == "response cache"]
+    assert (row["model"], row["requests"]) == ("gpt-4o-mini", "2")
+
+
 def test_spend_savings_of_an_unpriced_model_are_named_not_summed(
     seeded: tuple[Engine, Seeded],
 ) -> None:

@@ -210,3 +210,15 @@ def test_the_redis_store_serves_hits_across_gateway_processes(
     second, raw = _ask(two.client(key))
     assert raw.headers["x-spendscope-cache"] == "hit"
     assert second.id == first.id
+
+
+def test_answers_over_the_entry_bound_are_not_cached(make_gateway: GatewayFactory) -> None:
+    gateway = _cached(make_gateway, cache_max_entry_bytes=64)
+    client = gateway.client(gateway.key(project="acme"))
+    _ask(client)
+    _, raw = _ask(client)
+    _stream_text(client)
+    _, _, streamed = _stream_text(client)
+    assert raw.headers.get("x-spendscope-cache") is None
+    assert streamed.headers.get("x-spendscope-cache") is None
+    assert [r.outcome for r in gateway.requests()] == ["success"] * 4

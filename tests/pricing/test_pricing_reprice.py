@@ -730,3 +730,17 @@ def test_a_row_the_client_reported_stays_reported_when_repriced(engine: Engine) 
     assert (row.cost_usd, row.cost_source) == (Decimal("0.0003975000"), "reported")
     assert row.previous_cost_usd == Decimal("0.0002625000")
     assert_rollups_equal_raw(engine)
+
+
+def test_a_response_cache_hit_is_never_repriced(engine: Engine) -> None:
+    hit = make_event(
+        outcome="cache_hit", cache_hit=True, cost_usd=Decimal(0), price_id="cache:hit",
+        saved_usd=Decimal("0.000027"),
+    )  # fmt: skip
+    assert write_batch(engine, [hit]) == 1
+    _override(engine, input_per_1m="0.30")
+    summary = reprice(engine, DAY, now=NOW)
+    row = _rows(engine)[hit.id]
+    assert (row.cost_usd, row.price_id, row.repriced_at) == (Decimal(0), "cache:hit", None)
+    assert row.saved_usd == Decimal("0.000027")
+    assert summary.scanned == 0
