@@ -317,6 +317,13 @@ class Load:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def wait_answered(self, count: int, timeout: float) -> None:
+        """Until ``count`` requests were answered (the load is judged by them), at most
+        ``timeout`` seconds: a slow machine gets there later, not never."""
+        deadline = time.monotonic() + timeout
+        while len(self.result.answered) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+
     def stop(self) -> LoadResult:
         self._stop.set()
         self._thread.join(60)

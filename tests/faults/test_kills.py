@@ -75,7 +75,8 @@ def test_sigkill_of_the_gateway_during_a_database_outage_loses_nothing(
     outage.cut()
     try:
         with Load(run.gateway.base_url, run.key, CONCURRENCY) as load:
-            time.sleep(3)
+            time.sleep(1)
+            load.wait_answered(100, timeout=30)  # enough answered during the outage to judge
             run.gateway.kill()
             time.sleep(0.5)
         run.gateway.wait_group_gone(15)
