@@ -83,7 +83,8 @@ def peak_rss_mb(pid: int) -> float:
 
 def peak_rss_parts(pid: int) -> list[tuple[str, float]]:
     """Peak RSS (VmHWM, MB) of a process and of each descendant, each named by its program
-    (the last word of its command line that is not an option: ``serve``, ``…_child``)."""
+    (the module after ``-m``, else the last word of its command line that is not an option:
+    ``serving``, ``…_child``)."""
     parts: list[tuple[str, float]] = []
     for p in [pid, *_children(pid)]:
         try:
@@ -92,6 +93,8 @@ def peak_rss_parts(pid: int) -> list[tuple[str, float]]:
         except OSError:
             continue
         words = [w for w in argv if w and not w.startswith("-")]
+        if "-m" in argv[:-1]:  # a module run as a program: its name, not its last argument
+            words = [argv[argv.index("-m") + 1]]
         name = words[-1].rsplit(".", 1)[-1].rsplit("/", 1)[-1] if words else str(p)
         for line in status:
             if line.startswith("VmHWM:"):

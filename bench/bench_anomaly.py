@@ -43,6 +43,8 @@ from rich.table import Table
 from sqlalchemy import Engine, and_, create_engine, func, insert, or_, select, text
 
 from collector.anomaly import (
+    CENTERS,
+    DEFAULT_WEEKS,
     AnomalyParams,
     Split,
     Watch,
@@ -288,14 +290,16 @@ def _pg(url: str) -> tuple[str, Callable[[], None]]:
 
 
 def main() -> None:
+    default = AnomalyParams()
     parser = argparse.ArgumentParser()
     parser.add_argument("--scopes", type=int, default=200)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--weeks", type=int, default=8)
-    parser.add_argument("--sensitivity", default="6")
-    parser.add_argument("--floor-pct", default="40")
-    parser.add_argument("--min-usd", default="1")
-    parser.add_argument("--floor-usd", default="0.25")
+    parser.add_argument("--weeks", type=int, default=DEFAULT_WEEKS)
+    parser.add_argument("--sensitivity", default=str(default.sensitivity))
+    parser.add_argument("--floor-pct", default=str(default.floor_pct))
+    parser.add_argument("--min-usd", default=str(default.min_usd))
+    parser.add_argument("--floor-usd", default=str(default.floor_usd))
+    parser.add_argument("--center", choices=CENTERS, default=default.center)
     parser.add_argument("--eval-scopes", type=int, default=10_000)
     parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     parser.add_argument("--skip-db", action="store_true")
@@ -305,7 +309,7 @@ def main() -> None:
     console.print(f"load average at start: {os.getloadavg()}")
     params = AnomalyParams(
         sensitivity=Decimal(args.sensitivity), min_usd=Decimal(args.min_usd),
-        floor_pct=Decimal(args.floor_pct), floor_usd=Decimal(args.floor_usd),
+        floor_pct=Decimal(args.floor_pct), floor_usd=Decimal(args.floor_usd), center=args.center,
     )  # fmt: skip
     if not args.skip_quality:
         _quality_report(console, args, params)
@@ -318,9 +322,9 @@ def _quality_report(console: Console, args: argparse.Namespace, params: AnomalyP
     start = time.perf_counter()
     tally = quality(args.scopes, args.seed, args.weeks, params)
     took = time.perf_counter() - start
-    title = (f"{args.scopes} scopes × 52 weeks, baseline {args.weeks} weeks, sensitivity "
-             f"{args.sensitivity}, floor {args.floor_pct} % or ${args.floor_usd}, min_usd "
-             f"{args.min_usd} ({took:.0f} s)")  # fmt: skip
+    title = (f"{args.scopes} scopes × 52 weeks, seed {args.seed}, baseline {args.weeks} weeks "
+             f"({args.center}), sensitivity {args.sensitivity}, floor {args.floor_pct} % or "
+             f"${args.floor_usd}, min_usd {args.min_usd} ({took:.0f} s)")  # fmt: skip
     console.print(quality_table(tally, title))
 
 

@@ -129,8 +129,14 @@ def measure(tree: str, args: argparse.Namespace, mock_url: str, work: Path) -> d
     key = subprocess.run([cli, "keys", "create", "--project", "bench"], env=env, check=True,
                          capture_output=True, text=True, cwd=tree).stdout.strip()  # fmt: skip
     out = work / f"{name}.callgrind"
+    # ``serve`` execs the serving program, which valgrind would not follow: run that program
+    # itself where the tree has one (trees before it ran the gateway inside ``serve``)
+    program = [cli, "serve"]
+    if (Path(tree) / "collector" / "gateway" / "serving.py").exists():
+        program = ["-m", "collector.gateway.serving", "--host", "127.0.0.1", "--port", str(port),
+                   "--workers", "1", "--log-level", "warning"]  # fmt: skip
     argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--separate-threads=yes",
-            f"--callgrind-out-file={out}", sys.executable, cli, "serve"]  # fmt: skip
+            f"--callgrind-out-file={out}", sys.executable, *program]  # fmt: skip
     proc = spawn(argv, env, work / f"{name}.log")
     try:
         _ready(port, key, proc)

@@ -86,25 +86,56 @@ def _pages(engine: Engine) -> dict[str, Page]:
 def _detail_pages(
     engine: Engine, month: qa.Filters, day: qa.Filters, some_id: str
 ) -> dict[str, Page]:
+    return (
+        {
+            "requests p1": lambda: qa.requests_page(engine, month, page=1, page_size=50),
+            "requests p500": lambda: qa.requests_page(engine, month, page=500, page_size=50),
+            "requests p1 (project, errors)": lambda: qa.requests_page(
+                engine,
+                qa.Filters(month.start, month.end, project_ids=(2,)),
+                page=1,
+                page_size=50,
+                outcome="upstream_error",
+            ),
+            "requests p1 by cost": lambda: qa.requests_page(
+                engine, month, page=1, page_size=50, sort_by="cost_usd"
+            ),
+            "requests p1 by duration (1 day)": lambda: qa.requests_page(
+                engine, day, page=1, page_size=50, sort_by="duration_ms"
+            ),
+            "detail": lambda: qa.request_detail(engine, some_id),
+            "filter options": lambda: qa.filter_options(engine),
+        }
+        | _deep_pages(engine, month, some_id)
+        | _reconciliation_pages(engine, month)
+    )
+
+
+def _deep_pages(engine: Engine, month: qa.Filters, some_id: str) -> dict[str, Page]:
+    """The requests table at any depth: OFFSET pages against cursor (keyset) pages, and
+    the indexed search (an error text, a request id), over 30 days."""
+    total = qa.requests_page(engine, month, page=1, page_size=1)[1]
+    last_page = max(1, -(-total // 50))
+    middle = qa.Cursor(month.start + (month.end - month.start) / 2, "")
+
+    def seek(**kw: Any) -> object:
+        return qa.requests_seek(engine, month, page_size=50, **kw)
+
     return {
-        "requests p1": lambda: qa.requests_page(engine, month, page=1, page_size=50),
-        "requests p500": lambda: qa.requests_page(engine, month, page=500, page_size=50),
-        "requests p1 (project, errors)": lambda: qa.requests_page(
-            engine,
-            qa.Filters(month.start, month.end, project_ids=(2,)),
-            page=1,
-            page_size=50,
-            outcome="upstream_error",
+        f"requests middle page by offset (p{last_page // 2:,})": lambda: qa.requests_page(
+            engine, month, page=last_page // 2, page_size=50
         ),
-        "requests p1 by cost": lambda: qa.requests_page(
-            engine, month, page=1, page_size=50, sort_by="cost_usd"
+        f"requests last page by offset (p{last_page:,})": lambda: qa.requests_page(
+            engine, month, page=last_page, page_size=50
         ),
-        "requests p1 by duration (1 day)": lambda: qa.requests_page(
-            engine, day, page=1, page_size=50, sort_by="duration_ms"
-        ),
-        "detail": lambda: qa.request_detail(engine, some_id),
-        "filter options": lambda: qa.filter_options(engine),
-    } | _reconciliation_pages(engine, month)
+        "requests first page (cursor)": lambda: seek(),
+        "requests middle page (cursor, next)": lambda: seek(direction="next", cursor=middle),
+        "requests middle page (cursor, previous)": lambda: seek(direction="prev", cursor=middle),
+        "requests last page (cursor)": lambda: seek(direction="last"),
+        'requests search "timeout" (first page + count)': lambda: seek(search="timeout"),
+        'requests search "timeout", last page': lambda: seek(direction="last", search="timeout"),
+        "requests search a request id": lambda: seek(search=some_id),
+    }
 
 
 def _reconciliation_pages(engine: Engine, month: qa.Filters) -> dict[str, Page]:

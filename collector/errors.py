@@ -10,9 +10,11 @@
         ├── AuthenticationFailed 401 invalid_api_key
         ├── PayloadTooLarge    413
         ├── NotFound           404
-        ├── RateLimited        429 rate_limit_exceeded (our policy)
-        ├── BudgetExceeded     429 insufficient_quota (our policy)
-        ├── ServerBusy         503 (too many request bytes held at once; retried)
+        ├── PolicyRefusal      our own policy said no (recorded ``blocked``: no error budget)
+        │   ├── RateLimited    429 rate_limit_exceeded
+        │   ├── BudgetExceeded 429 insufficient_quota (a hard budget is spent)
+        │   ├── BudgetStoreUnavailable 503 (hard budgets cannot be checked; fail_closed)
+        │   └── ServerBusy     503 (too many request bytes held at once; retried)
         ├── UpstreamUnavailable 502
         ├── UpstreamAuthFailed 502 (upstream refused the server's own key)
         └── UpstreamTimeout    504
@@ -112,21 +114,36 @@ class PayloadTooLarge(GatewayError):
     should_retry = False
 
 
-class RateLimited(GatewayError):
+class PolicyRefusal(GatewayError):
+    """Our own policy refused the request (limits, budgets, load shedding): the gateway records
+    it with outcome ``blocked``, which does not spend the error budget."""
+
+
+class RateLimited(PolicyRefusal):
     status = 429
     type = "rate_limit_exceeded"
     code = "rate_limit_exceeded"
     should_retry = False
 
 
-class BudgetExceeded(GatewayError):
+class BudgetExceeded(PolicyRefusal):
     status = 429
     type = "insufficient_quota"
     code = "insufficient_quota"
     should_retry = False
 
 
-class ServerBusy(GatewayError):
+class BudgetStoreUnavailable(PolicyRefusal):
+    """503: the database holding hard-budget counters is unreachable and the policy is
+    fail_closed. Retryable, unlike a spent budget: the condition is transient."""
+
+    status = 503
+    type = "server_error"
+    code = "budget_store_unavailable"
+    should_retry = True
+
+
+class ServerBusy(PolicyRefusal):
     """Our own load shedding: the SDK retries it after ``Retry-After``."""
 
     status = 503

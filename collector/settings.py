@@ -39,6 +39,19 @@ class Settings(BaseSettings):
         description="Directory of the durable on-disk spool used while the database is down.",
     )
     sqlite_busy_timeout_ms: int = Field(5000, ge=0, description="SQLite busy timeout.")
+    retention_days: int | None = Field(
+        None,
+        ge=1,
+        description="Keep raw requests and attempts this many days (unset: keep everything). "
+        "Rollups, budgets and reconciliation data are kept forever, so reports stay exact; "
+        "unpriced requests are kept for follow-up.",
+    )
+    maintenance_interval_s: float = Field(
+        3600.0,
+        gt=0,
+        description="How often one gateway process applies the retention "
+        "(`spendscope db maintain` does it on demand).",
+    )
 
     # --- recorder ------------------------------------------------------------------------
     record_requests: bool = Field(
@@ -52,13 +65,14 @@ class Settings(BaseSettings):
         ),
     )
     recorder_sqlite_cache_mib: int = Field(
-        8,
+        2,
         ge=1,
         le=4096,
         description=(
             "SQLite page cache of the recorder's writer process, in MiB. It appends at the"
             " right edge of each index, so a bigger cache mostly holds pages it will not read"
-            " again (2, 8 and 64 MiB wrote equally fast at 10 M stored requests)."
+            " again (2, 8 and 64 MiB wrote equally fast at 10 M stored requests; 2 MiB keeps the"
+            " writer ~8 MB smaller)."
         ),
     )
     recorder_queue_size: int = Field(
@@ -155,6 +169,46 @@ class Settings(BaseSettings):
     )
     upstream_max_connections: int = Field(
         512, ge=1, description="Size of the pooled upstream connection pool (all upstreams)."
+    )
+
+    # --- response cache ------------------------------------------------------------------
+    cache_enabled: bool = Field(
+        False,
+        description="Response cache (exact match of deterministic requests); off by default. "
+        "Even on, a request is cached only when its project or key opted in, or its "
+        "x-spendscope-cache header says on.",
+    )
+    cache_projects: list[str] = Field(
+        default_factory=list,
+        description="Projects whose requests use the response cache, JSON [name, ...]; "
+        '["*"] for every project.',
+    )
+    cache_keys: list[str] = Field(
+        default_factory=list,
+        description="Virtual keys (their prefix, as keys list shows it) whose requests use "
+        "the response cache, JSON [prefix, ...].",
+    )
+    cache_ttl_s: float = Field(
+        3600.0, gt=0, description="How long a cached answer is served (seconds)."
+    )
+    cache_max_entries: int = Field(
+        10_000, ge=1, description="In-memory response cache: most answers kept (LRU)."
+    )
+    cache_max_bytes: int = Field(
+        64 << 20, ge=1, description="In-memory response cache: most bytes of answers kept (LRU)."
+    )
+    cache_max_entry_bytes: int = Field(
+        1 << 20, ge=1, description="Answers larger than this are not cached (bytes)."
+    )
+    cache_redis: bool = Field(
+        True,
+        description="Keep cached answers in Redis (SPENDSCOPE_REDIS_URL) when it is set, "
+        "shared by every gateway process; false keeps them in each process's memory.",
+    )
+    cache_shared_across_projects: bool = Field(
+        False,
+        description="Let projects read each other's cached answers (by default an answer is "
+        "served only to the project it was cached for).",
     )
 
     # --- limits, alerts ------------------------------------------------------------------

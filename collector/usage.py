@@ -78,6 +78,7 @@ class Outcome(StrEnum):
     TIMEOUT = "timeout"
     CANCELLED = "cancelled"
     BLOCKED = "blocked"
+    CACHE_HIT = "cache_hit"  # answered from the response cache: $0, saving the original's cost
 
 
 def outcome_for_status(status: int) -> Outcome:

@@ -61,6 +61,7 @@ OUTCOME_COLOURS: dict[str, str] = {
     "timeout": "#8e44ad",
     "cancelled": "#95a5a6",
     "blocked": "#34495e",
+    "cache_hit": "#f1c40f",
 }
 
 

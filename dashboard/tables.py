@@ -33,6 +33,19 @@ def when(value: Any) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
+def when_ms(value: Any) -> str:
+    """A UTC timestamp to the millisecond: ``2026-11-01 12:00:05.250``."""
+    if _missing(value):
+        return fmt.MISSING
+    return f"{pd.Timestamp(value):%Y-%m-%d %H:%M:%S.%f}"[:-3]
+
+
+def short_id(value: Any) -> str:
+    """A request id's last 8 characters (its random part), which tell a page of rows apart."""
+    text_ = "" if _missing(value) else str(value)
+    return text_ if len(text_) <= 9 else "…" + text_[-8:]
+
+
 def day(value: Any) -> str:
     return fmt.MISSING if _missing(value) else pd.Timestamp(value).strftime("%Y-%m-%d")
 

@@ -8,6 +8,7 @@ from alembic import context
 
 from collector.db.engine import make_engine, normalize_url
 from collector.db.models import Base
+from collector.db.search import is_search_object
 from collector.settings import get_settings
 
 config = context.config
@@ -44,12 +45,18 @@ def run_migrations_online() -> None:
     engine.dispose()
 
 
+def _include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """Leave out the search index's objects, which the models do not declare."""
+    return not (type_ in ("table", "index") and is_search_object(name))
+
+
 def _run(connection: object) -> None:
     context.configure(
         connection=connection,  # type: ignore[arg-type]
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",  # type: ignore[attr-defined]
         compare_type=True,
+        include_name=_include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

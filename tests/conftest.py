@@ -7,6 +7,7 @@ connection's search_path) that is dropped afterwards. With ``SPENDSCOPE_REQUIRE_
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -43,12 +44,10 @@ def _pg_schema_url(schema: str) -> str:
     return f"{PG_URL}{sep}options={quote(f'-csearch_path={schema}')}"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database URL (not migrated) on each backend."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'test.db'}"
-        return
+@contextlib.contextmanager
+def _pg_schema() -> Iterator[str]:
+    """A fresh PostgreSQL schema's URL, dropped afterwards (skips, or fails when required,
+    without a configured server)."""
     if not PG_URL:
         if REQUIRE_PG:
             pytest.fail("SPENDSCOPE_REQUIRE_POSTGRES=1 but SPENDSCOPE_TEST_POSTGRES_URL is unset")
@@ -69,6 +68,24 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database URL (not migrated) on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    with _pg_schema() as url:
+        yield url
+
+
+@pytest.fixture
+def pg_migrated_url() -> Iterator[str]:
+    """A PostgreSQL database at the newest schema, for what only PostgreSQL can show."""
+    with _pg_schema() as url:
+        upgrade_head(url)
+        yield url
 
 
 @pytest.fixture

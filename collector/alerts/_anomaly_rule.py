@@ -16,13 +16,26 @@ from sqlalchemy import Engine
 
 from collector.alerts._common import dedup_key, number, parse_duration
 from collector.alerts._types import Alert, AlertConfigError, Measurements, Rule
-from collector.anomaly import AnomalyParams, Finding, Split, Watch, find_unusual
+from collector.anomaly import (
+    CENTERS,
+    DEFAULT_WEEKS,
+    AnomalyParams,
+    Center,
+    Finding,
+    Split,
+    Watch,
+    find_unusual,
+)
 from collector.budgets import Scope, ScopeKind, usd
 
+_DEFAULT = AnomalyParams()
 ANOMALY_DEFAULTS: dict[str, Any] = {
-    "window": "1h", "weeks": 8, "sensitivity": 6, "min_usd": "1", "floor_pct": 40,
-    "floor_usd": "0.25", "per": None, "top": 5,
+    "window": "1h", "weeks": DEFAULT_WEEKS, "sensitivity": str(_DEFAULT.sensitivity),
+    "min_usd": str(_DEFAULT.min_usd), "floor_pct": str(_DEFAULT.floor_pct),
+    "floor_usd": str(_DEFAULT.floor_usd), "center": _DEFAULT.center, "per": None, "top": 5,
 }  # fmt: skip
+# Rules stored before ``center`` existed were judged around the median: they still are.
+_STORED_CENTER: Center = "median"
 MAX_WINDOW_HOURS = 24
 _SPLITS = ("project", "key", "user", "model")
 _ROLLUP_ONLY = {ScopeKind.KEY, ScopeKind.USER}  # not in the tag rollups
@@ -46,6 +59,14 @@ def _whole(params: Mapping[str, Any], name: str, low: int, high: int) -> int:
     if value != value.to_integral_value():
         raise AlertConfigError(f"parameter {name} must be a whole number, got {value}")
     return int(value)
+
+
+def parse_center(raw: Any) -> Center:
+    """``center``: trimmed (the mean without the highest and lowest week) or median."""
+    for center in CENTERS:
+        if raw == center:
+            return center
+    raise AlertConfigError(f"bad center {raw!r}; use {' or '.join(CENTERS)}")
 
 
 def _window_hours(raw: Any) -> int:
@@ -75,6 +96,7 @@ def check_anomaly(scope: Scope, params: dict[str, Any]) -> dict[str, Any]:
     if number(params, "floor_usd", Decimal(0), Decimal(10**9)) <= 0:
         raise AlertConfigError("parameter floor_usd must be above 0 (the band of a scope "
                                "without history is floor_usd × sensitivity wide)")  # fmt: skip
+    parse_center(params["center"])
     _check_split(scope, parse_split(params["per"]))
     return params
 
@@ -84,6 +106,7 @@ def watch_of(rule: Rule) -> Watch:
     params = AnomalyParams(
         sensitivity=Decimal(str(p["sensitivity"])), min_usd=Decimal(str(p["min_usd"])),
         floor_pct=Decimal(str(p["floor_pct"])), floor_usd=Decimal(str(p["floor_usd"])),
+        center=parse_center(p.get("center", _STORED_CENTER)),
     )  # fmt: skip
     split = parse_split(p["per"])
     return Watch(
@@ -111,10 +134,11 @@ def _text(rule: Rule, f: Finding) -> str:
     where = str(rule.scope) if f.member is None else f"{f.member} (in {rule.scope})"
     so_far = "" if f.complete else " so far"
     factor = f"{v.factor}× the usual" if v.factor is not None else "where nothing is usually spent"
+    usual = "median" if rule.params.get("center", _STORED_CENTER) == "median" else "usual"
     return (
         f"Unusual spend in {where}: {usd(v.observed)}{so_far} from {_when(f.start)} to "
-        f"{_when(f.end)} UTC, {factor}; expected {usd(b.low)}–{usd(b.high)} (median "
-        f"{usd(b.median)} of the same hours in {b.weeks} earlier weeks)." + _behind(f)
+        f"{_when(f.end)} UTC, {factor}; expected {usd(b.low)}–{usd(b.high)} ({usual} "
+        f"{usd(b.usual)} of the same hours in {b.weeks} earlier weeks)." + _behind(f)
     )
 
 
@@ -124,7 +148,8 @@ def _details(rule: Rule, f: Finding) -> dict[str, Any]:
         "scope": str(f.member or rule.scope), "window": rule.params["window"],
         "start": f.start.isoformat(), "end": f.end.isoformat(), "complete": f.complete,
         "observed_usd": str(v.observed), "expected_low_usd": str(b.low),
-        "expected_high_usd": str(b.high), "median_usd": str(b.median),
+        "expected_high_usd": str(b.high), "usual_usd": str(b.usual),
+        "median_usd": str(b.median),
         "factor": None if v.factor is None else str(v.factor), "weeks": b.weeks,
         "top_users": [{"user": u.user, "cost_usd": str(u.cost_usd), "requests": u.requests}
                       for u in f.contributors.users],

@@ -16,16 +16,18 @@ DataFrame columns, per function:
 - ``spend_over_time``: ts, group, cost_usd, requests, prompt_tokens, completion_tokens
 - ``top_spenders``: group, cost_usd, requests, prompt_tokens, completion_tokens
 - ``latency_over_time``: ts, model, requests, p50_ms, p95_ms, p99_ms, ttft_p50_ms,
-  ttft_p95_ms, tokens_per_s
+  ttft_p95_ms, tokens_per_s (failed requests as ``FAILED_SERIES``; with ``top``, models
+  beyond the busiest as ``OTHER_SERIES``)
 - ``reliability``: ts, project, requests, eligible, bad, error_budget_remaining, burn_rate,
   retried, rescued, retry_success_rate, attempts_per_success, failed_attempt_cost_usd
 - ``error_budget_by_project``: project, slo_target, window_days, eligible, bad, remaining,
   burn_rate
 - ``errors_breakdown``: outcome, error_type, http_status, model, requests
-- ``requests_page``: id, started_at, project, key, end_user, model, outcome, http_status,
-  error_type, duration_ms, ttft_ms, attempt_count, prompt_tokens, completion_tokens,
-  cost_usd, cost_source, stream
-- ``savings``: ts, kind (cache / batch / flex), model, requests, tokens, list_usd,
+- ``requests_page`` (and ``requests_seek``'s pages): id, started_at, project, key,
+  end_user, model, outcome, http_status, error_type, duration_ms, ttft_ms, attempt_count,
+  prompt_tokens, completion_tokens, cost_usd, cost_source, stream
+- ``savings``: ts, kind (cache / batch / flex /
+  response_cache), model, requests, tokens, list_usd,
   paid_usd, saved_usd
 - ``alert_history``: id, fired_at, state, resolved_at, rule, kind, scope, period,
   threshold, message, delivery (and the total count)
@@ -55,8 +57,10 @@ if TYPE_CHECKING:
     from collector.analytics._latency import latency_over_time
     from collector.analytics._model import (
         BUCKETS,
+        FAILED_SERIES,
         GROUP_BYS,
         NONE_LABEL,
+        OTHER_SERIES,
         SORTABLE,
         Bucket,
         FilterOptions,
@@ -82,6 +86,7 @@ if TYPE_CHECKING:
     )
     from collector.analytics._requests import filter_options, request_detail, requests_page
     from collector.analytics._savings import savings
+    from collector.analytics._seek import Cursor, SeekPage, requests_seek
     from collector.analytics._spend import spend_over_time, top_spenders
 
 # Names load on first use: the gateway imports ``slo``/``_model``/``_sql`` only, and must not
@@ -98,6 +103,8 @@ _LAZY = {
     "period_window": "collector.analytics._budgets",
     "latency_over_time": "collector.analytics._latency",
     "BUCKETS": "collector.analytics._model",
+    "FAILED_SERIES": "collector.analytics._model",
+    "OTHER_SERIES": "collector.analytics._model",
     "GROUP_BYS": "collector.analytics._model",
     "NONE_LABEL": "collector.analytics._model",
     "SORTABLE": "collector.analytics._model",
@@ -124,6 +131,9 @@ _LAZY = {
     "request_detail": "collector.analytics._requests",
     "requests_page": "collector.analytics._requests",
     "savings": "collector.analytics._savings",
+    "Cursor": "collector.analytics._seek",
+    "SeekPage": "collector.analytics._seek",
+    "requests_seek": "collector.analytics._seek",
     "spend_over_time": "collector.analytics._spend",
     "top_spenders": "collector.analytics._spend",
 }
@@ -140,16 +150,20 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "BUCKETS",
+    "FAILED_SERIES",
     "GROUP_BYS",
     "NONE_LABEL",
+    "OTHER_SERIES",
     "SORTABLE",
     "BatchSummary",
     "Bucket",
+    "Cursor",
     "FilterOptions",
     "Filters",
     "GroupBy",
     "OverviewStats",
     "RequestDetail",
+    "SeekPage",
     "SortBy",
     "UnsupportedFilterError",
     "alert_history",
@@ -173,6 +187,7 @@ __all__ = [
     "reliability",
     "request_detail",
     "requests_page",
+    "requests_seek",
     "savings",
     "spend_over_time",
     "stored_bill",

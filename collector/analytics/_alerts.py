@@ -10,11 +10,11 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, func, select
 
 from collector.analytics._frames import frame
 from collector.analytics._sql import project_names
-from collector.db import AlertEvent, AlertRule
+from collector.db import AlertEvent, AlertRule, Budget
 
 if TYPE_CHECKING:
     from collector.budgets import Scope
@@ -47,16 +47,20 @@ def alert_history(
     with engine.connect() as conn:
         total = int(conn.scalar(select(func.count()).select_from(AlertEvent)) or 0)
         projects = project_names(conn)
+        budgets = _budget_scopes(conn)
     rows = []
     for e in events:
         rule = rules.get(e.rule_id)
         kind = rule.kind.value if rule else str(e.payload.get("kind", ""))
         period, threshold = describe(kind, e.dedup_key)
-        scope = _event_scope(e.payload) or (rule.scope if rule else None)
+        scope = _event_scope(kind, e, budgets) or (rule.scope if rule else None)
+        shown = scope_label(scope, projects) if scope else ""
+        if kind == "unpriced_traffic":  # the model it fired for is part of what it watched
+            model = e.payload.get("model") or threshold
+            shown, threshold = f"{shown} · model: {model}", _unpriced_threshold(rule)
         rows.append((
             e.id, e.fired_at, e.state, e.resolved_at, rule.name if rule else f"#{e.rule_id}",
-            kind, scope_label(scope, projects) if scope else "", period, threshold, e.message,
-            delivery_text(e.deliveries),
+            kind, shown, period, threshold, e.message, delivery_text(e.deliveries),
         ))  # fmt: skip
     df = frame(rows, ALERT_COLUMNS)
     for column in ("fired_at", "resolved_at"):
@@ -77,15 +81,35 @@ def recording_issues(engine: Engine) -> list[str]:
         return [str(message) for message in conn.scalars(query)]
 
 
-def _event_scope(payload: Mapping[str, Any]) -> Scope | None:
-    """The member a split rule (``spend_anomaly`` per key, …) fired for, from its payload."""
+def _budget_scopes(conn: Connection) -> dict[str, str]:
+    """Each budget's scope as text (``project:3``, ``tag:team=search``), by budget name."""
+    rows = conn.execute(select(Budget.name, Budget.scope_kind, Budget.scope_value))
+    return {str(n): f"{k}:{v}" if v is not None else str(k) for n, k, v in rows}
+
+
+def _event_scope(kind: str, event: Any, budgets: Mapping[str, str]) -> Scope | None:
+    """What the event is about: a budget alert's budget's scope (its rule watches budgets,
+    whatever the rule's own scope), or the member a split rule (``spend_anomaly`` per key,
+    …) fired for; None: the rule's scope."""
     from collector.budgets import BudgetConfigError, parse_scope
 
-    raw = payload.get("scope") if payload.get("kind") == "spend_anomaly" else None
+    payload: Mapping[str, Any] = event.payload
+    raw: Any = None
+    if kind == "spend_anomaly":
+        raw = payload.get("scope")
+    elif kind in _BUDGET_KINDS:
+        parts = event.dedup_key.split(_RESOLVED, 1)[0].split("|")
+        name = payload.get("budget") or (parts[2] if len(parts) > 2 else None)
+        raw = budgets.get(str(name)) if name is not None else None
     try:
         return parse_scope(raw) if isinstance(raw, str) else None
     except BudgetConfigError:
         return None
+
+
+def _unpriced_threshold(rule: Any) -> str:
+    least = int(rule.params.get("min_requests", 1)) if rule is not None else 1
+    return f"{max(least, 1)}+ unpriced request{'s' if least > 1 else ''}"
 
 
 def scope_label(scope: Scope, projects: Mapping[int, str]) -> str:
@@ -109,7 +133,7 @@ def describe(kind: str, dedup_key: str) -> tuple[str, str]:
     if kind in _BUDGET_KINDS and len(parts) >= 3:
         return f"{parts[0]} from {parts[1][:10]}", _budget_threshold(parts[2])
     if kind == "spend_anomaly" and len(parts) >= 2:
-        return parts[0], f"above median + {parts[1]} spreads"
+        return parts[0], f"above usual + {parts[1]} spreads"
     if len(parts) >= 2:
         unit = {"slo_burn_rate": "×", "error_rate": " %", "latency_p95": " ms"}.get(kind)
         return parts[0], f"{parts[1]}{unit}" if unit else parts[1]

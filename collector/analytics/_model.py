@@ -29,6 +29,10 @@ def _aware(moment: datetime, name: str) -> datetime:
     return moment.astimezone(UTC)
 
 
+OTHER_SERIES = "other"  # the series beyond the largest ones, summed
+FAILED_SERIES = "failed (no answer)"  # latency of requests that ended without an answer
+
+
 @dataclass(frozen=True, slots=True)
 class Filters:
     """What every query is restricted to; empty tuples mean "no restriction".

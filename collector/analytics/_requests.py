@@ -18,7 +18,6 @@ from sqlalchemy import (
     distinct,
     func,
     literal_column,
-    or_,
     select,
 )
 from sqlalchemy.sql.elements import UnaryExpression
@@ -32,6 +31,7 @@ from collector.analytics._model import (
     RequestDetail,
     SortBy,
 )
+from collector.analytics._search import hidden, search_condition
 from collector.analytics._sql import (
     DAILY,
     PROJECTS,
@@ -57,30 +57,26 @@ PAGE_COLUMNS = (
 MAX_PAGE_SIZE = 1000
 
 
-def _conditions(f: Filters, outcome: str | None, search: str | None) -> list[ColumnElement[bool]]:
-    r = REQUESTS.c
+def _conditions(
+    f: Filters, outcome: str | None, search: str | None, dialect: str
+) -> list[ColumnElement[bool]]:
     conds = request_where(f)
     if outcome:
-        conds.append(r.outcome == outcome)
-    if search:
-        text = search.strip()
-        conds.append(
-            or_(
-                r.id == text,
-                r.upstream_request_id == text,
-                r.batch_id == text,
-                r.error_message.contains(text, autoescape=True),
-            )
-        )
+        conds.append(REQUESTS.c.outcome == outcome)
+    if search and search.strip():
+        found = search_condition(dialect, search.strip())
+        if dialect == "sqlite":  # the matches drive the query; the rest filters them
+            return [hidden(and_(*conds)), found]
+        conds.append(found)
     return conds
 
 
 def _raw_count(conn: Connection, f: Filters, outcome: str | None, search: str | None) -> int:
-    query = select(func.count()).select_from(REQUESTS).where(*_conditions(f, outcome, search))
-    return int(conn.scalar(query) or 0)
+    conds = _conditions(f, outcome, search, conn.dialect.name)
+    return int(conn.scalar(select(func.count()).select_from(REQUESTS).where(*conds)) or 0)
 
 
-def _count(conn: Connection, f: Filters, outcome: str | None, search: str | None) -> int:
+def count_matching(conn: Connection, f: Filters, outcome: str | None, search: str | None) -> int:
     """Exact total: rollups for the whole hours inside the range, ``requests`` at the edges.
 
     A search or tag filter cannot be answered from the rollups, so it counts raw rows.
@@ -121,21 +117,21 @@ def requests_page(
     the (cost_usd, id) index (see ``_by_cost``); a duration sort reads only the rows past a
     bound taken from the rollups' latency histograms (see ``_by_duration``). ``search``
     matches a request id, upstream request id or Batch API job id (its lines) exactly, or a
-    substring of the error message
-    (a scan: slower on large ranges). Columns: id, started_at, project, key, end_user, model,
-    outcome, http_status (Int64), error_type, duration_ms, ttft_ms, attempt_count,
-    prompt_tokens, completion_tokens, cost_usd (Decimal, None when unpriced), cost_source,
-    stream.
+    substring of the error message in any case, through an index (``_search``). Deep pages
+    by time are cheaper by cursor (``requests_seek``). Columns: id, started_at, project,
+    key, end_user, model, outcome, http_status (Int64), error_type, duration_ms, ttft_ms,
+    attempt_count, prompt_tokens, completion_tokens, cost_usd (Decimal, None when unpriced),
+    cost_source, stream.
     """
     if page < 1 or not 1 <= page_size <= MAX_PAGE_SIZE:
         raise ValueError(f"page must be >= 1 and page_size within 1..{MAX_PAGE_SIZE}")
     if sort_by not in SORTABLE:
         raise ValueError(f"sort_by must be one of {', '.join(SORTABLE)}")
-    conds = _conditions(f, outcome, search)
     offset = (page - 1) * page_size
     with engine.connect() as conn:
+        conds = _conditions(f, outcome, search, conn.dialect.name)
         names, keys = project_names(conn), key_labels(conn)
-        total = _count(conn, f, outcome, search)
+        total = count_matching(conn, f, outcome, search)
         if sort_by == "cost_usd":
             found = _by_cost(conn, conds, descending, offset, page_size, total)
         elif sort_by == "duration_ms":
@@ -144,7 +140,7 @@ def requests_page(
         else:
             order = _order(sort_by, descending)
             found = list(conn.execute(_rows(conds, order, offset, page_size)))
-        rows = [_page_row(row, names, keys) for row in found]
+        rows = [page_row(row, names, keys) for row in found]
     df = frame(rows, PAGE_COLUMNS)
     df["http_status"] = df["http_status"].astype("Int64")
     return df, total
@@ -153,7 +149,7 @@ def requests_page(
 def _rows(
     conds: list[ColumnElement[bool]], order: list[Any], offset: int, size: int
 ) -> Select[Any]:
-    query = select(*(REQUESTS.c[c] for c in _ROW_COLUMNS)).where(*conds).order_by(*order)
+    query = select(*(REQUESTS.c[c] for c in ROW_COLUMNS)).where(*conds).order_by(*order)
     return query.limit(size).offset(offset)
 
 
@@ -274,14 +270,14 @@ def _walk_pays(conn: Connection, wanted: int, matching: int) -> bool:
     return matching > 0 and wanted * table_rows < matching * matching
 
 
-_ROW_COLUMNS = (
+ROW_COLUMNS = (
     "id", "started_at", "project_id", "api_key_id", "end_user", "model_served",
     "model_requested", "outcome", "http_status", "error_type", "duration_ms", "ttft_ms",
     "attempt_count", "prompt_tokens", "completion_tokens", "cost_usd", "cost_source", "stream",
 )  # fmt: skip
 
 
-def _page_row(row: Any, names: dict[int, str], keys: dict[int, str]) -> tuple[Any, ...]:
+def page_row(row: Any, names: dict[int, str], keys: dict[int, str]) -> tuple[Any, ...]:
     m = row._mapping
     return (
         m["id"],

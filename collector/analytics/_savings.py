@@ -1,4 +1,4 @@
-"""What cached prompt tokens and the Batch API / flex tier saved, priced by the cost engine.
+"""What cached prompt tokens, the Batch API / flex tier and the response cache saved.
 
 The saving is split in two steps, so nothing is counted twice:
 
@@ -8,6 +8,10 @@ The saving is split in two steps, so nothing is counted twice:
   standard cached rate), minus what they cost. Read from the tier rollups for the whole
   hours of the range (``daily_tier_rollups`` for whole UTC days) and from ``requests`` for
   the partial hours at its edges, so the sums are exactly those of the raw rows.
+- **response_cache**: requests answered from the gateway's response cache (outcome
+  ``cache_hit``, $0): each saved the recorded cost of the answer it replayed
+  (``saved_usd``, summed in the request rollups). Not repriced: the saving is what the
+  original request was billed.
 
 Prices are the dated catalog entries and the price overrides in force (via
 ``compute_cost``), resolved at the start of each bucket (a UTC day or hour). Catalog
@@ -59,7 +63,8 @@ from collector.usage import Usage
 SAVINGS_COLUMNS = (
     "ts", "kind", "model", "requests", "tokens", "list_usd", "paid_usd", "saved_usd",
 )  # fmt: skip
-KINDS = ("cache", "batch", "flex")
+KINDS = ("cache", "batch", "flex", "response_cache")
+_ZERO = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,11 +86,12 @@ def savings(
     overrides: Sequence[PriceOverride] | None = None,
     catalog: Catalog | None = None,
 ) -> pd.DataFrame:
-    """Savings per bucket, kind (cache / batch / flex) and model, oldest first.
+    """Savings per bucket, kind (cache / batch / flex / response_cache) and model, oldest first.
 
     Columns: ``ts`` (UTC bucket start), ``kind``, ``model``, ``requests`` (batch / flex
-    rows; None for cache, which the rollups count in tokens), ``tokens`` (cached tokens for
-    cache; prompt + completion for batch / flex), ``list_usd`` (what it would have cost
+    rows, cache hits for response_cache; None for cache, which the rollups count in
+    tokens), ``tokens`` (cached tokens for cache; prompt + completion for batch / flex; 0
+    for response_cache, whose hits consumed none), ``list_usd`` (what it would have cost
     without the discount), ``paid_usd`` and ``saved_usd`` (Decimal; None when the model
     has no price). ``overrides`` default to those stored in ``price_overrides``. A tag
     filter raises ``UnsupportedFilterError``: the tag rollups carry no cached tokens.
@@ -96,6 +102,7 @@ def savings(
     step: Bucket = "hour" if bucket == "hour" or _changes_inside_a_day(prices, f) else "day"
     with engine.connect() as conn:
         rows = [*_cache_rows(conn, f, step, prices), *_tier_rows(conn, f, step, prices)]
+        rows += _response_cache_rows(conn, f, step)
     if step != bucket:
         rows = _rebucket(rows)
     rows.sort(key=lambda r: (r[0], KINDS.index(r[1]), r[2]))
@@ -139,6 +146,19 @@ def _cache_rows(
         full = prices.standard(Usage(prompt_tokens=n), model, at)
         paid = prices.standard(Usage(prompt_tokens=n, cached_tokens=n), model, at)
         yield _row(ts, "cache", model, None, n, full, paid)
+
+
+def _response_cache_rows(conn: Connection, f: Filters, step: Bucket) -> list[tuple[Any, ...]]:
+    """Cache hits per bucket and model: $0 paid, the replayed answers' cost saved."""
+    hits = grouped(
+        conn, f, ("model",), ("requests", "saved_usd"), bucket=step,
+        where=lambda t: [t.c.outcome == "cache_hit"],
+    )  # fmt: skip
+    return [
+        _row(ts, "response_cache", label(model), int(n), 0, saved or _ZERO, _ZERO)
+        for (ts, model), (n, saved) in hits.items()
+        if n
+    ]
 
 
 def _row(

@@ -1,5 +1,6 @@
 """Early warning on unusual spend: each scope's recent spend against the same hours of the
-week in earlier weeks (median and MAD), read from the hourly rollups in one query.
+week in earlier weeks (a trimmed mean or the median, and the MAD), read from the hourly
+rollups in one query.
 
 The math (:func:`assess`) is pure and exact; :func:`find_unusual` is the shell that reads
 the rollups, judges every member and fetches the requests and users behind what is unusual.
@@ -7,15 +8,19 @@ the rollups, judges every member and fetches the requests and users behind what 
 
 from collector.anomaly._contrib import Contributors, TopRequest, TopUser, top_contributors
 from collector.anomaly._detect import (
+    CENTERS,
+    DEFAULT_WEEKS,
     MAD_SCALE,
     AnomalyParams,
     Band,
+    Center,
     Verdict,
     assess,
     could_be_unusual,
     expected_band,
     median,
     since_first_spend,
+    trimmed_mean,
 )
 from collector.anomaly._find import Finding, Watch, find_unusual
 from collector.anomaly._spend import (
@@ -29,9 +34,12 @@ from collector.anomaly._spend import (
 )
 
 __all__ = [
+    "CENTERS",
+    "DEFAULT_WEEKS",
     "MAD_SCALE",
     "AnomalyParams",
     "Band",
+    "Center",
     "Contributors",
     "Finding",
     "Split",
@@ -51,5 +59,6 @@ __all__ = [
     "read_spend",
     "since_first_spend",
     "top_contributors",
+    "trimmed_mean",
     "windows",
 ]

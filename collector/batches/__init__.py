@@ -1,4 +1,5 @@
-"""Batch API jobs: the ``batch_jobs`` rows the gateway keeps for every job it relays.
+"""Batch API jobs: the ``batch_jobs`` rows the gateway keeps for every job it relays, and the
+``gateway_files`` rows saying which project owns each file uploaded through it.
 
 The gateway registers a job when its creation is relayed, answers only the creating
 project's requests about it, and a poller follows it until it ends (state here, so it
@@ -6,6 +7,7 @@ survives restarts); a per-job lease lets several gateway processes poll safely. 
 the query layer read the same rows.
 """
 
+from collector.batches._files import file_owner, owned_files, register_file
 from collector.batches._store import (
     OPEN_STATUSES,
     TERMINAL_STATUSES,
@@ -26,10 +28,13 @@ __all__ = [
     "JobRef",
     "claim_open",
     "ended_at",
+    "file_owner",
     "mark_recorded",
+    "owned_files",
     "owned_ids",
     "owner_of",
     "register",
+    "register_file",
     "release",
     "update_status",
 ]

@@ -96,7 +96,13 @@ def _plain(amount: Decimal) -> str:
 
 
 @budgets_app.command("list")
-def list_cmd(as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False) -> None:
+def list_cmd(
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+    exact: Annotated[bool, typer.Option("--exact", help="Money to 1e-10 USD, not cents.")] = False,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="Every column (reserved), exact money, reset times.")
+    ] = False,
+) -> None:
     """Budgets with spent, reserved, remaining and forecast for the current period."""
     from collector.budgets import budget_statuses, parse_timezone
 
@@ -111,24 +117,32 @@ def list_cmd(as_json: Annotated[bool, typer.Option("--json", help="JSON output."
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    _print_table(rows)
-
-
-def _print_table(rows: list[dict[str, Any]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table("name", "scope", "period", "mode", "amount", "spent", "reserved", "remaining",
-                  "used %", "forecast", "resets")  # fmt: skip
-    for r in rows:
-        table.add_row(
-            r["name"], r["scope"], r["period"], r["mode"], r["amount_usd"], r["spent_usd"],
-            r["reserved_usd"], r["remaining_usd"], r["percent"], r["forecast_usd"], r["resets_at"],
-        )  # fmt: skip
     if not rows:
         typer.echo("no budgets")
         return
-    Console(width=200).print(table)
+    _print_table(rows, exact=exact or wide, wide=wide)
+
+
+_MONEY = ("amount_usd", "spent_usd", "reserved_usd", "remaining_usd", "forecast_usd")
+
+
+def _print_table(rows: list[dict[str, Any]], *, exact: bool, wide: bool) -> None:
+    from collector.cli.fmt import Col, console, money, table, table_width
+
+    names = ["amount", "spent", *(["reserved"] if wide else []), "remaining", "used %", "forecast"]
+    columns = [Col("name", flex=1), Col("scope", flex=1), Col("period"), Col("mode"),
+               *(Col(n, justify="right") for n in names)]  # fmt: skip
+    columns += [Col("resets")] if wide else []
+    cells = []
+    for r in rows:
+        amounts = [money(Decimal(r[k]), exact=exact) for k in _MONEY if wide or k != "reserved_usd"]
+        cells.append([
+            r["name"], r["scope"], r["period"], r["mode"], *amounts[:-1],
+            f"{Decimal(r['percent']):.1f}" if not exact else r["percent"], amounts[-1],
+            *([r["resets_at"]] if wide else []),
+        ])  # fmt: skip
+    out = console(wide=wide)
+    out.print(table(columns, cells, width=table_width(out, wide=wide)))
 
 
 @budgets_app.command("update")

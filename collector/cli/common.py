@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import NoReturn
 
 import typer
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 
 from collector.db import make_engine
@@ -33,8 +35,52 @@ def settings_or_exit() -> Settings:
 
 
 def engine_or_exit(settings: Settings | None = None) -> Engine:
+    """The configured database's engine; a SQLite file that does not exist is an error.
+
+    Only ``spendscope db upgrade`` (and the programs that migrate on start) create a database:
+    any other command opening a missing file would leave an empty one behind.
+    """
     settings = settings or settings_or_exit()
+    missing = missing_sqlite_file(settings.database_url)
+    if missing is not None:
+        fail(_no_database(settings.database_url, missing))
     return make_engine(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+
+
+DEMO_DATABASE = Path("spendscope-demo.db")
+
+
+def missing_sqlite_file(url: str) -> Path | None:
+    """The file a SQLite ``url`` names when it does not exist yet; None otherwise."""
+    try:
+        parsed = make_url(url)
+    except Exception:  # an unparsable URL fails later, with the driver's own message
+        return None
+    name = parsed.database or ""
+    if not parsed.drivername.startswith("sqlite") or name in ("", ":memory:"):
+        return None
+    if name.startswith("file:") or parsed.query.get("mode") == "memory":
+        return None
+    path = Path(name)
+    return None if path.exists() else path
+
+
+def _no_database(url: str, path: Path) -> str:
+    message = (
+        f"no database at {url} ({path} does not exist): run `spendscope db upgrade` to create "
+        "it, or set SPENDSCOPE_DATABASE_URL to an existing one"
+    )
+    if DEMO_DATABASE.exists():
+        demo_url = f"sqlite:///{DEMO_DATABASE.resolve()}"
+        message += f"; for the demo's: export SPENDSCOPE_DATABASE_URL={demo_url}"
+    return message
+
+
+def _configured_url() -> str:
+    try:
+        return get_settings().database_url
+    except SettingsError:
+        return "the configured database"
 
 
 _MISSING_TABLE = ("no such table", "undefinedtable", "does not exist")
@@ -50,7 +96,10 @@ def database_errors() -> Iterator[None]:
     except (OperationalError, ProgrammingError) as exc:
         text = f"{exc.__class__.__name__} {exc.orig!r}".lower()
         if any(marker in text for marker in _MISSING_TABLE):
-            fail("the database has no spendscope tables: run `spendscope db upgrade` first")
+            fail(
+                f"the database at {_configured_url()} has no spendscope tables: "
+                "run `spendscope db upgrade` first"
+            )
         fail(f"database error: {str(exc.orig).splitlines()[0] if exc.orig else exc}")
     except SQLAlchemyError as exc:
         fail(f"database error: {exc.__class__.__name__}")

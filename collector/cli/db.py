@@ -1,13 +1,17 @@
-"""``spendscope db …``: schema migrations."""
+"""``spendscope db …``: schema migrations and maintenance (retention)."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 import typer
 
 from collector.cli.common import fail, settings_or_exit
 from collector.db.migrate import check, upgrade_head
 
-db_app = typer.Typer(help="Database schema: upgrade and check migrations.", no_args_is_help=True)
+db_app = typer.Typer(
+    help="Database schema (upgrade, check) and maintenance (retention).", no_args_is_help=True
+)
 
 
 @db_app.command("upgrade")
@@ -30,6 +34,34 @@ def check_cmd() -> None:
     except Exception as exc:
         fail(f"schema check failed: {str(exc).splitlines()[0]}")
     typer.echo("no drift: models match the migrations")
+
+
+@db_app.command("maintain")
+def maintain(
+    days: int | None = typer.Option(
+        None, "--days", min=1, help="Keep this many days of raw requests (default: the setting)."
+    ),
+) -> None:
+    """Delete raw requests and attempts older than the retention; rollups stay."""
+    from collector.db import make_engine
+    from collector.db.retention import apply_retention
+
+    settings = settings_or_exit()
+    keep = days if days is not None else settings.retention_days
+    if keep is None:
+        typer.echo("retention is off (SPENDSCOPE_RETENTION_DAYS unset): nothing deleted")
+        return
+    engine = make_engine(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    try:
+        result = apply_retention(engine, keep, datetime.now(UTC))
+    except Exception as exc:
+        fail(f"maintenance failed: {exc.__class__.__name__}: {str(exc).splitlines()[0]}")
+    finally:
+        engine.dispose()
+    typer.echo(
+        f"deleted {result.requests_deleted:,} raw requests that started before "
+        f"{result.cutoff:%Y-%m-%d %H:%M} UTC (unpriced ones are kept; rollups stay)"
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -11,18 +11,17 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 from sqlalchemy import Engine
 
 from collector.cli.common import database_errors, engine_or_exit
+from collector.cli.fmt import Cell, Col, console, money, short_id, table, table_width
 from collector.requestlog import (
     AttemptRow,
     RequestWithAttempts,
@@ -32,8 +31,19 @@ from collector.requestlog import (
     requests_by_id,
 )
 
-_COLUMNS = ("time (UTC)", "id", "project", "model", "status", "outcome", "att", "tokens",
-            "cost $", "ms", "error")  # fmt: skip
+_ERROR_CHARS = 120
+
+
+def _columns(layout: _Layout) -> list[Col]:
+    time = "time (UTC)" if layout.day is None else f"UTC {layout.day:%m-%d}"
+    cols = [Col(time), Col("id"), Col("project", flex=1), Col("model", flex=2)]
+    if layout.wide:
+        cols += [Col("status", justify="right"), Col("outcome"), Col("att", justify="right")]
+    else:
+        cols.append(Col("outcome"))
+    cols += [Col("tokens", justify="right"), Col("cost $", justify="right"),
+             Col("ms", justify="right"), Col("error", flex=2)]  # fmt: skip
+    return cols
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,15 +57,31 @@ class _Filters:
                                errors_only=self.errors_only, model=self.model)  # fmt: skip
 
 
-def _cost(value: Decimal | None, source: str = "") -> str:
-    if value is None:
-        return "unpriced" if source == "unpriced" else ""
-    return f"{value.normalize():f}"
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """80 columns by default (short ids, cents, the day in the header when rows share it);
+    ``wide``: every column and digit, times to the millisecond."""
 
+    wide: bool
+    exact: bool
+    day: date | None = None
 
-def _error(kind: str | None, message: str | None) -> str:
-    text = ": ".join(part for part in (kind, message) if part)
-    return text if len(text) <= 120 else text[:119] + "…"
+    def cost(self, value: Decimal | None, source: str = "") -> str:
+        if value is None:
+            return "unpriced" if source == "unpriced" else ""
+        return money(value, exact=self.exact or self.wide)
+
+    def error(self, kind: str | None, message: str | None) -> str:
+        """Narrow: the message alone (the outcome column already says the kind)."""
+        if not self.wide and message:
+            kind = None
+        text = ": ".join(part for part in (kind, message) if part)
+        return text if len(text) <= _ERROR_CHARS else text[: _ERROR_CHARS - 1] + "…"
+
+    def time(self, at: datetime) -> str:
+        if self.wide:
+            return f"{at:%m-%d %H:%M:%S.%f}"[:-3]
+        return f"{at:%H:%M:%S}" if at.date() == self.day else f"{at:%m-%d %H:%M:%S}"
 
 
 def _model(row: RequestWithAttempts) -> str:
@@ -63,44 +89,66 @@ def _model(row: RequestWithAttempts) -> str:
     return requested if not served or served == requested else f"{requested}→{served}"
 
 
-def _attempt_cells(a: AttemptRow) -> list[str | Text]:
+def _attempt_cells(a: AttemptRow, layout: _Layout) -> list[Cell]:
     ok = a.error_type is None and (a.http_status or 0) < 400
-    return [
-        "", Text(f"  ↳ attempt {a.attempt_no}", style="dim"), "", a.model or "",
-        str(a.http_status or ""), Text("ok" if ok else "failed", style="" if ok else "red"),
-        "", f"{a.prompt_tokens}/{a.completion_tokens}", _cost(a.cost_usd),
-        f"{a.duration_ms:.0f}", _error(a.error_type, a.error_message),
-    ]  # fmt: skip
+    verdict = Text("ok" if ok else "failed", style="" if ok else "red")
+    label = f"  ↳ attempt {a.attempt_no}" if layout.wide else f"↳ try {a.attempt_no}"
+    cells: list[Cell] = [layout.time(a.started_at), Text(label, style="dim"), "", a.model or ""]
+    if layout.wide:
+        cells.append(str(a.http_status or ""))
+    elif not ok and a.http_status:
+        verdict = Text(f"failed {a.http_status}", style="red")
+    cells += [verdict, ""] if layout.wide else [verdict]
+    return [*cells, f"{a.prompt_tokens}/{a.completion_tokens}", layout.cost(a.cost_usd),
+            f"{a.duration_ms:.0f}", layout.error(a.error_type, a.error_message)]  # fmt: skip
 
 
-def _table(rows: list[RequestWithAttempts], header: bool) -> Table:
-    table = Table(*_COLUMNS, show_header=header, box=None, pad_edge=False)
+def _request_cells(row: RequestWithAttempts, layout: _Layout) -> list[Cell]:
+    failed = row.outcome != "success"
+    cells: list[Cell] = [layout.time(row.started_at), short_id(row.id, wide=layout.wide),
+                         row.project or "", _model(row)]  # fmt: skip
+    outcome = Text(row.outcome, style="bold red" if failed else "green")
+    if layout.wide:
+        cells += [str(row.http_status or ""), outcome, str(len(row.attempts))]
+    else:
+        cells.append(outcome)
+    return [*cells, f"{row.prompt_tokens}/{row.completion_tokens}",
+            layout.cost(row.cost_usd, row.cost_source), f"{row.duration_ms:.0f}",
+            layout.error(row.error_type, row.error_message)]  # fmt: skip
+
+
+def _cells(rows: list[RequestWithAttempts], layout: _Layout) -> list[list[Cell]]:
+    cells = []
     for row in rows:
-        failed = row.outcome != "success"
-        table.add_row(
-            f"{row.started_at:%m-%d %H:%M:%S}", row.id, row.project or "", _model(row),
-            str(row.http_status or ""), Text(row.outcome, style="bold red" if failed else "green"),
-            str(len(row.attempts)), f"{row.prompt_tokens}/{row.completion_tokens}",
-            _cost(row.cost_usd, row.cost_source), f"{row.duration_ms:.0f}",
-            _error(row.error_type, row.error_message),
-        )  # fmt: skip
-        if failed or len(row.attempts) > 1:
-            for attempt in row.attempts:
-                table.add_row(*_attempt_cells(attempt))
-    return table
+        cells.append(_request_cells(row, layout))
+        if row.outcome != "success" or len(row.attempts) > 1:
+            cells.extend(_attempt_cells(attempt, layout) for attempt in row.attempts)
+    return cells
 
 
-def _printer(as_json: bool) -> Callable[[list[RequestWithAttempts]], None]:
-    console = Console(soft_wrap=False)
-    printed = [False]
+def _one_day(rows: list[RequestWithAttempts]) -> date | None:
+    days = {r.started_at.date() for r in rows} | {
+        a.started_at.date() for r in rows for a in r.attempts
+    }
+    return days.pop() if len(days) == 1 else None
+
+
+def _printer(as_json: bool, layout: _Layout) -> Callable[[list[RequestWithAttempts]], None]:
+    out = console(wide=layout.wide)
+    shown: list[_Layout] = []  # the layout whose header was printed (its day, if any)
 
     def emit(rows: list[RequestWithAttempts]) -> None:
         if as_json:
             for row in rows:
                 typer.echo(json.dumps(row.to_json(), ensure_ascii=False))
-        elif rows:
-            console.print(_table(rows, header=not printed[0]))
-        printed[0] = printed[0] or bool(rows)
+            return
+        if not rows:
+            return
+        now = shown[0] if shown else replace(layout, day=None if layout.wide else _one_day(rows))
+        t = table(_columns(now), _cells(rows, now), width=table_width(out, wide=layout.wide),
+                  header=not shown)  # fmt: skip
+        out.print(t)
+        shown[:] = [now]
 
     return emit
 
@@ -154,11 +202,15 @@ def logs(
         float, typer.Option(min=0, max=3600, help="Seconds a poll looks back for late rows.")
     ] = 180.0,
     follow_seconds: Annotated[float | None, typer.Option(hidden=True, min=0)] = None,
+    exact: Annotated[bool, typer.Option("--exact", help="Costs to 1e-10 USD, not cents.")] = False,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="Every column, whole ids, ms times, exact costs.")
+    ] = False,
 ) -> None:
     """Recent requests with their attempts (oldest first); failures show every attempt."""
     engine = engine_or_exit()
     filters = _Filters(project=project, errors_only=errors, model=model)
-    emit = _printer(as_json)
+    emit = _printer(as_json, _Layout(wide=wide, exact=exact))
     follower = _Follower(engine, filters, lookback)
     try:
         with database_errors():

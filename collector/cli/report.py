@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy.exc import SQLAlchemyError
 
-from collector.cli.common import engine_or_exit, fail
+from collector.cli.common import database_errors, engine_or_exit, fail
 
 
 def report(
@@ -27,11 +26,10 @@ def report(
         _check_writable(output)
     engine = engine_or_exit()
     try:
-        text = render_report(engine, month, group_by, fmt)
+        with database_errors():
+            text = render_report(engine, month, group_by, fmt)
     except ValueError as exc:
         fail(str(exc))
-    except SQLAlchemyError as exc:
-        fail(f"database error: {str(exc).splitlines()[0]}", code=1)
     finally:
         engine.dispose()
     if output is None:

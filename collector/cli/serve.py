@@ -68,21 +68,14 @@ def serve(
     _run(bind_host, bind_port, n_workers, settings.log_level.lower())
 
 
-# The URL goes through stdin, not argv: it may hold a password, and argv is public.
-_MIGRATE = """
-import sys
-from collector.db import upgrade_head
-try:
-    upgrade_head(sys.stdin.read())
-except Exception as exc:  # one clear line instead of a traceback
-    sys.exit(f"{exc.__class__.__name__}: {str(exc).splitlines()[0]}")
-"""
-
-
 def _migrate(database_url: str) -> None:
-    """``alembic upgrade head`` in a child process; exit with its one-line error if it fails."""
-    done = subprocess.run(  # noqa: S603 - fixed argv from our own code (sys.executable and module paths), no shell
-        [sys.executable, "-c", _MIGRATE], input=database_url, capture_output=True, text=True
+    """``alembic upgrade head`` in a child process (``collector.db.upgrade_child``: the URL on its
+    standard input, never in its arguments); exit with its one-line error if it fails."""
+    done = subprocess.run(
+        [sys.executable, "-m", "collector.db.upgrade_child"],
+        input=database_url,
+        capture_output=True,
+        text=True,
     )
     if done.returncode != 0:
         reason = (done.stderr.strip().splitlines() or [f"status {done.returncode}"])[-1]

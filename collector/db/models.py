@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Float,
     ForeignKey,
@@ -133,6 +134,8 @@ class Request(Base):
     computer_calls: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     # the Batch API job a line of output belongs to (migration 0014)
     batch_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    # a response cache hit: the cost of the answer it replayed, which it saved (migration 0020)
+    saved_usd: Mapped[Decimal | None]
 
     __table_args__ = (
         # time ranges; the duration sort checks its bound in the index (migration 0011)
@@ -144,6 +147,8 @@ class Request(Base):
         Index("ix_requests_key_started", "api_key_id", "started_at"),
         # the requests table sorted by cost walks this on wide ranges (migration 0008)
         Index("ix_requests_cost_usd_id", "cost_usd", "id"),
+        # the search finds a request by its upstream id without reading the range (0017)
+        Index("ix_requests_upstream_request_id", "upstream_request_id"),
     )
 
 
@@ -179,6 +184,21 @@ class BatchJob(Base):
         Index("ix_batch_jobs_project_created", "project_id", "created_at"),
         Index("ix_batch_jobs_recorded_at", "recorded_at"),
     )
+
+
+class GatewayFile(Base):
+    """A file uploaded through the gateway (Files API): the project that owns it. Another
+    project's requests about it, and requests about files never uploaded here, are 404s."""
+
+    __tablename__ = "gateway_files"
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)  # the upstream file id
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
+    purpose: Mapped[str | None] = mapped_column(String(40))
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_gateway_files_project_created", "project_id", "created_at"),)
 
 
 class Attempt(Base):
@@ -293,3 +313,14 @@ class BudgetReservation(Base):
     amount_usd: Mapped[Decimal]
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class MaintenanceRun(Base):
+    """One run of the database maintenance (retention) per interval slot: the process whose
+    insert of the slot's row lands runs it, so one process across the deployment does."""
+
+    __tablename__ = "maintenance_runs"
+    slot: Mapped[datetime] = mapped_column(primary_key=True)
+    claimed_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    requests_deleted: Mapped[int] = mapped_column(Integer, default=0)

@@ -33,6 +33,8 @@ def _rollup_counters() -> list[Column[Any]]:
     columns += [
         Column("cost_usd", Money(), nullable=False, server_default=text("0")),
         Column("failed_attempt_cost_usd", Money(), nullable=False, server_default=text("0")),
+        # what response cache hits saved: the cost of the answers they replayed (0020)
+        Column("saved_usd", Money(), nullable=False, server_default=text("0")),
         Column("duration_ms_sum", Float, nullable=False, server_default=text("0")),
         Column("ttft_ms_sum", Float, nullable=False, server_default=text("0")),
     ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -29,6 +31,11 @@ class Access:
     logs_dir: Path
     db_path: Path
 
+    @property
+    def database_url(self) -> str:
+        """The URL every other ``spendscope`` command needs to read the demo's database."""
+        return f"sqlite:///{self.db_path.resolve()}"
+
 
 def access_panel(a: Access) -> Panel:
     grid = Table.grid(padding=(0, 2))
@@ -39,21 +46,32 @@ def access_panel(a: Access) -> Panel:
     grid.add_row("Metrics", f"{a.metrics_url}   (Prometheus)")
     grid.add_row("Demo key", a.sample_key)
     grid.add_row("Mock OpenAI", a.mock_url)
-    grid.add_row("Database", str(a.db_path))
+    grid.add_row("Database", f"export SPENDSCOPE_DATABASE_URL={a.database_url}")
     grid.add_row("Alerts", f"{a.alerts_file}  (JSONL file channel)")
     grid.add_row("Logs", str(a.logs_dir))
     return Panel(grid, title="spendscope demo is running", expand=False)
 
 
+def _commands() -> tuple[str, str]:
+    """The Python and ``spendscope`` that run this demo, so the lines work outside a venv."""
+    python = Path(sys.executable)
+    script = python.parent / "spendscope"
+    quoted = shlex.quote(str(python))
+    return quoted, shlex.quote(str(script)) if script.exists() else f"{quoted} -m collector"
+
+
 def try_it(a: Access) -> str:
-    """Copy-pasteable lines (printed unwrapped) that send one request through the gateway."""
+    """Copy-pasteable lines (printed unwrapped): one request through the gateway, then its log."""
+    python, cli = _commands()
     call = (
         "from openai import OpenAI; print(OpenAI().chat.completions.create(model='gpt-4o-mini', "
         "messages=[{'role': 'user', 'content': 'hello'}]).usage)"
     )
     return (
         f"Try it:\n  export OPENAI_BASE_URL={a.gateway_url} OPENAI_API_KEY={a.sample_key}\n"
-        f'  python -c "{call}"'
+        f'  {python} -c "{call}"\n'
+        f"  export SPENDSCOPE_DATABASE_URL={a.database_url}\n"
+        f"  {cli} logs"
     )
 
 

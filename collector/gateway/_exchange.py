@@ -21,7 +21,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from collector.errors import BudgetExceeded, GatewayError, PricingError, RateLimited, ServerBusy
+from collector.errors import GatewayError, PolicyRefusal, PricingError
 from collector.gateway._estimate import estimate_completion, estimate_prompt
 from collector.gateway._intake import TRACEPARENT, Call, Kind
 from collector.gateway._sse import StreamObserver
@@ -33,7 +33,7 @@ from collector.pricing import (
     free_endpoint_cost,
     job_endpoint_cost,
 )
-from collector.recorder import AttemptEvent, UsageEvent, usage_columns
+from collector.recorder import RESERVED_KEYS, AttemptEvent, UsageEvent, usage_columns
 from collector.usage import Cost, CostSource, Outcome, Usage, outcome_for_status
 
 __all__ = ["Exchange", "outcome_for_status"]
@@ -77,11 +77,15 @@ class Exchange:
     # called before the last byte goes out, to hand the request to the recorder
     hand_off: Callable[[Exchange], Awaitable[None]] | None = None
     recorded: bool = False
+    notes: dict[str, Any] | None = None  # metadata the gateway itself adds (``RESERVED_KEYS``)
+    cache_hit: bool = False  # answered from the response cache (collector.gateway._cached)
+    saved_usd: Decimal | None = None  # a hit: the cost of the answer it replayed
+    capture: list[bytes] | None = None  # a stream's upstream bytes, kept for the cache
     _prompt: int | None = None
 
     def refuse(self, exc: GatewayError) -> None:
         """Our own answer instead of upstream's: refused input, policy (``blocked``), or 5xx."""
-        if isinstance(exc, RateLimited | BudgetExceeded | ServerBusy):
+        if isinstance(exc, PolicyRefusal):
             self.outcome = Outcome.BLOCKED
         else:  # a 5xx of ours (e.g. the key store is down) spends the error budget
             self.outcome = Outcome.UPSTREAM_ERROR if exc.status >= 500 else Outcome.CLIENT_ERROR
@@ -140,10 +144,15 @@ class Exchange:
             self.usage, self.cost = usage, replace(cost, note=basis)
 
     def _metadata(self) -> dict[str, Any]:
-        """The client's metadata, plus its ``traceparent`` header unless it set that key."""
+        """The client's metadata, plus its ``traceparent`` header unless it set that key, plus
+        the gateway's own notes (keys a client cannot set: its values for them are dropped)."""
         metadata = dict(self.attribution.metadata) if self.attribution else {}
+        if metadata and not RESERVED_KEYS.isdisjoint(metadata):
+            metadata = {k: v for k, v in metadata.items() if k not in RESERVED_KEYS}
         if self.traceparent is not None:
             metadata.setdefault(TRACEPARENT, self.traceparent)
+        if self.notes:
+            metadata.update(self.notes)
         return metadata
 
     def to_event(self) -> UsageEvent:
@@ -176,6 +185,8 @@ class Exchange:
             upstream_request_id=self.upstream_request_id,
             attempts=self.attempts,
             cost_note=self.cost.note[:300] if self.cost.note else None,
+            cache_hit=self.cache_hit,
+            saved_usd=self.saved_usd,
         )
 
 

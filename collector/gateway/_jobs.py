@@ -4,7 +4,9 @@ the project that created them.
 ``POST /v1/files`` is not read into memory: its body streams from the client to upstream
 (one try; a stream cannot be replayed), bounded by ``MAX_UPLOAD_BYTES``. A job created
 through ``POST /v1/batches`` is registered in ``batch_jobs`` with the key's project, user
-and tags before the client hears of it, so its lines can be attributed when it ends. A job
+and tags before the client hears of it, so its lines can be attributed when it ends; the
+request's row names the job too, and the recorder's writer registers it from there when this
+write failed (the database was down: ``collector.recorder._jobs``). A job
 is answered (retrieve, cancel) only to its own project — another project's, or one the
 gateway never relayed, is a 404 as upstream words it — and a list shows only the project's
 own jobs. These requests carry no usage: they are recorded ``unpriced`` with a note saying
@@ -25,10 +27,13 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from collector.batches import owned_ids, owner_of, register
-from collector.errors import GatewayError, NotFound, PayloadTooLarge
+from collector.errors import NotFound, PayloadTooLarge
 from collector.gateway._body import ClientGone
 from collector.gateway._exchange import Exchange
+from collector.gateway._files import Owners, check_file, json_object, own_files, store_unavailable
 from collector.gateway._forward import Reply
+from collector.gateway._intake import Call
+from collector.recorder import JOB_KEY, job_note
 
 log = logging.getLogger(__name__)
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -75,43 +80,58 @@ class UploadBody:
                 return
 
 
-async def check_access(engine: Engine, method: str, path: str, project_id: int) -> None:
-    """A job of another project (or unknown here) is a 404, before anything is forwarded."""
-    found = _ONE_JOB.fullmatch(path)
-    if found is None or not (method == "GET" or path.endswith("/cancel")):
+async def check_access(owners: Owners, call: Call, project_id: int) -> None:
+    """A job or file of another project (or unknown here) is a 404, before anything is
+    forwarded."""
+    await check_file(owners, call, project_id)
+    found = _ONE_JOB.fullmatch(call.path)
+    if found is None or not (call.method == "GET" or call.path.endswith("/cancel")):
         return
     batch_id = found.group(1)
     try:
-        owner = await asyncio.to_thread(owner_of, engine, batch_id)
+        owner = await asyncio.to_thread(owner_of, owners.engine, batch_id)
     except SQLAlchemyError:
         log.exception("gateway: cannot look up batch %s", batch_id)
-        raise GatewayError(
-            "The batch job store is unavailable; please retry shortly.",
-            code="job_store_unavailable",
-        ) from None
+        raise store_unavailable() from None
     if owner != project_id:
         raise NotFound(f"No batch found with id '{batch_id}'.", param="batch_id")
 
 
-async def after_reply(engine: Engine, ex: Exchange, reply: Reply) -> None:
-    """Register a created job; keep a listed page to the project's own jobs."""
+async def after_reply(owners: Owners, ex: Exchange, reply: Reply) -> None:
+    """Register a created job; keep a listed page to the project's own jobs (files)."""
     call, principal = ex.call, ex.principal
-    if call is None or principal is None or reply.status >= 300 or call.path != "/v1/batches":
+    if call is None or principal is None or reply.status >= 300 or reply.response is not None:
         return
-    body = _object(reply.body)
+    if call.path == "/v1/files" and call.method == "GET":
+        body = json_object(reply.body)
+        if body is not None and isinstance(body.get("data"), list):
+            reply.body = await own_files(owners, principal.project_id, body)
+        return
+    one = _ONE_JOB.fullmatch(call.path)
+    if call.path != "/v1/batches" and one is None:
+        return
+    body = json_object(reply.body)
     if body is None:
+        return
+    if one is not None:  # a job of this project (checked): its output files are too
+        for kind in ("output_file_id", "error_file_id"):
+            if isinstance(found := body.get(kind), str) and found:
+                owners.remember(found, principal.project_id)
         return
     try:
         if call.method == "POST":
+            note = job_note(body)
+            if note is not None:  # the writer registers it from the row if this write fails
+                ex.notes = {**(ex.notes or {}), JOB_KEY: note}
             attribution = ex.attribution
             await asyncio.to_thread(
-                register, engine, body, upstream=reply.upstream.name,
+                register, owners.engine, body, upstream=reply.upstream.name,
                 project_id=principal.project_id, api_key_id=principal.api_key_id,
                 end_user=attribution.end_user if attribution else principal.end_user,
                 tags=attribution.tags if attribution else principal.tags, now=datetime.now(UTC),
             )  # fmt: skip
         elif call.method == "GET" and isinstance(body.get("data"), list):
-            reply.body = await _own_page(engine, principal.project_id, body)
+            reply.body = await _own_page(owners.engine, principal.project_id, body)
     except SQLAlchemyError:
         # The job exists upstream either way: the client gets its answer (a list, empty).
         log.exception("gateway: batch job store failed for %s %s", call.method, call.path)
@@ -128,11 +148,3 @@ async def _own_page(engine: Engine, project_id: int, body: dict[str, Any]) -> by
     body["first_id"] = kept[0]["id"] if kept else None
     body["last_id"] = kept[-1]["id"] if kept else None
     return orjson.dumps(body)
-
-
-def _object(raw: bytes) -> dict[str, Any] | None:
-    try:
-        parsed = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    return parsed if isinstance(parsed, dict) else None

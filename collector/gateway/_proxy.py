@@ -31,6 +31,7 @@ from collector.errors import (
 from collector.gateway._admission import AdmissionRequest, Reservation
 from collector.gateway._body import BodyReader, ClientGone
 from collector.gateway._exchange import Exchange
+from collector.gateway._files import after_upload
 from collector.gateway._forward import Failure, Reply
 from collector.gateway._intake import Call, Kind, parse_call, traceparent
 from collector.gateway._jobs import (
@@ -129,7 +130,7 @@ class Proxy:
                 ex.call = call = parse_call(
                     method, path, scope["query_string"], raw, headers.content_type
                 )
-                await check_access(self.rt.engine, method, path, principal.project_id)
+                await check_access(self.rt.owners, call, principal.project_id)
             ex.attribution = parse_attribution(headers.spendscope, call.user, principal)
             request = AdmissionRequest(
                 path,
@@ -171,10 +172,13 @@ class Proxy:
         assert task is not None  # noqa: S101 - type narrowing: always inside a task
         watch = _DisconnectWatch(receive, ex, task)
         try:
+            if (cached := await self.rt.cache.lookup(scope["headers"], send, ex, call)).answered:
+                return
             result = await self.rt.forwarder.forward(call, scope["headers"], ex)
             if isinstance(result, Reply):
-                await after_reply(self.rt.engine, ex, result)
+                await after_reply(self.rt.owners, ex, result)
             await self._relay(send, ex, call, result)
+            await self.rt.cache.keep(cached, ex, call, result)
         except asyncio.CancelledError:
             self._cancelled(ex)
             if not ex.disconnected:
@@ -204,6 +208,8 @@ class Proxy:
             return
         finally:
             await chunks.aclose()
+        if isinstance(result, Reply):
+            await after_upload(self.rt.owners, ex, result)
         await self._relay(send, ex, call, result)
 
     async def _relay(self, send: Send, ex: Exchange, call: Call, result: Reply | Failure) -> None:

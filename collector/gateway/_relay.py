@@ -162,6 +162,8 @@ async def relay_sse(
     content, tail, clean = reply.response.content, b"", False
     try:
         async for chunk in content.iter_any():
+            if ex.capture is not None:  # kept for the response cache
+                ex.capture.append(chunk)
             out = obs.feed(chunk)
             if out and ex.ttft_ms is None:
                 ex.ttft_ms = (time.perf_counter() - ex.t0) * 1000

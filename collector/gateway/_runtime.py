@@ -8,8 +8,9 @@ guards: the :class:`Admitter` (rate limits from ``make_limiter``, hard budgets) 
 admission hook, the sweeper that releases holds of dead processes, and the
 :class:`AlertEvaluator`, run every ``alert_interval_s`` and woken at once when a settle
 moves a budget over a threshold (or the daily reconciliation with OpenAI's bill, run when an
-admin key is set, stored a fetch). The ``/metrics`` counters live here too: each recorded
-request is counted once, after its hand-over to the recorder.
+admin key is set, stored a fetch), and the retention (``collector.db.retention``). The
+``/metrics`` counters live here too: each recorded request is counted once, after its
+hand-over to the recorder.
 """
 
 from __future__ import annotations
@@ -26,10 +27,13 @@ from sqlalchemy import Engine
 from collector.alerts import AlertEvaluator
 from collector.budgets import Admitter, GatewayAdmission
 from collector.db import make_engine, session_scope
+from collector.db.retention import maintain_forever
 from collector.gateway._admission import Admission, AllowAll
 from collector.gateway._batch_poller import BatchPoller
 from collector.gateway._body import BodyBudget
+from collector.gateway._cached import ResponseCache
 from collector.gateway._exchange import Exchange
+from collector.gateway._files import Owners
 from collector.gateway._forward import Forwarder
 from collector.gateway._intake import ENDPOINTS
 from collector.gateway._upstream import UpstreamTable
@@ -61,10 +65,12 @@ class Runtime:
         self.in_flight = 0  # requests between arrival and their hand-over to the recorder
         self.metrics = GatewayMetrics(endpoints={path for _, path in ENDPOINTS} | {"/v1/realtime"})
         self.bodies = BodyBudget(settings.max_body_bytes_in_flight)
+        self.cache = ResponseCache(settings)  # its store opens with the lifespan
         self._engine: Engine | None = None
         self._recorder: Recorder | None = None
         self._keys: KeyCache | None = None
         self._forwarder: Forwarder | None = None
+        self._owners: Owners | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     # --- lifecycle -------------------------------------------------------------------
@@ -82,6 +88,7 @@ class Runtime:
         self._recorder = Recorder(self._engine, s.spool_dir, config, writer)
         await self._recorder.start()
         self._keys = KeyCache(self._engine, ttl_s=s.key_cache_ttl_s)
+        self._owners = Owners(self._engine)
         connector = aiohttp.TCPConnector(
             limit=s.upstream_max_connections, limit_per_host=0, ttl_dns_cache=300
         )
@@ -92,6 +99,7 @@ class Runtime:
             total=s.total_timeout_s, sock_connect=s.connect_timeout_s, sock_read=s.read_timeout_s
         )
         self._forwarder = Forwarder(session, self.upstreams, s, timeout)
+        self.cache.open()
         await self.refresh_overrides()
         self._tasks.append(asyncio.create_task(self._refresh_loop(), name="gateway-overrides"))
         self._start_guards(self._engine)
@@ -129,6 +137,8 @@ class Runtime:
         daily = DailyReconciler(engine, s, on_done=alerts.trigger)
         if daily.enabled:
             self._tasks.append(asyncio.create_task(daily.run_forever(), name="reconciliation"))
+        if s.retention_days is not None:  # one process per interval applies it
+            self._tasks.append(asyncio.create_task(maintain_forever(engine, s), name="retention"))
 
     async def stop(self) -> None:
         """Stop taking work: close the upstream pool, drain the recorder, book the queued
@@ -140,6 +150,7 @@ class Runtime:
                 await task
         if self._forwarder is not None:
             await self._forwarder.session.close()
+        await self.cache.aclose()
         if self._recorder is not None:
             await self._recorder.stop()
         if self.admitter is not None:
@@ -159,6 +170,13 @@ class Runtime:
         if self._engine is None:
             raise RuntimeError("gateway runtime used before its lifespan started")
         return self._engine
+
+    @property
+    def owners(self) -> Owners:
+        """Which project owns each file (the Files API's access checks)."""
+        if self._owners is None:
+            raise RuntimeError("gateway runtime used before its lifespan started")
+        return self._owners
 
     @property
     def forwarder(self) -> Forwarder:

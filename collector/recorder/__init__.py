@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collector.recorder._jobs import FILE_KEY, JOB_KEY, RESERVED_KEYS, file_note, job_note
     from collector.recorder.events import (
         AttemptEvent,
         UsageEvent,
@@ -25,6 +26,11 @@ if TYPE_CHECKING:
     from collector.recorder.writer import PoisonBatch, write_batch
 
 _WHERE = {
+    "FILE_KEY": "_jobs",
+    "JOB_KEY": "_jobs",
+    "RESERVED_KEYS": "_jobs",
+    "file_note": "_jobs",
+    "job_note": "_jobs",
     "AttemptEvent": "events",
     "UsageEvent": "events",
     "new_request_id": "events",
@@ -43,6 +49,9 @@ _WHERE = {
 }
 
 __all__ = [
+    "FILE_KEY",
+    "JOB_KEY",
+    "RESERVED_KEYS",
     "AttemptEvent",
     "BatchWriter",
     "InProcessWriter",
@@ -54,6 +63,8 @@ __all__ = [
     "UsageEvent",
     "WriterProcess",
     "derived_request_id",
+    "file_note",
+    "job_note",
     "new_request_id",
     "ulid",
     "usage_columns",

@@ -5,7 +5,8 @@ replayed spool batch never duplicates anything. Which ids are stored is asked fi
 statement: PostgreSQL COPYs the rows, which cannot skip conflicts, and on SQLite a plain
 insert after the lookup measured ~8 % faster than ``ON CONFLICT DO NOTHING RETURNING id``.
 The rollups written with the rows: hourly and daily request, project, tag, error and
-batch / flex tier rollups — all from one in-memory aggregation of the fresh events.
+batch / flex tier rollups — all from one in-memory aggregation of the fresh events — and the
+Batch API jobs the fresh rows created (``_jobs``), so a job created during an outage is known.
 
 No SQLAlchemy: ``writer.write_batch`` runs this on a pooled connection of an engine, the
 writer process on its own connection (both from the same :class:`WritePlan`).
@@ -23,6 +24,7 @@ from typing import Any
 
 from collector.errors import StorageError
 from collector.recorder._bulk import BulkInsert, BulkUpsert, PoisonBatch, pg_rollup_statement
+from collector.recorder._jobs import register_jobs
 from collector.recorder._plan import WritePlan
 from collector.recorder.events import AttemptEvent, UsageEvent
 from collector.recorder.rollup import aggregate_all, by_day, by_project
@@ -49,7 +51,7 @@ def _request_values(e: UsageEvent) -> tuple[Any, ...]:
         e.cost_usd, e.price_id, e.batch, e.service_tier, e.cache_hit, e.upstream,
         e.upstream_request_id, e.cost_note, e.web_search_calls, e.web_search_preview_calls,
         e.file_search_calls, e.code_interpreter_sessions, e.image_generation_calls,
-        e.computer_calls, e.batch_id, len(e.attempts),
+        e.computer_calls, e.batch_id, e.saved_usd, len(e.attempts),
     )  # fmt: skip
 
 
@@ -119,6 +121,7 @@ def write_events(conn: Any, plan: WritePlan, events: Sequence[UsageEvent]) -> in
         fresh = _insert_rows(conn, plan.dialect, statements, events)
         if fresh:
             _rollup(conn, plan.dialect, statements, fresh)
+            register_jobs(conn, plan.dialect, fresh)
         conn.commit()
         return len(fresh)
     except BaseException as exc:

@@ -30,7 +30,7 @@ _US = timedelta(microseconds=1)
 _request_values = attrgetter(*REQUEST_FIELDS)
 _attempt_values = attrgetter(*ATTEMPT_FIELDS)
 _TIMES = ("started_at",)
-_DECIMALS = ("cost_usd", "audio_seconds")
+_DECIMALS = ("cost_usd", "audio_seconds", "saved_usd")
 
 
 class CodecError(ValueError):

@@ -136,6 +136,7 @@ class UsageEvent:
     image_generation_calls: int = 0
     computer_calls: int = 0
     batch_id: str | None = None  # the Batch API job this row is a line of
+    saved_usd: Decimal | None = None  # a response cache hit: the cost of the answer it replayed
     attempts: list[AttemptEvent] = field(default_factory=list)
 
     @property
@@ -161,7 +162,7 @@ def usage_columns(u: Usage) -> dict[str, Any]:
     }
 
 
-_DECIMAL_FIELDS = {"cost_usd", "audio_seconds"}
+_DECIMAL_FIELDS = {"cost_usd", "audio_seconds", "saved_usd"}
 _TIME_FIELDS = {"started_at"}
 
 

@@ -10,8 +10,7 @@ events (idempotently: rows already stored are skipped) and deletes it.
 A segment is deleted once every event in it was written or spooled and a newer segment
 took over. A background thread fsyncs the segment being written: every ``sync_interval_s``
 (what a machine crash can lose; 0 lost with ``fsync`` durability, where each response waits
-for the fsync that covers its event — one fsync serves every event appended before it; the
-thread switch interval is kept short meanwhile, so the thread is not held up by the GIL).
+for the fsync that covers its event — one fsync serves every event appended before it).
 
 A journal that cannot be written (a full or read-only disk) never stops traffic: the event
 stays in memory, the failure is counted and ``/healthz`` says so.
@@ -30,7 +29,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from collector.recorder import codec
-from collector.recorder._switch import QUICK_SWITCHES
 
 log = logging.getLogger(__name__)
 SUFFIX = ".journal"
@@ -161,10 +159,6 @@ class Journal:
 
     # --- the sync thread --------------------------------------------------------------------
     def start(self) -> None:
-        if self.fsync:
-            # Responses wait on this thread: once an fsync returns, it must get the GIL back
-            # from a busy event loop in well under CPython's 5 ms switch interval.
-            QUICK_SWITCHES.__enter__()
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="journal-sync", daemon=True)
         self._thread.start()
@@ -175,8 +169,6 @@ class Journal:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(10)
-            if self.fsync:
-                QUICK_SWITCHES.__exit__(None, None, None)
         self._thread = None
         self._current = None
         with self._lock:

@@ -47,7 +47,7 @@ class WriterProcess:
         url: str,
         *,
         busy_timeout_ms: int = 5000,
-        cache_kib: int = 8 * 1024,  # the default of SPENDSCOPE_RECORDER_SQLITE_CACHE_MIB
+        cache_kib: int = 2 * 1024,  # the default of SPENDSCOPE_RECORDER_SQLITE_CACHE_MIB
         respawn_after_s: float = 1.0,
         stop_timeout_s: float = 10.0,
     ) -> None:

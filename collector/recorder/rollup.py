@@ -68,7 +68,7 @@ def attempt_failed(attempt: AttemptEvent) -> bool:
 _EMPTY: dict[str, Any] = dict.fromkeys(_INT_COUNTERS, 0)
 _EMPTY.update(dict.fromkeys(LATENCY_COLUMNS, 0))
 _EMPTY.update(dict.fromkeys(TTFT_COLUMNS, 0))
-_EMPTY.update(cost_usd=_ZERO, failed_attempt_cost_usd=_ZERO, duration_ms_sum=0.0)
+_EMPTY.update(cost_usd=_ZERO, failed_attempt_cost_usd=_ZERO, saved_usd=_ZERO, duration_ms_sum=0.0)
 _EMPTY["ttft_ms_sum"] = 0.0
 _STREAM = attrgetter("stream")
 _PROMPT = attrgetter("prompt_tokens")
@@ -80,6 +80,7 @@ _AUDIO_COMPLETION = attrgetter("audio_completion_tokens")
 _TOOL_CALLS = tuple((name, attrgetter(name)) for name in TOOL_CALL_FIELDS)
 _SOURCE = attrgetter("cost_source")
 _COST = attrgetter("cost_usd")
+_SAVED = attrgetter("saved_usd")
 _DURATION = attrgetter("duration_ms")
 _TTFT = attrgetter("ttft_ms")
 _ATTEMPTS = attrgetter("attempts")
@@ -119,6 +120,8 @@ def _sum_rollup(group: list[UsageEvent], outcome: str) -> dict[str, Any]:
             (a.cost_usd for a in failed if a.cost_usd is not None), _ZERO
         )
     row["cost_usd"] = _money(group)
+    if outcome == "cache_hit":
+        row["saved_usd"] = sum(filter(_IS_SET, map(_SAVED, group)), _ZERO)
     durations = list(map(_DURATION, group))
     row["duration_ms_sum"] = sum(durations, 0.0)
     for index, count in bucket_counts(durations).items():
@@ -207,7 +210,7 @@ def aggregate_all(events: Iterable[UsageEvent]) -> Aggregates:
                     tags[tag_key] = [e]
                 else:
                     tagged.append(e)
-        if outcome != "success":
+        if outcome != "success" and outcome != "cache_hit":
             error_key = (*key, e.error_type or "", e.http_status or 0)
             error_row = errors.get(error_key)
             if error_row is None:

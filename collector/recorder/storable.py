@@ -97,7 +97,9 @@ class Fit:
             status = event.http_status
             if status is not None and (type(status) is not int or not 0 <= status <= 999):
                 return False
-            if not _storable_money(event.cost_usd) or event.audio_seconds > AUDIO_SECONDS_MAX:
+            if not (_storable_money(event.cost_usd) and _storable_money(event.saved_usd)):
+                return False
+            if event.audio_seconds > AUDIO_SECONDS_MAX:
                 return False
             for attempt in event.attempts:
                 if not (
@@ -170,6 +172,9 @@ def _money(event: UsageEvent, notes: list[str]) -> None:
     if not _storable_money(event.cost_usd):
         notes.append(f"cost_usd: {str(event.cost_usd)[:40]} cannot be stored; unpriced")
         event.cost_usd, event.cost_source = None, "unpriced"
+    if not _storable_money(event.saved_usd):
+        notes.append(f"saved_usd: {str(event.saved_usd)[:40]} cannot be stored; dropped")
+        event.saved_usd = None
     for attempt in event.attempts:
         if not _storable_money(attempt.cost_usd):
             notes.append(f"attempts[{attempt.attempt_no}].cost_usd: cannot be stored; dropped")

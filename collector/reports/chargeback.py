@@ -6,13 +6,15 @@ and untagged requests are absent); those rollups carry no cached/reasoning token
 empty) and no unpriced count, which is therefore counted from ``requests`` (exact, slower).
 ``cost_usd`` is the priced part; it is empty when a group has unpriced requests and no
 priced spend at all (its cost is unknown, never $0); ``unpriced_requests`` always counts.
+``cache_hits`` / ``cache_saved_usd``: requests answered by the response cache ($0 each) and
+the cost of the answers they replayed (empty by tag: the tag rollups do not carry them).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -46,6 +48,8 @@ class ChargebackRow:
     reasoning_tokens: int | None
     cost_usd: Decimal | None
     unpriced_requests: int
+    cache_hits: int | None = 0
+    cache_saved_usd: Decimal | None = ZERO
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +70,10 @@ def _add(a: int | None, b: int | None) -> int | None:
     return None if a is None or b is None else a + b
 
 
+def _add_money(a: Decimal | None, b: Decimal | None) -> Decimal | None:
+    return None if a is None or b is None else a + b
+
+
 def sum_rows(rows: Sequence[ChargebackRow]) -> ChargebackRow:
     """Column sums; the total cost is empty only when every row's cost is."""
     total = ChargebackRow("(total)", 0, 0, 0, 0, 0, None, 0)
@@ -80,6 +88,8 @@ def sum_rows(rows: Sequence[ChargebackRow]) -> ChargebackRow:
             _add(total.reasoning_tokens, r.reasoning_tokens),
             cost,
             total.unpriced_requests + r.unpriced_requests,
+            _add(total.cache_hits, r.cache_hits),
+            _add_money(total.cache_saved_usd, r.cache_saved_usd),
         )
     return total
 
@@ -113,7 +123,16 @@ def _rollup_rows(conn: Connection, f: Filters, by: GroupBy) -> list[ChargebackRo
     sums += ("reasoning_tokens", "cost_usd", "unpriced_requests")
     names = project_names(conn) if by == "project" else key_labels(conn) if by == "key" else None
     cells = sorted(grouped(conn, f, (_COLUMN[by],), sums).items())
-    return [_row(label(group, names), values) for (group,), values in cells]
+    hits = grouped(
+        conn, f, (_COLUMN[by],), ("requests", "saved_usd"),
+        where=lambda t: [t.c.outcome == "cache_hit"],
+    )  # fmt: skip
+    rows = []
+    for key, values in cells:
+        n, saved = hits.get(key, (0, ZERO))
+        row = _row(label(key[0], names), values)
+        rows.append(replace(row, cache_hits=_n(n), cache_saved_usd=saved or ZERO))
+    return rows
 
 
 def _unpriced_per_tag(conn: Connection, f: Filters) -> dict[str, int]:
@@ -131,7 +150,11 @@ def _tag_rows(conn: Connection, f: Filters) -> list[ChargebackRow]:
     cells = sorted(grouped(conn, f, ("tag",), sums, table=TAGS).items())
     unpriced = _unpriced_per_tag(conn, f)
     return [
-        _row(tag, (n, prompt, None, completion, None, cost, unpriced.get(tag, 0)))
+        replace(
+            _row(tag, (n, prompt, None, completion, None, cost, unpriced.get(tag, 0))),
+            cache_hits=None,
+            cache_saved_usd=None,
+        )
         for (tag,), (n, prompt, completion, cost) in cells
     ]
 

@@ -24,7 +24,8 @@ Column mapping (FOCUS name → value):
 - Tags: JSON ``{"project": name}``.
 - x_Requests, x_InputTokens (uncached), x_CachedInputTokens, x_OutputTokens,
   x_ReasoningTokens, x_UnpricedRequests, x_CostStatus (priced | partially_unpriced |
-  unpriced).
+  unpriced), x_CacheHits (requests answered by the response cache, $0 each) and
+  x_CacheSavedCost (the cost of the answers they replayed: what the cache saved).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ FOCUS_COLUMNS: tuple[str, ...] = (
     "ResourceId", "ResourceName", "ResourceType", "RegionId", "SubAccountId",
     "SubAccountName", "Tags", "x_Requests", "x_InputTokens", "x_CachedInputTokens",
     "x_OutputTokens", "x_ReasoningTokens", "x_UnpricedRequests", "x_CostStatus",
+    "x_CacheHits", "x_CacheSavedCost",
 )  # fmt: skip
 _FIXED = {
     "BillingCurrency": "USD", "ChargeCategory": "Usage", "ChargeClass": "",
@@ -85,10 +87,18 @@ def focus_rows(
     start, end = parse_month(month)
     sums: tuple[str, ...] = ("requests", "prompt_tokens", "cached_tokens", "completion_tokens")
     sums += ("reasoning_tokens", "unpriced_requests", "cost_usd")
+    f = Filters(start, end)
     with engine.connect() as conn:
         names = project_names(conn)
-        cells = grouped(conn, Filters(start, end), ("project_id", "model"), sums, bucket="day")
-    return [_focus_row((*k, *v), names, start, end, account) for k, v in sorted(cells.items())]
+        cells = grouped(conn, f, ("project_id", "model"), sums, bucket="day")
+        hits = grouped(
+            conn, f, ("project_id", "model"), ("requests", "saved_usd"), bucket="day",
+            where=lambda t: [t.c.outcome == "cache_hit"],
+        )  # fmt: skip
+    return [
+        _focus_row((*k, *v, *hits.get(k, (0, Decimal(0)))), names, start, end, account)
+        for k, v in sorted(cells.items())
+    ]
 
 
 def _focus_row(
@@ -98,7 +108,8 @@ def _focus_row(
     end: datetime,
     account: tuple[str, str],
 ) -> dict[str, str]:
-    day, pid, model, requests, prompt, cached, completion, reasoning, unpriced, cost = r
+    day, pid, model, requests, prompt, cached, completion, reasoning, unpriced, cost = r[:10]
+    hits, saved = r[10:]
     project, model = label(pid, names), label(model)
     tokens = int(prompt) + int(completion)
     status = _cost_status(int(unpriced), cost if cost is not None else Decimal(0))
@@ -117,6 +128,7 @@ def _focus_row(
         "x_Requests": str(requests), "x_InputTokens": str(int(prompt) - int(cached)),
         "x_CachedInputTokens": str(cached), "x_OutputTokens": str(completion),
         "x_ReasoningTokens": str(reasoning), "x_UnpricedRequests": str(unpriced),
-        "x_CostStatus": status,
+        "x_CostStatus": status, "x_CacheHits": str(int(hits or 0)),
+        "x_CacheSavedCost": money_text(saved if saved is not None else Decimal(0)),
     }  # fmt: skip
     return {name: row[name] for name in FOCUS_COLUMNS}

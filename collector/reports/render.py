@@ -17,13 +17,14 @@ Format = Literal["csv", "json", "focus"]
 FORMATS: tuple[Format, ...] = ("csv", "json", "focus")
 CHARGEBACK_COLUMNS = (
     "group", "requests", "prompt_tokens", "cached_tokens", "completion_tokens",
-    "reasoning_tokens", "cost_usd", "unpriced_requests",
+    "reasoning_tokens", "cost_usd", "unpriced_requests", "cache_hits", "cache_saved_usd",
 )  # fmt: skip
 
 
 def _cells(row: ChargebackRow) -> dict[str, Any]:
     cells = asdict(row)
     cells["cost_usd"] = money_text(row.cost_usd)
+    cells["cache_saved_usd"] = money_text(row.cache_saved_usd)
     return {k: "" if v is None else v for k, v in cells.items()}
 
 

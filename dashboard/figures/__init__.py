@@ -6,6 +6,7 @@ model keeps its colour across pages, pre-formats money for hover text with ``for
 """
 
 from dashboard.figures._base import (
+    LINE_SERIES,
     NO_DATA_HINT,
     empty,
     fold_groups,
@@ -37,6 +38,7 @@ from dashboard.figures._usage import (
 
 __all__ = [
     "KIND_LABELS",
+    "LINE_SERIES",
     "NO_DATA_HINT",
     "SAVINGS_HINT",
     "attempts_per_success",

@@ -10,6 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 
+from collector.analytics import FAILED_SERIES, OTHER_SERIES
 from dashboard import format as fmt
 from dashboard.palette import OUTCOME_COLOURS, colour_for
 
@@ -17,6 +18,7 @@ NO_DATA_HINT = "No requests in this range — point your SDK at the gateway (see
 FONT = "Lato, system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"
 OTHER = "Other"
 MAX_SERIES = 8
+LINE_SERIES = 6  # named lines on a chart; more read as spaghetti, so the rest are "other"
 _HOUR_HOVER = "%a %b %d, %H:%M UTC"
 _DAY_HOVER = "%a %b %d, %Y"
 
@@ -81,10 +83,50 @@ def _time_hover(bucket: str) -> str:
     return _HOUR_HOVER if bucket == "hour" else _DAY_HOVER
 
 
+def _step(bucket: str) -> pd.Timedelta:
+    return pd.Timedelta(hours=1) if bucket == "hour" else pd.Timedelta(days=1)
+
+
+DAY_TICKS_UP_TO = 14  # days: one tick a day up to here; beyond, plotly's weeks and months
+
+
+def time_axis(fig: go.Figure, stamps: pd.Series, bucket: str) -> go.Figure:
+    """An x axis that reads well for one point, one day or a year of buckets.
+
+    The range is the buckets' own span plus half a bucket each side (a lone point gets a
+    whole bucket each side), so plotly never zooms into milliseconds around one value.
+    Daily buckets are labelled by date, one tick a day when there are few, never by hour.
+    """
+    if stamps.empty:
+        return fig
+    lo, hi, step = pd.Timestamp(stamps.min()), pd.Timestamp(stamps.max()), _step(bucket)
+    pad = step if lo == hi else step / 2
+    fig.update_xaxes(type="date", range=[lo - pad, hi + pad], hoverformat=_time_hover(bucket))
+    days = (hi - lo) / pd.Timedelta(days=1)
+    if bucket == "day":
+        fig.update_xaxes(tickformat="%b %d")
+        if days <= DAY_TICKS_UP_TO:
+            fig.update_xaxes(dtick=86_400_000, tick0=lo.normalize())
+    elif days <= 1:
+        fig.update_xaxes(tickformat="%H:%M\n%b %d")
+    return fig
+
+
+def with_gaps(rows: pd.DataFrame, bucket: str) -> pd.DataFrame:
+    """``rows`` (one series, sorted by ``ts``) with an empty row in each missing bucket, so a
+    line breaks where there was no data instead of being drawn straight across it."""
+    if len(rows) < 2:
+        return rows
+    full = pd.date_range(rows["ts"].min(), rows["ts"].max(), freq=_step(bucket))
+    if len(full) == len(rows):
+        return rows
+    return rows.set_index("ts").reindex(full).rename_axis("ts").reset_index()
+
+
 def money_stack(fig: go.Figure, totals: pd.Series, bucket: str, *, height: int = 320) -> go.Figure:
     """Bars stacked per time bucket, a money axis sized to the tallest stack, one hover."""
     fig.update_layout(barmode="stack", hovermode="x unified", bargap=0.15)
-    fig.update_xaxes(hoverformat=_time_hover(bucket))
+    time_axis(fig, pd.Series(totals.index), bucket)
     fig.update_yaxes(tickformat=money_axis_format(max(totals, default=0)), rangemode="tozero")
     return _style(fig, height=height, legend=True)
 
@@ -130,22 +172,35 @@ def series_lines(
     texts = {f"_h{i}": list(column) for i, column in enumerate(hover(data))}
     data = data.assign(**texts)
     fig = new_figure()
-    for name in sorted(data[series].unique()):
-        rows = data[data[series] == name]
+    for name in _series_order(data, series):
+        rows = with_gaps(data[data[series] == name].sort_values("ts"), bucket)
         fig.add_scatter(
             x=rows["ts"],
             y=rows[y] / scale,
             name=str(name),
             mode="lines+markers",
             marker={"size": 5},
-            line={"color": colour_for(str(name)), "width": 2},
+            line={"color": series_colour(str(name)), "width": 2},
             customdata=rows[list(texts)].to_numpy() if texts else None,
             hovertemplate=template + "<extra>%{fullData.name}</extra>",
             connectgaps=False,
         )
     fig.update_layout(hovermode="x unified")
-    fig.update_xaxes(hoverformat=_time_hover(bucket))
+    time_axis(fig, data["ts"], bucket)
     return _style(fig)
+
+
+LAST_SERIES = (OTHER_SERIES, FAILED_SERIES)  # drawn after the named series, in this order
+_SERIES_COLOURS = {OTHER_SERIES: "#bdc3c7", FAILED_SERIES: OUTCOME_COLOURS["upstream_error"]}
+
+
+def series_colour(name: str) -> str:
+    return _SERIES_COLOURS.get(name) or colour_for(name)
+
+
+def _series_order(data: pd.DataFrame, series: str) -> list[Any]:
+    names = sorted(n for n in data[series].unique() if n not in LAST_SERIES)
+    return names + [n for n in LAST_SERIES if n in set(data[series])]
 
 
 def outcome_colour(outcome: str) -> str:

@@ -123,22 +123,41 @@ def attempts_per_success(df: pd.DataFrame, bucket: str) -> go.Figure:
     return fig
 
 
+LABEL_CHARS = 28  # a category label longer than this is cut (the hover has it whole)
+
+
+def _short(label: str) -> str:
+    return label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 1] + "…"
+
+
 def errors_by(df: pd.DataFrame, dimension: str) -> go.Figure:
-    """Failed requests by ``dimension`` (error_type, http_status or model), stacked by outcome."""
+    """Failed requests by ``dimension`` (error_type, http_status or model), stacked by outcome.
+
+    Horizontal bars, largest on top: category names read level at any width and never run
+    into the legend, which sits above the chart.
+    """
     if df.empty:
         return empty("No failed requests in this range")
     data = df.assign(_d=df[dimension].astype("string").fillna("(unknown)"))
-    order = list(data.groupby("_d")["requests"].sum().sort_values(ascending=False).index)
+    order = list(data.groupby("_d")["requests"].sum().sort_values(ascending=True).index)
     fig = new_figure()
     for outcome in sorted(data["outcome"].unique()):
         rows = data[data["outcome"] == outcome].groupby("_d", as_index=False)["requests"].sum()
         fig.add_bar(
-            x=list(rows["_d"]),
-            y=list(rows["requests"]),
+            y=[_short(str(d)) for d in rows["_d"]],
+            x=list(rows["requests"]),
+            orientation="h",
             name=outcome.replace("_", " "),
             marker_color=outcome_colour(outcome),
-            hovertemplate="%{x}: %{y:,} requests<extra>%{fullData.name}</extra>",
+            customdata=list(rows["_d"]),
+            hovertemplate="%{customdata}: %{x:,} requests<extra>%{fullData.name}</extra>",
         )
     fig.update_layout(barmode="stack")
-    fig.update_xaxes(categoryorder="array", categoryarray=order, type="category")
-    return _style(fig)
+    categories = [_short(str(d)) for d in order]
+    fig.update_yaxes(categoryorder="array", categoryarray=categories, type="category",
+                     automargin=True)  # fmt: skip
+    fig.update_xaxes(rangemode="tozero", tickformat=",d")
+    _style(fig, height=max(220, 30 * len(order) + 90))
+    fig.update_layout(legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0})
+    fig.update_layout(margin={"t": 36})
+    return fig

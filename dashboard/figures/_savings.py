@@ -1,4 +1,4 @@
-"""What cached tokens and the Batch API / flex tier saved, over time."""
+"""What cached tokens, the Batch API / flex tier and the response cache saved, over time."""
 
 from __future__ import annotations
 
@@ -10,10 +10,21 @@ from dashboard.figures._base import empty, money_stack, new_figure
 
 SAVINGS_HINT = (
     "No savings in this range — repeated prompt prefixes (≥ 1,024 tokens) are cached "
-    "automatically; send work that can wait through the Batch API or service_tier=flex"
+    "automatically; send work that can wait through the Batch API or service_tier=flex; "
+    "turn on the gateway's response cache for repeated deterministic requests"
 )
-KIND_LABELS = {"cache": "cached tokens", "batch": "Batch API", "flex": "flex tier"}
-KIND_COLOURS = {"cache": "#18bc9c", "batch": "#3498db", "flex": "#8e44ad"}
+KIND_LABELS = {
+    "cache": "cached tokens",
+    "batch": "Batch API",
+    "flex": "flex tier",
+    "response_cache": "response cache",
+}
+KIND_COLOURS = {
+    "cache": "#18bc9c",
+    "batch": "#3498db",
+    "flex": "#8e44ad",
+    "response_cache": "#f39c12",
+}
 
 
 def priced_savings(df: pd.DataFrame) -> pd.DataFrame:

@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
+from collector.analytics import FAILED_SERIES
 from dashboard import format as fmt
 from dashboard.figures._base import (
     NO_DATA_HINT,
@@ -101,8 +102,9 @@ def latency_over_time(df: pd.DataFrame, column: str, bucket: str) -> go.Figure:
 
 def tokens_per_second(df: pd.DataFrame, bucket: str) -> go.Figure:
     """Output tokens per second of request time, one line per model."""
+    answered = df[df["model"] != FAILED_SERIES]
     fig = series_lines(
-        df, "tokens_per_s", bucket, series="model", template="%{customdata[0]}",
+        answered, "tokens_per_s", bucket, series="model", template="%{customdata[0]}",
         hover=lambda data: [[fmt.rate(v, "tok/s") for v in data["tokens_per_s"]]],
     )  # fmt: skip
     if fig is None:
@@ -130,35 +132,46 @@ def _burn_values(
     return used, ahead, hover
 
 
+BURN_AXIS_MAX = 2.0  # 200 %: a forecast beyond is drawn at the edge, labelled with its value
+_USED_LEGEND = (("spent, under 80 %", 0.0), ("spent, 80–100 %", 0.8), ("spent, over 100 %", 1.0))
+
+
 def budget_burn(df: pd.DataFrame) -> go.Figure:
-    """Each budget's spend so far (bar) and forecast (◆) as a share of its amount."""
+    """Each budget's spend so far (bar) and forecast (◆) as a share of its amount.
+
+    The axis stops at ``BURN_AXIS_MAX`` (or the largest spend): one runaway forecast would
+    otherwise squash every bar; it is drawn at the edge with its value written beside it.
+    The bars' colour says how much is used, and the legend names those colours.
+    """
     if df.empty:
         return empty("No budgets yet — add one to track spend against a limit")
     data = df.iloc[::-1]
     used, ahead, hover = _burn_values(data)
     labels = [f"{n} · {h[0]} of {h[1]}" for n, h in zip(data["name"], hover, strict=True)]
+    top = max(1.1, min(max(*used, *ahead, 0.0), BURN_AXIS_MAX), *used) * 1.05
     fig = new_figure()
     fig.add_bar(
-        x=used,
-        y=labels,
-        orientation="h",
-        name="spent",
-        marker_color=[_used_colour(u) for u in used],
-        customdata=hover,
+        x=used, y=labels, orientation="h", showlegend=False,
+        marker_color=[_used_colour(u) for u in used], customdata=hover,
         hovertemplate="<b>%{y}</b> (%{customdata[3]})<br>spent %{customdata[0]} of "
         "%{customdata[1]}<br>forecast %{customdata[2]}<extra></extra>",
-    )
+    )  # fmt: skip
+    for name, share in _USED_LEGEND:
+        fig.add_bar(x=[None], y=[labels[0]], orientation="h", name=name,
+                    marker_color=_used_colour(share), hoverinfo="skip")  # fmt: skip
+    clipped = [a > top for a in ahead]
     fig.add_scatter(
-        x=ahead,
-        y=labels,
-        mode="markers",
-        name="forecast",
-        marker={"symbol": "diamond", "size": 11, "color": "#2c3e50"},
+        x=[min(a, top * 0.985) for a in ahead], y=labels, name="forecast",
+        mode="markers+text", textposition="middle left",
+        text=[f"{a:.0%} ▸" if c else "" for a, c in zip(ahead, clipped, strict=True)],
+        marker={"symbol": ["triangle-right" if c else "diamond" for c in clipped], "size": 11,
+                "color": "#2c3e50"},
         customdata=hover,
         hovertemplate="<b>%{y}</b><br>forecast %{customdata[2]} of %{customdata[1]}<extra></extra>",
-    )
+    )  # fmt: skip
     fig.add_vline(x=1, line_dash="dash", line_color="#e74c3c")
-    fig.update_xaxes(tickformat=".0%", range=[0, max(1.1, *used, *ahead) * 1.05])
+    fig.update_layout(barmode="overlay")
+    fig.update_xaxes(tickformat=".0%", range=[0, top])
     fig.update_yaxes(automargin=True)
     return _style(fig, height=max(200, 44 * len(data) + 80))
 

@@ -23,6 +23,7 @@ ATTEMPT_HEADERS = tables.columns(
     [
         ("attempt_no", "#"),
         ("started_at", "Started (UTC)"),
+        ("wait_ms", "Waited"),
         ("duration_ms", "Duration"),
         ("model", "Model"),
         ("http_status", "Status"),
@@ -32,7 +33,8 @@ ATTEMPT_HEADERS = tables.columns(
     ]
 )
 ATTEMPT_FORMATS = {
-    "started_at": tables.when,
+    "started_at": tables.when_ms,
+    "wait_ms": tables.duration,
     "duration_ms": tables.duration,
     "cost_usd": tables.money,
     "completion_tokens": tables.count,
@@ -41,9 +43,16 @@ ATTEMPT_FORMATS = {
 
 
 def attempts_frame(detail: RequestDetail) -> pd.DataFrame:
-    """The attempts as a DataFrame (for the table and its CSV)."""
+    """The attempts as a DataFrame (for the table and its CSV), with ``wait_ms``: the time
+    between the previous attempt's end and this one's start — the backoff."""
     rows = [[getattr(a, c) for c in ATTEMPT_COLUMNS] for a in detail.attempts]
-    return pd.DataFrame(rows, columns=list(ATTEMPT_COLUMNS))
+    df = pd.DataFrame(rows, columns=list(ATTEMPT_COLUMNS))
+    waits: list[float | None] = [None]
+    for before, after in zip(detail.attempts, detail.attempts[1:], strict=False):
+        ended = before.started_at.timestamp() * 1000 + float(before.duration_ms or 0)
+        waits.append(max(after.started_at.timestamp() * 1000 - ended, 0.0))
+    df.insert(2, "wait_ms", waits[: len(df)])
+    return df
 
 
 def outcome_badge(outcome: str) -> html.Span:

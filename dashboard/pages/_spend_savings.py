@@ -1,4 +1,4 @@
-"""The Spend page's savings: what cached tokens and batch / flex traffic saved, with a CSV."""
+"""The Spend page's savings: cached tokens, batch / flex and the response cache, with a CSV."""
 
 from __future__ import annotations
 
@@ -53,8 +53,9 @@ def section() -> dbc.Card:
         "Savings",
         [html.Div(id=TOTALS, className="ss-savings-totals"), graph(GRAPH, height=280), table],
         controls=csv_button(CSV, DOWNLOAD),
-        subtitle="cached prompt tokens at the cached rate, and Batch API / flex requests at "
-        "their discounted rates, against standard list prices",
+        subtitle="cached prompt tokens at the cached rate, Batch API / flex requests at "
+        "their discounted rates, against standard list prices, and answers replayed by the "
+        "response cache at the cost of the original",
     )
 
 

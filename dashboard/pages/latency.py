@@ -78,7 +78,7 @@ def update(search: str | None, _tick: int | None) -> tuple[go.Figure, go.Figure,
     if v.filters.tags:
         hint = figures.empty(TAG_HINT.format(what="Latency"))
         return hint, hint, hint
-    df = analytics.latency_over_time(v.engine, v.filters, v.bucket)
+    df = analytics.latency_over_time(v.engine, v.filters, v.bucket, top=figures.LINE_SERIES)
     pct = _pct(search)
     return (
         figures.latency_over_time(df, f"{pct}_ms", v.bucket),

@@ -171,7 +171,7 @@ def update_latency(search: str | None, _tick: int | None) -> go.Figure:
     v = view(search)
     if v.filters.tags:
         return figures.empty(TAG_HINT.format(what="Latency"))
-    df = analytics.latency_over_time(v.engine, v.filters, v.bucket)
+    df = analytics.latency_over_time(v.engine, v.filters, v.bucket, top=figures.LINE_SERIES)
     return figures.latency_over_time(df, "p95_ms", v.bucket)
 
 

@@ -71,18 +71,19 @@ async def test_a_runaway_key_is_reported_with_its_band_and_who_spent(
     evaluator = AlertEvaluator(engine, s)
 
     report = await evaluator.evaluate_once(NOW)
-    assert len(report.fired) == 1 and report.fired[0].endswith("|1h|6|key:sk-ss-aaaa")
+    assert len(report.fired) == 1 and report.fired[0].endswith("|1h|4.5|key:sk-ss-aaaa")
     [hook] = receiver.on("/hook")
     body = json.loads(hook.body)
     assert body["kind"] == "spend_anomaly" and body["event"] == "alert.fired"
     d = body["details"]
     assert d["scope"] == "key:sk-ss-aaaa" and d["complete"] is True
-    # history 2, 2, 2, 2 (then 4 weeks before the keys spent): median 2, MAD 0 → spread 0.80
-    # (40 % of the median) → band 0 … 2 + 6 × 0.80
-    assert (Decimal(d["observed_usd"]), Decimal(d["median_usd"])) == (Decimal(30), Decimal(2))
+    # history 2, 2, 2, 2 (then 8 weeks before the keys spent): usual 2 (the mean of the middle
+    # two), MAD 0 → spread 0.92 (46 % of the usual) → band 0 … 2 + 4.5 × 0.92
+    assert (Decimal(d["observed_usd"]), Decimal(d["usual_usd"])) == (Decimal(30), Decimal(2))
+    assert Decimal(d["median_usd"]) == 2
     assert (Decimal(d["expected_low_usd"]), Decimal(d["expected_high_usd"])) == (
         Decimal(0),
-        Decimal("6.8"),
+        Decimal("6.14"),
     )
     assert d["factor"] == "15.00" and d["weeks"] == 4
     assert [(u["user"], Decimal(u["cost_usd"]), u["requests"]) for u in d["top_users"]] == [
@@ -94,7 +95,7 @@ async def test_a_runaway_key_is_reported_with_its_band_and_who_spent(
         in (body["message"])
     )
     assert (
-        "expected $0.00–$6.80 (median $2.00 of the same hours in 4 earlier weeks)"
+        "expected $0.00–$6.14 (usual $2.00 of the same hours in 4 earlier weeks)"
         in (body["message"])
     )
     [mail] = inbox.messages
@@ -113,7 +114,7 @@ async def test_a_runaway_key_is_reported_with_its_band_and_who_spent(
     assert total == 1
     row = df.iloc[0]
     assert (row["kind"], row["scope"], row["period"]) == ("spend_anomaly", "key: sk-ss-aaaa", "1h")
-    assert row["threshold"] == "above median + 6 spreads"
+    assert row["threshold"] == "above usual + 4.5 spreads"
 
 
 async def test_the_running_hour_alerts_before_it_ends(engine: Engine, receiver: Receiver) -> None:
@@ -124,10 +125,10 @@ async def test_the_running_hour_alerts_before_it_ends(engine: Engine, receiver: 
     add_rule(engine, "acme", "spend_anomaly", "project:acme", {},
              (parse_channel("webhook", receiver.base + "/hook", s),), NOW)  # fmt: skip
     report = await AlertEvaluator(engine, s).evaluate_once(NOW)
-    assert len(report.fired) == 1 and report.fired[0].endswith("|1h|6|")  # the whole project
+    assert len(report.fired) == 1 and report.fired[0].endswith("|1h|4.5|")  # the whole project
     d = json.loads(receiver.on("/hook")[0].body)["details"]
     assert d["complete"] is False and d["scope"] == "project:acme"
-    assert Decimal(d["observed_usd"]) == 9 and Decimal(d["median_usd"]) == 0  # 03:00 had no spend
+    assert Decimal(d["observed_usd"]) == 9 and Decimal(d["usual_usd"]) == 0  # 03:00 had no spend
     assert d["factor"] is None and d["end"] == NOW.isoformat()
     assert "so far" in json.loads(receiver.on("/hook")[0].body)["message"]
 

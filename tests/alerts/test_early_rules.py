@@ -109,6 +109,7 @@ def test_forecast_overrun_states_the_date() -> None:
         (RuleKind.SPEND_ANOMALY, "user:bob", {"per": "tag:team"}, "cannot be combined"),
         (RuleKind.SPEND_ANOMALY, "tag:team=ml", {"per": "tag:env"}, "cannot be split per tag"),
         (RuleKind.SPEND_ANOMALY, "global", {"threshold": 3}, "unknown parameter(s)"),
+        (RuleKind.SPEND_ANOMALY, "global", {"center": "mean"}, "bad center 'mean'"),
         (RuleKind.BUDGET_EXHAUSTION, "global", {"margin": "a week"}, "bad window"),
         (RuleKind.BUDGET_EXHAUSTION, "global", {"rate_window": "recent"}, "or 'period'"),
     ],
@@ -126,8 +127,8 @@ def test_good_parameters_keep_their_defaults() -> None:
         RuleKind.SPEND_ANOMALY, parse_scope("tag:team=ml"), {"per": "model", "window": "3h"}
     )
     assert params == {
-        "window": "3h", "weeks": 8, "sensitivity": 6, "min_usd": "1", "floor_pct": 40,
-        "floor_usd": "0.25", "per": "model", "top": 5,
+        "window": "3h", "weeks": 12, "sensitivity": "4.5", "min_usd": "1", "floor_pct": "46",
+        "floor_usd": "0.34", "center": "trimmed", "per": "model", "top": 5,
     }  # fmt: skip
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pandas as pd
@@ -10,6 +11,14 @@ import pytest
 from sqlalchemy import Engine
 
 from collector.analytics import alert_history
+from collector.budgets import (
+    DEFAULT_THRESHOLDS,
+    BudgetSpec,
+    Mode,
+    create_budget,
+    parse_period,
+    parse_scope,
+)
 from collector.db import AlertEvent, AlertRule, session_scope
 
 T = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -81,3 +90,28 @@ def test_empty_history_and_bad_paging(engine: Engine) -> None:
     assert df.empty and total == 0 and "delivery" in df.columns
     with pytest.raises(ValueError, match="page"):
         alert_history(engine, page=0)
+
+
+def test_budget_alerts_show_the_budgets_scope_and_unpriced_alerts_the_model(
+    engine: Engine,
+) -> None:
+    spec = BudgetSpec(name="Search", scope=parse_scope("tag:team=search"),
+                      period=parse_period("month"), amount_usd=Decimal("100"), mode=Mode.SOFT,
+                      thresholds=DEFAULT_THRESHOLDS)  # fmt: skip
+    create_budget(engine, spec, T)
+    with session_scope(engine) as session:
+        budget = _rule(session, "budgets", "budget_threshold", "global", None)
+        unpriced = _rule(session, "unpriced", "unpriced_traffic", "global", None)
+        session.add_all([
+            AlertEvent(rule_id=budget, dedup_key=f"{budget}|global|Search|2026-11-01T00:00:00|80",
+                       state="firing", fired_at=T, message="crossed", deliveries={},
+                       payload={"kind": "budget_threshold", "budget": "Search"}),
+            AlertEvent(rule_id=unpriced, dedup_key=f"{unpriced}|global|1h|gpt-x", state="firing",
+                       fired_at=T + timedelta(minutes=1), message="unpriced", deliveries={},
+                       payload={"kind": "unpriced_traffic", "model": "gpt-x", "requests": 3}),
+        ])  # fmt: skip
+    df, _ = alert_history(engine)
+    rows = df.set_index("rule")
+    assert rows.loc["budgets", "scope"] == "tag: team=search"
+    assert tuple(rows.loc["unpriced", ["scope", "period", "threshold"]]) == (
+        "global · model: gpt-x", "1h", "1+ unpriced request")  # fmt: skip

@@ -15,6 +15,8 @@ import pytest
 from sqlalchemy import Engine, delete, func, select
 
 from collector.analytics import (
+    FAILED_SERIES,
+    OTHER_SERIES,
     Filters,
     UnsupportedFilterError,
     error_budget_by_project,
@@ -34,13 +36,35 @@ NOW = datetime(2026, 11, 2, 0, 30, tzinfo=UTC)
 def test_latency_percentiles_come_from_summed_buckets(engine: Engine, seeded: Seeded) -> None:
     df = latency_over_time(engine, Filters(NOV1_13, NOV1_13 + timedelta(hours=1)), "hour")
     row = df[df["model"] == "gpt-4o"].iloc[0]
-    assert row["requests"] == 199
+    assert row["requests"] == 198  # the 199th failed: its time is the failure's, not gpt-4o's
     # 199 requests of 120 ms all in the (100, 150] bucket: linear within it
     assert (row["p50_ms"], row["p95_ms"], row["p99_ms"]) == (125.0, 147.5, 149.5)
     # 198 streams with TTFT 40 ms in (25, 50]
     assert (row["ttft_p50_ms"], row["ttft_p95_ms"]) == (37.5, 48.75)
-    assert row["tokens_per_s"] == pytest.approx(199 * 20 / (199 * 0.120))
-    assert list(df["model"]) == ["gpt-4o", "mystery-model"]
+    assert row["tokens_per_s"] == pytest.approx(198 * 20 / (198 * 0.120))
+    assert list(df["model"]) == [FAILED_SERIES, "gpt-4o", "mystery-model"]
+    assert df.set_index("model").loc[FAILED_SERIES, "requests"] == 1
+
+
+def test_latency_keeps_the_busiest_models_and_sums_the_rest_exactly(engine: Engine) -> None:
+    events = [
+        make_event(model_requested=f"m{n}", model_served=f"m{n}", duration_ms=ms,
+                   started_at=NOV1_13 + timedelta(seconds=i))
+        for n, count, ms in ((1, 5, 120.0), (2, 4, 120.0), (3, 3, 900.0), (4, 2, 900.0))
+        for i in range(count)
+    ]  # fmt: skip
+    assert write_batch(engine, events) == len(events)
+    hour = Filters(NOV1_13, NOV1_13 + timedelta(hours=1))
+    df = latency_over_time(engine, hour, "hour", top=2).set_index("model")
+    assert list(df.index) == ["m1", "m2", OTHER_SERIES]
+    assert df.loc[OTHER_SERIES, "requests"] == 5  # m3 and m4 summed
+    assert (
+        df.loc[OTHER_SERIES, "p50_ms"]
+        == latency_over_time(
+            engine, Filters(NOV1_13, NOV1_13 + timedelta(hours=1), models=("m3", "m4")), "hour"
+        )["p50_ms"].max()
+    )  # both 900 ms: the summed histogram's percentile
+    assert list(latency_over_time(engine, hour, "hour", top=3)["model"]) == ["m1", "m2", "m3", "m4"]
 
 
 def test_latency_without_streams_has_nan_ttft(engine: Engine, seeded: Seeded) -> None:

@@ -173,3 +173,27 @@ def test_batch_flex_savings_read_the_tier_rollups_not_requests(
     assert not any("FROM requests" in s for s in whole_days)
     assert sum("FROM requests" in s for s in seen) == 1  # the 00:30-01:00 edge only
     assert any("FROM hourly_tier_rollups" in s for s in seen)
+
+
+def test_response_cache_hits_save_the_cost_of_what_they_replayed(engine: Engine) -> None:
+    h = NOV1 + timedelta(hours=9)
+    hit: dict[str, Any] = {"outcome": "cache_hit", "cache_hit": True, "cost_usd": Decimal(0)}
+    events = [
+        _event(h, prompt_tokens=100, completion_tokens=10, cost_usd=Decimal("0.000021")),
+        _event(h + timedelta(minutes=1), saved_usd=Decimal("0.000021"), **hit),
+        _event(h + timedelta(minutes=2), saved_usd=Decimal("0.000021"), **hit),
+        _event(NOV2 + timedelta(hours=1), O4, saved_usd=Decimal("0.0011"), **hit),
+    ]
+    assert write_batch(engine, events) == len(events)
+    df = savings(engine, WHOLE, "day", overrides=())
+    rows = df[df["kind"] == "response_cache"]
+    assert _rows(rows) == [
+        (NOV1, "response_cache", MINI, 0, Decimal(0), Decimal("0.000042")),
+        (NOV2, "response_cache", O4, 0, Decimal(0), Decimal("0.0011")),
+    ]
+    assert list(rows["requests"]) == [2, 1]
+    assert list(rows["list_usd"]) == [Decimal("0.000042"), Decimal("0.0011")]
+    hourly = savings(engine, Filters(h, h + timedelta(hours=1)), "hour", overrides=())
+    assert list(hourly.loc[hourly["kind"] == "response_cache", "saved_usd"]) == [
+        Decimal("0.000042")
+    ]

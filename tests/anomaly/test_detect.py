@@ -12,12 +12,14 @@ from collector.anomaly import (
     could_be_unusual,
     expected_band,
     median,
+    trimmed_mean,
     windows,
 )
 
 D = Decimal
-DEFAULT = AnomalyParams()  # k = 6, min_usd 1, floor 40 % of the median or $0.25
-P20 = AnomalyParams(floor_pct=D(20))
+# k = 6, min_usd 1, floor 40 % of the usual spend or $0.25: round numbers to work by hand
+DEFAULT = AnomalyParams(D(6), D(1), D(40), D("0.25"))
+P20 = AnomalyParams(D(6), D(1), D(20), D("0.25"))
 
 
 def usd(*values: str) -> list[Decimal]:
@@ -40,8 +42,41 @@ def test_percentage_floor_sets_the_band_when_history_is_steady() -> None:
     assert verdict.unusual and verdict.factor == D("2.20")  # 25.31 / 11.5 = 2.2008…
 
 
+def test_trimmed_mean_leaves_out_the_highest_and_lowest() -> None:
+    assert trimmed_mean(usd("3", "1", "2", "30")) == D("2.5")
+    assert trimmed_mean(usd("4", "80", "4", "4", "4")) == D(4)  # one past spike: no effect
+    assert trimmed_mean(usd("1", "2")) == D("1.5")  # too few to leave any out
+    assert trimmed_mean([]) == D(0)
+
+
+def test_the_tuned_defaults() -> None:
+    p = AnomalyParams()
+    assert (p.sensitivity, p.min_usd, p.floor_pct, p.floor_usd, p.center) == (
+        D("4.5"), D(1), D(46), D("0.34"), "trimmed"
+    )  # fmt: skip
+    # no history: unusual above 4.5 × $0.34 = $1.53
+    assert not assess(D("1.53"), [], p).unusual and assess(D("1.54"), [], p).unusual
+
+
+def test_a_dear_hour_that_recurs_pages_only_around_the_median() -> None:
+    # few, costly requests: most weeks cheap, three dear ones. Median 0.30, MAD 0.10.
+    history = usd("0.2", "0.3", "2.0", "0.3", "0.2", "2.2", "0.3", "2.4")
+    by_median = AnomalyParams(center="median")
+    band = expected_band(history, by_median)
+    assert (band.usual, band.spread, band.high) == (D("0.3"), D("0.34"), D("1.83"))
+    assert assess(D("2.30"), history, by_median).unusual  # as dear as three earlier weeks
+    # trimmed: the mean of 0.2, 0.3, 0.3, 0.3, 2.0, 2.2 = 0.88333…; spread 46 % of it
+    trimmed = expected_band(history, AnomalyParams())
+    assert (trimmed.usual, trimmed.median) == (D("0.8833333333"), D("0.3"))
+    assert trimmed.spread == D("0.4063333333")
+    assert trimmed.high == D("2.7118333332")  # 0.8833333333 + 4.5 × 0.4063333333
+    assert not assess(D("2.30"), history, AnomalyParams()).unusual
+    verdict = assess(D("2.72"), history, AnomalyParams())
+    assert verdict.unusual and verdict.factor == D("3.08")  # 2.72 / 0.88333…
+
+
 def test_mad_sets_the_band_when_history_varies() -> None:
-    params = AnomalyParams(floor_pct=D(5))
+    params = AnomalyParams(D(6), D(1), D(5), D("0.25"))
     # median 100; MAD = median(0, 20, 20, 5, 5) = 5 → spread 7.413; 6 × 7.413 = 44.478
     history = usd("100", "80", "120", "95", "105")
     band = expected_band(history, params)
@@ -76,22 +111,22 @@ def test_a_scope_without_history_gets_the_usd_floor() -> None:
 
 
 def test_cents_do_not_page_anyone() -> None:
-    tight = AnomalyParams(floor_usd=D("0.01"))
+    tight = AnomalyParams(D(6), D(1), D(40), D("0.01"))
     history = usd("0.01", "0.02", "0.01", "0.01")
     # median 0.01, MAD 0, floors 0.002 and 0.01 → band up to 0.07: 50× the usual spend …
     assert expected_band(history, tight).high == D("0.07")
     verdict = assess(D("0.50"), history, tight)
     assert verdict.factor == D("50.00") and not verdict.unusual  # … but only $0.49 over
     assert assess(D("1.01"), history, tight).unusual  # $1.00 over: reported
-    stricter = AnomalyParams(min_usd=D(2))
+    stricter = AnomalyParams(D(6), D(2), D(40), D("0.25"))
     assert not assess(D("1.51"), [], stricter).unusual
     assert assess(D("2.00"), [], stricter).unusual
 
 
 def test_sensitivity_scales_the_band() -> None:
     history = usd("10", "10", "10")
-    assert expected_band(history, AnomalyParams(sensitivity=D(3), floor_pct=D(20))).high == D(16)
-    assert expected_band(history, AnomalyParams(sensitivity=D("1.5"))).low == D(4)
+    assert expected_band(history, AnomalyParams(D(3), D(1), D(20), D("0.25"))).high == D(16)
+    assert expected_band(history, AnomalyParams(D("1.5"), D(1), D(40), D("0.25"))).low == D(4)
 
 
 NOW = datetime(2026, 11, 10, 3, 10, tzinfo=UTC)  # a Tuesday, ten minutes into 03:00
@@ -116,7 +151,8 @@ def test_bounds_are_each_weeks_first_and_last_hour() -> None:
 
 def test_the_cheap_check_never_clears_an_unusual_window() -> None:
     rng = random.Random(20)
-    params = [DEFAULT, P20, AnomalyParams(sensitivity=D(2), floor_pct=D(0), min_usd=D(0))]
+    params = [DEFAULT, P20, AnomalyParams(D(2), D(0), D(0), D("0.25")), AnomalyParams(),
+              AnomalyParams(center="median")]  # fmt: skip
     for _ in range(3000):
         history = [D(rng.choice([0, 1, 2, 5, 40])) * D(rng.random()).quantize(D("0.01"))
                    for _ in range(rng.randint(0, 6))]  # fmt: skip

@@ -85,16 +85,33 @@ def test_money_prints_like_cost_plain_and_fixed_places() -> None:
     [row] = json.loads(ok("budgets", "list", "--json"))
     money = [row[k] for k in ("amount_usd", "spent_usd", "reserved_usd", "remaining_usd")]
     assert money == ["12.5000000000", "0.0000000000", "0.0000000000", "12.5000000000"]
-    assert "12.5000000000" in ok("budgets", "list")
+    assert "12.5000000000" in ok("budgets", "list", "--exact")
+    assert "12.5000000000" in ok("budgets", "list", "--wide")
+
+
+def test_list_fits_80_columns_in_cents(monkeypatch: pytest.MonkeyPatch) -> None:
+    ok("budgets", "create", "--scope", "tag:team=search-platform", "--period", "rolling:7d",
+       "--amount-usd", "1234.5678901234", "--mode", "hard",
+       "--name", "search-platform-weekly")  # fmt: skip
+    monkeypatch.setenv("COLUMNS", "80")
+    out = ok("budgets", "list")
+    lines = out.splitlines()
+    assert len(lines) == 2 and max(len(line) for line in lines) <= 80, out
+    assert "1,234.57" in lines[1] and "1234.5678901234" not in out and "reserved" not in out
+    assert "hard" in lines[1] and "rolling:7d" in lines[1]
+    wide = ok("budgets", "list", "--wide")
+    assert "1234.5678901234" in wide and "reserved" in wide and "search-platform-weekly" in wide
 
 
 @pytest.mark.parametrize("group", ["budgets", "alerts"])
 def test_list_on_unmigrated_database_is_one_line(
     group: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("SPENDSCOPE_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
+    (tmp_path / "empty.db").touch()
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    monkeypatch.setenv("SPENDSCOPE_DATABASE_URL", url)
     result = runner.invoke(app, [group, "list"])
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines() == [
-        "error: the database has no spendscope tables: run `spendscope db upgrade` first"
+        f"error: the database at {url} has no spendscope tables: run `spendscope db upgrade` first"
     ]

@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from sqlalchemy import Engine
 
 from collector.budgets import BudgetStoreUnavailable
-from collector.errors import BudgetExceeded, RateLimited
+from collector.errors import BudgetExceeded, PolicyRefusal, RateLimited, ServerBusy
 from collector.gateway._exchange import Exchange
 from collector.ratelimit import InProcessLimiter, RateLimiter, RedisLimiter
 from collector.usage import Outcome
@@ -92,3 +92,13 @@ def test_fail_closed_refusal_is_recorded_as_blocked() -> None:
     err = BudgetStoreUnavailable("down")
     assert err.response_headers()["x-should-retry"] == "true"
     assert err.body()["error"]["type"] == "server_error"
+
+
+def test_a_store_outage_is_a_policy_refusal_not_a_spent_budget() -> None:
+    # a 503 must not be caught as a spent budget (429) by code that handles BudgetExceeded
+    assert not issubclass(BudgetStoreUnavailable, BudgetExceeded)
+    for refusal in (BudgetStoreUnavailable, BudgetExceeded, RateLimited, ServerBusy):
+        assert issubclass(refusal, PolicyRefusal)
+        ex = Exchange("r", datetime.now(UTC), time.perf_counter(), "/v1/chat/completions")
+        ex.refuse(refusal("no"))
+        assert ex.outcome is Outcome.BLOCKED

@@ -118,7 +118,7 @@ def test_filters(rows: dict[str, UsageEvent]) -> None:
 
 
 def test_table_shows_attempts_beneath_failures(rows: dict[str, UsageEvent]) -> None:
-    result = runner.invoke(app, ["logs"])
+    result = runner.invoke(app, ["logs", "--wide"])
     assert result.exit_code == 0, result.output
     out = result.stdout
     for event in rows.values():
@@ -128,7 +128,23 @@ def test_table_shows_attempts_beneath_failures(rows: dict[str, UsageEvent]) -> N
     failed_at = out.index(rows["failed"].id)
     assert failed_at < out.index("↳ attempt 3") < out.index(rows["rescued"].id)
     assert "gpt-4o-mini→gpt-4o-mini-2024-07-18" in out
-    assert "0.000027" in out and "unpriced" in out
+    assert "0.0000270000" in out and "unpriced" in out
+    assert f"{rows['failed'].attempts[1].started_at:%H:%M:%S.%f}"[:-3] in out  # the backoff shows
+
+
+def test_table_fits_80_columns_with_short_ids_and_cents(
+    rows: dict[str, UsageEvent], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    out = runner.invoke(app, ["logs"]).stdout
+    lines = out.splitlines()
+    assert lines and max(len(line) for line in lines) <= 80, out
+    for event in rows.values():
+        assert event.id not in out and "…" + event.id[-8:] in out
+    assert "↳ try 3" in out and "failed 503" in out
+    assert "0.0000270000" not in out and "<0.01" in out  # 0.000027 USD, to the cent
+    exact = runner.invoke(app, ["logs", "--exact"]).stdout
+    assert "0.0000270000" in exact and "0.0012345678" in exact
 
 
 def test_empty_database_says_so(cli_db: str) -> None:

@@ -170,8 +170,8 @@ def _attempts(
         out.append(
             AttemptEvent(
                 attempt_no=n,
-                started_at=started + timedelta(milliseconds=300 * (n - 1)),
-                duration_ms=duration / tries,
+                started_at=started + timedelta(milliseconds=(duration / tries + 250) * (n - 1)),
+                duration_ms=duration / tries,  # each retry waits 250 ms after the last try
                 model=model,
                 upstream="openai",
                 http_status=(rng.choice((429, 503)) if not last else status) if failed else 200,

@@ -17,6 +17,7 @@ from dashboard import format as fmt
 from dashboard import ids
 from dashboard.pages import budgets, latency, overview, reliability, requests, spend
 from dashboard.pages._common import changed_search
+from dashboard.pages._request_detail import ATTEMPTS_TABLE
 from dashboard.shell import PAGES, nav_state, on_filters, range_text, refresh_options
 from tests.dashboard.seed import UNPRICED_MODEL, Seeded
 
@@ -35,6 +36,16 @@ def text_of(component: Any) -> str:
     if isinstance(component, (list, tuple)):
         return " ".join(text_of(c) for c in component)
     return text_of(getattr(component, "children", None))
+
+
+def _components(component: Any) -> Iterator[Any]:
+    """Every component in a tree, depth first."""
+    if isinstance(component, (list, tuple)):
+        for c in component:
+            yield from _components(c)
+    elif component is not None and not isinstance(component, (str, int, float)):
+        yield component
+        yield from _components(getattr(component, "children", None))
 
 
 def events(seeded: tuple[Engine, Seeded]) -> list[Any]:
@@ -104,33 +115,37 @@ def test_reliability_callbacks(seeded: tuple[Engine, Seeded]) -> None:
     errors_fig, error_rows = reliability.update_errors("?errors_by=http_status", None)
     failed = sum(e.outcome != "success" for e in events(seeded))
     assert sum(int(r["requests"].replace(",", "")) for r in error_rows) == failed
-    assert errors_fig.layout.xaxis.type == "category"
+    assert errors_fig.layout.yaxis.type == "category"
 
 
 def test_latency_percentile_comes_from_the_url(seeded: tuple[Engine, Seeded]) -> None:
     p50, _, _ = latency.update("?pct=p50", None)
     p99, ttft, speed = latency.update("?pct=p99", None)
     assert max(max(t.y) for t in p99.data) > max(max(t.y) for t in p50.data)
-    assert len(ttft.data) == 4 and len(speed.data) == 4
+    models = {t.name for t in ttft.data} - {"failed (no answer)"}
+    assert len(models) == 4 and len(speed.data) == 4
 
 
 def test_requests_page_sorts_pages_and_filters(seeded: tuple[Engine, Seeded]) -> None:
     newest = sorted(events(seeded), key=lambda e: e.started_at, reverse=True)
-    rows, pages, label, page = requests.update_table("", 1, None, None)
+    rows, pages, label, page, _ = requests.update_table("", 1, None, None)
     assert [r["id"] for r in rows] == [e.id for e in newest[50:100]] and page == 1
     assert pages == -(-len(newest) // 50) and label == f"{len(newest):,} matching requests"
     oldest = [{"column_id": "started_at", "direction": "asc"}]
     rows, *_ = requests.update_table("", 0, oldest, None)
     assert rows[0]["id"] == newest[-1].id
-    rows, _, label, page = requests.update_table(
+    rows, _, label, page, _ = requests.update_table(
         "?outcome=client_error", 3, None, None, new_filters=True
     )
     client_errors = sum(e.outcome == "client_error" for e in events(seeded))
     assert page == 0 and {r["outcome"] for r in rows} == {"client_error"}
     assert label == f"{client_errors:,} matching requests"
     assert requests.sort_of([{"column_id": "model", "direction": "asc"}]) == ("started_at", True)
-    dearest = [{"column_id": "cost_usd", "direction": "desc"}]
+    dearest = [{"column_id": "cost_usd", "direction": "asc"}]  # a first click on Cost
     assert requests.sort_of(dearest) == ("cost_usd", True)
+    cheapest = [{"column_id": "cost_usd", "direction": "desc"}]  # the second click
+    assert requests.sort_of(cheapest) == ("cost_usd", False)
+    assert rows[0]["short_id"] == "…" + rows[0]["id"][-8:]
     rows, *_ = requests.update_table("", 0, dearest, None)
     top = max(e.cost_usd for e in events(seeded) if e.cost_usd is not None)
     assert rows[0]["cost_usd"] == fmt.money(top)
@@ -151,6 +166,12 @@ def test_request_detail_opens_from_a_click_or_the_link(seeded: tuple[Engine, See
     assert "No request with id NOPE" in text_of(missing[1])
     attempts_csv = requests.download_attempts(1, retried.id)
     assert attempts_csv["content"].count("\n") == 4  # header + three attempts
+    tries = next(c for c in _components(body) if getattr(c, "id", None) == ATTEMPTS_TABLE).data
+    first, second = retried.attempts[0], retried.attempts[1]
+    assert tries[1]["started_at"] == f"{second.started_at:%Y-%m-%d %H:%M:%S.%f}"[:-3]
+    gap = (second.started_at - first.started_at).total_seconds() * 1000 - first.duration_ms
+    assert round(gap) == 250  # the seed's backoff, shown to the millisecond
+    assert tries[0]["wait_ms"] == fmt.MISSING and tries[1]["wait_ms"] == fmt.duration_ms(gap)
 
 
 def test_requests_csv_matches_the_filter(seeded: tuple[Engine, Seeded]) -> None:

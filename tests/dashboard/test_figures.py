@@ -96,7 +96,8 @@ def test_budget_burn_marks_forecast_and_overspend() -> None:
          "forecast_usd": [Decimal("20")], "period": ["month"], "mode": ["hard"]}
     )  # fmt: skip
     fig = figures.budget_burn(df)
-    assert list(fig.data[0].x) == [1.2] and list(fig.data[1].x) == [2.0]
+    forecast = next(t for t in fig.data if t.name == "forecast")
+    assert list(fig.data[0].x) == [1.2] and list(forecast.x) == [2.0]
     assert fig.data[0].marker.color[0] == "#e74c3c"
     assert fig.data[0].y[0] == "team · $12.00 of $10.00"
 
@@ -118,3 +119,79 @@ def test_savings_figure_stacks_kinds_with_exact_hover() -> None:
     assert fig.data[1].customdata[0][1] == "$0.000054"
     empty = figures.savings_over_time(df.iloc[2:], "day")
     assert "Batch API" in annotation_text(empty)
+
+
+def test_a_runaway_forecast_is_clipped_and_labelled_and_the_legend_names_bar_colours() -> None:
+    df = pd.DataFrame(
+        {"name": ["a", "b"], "amount_usd": [Decimal("10"), Decimal("10")],
+         "spent_usd": [Decimal("5"), Decimal("9")],
+         "forecast_usd": [Decimal("120"), Decimal("9.5")], "period": ["month"] * 2,
+         "mode": ["soft"] * 2}
+    )  # fmt: skip
+    fig = figures.budget_burn(df)
+    top = fig.layout.xaxis.range[1]
+    assert top <= 2.2  # 200 % and a margin, not 1,200 %
+    forecast = next(t for t in fig.data if t.name == "forecast")
+    assert max(forecast.x) < top and "1200% ▸" in forecast.text
+    legend = {t.name: t.marker.color for t in fig.data[1:] if t.type == "bar"}
+    assert set(legend.values()) == {"#18bc9c", "#f39c12", "#e74c3c"}
+    assert set(fig.data[0].marker.color) <= set(legend.values())  # every bar's colour is named
+    assert fig.data[0].showlegend is False
+
+
+def test_errors_by_draws_level_labels_beside_horizontal_bars() -> None:
+    df = pd.DataFrame(
+        {"outcome": ["upstream_error", "client_error"],
+         "error_type": ["insufficient_quota", "context_length_exceeded_by_a_very_long_name"],
+         "http_status": [429, 400], "model": ["m", "m"], "requests": [3, 5]}
+    )  # fmt: skip
+    fig = figures.errors_by(df, "error_type")
+    assert all(t.orientation == "h" for t in fig.data)
+    labels = [y for t in fig.data for y in t.y]
+    assert max(len(label) for label in labels) <= 28 and "insufficient_quota" in labels
+    assert fig.layout.yaxis.categoryarray[-1].startswith("context_length")  # largest on top
+    assert fig.layout.legend.y > 1 and fig.layout.yaxis.automargin
+
+
+def _latency(rows: list[tuple[datetime, str, float]]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [(pd.Timestamp(t), m, 1, v, v, v, None, None, 10.0) for t, m, v in rows],
+        columns=["ts", "model", "requests", "p50_ms", "p95_ms", "p99_ms", "ttft_p50_ms",
+                 "ttft_p95_ms", "tokens_per_s"],
+    )  # fmt: skip
+
+
+def test_lines_break_where_buckets_have_no_data() -> None:
+    day = datetime(2026, 11, 1, tzinfo=UTC)
+    df = _latency([(day, "m", 100.0), (day.replace(day=2), "m", 110.0),
+                   (day.replace(day=5), "m", 120.0)])  # fmt: skip
+    [line] = figures.latency_over_time(df, "p95_ms", "day").data
+    assert len(line.x) == 5 and [v is None or v != v for v in line.y] == [  # NaN: a gap
+        False, False, True, True, False]  # fmt: skip
+
+
+def test_one_point_gets_a_bucket_each_side_and_days_read_as_dates() -> None:
+    at = datetime(2026, 12, 6, tzinfo=UTC)
+    fig = figures.latency_over_time(_latency([(at, "m", 100.0)]), "p95_ms", "hour")
+    lo, hi = (pd.Timestamp(v) for v in fig.layout.xaxis.range)
+    assert (lo, hi) == (
+        pd.Timestamp(at) - pd.Timedelta(hours=1),
+        pd.Timestamp(at) + pd.Timedelta(hours=1),
+    )
+    spend = figures.spend_over_time(
+        pd.DataFrame([(pd.Timestamp(at), "m", Decimal("1"), 1, 0, 0)],
+                     columns=["ts", "group", "cost_usd", "requests", "prompt_tokens",
+                              "completion_tokens"]), "day")  # fmt: skip
+    assert spend.layout.xaxis.tickformat == "%b %d" and spend.layout.xaxis.dtick == 86_400_000
+    year = _latency([(at - pd.Timedelta(days=d), "m", 1.0) for d in range(365)])
+    long = figures.latency_over_time(year, "p95_ms", "day")
+    assert long.layout.xaxis.tickformat == "%b %d" and long.layout.xaxis.dtick is None
+
+
+def test_failed_and_other_series_come_last_in_their_own_colours() -> None:
+    df = _latency([(TS, "failed (no answer)", 9000.0), (TS, "other", 300.0), (TS, "b", 1.0),
+                   (TS, "a", 2.0)])  # fmt: skip
+    fig = figures.latency_over_time(df, "p95_ms", "hour")
+    assert [t.name for t in fig.data] == ["a", "b", "other", "failed (no answer)"]
+    assert fig.data[3].line.color == "#e74c3c" and fig.data[2].line.color == "#bdc3c7"
+    assert "failed (no answer)" not in [t.name for t in figures.tokens_per_second(df, "hour").data]

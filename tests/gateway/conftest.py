@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from collector.db import make_engine, upgrade_head
 from collector.mock_upstream import MockConfig, run_in_thread
 from collector.settings import Settings
+from tests.gateway._outage import Outage
 from tests.gateway._server import GatewayServer
 from tests.gateway._support import UPSTREAM_KEY, Gateway, GatewayFactory
 
@@ -81,3 +82,13 @@ def make_gateway(sqlite_url: str, tmp_path: Path, mock_base_url: str) -> Iterato
 @pytest.fixture
 def gateway(make_gateway: GatewayFactory) -> Gateway:
     return make_gateway()
+
+
+@pytest.fixture
+def outage(migrated_url: str) -> Iterator[Outage]:
+    """A database outage the test starts and ends (see ``_outage``); ended when it is over."""
+    found = Outage(migrated_url)
+    yield found
+    found.restore()
+    if found.proxy is not None:
+        found.proxy.close()

@@ -40,10 +40,9 @@ async def _until(done: object) -> None:
 
 @pytest.mark.parametrize("policy", ["fail_open", "fail_closed"])
 def test_budget_store_down(
-    migrated_url: str, tmp_path: Path, mock_base_url: str, policy: str
+    pg_migrated_url: str, tmp_path: Path, mock_base_url: str, policy: str
 ) -> None:
-    if not migrated_url.startswith("postgresql"):
-        pytest.skip("the TCP proxy stands between the gateway and PostgreSQL")
+    migrated_url = pg_migrated_url  # the TCP proxy stands between the gateway and PostgreSQL
     direct = make_engine(migrated_url)
     proxy = TcpProxy("127.0.0.1", make_url(migrated_url).port or 5432)
     proxy.start()

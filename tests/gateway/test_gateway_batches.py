@@ -170,10 +170,13 @@ def test_bad_input_is_answered_precisely(make_gateway: GatewayFactory, batch_moc
         client.files.create(file=("notes.jsonl", io.BytesIO(b"just text\n")), purpose="batch")
     assert caught.value.code == "invalid_file_format"
     assert "line 1 is not a JSON object" in caught.value.message
-    with pytest.raises(openai.BadRequestError) as bad_file:
+    with pytest.raises(openai.NotFoundError) as bad_file:
         client.batches.create(input_file_id="file-nope", endpoint="/v1/chat/completions",
                               completion_window="24h")  # fmt: skip
-    assert "input_file_id" in bad_file.value.message
+    assert bad_file.value.body == {  # type: ignore[comparison-overlap]
+        "message": "No such File object: file-nope", "type": "invalid_request_error",
+        "param": "input_file_id", "code": "not_found",
+    }  # fmt: skip
     with pytest.raises(openai.NotFoundError) as unknown:
         client.batches.retrieve("batch_does_not_exist")
     assert unknown.value.body == {  # type: ignore[comparison-overlap]

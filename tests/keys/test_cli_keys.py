@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
@@ -10,6 +11,7 @@ from typer.testing import CliRunner
 
 from collector.cli import app
 from collector.keys import hash_key, looks_like_key, resolve_key
+from collector.secrets import mask_urls
 from collector.settings import get_settings
 
 runner = CliRunner()
@@ -111,10 +113,13 @@ def test_bad_input_is_one_line_and_exit_2(cli_db: str, args: list[str], message:
 def test_unmigrated_database_says_what_to_run(
     db_url: str, monkeypatch: pytest.MonkeyPatch, command: list[str]
 ) -> None:
+    if db_url.startswith("sqlite:///"):
+        Path(db_url.removeprefix("sqlite:///")).touch()  # an empty file: no tables
     monkeypatch.setenv("SPENDSCOPE_DATABASE_URL", db_url)
     get_settings.cache_clear()
     result = runner.invoke(app, ["keys", *command])
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines() == [
-        "error: the database has no spendscope tables: run `spendscope db upgrade` first"
+        f"error: the database at {mask_urls(db_url)} has no spendscope tables: "
+        "run `spendscope db upgrade` first"
     ]

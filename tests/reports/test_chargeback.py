@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import Engine
 
 from collector.analytics import Filters, overview
+from collector.recorder import write_batch
 from collector.reports import (
     FOCUS_COLUMNS,
     ChargebackRow,
@@ -23,6 +24,7 @@ from collector.reports import (
     render_report,
 )
 from tests.analytics.conftest import Seeded
+from tests.factories import make_event
 
 NOV_TOTAL = Decimal("0.2446464244")
 
@@ -89,7 +91,7 @@ def test_json_has_decimal_strings(engine: Engine, seeded: Seeded) -> None:
     assert body["rows"] == [
         {"group": "alpha", "requests": 1, "prompt_tokens": 100, "cached_tokens": 0,
          "completion_tokens": 20, "reasoning_tokens": 0, "cost_usd": "0.0000500000",
-         "unpriced_requests": 0}
+         "unpriced_requests": 0, "cache_hits": 0, "cache_saved_usd": "0.0000000000"}
     ]  # fmt: skip
     assert body["totals"]["cost_usd"] == "0.0000500000"
 
@@ -141,3 +143,36 @@ def test_parse_month_handles_december() -> None:
         datetime(2026, 12, 1, tzinfo=UTC),
         datetime(2027, 1, 1, tzinfo=UTC),
     )
+
+
+def test_cache_hits_and_their_savings_show_in_chargeback_and_focus(
+    engine: Engine, seeded: Seeded
+) -> None:
+    hit = {"project_id": seeded.alpha, "api_key_id": seeded.key_a, "end_user": "u1"}
+    at = datetime(2026, 11, 2, 9, tzinfo=UTC)
+    hits = [
+        make_event(
+            **hit,
+            started_at=at,
+            outcome="cache_hit",
+            cache_hit=True,
+            cost_usd=Decimal(0),
+            saved_usd=Decimal("0.00001"),
+        )
+        for _ in range(3)
+    ]
+    assert write_batch(engine, hits) == 3
+    report = chargeback(engine, "2026-11", "project")
+    alpha, beta = report.rows
+    assert (alpha.cache_hits, alpha.cache_saved_usd) == (3, Decimal("0.00003"))
+    assert (beta.cache_hits, beta.cache_saved_usd) == (0, Decimal(0))
+    assert alpha.cost_usd == Decimal("0.000202")  # hits cost nothing
+    assert (report.totals.cache_hits, report.totals.cache_saved_usd) == (3, Decimal("0.00003"))
+    lines = list(csv.DictReader(io.StringIO(chargeback_csv(report))))
+    assert (lines[0]["cache_hits"], lines[0]["cache_saved_usd"]) == ("3", "0.0000300000")
+    by_tag = chargeback(engine, "2026-11", "tag")
+    assert all(r.cache_hits is None and r.cache_saved_usd is None for r in by_tag.rows)
+    rows = focus_rows(engine, "2026-11")
+    nov2 = [r for r in rows if r["ChargePeriodStart"] == "2026-11-02T00:00:00Z"]
+    assert [(r["x_CacheHits"], r["x_CacheSavedCost"]) for r in nov2] == [("3", "0.0000300000")]
+    assert {r["x_CacheHits"] for r in rows if r not in nov2} == {"0"}
