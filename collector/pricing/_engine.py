@@ -91,6 +91,13 @@ def compute_cost(
     quick = _integer_cost(usage, plan, regional=regional, estimated=estimated)
     if quick is not None:
         return quick
+    return decimal_cost(usage, plan, model, regional=regional, estimated=estimated)
+
+
+def decimal_cost(
+    usage: Usage, plan: PricePlan, model: str, *, regional: bool, estimated: bool
+) -> Cost:
+    """The cost in Decimal arithmetic: every case, the reference the integer path equals."""
     with localcontext(_CONTEXT):
         amount = _base_amount(usage, plan, regional=regional)
         if amount is None or plan.price_id is None:
@@ -113,7 +120,7 @@ def _integer_cost(usage: Usage, plan: PricePlan, *, regional: bool, estimated: b
         fast = plan.fast_long
     if fast is None:
         return None
-    amount = fast_amount(usage, fast, plan.fast_uplift if regional else None)
+    amount = fast_amount(usage, fast, plan.fast_uplift if regional else None, plan.fast_discounts)
     if amount is None:
         return None
     return Cost(amount, CostSource.ESTIMATED if estimated else CostSource.COMPUTED, plan.price_id)

@@ -5,9 +5,10 @@ Every catalog rate is a decimal with few places. Scaled by 10^S (S: the most pla
 the plan's rates has) each becomes an exact integer, so Σ count × rate is an exact integer in
 units of 10^-(S+6) USD (rates are per 1M tokens; a simple tool fee per call is per-1M × 1M).
 Rounded once, half to even, to 1e-10 USD, it is the very amount the Decimal path books. What
-this path does not cover — discounts, a regional uplift, the long-context tier, tool fees by
-image variant or with a token block, units without a rate, a total that rounds to $0 — it
-declines (None), and the Decimal path prices the request. Pure: values in, values out.
+this path does not cover — an assumed snapshot price, tool fees by image variant or with a
+token block, units without a rate, a total that rounds to $0 — it declines (None), and the
+Decimal path prices the request; discounts, the regional uplift and the long-context tier
+it covers as exact integer factors and rates. Pure: values in, values out.
 """
 
 from __future__ import annotations
@@ -76,9 +77,12 @@ def fast_rates(card: RateCard, tools: ToolRates) -> FastRates:
     )  # fmt: skip
 
 
-def fast_amount(u: Usage, r: FastRates, uplift: Uplift | None = None) -> Decimal | None:
+def fast_amount(
+    u: Usage, r: FastRates, uplift: Uplift | None = None, discounts: tuple[Uplift, ...] = ()
+) -> Decimal | None:
     """The cost of ``u`` rounded to 1e-10 USD, or None when the Decimal path must decide;
-    ``uplift`` (a regional-processing endpoint's) scales the tokens, not the tool fees."""
+    ``uplift`` (a regional-processing endpoint's) scales the tokens, not the tool fees;
+    ``discounts`` (negative percentages, in order) scale the whole."""
     cached_audio = u.cached_audio_tokens
     audio_in = u.audio_prompt_tokens - cached_audio
     image_in = u.image_prompt_tokens
@@ -113,6 +117,9 @@ def fast_amount(u: Usage, r: FastRates, uplift: Uplift | None = None) -> Decimal
         return None
     if fees:
         total += fees if uplift is None else fees * 10**uplift.places
+    for discount in discounts:
+        total *= discount.factor
+        shift += discount.places
     if not total or type(total) is not int:  # $0, or a count that is not an integer
         return None
     return _booked(total, shift)
@@ -135,14 +142,15 @@ def _tool_fees(u: Usage, r: FastRates) -> int | None:
 
 @dataclass(frozen=True, slots=True)
 class Uplift:
-    """A percentage added to the token amount, as ``× factor ÷ 10^places`` in integers."""
+    """A percentage added to an amount (taken off, when negative), as ``× factor ÷
+    10^places`` in integers."""
 
     factor: int  # (100 + pct) × 10^(places - 2)
     places: int
 
 
 def uplift_of(pct: Decimal) -> Uplift:
-    """``pct`` % more, exactly: e.g. 10 → × 110 ÷ 10^2; 7.5 → × 1075 ÷ 10^3."""
+    """``pct`` % more, exactly: e.g. 10 → × 110 ÷ 10^2; -7.5 → × 925 ÷ 10^3."""
     extra = _places(pct)
     return Uplift(int((100 + pct) * 10**extra), 2 + extra)
 

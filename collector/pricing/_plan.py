@@ -56,11 +56,12 @@ class PricePlan:
     long_threshold: int | None = None
     long_card: RateCard | None = None
     uplift_pct: Decimal | None = None  # regional-processing uplift of the token amount
-    # The token rates and simple tool fees as integers (``_fast``); None when a discount or
-    # an assumed snapshot price leaves every request to the Decimal path.
+    # The token rates and simple tool fees as integers (``_fast``); None when an assumed
+    # snapshot price leaves every request to the Decimal path.
     fast: FastRates | None = None
     fast_long: FastRates | None = None  # the same for the long-context tier's rates
     fast_uplift: Uplift | None = None  # ``uplift_pct`` in integers
+    fast_discounts: tuple[Uplift, ...] = ()  # ``discounts``, as negative percentages
 
     def card_for(self, prompt_tokens: int) -> tuple[RateCard | None, bool]:
         """The token rates for a request with ``prompt_tokens`` input tokens, and whether
@@ -94,7 +95,7 @@ def resolve_plan(
         tools = catalog.tools.rates(model, at)
         rates = tool_rates(tools)
         plan = replace(plan, free=_free(plan), assumed=assumed, tools=tools, tool_rates=rates)
-        if plan.card is not None and not plan.discounts and not assumed:
+        if plan.card is not None and not assumed:
             plan = _with_fast(plan)
     if len(cache.plans) >= _PLAN_LIMIT:
         cache.plans.clear()
@@ -111,7 +112,13 @@ def _with_fast(plan: PricePlan) -> PricePlan:
         fast=fast_rates(plan.card, plan.tool_rates),
         fast_long=fast_rates(long, plan.tool_rates) if long is not None else None,
         fast_uplift=uplift_of(plan.uplift_pct) if plan.uplift_pct else None,
+        fast_discounts=tuple(_taken_off(d) for d in plan.discounts),
     )
+
+
+def _taken_off(discount: PriceOverride) -> Uplift:
+    assert discount.discount_pct is not None  # noqa: S101 - type narrowing: a discount has one
+    return uplift_of(-discount.discount_pct)
 
 
 @dataclass(slots=True)

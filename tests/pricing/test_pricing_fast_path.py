@@ -1,9 +1,9 @@
 """The integer path of compute_cost books exactly what the Decimal path books.
 
-The oracle is the Decimal path itself, reached through the public API: an org-wide 0 %
-discount sends every request down it (a discount is applied to the exact sum) without
-changing the amount. Every catalog entry, every processing mode, and usage with cached,
-audio, image tokens and tool calls; then the rounding edges by hand.
+The oracle is the Decimal path itself (``decimal_cost``, every case in Decimal arithmetic),
+given the very plan compute_cost resolved. Every catalog entry, every processing mode,
+regional requests, discounts, and usage with cached, audio, image tokens and tool calls;
+then the rounding edges by hand.
 """
 
 from __future__ import annotations
@@ -17,12 +17,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collector.errors import PricingError
-from collector.pricing import PriceEntry, PriceOverride, compute_cost, load_catalog
+from collector.pricing import (
+    PriceEntry,
+    PriceOverride,
+    compute_cost,
+    load_catalog,
+    parse_service_tier,
+)
+from collector.pricing._engine import decimal_cost
+from collector.pricing._plan import resolve_plan
 from collector.usage import Cost, CostSource, Usage
 
 ENTRIES = load_catalog().entries
 NEVER = datetime(2000, 1, 1, tzinfo=UTC)
-ZERO_DISCOUNT = (PriceOverride("*", NEVER, discount_pct=Decimal(0)),)
+DISCOUNT = (PriceOverride("*", NEVER, discount_pct=Decimal("7.5")),)
 _COUNT = st.integers(0, 5) | st.integers(0, 300_000) | st.integers(0, 10**12)
 
 
@@ -56,14 +64,27 @@ _MODES = st.sampled_from(
 
 
 def _both(
-    usage: Usage, model: str, at: datetime, batch: bool, tier: str | None, regional: bool = False
+    usage: Usage,
+    model: str,
+    at: datetime,
+    batch: bool,
+    tier: str | None,
+    regional: bool = False,
+    overrides: tuple[PriceOverride, ...] = (),
 ) -> tuple[Cost, Cost]:
-    fast = compute_cost(usage, model, at, batch=batch, service_tier=tier, regional=regional)
-    exact = compute_cost(
-        usage, model, at, batch=batch, service_tier=tier, regional=regional,
-        overrides=ZERO_DISCOUNT,
-    )  # fmt: skip
+    fast = compute_cost(
+        usage, model, at, batch=batch, service_tier=tier, regional=regional, overrides=overrides
+    )
+    plan = resolve_plan(
+        load_catalog(), model, at, batch=batch, tier=parse_service_tier(tier), overrides=overrides
+    )
+    exact = decimal_cost(usage, plan, model, regional=regional, estimated=False)
     return fast, exact
+
+
+_DISCOUNTS = st.sampled_from(
+    [(), DISCOUNT, (PriceOverride("*", NEVER, discount_pct=Decimal("12.345")),)]
+)
 
 
 @settings(max_examples=600, deadline=None)
@@ -73,13 +94,19 @@ def _both(
     mode=_MODES,
     days=st.integers(0, 900),
     regional=st.booleans(),
+    discounts=_DISCOUNTS,
 )
 def test_every_entry_books_what_the_decimal_path_books(
-    entry: PriceEntry, usage: Usage, mode: tuple[bool, str | None], days: int, regional: bool
+    entry: PriceEntry,
+    usage: Usage,
+    mode: tuple[bool, str | None],
+    days: int,
+    regional: bool,
+    discounts: tuple[PriceOverride, ...],
 ) -> None:
     at = entry.effective_from + timedelta(days=days, hours=1)
     try:
-        fast, exact = _both(usage, entry.model, at, *mode, regional=regional)
+        fast, exact = _both(usage, entry.model, at, *mode, regional, discounts)
     except PricingError:  # e.g. audio tokens beyond the prompt for this usage: both refuse
         with pytest.raises(PricingError):
             compute_cost(usage, entry.model, at, batch=mode[0], service_tier=mode[1])
@@ -95,7 +122,7 @@ def test_plain_chat_usage_on_the_busiest_models(usage: Usage) -> None:
     at = datetime(2026, 12, 7, tzinfo=UTC)
     for model in ("gpt-4o", "gpt-5", "gpt-4.1-mini", "gpt-realtime", "gpt-6-sol", "gpt-5.4"):
         for regional in (False, True):
-            fast, exact = _both(usage, model, at, False, None, regional)
+            fast, exact = _both(usage, model, at, False, None, regional, DISCOUNT)
             assert fast.cost_usd == exact.cost_usd, (model, regional)
 
 
