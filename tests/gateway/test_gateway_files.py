@@ -55,11 +55,11 @@ def test_a_file_is_answered_to_its_own_project_only(
     ):
         with pytest.raises(openai.NotFoundError) as caught:
             ask()
-        assert caught.value.body == _not_found(file_id)  # type: ignore[comparison-overlap]
+        assert caught.value.body == _not_found(file_id)
     with pytest.raises(openai.NotFoundError) as batch:
         theirs.batches.create(input_file_id=file_id, endpoint="/v1/chat/completions",
                               completion_window="24h")  # fmt: skip
-    assert batch.value.body == _not_found(file_id, "input_file_id")  # type: ignore[comparison-overlap]
+    assert batch.value.body == _not_found(file_id, "input_file_id")
     assert [f.id for f in mine.files.list()] == [file_id]
     assert [f.id for f in theirs.files.list()] == []
     assert mine.files.delete(file_id).deleted is True
@@ -85,7 +85,7 @@ def test_a_file_not_uploaded_through_the_gateway_is_not_found(
     with pytest.raises(openai.NotFoundError) as batch:
         client.batches.create(input_file_id=file_id, endpoint="/v1/chat/completions",
                               completion_window="24h")  # fmt: skip
-    assert batch.value.body == _not_found(file_id, "input_file_id")  # type: ignore[comparison-overlap]
+    assert batch.value.body == _not_found(file_id, "input_file_id")
     assert client.files.list().data == []
 
 

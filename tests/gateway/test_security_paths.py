@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import http.client
 import json
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import pytest
+from sqlalchemy import select
 
+from collector.batches import register_file
+from collector.db import Project, session_scope
 from tests.gateway._recording import recording_upstream
 from tests.gateway._support import UPSTREAM_KEY, GatewayFactory
 
@@ -64,7 +68,13 @@ def test_documented_paths_still_reach_the_upstream_with_the_server_key(
     with recording_upstream() as (upstream, seen):
         gw = make_gateway(upstream_base_url=upstream, max_attempts=1)
         models = gw.client().models.list()
-        status, _ = _send(gw.base_url, "GET", "/v1/files/file-abc_1:x?purpose=batch", gw.key())
+        key = gw.key()
+        with session_scope(gw.engine) as session:  # the key's project uploaded the file
+            project_id = session.scalars(select(Project.id)).first()
+        assert project_id is not None
+        register_file(gw.engine, {"id": "file-abc_1:x"}, project_id=project_id, api_key_id=None,
+                      now=datetime.now(UTC))  # fmt: skip
+        status, _ = _send(gw.base_url, "GET", "/v1/files/file-abc_1:x?purpose=batch", key)
     assert models.data == []
     assert status == 200
     assert seen.requests == [
