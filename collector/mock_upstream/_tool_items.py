@@ -78,6 +78,15 @@ def tool_fees(body: Mapping[str, Any], items: list[JsonDict]) -> dict[str, Any]:
     return fees
 
 
+def search_fee(model: str) -> dict[str, Any]:
+    """Chat Completions' search models run one web search a request, billed per call."""
+    if "search-preview" in model:
+        return {"web_search_preview_calls": 1}
+    if "search-api" in model:
+        return {"web_search_calls": 1}
+    return {}
+
+
 def _kind(value: Any) -> str | None:
     if not isinstance(value, str):
         return None
