@@ -27,6 +27,7 @@ from collector.mock_upstream._generate import (
 )
 from collector.mock_upstream._http import ApiError, bill, ctx_of, json_response, send_events
 from collector.mock_upstream._models import fingerprint
+from collector.mock_upstream._tool_items import search_fee
 from collector.tokens import count_text_tokens
 
 _TOOL_ARG_PIECE = 8
@@ -58,7 +59,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         "service_tier": "default",
         "system_fingerprint": fingerprint(served),
     }
-    bill(request, "chat", served, usage)
+    bill(request, "chat", served, usage, search_fee(served))
     if body.get("stream") is True:
         include = _include_usage(body)
         events = _chat_events(head, choices, usage if include else None)

@@ -11,7 +11,7 @@ import math
 import socket
 import struct
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -100,10 +100,13 @@ def error_body(message: str, kind: str, param: str | None, code: str | None) -> 
     return orjson.dumps({"error": {"message": message, "type": kind, "param": param, "code": code}})
 
 
-def bill(request: web.Request, endpoint: str, model: str, usage: Any) -> None:
+def bill(
+    request: web.Request, endpoint: str, model: str, usage: Any,
+    tools: Mapping[str, Any] | None = None,
+) -> None:  # fmt: skip
     """Book an answered request in the ledger the Costs and Usage APIs are served from."""
     key = request.headers.get("Authorization", "").partition(" ")[2].strip()
-    ctx_of(request).state.ledger.record(endpoint, model, usage, key, datetime.now(UTC))
+    ctx_of(request).state.ledger.record(endpoint, model, usage, key, datetime.now(UTC), tools)
 
 
 def json_response(request: web.Request, payload: Any, tokens: int) -> web.Response:

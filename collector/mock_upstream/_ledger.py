@@ -1,10 +1,11 @@
 """What the mock served, kept to answer OpenAI's Costs and Usage APIs truthfully.
 
-Every answered chat, completions, Responses or embeddings request is priced at the catalog's
-published price (``collector.pricing``, the same engine the gateway uses) and booked per UTC
-day, served model, API key and project, so a reconciliation of a demo comes out at 100 %.
-Scripted drift (``MockConfig``) plants the three kinds of difference a real bill can show:
-spend on a key the gateway never used, one model billed at another price, one day missing.
+Every answered chat, completions, Responses or embeddings request, with the per-call fees of
+its built-in tool calls, is priced at the catalog's published price (``collector.pricing``, the
+same engine the gateway uses) and booked per UTC day, served model, API key and project, so a
+reconciliation of a demo comes out at 100 %. Scripted drift (``MockConfig``) plants the three
+kinds of difference a real bill can show: spend on a key the gateway never used, one model
+billed at another price, one day missing.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
@@ -62,10 +63,14 @@ class Ledger:
     project_id: str
     book: dict[BookKey, Booked] = field(default_factory=lambda: defaultdict(Booked))
 
-    def record(self, endpoint: str, model: str, usage: Any, api_key: str, at: datetime) -> None:
-        """Book one answered request (its usage as the wire returned it)."""
+    def record(
+        self, endpoint: str, model: str, usage: Any, api_key: str, at: datetime,
+        tools: Mapping[str, Any] | None = None,
+    ) -> None:  # fmt: skip
+        """Book one answered request (its usage as the wire returned it, and the per-call fees
+        of its built-in tool calls as usage fields)."""
         try:
-            parsed = usage_from_api(endpoint, usage)
+            parsed = replace(usage_from_api(endpoint, usage), **(tools or {}))
             cost, parts = cost_breakdown(parsed, model, at)
         except PricingError:
             return  # usage the pricing engine refuses is not billed by OpenAI either

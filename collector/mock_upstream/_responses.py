@@ -35,7 +35,7 @@ from collector.mock_upstream._http import (
     send_events,
 )
 from collector.mock_upstream._models import is_reasoning
-from collector.mock_upstream._tool_items import tool_items
+from collector.mock_upstream._tool_items import tool_fees, tool_items
 
 
 async def responses(request: web.Request) -> web.StreamResponse:
@@ -49,8 +49,9 @@ async def responses(request: web.Request) -> web.StreamResponse:
     limit = output_limit(body, "max_output_tokens")
     choice = plan_choices(request, ctx, served, 1, limit)[0]
     obj = _response_object(ctx, body, served, choice, _usage(prompt, cached, choice))
-    obj["output"][-1:-1] = tool_items(request, ctx.state, body)
-    bill(request, "responses", served, obj["usage"])
+    calls = tool_items(request, ctx.state, body)
+    obj["output"][-1:-1] = calls
+    bill(request, "responses", served, obj["usage"], tool_fees(body, calls))
     if body.get("stream") is True:
         events = _events(obj, choice)
         return await send_events(request, events, obj["usage"]["total_tokens"], done=False)

@@ -45,6 +45,48 @@ def tool_items(request: web.Request, state: MockState, body: Mapping[str, Any]) 
     return items
 
 
+def tool_fees(body: Mapping[str, Any], items: list[JsonDict]) -> dict[str, Any]:
+    """What OpenAI bills per call for ``items`` (usage fields): web search by the tool version
+    asked for, code interpreter per container session (one named by id was billed when
+    ``/v1/containers`` made it), image generation at the tool's quality and size."""
+    tools = [t for t in body.get("tools") or [] if isinstance(t, Mapping)]
+    kinds = [t.get("type") for t in tools]
+    preview = "web_search" not in kinds and any(
+        isinstance(k, str) and k.startswith("web_search_preview") for k in kinds
+    )
+    named = [t.get("container") for t in tools if t.get("type") == "code_interpreter"]
+    fees: dict[str, Any] = {}
+    containers: set[str] = set()
+    for item in items:
+        kind = item["type"]
+        if kind == "code_interpreter_call":
+            containers.add(str(item["container_id"]))
+            continue
+        if kind == "web_search_call":
+            field = "web_search_preview_calls" if preview else "web_search_calls"
+        else:
+            field = kind.removesuffix("_call") + "_calls"
+        fees[field] = fees.get(field, 0) + 1
+    sessions = [c for c in containers if c not in named]  # by id; {"type": "auto"} is new
+    if sessions:
+        fees["code_interpreter_sessions"] = len(sessions)
+    if "image_generation_calls" in fees:
+        config = next((t for t in tools if t.get("type") == "image_generation"), {})
+        for key in ("quality", "size"):
+            if isinstance(config.get(key), str) and config[key] != "auto":
+                fees[f"image_{key}"] = config[key]
+    return fees
+
+
+def search_fee(model: str) -> dict[str, Any]:
+    """Chat Completions' search models run one web search a request, billed per call."""
+    if "search-preview" in model:
+        return {"web_search_preview_calls": 1}
+    if "search-api" in model:
+        return {"web_search_calls": 1}
+    return {}
+
+
 def _kind(value: Any) -> str | None:
     if not isinstance(value, str):
         return None

@@ -193,3 +193,34 @@ def test_bad_flags_are_one_line(stack: StackFactory) -> None:
         assert code == 2 and text in err and err.count("\n") == 1
     with s.gateway.engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(BillLine)) == 0
+
+
+def test_tool_call_fees_are_on_the_bill(stack: StackFactory) -> None:
+    s = stack()
+    client = s.gateway.client()
+    client.responses.create(
+        model="gpt-5", input="Look it up, compute it and draw it.",
+        tools=[{"type": "web_search"}, {"type": "file_search", "vector_store_ids": ["vs_1"]},
+               {"type": "code_interpreter", "container": {"type": "auto"}},
+               {"type": "image_generation", "quality": "low", "size": "1024x1024"}],
+        extra_headers={"x-mock-tool-calls": "2"},
+    )  # fmt: skip
+    client.responses.create(model="gpt-5", input="Search again.", tools=[{"type": "web_search"}])
+    client.chat.completions.create(  # a search model: one web search a request
+        model="gpt-4o-search-preview", messages=[{"role": "user", "content": "news?"}]
+    )
+    rows = s.gateway.requests()
+    assert sum(r.web_search_preview_calls for r in rows) == 1
+    assert sum(r.web_search_calls for r in rows) == 3
+    assert sum(r.image_generation_calls for r in rows) == 2
+    metered = sum((r.cost_usd or Decimal(0) for r in rows), Decimal(0))
+    day = _today().isoformat()
+    out = _json(s, "--from", day, "--to", day)
+    assert out["totals"]["billed_usd"] == out["totals"]["metered_usd"] == str(metered)
+    assert out["totals"]["coverage"] == "1.000000"
+    assert [line["kind"] for line in out["lines"]] == ["match", "match"]
+    items = {row[2] for row in _stored(s) if row[1] == "costs"}
+    assert {"gpt-5-2025-08-07, web search calls", "gpt-5-2025-08-07, file search calls",
+            "gpt-5-2025-08-07, code interpreter calls",
+            "gpt-5-2025-08-07, image generation calls",
+            "gpt-4o-search-preview, web search preview calls"} <= items  # fmt: skip
