@@ -105,6 +105,30 @@ def _walk(
     return list(conn.execute(query.limit(size + 1)))
 
 
+def _where(
+    dialect: str,
+    f: Filters,
+    direction: Direction,
+    cursor: Cursor | None,
+    descending: bool,
+    outcome: str | None,
+    search: str | None,
+) -> list[ColumnElement[bool]] | None:
+    """The page's conditions, None when the cursor leaves nothing of the range."""
+    if cursor is None or direction in ("first", "last"):
+        return _conditions(f, outcome, search, dialect)
+    # "next" and "at" go on in display order; "prev" goes back against it
+    later = (direction != "prev") != descending
+    clipped = _clip(f, cursor, later)
+    if clipped is None:
+        return None
+    conds = _conditions(clipped, outcome, search, dialect)
+    sqlite = dialect == "sqlite"
+    tie = _tie(cursor, later, direction == "at", sqlite)
+    conds.append(hidden(tie) if sqlite and search else tie)  # the matches drive (_search)
+    return conds
+
+
 def requests_seek(
     engine: Engine,
     f: Filters,
@@ -127,22 +151,11 @@ def requests_seek(
     if direction in ("next", "prev", "at") and cursor is None:
         raise ValueError(f"a {direction!r} page needs a cursor")
     with engine.connect() as conn:
-        dialect = conn.dialect.name
-        sqlite = dialect == "sqlite"
         backwards = direction in ("prev", "last")
         found: list[Any] = []
-        if cursor is None or direction in ("first", "last"):
-            conds: list[ColumnElement[bool]] | None = _conditions(f, outcome, search, dialect)
-        else:
-            # "next" and "at" go on in display order; "prev" goes back against it
-            later = (direction != "prev") != descending
-            clipped = _clip(f, cursor, later)
-            conds = None if clipped is None else _conditions(clipped, outcome, search, dialect)
-            if conds is not None:
-                tie = _tie(cursor, later, direction == "at", sqlite)
-                conds.append(hidden(tie) if sqlite and search else tie)  # (_search)
-        if conds is not None:
-            found = _walk(conn, conds, ascending=descending == backwards, size=page_size)
+        where = _where(conn.dialect.name, f, direction, cursor, descending, outcome, search)
+        if where is not None:
+            found = _walk(conn, where, ascending=descending == backwards, size=page_size)
         more = len(found) > page_size
         found = found[:page_size]
         if direction == "prev" and not more:

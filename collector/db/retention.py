@@ -26,8 +26,8 @@ from collector.db.models import Attempt, MaintenanceRun, Request
 from collector.settings import Settings
 
 log = logging.getLogger(__name__)
-BATCH_ROWS = 2000
-PAUSE_S = 0.02
+BATCH_ROWS = 500
+PAUSE_S = 0.05
 KEPT_SOURCE = "unpriced"
 _RUNS: Table = MaintenanceRun.__table__  # type: ignore[assignment]
 
