@@ -46,7 +46,7 @@ def access_panel(a: Access) -> Panel:
     grid.add_row("Metrics", f"{a.metrics_url}   (Prometheus)")
     grid.add_row("Demo key", a.sample_key)
     grid.add_row("Mock OpenAI", a.mock_url)
-    grid.add_row("Database", f"export SPENDSCOPE_DATABASE_URL={a.database_url}")
+    grid.add_row("Database", f"{a.database_url}   (SPENDSCOPE_DATABASE_URL: see below)")
     grid.add_row("Alerts", f"{a.alerts_file}  (JSONL file channel)")
     grid.add_row("Logs", str(a.logs_dir))
     return Panel(grid, title="spendscope demo is running", expand=False)

@@ -7,6 +7,7 @@ import io
 import json
 from collections.abc import Sequence
 from dataclasses import asdict
+from decimal import Decimal
 from typing import Any, Literal
 
 from collector.reports._cells import csv_safe
@@ -32,8 +33,7 @@ def _cells(row: ChargebackRow) -> dict[str, Any]:
 def _json_cells(row: ChargebackRow) -> dict[str, Any]:
     """JSON values: an unknown value is ``null``, money an exact decimal string."""
     cells = asdict(row)
-    cells["cost_usd"] = None if row.cost_usd is None else money_text(row.cost_usd)
-    return cells
+    return {k: money_text(v) if isinstance(v, Decimal) else v for k, v in cells.items()}
 
 
 def chargeback_json(report: Chargeback) -> str:

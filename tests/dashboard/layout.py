@@ -1,9 +1,10 @@
 """Layout checks a browser runs on a drawn page: nothing cut, nothing spilling sideways.
 
 ``overflowing(driver)`` lists every visible text element whose text runs past its own box,
-past the block that holds it, or past the window, and says so when the page itself scrolls
-sideways. Text inside a box made to scroll (the tables) or to cut with an ellipsis, and the
-charts' SVG (plotly lays out its own text), are left out: they are cut on purpose.
+past the block that holds it, or past the window, every input whose placeholder is cut, and
+says so when the page itself scrolls sideways. Text inside a box made to scroll (the tables)
+or to cut with an ellipsis, and the charts' SVG (plotly lays out its own text), are left out:
+they are cut on purpose.
 """
 
 from __future__ import annotations
@@ -43,6 +44,17 @@ for (const el of document.querySelectorAll('body *')) {
     if (!scrolls(bs) && (r.right > b.right + 1 || r.left < b.left - 1))
       out.push(`${name(el)} "${text}": spills out of ${name(box)}`);
   }
+}
+const ctx = document.createElement('canvas').getContext('2d');
+for (const input of document.querySelectorAll('input[placeholder]')) {
+  if (input.value || !input.offsetParent || !input.placeholder) continue;
+  const s = getComputedStyle(input);
+  ctx.font = s.font;
+  const wide = ctx.measureText(input.placeholder).width;
+  const room = input.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight);
+  if (wide > room + 1)
+    out.push(`${name(input)} placeholder "${input.placeholder.slice(0, 40)}": ` +
+             `${Math.round(wide)} px in ${Math.round(room)} px`);
 }
 return out;
 """
