@@ -115,7 +115,7 @@ def test_computer_use_bills_its_tokens_and_no_call_fee(gateway: Gateway) -> None
     tokens = (row.prompt_tokens * Decimal(3) + row.completion_tokens * Decimal(12)) / MILLION
     assert row.computer_calls == 3
     assert (row.cost_usd, row.cost_source) == (tokens, "computed")
-    assert row.cost_usd > 0
+    assert row.cost_usd is not None and row.cost_usd > 0
 
 
 def test_chat_search_api_model_pays_one_web_search_a_request(gateway: Gateway) -> None:
