@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -187,3 +188,39 @@ def start_litellm(work: Path, upstream: str) -> Server:
     server.proc = spawn(argv, env, work / "litellm.log")
     wait_ready(server, 180)
     return server
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    for unit in ("us", "ms", "s"):
+        if text.endswith(unit):
+            return float(text[: -len(unit)]) * _UNITS[unit]
+    return float(text) * 1000
+
+
+def run_wrk(name: str, url: str, lua: str, conc: int, seconds: int) -> tuple[float, ...]:
+    """(req/s, p50 ms, p99 ms, requests, errors) of one wrk run (one thread, ``conc``
+    connections) posting to ``url`` as the ``lua`` script says."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(lua)
+    argv = ["wrk", "-t1", f"-c{conc}", f"-d{max(1, seconds)}s", "--timeout", "10s",
+            "--latency", "-s", script.name, url]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
+    os.unlink(script.name)
+    out = done.stdout
+    if "Requests/sec:" not in out:
+        raise RuntimeError(f"wrk against {name} failed: {done.stderr or out}"[:500])
+    stats: dict[str, float] = {"errors": 0.0}
+    for line in out.splitlines():
+        parts = line.split()
+        if line.startswith("Requests/sec:"):
+            stats["rps"] = float(parts[1])
+        elif parts[:1] in (["50%"], ["99%"]):
+            stats[parts[0]] = _ms(parts[1])
+        elif "requests in" in line:
+            stats["requests"] = float(parts[0])
+        elif line.startswith(("Non-2xx", "  Socket errors")):
+            stats["errors"] += sum(int(p.strip(",")) for p in parts if p.strip(",").isdigit())
+    return (stats["rps"], stats["50%"], stats["99%"], stats["requests"], stats["errors"])

@@ -20,7 +20,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _servers import (  # a sibling module, not a package
     MODEL,
     Server,
+    run_wrk,
     start_mock,
     start_passthrough,
     start_spendscope,
@@ -38,7 +38,6 @@ from _servers import (  # a sibling module, not a package
 )
 
 CACHE_ON = {"SPENDSCOPE_CACHE_ENABLED": "true", "SPENDSCOPE_CACHE_PROJECTS": '["bench"]'}
-_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
 @dataclass
@@ -73,37 +72,11 @@ def _lua(server: Server, stream: bool, vary: bool) -> str:
     )
 
 
-def _ms(text: str) -> float:
-    for unit in ("us", "ms", "s"):
-        if text.endswith(unit):
-            return float(text[: -len(unit)]) * _UNITS[unit]
-    return float(text) * 1000
-
-
 def wrk(name: str, server: Server, stream: bool, vary: bool, conc: int, seconds: int) -> Cell:
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
-        lua.write(_lua(server, stream, vary))
-    argv = ["wrk", "-t1", f"-c{conc}", f"-d{max(1, seconds)}s", "--timeout", "10s",
-            "--latency", "-s", lua.name, server.base_url + "/chat/completions"]  # fmt: skip
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
-    os.unlink(lua.name)
-    out = done.stdout
-    if "Requests/sec:" not in out:
-        raise RuntimeError(f"wrk against {name} failed: {done.stderr or out}"[:500])
-    stats: dict[str, float] = {"errors": 0.0}
-    for line in out.splitlines():
-        parts = line.split()
-        if line.startswith("Requests/sec:"):
-            stats["rps"] = float(parts[1])
-        elif parts[:1] in (["50%"], ["99%"]):
-            stats[parts[0]] = _ms(parts[1])
-        elif "requests in" in line:
-            stats["requests"] = float(parts[0])
-        elif line.startswith(("Non-2xx", "  Socket errors")):
-            stats["errors"] += sum(int(p.strip(",")) for p in parts if p.strip(",").isdigit())
+    url = server.base_url + "/chat/completions"
+    rps, p50, p99, requests, errors = run_wrk(name, url, _lua(server, stream, vary), conc, seconds)
     mode = "stream" if stream else "json"
-    return Cell(name, mode, conc, stats["rps"], stats["50%"], stats["99%"],
-                int(stats["requests"]), int(stats["errors"]))  # fmt: skip
+    return Cell(name, mode, conc, rps, p50, p99, int(requests), int(errors))
 
 
 def _median(cells: list[Cell]) -> Cell:

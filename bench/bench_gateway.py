@@ -12,7 +12,6 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,6 +25,7 @@ from _servers import (  # a sibling module, not a package
     Server,
     body,
     peak_rss_parts,
+    run_wrk,
     start_litellm,
     start_mock,
     start_passthrough,
@@ -57,41 +57,13 @@ class Run:
     notes: list[str] = field(default_factory=list)
 
 
-_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-
-
-def _ms(text: str) -> float:
-    for unit in ("us", "ms", "s"):
-        if text.endswith(unit):
-            return float(text[: -len(unit)]) * _UNITS[unit]
-    return float(text) * 1000
-
-
 def wrk_cell(server: Server, stream: bool, conc: int, seconds: int) -> tuple[float, ...]:
     """(req/s, p50 ms, p99 ms, requests, errors) from one wrk run."""
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
-        lua.write(f"wrk.method = 'POST'\nwrk.body = [[{body(stream).decode()}]]\n"
-                  "wrk.headers['Content-Type'] = 'application/json'\n"
-                  f"wrk.headers['Authorization'] = 'Bearer {server.key}'\n")  # fmt: skip
-    argv = ["wrk", "-t1", f"-c{conc}", f"-d{max(1, seconds)}s", "--timeout", "10s",
-            "--latency", "-s", lua.name, server.base_url + "/chat/completions"]  # fmt: skip
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
-    os.unlink(lua.name)
-    out = done.stdout
-    if "Requests/sec:" not in out:
-        raise RuntimeError(f"wrk against {server.name} failed: {done.stderr or out}"[:500])
-    stats: dict[str, float] = {"errors": 0.0}
-    for line in out.splitlines():
-        parts = line.split()
-        if line.startswith("Requests/sec:"):
-            stats["rps"] = float(parts[1])
-        elif parts[:1] in (["50%"], ["99%"]):
-            stats[parts[0]] = _ms(parts[1])
-        elif "requests in" in line:
-            stats["requests"] = float(parts[0])
-        elif line.startswith(("Non-2xx", "  Socket errors")):
-            stats["errors"] += sum(int(p.strip(",")) for p in parts if p.strip(",").isdigit())
-    return (stats["rps"], stats["50%"], stats["99%"], stats["requests"], stats["errors"])
+    lua = ("wrk.method = 'POST'\n"
+           f"wrk.body = [[{body(stream).decode()}]]\n"
+           "wrk.headers['Content-Type'] = 'application/json'\n"
+           f"wrk.headers['Authorization'] = 'Bearer {server.key}'\n")  # fmt: skip
+    return run_wrk(server.name, server.base_url + "/chat/completions", lua, conc, seconds)
 
 
 def recording_switch(given: str | None) -> dict[str, str] | None:

@@ -12,8 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, or_, select
-from sqlalchemy.exc import IntegrityError
 
+from collector.batches._store import add_once
 from collector.db import BatchJob, GatewayFile, session_scope
 
 
@@ -36,12 +36,7 @@ def register_file(
         size_bytes=size if isinstance(size, int) and not isinstance(size, bool) else None,
         created_at=now,
     )  # fmt: skip
-    try:
-        with session_scope(engine) as session:
-            session.add(row)
-    except IntegrityError:
-        return False
-    return True
+    return add_once(engine, row)
 
 
 def file_owner(engine: Engine, file_id: str) -> int | None:

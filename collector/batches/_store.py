@@ -86,6 +86,12 @@ def register(
         api_key_id=api_key_id, end_user=end_user, tags=dict(tags), created_at=now,
         updated_at=now, lines_recorded=0,
     )  # fmt: skip
+    return add_once(engine, row)
+
+
+def add_once(engine: Engine, row: object) -> bool:
+    """Insert ``row``; False when a row with its key is there already (registering is
+    idempotent: a re-poll, a restart or a second process may register the same thing)."""
     try:
         with session_scope(engine) as session:
             session.add(row)
