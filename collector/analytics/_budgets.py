@@ -21,6 +21,7 @@ from collector.analytics._frames import frame
 from collector.analytics._model import Filters
 from collector.analytics._sql import ZERO, grouped, money, project_names, source_for
 from collector.db.models import ApiKey, Budget
+from collector.units import MONEY_UNIT
 
 BUDGET_STATUS_COLUMNS = (
     "budget_id", "name", "scope_kind", "scope_value", "period", "mode", "period_start",
@@ -28,7 +29,7 @@ BUDGET_STATUS_COLUMNS = (
 )  # fmt: skip
 BURNDOWN_COLUMNS = ("ts", "spent_usd", "cumulative_usd")
 _ROLLING = re.compile(r"rolling(?::(\d+)d)?")
-_UNIT = Decimal("1E-10")
+_UNIT = MONEY_UNIT
 
 
 def period_window(

@@ -16,8 +16,10 @@ from datetime import datetime
 from decimal import ROUND_CEILING, Decimal
 from functools import lru_cache
 
+from collector.units import MONEY_UNIT
+
 _MILLION = Decimal(1_000_000)
-_QUANTUM = Decimal("1e-10")
+_QUANTUM = MONEY_UNIT
 _HUNDRED = Decimal(100)
 
 # Published maximum output tokens per model family (longest prefix wins). Facts from the

@@ -15,8 +15,9 @@ from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
 
 from collector.budgets._period import Window
 from collector.budgets._spec import BudgetSpec
+from collector.units import MONEY_UNIT
 
-_MONEY_QUANTUM = Decimal("1e-10")  # the database stores money at 1e-10 USD
+_MONEY_QUANTUM = MONEY_UNIT  # the database stores money at 1e-10 USD
 _PCT_QUANTUM = Decimal("0.01")
 _HUNDRED = Decimal(100)
 _HORIZON_S = Decimal(100 * 366 * 86400)  # beyond a century "never" is the honest answer

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from collector.cli.common import database_errors, engine_or_exit, fail, settings_or_exit
+from collector.units import MONEY_UNIT
 
 __all__ = ["register"]
 
@@ -17,7 +18,7 @@ budgets_app = typer.Typer(
     help="Spending limits: soft (alert) or hard (block).", no_args_is_help=True
 )
 
-_QUANTUM = Decimal("1e-10")  # the database stores Numeric(20, 10)
+_QUANTUM = MONEY_UNIT  # the database stores Numeric(20, 10)
 
 ModeOpt = Annotated[str | None, typer.Option("--mode", help="soft (alert) or hard (block).")]
 ThresholdsOpt = Annotated[

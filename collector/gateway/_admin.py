@@ -48,6 +48,7 @@ from collector.errors import GatewayError, NotFound
 from collector.gateway._auth import AdminDep, ViewerDep
 from collector.keys import MAX_LIMIT, KeyInfo, create_key, list_keys, revoke_key
 from collector.settings import Settings
+from collector.units import MONEY_UNIT
 
 
 def engine_of(request: Request) -> Engine:
@@ -145,7 +146,7 @@ class BudgetUpdate(_Body):
 
 def _usd(amount: Decimal) -> str:
     """Money as the CLI prints it: plain decimal, 10 places (the column's scale)."""
-    return format(amount.quantize(Decimal("1e-10")), "f")
+    return format(amount.quantize(MONEY_UNIT), "f")
 
 
 def _status_json(status: BudgetStatus, settings: Settings) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from aiohttp import web
 
 from collector.mock_upstream._config import MockConfig
 from collector.mock_upstream._ledger import Booked, BookKey, bypass_booking, mock_key_id
+from collector.units import MONEY_UNIT
 
 _DEC = re.compile(r'"\\u0000dec:([-0-9.E+]+)"')
 _USAGE_GROUPS = ("project_id", "api_key_id", "model", "batch")
@@ -117,7 +118,7 @@ def _bill(config: MockConfig, book: Mapping[BookKey, Booked], day: date) -> dict
 def _amount(config: MockConfig, model: str, amount: Decimal) -> Decimal:
     drift = config.price_drift
     if drift is not None and model.startswith(drift[0]):
-        return (amount * Decimal(drift[1])).quantize(Decimal("1e-10"))
+        return (amount * Decimal(drift[1])).quantize(MONEY_UNIT)
     return amount
 
 

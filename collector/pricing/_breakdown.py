@@ -18,9 +18,10 @@ from collector.pricing._engine import compute_cost, parse_service_tier
 from collector.pricing._parts import MILLION, Part, token_parts, tool_parts, unit_part
 from collector.pricing._plan import PricePlan, resolve_plan
 from collector.pricing._types import PriceOverride, Unit
+from collector.units import MONEY_UNIT
 from collector.usage import Cost, Usage
 
-_QUANTUM = Decimal("1e-10")
+_QUANTUM = MONEY_UNIT
 _CONTEXT = Context(prec=60, rounding=ROUND_HALF_EVEN)
 _HUNDRED = Decimal(100)
 

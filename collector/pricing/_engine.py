@@ -31,11 +31,12 @@ from collector.pricing._types import (
     Unit,
     require_aware,
 )
+from collector.units import MONEY_UNIT
 from collector.usage import ASSUMED_NOTE, NO_UNITS_NOTE, Cost, CostSource, Usage
 
 _log = logging.getLogger("collector.pricing")
 _HUNDRED = Decimal(100)
-_QUANTUM = Decimal("1e-10")  # the database stores Numeric(20, 10)
+_QUANTUM = MONEY_UNIT  # the database stores Numeric(20, 10)
 _CONTEXT = Context(prec=60, rounding=ROUND_HALF_EVEN)
 
 # Models already reported as unpriced; only used so the warning is logged once per model.

@@ -6,8 +6,9 @@ from decimal import Decimal
 from typing import Any
 
 from collector.reconcile._types import Figures, Line, Reconciliation, Tokens, Unmetered
+from collector.units import MONEY_UNIT
 
-MONEY = Decimal("1e-10")
+MONEY = MONEY_UNIT
 RATIO = Decimal("0.000001")
 
 
