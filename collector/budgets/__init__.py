@@ -19,6 +19,13 @@ from collector.budgets._batch import (
     settle,
     sweep_expired,
 )
+from collector.budgets._bookings import (
+    JobTicket,
+    job_key,
+    job_ticket,
+    replace_booked,
+    start_job_ticket,
+)
 from collector.budgets._cost import TokenPrices, catalog_prices, output_cap, worst_case_cost
 from collector.budgets._counters import Hold, Refusal, Reservation, SettledCounter
 from collector.budgets._errors import BudgetConfigError, BudgetStoreUnavailable
@@ -69,6 +76,7 @@ __all__ = [
     "Forecast",
     "GatewayAdmission",
     "Hold",
+    "JobTicket",
     "Lease",
     "LeasePool",
     "Ledger",
@@ -96,6 +104,8 @@ __all__ = [
     "evaluate",
     "exhaustion_at",
     "forecast",
+    "job_key",
+    "job_ticket",
     "load_budgets",
     "matches",
     "output_cap",
@@ -109,10 +119,12 @@ __all__ = [
     "recorded_spend",
     "release",
     "release_expired",
+    "replace_booked",
     "reserve",
     "reset_time",
     "rollup_scope_filter",
     "settle",
+    "start_job_ticket",
     "sweep_expired",
     "update_budget",
     "usd",

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -28,6 +28,7 @@ from collector.budgets._admission import (
     rate_refusal,
 )
 from collector.budgets._batch import ReserveAsk, SettleAsk, release_expired
+from collector.budgets._bookings import ingest_key, job_key
 from collector.budgets._cost import catalog_prices, output_cap, worst_case_cost
 from collector.budgets._counters import Hold, Refusal, Reservation, SettledCounter
 from collector.budgets._errors import BudgetStoreUnavailable
@@ -100,7 +101,9 @@ class Admitter:
             return Admission(tpm_keys=tpm_keys, charged_output_tokens=out_tokens)
         worst = ctx.worst_case_usd or self._worst_case(ctx, hard[0])
         try:
-            leases = await self.leases.admit(hard, worst, ctx.now)
+            # a job's estimate is reserved on its own: its booking is replaced later
+            job = ctx.worst_case_usd is not None
+            leases = None if job else await self.leases.admit(hard, worst, ctx.now)
             if leases is not None:
                 return Admission(None, worst, tpm_keys, out_tokens, leases=leases)
             result = await self.ledger.reserve(ReserveAsk(tuple(hard), worst, ctx.now))
@@ -133,12 +136,14 @@ class Admitter:
             for b in policy.budgets
         )
 
-    async def book(self, spends: Iterable[tuple[Subject, Decimal, datetime]]) -> Decimal:
-        """Book spend that was never admitted here (calls reported to the ingest API) on every
-        hard budget covering it, in the period it ran: later requests are held against it,
-        and a threshold it crossed wakes the alert evaluator, as a relayed request's settle
-        does. Returns what was booked (summed over budgets). Never raises: reported calls
-        are recorded either way, and budget status also reads the recorded rows."""
+    async def book(self, spends: Iterable[tuple[Subject, Decimal, datetime, str]]) -> Decimal:
+        """Book spend that was never admitted here (calls reported to the ingest API, each
+        with its request id) on every hard budget covering it, in the period it ran: later
+        requests are held against it, and a threshold it crossed wakes the alert evaluator,
+        as a relayed request's settle does. A request id booked before (a replayed call) is
+        not booked again (``_bookings``). Returns what was asked to be booked (summed over
+        budgets). Never raises: reported calls are recorded either way, and budget status
+        also reads the recorded rows."""
         try:
             policy = await self._load_policy()
         except GatewayError:
@@ -147,7 +152,7 @@ class Admitter:
         if not hard:
             return Decimal(0)
         groups: dict[tuple[tuple[int, datetime], ...], _Booking] = {}
-        for subject, cost, at in spends:
+        for subject, cost, at, request_id in spends:
             covering = tuple(b for b in hard if matches(b.scope, subject))
             if cost <= 0 or not covering:
                 continue
@@ -156,6 +161,7 @@ class Admitter:
             )
             group = groups.setdefault(spans, _Booking(covering, at))
             group.cost += cost
+            group.once.append((ingest_key(request_id), cost))
         booked = Decimal(0)
         for spans, group in groups.items():
             await self._book_one(group, spans)
@@ -176,7 +182,7 @@ class Admitter:
                 for (bid, start), b in zip(spans, group.budgets, strict=True)
             )
             held = Reservation(uuid.uuid4().hex, holds, Decimal(0))
-        self.ledger.settle_nowait(SettleAsk(held, group.cost))
+        self.ledger.settle_nowait(SettleAsk(held, group.cost, once=tuple(group.once)))
 
     async def settle(
         self,
@@ -186,10 +192,13 @@ class Admitter:
         completion_tokens: int,
         now: datetime,
         wait: bool = True,
+        job: str | None = None,
     ) -> None:
         """Book the request's real cost (None = unpriced: the hold is kept as spent).
 
-        ``wait=False`` queues the settle for the next batch and returns at once.
+        ``wait=False`` queues the settle for the next batch and returns at once. ``job``:
+        the request created this Batch API job, whose estimate is booked until its lines
+        replace it (``_bookings.replace_booked``).
         """
         extra = completion_tokens - admission.charged_output_tokens
         if extra > 0 and admission.tpm_keys:
@@ -206,7 +215,8 @@ class Admitter:
         if reservation is None:
             return
         cost = actual_cost if actual_cost is not None else reservation.amount_usd
-        await self._finish(SettleAsk(reservation, cost), wait)
+        keep = job_key(job) if job is not None and actual_cost is None else None
+        await self._finish(SettleAsk(reservation, cost, keep=keep), wait)
 
     async def release(self, admission: Admission, now: datetime) -> None:
         """Give the hold back: the request failed before it could cost anything."""
@@ -320,3 +330,4 @@ class _Booking:
     budgets: tuple[BudgetSpec, ...]
     at: datetime
     cost: Decimal = Decimal(0)
+    once: list[tuple[str, Decimal]] = field(default_factory=list)  # (booking key, cost)

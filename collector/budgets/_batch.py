@@ -43,6 +43,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from collector.budgets._bookings import book_once, keep_booked
 from collector.budgets._counters import (
     DEFAULT_HOLD_TTL,
     Hold,
@@ -74,10 +75,17 @@ class ReserveAsk:
 
 @dataclass(frozen=True, slots=True)
 class SettleAsk:
-    """Replace a reservation's holds by the request's actual cost."""
+    """Replace a reservation's holds by the request's actual cost.
+
+    ``once``: reported calls (booking key, cost) — only those never booked before are, and
+    ``actual`` is then ignored. ``keep``: a job's booking key, under which what is booked is
+    remembered until its lines replace it (``_bookings``).
+    """
 
     reservation: Reservation
     actual: Decimal
+    once: tuple[tuple[str, Decimal], ...] = ()
+    keep: str | None = None
 
 
 @dataclass(slots=True)
@@ -188,22 +196,26 @@ def _create_rows(conn: Connection, missing: dict[Key, ReserveAsk], tz: ZoneInfo)
             conn.rollback()
 
 
-def _settle(conn: Connection, settles: Sequence[SettleAsk], rows: _Rows) -> tuple[set[Key], int]:
+def _settle(
+    conn: Connection, settles: Sequence[SettleAsk], rows: _Rows, now: datetime
+) -> tuple[set[Key], int]:
     ids = sorted({s.reservation.id for s in settles if s.reservation.holds})
     if not ids:
         return set(), 0
     gone = set(
         conn.execute(delete(_R).where(_R.c.id.in_(ids)).returning(_R.c.id, _R.c.budget_id)).all()
     )
+    fresh = book_once(conn, settles, now)
+    keep_booked(conn, settles, now)
     touched: set[Key] = set()
-    for s in settles:
+    for i, s in enumerate(settles):
         for hold in s.reservation.holds:
             key = (hold.budget_id, hold.period_start)
             values = rows.now.get(key)
             if values is None:  # the budget was deleted meanwhile
                 continue
             held = hold.amount_usd if (s.reservation.id, hold.budget_id) in gone else _ZERO
-            values[0] += s.actual
+            values[0] += fresh.get((i, hold.budget_id), _ZERO) if s.once else s.actual
             values[1] -= held
             touched.add(key)
     return touched, len(gone)
@@ -275,9 +287,9 @@ def _apply(conn: Connection, reserves: Sequence[ReserveAsk], settles: Sequence[S
             conn.rollback()
             _create_rows(conn, missing, tz)
             rows = _lock(conn, conds)
-        touched, released = _settle(conn, settles, rows)
-        decisions = [_decide(ask, rows, tz) for ask in reserves]
         now = max([a.now for a in reserves], default=datetime.now(UTC))
+        touched, released = _settle(conn, settles, rows, now)
+        decisions = [_decide(ask, rows, tz) for ask in reserves]
         changes = rows.changes(now)
         if changes:
             conn.execute(_BUMP, changes)

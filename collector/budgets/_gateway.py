@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from collector.budgets._admission import Admission, AdmissionContext
 from collector.budgets._admitter import Admitter
+from collector.budgets._bookings import job_ticket
 from collector.budgets._scope import Subject
 
 if TYPE_CHECKING:
@@ -92,6 +93,7 @@ class GatewayAdmission:
         self, reservation: Reservation, cost_usd: Decimal | None, usage: Usage | None = None
     ) -> None:
         admission = reservation.handle
+        ticket = job_ticket()
         if isinstance(admission, Admission):
             await self.admitter.settle(
                 admission,
@@ -99,4 +101,5 @@ class GatewayAdmission:
                 completion_tokens=usage.completion_tokens if usage is not None else 0,
                 now=datetime.now(UTC),
                 wait=False,
+                job=ticket.batch_id if ticket is not None else None,
             )

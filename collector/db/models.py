@@ -315,6 +315,22 @@ class BudgetReservation(Base):
     expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
+class BudgetBooking(Base):
+    """Spend booked on a hard-budget counter once, under a key naming what it was for: a
+    reported call (``ingest:<request id>``, so a replayed ingest call books nothing again) or
+    a Batch API job's estimate (``job:<batch id>``, replaced by its lines' cost once they are
+    recorded)."""
+
+    __tablename__ = "budget_bookings"
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    budget_id: Mapped[int] = mapped_column(
+        ForeignKey("budgets.id", ondelete="CASCADE"), primary_key=True
+    )
+    period_start: Mapped[datetime]
+    amount_usd: Mapped[Decimal]
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class MaintenanceRun(Base):
     """One run of the database maintenance (retention) per interval slot: the process whose
     insert of the slot's row lands runs it, so one process across the deployment does."""

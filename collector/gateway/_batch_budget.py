@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import orjson
 
-from collector.budgets import Subject, catalog_prices, output_cap, worst_case_cost
+from collector.budgets import (
+    Subject,
+    catalog_prices,
+    output_cap,
+    start_job_ticket,
+    worst_case_cost,
+)
 from collector.errors import BudgetExceeded, UpstreamUnavailable
 from collector.gateway._admission import AdmissionRequest
 from collector.gateway._estimate import estimate_prompt
@@ -94,6 +100,7 @@ async def with_batch_estimate(
     cap = rt.settings.budget_default_output_cap
     async for chunk in _file_lines(rt, file_id):
         estimate_lines(chunk, endpoint, request.at, cap, estimate)
+    start_job_ticket()  # the job's id, once upstream answers, names what its settle books
     return dataclasses.replace(request, model=estimate.model, estimate_usd=estimate.cost_usd)
 
 

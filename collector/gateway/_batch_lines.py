@@ -48,6 +48,29 @@ class LineContext:
         return Call("POST", self.job.endpoint, b"", kind, b"", "application/json")
 
 
+@dataclass(slots=True)
+class LineTally:
+    """What a job's recorded lines cost: the exact sum of the priced ones, and how many could
+    not be priced (they keep their share of the job's estimate on its hard budgets)."""
+
+    lines: int = 0
+    unpriced: int = 0
+    priced_usd: Decimal = Decimal(0)
+    model: str | None = None  # the first model seen
+
+    def add(self, event: UsageEvent) -> None:
+        self.lines += 1
+        self.model = self.model or event.model_served
+        if event.cost_usd is None:
+            self.unpriced += 1
+        else:
+            self.priced_usd += event.cost_usd
+
+    @property
+    def unpriced_share(self) -> Decimal:
+        return Decimal(self.unpriced) / Decimal(self.lines) if self.lines else Decimal(0)
+
+
 def line_event(line: Any, place: str, ctx: LineContext, call: Call) -> UsageEvent:
     """The request row of one decoded line; ``place`` names it when it has no ``custom_id``."""
     row = line if isinstance(line, dict) else {}

@@ -34,7 +34,8 @@ from collector.batches import (
     release,
     update_status,
 )
-from collector.gateway._batch_lines import LineContext, line_event
+from collector.budgets import job_key, replace_booked
+from collector.gateway._batch_lines import LineContext, LineTally, line_event
 from collector.gateway._upstream import Upstream, UpstreamTable
 from collector.pricing import PriceOverride
 from collector.recorder import UsageEvent
@@ -109,25 +110,29 @@ class BatchPoller:
             return 0
         ended = ended_at(wire, status) or now
         ctx = LineContext(job, ended, self.overrides())
-        lines, model = 0, None
+        tally = LineTally()
         for kind in ("output", "error"):
             file_id = wire.get(f"{kind}_file_id")
             if isinstance(file_id, str) and file_id:
-                n, found = await self._ingest(upstream, file_id, kind, ctx)
-                lines, model = lines + n, model or found
+                await self._ingest(upstream, file_id, kind, ctx, tally)
+        await asyncio.to_thread(
+            replace_booked, self.engine, job_key(job.id), tally.priced_usd, tally.unpriced_share,
+            datetime.now(UTC),
+        )  # fmt: skip
         done = await asyncio.to_thread(
-            mark_recorded, self.engine, job.id, self.owner, lines, model, datetime.now(UTC)
-        )
+            mark_recorded, self.engine, job.id, self.owner, tally.lines, tally.model,
+            datetime.now(UTC),
+        )  # fmt: skip
         if not done:
             log.warning("batches: lease on %s was lost while recording it", job.id)
         return 1
 
     async def _ingest(
-        self, upstream: Upstream, file_id: str, kind: str, ctx: LineContext
-    ) -> tuple[int, str | None]:
-        """Record every line of one file; returns (lines, the first model seen)."""
+        self, upstream: Upstream, file_id: str, kind: str, ctx: LineContext, tally: LineTally
+    ) -> None:
+        """Record every line of one file, counting them into ``tally``."""
         call = ctx.call
-        count, model = 0, None
+        count = 0
         events: list[UsageEvent] = []
         async for raw in self._lines(upstream, f"/v1/files/{file_id}/content"):
             try:
@@ -135,7 +140,7 @@ class BatchPoller:
             except orjson.JSONDecodeError:
                 line = None
             event = line_event(line, f"{kind}:{count}", ctx, call)
-            model = model or event.model_served
+            tally.add(event)
             events.append(event)
             count += 1
             if count % _PAUSE_EVERY == 0:
@@ -144,7 +149,6 @@ class BatchPoller:
                 await self._pause()
         if events:
             self.submit(events)
-        return count, model
 
     async def _pause(self) -> None:
         """Give the loop to requests, and the recorder time to catch up if it lags."""

@@ -204,7 +204,7 @@ async def _book_spend(runtime: Runtime, principal: KeyPrincipal, result: BatchRe
     project, prefix = principal.project, principal.key_prefix
     await admitter.book(
         (Subject(project, prefix, e.end_user, e.model_served or e.model_requested, e.tags),
-         e.cost_usd, e.started_at)
+         e.cost_usd, e.started_at, e.id)
         for _, _, e in result.booked
         if e.cost_usd
     )  # fmt: skip

@@ -27,6 +27,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from collector.batches import owned_ids, owner_of, register
+from collector.budgets import job_ticket
 from collector.errors import NotFound, PayloadTooLarge
 from collector.gateway._body import ClientGone
 from collector.gateway._exchange import Exchange
@@ -120,6 +121,9 @@ async def after_reply(owners: Owners, ex: Exchange, reply: Reply) -> None:
         return
     try:
         if call.method == "POST":
+            ticket = job_ticket()
+            if ticket is not None and isinstance(body.get("id"), str):
+                ticket.batch_id = body["id"][:64]  # its settle books the estimate for this job
             note = job_note(body)
             if note is not None:  # the writer registers it from the row if this write fails
                 ex.notes = {**(ex.notes or {}), JOB_KEY: note}

@@ -1,0 +1,168 @@
+"""Spend booked on hard-budget counters once per key (``budget_bookings``).
+
+Two things must be booked exactly once, across retries, replays and processes:
+
+* a call reported to the ingest API (key ``ingest:<request id>``): a replayed call has the
+  same request ids, and the rows inserted with ``ON CONFLICT DO NOTHING … RETURNING`` in the
+  settle's own transaction say which of its calls are new — only their cost is booked;
+* a Batch API job's estimate (key ``job:<batch id>``): booked as the job's spend when it is
+  created, and kept here per counter, so that once the poller has recorded the job's lines
+  :func:`replace_booked` swaps it for their exact cost — deleting the rows in the same
+  transaction as the counter update, so a re-poll, a restart or a second poller books the
+  change once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Connection, Engine, Table, and_, delete, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from collector.db.models import BudgetBooking, BudgetCounter
+from collector.units import MONEY_UNIT
+
+if TYPE_CHECKING:
+    from collector.budgets._batch import SettleAsk
+
+_B: Table = BudgetBooking.__table__  # type: ignore[assignment]
+_C: Table = BudgetCounter.__table__  # type: ignore[assignment]
+_ZERO = Decimal(0)
+
+
+def ingest_key(request_id: str) -> str:
+    return f"ingest:{request_id}"
+
+
+def job_key(batch_id: str) -> str:
+    return f"job:{batch_id}"
+
+
+@dataclass(slots=True)
+class JobTicket:
+    """A ``POST /v1/batches`` under a hard budget while it runs: the job id, once upstream
+    created it, tells its settle which job the estimate is booked for."""
+
+    batch_id: str | None = None
+
+
+_CREATING: ContextVar[JobTicket | None] = ContextVar("spendscope_batch_create", default=None)
+
+
+def start_job_ticket() -> JobTicket:
+    """Mark the current request as creating a Batch API job (the request's task only)."""
+    ticket = JobTicket()
+    _CREATING.set(ticket)
+    return ticket
+
+
+def job_ticket() -> JobTicket | None:
+    """The current request's job ticket, if it creates a job."""
+    return _CREATING.get()
+
+
+def _insert(conn: Connection, rows: list[dict[str, object]]) -> set[tuple[str, int]]:
+    """Insert booking rows; returns the (key, budget id) pairs that were new."""
+    if not rows:
+        return set()
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(_B).on_conflict_do_nothing(index_elements=["key", "budget_id"])
+    found = conn.execute(stmt.returning(_B.c.key, _B.c.budget_id), rows).all()
+    return {(key, budget_id) for key, budget_id in found}
+
+
+def book_once(
+    conn: Connection, settles: Sequence[SettleAsk], now: datetime
+) -> dict[tuple[int, int], Decimal]:
+    """Per settle with ``once`` keys: the cost of its calls not booked before on each of its
+    budgets (``{(settle index, budget id): cost}``); their rows are inserted."""
+    rows: list[dict[str, object]] = []
+    for s in settles:
+        for hold in s.reservation.holds:
+            for key, cost in s.once:
+                rows.append({"key": key, "budget_id": hold.budget_id,
+                             "period_start": hold.period_start, "amount_usd": cost,
+                             "created_at": now})  # fmt: skip
+    new = _insert(conn, rows)
+    out: dict[tuple[int, int], Decimal] = {}
+    for i, s in enumerate(settles):
+        for hold in s.reservation.holds:
+            if s.once:
+                fresh = sum((c for k, c in s.once if (k, hold.budget_id) in new), _ZERO)
+                out[(i, hold.budget_id)] = fresh
+    return out
+
+
+def keep_booked(conn: Connection, settles: Sequence[SettleAsk], now: datetime) -> None:
+    """Remember what a job's settle booked on each counter (``SettleAsk.keep``)."""
+    rows: list[dict[str, object]] = [
+        {
+            "key": s.keep,
+            "budget_id": h.budget_id,
+            "period_start": h.period_start,
+            "amount_usd": s.actual,
+            "created_at": now,
+        }
+        for s in settles
+        if s.keep is not None
+        for h in s.reservation.holds
+    ]
+    _insert(conn, rows)
+
+
+def replace_booked(
+    engine: Engine, key: str, priced: Decimal, unpriced_share: Decimal, now: datetime
+) -> Decimal | None:
+    """Replace what was booked under ``key`` by ``priced`` plus ``unpriced_share`` of it (the
+    lines that could not be priced keep their part of the estimate); returns the change
+    booked on each counter (None: nothing was booked under ``key``, or it was replaced
+    already)."""
+    from collector.budgets._batch import begin_write
+
+    with engine.connect() as conn:
+        begin_write(conn)
+        try:
+            found = conn.execute(
+                select(_B.c.budget_id, _B.c.period_start).where(_B.c.key == key)
+            ).all()
+            if not found:
+                conn.rollback()
+                return None
+            _lock_counters(conn, [(b, p) for b, p in found])
+            gone = conn.execute(
+                delete(_B)
+                .where(_B.c.key == key)
+                .returning(_B.c.budget_id, _B.c.period_start, _B.c.amount_usd)
+            ).all()
+            change = None
+            for budget_id, start, amount in gone:
+                booked = priced + (amount * unpriced_share).quantize(MONEY_UNIT)
+                change = booked - amount
+                conn.execute(
+                    update(_C)
+                    .where(_C.c.budget_id == budget_id, _C.c.period_start == start)
+                    .values(spent_usd=_C.c.spent_usd + change, updated_at=now)
+                )
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+    return change
+
+
+def _lock_counters(conn: Connection, keys: Sequence[tuple[int, datetime]]) -> None:
+    """PostgreSQL: lock the counters in (budget, period) order, as admission does."""
+    if conn.dialect.name != "postgresql":
+        return
+    conds = [and_(_C.c.budget_id == b, _C.c.period_start == p) for b, p in sorted(keys)]
+    conn.execute(
+        select(_C.c.budget_id)
+        .where(or_(*conds))
+        .order_by(_C.c.budget_id, _C.c.period_start)
+        .with_for_update()
+    )
