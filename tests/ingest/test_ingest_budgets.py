@@ -10,9 +10,12 @@ from pathlib import Path
 
 import openai
 import pytest
+from sqlalchemy import Engine, func, select
 
 from collector.alerts import add_rule, parse_channel
 from collector.budgets import budget_statuses
+from collector.db import session_scope
+from collector.db.models import BudgetCounter
 from collector.pricing import compute_cost
 from collector.settings import Settings
 from collector.usage import Usage
@@ -75,3 +78,28 @@ def test_reported_spend_holds_later_requests_against_the_limit(
     with pytest.raises(openai.RateLimitError) as caught:
         ask(client)
     assert caught.value.code == "insufficient_quota"
+
+
+def test_a_replayed_ingest_call_books_nothing_again(make_gateway: GatewayFactory) -> None:
+    """The same events again (a client's retry) are one row each and one booking each; a
+    replay that brings a new event books only that one."""
+    gw = make_gateway(budget_cache_ttl_s=0.01)
+    each = _event_cost()
+    hard_budget(gw.engine, each * 100)
+    raw_key = key(gw.engine)
+    for events in ([_event("a"), _event("b")], [_event("a"), _event("b")], [_event("a")]):
+        assert _post(gw, events, raw_key).status_code == 200
+        settled(gw)
+    assert _booked(gw.engine) == each * 2
+    assert _post(gw, [_event("b"), _event("c")], raw_key).status_code == 200
+    settled(gw)
+    assert _booked(gw.engine) == each * 3
+    [status] = budget_statuses(gw.engine, datetime.now(UTC), UTC_TZ)
+    assert status.spent_usd == each * 3
+
+
+def _booked(engine: Engine) -> Decimal:
+    """What the hard budget's counters booked (not the recorded rows' sum)."""
+    with session_scope(engine) as session:
+        spent = session.scalar(select(func.sum(BudgetCounter.spent_usd)))
+    return Decimal(spent or 0)
