@@ -79,7 +79,8 @@ def test_a_job_over_a_hard_budget_is_refused_before_it_reaches_upstream(
 def test_a_job_within_a_hard_budget_runs_and_its_estimate_is_booked(
     make_gateway: GatewayFactory, batch_mock: str
 ) -> None:
-    gw = make_gateway(upstream_base_url=batch_mock, **FAST)
+    # no poll while the test looks: the job's lines would replace its estimate
+    gw = make_gateway(upstream_base_url=batch_mock, batch_poll_interval_s=3600)
     data = chat_lines(LINES)
     estimate = _estimate(data)
     hard_budget(gw.engine, estimate)  # exactly affordable
