@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import openai
 import pytest
 from sqlalchemy import func, select, update
 
+from collector.budgets import BudgetSpec, Mode, create_budget, parse_period, parse_scope
 from collector.db import BatchJob, Request, make_engine, session_scope
+from collector.db.models import BudgetCounter
 from tests.faults._harness import Gateway, MockUpstream, eventually
 from tests.gateway._batches import chat_lines
 
@@ -25,7 +29,8 @@ def two(db_url: str, tmp_path: Path) -> Iterator[tuple[Gateway, Gateway, str]]:
     """Both processes on SQLite, and on PostgreSQL when configured."""
     mock = MockUpstream(tmp_path, None, "--batch-step-s", "0.5")
     url = db_url
-    polling = {"SPENDSCOPE_BATCH_POLL_INTERVAL_S": "0.1", "SPENDSCOPE_BATCH_LEASE_S": "3"}
+    polling = {"SPENDSCOPE_BATCH_POLL_INTERVAL_S": "0.1", "SPENDSCOPE_BATCH_LEASE_S": "3",
+               "SPENDSCOPE_BUDGET_CACHE_TTL_S": "0.01"}  # fmt: skip
     gateways = [
         Gateway(
             work=tmp_path,
@@ -67,8 +72,32 @@ def _job(url: str, batch_id: str) -> BatchJob | None:
         engine.dispose()
 
 
+def _budget(url: str) -> None:
+    """A hard budget over the key's project: the job is admitted against its estimate."""
+    engine = make_engine(url)
+    day = parse_period("day")
+    create_budget(engine, BudgetSpec("acme", parse_scope("global"), day, Decimal(100),
+                                     Mode.HARD), datetime.now(UTC))  # fmt: skip
+    engine.dispose()
+
+
+def _booked(url: str, batch_id: str) -> tuple[Decimal, Decimal]:
+    """(what the hard budget booked, what the job's line rows cost)."""
+    engine = make_engine(url)
+    try:
+        with session_scope(engine) as session:
+            booked = session.scalar(select(func.sum(BudgetCounter.spent_usd)))
+            lines = select(func.sum(Request.cost_usd)).where(Request.batch_id == batch_id)
+            cost = session.scalar(lines)
+        return Decimal(booked or 0), Decimal(cost or 0)
+    finally:
+        engine.dispose()
+
+
 def test_two_processes_record_each_line_once(two: tuple[Gateway, Gateway, str]) -> None:
+    """…and book the job's lines' cost on its hard budget once, in place of its estimate."""
     one, other, key = two
+    _budget(one.database_url)
     client = openai.OpenAI(base_url=one.base_url, api_key=key, max_retries=0, timeout=60)
     uploaded = client.files.create(
         file=("in.jsonl", io.BytesIO(chat_lines(LINES))), purpose="batch"
@@ -86,6 +115,8 @@ def test_two_processes_record_each_line_once(two: tuple[Gateway, Gateway, str]) 
     assert eventually(lambda: _rows(url, job.id)[0] == LINES, 60)
     row = _job(url, job.id)
     assert row is not None and (row.lines_recorded, row.lease_owner) == (LINES, None)
+    booked, cost = _booked(url, job.id)
+    assert booked == cost > 0
     # Kill one process and make the job look unrecorded: the survivor reads it all again.
     one.kill()
     engine = make_engine(url)
@@ -95,3 +126,4 @@ def test_two_processes_record_each_line_once(two: tuple[Gateway, Gateway, str]) 
     assert eventually(recorded, 60)
     assert eventually(other.drained, 30)
     assert _rows(url, job.id) == (LINES, LINES)
+    assert _booked(url, job.id) == (cost, cost)
