@@ -50,6 +50,7 @@ from collector.budgets._counters import (
     Refusal,
     Reservation,
     SettledCounter,
+    begin_write,
     ensure_rows,
 )
 from collector.budgets._period import counter_window, period_window, reset_time
@@ -108,12 +109,6 @@ _BUMP = (
         updated_at=bindparam("now"),
     )
 )
-
-
-def begin_write(conn: Connection) -> None:
-    """Start a write transaction; on SQLite take the write lock now (no upgrade later)."""
-    if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class _Rows:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, Engine, Table, and_, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from collector.budgets._counters import begin_write
 from collector.db.models import BudgetBooking, BudgetCounter
 from collector.units import MONEY_UNIT
 
@@ -122,8 +123,6 @@ def replace_booked(
     lines that could not be priced keep their part of the estimate); returns the change
     booked on each counter (None: nothing was booked under ``key``, or it was replaced
     already)."""
-    from collector.budgets._batch import begin_write
-
     with engine.connect() as conn:
         begin_write(conn)
         try:

@@ -64,6 +64,12 @@ class SettledCounter:
     spent_after: Decimal
 
 
+def begin_write(conn: Connection) -> None:
+    """Start a write transaction; on SQLite take the write lock now (no upgrade later)."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def _insert_seeded(conn: Connection, budget: BudgetSpec, span: Window, now: datetime) -> None:
     """Create a counter row starting from the spend already recorded in its span."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite

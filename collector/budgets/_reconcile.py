@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, Table, and_, or_, select, update
 
-from collector.budgets._batch import begin_write
+from collector.budgets._counters import begin_write
 from collector.budgets._measure import recorded_spend
 from collector.budgets._period import counter_window, period_window
 from collector.budgets._spec import BudgetSpec

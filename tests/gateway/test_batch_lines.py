@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from collector.batches import JobRef
-from collector.gateway._batch_lines import LineContext, line_event
+from collector.gateway._batch_lines import LineContext, LineTally, line_event
 from collector.pricing import compute_cost
 from collector.recorder import UsageEvent
 from collector.usage import Usage
@@ -124,3 +124,18 @@ def test_a_line_that_is_not_an_object_is_still_one_failed_row() -> None:
             Decimal(0),
         )
         assert e.metadata == {"batch_line": "output:3"}
+
+
+def test_a_tally_sums_priced_lines_and_counts_unpriced_ones() -> None:
+    """What replaces a job's booked estimate: the priced lines' exact sum; the unpriced ones
+    (here a model without a price) keep their share of the estimate."""
+    priced, failed = event(chat_line("a")), event({"custom_id": "b", "response": None})
+    unpriced = event(chat_line("c", model="no-such-model"))
+    assert priced.cost_usd and failed.cost_usd == 0 and unpriced.cost_usd is None
+    tally = LineTally()
+    for e in (priced, failed, unpriced, event(chat_line("d"))):
+        tally.add(e)
+    assert (tally.lines, tally.unpriced, tally.model) == (4, 1, "gpt-4o-mini-2024-07-18")
+    assert tally.priced_usd == priced.cost_usd * 2
+    assert tally.unpriced_share == Decimal(1) / 4
+    assert LineTally().unpriced_share == 0
