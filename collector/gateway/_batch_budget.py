@@ -6,8 +6,9 @@ job's input file back from upstream, one line at a time, and estimates each line
 gateway bounds a request it relays: its prompt counted, plus its ``max_tokens`` (else the
 model's output cap), at Batch API rates. The sum is reserved like one request's worst case
 — refused with the same 429 as any budget refusal — and, as the job's own call reports no
-usage, it stays booked as the job's spend on the budget's counters (its lines are recorded
-later, line by line; a budget's spent is the larger of its counters and the recorded rows).
+usage, it is booked as the job's spend on the budget's counters, kept under the job's id (a
+``JobTicket`` carries the id from the upstream answer to the settle) until the poller has
+recorded the job's lines and replaces it by their exact cost (``budgets.replace_booked``).
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ Once a job has ended, its output and error files are read from upstream a chunk 
 each line turned into a priced event (``_batch_lines``) and handed to the recorder — the same
 take-in as relayed requests — before the job is marked recorded. A line's request id is
 derived from the job and the line, so reading a file again (a retry, a restart, a lost
-lease) stores nothing twice.
+lease) stores nothing twice. Before the job is marked recorded, the estimate its creation
+booked on hard budgets is replaced by what its lines cost (once: ``budgets.replace_booked``).
 """
 
 from __future__ import annotations
