@@ -33,9 +33,9 @@ from collector.db import ApiKey, Project, make_engine, session_scope, upgrade_he
 from collector.db.models import Request, hourly_rollups
 from collector.pricing import compute_cost
 from collector.recorder import AttemptEvent, UsageEvent, write_batch
+from collector.ulid import ulid
 from collector.usage import Usage
 
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 # model: (input, cached input, output) USD per 1M tokens; None = unpriced; base ms; tokens/s
 MODELS: dict[str, tuple[tuple[str, str, str] | None, float, float]] = {
     "gpt-4o-mini-2024-07-18": (("0.15", "0.075", "0.60"), 350, 90),
@@ -71,8 +71,7 @@ class User:
 
 def ulid_at(ms: int, rng: random.Random) -> str:
     """A ULID whose time part is ``ms``, so ids sort like started_at (as live ids would)."""
-    value = ms << 80 | rng.getrandbits(80)
-    return "".join(_CROCKFORD[(value >> (5 * i)) & 31] for i in range(25, -1, -1))
+    return ulid(ms, rng.getrandbits(80))
 
 
 def setup_tenants(engine: Engine, rng: random.Random) -> list[User]:

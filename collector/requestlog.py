@@ -16,9 +16,9 @@ from sqlalchemy import Engine, Select, or_, select
 from sqlalchemy.orm import Session
 
 from collector.db.models import ApiKey, Attempt, Project, Request
+from collector.ulid import ulid
 from collector.usage import ANSWERED_OUTCOMES
 
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _CHUNK = 500  # ids per IN (...) query
 
 
@@ -89,8 +89,7 @@ def _jsonable(value: Any) -> Any:
 
 def id_floor(moment: datetime) -> str:
     """The smallest ULID of a request started at ``moment`` (to the millisecond)."""
-    value = int(moment.timestamp() * 1000) << 80
-    return "".join(_CROCKFORD[(value >> (5 * i)) & 31] for i in reversed(range(26)))
+    return ulid(int(moment.timestamp() * 1000), 0)
 
 
 def _where(

@@ -13,17 +13,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Table, select, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from collector.alerts._channels import channels_from_json, channels_to_json
 from collector.alerts._params import validate_params
 from collector.alerts._types import Alert, AlertConfigError, ChannelConfig, Rule, RuleKind
 from collector.budgets import Scope, ScopeKind, parse_scope
-from collector.db import AlertEvent, AlertRule, Budget, session_scope
+from collector.db import AlertEvent, AlertRule, Budget, session_scope, table_of
 from collector.settings import Settings
 
-_E: Table = AlertEvent.__table__  # type: ignore[assignment]
+_E = table_of(AlertEvent)
 FIRING, RESOLVED = "firing", "resolved"
 
 

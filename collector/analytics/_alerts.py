@@ -1,12 +1,14 @@
 """Alert history for the dashboard: ``alert_events`` newest first, paged, with their rules.
 
-Reads through ``collector.alerts.list_events`` (what ``spendscope alerts list`` shows) and
-describes each event from its rule, its dedup key and its payload.
+Reads ``alert_events`` and ``alert_rules`` itself, in the order ``spendscope alerts list``
+shows them, and describes each event from its rule, its dedup key and its payload. The
+alerts package imports this query layer, so nothing here imports ``collector.alerts``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -14,7 +16,7 @@ from sqlalchemy import Connection, Engine, func, select
 
 from collector.analytics._frames import frame
 from collector.analytics._sql import project_names
-from collector.db import AlertEvent, AlertRule, Budget
+from collector.db import AlertEvent, AlertRule, Budget, session_scope
 
 if TYPE_CHECKING:
     from collector.budgets import Scope
@@ -25,6 +27,33 @@ ALERT_COLUMNS = (
 )  # fmt: skip
 _RESOLVED = "|resolved@"
 _BUDGET_KINDS = ("budget_threshold", "forecast_overrun", "budget_exhaustion")
+
+
+@dataclass(frozen=True, slots=True)
+class _RuleRow:
+    """What the history shows of a rule: its name, kind, scope and parameters."""
+
+    name: str
+    kind: str
+    scope: Scope
+    params: Mapping[str, Any]
+
+
+def _page(engine: Engine, limit: int, offset: int) -> tuple[list[AlertEvent], dict[int, _RuleRow]]:
+    """One page of events newest first (as ``spendscope alerts list``) and every rule by id."""
+    with session_scope(engine) as session:
+        stmt = select(AlertEvent).order_by(AlertEvent.fired_at.desc(), AlertEvent.id.desc())
+        events = list(session.scalars(stmt.limit(limit).offset(offset)))
+        rows = session.scalars(select(AlertRule).order_by(AlertRule.id))
+        rules = {row.id: _rule_row(row) for row in rows}
+    return events, rules
+
+
+def _rule_row(row: AlertRule) -> _RuleRow:
+    from collector.budgets import Scope, ScopeKind
+
+    scope = Scope(ScopeKind(row.scope_kind or "global"), row.scope_value)
+    return _RuleRow(row.name, row.kind, scope, dict(row.params))
 
 
 def alert_history(
@@ -38,12 +67,9 @@ def alert_history(
     period or the rule's window), ``threshold``, ``message``, ``delivery`` (per channel and
     phase: ``ok`` or ``failed: …``; empty when nothing was sent).
     """
-    from collector.alerts import list_events, load_rules  # alerts import the query layer
-
     if page < 1 or not 1 <= page_size <= 1000:
         raise ValueError("page must be >= 1 and page_size within 1..1000")
-    events = list_events(engine, limit=page_size, offset=(page - 1) * page_size)
-    rules = {r.id: r for r in load_rules(engine, enabled_only=False)}
+    events, rules = _page(engine, limit=page_size, offset=(page - 1) * page_size)
     with engine.connect() as conn:
         total = int(conn.scalar(select(func.count()).select_from(AlertEvent)) or 0)
         projects = project_names(conn)
@@ -51,7 +77,7 @@ def alert_history(
     rows = []
     for e in events:
         rule = rules.get(e.rule_id)
-        kind = rule.kind.value if rule else str(e.payload.get("kind", ""))
+        kind = rule.kind if rule else str(e.payload.get("kind", ""))
         period, threshold = describe(kind, e.dedup_key)
         scope = _event_scope(kind, e, budgets) or (rule.scope if rule else None)
         shown = scope_label(scope, projects) if scope else ""

@@ -18,6 +18,7 @@ from sqlalchemy import Engine, Select, case, func, select
 
 from collector.analytics._frames import frame
 from collector.analytics._sql import key_labels, project_names
+from collector.db.base import table_of
 from collector.db.models import BatchJob, Request
 
 BATCH_COLUMNS = (
@@ -74,7 +75,7 @@ def _lines() -> Any:
 
 def _jobs_query() -> Select[Any]:
     lines = _lines().subquery()
-    jobs = BatchJob.__table__
+    jobs = table_of(BatchJob)
     return select(jobs, lines.c.lines, lines.c.cost_usd, lines.c.unpriced).outerjoin(
         lines, lines.c.batch_id == jobs.c.id
     )

@@ -20,6 +20,7 @@ from sqlalchemy import (
 )
 
 from collector.analytics._model import NONE_LABEL, Bucket, Filters, UnsupportedFilterError
+from collector.db.base import table_of
 from collector.db.models import (
     ApiKey,
     Project,
@@ -49,7 +50,7 @@ DAILY = {
     ERRORS: daily_error_rollups,
     TIERS: daily_tier_rollups,
 }
-REQUESTS: Table = Request.__table__  # type: ignore[assignment]
+REQUESTS = table_of(Request)
 ZERO = Decimal("0E-10")
 _TICK = timedelta(microseconds=1)
 Span = tuple[datetime, datetime]

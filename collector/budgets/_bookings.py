@@ -21,18 +21,19 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, Engine, Table, and_, delete, or_, select, update
+from sqlalchemy import Connection, Engine, and_, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from collector.budgets._counters import begin_write
+from collector.db.base import table_of
 from collector.db.models import BudgetBooking, BudgetCounter
 from collector.units import MONEY_UNIT
 
 if TYPE_CHECKING:
     from collector.budgets._batch import SettleAsk
 
-_B: Table = BudgetBooking.__table__  # type: ignore[assignment]
-_C: Table = BudgetCounter.__table__  # type: ignore[assignment]
+_B = table_of(BudgetBooking)
+_C = table_of(BudgetCounter)
 _ZERO = Decimal(0)
 
 

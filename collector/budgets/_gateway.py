@@ -16,7 +16,7 @@ from collector.budgets._bookings import job_ticket
 from collector.budgets._scope import Subject
 
 if TYPE_CHECKING:
-    from collector.gateway._admission import AdmissionRequest, Reservation
+    from collector.admission import AdmissionRequest, Reservation
     from collector.keys import KeyPrincipal
     from collector.usage import Usage
 
@@ -74,7 +74,7 @@ class GatewayAdmission:
         self.admitter = admitter
 
     async def check(self, principal: KeyPrincipal, request: AdmissionRequest) -> Reservation | None:
-        from collector.gateway._admission import Reservation
+        from collector.admission import Reservation
 
         attribution = request.attribution
         subject = Subject(

@@ -1,5 +1,6 @@
 """Storage: schema, engines, sessions and migrations."""
 
+from collector.db.base import table_of
 from collector.db.engine import make_engine, normalize_url, session_factory, session_scope
 from collector.db.migrate import upgrade_head
 from collector.db.models import (
@@ -45,5 +46,6 @@ __all__ = [
     "normalize_url",
     "session_factory",
     "session_scope",
+    "table_of",
     "upgrade_head",
 ]

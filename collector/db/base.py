@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
-from sqlalchemy import JSON, MetaData
+from sqlalchemy import JSON, MetaData, Table
 from sqlalchemy.orm import DeclarativeBase
 
 from collector.db.types import Money, UTCDateTime
@@ -27,3 +27,8 @@ class Base(DeclarativeBase):
         Decimal: Money,
         datetime: UTCDateTime,
     }
+
+
+def table_of(model: type[Base]) -> Table:
+    """A mapped class's table, typed as the ``Table`` it is (for Core inserts and selects)."""
+    return cast(Table, model.__table__)

@@ -19,9 +19,10 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, Table, delete, select, update
+from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from collector.db.base import table_of
 from collector.db.models import Attempt, MaintenanceRun, Request
 from collector.settings import Settings
 
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 BATCH_ROWS = 500
 PAUSE_S = 0.05
 KEPT_SOURCE = "unpriced"
-_RUNS: Table = MaintenanceRun.__table__  # type: ignore[assignment]
+_RUNS = table_of(MaintenanceRun)
 
 
 @dataclass(frozen=True, slots=True)

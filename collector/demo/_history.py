@@ -23,9 +23,9 @@ from collector.demo._faults import Incident, incidents_before, record_attempt, s
 from collector.demo._world import SERVED, SPEEDS, Call, KeyProfile
 from collector.pricing import compute_cost
 from collector.recorder import UsageEvent
+from collector.ulid import ulid as _ulid
 from collector.usage import Usage
 
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _HOUR = timedelta(hours=1)
 # Share of a day's requests per UTC hour (US + EU business hours; mean 1.0).
 _DIURNAL = tuple(
@@ -52,8 +52,7 @@ class DemoKey:
 
 def ulid(ms: int, rng: random.Random) -> str:
     """A 26-character ULID from a time and a seeded RNG (``new_request_id``'s shape)."""
-    value = ms << 80 | rng.getrandbits(80)
-    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+    return _ulid(ms, rng.getrandbits(80))
 
 
 def poisson(rng: random.Random, lam: float) -> int:

@@ -6,7 +6,7 @@ forwarded with retries and fallbacks, relayed (streams pass through as they arri
 and handed to the recorder — never waiting on the database.
 """
 
-from collector.gateway._admission import Admission, AdmissionRequest, AllowAll, Reservation
+from collector.admission import Admission, AdmissionRequest, AllowAll, Reservation
 from collector.gateway._app import check_settings, create_app
 
 __all__ = [

@@ -18,9 +18,9 @@ from fastapi import Depends, FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.types import Receive, Scope, Send
 
+from collector.admission import Admission
 from collector.gateway._admin import engine_of, install_error_handlers
 from collector.gateway._admin import router as admin_router
-from collector.gateway._admission import Admission
 from collector.gateway._auth import require_metrics_token, require_viewer
 from collector.gateway._ingest import ingest, otlp_traces
 from collector.gateway._proxy import Proxy

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import orjson
 
+from collector.admission import AdmissionRequest
 from collector.budgets import (
     Subject,
     catalog_prices,
@@ -30,7 +31,6 @@ from collector.budgets import (
     worst_case_cost,
 )
 from collector.errors import BudgetExceeded, UpstreamUnavailable
-from collector.gateway._admission import AdmissionRequest
 from collector.gateway._estimate import estimate_prompt
 from collector.gateway._intake import ENDPOINTS, Call, Kind
 

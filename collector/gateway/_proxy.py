@@ -22,13 +22,13 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import UTC, datetime
 from typing import Any
 
+from collector.admission import AdmissionRequest, Reservation
 from collector.errors import (
     GatewayError,
     PayloadTooLarge,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from collector.gateway._admission import AdmissionRequest, Reservation
 from collector.gateway._batch_budget import with_batch_estimate
 from collector.gateway._body import BodyReader, ClientGone
 from collector.gateway._exchange import Exchange

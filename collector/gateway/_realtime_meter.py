@@ -26,8 +26,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from collector.admission import AdmissionRequest, Reservation
 from collector.errors import GatewayError, PricingError
-from collector.gateway._admission import AdmissionRequest, Reservation
 from collector.gateway._exchange import Exchange
 from collector.gateway._intake import Call, Kind
 from collector.gateway._runtime import Runtime

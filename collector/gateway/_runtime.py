@@ -24,11 +24,11 @@ from datetime import UTC, datetime
 import aiohttp
 from sqlalchemy import Engine
 
+from collector.admission import Admission, AllowAll
 from collector.alerts import AlertEvaluator
 from collector.budgets import Admitter, GatewayAdmission
 from collector.db import make_engine, session_scope
 from collector.db.retention import maintain_forever
-from collector.gateway._admission import Admission, AllowAll
 from collector.gateway._batch_poller import BatchPoller
 from collector.gateway._body import BodyBudget
 from collector.gateway._cached import ResponseCache

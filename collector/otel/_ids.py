@@ -14,17 +14,14 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-_CROCKFORD = {c: i for i, c in enumerate("0123456789ABCDEFGHJKMNPQRSTVWXYZ")}
+from collector.ulid import decode
+
 TRACEPARENT_KEY = "traceparent"
 
 
 def trace_id_of(request_id: str) -> int:
     """The ULID's 128 bits; a hash of the id for anything that is not a ULID."""
-    value = 0
-    if len(request_id) == 26 and all(c in _CROCKFORD for c in request_id.upper()):
-        for char in request_id.upper():
-            value = value << 5 | _CROCKFORD[char]
-        value &= (1 << 128) - 1
+    value = (decode(request_id) or 0) & (1 << 128) - 1
     if value == 0:
         digest = hashlib.sha256(b"trace:" + request_id.encode()).digest()
         value = int.from_bytes(digest[:16], "big") or 1

@@ -15,11 +15,12 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, Table, and_, bindparam
 from sqlalchemy import update as sql_update
 
+from collector.db.base import table_of
 from collector.db.models import Request
 from collector.errors import StorageError
 from collector.usage import Cost, CostSource
 
-_REQUESTS: Table = Request.__table__  # type: ignore[assignment]
+_REQUESTS = table_of(Request)
 _R = _REQUESTS.c
 
 

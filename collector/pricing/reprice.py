@@ -28,8 +28,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, func, inspect, or_, select
+from sqlalchemy import Connection, Engine, func, inspect, or_, select
 
+from collector.db.base import table_of
 from collector.db.models import (
     Request,
     daily_project_rollups,
@@ -62,7 +63,7 @@ from collector.pricing.overrides import load_overrides
 from collector.recorder.rollup import by_day, by_project
 from collector.usage import TOOL_CALL_FIELDS, Cost, CostSource, Outcome, Usage
 
-_REQUESTS: Table = Request.__table__  # type: ignore[assignment]
+_REQUESTS = table_of(Request)
 _R = _REQUESTS.c
 _UNPRICED = Cost(None, CostSource.UNPRICED)
 _ROLLUP_KEYS = ("hour", "project_id", "api_key_id", "end_user", "model", "outcome")

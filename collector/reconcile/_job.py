@@ -15,16 +15,17 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import Engine, Table, update
+from sqlalchemy import Engine, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from collector.db.base import table_of
 from collector.db.bills import ReconcileRun
 from collector.errors import ReconcileError
 from collector.reconcile._run import admin_client, fetch_and_store
 from collector.settings import Settings
 
 _log = logging.getLogger("collector.reconcile")
-_RUNS: Table = ReconcileRun.__table__  # type: ignore[assignment]
+_RUNS = table_of(ReconcileRun)
 RUNNING, DONE, FAILED = "running", "done", "failed"
 RETRY_AFTER = timedelta(hours=1)
 CHECK_INTERVAL_S = 600.0

@@ -6,13 +6,13 @@ from collections.abc import Iterable
 from dataclasses import asdict
 from datetime import date, datetime
 
-from sqlalchemy import Engine, Table, delete, insert
+from sqlalchemy import Engine, delete, insert
 
+from collector.db.base import table_of
 from collector.db.bills import BillDay, BillLine
 from collector.reconcile._types import BillItem
 
-_LINES: Table = BillLine.__table__  # type: ignore[assignment]
-_DAYS: Table = BillDay.__table__  # type: ignore[assignment]
+_LINES, _DAYS = table_of(BillLine), table_of(BillDay)
 
 
 def replace_days(

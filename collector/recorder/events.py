@@ -14,12 +14,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from collector.ulid import ulid as ulid  # re-exported: collector.recorder.ulid
 from collector.usage import TOOL_CALL_FIELDS, Usage
-
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-# Two Crockford characters per 10 bits: a ULID's 130 bits are 5 + 12 x 10 + 5 (fewer loops).
-_PAIRS = tuple(a + b for a in _CROCKFORD for b in _CROCKFORD)
-_PAIR_SHIFTS = (115, 105, 95, 85, 75, 65, 55, 45, 35, 25, 15, 5)
 
 
 class _Entropy:
@@ -62,14 +58,6 @@ def derived_request_id(at: datetime, key: str) -> str:
     the same id, so an event recorded twice (a replay, a re-read) is stored once."""
     digest = int.from_bytes(hashlib.sha256(key.encode()).digest()[:10], "big")
     return ulid(int(at.timestamp() * 1000) & (1 << 48) - 1, digest)
-
-
-def ulid(ms: int, entropy: int) -> str:
-    """The ULID of a millisecond Unix time and 80 bits (random, or a hash for a fixed id)."""
-    value = ms << 80 | entropy
-    pairs = _PAIRS
-    middle = [pairs[value >> shift & 1023] for shift in _PAIR_SHIFTS]
-    return "".join([_CROCKFORD[value >> 125], *middle, _CROCKFORD[value & 31]])
 
 
 @dataclass(slots=True)

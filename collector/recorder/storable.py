@@ -53,7 +53,8 @@ class Limits:
 @lru_cache(maxsize=1)
 def column_limits() -> Limits:
     """The lengths of the ``requests`` / ``attempts`` text columns the events fill."""
-    from collector.db.models import Attempt, Request  # the schema; not in the writer process
+    from collector.db.base import table_of  # the schema; not in the writer process
+    from collector.db.models import Attempt, Request
 
     def lengths(table: Any, names: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
         found = []
@@ -63,9 +64,9 @@ def column_limits() -> Limits:
                 found.append((name, int(length)))
         return tuple(found)
 
-    request_names = tuple(n for n in _slots(UsageEvent) if n in Request.__table__.c)
-    attempt_names = tuple(n for n in _slots(AttemptEvent) if n in Attempt.__table__.c)
-    requests, attempts = Request.__table__, Attempt.__table__
+    requests, attempts = table_of(Request), table_of(Attempt)
+    request_names = tuple(n for n in _slots(UsageEvent) if n in requests.c)
+    attempt_names = tuple(n for n in _slots(AttemptEvent) if n in attempts.c)
     return Limits(lengths(requests, request_names), lengths(attempts, attempt_names))
 
 

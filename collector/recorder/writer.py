@@ -18,6 +18,7 @@ from sqlalchemy import JSON, Boolean, Column, Dialect, Engine, Float, Numeric, T
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from collector.db.base import table_of
 from collector.db.engine import normalize_url
 from collector.db.models import (
     Attempt,
@@ -108,8 +109,7 @@ def write_plan_for_url(url: str) -> WritePlan:
 
 
 def _build_plan(dialect: Dialect) -> WritePlan:
-    requests: Table = Request.__table__  # type: ignore[assignment]
-    attempts: Table = Attempt.__table__  # type: ignore[assignment]
+    requests, attempts = table_of(Request), table_of(Attempt)
     return WritePlan(
         dialect=dialect.name,
         requests=_table_plan(requests, (), dialect),

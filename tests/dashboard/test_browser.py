@@ -275,7 +275,7 @@ def test_requests_pager_steps_to_the_end_and_back(
     dash_duo.wait_for_element("#requests-table td", timeout=10)
     newest = [e.id for e in sorted(seeded[1].events, key=lambda e: (e.started_at, e.id))][::-1]
     last = (len(newest) - 1) // 50
-    pages = [newest[i * 50 : (i + 1) * 50] for i in range(last + 1)]
+    pages = [[short(i) for i in newest[n * 50 : (n + 1) * 50]] for n in range(last + 1)]
     first = _first_ids(dash_duo)
     for button, expected in (
         ("last", pages[last]),

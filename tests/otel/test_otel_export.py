@@ -16,17 +16,16 @@ from sqlalchemy import Engine
 from collector.otel import Cursor
 from collector.recorder import write_batch
 from collector.requestlog import id_floor
+from collector.ulid import ALPHABET
 from tests.factories import make_event, make_project
 from tests.otel._receiver import Receiver
 from tests.otel._run import ROOT
 from tests.otel._run import spendscope as run
 
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-
 
 def _id_at(moment: datetime) -> str:
     """A request id of a request that started at ``moment``."""
-    return id_floor(moment)[:10] + "".join(secrets.choice(_CROCKFORD) for _ in range(16))
+    return id_floor(moment)[:10] + "".join(secrets.choice(ALPHABET) for _ in range(16))
 
 
 def _record(engine: Engine, n: int, **options: object) -> list[str]:

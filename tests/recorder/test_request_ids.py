@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from collector.recorder import derived_request_id, new_request_id
+from collector.ulid import ALPHABET
 
-CROCKFORD = set("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+CROCKFORD = set(ALPHABET)
 AT = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
 
 

@@ -1,4 +1,7 @@
-"""The admission hook: where rate limits and hard budgets plug into the request path.
+"""The admission protocol: where rate limits and hard budgets plug into the request path.
+
+A public module of its own so that the gateway (which calls the hook) and the budgets and
+rate limits (which implement it) both depend on it and never on each other's internals.
 
 The gateway calls ``await admission.check(principal, request)`` once per request, after the
 key and attribution are known and before anything goes upstream:
