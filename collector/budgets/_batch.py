@@ -55,11 +55,12 @@ from collector.budgets._counters import (
 )
 from collector.budgets._period import counter_window, period_window, reset_time
 from collector.budgets._spec import BudgetSpec
+from collector.db.base import table_of
 from collector.db.models import BudgetCounter, BudgetReservation
 from collector.db.types import Money
 
-_C: Table = BudgetCounter.__table__  # type: ignore[assignment]
-_R: Table = BudgetReservation.__table__  # type: ignore[assignment]
+_C: Table = table_of(BudgetCounter)
+_R: Table = table_of(BudgetReservation)
 _ZERO = Decimal(0)
 _UTC = ZoneInfo("UTC")
 Key = tuple[int, datetime]  # (budget id, period start) of one counter row

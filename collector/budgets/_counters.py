@@ -20,9 +20,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from collector.budgets._measure import recorded_spend
 from collector.budgets._period import PeriodKind, Window, counter_window
 from collector.budgets._spec import BudgetSpec
+from collector.db.base import table_of
 from collector.db.models import BudgetCounter
 
-_C: Table = BudgetCounter.__table__  # type: ignore[assignment]
+_C: Table = table_of(BudgetCounter)
 _ZERO = Decimal(0)
 DEFAULT_HOLD_TTL = timedelta(minutes=15)
 

@@ -29,9 +29,10 @@ from collector.budgets._counters import begin_write
 from collector.budgets._measure import recorded_spend
 from collector.budgets._period import counter_window, period_window
 from collector.budgets._spec import BudgetSpec
+from collector.db.base import table_of
 from collector.db.models import BudgetCounter
 
-_C: Table = BudgetCounter.__table__  # type: ignore[assignment]
+_C: Table = table_of(BudgetCounter)
 
 
 def reconcile_spent(

@@ -18,10 +18,11 @@ from collector.budgets._measure import recorded_spend
 from collector.budgets._period import Window, period_window
 from collector.budgets._spec import BudgetSpec
 from collector.budgets._store import load_budgets
+from collector.db.base import table_of
 from collector.db.models import BudgetCounter
 from collector.db.types import Money
 
-_C: Table = BudgetCounter.__table__  # type: ignore[assignment]
+_C: Table = table_of(BudgetCounter)
 _ZERO = Decimal(0)
 
 
