@@ -82,7 +82,10 @@ def fast_amount(
 ) -> Decimal | None:
     """The cost of ``u`` rounded to 1e-10 USD, or None when the Decimal path must decide;
     ``uplift`` (a regional-processing endpoint's) scales the tokens, not the tool fees;
-    ``discounts`` (negative percentages, in order) scale the whole."""
+    ``discounts`` (negative percentages, in order) scale the whole. Cache-write tokens are
+    left to the Decimal path, which also says when their rate is not known."""
+    if u.cache_write_tokens:
+        return None
     cached_audio = u.cached_audio_tokens
     audio_in = u.audio_prompt_tokens - cached_audio
     image_in = u.image_prompt_tokens
