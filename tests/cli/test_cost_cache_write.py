@@ -49,7 +49,7 @@ def test_chat_usage_with_cache_writes(app: typer.Typer, tmp_path: Path) -> None:
     assert (out["cost_usd"], out["cost_source"]) == ("0.0136928000", "computed")
     parts = {p["part"]: p for p in out["breakdown"]}
     write = parts["cache_write_tokens"]
-    assert (Decimal(write["units"]), Decimal(write["rate"])) == (3072, Decimal("2.50"))
+    assert (Decimal(write["units"]), Decimal(write["rate"])) == (Decimal(3072), Decimal("2.50"))
 
 
 def test_responses_usage_with_cache_writes(app: typer.Typer, tmp_path: Path) -> None:
