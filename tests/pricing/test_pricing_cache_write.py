@@ -15,6 +15,9 @@ import pytest
 
 from collector.errors import PricingError
 from collector.pricing import PriceOverride, compute_cost, cost_breakdown, load_catalog
+from collector.pricing._engine import decimal_cost
+from collector.pricing._fast import fast_amount
+from collector.pricing._plan import resolve_plan
 from collector.usage import CACHE_WRITE_NOTE, CostSource, Usage
 
 AT = datetime(2026, 12, 7, tzinfo=UTC)
@@ -106,3 +109,16 @@ def test_writes_and_reads_cannot_exceed_the_prompt() -> None:
     usage = Usage(prompt_tokens=100, cached_tokens=60, cache_write_tokens=50)
     with pytest.raises(PricingError, match="cache_write_tokens cannot exceed"):
         compute_cost(usage, "gpt-6-sol", AT)
+
+
+def test_the_integer_path_prices_writes_where_a_rate_is_known() -> None:
+    """Writes with a rate take the integer path and book what the Decimal path books;
+    without one the integer path declines, so the Decimal path can note the estimate."""
+    for model, priced in (("gpt-6-sol", True), ("gpt-5.5", False)):
+        plan = resolve_plan(load_catalog(), model, AT, batch=False, tier=None, overrides=())
+        assert plan.fast is not None
+        amount = fast_amount(WRITE, plan.fast)
+        exact = decimal_cost(WRITE, plan, model, regional=False, estimated=False)
+        assert (amount is not None) is priced, model
+        if priced:
+            assert amount == exact.cost_usd
