@@ -124,14 +124,3 @@ def test_a_line_that_is_not_an_object_is_still_one_failed_row() -> None:
             Decimal(0),
         )
         assert e.metadata == {"batch_line": "output:3"}
-
-
-def test_a_line_that_wrote_to_the_prompt_cache_keeps_and_prices_its_writes() -> None:
-    """gpt-6-sol batch: input $1, cached $0.10, cache write $1.25, output $5 per 1M."""
-    line = chat_line("w", model="gpt-6-sol")
-    line["response"]["body"]["created"] = 1_796_000_000  # 2026-11-29, after gpt-6-sol's launch
-    line["response"]["body"]["usage"]["prompt_tokens_details"]["cache_write_tokens"] = 900
-    e = event(line)
-    assert (e.prompt_tokens, e.cached_tokens, e.cache_write_tokens) == (2000, 1024, 900)
-    # 76 × 1 + 1,024 × 0.10 + 900 × 1.25 + 300 × 5 = 2,803.4 per 1M
-    assert (e.cost_usd, e.cost_source) == (Decimal("0.0028034"), "computed")
