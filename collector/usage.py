@@ -16,6 +16,11 @@ from enum import StrEnum
 ASSUMED_NOTE = "assumed price: snapshot"
 # The note of a priced model whose usage held nothing it bills for (booked ``unpriced``).
 NO_UNITS_NOTE = "no billable units in the usage of a priced model"
+# The note of a request that wrote to the prompt cache of a model whose cache-write rate the
+# catalog does not hold: those tokens are billed at the input rate and booked ``estimated``.
+CACHE_WRITE_NOTE = (
+    "cache-write rate unknown for this price: cache-write tokens billed at the input rate"
+)
 
 
 # Usage fields (and ``requests`` / rollup columns) counting built-in tool calls. Each is
@@ -107,6 +112,9 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0
+    # Prompt tokens written to the prompt cache (GPT-5.6 and later bill them at their own
+    # rate): part of prompt_tokens, disjoint from cached_tokens (the tokens read from it).
+    cache_write_tokens: int = 0
     reasoning_tokens: int = 0
     audio_prompt_tokens: int = 0
     cached_audio_tokens: int = 0  # part of both cached_tokens and audio_prompt_tokens
@@ -147,7 +155,8 @@ class Usage:
         try:  # every count at once: an OR of integers is negative iff one of them is
             counts = (
                 self.prompt_tokens | self.completion_tokens | self.cached_tokens
-                | self.reasoning_tokens | self.audio_prompt_tokens | self.cached_audio_tokens
+                | self.cache_write_tokens | self.reasoning_tokens | self.audio_prompt_tokens
+                | self.cached_audio_tokens
                 | self.audio_completion_tokens | self.image_prompt_tokens
                 | self.image_completion_tokens | self.characters | self.images
                 | self.web_search_calls | self.web_search_preview_calls
@@ -162,6 +171,10 @@ class Usage:
             raise ValueError("audio_seconds must be >= 0")
         if self.cached_tokens > self.prompt_tokens:
             raise ValueError("cached_tokens cannot exceed prompt_tokens")
+        if self.cache_write_tokens and (
+            self.cached_tokens + self.cache_write_tokens > self.prompt_tokens
+        ):
+            raise ValueError("cached_tokens + cache_write_tokens cannot exceed prompt_tokens")
         if self.cached_audio_tokens and self.cached_audio_tokens > min(
             self.cached_tokens, self.audio_prompt_tokens
         ):
@@ -175,6 +188,7 @@ class Usage:
             "prompt_tokens",
             "completion_tokens",
             "cached_tokens",
+            "cache_write_tokens",
             "reasoning_tokens",
             "audio_prompt_tokens",
             "cached_audio_tokens",

@@ -18,7 +18,7 @@ from collector.alerts._params import windows_needed
 from collector.alerts._types import Measurements, Rule, RuleKind, Traffic
 from collector.budgets import BudgetSpec, ScopeKind, budget_statuses
 from collector.db import ApiKey, Project, Request
-from collector.usage import ASSUMED_NOTE, CostSource, Outcome
+from collector.usage import ASSUMED_NOTE, CACHE_WRITE_NOTE, CostSource, Outcome
 
 _BUDGET_KINDS = (RuleKind.BUDGET_THRESHOLD, RuleKind.FORECAST_OVERRUN, RuleKind.BUDGET_EXHAUSTION)
 
@@ -68,10 +68,14 @@ def traffic(conn: Connection, rule: Rule, window: timedelta, now: datetime) -> T
 
 
 def _unpriced_or_assumed() -> ColumnElement[bool]:
-    """Unpriced rows, and rows priced only by assuming a price (an unlisted dated snapshot)."""
+    """Unpriced rows, and rows priced only by assuming a price (an unlisted dated snapshot,
+    or cache writes billed at the input rate for want of a cache-write rate)."""
     assumed = and_(
         Request.cost_source == CostSource.ESTIMATED.value,
-        Request.cost_note.startswith(ASSUMED_NOTE, autoescape=True),
+        or_(
+            Request.cost_note.startswith(ASSUMED_NOTE, autoescape=True),
+            Request.cost_note == CACHE_WRITE_NOTE,
+        ),
     )
     return or_(Request.cost_source == CostSource.UNPRICED.value, assumed)
 

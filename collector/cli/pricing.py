@@ -137,6 +137,8 @@ def entry_to_dict(entry: PriceEntry) -> dict[str, Any]:
         }
     if entry.regional_uplift_pct is not None:
         prices["regional_uplift_pct"] = _money(entry.regional_uplift_pct)
+    if entry.cache_write_factor is not None:
+        prices["cache_write_factor"] = _money(entry.cache_write_factor)
     return {
         "id": entry.id,
         "model": entry.model,

@@ -24,8 +24,8 @@ from collector.gateway._exchange import outcome_for_status
 from collector.gateway._intake import ENDPOINTS, Call, Kind
 from collector.gateway._usage import usage_from_body
 from collector.pricing import PriceOverride, compute_cost
-from collector.recorder import AttemptEvent, UsageEvent, derived_request_id
-from collector.usage import TOOL_CALL_FIELDS, Cost, CostSource, Outcome, Usage
+from collector.recorder import AttemptEvent, UsageEvent, derived_request_id, usage_columns
+from collector.usage import Cost, CostSource, Outcome, Usage
 
 log = logging.getLogger(__name__)
 CUSTOM_ID = "batch_custom_id"  # the metadata key holding a line's custom_id
@@ -136,14 +136,9 @@ def _failed(event: UsageEvent, row: dict[str, Any], body: Any, status: int | Non
 
 
 def _copy_usage(event: UsageEvent, u: Usage) -> None:
-    event.prompt_tokens, event.cached_tokens = u.prompt_tokens, u.cached_tokens
-    event.completion_tokens, event.reasoning_tokens = u.completion_tokens, u.reasoning_tokens
-    event.audio_prompt_tokens = u.audio_prompt_tokens
-    event.audio_completion_tokens = u.audio_completion_tokens
-    event.image_tokens = u.image_prompt_tokens + u.image_completion_tokens
-    event.audio_seconds, event.characters, event.images = u.audio_seconds, u.characters, u.images
-    for name in TOOL_CALL_FIELDS:
-        setattr(event, name, getattr(u, name))
+    """The line's usage onto its row's columns (the same mapping as the gateway's)."""
+    for name, value in usage_columns(u).items():
+        setattr(event, name, value)
 
 
 def _attempt(event: UsageEvent) -> AttemptEvent:

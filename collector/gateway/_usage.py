@@ -80,13 +80,15 @@ def _tokens(
     image_prompt_tokens: int = 0,
     image_completion_tokens: int = 0,
 ) -> Usage:
-    """Totals plus their details, with OpenAI's inclusion rules kept: the cached part never
-    exceeds the prompt, nor the reasoning or audio part the completion (a bad detail cannot
-    inflate)."""
+    """Totals plus their details, with OpenAI's inclusion rules kept: the cached part (read
+    from the prompt cache, plus written to it) never exceeds the prompt, nor the reasoning or
+    audio part the completion (a bad detail cannot inflate)."""
+    cached = min(_int(prompt_details, "cached_tokens"), prompt)
     return Usage(
         prompt_tokens=prompt,
         completion_tokens=completion,
-        cached_tokens=min(_int(prompt_details, "cached_tokens"), prompt),
+        cached_tokens=cached,
+        cache_write_tokens=min(_int(prompt_details, "cache_write_tokens"), prompt - cached),
         reasoning_tokens=min(_int(completion_details, "reasoning_tokens"), completion),
         audio_prompt_tokens=audio_prompt_tokens,
         audio_completion_tokens=min(audio_completion_tokens, completion),

@@ -42,6 +42,9 @@ Request headers (all optional; they override the ``MockConfig`` defaults for one
     ``cached_tokens`` to report (capped at the prompt). Without it: a prompt of ≥ 1024 tokens
     sent again (same model, messages and tools) reports the largest multiple of 128 strictly
     below its prompt tokens (if that is ≥ 1024); first sight reports 0.
+``x-mock-cache-write-tokens: N``
+    ``cache_write_tokens`` to report (Chat's ``prompt_tokens_details``, Responses'
+    ``input_tokens_details``), capped at the prompt tokens not reported cached; default 0.
 ``x-mock-tool-call: <name>``
     With ``tools``, call that function (any other value: the first tool). Without the header a
     tool is also called when ``tool_choice`` is ``"required"`` or names a function, or when the

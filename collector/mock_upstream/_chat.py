@@ -17,6 +17,7 @@ from aiohttp import web
 from collector.mock_upstream._generate import (
     Choice,
     JsonDict,
+    cache_write_tokens,
     cached_tokens,
     chat_usage,
     output_limit,
@@ -51,7 +52,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     tool = pick_tool(body, messages, request.headers.get("x-mock-tool-call"))
     limit = output_limit(body, "max_completion_tokens", "max_tokens")
     choices = plan_choices(request, ctx, served, _n(body), limit, tool)
-    usage = chat_usage(prompt, cached, choices)
+    usage = chat_usage(prompt, cached, choices, cache_write_tokens(request, prompt, cached))
     head = {
         "id": ctx.state.object_id("chatcmpl-"),
         "created": int(time.time()),

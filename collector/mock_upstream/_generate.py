@@ -110,6 +110,14 @@ def cached_tokens(request: web.Request, ctx: Ctx, model: str, prompt: int, mater
     return ctx.state.prompt_cache(key, prompt)
 
 
+def cache_write_tokens(request: web.Request, prompt: int, cached: int) -> int:
+    """``x-mock-cache-write-tokens`` (capped at the prompt's uncached part), else 0."""
+    forced = request.headers.get("x-mock-cache-write-tokens")
+    if forced is None:
+        return 0
+    return min(prompt - cached, _header_int(forced, "x-mock-cache-write-tokens"))
+
+
 def output_limit(body: Mapping[str, Any], *names: str) -> int | None:
     for name in names:
         value = body.get(name)
@@ -203,15 +211,20 @@ def _tool_call(ctx: Ctx, function: Mapping[str, Any], served: str) -> ToolCall:
     return ToolCall(ctx.state.object_id("call_"), name, arguments, tokens)
 
 
-def chat_usage(prompt: int, cached: int, choices: Sequence[Choice]) -> JsonDict:
-    """``CompletionUsage``: completion includes reasoning; prompt includes cached."""
+def chat_usage(prompt: int, cached: int, choices: Sequence[Choice], writes: int = 0) -> JsonDict:
+    """``CompletionUsage``: completion includes reasoning; prompt includes cached and
+    cache-written tokens."""
     reasoning = sum(c.reasoning for c in choices)
     completion = sum(c.visible for c in choices) + reasoning
     return {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
+        "prompt_tokens_details": {
+            "cached_tokens": cached,
+            "audio_tokens": 0,
+            "cache_write_tokens": writes,
+        },
         "completion_tokens_details": {
             "reasoning_tokens": reasoning,
             "audio_tokens": 0,

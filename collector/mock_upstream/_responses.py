@@ -19,6 +19,7 @@ from aiohttp import web
 from collector.mock_upstream._generate import (
     Choice,
     JsonDict,
+    cache_write_tokens,
     cached_tokens,
     flatten,
     output_limit,
@@ -48,7 +49,8 @@ async def responses(request: web.Request) -> web.StreamResponse:
     cached = cached_tokens(request, ctx, served, prompt, messages)
     limit = output_limit(body, "max_output_tokens")
     choice = plan_choices(request, ctx, served, 1, limit)[0]
-    obj = _response_object(ctx, body, served, choice, _usage(prompt, cached, choice))
+    writes = cache_write_tokens(request, prompt, cached)
+    obj = _response_object(ctx, body, served, choice, _usage(prompt, cached, choice, writes))
     calls = tool_items(request, ctx.state, body)
     obj["output"][-1:-1] = calls
     bill(request, "responses", served, obj["usage"], tool_fees(body, calls))
@@ -82,11 +84,11 @@ def _input_messages(body: Mapping[str, Any]) -> list[JsonDict]:
     return messages
 
 
-def _usage(prompt: int, cached: int, choice: Choice) -> JsonDict:
+def _usage(prompt: int, cached: int, choice: Choice, writes: int) -> JsonDict:
     output = choice.visible + choice.reasoning
     return {
         "input_tokens": prompt,
-        "input_tokens_details": {"cached_tokens": cached, "cache_write_tokens": 0},
+        "input_tokens_details": {"cached_tokens": cached, "cache_write_tokens": writes},
         "output_tokens": output,
         "output_tokens_details": {"reasoning_tokens": choice.reasoning},
         "total_tokens": prompt + output,

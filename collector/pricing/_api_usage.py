@@ -1,7 +1,8 @@
 """The API's own usage objects, read strictly into a :class:`Usage` (for checking a bill).
 
 One reader per endpoint, as OpenAI returns the object: Chat/Completions/Embeddings
-(``prompt_tokens``, ``*_tokens_details``), Responses (``input_tokens``, ``*_tokens_details``),
+(``prompt_tokens``, ``*_tokens_details``), Responses (``input_tokens``, ``*_tokens_details``;
+both with ``cached_tokens`` read from and ``cache_write_tokens`` written to the prompt cache),
 Images (``input_tokens_details.text_tokens/image_tokens``; output tokens are image tokens),
 Speech's SSE ``speech.audio.done`` usage (output tokens are audio), Transcription
 (``{"type": "tokens"|"duration", …}``) and Realtime's ``response.done`` usage (text, audio
@@ -79,6 +80,7 @@ def _chat(u: Mapping[str, Any]) -> Usage:
         prompt_tokens=_n(u, "prompt_tokens", ""),
         completion_tokens=_n(u, "completion_tokens", ""),
         cached_tokens=_n(prompt, "cached_tokens", "prompt_tokens_details."),
+        cache_write_tokens=_n(prompt, "cache_write_tokens", "prompt_tokens_details."),
         audio_prompt_tokens=_n(prompt, "audio_tokens", "prompt_tokens_details."),
         reasoning_tokens=_n(completion, "reasoning_tokens", "completion_tokens_details."),
         audio_completion_tokens=_n(completion, "audio_tokens", "completion_tokens_details."),
@@ -112,6 +114,7 @@ def _modal(
         prompt_tokens=_n(u, "input_tokens", ""),
         completion_tokens=_n(u, "output_tokens", ""),
         cached_tokens=_n(in_d, "cached_tokens", in_at),
+        cache_write_tokens=_n(in_d, "cache_write_tokens", in_at),
         audio_prompt_tokens=_n(in_d, "audio_tokens", in_at),
         image_prompt_tokens=_n(in_d, "image_tokens", in_at),
         cached_audio_tokens=_n(cached, "audio_tokens", in_at + "cached_tokens_details."),

@@ -45,6 +45,7 @@ _TIER_PRICES = ("flex", "priority", "scale", "ultrafast")
 _MODE_PRICES = ("batch", *_TIER_PRICES)
 _PRICE_KEYS = frozenset(
     {*SCALAR_PRICES, *_MODE_PRICES, "per_image", "long_context", "regional_uplift_pct"}
+    | {"cache_write_factor"}
 )
 _LONG_KEYS = frozenset({"above_input_tokens", "input_factor", "output_factor", "modes"})
 _MODES = frozenset({"standard", "batch", *_TIER_PRICES})
@@ -216,6 +217,7 @@ def _build_entry(raw: Mapping[str, Any], prices: Mapping[str, Any], where: str) 
         per_image={str(k): _required_price(v, f"per_image {k}") for k, v in per_image.items()},
         long_context=_long_context(prices.get("long_context")),
         regional_uplift_pct=_price(prices.get("regional_uplift_pct"), "regional_uplift_pct"),
+        cache_write_factor=_price(prices.get("cache_write_factor"), "cache_write_factor"),
         note=raw.get("note"),
         **scalars,
     )

@@ -32,7 +32,14 @@ from collector.pricing._types import (
     require_aware,
 )
 from collector.units import MONEY_UNIT
-from collector.usage import ASSUMED_NOTE, NO_UNITS_NOTE, Cost, CostSource, Usage
+from collector.usage import (
+    ASSUMED_NOTE,
+    CACHE_WRITE_NOTE,
+    NO_UNITS_NOTE,
+    Cost,
+    CostSource,
+    Usage,
+)
 
 _log = logging.getLogger("collector.pricing")
 _HUNDRED = Decimal(100)
@@ -110,6 +117,9 @@ def decimal_cost(
             return Cost(None, CostSource.UNPRICED, plan.price_id, NO_UNITS_NOTE)
         for discount in plan.discounts:
             amount = amount * (_HUNDRED - _pct(discount)) / _HUNDRED
+        if usage.cache_write_tokens and not plan.assumed and _no_write_rate(usage, plan):
+            cost = amount.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN)
+            return Cost(cost, CostSource.ESTIMATED, plan.price_id, CACHE_WRITE_NOTE)
         return _settled(amount, plan, model, estimated=estimated)
 
 
@@ -144,6 +154,14 @@ def _settled(amount: Decimal, plan: PricePlan, model: str, *, estimated: bool) -
         return Cost(cost, CostSource.ESTIMATED, plan.price_id, note)
     source = CostSource.ESTIMATED if estimated else CostSource.COMPUTED
     return Cost(cost, source, plan.price_id)
+
+
+def _no_write_rate(usage: Usage, plan: PricePlan) -> bool:
+    """The request wrote to the prompt cache, but its price holds no cache-write rate: those
+    tokens were billed at the input rate, which is exact only for models that charge no
+    write fee, so the cost is an estimate (GPT-5.6 and later charge one)."""
+    card = plan.card_for(usage.prompt_tokens)[0]
+    return card is not None and card.cache_write is None
 
 
 def _has_units(usage: Usage, plan: PricePlan) -> bool:

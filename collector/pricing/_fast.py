@@ -45,6 +45,7 @@ class FastRates:
     cached_input: int
     output: int
     text_missing: bool
+    cache_write: int  # -1 also when the card has no cache-write rate (the Decimal path notes it)
     audio_input: int
     cached_audio_input: int
     audio_output: int
@@ -63,13 +64,15 @@ def fast_rates(card: RateCard, tools: ToolRates) -> FastRates:
     image_out = card.image_output if card.image_output is not None else card.output
     text = (card.input, cached, card.output)
     modal = (card.audio_input, card.cached_audio_input, card.audio_output, image_in, image_out)
-    places = max((_places(r) for r in (*text, *modal) if r is not None), default=0)
+    rates = (*text, *modal, card.cache_write)
+    places = max((_places(r) for r in rates if r is not None), default=0)
     scale = 10**places
     ti, tc, to = (_MISSING if r is None else int(r * scale) for r in text)
+    cw = _MISSING if card.cache_write is None else int(card.cache_write * scale)
     ai, ac, ao, ii, io = (_MISSING if r is None else int(r * scale) for r in modal)
     fees = tuple(_MISSING if micro is None else micro * scale for _, _, micro in tools)
     return FastRates(
-        input=ti, cached_input=tc, output=to, text_missing=None in text,
+        input=ti, cached_input=tc, output=to, text_missing=None in text, cache_write=cw,
         audio_input=ai, cached_audio_input=ac, audio_output=ao, image_input=ii,
         image_output=io, modal_missing=None in modal,
         tool_fees=fees, tools_missing=tuple(i for i, f in enumerate(fees) if f == _MISSING),
@@ -82,11 +85,15 @@ def fast_amount(
 ) -> Decimal | None:
     """The cost of ``u`` rounded to 1e-10 USD, or None when the Decimal path must decide;
     ``uplift`` (a regional-processing endpoint's) scales the tokens, not the tool fees;
-    ``discounts`` (negative percentages, in order) scale the whole."""
+    ``discounts`` (negative percentages, in order) scale the whole. Cache-write tokens
+    without a cache-write rate are left to the Decimal path, which books them estimated."""
+    writes = u.cache_write_tokens
+    if writes and r.cache_write == _MISSING:
+        return None
     cached_audio = u.cached_audio_tokens
     audio_in = u.audio_prompt_tokens - cached_audio
     image_in = u.image_prompt_tokens
-    text_in = u.prompt_tokens - u.cached_tokens - audio_in - image_in
+    text_in = u.prompt_tokens - u.cached_tokens - writes - audio_in - image_in
     audio_out = u.audio_completion_tokens
     image_out = u.image_completion_tokens
     text_out = u.completion_tokens - audio_out - image_out
@@ -98,6 +105,8 @@ def fast_amount(
     ):
         return None
     total = text_in * r.input + cached * r.cached_input + text_out * r.output
+    if writes:
+        total += writes * r.cache_write
     if audio_in or cached_audio or audio_out or image_in or image_out:
         if r.modal_missing and _lacks(
             (audio_in, r.audio_input), (cached_audio, r.cached_audio_input),

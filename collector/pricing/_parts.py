@@ -44,6 +44,7 @@ def token_parts(usage: Usage, card: RateCard) -> tuple[tuple[str, int, Decimal |
     text_in = (
         usage.prompt_tokens
         - usage.cached_tokens
+        - usage.cache_write_tokens
         - (usage.audio_prompt_tokens - cached_audio)
         - usage.image_prompt_tokens
     )
@@ -59,6 +60,7 @@ def token_parts(usage: Usage, card: RateCard) -> tuple[tuple[str, int, Decimal |
             usage.cached_tokens - cached_audio,
             _first(card.cached_input, card.input),
         ),
+        ("cache_write_tokens", usage.cache_write_tokens, _first(card.cache_write, card.input)),
         ("audio_input_tokens", usage.audio_prompt_tokens - cached_audio, card.audio_input),
         ("cached_audio_input_tokens", cached_audio, card.cached_audio_input),
         ("image_input_tokens", usage.image_prompt_tokens, _first(card.image_input, card.input)),

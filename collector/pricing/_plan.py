@@ -219,11 +219,14 @@ def _card(
     card = entry.rate_card(batch=batch, tier=tier)
     if card is None or rates is None:
         return card
+    new_input = first_price(rates.input_per_1m, card.input)
+    factor = entry.cache_write_factor
     return replace(
         card,
-        input=first_price(rates.input_per_1m, card.input),
+        input=new_input,
         cached_input=first_price(rates.cached_input_per_1m, card.cached_input),
         output=first_price(rates.output_per_1m, card.output),
+        cache_write=None if factor is None or new_input is None else new_input * factor,
     )
 
 

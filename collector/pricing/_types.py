@@ -70,6 +70,9 @@ class RateCard:
     image_input: Decimal | None = None
     image_output: Decimal | None = None
     cached_audio_input: Decimal | None = None
+    # Prompt tokens written to the prompt cache; None: the entry has no cache-write rate
+    # (models before GPT-5.6 bill such tokens as input, with no extra fee).
+    cache_write: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,11 +101,12 @@ class LongContext:
             image_input=_times(card.image_input, up),
             image_output=_times(card.image_output, out),
             cached_audio_input=_times(card.cached_audio_input, up),
+            cache_write=_times(card.cache_write, up),
         )
 
 
-def _times(rate: Decimal | None, factor: Decimal) -> Decimal | None:
-    return None if rate is None else rate * factor
+def _times(rate: Decimal | None, factor: Decimal | None) -> Decimal | None:
+    return None if rate is None or factor is None else rate * factor
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +137,9 @@ class PriceEntry:
     per_image: Mapping[str, Decimal] = field(default_factory=dict)
     long_context: LongContext | None = None
     regional_uplift_pct: Decimal | None = None  # on regional-processing (data residency) hosts
+    # Cache writes cost this × the mode's input rate (GPT-5.6 and later: 1.25); None: the
+    # entry publishes no cache-write rate.
+    cache_write_factor: Decimal | None = None
     note: str | None = None
 
     @property
@@ -164,6 +171,7 @@ class PriceEntry:
             image_input=self.image_input,
             image_output=self.image_output,
             cached_audio_input=self.cached_audio_input,
+            cache_write=_times(text.input, self.cache_write_factor),
         )
 
 

@@ -77,6 +77,7 @@ _DAILY_PROJECT_KEYS = ("day", *_PROJECT_KEYS[1:])
 _COLUMNS = (
     "id", "started_at", "endpoint", "model_served", "model_requested", "project_id",
     "api_key_id", "end_user", "outcome", "tags", "prompt_tokens", "cached_tokens",
+    "cache_write_tokens",
     "completion_tokens", "reasoning_tokens", "audio_prompt_tokens", "audio_completion_tokens",
     "image_tokens", "audio_seconds", "characters", "images", "batch", "service_tier",
     "upstream", "cost_usd", "cost_source", "price_id", "previous_cost_usd", "cost_note",
@@ -276,6 +277,7 @@ def _usage_of_row(row: Any) -> Usage:
         prompt_tokens=row.prompt_tokens,
         completion_tokens=row.completion_tokens,
         cached_tokens=row.cached_tokens,
+        cache_write_tokens=row.cache_write_tokens or 0,
         reasoning_tokens=row.reasoning_tokens,
         audio_prompt_tokens=row.audio_prompt_tokens,
         audio_completion_tokens=row.audio_completion_tokens,

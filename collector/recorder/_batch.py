@@ -51,7 +51,7 @@ def _request_values(e: UsageEvent) -> tuple[Any, ...]:
         e.cost_usd, e.price_id, e.batch, e.service_tier, e.cache_hit, e.upstream,
         e.upstream_request_id, e.cost_note, e.web_search_calls, e.web_search_preview_calls,
         e.file_search_calls, e.code_interpreter_sessions, e.image_generation_calls,
-        e.computer_calls, e.batch_id, e.saved_usd, len(e.attempts),
+        e.computer_calls, e.batch_id, e.saved_usd, e.cache_write_tokens, len(e.attempts),
     )  # fmt: skip
 
 

@@ -125,6 +125,7 @@ class UsageEvent:
     computer_calls: int = 0
     batch_id: str | None = None  # the Batch API job this row is a line of
     saved_usd: Decimal | None = None  # a response cache hit: the cost of the answer it replayed
+    cache_write_tokens: int = 0  # prompt tokens written to the prompt cache (migration 0021)
     attempts: list[AttemptEvent] = field(default_factory=list)
 
     @property
@@ -138,6 +139,7 @@ def usage_columns(u: Usage) -> dict[str, Any]:
     return {
         "prompt_tokens": u.prompt_tokens,
         "cached_tokens": u.cached_tokens,
+        "cache_write_tokens": u.cache_write_tokens,
         "completion_tokens": u.completion_tokens,
         "reasoning_tokens": u.reasoning_tokens,
         "audio_prompt_tokens": u.audio_prompt_tokens,

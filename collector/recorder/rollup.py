@@ -34,6 +34,7 @@ _INT_COUNTERS = (
     "requests", "stream_requests", "prompt_tokens", "cached_tokens", "completion_tokens",
     "reasoning_tokens", "unpriced_requests", "estimated_requests", "retried_requests",
     "retry_rescued", "attempts", "failed_attempts", "ttft_count", *TOOL_CALL_FIELDS,
+    "cache_write_tokens",
 )  # fmt: skip
 _ZERO = Decimal(0)
 
@@ -73,6 +74,7 @@ _EMPTY["ttft_ms_sum"] = 0.0
 _STREAM = attrgetter("stream")
 _PROMPT = attrgetter("prompt_tokens")
 _CACHED = attrgetter("cached_tokens")
+_CACHE_WRITE = attrgetter("cache_write_tokens")
 _COMPLETION = attrgetter("completion_tokens")
 _REASONING = attrgetter("reasoning_tokens")
 _AUDIO_PROMPT = attrgetter("audio_prompt_tokens")
@@ -101,6 +103,7 @@ def _sum_rollup(group: list[UsageEvent], outcome: str) -> dict[str, Any]:
     row["stream_requests"] = sum(map(_STREAM, group))
     row["prompt_tokens"] = sum(map(_PROMPT, group))
     row["cached_tokens"] = sum(map(_CACHED, group))
+    row["cache_write_tokens"] = sum(map(_CACHE_WRITE, group))
     row["completion_tokens"] = sum(map(_COMPLETION, group))
     row["reasoning_tokens"] = sum(map(_REASONING, group))
     for name, tool_calls in _TOOL_CALLS:

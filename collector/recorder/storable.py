@@ -39,6 +39,7 @@ TAG_TEXT = 400  # a tag rollup's "key=value" column
 _INT_FIELDS = (
     "prompt_tokens", "cached_tokens", "completion_tokens", "reasoning_tokens",
     "audio_prompt_tokens", "audio_completion_tokens", "image_tokens", "characters", "images",
+    "cache_write_tokens",
 )  # fmt: skip
 
 

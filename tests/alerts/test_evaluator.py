@@ -23,7 +23,7 @@ from collector.budgets import (
 from collector.db import AlertEvent, make_engine, session_scope
 from collector.recorder import write_batch
 from collector.settings import load_settings
-from collector.usage import ASSUMED_NOTE
+from collector.usage import ASSUMED_NOTE, CACHE_WRITE_NOTE
 from tests.alerts.conftest import Receiver, free_port
 from tests.factories import make_event, make_project
 
@@ -204,3 +204,20 @@ async def test_an_assumed_snapshot_price_alerts_like_unpriced(
     line = json.loads((tmp_path / "a.jsonl").read_text())
     assert line["details"] == {"model": "gpt-5-2099-12-31", "requests": 1}
     assert "docs/finance.md" in line["message"]
+
+
+async def test_cache_writes_without_a_write_rate_alert_like_unpriced(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Cache writes billed at the input rate (no cache-write rate known) are alerted on."""
+    pid = make_project(engine, "acme")
+    guessed = make_event(started_at=NOW - timedelta(minutes=10), project_id=pid,
+                         model_served="gpt-5.5", cost_usd=Decimal("0.01"),
+                         cost_source="estimated", cost_note=CACHE_WRITE_NOTE)  # fmt: skip
+    write_batch(engine, [guessed])
+    jsonl = parse_channel("file", str(tmp_path / "a.jsonl"), SETTINGS)
+    add_rule(engine, "unpriced", "unpriced_traffic", "global", {}, (jsonl,), NOW)
+    report = await AlertEvaluator(engine, SETTINGS).evaluate_once(NOW)
+    assert len(report.fired) == 1
+    line = json.loads((tmp_path / "a.jsonl").read_text())
+    assert line["details"] == {"model": "gpt-5.5", "requests": 1}

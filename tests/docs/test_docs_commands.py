@@ -99,6 +99,15 @@ INPUT_FILES = {
         }
     ),
     "ana-password.txt": "correct horse battery staple\n",
+    # a Chat Completions usage that wrote to the prompt cache (docs/finance.md)
+    "cache-write-usage.json": json.dumps(
+        {
+            "prompt_tokens": 5000,
+            "completion_tokens": 400,
+            "total_tokens": 5400,
+            "prompt_tokens_details": {"cached_tokens": 1024, "cache_write_tokens": 3072},
+        }
+    ),
     # a Responses answer as the API returns it (its usage is what `spendscope cost` reads)
     "response.json": json.dumps(
         {

@@ -144,6 +144,14 @@ def test_prices_show_at_a_date(app: typer.Typer) -> None:
     assert code == 0 and "ft:gpt-4.1-2025-04-14@2025-04-14" in out and "source" in out
 
 
+def test_prices_show_gives_the_cache_write_factor(app: typer.Typer) -> None:
+    code, out, _ = run(app, "prices", "show", "gpt-6-sol", "--at", "2026-12-07", "--json")
+    assert code == 0
+    assert json.loads(out)["prices"]["cache_write_factor"] == "1.25"
+    code, out, _ = run(app, "prices", "show", "gpt-5.5", "--at", "2026-12-07", "--json")
+    assert code == 0 and "cache_write_factor" not in json.loads(out)["prices"]
+
+
 def test_prices_show_unknown_exit_3(app: typer.Typer) -> None:
     code, _, err = run(app, "prices", "show", "gpt-5", "--at", "2024-01-01")
     assert code == 3 and "no price known for 'gpt-5'" in err

@@ -42,12 +42,13 @@ def _usage(draw: st.DrawFn) -> Usage:
     cached_audio = draw(st.integers(0, cached))
     audio_in = audio_uncached + cached_audio
     image_in = draw(st.integers(0, prompt - cached - audio_uncached))
+    writes = draw(st.just(0) | st.integers(0, prompt - cached - audio_uncached - image_in))
     audio_out = draw(st.integers(0, completion))
     image_out = draw(st.integers(0, completion - audio_out))
     tools = st.integers(0, 3)
     return Usage(
         prompt_tokens=prompt, completion_tokens=completion, cached_tokens=cached,
-        audio_prompt_tokens=audio_in, cached_audio_tokens=cached_audio,
+        cache_write_tokens=writes, audio_prompt_tokens=audio_in, cached_audio_tokens=cached_audio,
         image_prompt_tokens=image_in, audio_completion_tokens=audio_out,
         image_completion_tokens=image_out, web_search_calls=draw(tools),
         web_search_preview_calls=draw(tools), file_search_calls=draw(tools),

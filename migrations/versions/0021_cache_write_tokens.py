@@ -1,0 +1,48 @@
+"""requests and request rollups: prompt tokens written to the prompt cache
+
+GPT-5.6 and later bill prompt tokens written to the prompt cache at their own rate (1.25x
+input); the usage object reports them as ``cache_write_tokens``, part of the prompt tokens
+and apart from the cached (read) ones. Each request keeps its count, so its cost can be
+checked and repriced, and the request rollups sum it. Existing rows count 0 writes.
+
+Revision ID: 0021
+Revises: 0020
+Create Date: 2026-12-06 17:40:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0021"
+down_revision: str | None = "0020"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+ROLLUPS = ("hourly_rollups", "daily_rollups", "hourly_project_rollups", "daily_project_rollups")
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("requests") as batch:
+        batch.add_column(
+            sa.Column(
+                "cache_write_tokens", sa.Integer(), nullable=False, server_default=sa.text("0")
+            )
+        )
+    for table in ROLLUPS:
+        with op.batch_alter_table(table) as batch:
+            batch.add_column(
+                sa.Column(
+                    "cache_write_tokens",
+                    sa.BigInteger(),
+                    nullable=False,
+                    server_default=sa.text("0"),
+                )
+            )
+
+
+def downgrade() -> None:
+    for table in (*ROLLUPS, "requests"):
+        with op.batch_alter_table(table) as batch:
+            batch.drop_column("cache_write_tokens")
