@@ -136,7 +136,7 @@ class Request(Base):
     batch_id: Mapped[str | None] = mapped_column(String(64), index=True)
     # a response cache hit: the cost of the answer it replayed, which it saved (migration 0020)
     saved_usd: Mapped[Decimal | None]
-    # prompt tokens written to the prompt cache, part of prompt_tokens (migration 0021)
+    # prompt tokens written to the prompt cache, part of prompt_tokens (migration 0022)
     cache_write_tokens: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
     __table_args__ = (

@@ -27,7 +27,7 @@ def _rollup_counters() -> list[Column[Any]]:
         "retry_rescued", "attempts", "failed_attempts", "ttft_count",
     ]  # fmt: skip
     ints += TOOL_CALL_COLUMNS
-    ints.append("cache_write_tokens")  # prompt tokens written to the prompt cache (0021)
+    ints.append("cache_write_tokens")  # prompt tokens written to the prompt cache (0022)
     columns: list[Column[Any]] = [
         Column(n, BigInteger, nullable=False, server_default=text("0")) for n in ints
     ]

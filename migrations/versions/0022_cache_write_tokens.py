@@ -5,8 +5,8 @@ input); the usage object reports them as ``cache_write_tokens``, part of the pro
 and apart from the cached (read) ones. Each request keeps its count, so its cost can be
 checked and repriced, and the request rollups sum it. Existing rows count 0 writes.
 
-Revision ID: 0021
-Revises: 0020
+Revision ID: 0022
+Revises: 0021
 Create Date: 2026-12-06 17:40:00
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0021"
-down_revision: str | None = "0020"
+revision: str = "0022"
+down_revision: str | None = "0021"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
