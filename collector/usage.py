@@ -112,9 +112,6 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0
-    # Prompt tokens written to the prompt cache (GPT-5.6 and later bill them at their own
-    # rate): part of prompt_tokens, disjoint from cached_tokens (the tokens read from it).
-    cache_write_tokens: int = 0
     reasoning_tokens: int = 0
     audio_prompt_tokens: int = 0
     cached_audio_tokens: int = 0  # part of both cached_tokens and audio_prompt_tokens
@@ -133,6 +130,10 @@ class Usage:
     code_interpreter_sessions: int = 0
     image_generation_calls: int = 0
     computer_calls: int = 0
+    # Prompt tokens written to the prompt cache (GPT-5.6 and later bill them at their own
+    # rate): part of prompt_tokens, disjoint from cached_tokens (the tokens read from it).
+    # Last, so that a Usage built from positional values means what it meant before.
+    cache_write_tokens: int = 0
 
     @property
     def tool_calls(self) -> int:

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from collector.db import search
+
 revision: str = "0022"
 down_revision: str | None = "0021"
 branch_labels: str | Sequence[str] | None = None
@@ -24,25 +26,28 @@ ROLLUPS = ("hourly_rollups", "daily_rollups", "hourly_project_rollups", "daily_p
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("requests") as batch:
-        batch.add_column(
-            sa.Column(
-                "cache_write_tokens", sa.Integer(), nullable=False, server_default=sa.text("0")
-            )
-        )
+    # plain ADD COLUMN (no batch): on SQLite a batch may rebuild ``requests``, which drops the
+    # search index's triggers (collector.db.search)
+    op.add_column(
+        "requests",
+        sa.Column("cache_write_tokens", sa.Integer(), nullable=False, server_default=sa.text("0")),
+    )
     for table in ROLLUPS:
-        with op.batch_alter_table(table) as batch:
-            batch.add_column(
-                sa.Column(
-                    "cache_write_tokens",
-                    sa.BigInteger(),
-                    nullable=False,
-                    server_default=sa.text("0"),
-                )
-            )
+        op.add_column(
+            table,
+            sa.Column(
+                "cache_write_tokens", sa.BigInteger(), nullable=False, server_default=sa.text("0")
+            ),
+        )
 
 
 def downgrade() -> None:
+    bind = op.get_bind()
+    sqlite = bind.dialect.name == "sqlite"
+    if sqlite:  # the batch rebuilds ``requests``: take the search index off it meanwhile
+        search.drop(bind)
     for table in (*ROLLUPS, "requests"):
         with op.batch_alter_table(table) as batch:
             batch.drop_column("cache_write_tokens")
+    if sqlite:
+        search.create(bind)
