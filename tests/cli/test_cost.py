@@ -27,10 +27,11 @@ def app() -> typer.Typer:
     return app
 
 
-def cost(app: typer.Typer, tmp_path: Path, usage: Any, *args: str) -> dict[str, Any]:
+def cost(app: typer.Typer, tmp_path: Path, usage: Any, *args: str, at: str = AT) -> dict[str, Any]:
+    """``cost --usage`` as JSON; its breakdown must add up to its total."""
     file = tmp_path / "usage.json"
     file.write_text(json.dumps(usage))
-    result = CliRunner().invoke(app, ["cost", "--usage", str(file), "--at", AT, "--json", *args])
+    result = CliRunner().invoke(app, ["cost", "--usage", str(file), "--at", at, "--json", *args])
     assert result.exit_code == 0, result.stderr
     payload: dict[str, Any] = json.loads(result.stdout)
     total = sum((Decimal(p["amount"]) for p in payload["breakdown"]), Decimal(0))

@@ -16,6 +16,7 @@ import typer
 from typer.testing import CliRunner
 
 from collector.cli.pricing import register
+from tests.cli.test_cost import cost as cost_at
 
 AT = "2026-12-07T00:00:00Z"
 
@@ -28,14 +29,7 @@ def app() -> typer.Typer:
 
 
 def cost(app: typer.Typer, tmp_path: Path, usage: Any, *args: str) -> dict[str, Any]:
-    file = tmp_path / "usage.json"
-    file.write_text(json.dumps(usage))
-    result = CliRunner().invoke(app, ["cost", "--usage", str(file), "--at", AT, "--json", *args])
-    assert result.exit_code == 0, result.stderr
-    payload: dict[str, Any] = json.loads(result.stdout)
-    total = sum((Decimal(p["amount"]) for p in payload["breakdown"]), Decimal(0))
-    assert total == Decimal(payload["cost_usd"])
-    return payload
+    return cost_at(app, tmp_path, usage, *args, at=AT)
 
 
 def test_chat_usage_with_cache_writes(app: typer.Typer, tmp_path: Path) -> None:
