@@ -224,3 +224,17 @@ def run_wrk(name: str, url: str, lua: str, conc: int, seconds: int) -> tuple[flo
         elif line.startswith(("Non-2xx", "  Socket errors")):
             stats["errors"] += sum(int(p.strip(",")) for p in parts if p.strip(",").isdigit())
     return (stats["rps"], stats["50%"], stats["99%"], stats["requests"], stats["errors"])
+
+
+@dataclass
+class Cell:
+    """One wrk cell's result: who, json or stream, connections, and what wrk measured."""
+
+    target: str
+    mode: str
+    concurrency: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int

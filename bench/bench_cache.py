@@ -23,12 +23,12 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _servers import (  # a sibling module, not a package
     MODEL,
+    Cell,
     Server,
     run_wrk,
     start_mock,
@@ -38,18 +38,6 @@ from _servers import (  # a sibling module, not a package
 )
 
 CACHE_ON = {"SPENDSCOPE_CACHE_ENABLED": "true", "SPENDSCOPE_CACHE_PROJECTS": '["bench"]'}
-
-
-@dataclass
-class Cell:
-    target: str
-    mode: str
-    concurrency: int
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    requests: int
-    errors: int
 
 
 def _body(stream: bool, prompt: str) -> str:

@@ -22,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _servers import (  # a sibling module, not a package
     LITELLM,
+    Cell,
     Server,
     body,
     peak_rss_parts,
@@ -36,18 +37,6 @@ from _servers import (  # a sibling module, not a package
 DEFER_WRITES = {"SPENDSCOPE_RECORDER_FLUSH_INTERVAL_MS": "3600000",  # one flush an hour, and
                 "SPENDSCOPE_RECORDER_BATCH_SIZE": "10000000",  # batches too big to fill
                 "SPENDSCOPE_RECORDER_QUEUE_SIZE": "10000000"}  # fmt: skip
-
-
-@dataclass
-class Cell:
-    target: str
-    mode: str
-    concurrency: int
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    requests: int
-    errors: int
 
 
 @dataclass
