@@ -158,14 +158,21 @@ def spendscope_env(work: Path, name: str, upstream: str, port: int) -> dict[str,
 
 
 def start_spendscope(
-    work: Path, upstream: str, name: str, extra_env: dict[str, str], key_args: tuple[str, ...] = ()
-) -> Server:
+    work: Path, upstream: str, name: str, extra_env: dict[str, str], key_args: tuple[str, ...] = (),
+    hard_budget_usd: str | None = None,
+) -> Server:  # fmt: skip
+    """spendscope serving on a fresh SQLite database, with one key of project ``bench``
+    (``key_args``: its limits) and, if given, a monthly hard budget on that project."""
     port = free_port()
     env = spendscope_env(work, name, upstream, port) | extra_env
     cli = str(BIN / "spendscope")
     subprocess.run([cli, "db", "upgrade"], env=env, check=True, capture_output=True, cwd=work)
     created = subprocess.run([cli, "keys", "create", "--project", "bench", *key_args], env=env,
                              check=True, capture_output=True, text=True, cwd=work)  # fmt: skip
+    if hard_budget_usd is not None:
+        budget = ["budgets", "create", "--scope", "project:bench", "--period", "month",
+                  "--amount-usd", hard_budget_usd, "--mode", "hard"]  # fmt: skip
+        subprocess.run([cli, *budget], env=env, check=True, capture_output=True, cwd=work)
     server = Server(name, f"http://127.0.0.1:{port}/v1", created.stdout.strip())
     server.proc = spawn([cli, "serve"], env, work / f"{name}.log")
     wait_ready(server, 60)

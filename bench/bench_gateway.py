@@ -73,6 +73,15 @@ def start_all(run: Run, work: Path, args: argparse.Namespace) -> None:
     for kind in args.passthrough:
         run.servers.append(start_passthrough(work, mock.base_url, kind))
     run.servers.append(start_spendscope(work, mock.base_url, "spendscope (recording on)", {}))
+    if args.hard_budget:  # every request is admitted: RPM counter, worst case on a lease
+        policy = ("--rpm", "1000000000")
+        name = "spendscope (hard budget + RPM)"
+        run.servers.append(start_spendscope(work, mock.base_url, name, {}, policy, "1000000"))
+        for variant in args.variant:
+            label, _, tree = variant.partition("=")
+            env = {"PYTHONPATH": str(Path(tree).resolve())}
+            name = f"variant {label} (budget+RPM)"
+            run.servers.append(start_spendscope(work, mock.base_url, name, env, policy, "1000000"))
     name, switch = "spendscope (recording off)", recording_switch(args.recording_off_env)
     if switch is None:
         name, switch = "spendscope (recording off*)", DEFER_WRITES
@@ -223,6 +232,12 @@ def main() -> None:
         "fsync=SPENDSCOPE_RECORDER_DURABILITY=fsync.",
     )
     parser.add_argument("--tpm-key", action="store_true", help="Also with a TPM-limited key.")
+    parser.add_argument(
+        "--hard-budget",
+        action="store_true",
+        help="Also with a hard budget on the project and an RPM limit on the key (and so "
+        "each --variant).",
+    )
     parser.add_argument("--no-litellm", action="store_true")
     parser.add_argument("--pause", type=float, default=0.5, help="Seconds between cells.")
     parser.add_argument("--keep", action="store_true", help="Keep the work dir (logs, DBs).")

@@ -18,7 +18,8 @@ key and attribution are known and before anything goes upstream:
 ``check`` runs on the request path, so it must be fast (counters in memory or Redis; the
 database only for atomic reservations). ``settle`` runs after the client has its answer and
 should not wait on a database either (queue the write).
-``request.prompt_tokens()`` counts the prompt lazily (tiktoken) and caches the count.
+``request.prompt_tokens()`` counts the prompt lazily (tiktoken) and caches the count;
+``request.prompt_bound()`` is a cheap upper bound of it (UTF-8 bytes), or None.
 The default, :class:`AllowAll`, admits everything and holds nothing.
 """
 
@@ -46,6 +47,8 @@ class AdmissionRequest:
     at: datetime
     prompt_tokens: Callable[[], int]
     estimate_usd: Decimal | None = None  # a Batch API job's estimated cost, known in advance
+    # at least the prompt's tokens, without a tokenizer (None: no cheap bound is known)
+    prompt_bound: Callable[[], int | None] = field(default=lambda: None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

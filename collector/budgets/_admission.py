@@ -35,7 +35,7 @@ class AdmissionContext:
     """Everything admission needs to know about one request, as plain values."""
 
     model: str
-    prompt_tokens: int
+    prompt_tokens: int  # the exact count when known up front (else see ``count_prompt``)
     now: datetime
     max_output_tokens: int | None = None  # max_tokens / max_completion_tokens, if the client set it
     n: int = 1
@@ -50,6 +50,10 @@ class AdmissionContext:
     # known before it runs (a Batch API job's estimate) instead of the per-token worst case;
     # 0: the request costs nothing itself (a Files or Batch API call): no hard budget holds
     worst_case_usd: Decimal | None = None
+    # counts the prompt on demand (tokenizer); when set, ``prompt_tokens`` is not used
+    count_prompt: Callable[[], int] | None = None
+    # a cheap upper bound of the prompt's tokens (no tokenizer), when one is known
+    prompt_bound: int | None = None
 
     @classmethod
     def for_principal(
@@ -63,6 +67,14 @@ class AdmissionContext:
             key_prefix=principal.key_prefix, user=principal.end_user, tags=principal.tags,
             key_rpm=principal.rpm, key_tpm=principal.tpm,
         )  # fmt: skip
+
+    def exact_prompt_tokens(self) -> int:
+        """The prompt's token count (may load a tokenizer)."""
+        return self.count_prompt() if self.count_prompt is not None else self.prompt_tokens
+
+    def prompt_upper_bound(self) -> int:
+        """At least the prompt's tokens: the cheap bound when known, else the exact count."""
+        return self.prompt_bound if self.prompt_bound is not None else self.exact_prompt_tokens()
 
     @property
     def subject(self) -> Subject:

@@ -82,7 +82,7 @@ class Admitter:
         if policy is None:  # database down, fail_open, nothing cached
             return Admission(unchecked=True)
         out_tokens = ctx.n * ctx.max_output_tokens if ctx.max_output_tokens is not None else 0
-        limits = await self._rate_limit(ctx, policy, ctx.prompt_tokens + out_tokens)
+        limits = await self._rate_limit(ctx, policy, out_tokens)
         tpm_keys = tuple(lim.key for lim in limits if lim.key.endswith(":tpm"))
         try:
             return await self._reserve(ctx, policy, tpm_keys, out_tokens)
@@ -99,13 +99,19 @@ class Admitter:
         hard = [b for b in policy.budgets if b.mode is Mode.HARD and matches(b.scope, ctx.subject)]
         if not hard or ctx.worst_case_usd == 0:
             return Admission(tpm_keys=tpm_keys, charged_output_tokens=out_tokens)
-        worst = ctx.worst_case_usd or self._worst_case(ctx, hard[0])
         try:
-            # a job's estimate is reserved on its own: its booking is replaced later
-            job = ctx.worst_case_usd is not None
-            leases = None if job else await self.leases.admit(hard, worst, ctx.now)
-            if leases is not None:
-                return Admission(None, worst, tpm_keys, out_tokens, leases=leases)
+            if ctx.worst_case_usd is not None:
+                # a job's estimate is reserved on its own: its booking is replaced later
+                worst = ctx.worst_case_usd
+            else:
+                # far from the limit a lease takes the worst case on the prompt's cheap
+                # bound; a reservation of its own (near the limit) counts the prompt exactly
+                worst = self._worst_case(ctx, hard[0], ctx.prompt_upper_bound())
+                leases = await self.leases.admit(hard, worst, ctx.now)
+                if leases is not None:
+                    return Admission(None, worst, tpm_keys, out_tokens, leases=leases)
+                if ctx.prompt_bound is not None:
+                    worst = self._worst_case(ctx, hard[0], ctx.exact_prompt_tokens())
             result = await self.ledger.reserve(ReserveAsk(tuple(hard), worst, ctx.now))
         except DBAPIError as exc:
             return self._store_down(exc, ctx, hard, tpm_keys, out_tokens)
@@ -255,9 +261,12 @@ class Admitter:
             _log.warning("budgets unavailable (%s); admitting unchecked (fail_open)", exc)
             return None
 
-    async def _rate_limit(self, ctx: AdmissionContext, policy: Policy, tokens: int) -> list[Limit]:
-        """Charge the request's rate limits; returns them (for a refund if a budget refuses)."""
+    async def _rate_limit(self, ctx: AdmissionContext, policy: Policy, out: int) -> list[Limit]:
+        """Charge the request's rate limits; returns them (for a refund if a budget refuses).
+        The prompt is counted exactly, and only when a tokens-per-minute limit applies."""
         project = policy.projects.get(ctx.project or "")
+        tpm = ctx.key_tpm is not None or (project is not None and project.tpm is not None)
+        tokens = ctx.exact_prompt_tokens() + out if tpm else out
         limits = request_limits(
             key_id=ctx.api_key_id, key_label=ctx.key_prefix, key_rpm=ctx.key_rpm,
             key_tpm=ctx.key_tpm, project=ctx.project, tokens=tokens,
@@ -271,7 +280,7 @@ class Admitter:
             raise rate_refusal(decision)
         return limits
 
-    def _worst_case(self, ctx: AdmissionContext, budget: BudgetSpec) -> Decimal:
+    def _worst_case(self, ctx: AdmissionContext, budget: BudgetSpec, prompt: int) -> Decimal:
         prices = self._prices(ctx.model, ctx.now, ctx.service_tier)
         if prices is None:
             raise BudgetExceeded(
@@ -281,7 +290,7 @@ class Admitter:
         cap = ctx.max_output_tokens
         if cap is None:
             cap = output_cap(ctx.model, self._settings.budget_default_output_cap)
-        return worst_case_cost(prices, ctx.prompt_tokens, cap, ctx.n)
+        return worst_case_cost(prices, prompt, cap, ctx.n)
 
     def _store_down(
         self, exc: Exception, ctx: AdmissionContext, hard: list[BudgetSpec],

@@ -96,9 +96,14 @@ def catalog_prices(
         return None
     tier = parse_service_tier(service_tier)
     card = entry.rate_card(batch=batch, tier=tier)
-    if card is None or card.input is None or card.output is None:
+    if card is None or card.input is None:
         return None
-    prices = TokenPrices(card.input, card.output, uplift_pct=entry.regional_uplift_pct)
+    output = card.output
+    if output is None and entry.mode == "embedding":
+        output = Decimal(0)  # an embedding model answers no output tokens
+    if output is None:
+        return None
+    prices = TokenPrices(card.input, output, uplift_pct=entry.regional_uplift_pct)
     long = entry.long_context
     if long is None or mode_name(batch=batch, tier=tier) not in long.modes:
         return prices

@@ -37,7 +37,9 @@ def context_for(principal: KeyPrincipal, request: AdmissionRequest) -> Admission
     tier = body.get("service_tier")
     return AdmissionContext(
         model=request.model or "",
-        prompt_tokens=request.prompt_tokens(),
+        prompt_tokens=0,
+        count_prompt=request.prompt_tokens,
+        prompt_bound=request.prompt_bound(),
         now=request.at,
         max_output_tokens=_int_field(body, _MAX_OUTPUT_FIELDS),
         n=max(1, _int_field(body, ("n",)) or 1),

@@ -12,11 +12,14 @@ from typing import Any
 
 from collector.gateway._intake import Call, Kind
 from collector.tokens import (
+    chat_prompt_bound,
     count_chat_prompt_tokens,
     count_completion_tokens,
     count_embedding_input_tokens,
     count_responses_input_tokens,
     count_text_tokens,
+    flat_prompt_bound,
+    responses_prompt_bound,
 )
 
 log = logging.getLogger(__name__)
@@ -32,6 +35,22 @@ def estimate_prompt(call: Call) -> int:
     except Exception as exc:
         log.debug("gateway: cannot count prompt tokens (%s): %s", call.kind, exc)
         return 0
+
+
+def bound_prompt(call: Call) -> int | None:
+    """At least the prompt tokens ``estimate_prompt`` would count, from the body's size and
+    shape without a tokenizer; None when no such bound is known (images, other endpoints)."""
+    body = call.body
+    if body is None or call.model is None:
+        return None
+    size = len(call.raw)
+    if call.kind is Kind.CHAT:
+        return chat_prompt_bound(size, body.get("messages"), body.get("tools"))
+    if call.kind is Kind.RESPONSES:
+        return responses_prompt_bound(size, body.get("input") or "", body.get("tools"))
+    if call.kind in (Kind.EMBEDDINGS, Kind.COMPLETIONS):
+        return flat_prompt_bound(size)
+    return None
 
 
 def _count(kind: Kind, body: Mapping[str, Any], model: str) -> int:

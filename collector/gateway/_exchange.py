@@ -23,7 +23,7 @@ from typing import Any
 
 from collector.cache import Capture
 from collector.errors import GatewayError, PolicyRefusal, PricingError
-from collector.gateway._estimate import estimate_completion, estimate_prompt
+from collector.gateway._estimate import bound_prompt, estimate_completion, estimate_prompt
 from collector.gateway._intake import TRACEPARENT, Call, Kind
 from collector.gateway._sse import StreamObserver
 from collector.keys import Attribution, KeyPrincipal
@@ -102,6 +102,10 @@ class Exchange:
         if self._prompt is None:
             self._prompt = estimate_prompt(self.call) if self.call is not None else 0
         return self._prompt
+
+    def prompt_bound(self) -> int | None:
+        """At least the prompt's tokens, without a tokenizer (None: no cheap bound)."""
+        return bound_prompt(self.call) if self.call is not None else None
 
     def estimate_from_stream(self) -> None:
         """Usage never arrived: count the prompt and what was streamed ourselves."""

@@ -141,6 +141,7 @@ class Proxy:
                 ex.attribution,
                 ex.started_at,
                 ex.prompt_tokens,
+                prompt_bound=ex.prompt_bound,
             )
             request = await with_batch_estimate(self.rt, principal, call, request)
             return call, await self.rt.admission.check(principal, request)

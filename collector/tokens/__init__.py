@@ -13,6 +13,7 @@ from typing import Any
 
 import tiktoken
 
+from collector.tokens._bound import chat_prompt_bound, flat_prompt_bound, responses_prompt_bound
 from collector.tokens._chat import CHAT_ROLES, count_chat_tokens
 from collector.tokens._encodings import get_encoding
 from collector.tokens._images import UNKNOWN_IMAGE_SIZE, image_size_from_data_url, image_tokens
@@ -27,6 +28,7 @@ __all__ = [
     "CHAT_ROLES",
     "DEFAULT_ENCODING",
     "UNKNOWN_IMAGE_SIZE",
+    "chat_prompt_bound",
     "count_chat_prompt_tokens",
     "count_completion_tokens",
     "count_embedding_input_tokens",
@@ -36,7 +38,9 @@ __all__ = [
     "encoding_for_model",
     "encoding_is_assumed",
     "encoding_name_for_model",
+    "flat_prompt_bound",
     "image_size_from_data_url",
+    "responses_prompt_bound",
 ]
 
 
