@@ -185,7 +185,7 @@ def _polls(monkeypatch: pytest.MonkeyPatch) -> threading.Semaphore:
     return polled
 
 
-def _after_a_poll(polled: threading.Semaphore, write: Callable[[], None]) -> threading.Thread:
+def _after_a_poll(polled: threading.Semaphore, write: Callable[[], object]) -> threading.Thread:
     """Runs ``write`` once ``--follow`` is polling, so its rows are new to it."""
 
     def run() -> None:

@@ -58,7 +58,9 @@ def idle(lim: RedisLimiter) -> bool:
 
 
 def counter(prefix: str, key: str, index: int = INDEX) -> int:
-    return int(redis.Redis.from_url(REDIS_URL).get(f"{prefix}:{key}:{index}") or 0)
+    value = redis.Redis.from_url(REDIS_URL).get(f"{prefix}:{key}:{index}")
+    assert value is None or isinstance(value, bytes)  # the synchronous client's answer
+    return int(value or 0)
 
 
 async def test_one_redis_call_leases_headroom_for_the_next_requests(
