@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from sqlalchemy import Engine
 
-from collector.budgets import Admission, Admitter, budget_statuses, parse_timezone
+from collector.budgets import AdmissionTicket, Admitter, budget_statuses, parse_timezone
 from collector.errors import BudgetExceeded
 from collector.settings import load_settings
 from tests.budgets.test_admission import NOW, admitter, budget, ctx
@@ -69,7 +69,7 @@ async def _storm(a: Admitter, calls: int) -> int:
 
     async def one() -> bool:
         try:
-            admission: Admission = await a.admit(ctx())
+            admission: AdmissionTicket = await a.admit(ctx())
         except BudgetExceeded:
             return False
         await asyncio.sleep(0)
