@@ -120,7 +120,11 @@ def test_exported_spans_match_the_recorded_rows(
             a.http_status for a in attempts
         ]
         assert all(s.trace_id == span.trace_id for s in mine)
-        mock = urlsplit(mock_base_url)
+        mock = urlsplit(mock_base_url)  # the upstream it went to, not api.openai.com:443
+        assert (span.attributes["server.address"], span.attributes["server.port"]) == (
+            mock.hostname,
+            mock.port,
+        )
         assert all(s.attributes["server.address"] == mock.hostname for s in mine)
         assert all(s.attributes["server.port"] == mock.port for s in mine)
     retried_attempts = [s for s in children if s.parent_span_id == spans[retried_id].span_id]
