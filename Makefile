@@ -27,7 +27,7 @@ lint: install
 	$(BIN)/ruff format --check $(CHECKED)
 
 typecheck: install
-	$(BIN)/mypy collector dashboard
+	$(BIN)/mypy collector dashboard tests
 
 pytest: install
 	$(BIN)/pytest --headless -q

@@ -59,7 +59,7 @@ class Reservation:
     handle: object = field(default=None, compare=False)
 
 
-class Admission(Protocol):
+class AdmissionPolicy(Protocol):
     """A policy deciding whether a request may go upstream (see the module docstring)."""
 
     async def check(

@@ -74,5 +74,5 @@ def test_the_gateway_keeps_the_admission_names() -> None:
     import collector.admission as admission
     import collector.gateway as gateway
 
-    for name in ("Admission", "AdmissionRequest", "AllowAll", "Reservation"):
+    for name in ("AdmissionPolicy", "AdmissionRequest", "AllowAll", "Reservation"):
         assert getattr(gateway, name) is getattr(admission, name)

@@ -6,7 +6,7 @@ The gateway uses :class:`Admitter` (``admit`` → ``settle``/``release``) throug
 (``apply_batch``). The CLI and the alert evaluator use the store and :func:`budget_statuses`.
 """
 
-from collector.budgets._admission import Admission, AdmissionContext, usd
+from collector.budgets._admission import AdmissionContext, AdmissionTicket, usd
 from collector.budgets._admitter import Admitter
 from collector.budgets._batch import (
     BatchResult,
@@ -65,8 +65,8 @@ from collector.budgets._store import create_budget, delete_budget, load_budgets,
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
-    "Admission",
     "AdmissionContext",
+    "AdmissionTicket",
     "Admitter",
     "BatchResult",
     "BudgetConfigError",

@@ -82,7 +82,7 @@ class AdmissionContext:
 
 
 @dataclass(frozen=True, slots=True)
-class Admission:
+class AdmissionTicket:
     """A ticket for an admitted request: pass it back to ``settle`` or ``release``."""
 
     reservation: Reservation | None = None

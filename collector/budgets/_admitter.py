@@ -20,8 +20,8 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
 from collector.budgets._admission import (
-    Admission,
     AdmissionContext,
+    AdmissionTicket,
     PriceLookup,
     budget_refusal,
     crossed_threshold,
@@ -76,11 +76,11 @@ class Admitter:
         self._policy.invalidate()
         self.leases.retire_all()
 
-    async def admit(self, ctx: AdmissionContext) -> Admission:
+    async def admit(self, ctx: AdmissionContext) -> AdmissionTicket:
         """Admit or raise RateLimited / BudgetExceeded / BudgetStoreUnavailable."""
         policy = await self._load_policy()
         if policy is None:  # database down, fail_open, nothing cached
-            return Admission(unchecked=True)
+            return AdmissionTicket(unchecked=True)
         out_tokens = ctx.n * ctx.max_output_tokens if ctx.max_output_tokens is not None else 0
         limits = await self._rate_limit(ctx, policy, out_tokens)
         tpm_keys = tuple(lim.key for lim in limits if lim.key.endswith(":tpm"))
@@ -94,11 +94,11 @@ class Admitter:
 
     async def _reserve(
         self, ctx: AdmissionContext, policy: Policy, tpm_keys: tuple[str, ...], out_tokens: int
-    ) -> Admission:
+    ) -> AdmissionTicket:
         """Hold the worst case on every hard budget covering the request (lease, or exact)."""
         hard = [b for b in policy.budgets if b.mode is Mode.HARD and matches(b.scope, ctx.subject)]
         if not hard or ctx.worst_case_usd == 0:
-            return Admission(tpm_keys=tpm_keys, charged_output_tokens=out_tokens)
+            return AdmissionTicket(tpm_keys=tpm_keys, charged_output_tokens=out_tokens)
         try:
             if ctx.worst_case_usd is not None:
                 # a job's estimate is reserved on its own: its booking is replaced later
@@ -109,7 +109,7 @@ class Admitter:
                 worst = self._worst_case(ctx, hard[0], ctx.prompt_upper_bound())
                 leases = await self.leases.admit(hard, worst, ctx.now)
                 if leases is not None:
-                    return Admission(None, worst, tpm_keys, out_tokens, leases=leases)
+                    return AdmissionTicket(None, worst, tpm_keys, out_tokens, leases=leases)
                 if ctx.prompt_bound is not None:
                     worst = self._worst_case(ctx, hard[0], ctx.exact_prompt_tokens())
             result = await self.ledger.reserve(ReserveAsk(tuple(hard), worst, ctx.now))
@@ -117,7 +117,7 @@ class Admitter:
             return self._store_down(exc, ctx, hard, tpm_keys, out_tokens)
         if isinstance(result, Refusal):
             raise budget_refusal(result, self._settings.timezone)
-        return Admission(result, worst, tpm_keys, out_tokens)
+        return AdmissionTicket(result, worst, tpm_keys, out_tokens)
 
     async def applies(self, subject: Subject, key_rpm: int | None, key_tpm: int | None) -> bool:
         """Whether any rate limit or hard budget covers this request (cached policy only)."""
@@ -192,7 +192,7 @@ class Admitter:
 
     async def settle(
         self,
-        admission: Admission,
+        admission: AdmissionTicket,
         *,
         actual_cost: Decimal | None,
         completion_tokens: int,
@@ -224,7 +224,7 @@ class Admitter:
         keep = job_key(job) if job is not None and actual_cost is None else None
         await self._finish(SettleAsk(reservation, cost, keep=keep), wait)
 
-    async def release(self, admission: Admission, now: datetime) -> None:
+    async def release(self, admission: AdmissionTicket, now: datetime) -> None:
         """Give the hold back: the request failed before it could cost anything."""
         if admission.leases:
             worst = admission.worst_case_usd or Decimal(0)
@@ -295,14 +295,16 @@ class Admitter:
     def _store_down(
         self, exc: Exception, ctx: AdmissionContext, hard: list[BudgetSpec],
         tpm_keys: tuple[str, ...], out: int,
-    ) -> Admission:  # fmt: skip
+    ) -> AdmissionTicket:  # fmt: skip
         """fail_closed: 503. fail_open: admit unchecked, and book the cost once it is known."""
         if self._settings.db_failure_policy == "fail_closed":
             raise self._unavailable() from exc
         _log.warning("hard budgets unchecked: database unreachable (%s); fail_open admits", exc)
         spans = [(b, counter_window(b.period, ctx.now, self._tz).start) for b in hard]
         book = tuple(Hold(b.id or 0, b.name, start, Decimal(0)) for b, start in spans)
-        return Admission(tpm_keys=tpm_keys, charged_output_tokens=out, unchecked=True, book=book)
+        return AdmissionTicket(
+            tpm_keys=tpm_keys, charged_output_tokens=out, unchecked=True, book=book
+        )
 
     @staticmethod
     def _unavailable() -> BudgetStoreUnavailable:

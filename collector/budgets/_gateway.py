@@ -1,4 +1,4 @@
-"""Adapter from the gateway's admission hook (``collector.gateway.Admission``) to :class:`Admitter`.
+"""Adapter from the gateway's hook (``collector.gateway.AdmissionPolicy``) to :class:`Admitter`.
 
 The gateway owns its protocol (``check(principal, request)`` / ``settle(reservation, cost)``);
 this class maps its values onto :class:`AdmissionContext` and back.
@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from collector.budgets._admission import Admission, AdmissionContext
+from collector.budgets._admission import AdmissionContext, AdmissionTicket
 from collector.budgets._admitter import Admitter
 from collector.budgets._bookings import job_ticket
 from collector.budgets._scope import Subject
@@ -66,7 +66,7 @@ def _known_cost(request: AdmissionRequest) -> Decimal | None:
 
 
 class GatewayAdmission:
-    """Rate limits and hard budgets behind the gateway's ``Admission`` protocol.
+    """Rate limits and hard budgets behind the gateway's ``AdmissionPolicy`` protocol.
 
     A request no limit or hard budget covers is admitted from the cached policy alone: no
     token count, no database. Settles are queued, never awaited on the database.
@@ -96,7 +96,7 @@ class GatewayAdmission:
     ) -> None:
         admission = reservation.handle
         ticket = job_ticket()
-        if isinstance(admission, Admission):
+        if isinstance(admission, AdmissionTicket):
             await self.admitter.settle(
                 admission,
                 actual_cost=cost_usd,

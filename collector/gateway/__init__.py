@@ -1,16 +1,16 @@
 """The gateway: an OpenAI-compatible proxy that meters every request it relays.
 
 Apps point their OpenAI SDK's ``base_url`` at ``http://HOST:PORT/v1`` and use a spendscope
-virtual key. Each request is admitted (key, attribution, the :class:`Admission` hook),
+virtual key. Each request is admitted (key, attribution, the :class:`AdmissionPolicy` hook),
 forwarded with retries and fallbacks, relayed (streams pass through as they arrive), priced
 and handed to the recorder — never waiting on the database.
 """
 
-from collector.admission import Admission, AdmissionRequest, AllowAll, Reservation
+from collector.admission import AdmissionPolicy, AdmissionRequest, AllowAll, Reservation
 from collector.gateway._app import check_settings, create_app
 
 __all__ = [
-    "Admission",
+    "AdmissionPolicy",
     "AdmissionRequest",
     "AllowAll",
     "Reservation",

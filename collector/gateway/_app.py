@@ -18,7 +18,7 @@ from fastapi import Depends, FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.types import Receive, Scope, Send
 
-from collector.admission import Admission
+from collector.admission import AdmissionPolicy
 from collector.gateway._admin import engine_of, install_error_handlers
 from collector.gateway._admin import router as admin_router
 from collector.gateway._auth import require_metrics_token, require_viewer
@@ -59,10 +59,12 @@ class GatewayApp(FastAPI):
             await super().__call__(scope, receive, send)
 
 
-def create_app(settings: Settings | None = None, *, admission: Admission | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, admission: AdmissionPolicy | None = None
+) -> FastAPI:
     """The gateway app; resources are created when it starts, not here.
 
-    ``admission`` plugs in rate limits and budgets (see ``collector.gateway.Admission``);
+    ``admission`` plugs in rate limits and budgets (see ``collector.gateway.AdmissionPolicy``);
     the default admits everything. Serve runs the database migrations before starting.
     """
     install_log_redaction()

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 import aiohttp
 from sqlalchemy import Engine
 
-from collector.admission import Admission, AllowAll
+from collector.admission import AdmissionPolicy, AllowAll
 from collector.alerts import AlertEvaluator
 from collector.budgets import Admitter, GatewayAdmission
 from collector.db import make_engine, session_scope
@@ -53,10 +53,10 @@ SWEEP_INTERVAL_S = 60.0
 class Runtime:
     """Everything a request needs that outlives it; ``start``/``stop`` bracket its use."""
 
-    def __init__(self, settings: Settings, admission: Admission | None = None) -> None:
+    def __init__(self, settings: Settings, admission: AdmissionPolicy | None = None) -> None:
         self.settings = settings
         self.upstreams = UpstreamTable(settings)  # validates routes before anything starts
-        self.admission: Admission = admission or AllowAll()
+        self.admission: AdmissionPolicy = admission or AllowAll()
         self._own_admission = admission is None  # the lifespan builds budgets + rate limits
         self.admitter: Admitter | None = None
         self.alerts: AlertEvaluator | None = None

@@ -10,7 +10,13 @@ from pathlib import Path
 
 from sqlalchemy import Engine, select
 
-from collector.alerts import AlertEvaluator, ChannelConfig, add_rule, parse_channel
+from collector.alerts import (
+    AlertEvaluator,
+    ChannelConfig,
+    EvaluationReport,
+    add_rule,
+    parse_channel,
+)
 from collector.budgets import (
     BudgetSpec,
     Mode,
@@ -26,6 +32,7 @@ from collector.settings import load_settings
 from collector.usage import ASSUMED_NOTE, CACHE_WRITE_NOTE
 from tests.alerts.conftest import Receiver, free_port
 from tests.factories import make_event, make_project
+from tests.support.wait import until
 
 NOW = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)
 SETTINGS = load_settings(alert_webhook_secret="k", alert_http_backoff_ms=1, alert_http_retries=1)
@@ -136,6 +143,17 @@ async def test_rule_on_a_missing_budget_is_reported_not_resolved(engine: Engine)
     assert report.errors == ["rule 'ghost' watches budget 'nope', which does not exist"]
 
 
+class _CountingEvaluator(AlertEvaluator):
+    """Counts finished passes, so a test waits for one instead of sleeping."""
+
+    passes = 0
+
+    async def evaluate_once(self, now: datetime) -> EvaluationReport:
+        report = await super().evaluate_once(now)
+        self.passes += 1
+        return report
+
+
 async def test_trigger_wakes_run_forever(engine: Engine, tmp_path: Path) -> None:
     pid = make_project(engine, "acme")
     spec = BudgetSpec("g", parse_scope("global"), parse_period("month"), Decimal(1), Mode.SOFT)
@@ -143,16 +161,13 @@ async def test_trigger_wakes_run_forever(engine: Engine, tmp_path: Path) -> None
     out = tmp_path / "a.jsonl"
     add_rule(engine, "t", "budget_threshold", "global", {},
              (parse_channel("file", str(out), SETTINGS),), NOW)  # fmt: skip
-    evaluator = AlertEvaluator(engine, SETTINGS)
+    evaluator = _CountingEvaluator(engine, SETTINGS)
     task = asyncio.create_task(evaluator.run_forever(interval=3600))
-    await asyncio.sleep(0.3)  # first pass: nothing spent yet
-    assert not out.exists()
+    await until(lambda: evaluator.passes == 1, what="the first pass")
+    assert not out.exists()  # nothing spent yet
     spend(engine, pid, "0.6", at=datetime.now(UTC) + timedelta(hours=1))  # started now
     evaluator.trigger()
-    for _ in range(50):
-        if out.exists():
-            break
-        await asyncio.sleep(0.1)
+    await until(lambda: evaluator.passes == 2, what="the triggered pass")  # not the hourly tick
     task.cancel()
     assert json.loads(out.read_text())["details"]["threshold_pct"] == 50
 

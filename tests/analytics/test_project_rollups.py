@@ -78,7 +78,7 @@ def test_grouping_by_key_or_user_reads_the_request_rollups(engine: Engine, seede
     f = Filters(START, END)
     for by in ("key", "user"):
         with _tables_read(engine) as read:
-            df = spend_over_time(engine, f, by, "day")  # type: ignore[arg-type]
+            df = spend_over_time(engine, f, by, "day")
         assert read == {"hourly_rollups", "daily_rollups"}, by
         assert df["requests"].sum() == 213
     with _tables_read(engine) as read:

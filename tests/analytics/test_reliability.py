@@ -24,6 +24,7 @@ from collector.analytics import (
     latency_over_time,
     reliability,
 )
+from collector.db import table_of
 from collector.db.models import Request, hourly_error_rollups
 from collector.recorder import write_batch
 from tests.analytics.conftest import NOV1_13, Seeded
@@ -247,7 +248,7 @@ def test_errors_breakdown_reads_whole_hours_from_the_rollup(engine: Engine, seed
     before = _breakdown(engine, f)
     assert before == {("upstream_error", "server_error", 500, "gpt-4o"): 1}
     with engine.begin() as conn:  # the raw rows go; the rollup still has the hour
-        conn.execute(delete(Request.__table__).where(Request.started_at >= NOV1_13))
+        conn.execute(delete(table_of(Request)).where(Request.started_at >= NOV1_13))
     assert _breakdown(engine, f) == before
     assert _breakdown(engine, Filters(NOV1_13, NOV1_13 + timedelta(minutes=59))) == {}
 

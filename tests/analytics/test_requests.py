@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import Engine, event
 
-from collector.analytics import Filters, filter_options, request_detail, requests_page
+from collector.analytics import (
+    Filters,
+    SortBy,
+    filter_options,
+    request_detail,
+    requests_page,
+)
 from collector.recorder import UsageEvent, write_batch
 from tests.analytics.conftest import NOV1_12, NOV2, Seeded
 from tests.factories import make_event
@@ -104,7 +111,7 @@ def test_filter_options_lists_every_choice(engine: Engine, seeded: Seeded) -> No
 @pytest.mark.parametrize("descending", [True, False])
 @pytest.mark.parametrize("column", ["cost_usd", "duration_ms"])
 def test_sort_by_cost_or_duration_pages_in_a_total_order(
-    engine: Engine, seeded: Seeded, column: str, descending: bool
+    engine: Engine, seeded: Seeded, column: SortBy, descending: bool
 ) -> None:
     """Small pages walk every request once, in (value, id) order; no cost comes last."""
     ids: list[str] = []
@@ -115,12 +122,15 @@ def test_sort_by_cost_or_duration_pages_in_a_total_order(
             page=page,
             page_size=7,
             sort_by=column,
-            descending=descending,  # type: ignore[arg-type]
+            descending=descending,
         )
         ids += list(df["id"])
         if len(ids) >= total:
             break
-    value = {"cost_usd": lambda e: e.cost_usd, "duration_ms": lambda e: e.duration_ms}[column]
+    value: Callable[[UsageEvent], Decimal | float | None] = {
+        "cost_usd": lambda e: e.cost_usd,
+        "duration_ms": lambda e: e.duration_ms,
+    }[column]
     known = [e for e in seeded.events if value(e) is not None]
     ranked = sorted(known, key=lambda e: (value(e), e.id), reverse=descending)
     unknown = sorted((e for e in seeded.events if value(e) is None), key=lambda e: e.id,

@@ -50,6 +50,8 @@ def traffic(engine: Engine) -> None:
     p1, p2 = make_project(engine, "p1"), make_project(engine, "p2")
     key = make_key(engine, p2)
     events = []
+    error: str | None
+    status: int | None
     for _ in range(1500):
         outcome, error, status = "success", None, 200
         if rng.random() < 0.3:

@@ -7,11 +7,12 @@ from decimal import Decimal
 
 from sqlalchemy import Engine
 
-from collector.budgets import Admission, Admitter, budget_statuses, parse_timezone
+from collector.budgets import AdmissionTicket, Admitter, budget_statuses, parse_timezone
 from collector.errors import BudgetExceeded
 from collector.settings import load_settings
 from tests.budgets.test_admission import NOW, admitter, budget, ctx
 from tests.factories import make_project
+from tests.support.wait import until
 
 WORST = Decimal("0.003")  # 1000 prompt × $1 + 500 output × $4 per 1M tokens
 UTC = parse_timezone("UTC")
@@ -48,7 +49,7 @@ async def test_a_lease_returns_after_its_max_age(engine: Engine) -> None:
     a = admitter(engine, load_settings(budget_lease_max_age_s=0.05))
     first = await a.admit(ctx())
     await a.settle(first, actual_cost=WORST, completion_tokens=500, now=NOW)
-    await asyncio.sleep(0.2)
+    await until(lambda: all(lease.closed for lease in first.leases), what="retired by age")
     assert await a.ledger.flush(10)
     assert _status(engine) == (WORST, Decimal(0))
     await a.aclose()
@@ -68,7 +69,7 @@ async def _storm(a: Admitter, calls: int) -> int:
 
     async def one() -> bool:
         try:
-            admission: Admission = await a.admit(ctx())
+            admission: AdmissionTicket = await a.admit(ctx())
         except BudgetExceeded:
             return False
         await asyncio.sleep(0)
@@ -104,6 +105,7 @@ async def test_shutdown_books_a_retired_lease_whose_requests_are_still_open(
     a = admitter(engine, load_settings(budget_lease_max_age_s=0.05))
     first, _second = await a.admit(ctx()), await a.admit(ctx())
     await a.settle(first, actual_cost=Decimal("0.002"), completion_tokens=10, now=NOW)
-    await asyncio.sleep(0.2)  # retired by age; the second request is still open
+    await until(lambda: all(lease.retiring for lease in first.leases), what="retired by age")
+    assert not any(lease.closed for lease in first.leases)  # the second request is still open
     await a.aclose()
     assert _status(engine) == (Decimal("0.002") + WORST, Decimal(0))

@@ -14,9 +14,15 @@ import pytest
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
+import collector.cli.logs as logs_module
 from collector.cli import app
 from collector.recorder import AttemptEvent, UsageEvent, new_request_id, write_batch
-from collector.requestlog import id_floor, request_ids_after, requests_by_id
+from collector.requestlog import (
+    RequestWithAttempts,
+    id_floor,
+    request_ids_after,
+    requests_by_id,
+)
 from collector.settings import get_settings
 from tests.factories import T0, make_event, make_key, make_project
 
@@ -161,7 +167,39 @@ def test_unmigrated_database(db_url: str, monkeypatch: pytest.MonkeyPatch) -> No
     assert "spendscope db upgrade" in result.stderr
 
 
-def test_follow_prints_new_and_late_rows_once(rows: dict[str, UsageEvent], engine: Engine) -> None:
+def _polls(monkeypatch: pytest.MonkeyPatch) -> threading.Semaphore:
+    """Released once per poll that ``logs --follow`` makes after its first screen."""
+    polled = threading.Semaphore(0)
+    real = logs_module._Follower.poll
+    calls = 0
+
+    def poll(self: logs_module._Follower) -> list[RequestWithAttempts]:
+        nonlocal calls
+        rows = real(self)
+        calls += 1
+        if calls > 1:  # the first only marks what is already there
+            polled.release()
+        return rows
+
+    monkeypatch.setattr(logs_module._Follower, "poll", poll)
+    return polled
+
+
+def _after_a_poll(polled: threading.Semaphore, write: Callable[[], object]) -> threading.Thread:
+    """Runs ``write`` once ``--follow`` is polling, so its rows are new to it."""
+
+    def run() -> None:
+        if polled.acquire(timeout=10):
+            write()
+
+    writer = threading.Thread(target=run)
+    writer.start()
+    return writer
+
+
+def test_follow_prints_new_and_late_rows_once(
+    rows: dict[str, UsageEvent], engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     project = rows["ok"].project_id
     late_id = new_request_id()  # started before the rows below, but recorded last
     _next_millisecond()
@@ -172,12 +210,10 @@ def test_follow_prints_new_and_late_rows_once(rows: dict[str, UsageEvent], engin
     late = make_event(project_id=project, id=late_id, outcome="timeout", http_status=None)
 
     def record_later() -> None:
-        time.sleep(0.4)
         write_batch(engine, [fresh])
         write_batch(engine, [late])
 
-    writer = threading.Thread(target=record_later)
-    writer.start()
+    writer = _after_a_poll(_polls(monkeypatch), record_later)
     result = runner.invoke(app, ["logs", "--json", "--follow", "-n", "2", "--interval", "0.1",
                                  "--follow-seconds", "3"])  # fmt: skip
     writer.join()
@@ -187,16 +223,12 @@ def test_follow_prints_new_and_late_rows_once(rows: dict[str, UsageEvent], engin
     assert sorted(ids[2:]) == sorted([fresh.id, late_id])  # once each, late one included
 
 
-def test_follow_respects_filters(rows: dict[str, UsageEvent], engine: Engine) -> None:
+def test_follow_respects_filters(
+    rows: dict[str, UsageEvent], engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     project = rows["ok"].project_id
     fine, broken = make_event(project_id=project), _failed(project or 0)
-
-    def record_later() -> None:
-        time.sleep(0.3)
-        write_batch(engine, [fine, broken])
-
-    writer = threading.Thread(target=record_later)
-    writer.start()
+    writer = _after_a_poll(_polls(monkeypatch), lambda: write_batch(engine, [fine, broken]))
     result = runner.invoke(app, ["logs", "--json", "--follow", "--errors", "--interval", "0.1",
                                  "--follow-seconds", "2"])  # fmt: skip
     writer.join()

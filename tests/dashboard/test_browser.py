@@ -17,7 +17,7 @@ import flask
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.wait import WebDriverWait
 
 from dashboard import plotlyjs
 from tests.dashboard.conftest import ADMIN

@@ -16,6 +16,7 @@ from typing import Any
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 
@@ -40,7 +41,9 @@ from collector.tokens import count_chat_prompt_tokens
 from tests.gateway._support import Gateway, GatewayFactory
 
 MODEL = "gpt-4o-mini"
-MESSAGES = [{"role": "user", "content": "How much will this cost?"}]
+MESSAGES: list[ChatCompletionMessageParam] = [
+    {"role": "user", "content": "How much will this cost?"}
+]
 MAX_TOKENS = 20
 # The mock answers exactly MAX_TOKENS output tokens, so each request costs its worst case.
 EXACT = {"x-mock-output-tokens": str(MAX_TOKENS)}
@@ -110,7 +113,9 @@ def test_budget_refusal_is_blocked_once_and_the_counters_match_the_rows(
     assert blocked.cost_usd == Decimal(0)
     [status] = budget_statuses(gw.engine, datetime.now(UTC), UTC_TZ)
     recorded = sum((r.cost_usd or Decimal(0) for r in rows), Decimal(0))
-    assert (status.spent_usd, status.reserved_usd) == (recorded, Decimal(0)) == (worst * 2, 0)
+    assert (
+        (status.spent_usd, status.reserved_usd) == (recorded, Decimal(0)) == (worst * 2, Decimal(0))
+    )
     assert status.remaining_usd == worst / 2
 
 
@@ -127,7 +132,7 @@ def test_budgets_list_shows_what_admission_sees(make_gateway: GatewayFactory) ->
     assert result.exit_code == 0, result.output
     [row] = json.loads(result.output)
     spent, reserved = Decimal(row["spent_usd"]), Decimal(row["reserved_usd"])
-    assert (spent, reserved, Decimal(row["remaining_usd"])) == (worst, 0, worst * 2)
+    assert (spent, reserved, Decimal(row["remaining_usd"])) == (worst, Decimal(0), worst * 2)
     with gw.engine.connect() as conn:  # the counter admission reserves against says the same
         assert conn.execute(select(BudgetCounter.spent_usd)).scalar_one() == spent
     ask(client)

@@ -55,7 +55,7 @@ def api_base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     derandomize=True,
 )
 def test_admin_api_never_answers_5xx_and_errors_keep_their_shape(
-    case: schemathesis.Case, token: str, api_base: str
+    case: schemathesis.Case[Any], token: str, api_base: str
 ) -> None:
     response = case.call(base_url=api_base, headers={"authorization": f"Bearer {token}"})
     assert response.status_code < 500, (response.status_code, response.text[:500])

@@ -104,7 +104,7 @@ def test_another_projects_job_is_not_found(make_gateway: GatewayFactory, batch_m
     batch_id = start_job(mine, chat_lines(2))
     with pytest.raises(openai.NotFoundError) as caught:
         theirs.batches.retrieve(batch_id)
-    assert caught.value.body == {  # type: ignore[comparison-overlap]
+    assert caught.value.body == {
         "message": f"No batch found with id '{batch_id}'.", "type": "invalid_request_error",
         "param": "batch_id", "code": "not_found",
     }  # fmt: skip
@@ -173,13 +173,13 @@ def test_bad_input_is_answered_precisely(make_gateway: GatewayFactory, batch_moc
     with pytest.raises(openai.NotFoundError) as bad_file:
         client.batches.create(input_file_id="file-nope", endpoint="/v1/chat/completions",
                               completion_window="24h")  # fmt: skip
-    assert bad_file.value.body == {  # type: ignore[comparison-overlap]
+    assert bad_file.value.body == {
         "message": "No such File object: file-nope", "type": "invalid_request_error",
         "param": "input_file_id", "code": "not_found",
     }  # fmt: skip
     with pytest.raises(openai.NotFoundError) as unknown:
         client.batches.retrieve("batch_does_not_exist")
-    assert unknown.value.body == {  # type: ignore[comparison-overlap]
+    assert unknown.value.body == {
         "message": "No batch found with id 'batch_does_not_exist'.",
         "type": "invalid_request_error", "param": "batch_id", "code": "not_found",
     }  # fmt: skip

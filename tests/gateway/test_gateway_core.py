@@ -10,12 +10,13 @@ from decimal import Decimal
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from collector.pricing import compute_cost
 from collector.usage import Usage
 from tests.gateway._support import Gateway, GatewayFactory, scenario
 
-MESSAGES = [{"role": "user", "content": "Say something short."}]
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Say something short."}]
 
 
 def test_chat_completion_is_relayed_priced_and_recorded(gateway_on: GatewayFactory) -> None:
@@ -179,5 +180,5 @@ def test_a_new_price_override_prices_requests_once_refreshed(gateway: Gateway) -
     row = gateway.request(raw.headers["x-spendscope-request-id"])
     # per 1M tokens: prompt × $1 + completion × $3
     expected = (Decimal(usage.prompt_tokens) * 1 + Decimal(usage.completion_tokens) * 3) / 10**6
-    assert row.cost_usd == expected and row.price_id.endswith(f"+override:{deal.id}")
+    assert row.cost_usd == expected and (row.price_id or "").endswith(f"+override:{deal.id}")
     assert Decimal(raw.headers["x-spendscope-cost-usd"]) == row.cost_usd

@@ -9,11 +9,12 @@ from decimal import Decimal
 import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from collector.mock_upstream import MockConfig, run_in_thread
 from tests.gateway._support import UPSTREAM_KEY, Gateway, GatewayFactory
 
-MESSAGES = [{"role": "user", "content": "hi"}]
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
 
 
 def _wav(seconds: int, rate: int = 8000) -> bytes:

@@ -9,13 +9,14 @@ import time
 from collections.abc import Callable
 
 import httpx
+from openai.types.chat import ChatCompletionMessageParam
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from collector.db import Request, session_scope
 from tests.gateway._support import Gateway, GatewayFactory
 
-MESSAGES = [{"role": "user", "content": "hi"}]
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
 
 
 def _eventually(check: Callable[[], bool], what: str) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 from sqlalchemy import select
 
 from collector.db import Request, session_scope
@@ -21,7 +22,7 @@ from collector.recorder.storable import CHANGED_KEY
 from tests.gateway._support import Gateway, GatewayFactory
 from tests.gateway.test_gateway_outage import _eventually, _health
 
-MESSAGES = [{"role": "user", "content": "hi"}]
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
 Message = MutableMapping[str, Any]
 
 

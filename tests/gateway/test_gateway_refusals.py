@@ -6,11 +6,11 @@ from decimal import Decimal
 
 import openai
 import pytest
-from openai.types.chat import ChatCompletion
+from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 
 from tests.gateway._support import Gateway, GatewayFactory
 
-MESSAGES = [{"role": "user", "content": "hi"}]
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
 
 
 def _refused_row(gw: Gateway, status: int) -> None:
@@ -64,7 +64,7 @@ def test_wrong_types(gateway: Gateway, extra: dict[str, object], param: str) -> 
 
 def test_oversized_body(make_gateway: GatewayFactory) -> None:
     gw = make_gateway(max_body_bytes=2048)
-    big = [{"role": "user", "content": "x" * 4096}]
+    big: list[ChatCompletionMessageParam] = [{"role": "user", "content": "x" * 4096}]
     with pytest.raises(openai.APIStatusError) as caught:
         gw.client().chat.completions.create(model="gpt-4o-mini", messages=big)
     assert caught.value.status_code == 413 and caught.value.code == "request_too_large"

@@ -5,10 +5,11 @@ from __future__ import annotations
 import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from tests.gateway._support import Gateway, GatewayFactory, scenario
 
-MESSAGES = [{"role": "user", "content": "hi"}]
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
 
 
 def _scenario_attempts(gw: Gateway, mock_base_url: str, headers: dict[str, str]) -> int:

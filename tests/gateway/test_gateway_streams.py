@@ -7,14 +7,16 @@ from decimal import Decimal
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
 
+from collector.db import Request
 from collector.pricing import compute_cost
 from collector.tokens import count_completion_tokens
 from collector.usage import Usage
 from tests.gateway._support import Gateway, GatewayFactory, scenario
 
-MESSAGES = [{"role": "user", "content": "Tell me a story."}]
-TOOLS = [
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Tell me a story."}]
+TOOLS: list[ChatCompletionToolParam] = [
     {
         "type": "function",
         "function": {
@@ -65,7 +67,7 @@ def test_tool_calls(gateway: Gateway, stream: bool) -> None:
             client.chat.completions.create(
                 model="gpt-4o-mini",
                 messages=MESSAGES,
-                tools=TOOLS,  # type: ignore[arg-type]
+                tools=TOOLS,
                 stream=True,
                 extra_headers=headers,
             )
@@ -77,7 +79,7 @@ def test_tool_calls(gateway: Gateway, stream: bool) -> None:
         completion = client.chat.completions.create(
             model="gpt-4o-mini",
             messages=MESSAGES,
-            tools=TOOLS,  # type: ignore[arg-type]
+            tools=TOOLS,
             extra_headers=headers,
         )
         assert completion.choices[0].message.tool_calls
@@ -148,7 +150,7 @@ def test_client_disconnect_mid_stream_is_cancelled(gateway: Gateway) -> None:
     assert attempt.completion_tokens == row.completion_tokens
 
 
-def _wait_for_row(gw: Gateway, request_id: str) -> object:
+def _wait_for_row(gw: Gateway, request_id: str) -> Request:
     """The client left; the gateway notices on its own schedule (bounded wait, no timing)."""
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:

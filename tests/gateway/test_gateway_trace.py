@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from tests.gateway._support import Gateway
 
-MESSAGES = [{"role": "user", "content": "hi"}]
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
 VALID = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 

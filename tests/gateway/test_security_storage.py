@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 
+from openai.types.chat import ChatCompletionMessageParam
 from sqlalchemy import MetaData, select
 
 from tests.gateway._support import GatewayFactory
@@ -14,11 +15,13 @@ def test_prompt_text_reaches_no_row(gateway_on: GatewayFactory) -> None:
     gw = gateway_on()
     marker = f"CANARY{uuid.uuid4().hex}"
     client = gw.client()
-    messages = [{"role": "user", "content": f"please repeat {marker} {marker}"}]
-    client.chat.completions.create(model="gpt-4o-mini", messages=messages)  # type: ignore[arg-type]
+    messages: list[ChatCompletionMessageParam] = [
+        {"role": "user", "content": f"please repeat {marker} {marker}"}
+    ]
+    client.chat.completions.create(model="gpt-4o-mini", messages=messages)
     stream = client.chat.completions.create(
         model="gpt-4o-mini",
-        messages=messages,  # type: ignore[arg-type]
+        messages=messages,
         stream=True,
     )
     streamed = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)

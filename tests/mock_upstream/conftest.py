@@ -18,7 +18,7 @@ from typing import Any
 import openai
 import pytest
 import yaml
-from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
+from jsonschema import Draft202012Validator
 
 from collector.mock_upstream import MockConfig, run_in_thread
 

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 from opentelemetry.sdk.trace import TracerProvider
 
 from collector import sdk as spendscope
@@ -19,7 +20,7 @@ from tests.gateway._support import Gateway, GatewayFactory, scenario
 from tests.otel._receiver import ReceivedSpan, Receiver
 from tests.otel._run import spendscope as run
 
-MESSAGES = [{"role": "user", "content": "Say something short."}]
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Say something short."}]
 
 
 def _ns(moment: datetime) -> int:
@@ -94,9 +95,9 @@ def test_exported_spans_match_the_recorded_rows(
         "otel", "export", "--endpoint", receiver.url, database_url=url, cwd=tmp_path, env=env
     )
     assert done.returncode == 0, done.stderr
-    attempts = sum(len(gw.attempts(i)) for i in rows)
-    assert f"3 requests, {3 + attempts} spans" in done.stderr
-    assert len(receiver.spans) == 3 + attempts
+    attempt_spans = sum(len(gw.attempts(i)) for i in rows)
+    assert f"3 requests, {3 + attempt_spans} spans" in done.stderr
+    assert len(receiver.spans) == 3 + attempt_spans
     spans = _by_request(receiver.spans)
     assert set(spans) == {ok_id, retried_id, failed_id}
     for request_id, span in spans.items():
@@ -119,7 +120,11 @@ def test_exported_spans_match_the_recorded_rows(
             a.http_status for a in attempts
         ]
         assert all(s.trace_id == span.trace_id for s in mine)
-        mock = urlsplit(mock_base_url)
+        mock = urlsplit(mock_base_url)  # the upstream it went to, not api.openai.com:443
+        assert (span.attributes["server.address"], span.attributes["server.port"]) == (
+            mock.hostname,
+            mock.port,
+        )
         assert all(s.attributes["server.address"] == mock.hostname for s in mine)
         assert all(s.attributes["server.port"] == mock.port for s in mine)
     retried_attempts = [s for s in children if s.parent_span_id == spans[retried_id].span_id]

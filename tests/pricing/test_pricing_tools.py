@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -18,7 +20,7 @@ GPT5_TOKENS = Usage(prompt_tokens=10_000, completion_tokens=1_050)
 
 def test_issue_example_two_web_searches_on_gpt5() -> None:
     plain = compute_cost(GPT5_TOKENS, "gpt-5", AT)
-    searched = compute_cost(Usage(**{**_fields(GPT5_TOKENS), "web_search_calls": 2}), "gpt-5", AT)
+    searched = compute_cost(replace(GPT5_TOKENS, web_search_calls=2), "gpt-5", AT)
     assert plain.cost_usd == Decimal("0.023")
     assert searched.cost_usd == Decimal("0.043")  # + 2 × $0.01
     assert searched.cost_source is CostSource.COMPUTED
@@ -39,7 +41,8 @@ def test_issue_example_two_web_searches_on_gpt5() -> None:
 def test_one_call_of_each_tool(model: str, field: str, expected_fee: str) -> None:
     base = Usage(prompt_tokens=1000, completion_tokens=100)
     plain = compute_cost(base, model, AT)
-    with_tool = compute_cost(Usage(**{**_fields(base), field: 1}), model, AT)
+    one_call: dict[str, Any] = {field: 1}
+    with_tool = compute_cost(replace(base, **one_call), model, AT)
     assert plain.cost_usd is not None and with_tool.cost_usd is not None
     assert with_tool.cost_usd - plain.cost_usd == Decimal(expected_fee)
 
@@ -75,7 +78,3 @@ def test_tool_prices_are_checked_on_load() -> None:
         parse_catalog(_tools_yaml("tool: teleport, per_call: 1"))
     with pytest.raises(PricingError, match="exactly one of per_call and per_1k_calls"):
         parse_catalog(_tools_yaml("tool: file_search, per_call: 1, per_1k_calls: 2"))
-
-
-def _fields(usage: Usage) -> dict[str, object]:
-    return {name: getattr(usage, name) for name in usage.__dataclass_fields__}

@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 from collector.ratelimit import Limit, RedisLimiter, window_position
 from tests.ratelimit.test_limiters import T0
 from tests.support.redis_server import REDIS_URL, require_redis
+from tests.support.wait import until
 
 LEASE = 8  # requests per lease in these tests
 INDEX = window_position(T0)[0]
@@ -51,8 +52,15 @@ async def leased(prefix: str) -> AsyncIterator[RedisLimiter]:
     await lim.aclose()
 
 
+def idle(lim: RedisLimiter) -> bool:
+    """Nothing queued for Redis and no script call in flight."""
+    return not lim._queue and (lim._task is None or lim._task.done())
+
+
 def counter(prefix: str, key: str, index: int = INDEX) -> int:
-    return int(redis.Redis.from_url(REDIS_URL).get(f"{prefix}:{key}:{index}") or 0)
+    value = redis.Redis.from_url(REDIS_URL).get(f"{prefix}:{key}:{index}")
+    assert value is None or isinstance(value, bytes)  # the synchronous client's answer
+    return int(value or 0)
 
 
 async def test_one_redis_call_leases_headroom_for_the_next_requests(
@@ -62,11 +70,11 @@ async def test_one_redis_call_leases_headroom_for_the_next_requests(
     assert counter(prefix, "key:7:rpm") == 1 + LEASE  # the request and its lease
     for _ in range(LEASE // 2):
         assert (await leased.acquire([rpm(3200)], T0)).allowed
-    await asyncio.sleep(0.05)
+    await until(lambda: idle(leased), what="the limiter idle")  # no refill was asked for
     assert counter(prefix, "key:7:rpm") == 1 + LEASE  # admitted in memory
     assert leased.leases.granted == 1
     assert (await leased.acquire([rpm(3200)], T0)).allowed  # below half: topped up meanwhile
-    await asyncio.sleep(0.05)
+    await until(lambda: leased.leases.granted == 2 and idle(leased), what="the top-up")
     assert (counter(prefix, "key:7:rpm"), leased.leases.granted) == (1 + 2 * LEASE, 2)
     for _ in range(LEASE // 2 - 1 + LEASE):  # the rest of both, in memory
         assert (await leased.acquire([rpm(3200)], T0)).allowed

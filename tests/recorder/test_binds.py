@@ -7,15 +7,14 @@ from __future__ import annotations
 import ast
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
-from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import create_engine
 
 import collector
-from collector.recorder import AttemptEvent, _batch, _binds
+from collector.recorder import AttemptEvent, UsageEvent, _batch, _binds
 from collector.recorder._plan import KINDS
 from collector.recorder.writer import write_plan
 from tests.factories import T0, make_event
@@ -97,6 +96,13 @@ def test_naive_datetimes_and_the_bool_two_are_refused() -> None:
             _binds.conversion("bool", dialect)(2)
 
 
+_INT_COST: Any = 3  # an int where a Decimal belongs: converted as the spec converts it
+
+
+def _fields(obj: object, names: tuple[str, ...]) -> tuple[Any, ...]:
+    return tuple(getattr(obj, name) for name in names)
+
+
 def _events() -> list[Any]:
     local = datetime(2026, 11, 30, 6, 0, 0, 250, tzinfo=timezone(timedelta(hours=-5)))
     return [
@@ -107,7 +113,7 @@ def _events() -> list[Any]:
             cost_usd=None,
             attempts=[
                 AttemptEvent(1, local, 2, error_message="y" * 1001, cost_usd=Decimal("0.5")),
-                AttemptEvent(2, datetime(2026, 1, 1, tzinfo=UTC), 3.5, cost_usd=3),
+                AttemptEvent(2, datetime(2026, 1, 1, tzinfo=UTC), 3.5, cost_usd=_INT_COST),
             ],
         ),
     ]
@@ -124,18 +130,19 @@ def _spec_row(
 
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_request_and_attempt_rows_are_the_spec(dialect: str) -> None:
-    plan = write_plan(sqlite.dialect() if dialect == "sqlite" else postgresql.dialect())
+    url = "sqlite://" if dialect == "sqlite" else "postgresql+psycopg://"
+    plan = write_plan(create_engine(url).dialect)  # no connection is made
     statements = _batch._statements(plan)
     events = _events()
     requests, attempts = statements.requests, statements.attempts
     kinds = plan.requests.kinds_of(tuple(requests.names))
-    values = [(*attrgetter(*_batch.REQUEST_FIELDS)(e), len(e.attempts)) for e in events]
+    values = [(*_fields(e, _batch.REQUEST_FIELDS), len(e.attempts)) for e in events]
     want = [_spec_row(kinds, requests.names, v, dialect) for v in values]
     assert list(requests.columns.rows(map(_batch._request_values, events))) == want
     assert want[0][requests.names.index("error_message")] == "x" * 1000
     pairs = [(e.id, a) for e in events for a in e.attempts]
     kinds = plan.attempts.kinds_of(tuple(attempts.names))
-    values = [(rid, *attrgetter(*_batch.ATTEMPT_FIELDS)(a)) for rid, a in pairs]
+    values = [(rid, *_fields(a, _batch.ATTEMPT_FIELDS)) for rid, a in pairs]
     want = [_spec_row(kinds, attempts.names, v, dialect) for v in values]
     got = list(attempts.columns.rows(_batch._attempt_values(rid, a) for rid, a in pairs))
     assert got == want
@@ -145,11 +152,13 @@ def test_request_and_attempt_rows_are_the_spec(dialect: str) -> None:
 
 def test_the_spelled_out_readers_follow_the_field_order() -> None:
     """Every field distinct, so a field missed, added or moved changes the tuple."""
-    event = _batch.UsageEvent(**{n: f"v{i}" for i, n in enumerate(_batch.REQUEST_FIELDS)})
+    distinct: dict[str, Any] = {n: f"v{i}" for i, n in enumerate(_batch.REQUEST_FIELDS)}
+    event = UsageEvent(**distinct)
     event.attempts = [AttemptEvent(1, T0, 2.0), AttemptEvent(2, T0, 3.0)]
-    assert _batch._request_values(event) == (*attrgetter(*_batch.REQUEST_FIELDS)(event), 2)
-    attempt = AttemptEvent(**{n: f"a{i}" for i, n in enumerate(_batch.ATTEMPT_FIELDS)})
-    want = ("rid", *attrgetter(*_batch.ATTEMPT_FIELDS)(attempt))
+    assert _batch._request_values(event) == (*_fields(event, _batch.REQUEST_FIELDS), 2)
+    distinct = {n: f"a{i}" for i, n in enumerate(_batch.ATTEMPT_FIELDS)}
+    attempt = AttemptEvent(**distinct)
+    want = ("rid", *_fields(attempt, _batch.ATTEMPT_FIELDS))
     assert _batch._attempt_values("rid", attempt) == want
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -148,7 +149,7 @@ def test_a_dead_write_loop_is_restarted(
 
     class _Log:
         def __getattr__(self, name: str) -> Any:
-            return getattr(service_module.logging.getLogger(service_module.__name__), name)
+            return getattr(logging.getLogger(service_module.__name__), name)
 
         def exception(self, *args: Any, **kwargs: Any) -> None:
             if failures["log"]:

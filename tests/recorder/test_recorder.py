@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from collector.db import Attempt, Request, hourly_rollups, hourly_tag_rollups
-from collector.recorder import Recorder, RecorderConfig, Spool, write_batch
+from collector.recorder import Recorder, RecorderConfig, Spool, _batch, write_batch
 from collector.recorder import writer as writer_module
 from collector.recorder.codec import encode
 from tests.factories import make_event
@@ -82,7 +82,7 @@ async def test_batches_are_written_with_quick_thread_switches(
     """While the worker thread writes, the event loop waits far less than CPython's default
     5 ms for the GIL (that wait set the gateway's p99); afterwards the default is back."""
     seen: list[float] = []
-    write_events = writer_module.write_events
+    write_events = _batch.write_events  # what the writer module calls
 
     def note(*args: Any) -> int:
         seen.append(sys.getswitchinterval())

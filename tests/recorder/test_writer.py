@@ -73,6 +73,7 @@ def _expected(engine: Engine) -> dict[str, dict[Any, list[Any]]]:
     out: dict[str, dict[Any, list[Any]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     with engine.connect() as conn:
         rows = conn.execute(select(Request.__table__)).all()
+    key: tuple[Any, ...]  # each table's own primary key
     for r in rows:
         hour = r.started_at.replace(minute=0, second=0, microsecond=0)
         day = hour.replace(hour=0)
@@ -142,6 +143,8 @@ def test_every_rollup_equals_the_raw_rows_through_replays(engine: Engine) -> Non
     start = datetime(2026, 11, 1, 22, tzinfo=UTC)  # batches straddle UTC midnights
     failures = (("upstream_error", "server_error", 502), ("timeout", "timeout", None))
     events = []
+    error: str | None
+    status: int | None
     for _ in range(900):
         outcome, error, status = ("success", None, 200)
         if rng.random() < 0.2:

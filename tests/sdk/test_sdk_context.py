@@ -8,11 +8,12 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import openai
+from openai.types.chat import ChatCompletionMessageParam
 
 from collector import sdk as spendscope
 from tests.gateway._support import Gateway
 
-MESSAGES = [{"role": "user", "content": "Say something short."}]
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Say something short."}]
 
 
 def test_threads_keep_their_own_scopes(gateway: Gateway) -> None:

@@ -7,8 +7,10 @@ What the app attributes must be what the gateway records, and what the app reads
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import openai
+from openai.types.chat import ChatCompletionMessageParam
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -16,10 +18,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from collector import sdk as spendscope
 from tests.gateway._support import Gateway, GatewayFactory
 
-MESSAGES = [{"role": "user", "content": "Say something short."}]
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Say something short."}]
 
 
-def _client(gw: Gateway, **options: object) -> openai.OpenAI:
+def _client(gw: Gateway, **options: Any) -> openai.OpenAI:
     return spendscope.spendscope_client(
         openai.OpenAI, base_url=gw.base_url, api_key=gw.key(), max_retries=0, **options
     )
