@@ -12,13 +12,16 @@ from decimal import Decimal
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionContentPartParam
 
-from collector.gateway import _exchange
+from collector.gateway import _estimate, _exchange
 from collector.gateway._intake import Call
 from tests.gateway._support import GatewayFactory
 from tests.gateway.test_admission_gateway import MAX_TOKENS, MESSAGES, MODEL, hard_budget, key
 
-IMAGE = [{"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}]
+IMAGE: list[ChatCompletionContentPartParam] = [
+    {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}
+]
 
 
 def test_text_requests_under_a_hard_budget_load_no_encoding(
@@ -30,19 +33,19 @@ def test_text_requests_under_a_hard_budget_load_no_encoding(
         counted.append(call.model)
         return real(call)
 
-    real = _exchange.estimate_prompt
+    real = _estimate.estimate_prompt
     monkeypatch.setattr(_exchange, "estimate_prompt", estimate_prompt)
     gw = make_gateway()
     hard_budget(gw.engine, Decimal("1000"))
     client = openai.OpenAI(base_url=gw.base_url, api_key=key(gw.engine))
     for _ in range(3):
-        client.chat.completions.create(model=MODEL, messages=MESSAGES, max_tokens=MAX_TOKENS)  # type: ignore[arg-type]
+        client.chat.completions.create(model=MODEL, messages=MESSAGES, max_tokens=MAX_TOKENS)
     client.embeddings.create(model="text-embedding-3-small", input="no tokenizer for this")
     assert counted == []
     # an image's tokens are not bounded by its bytes: that prompt is counted
     client.chat.completions.create(
         model=MODEL,
-        messages=[{"role": "user", "content": IMAGE}],  # type: ignore[list-item]
+        messages=[{"role": "user", "content": IMAGE}],
         max_tokens=MAX_TOKENS,
     )
     assert counted == [MODEL]

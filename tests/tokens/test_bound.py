@@ -21,7 +21,7 @@ from collector.gateway._intake import parse_call
 MODELS = ("gpt-4o-mini", "gpt-4", "gpt-3.5-turbo-0301", "o3-mini")
 
 text = st.text(
-    st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=60
+    st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=60
 ) | st.sampled_from(["<|endoftext|>", "  \n\n\t", "1234567890" * 3, "🙂" * 5, "ǅ" * 9])
 name = st.from_regex(r"[a-zA-Z0-9_-]{1,20}", fullmatch=True)
 part = st.fixed_dictionaries({"type": st.just("text"), "text": text})
