@@ -230,7 +230,7 @@ def main() -> None:
     if not args.skip_quality:
         _quality_report(console, args, params)
     if not args.skip_db:
-        _timing_report(console, args)
+        _timing_report(console, args, params)
     console.print(f"load average at end: {os.getloadavg()}")
 
 
@@ -245,11 +245,11 @@ def _quality_report(console: Console, args: argparse.Namespace, params: AnomalyP
     console.print(quality_table(tally, title))
 
 
-def _timing_report(console: Console, args: argparse.Namespace) -> None:
+def _timing_report(console: Console, args: argparse.Namespace, params: AnomalyParams) -> None:
     table = Table("database", "rollup rows", "keys", "unusual found",
                   *(f"{case}: wall / CPU" for case in CASES),
-                  title=f"one evaluation, scope global per key, {args.weeks} weeks "
-                        "(median of 5)")  # fmt: skip
+                  title=f"one evaluation, scope global per key, {args.weeks} weeks, "
+                        f"{params.scale} MAD (median of 5)")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         targets: list[tuple[str, str, Callable[[], None] | None]] = [
             ("SQLite", f"sqlite:///{Path(tmp) / 'a.db'}", None)
@@ -258,7 +258,7 @@ def _timing_report(console: Console, args: argparse.Namespace) -> None:
         targets.append(("PostgreSQL", pg_url, drop))
         for name, url, cleanup in targets:
             try:
-                got = timing(url, args.eval_scopes, args.weeks)
+                got = timing(url, args.eval_scopes, args.weeks, params)
             finally:
                 if cleanup:
                     cleanup()
