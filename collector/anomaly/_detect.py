@@ -25,11 +25,11 @@ around the median pages on the dear hours (bench/README.md has the measurements)
 
 ``neighbour`` is the spend of the window one hour later (or earlier) in the same earlier weeks
 (as many weeks as ``history`` keeps). A MAD of a dozen weeks is itself noisy: where the hour's
-spend is a few dear requests, one year's dozen weeks can put it at half or twice the spread
-the hour really has, and the band misses spikes or pages on ordinary hours. The neighbouring
-window has nearly the same spread (its level may differ: each window's deviations are taken
-from its own median), so pooling both windows' deviations halves the weeks a MAD needs for the
-same accuracy without mixing levels. A past spike in either window is one deviation of 24,
+spend is a few dear requests, it can be well off the spread those weeks really have (1.2-1.5×
+too wide on spikes the bench missed), and the band misses spikes or pages on ordinary hours.
+The neighbouring window has nearly the same spread (its level may differ: each window's
+deviations are taken from its own median), so pooling both windows' deviations doubles the
+values the MAD is taken from without mixing levels. A past spike in either window is one deviation of 24,
 which the median ignores. The evaluator reads both windows anyway (the last complete hours and
 the hours ending now, one hour apart); bench/README.md has the measurements.
 """
