@@ -208,8 +208,9 @@ def _usage_results(
         if "seconds" in fields:  # whole seconds, as OpenAI's integer field
             fields["seconds"] = int(Decimal(fields["seconds"]).to_integral_value(ROUND_CEILING))
         grouped = dict(zip(allowed, key, strict=True))
-        out.append({"object": f"organization.usage.{endpoint}.result", **fields,
-                    "user_id": None, **grouped})  # fmt: skip
+        users = {} if endpoint == SESSIONS else {"user_id": None}  # sessions have no user_id
+        out.append({"object": f"organization.usage.{endpoint}.result", **fields, **users,
+                    **grouped})  # fmt: skip
     return out
 
 
