@@ -22,14 +22,17 @@ def _media_traffic(s: Stack) -> dict[str, Decimal]:
     client.images.generate(model="gpt-image-1", prompt="an invoice", n=2)
     client.images.create_variation(image=("a.png", io.BytesIO(b"\x89PNG"), "image/png"), n=3)
     client.audio.speech.create(model="tts-1", voice="alloy", input="Every dollar reconciled.")
+    said = "The month closes when every line matches."
+    client.audio.speech.create(model="gpt-4o-mini-tts", voice="alloy", input=said)
     client.audio.transcriptions.create(
         model="whisper-1", file=("call.wav", io.BytesIO(wav_bytes(61.2)), "audio/wav")
     )
     client.containers.create(name="month-close")
     rows = s.gateway.requests()
-    assert len(rows) == 6 and all(r.cost_source == "computed" for r in rows), [
-        (r.endpoint, r.cost_source, r.cost_note) for r in rows
-    ]
+    sources = {(r.model_served or r.model_requested or ""): r.cost_source for r in rows}
+    assert len(rows) == 7 and set(sources.values()) == {"computed", "estimated"}, sources
+    # bare audio: the gateway estimates gpt-4o-mini-tts's audio tokens from the bytes
+    assert [m for m, source in sources.items() if source == "estimated"] == ["gpt-4o-mini-tts"]
     metered: dict[str, Decimal] = {}
     for r in rows:
         model = r.model_served or r.model_requested or ""
