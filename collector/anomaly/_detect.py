@@ -29,9 +29,9 @@ spend is a few dear requests, it can be well off the spread those weeks really h
 too wide on spikes the bench missed), and the band misses spikes or pages on ordinary hours.
 The neighbouring window has nearly the same spread (its level may differ: each window's
 deviations are taken from its own median), so pooling both windows' deviations doubles the
-values the MAD is taken from without mixing levels. A past spike in either window is one deviation of 24,
-which the median ignores. The evaluator reads both windows anyway (the last complete hours and
-the hours ending now, one hour apart); bench/README.md has the measurements.
+values the MAD is taken from without mixing levels. A past spike in either window is one
+deviation of 24, which the median ignores. The evaluator reads both windows anyway (the last
+complete hours and the hours ending now, one hour apart); bench/README.md has the measurements.
 """
 
 from __future__ import annotations
