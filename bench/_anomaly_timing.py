@@ -111,13 +111,14 @@ def _primed(engine: Engine, watch: Watch, at: datetime) -> HistoryCache:
     return cache
 
 
-def timing(url: str, keys: int, weeks: int) -> Timing:
-    """Rows seeded, unusual keys found, and each case's median wall and CPU seconds."""
+def timing(url: str, keys: int, weeks: int, params: AnomalyParams | None = None) -> Timing:
+    """Rows seeded, unusual keys found, and each case's median wall and CPU seconds, for a
+    rule of ``params`` (the defaults when None)."""
     upgrade_head(url)
     engine = make_engine(url, pool_size=1, max_overflow=0) if "postgresql" in url else (
         make_engine(url))  # fmt: skip
     rows = _seed(engine, keys, weeks)
-    watch = Watch(parse_scope("global"), Split(ScopeKind.KEY), 1, weeks, AnomalyParams())
+    watch = Watch(parse_scope("global"), Split(ScopeKind.KEY), 1, weeks, params or AnomalyParams())
     found = find_unusual(engine, watch, EVAL_NOW)
     clock = _cpu_clock(engine)
     warm = _primed(engine, watch, EVAL_NOW - timedelta(minutes=5))

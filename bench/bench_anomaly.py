@@ -2,7 +2,7 @@
 evaluation takes for 10,000 scopes over the rollups (SQLite, PostgreSQL).
 
 Run: .venv/bin/python bench/bench_anomaly.py [--scopes 200] [--seed 7] [--eval-scopes 10000]
-     [--pg URL] [--skip-db]
+     [--pg URL] [--skip-db] [--scale pooled|mad]
 
 Quality. A year (52 weeks) of hourly spend for each scope: requests arrive as a Poisson
 process whose rate follows a daily rhythm (working hours, quiet nights, quieter weekends, the
@@ -39,7 +39,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import create_engine, text
 
-from collector.anomaly import CENTERS, DEFAULT_WEEKS, AnomalyParams, assess
+from collector.anomaly import CENTERS, DEFAULT_WEEKS, SCALES, AnomalyParams, assess
 
 HOURS_PER_WEEK = 168
 YEAR_WEEKS = 52
@@ -115,11 +115,14 @@ def _alerts(flags: list[bool], first: int) -> list[tuple[int, int]]:
 
 
 def _detect(spend: list[Decimal], weeks: int, params: AnomalyParams) -> list[bool]:
+    """Each hour judged as the evaluator judges its last complete hour: against the same hour
+    of earlier weeks, pooled with the next hour of those weeks (the running window's)."""
     first = weeks * HOURS_PER_WEEK
     flags = []
     for t in range(first, len(spend)):
         history = [spend[t - k * HOURS_PER_WEEK] for k in range(1, weeks + 1)]
-        flags.append(assess(spend[t], history, params).unusual)
+        neighbour = [spend[t + 1 - k * HOURS_PER_WEEK] for k in range(1, weeks + 1)]
+        flags.append(assess(spend[t], history, params, neighbour).unusual)
     return flags
 
 
@@ -211,6 +214,7 @@ def main() -> None:
     parser.add_argument("--min-usd", default=str(default.min_usd))
     parser.add_argument("--floor-usd", default=str(default.floor_usd))
     parser.add_argument("--center", choices=CENTERS, default=default.center)
+    parser.add_argument("--scale", choices=SCALES, default=default.scale)
     parser.add_argument("--eval-scopes", type=int, default=10_000)
     parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     parser.add_argument("--skip-db", action="store_true")
@@ -221,11 +225,12 @@ def main() -> None:
     params = AnomalyParams(
         sensitivity=Decimal(args.sensitivity), min_usd=Decimal(args.min_usd),
         floor_pct=Decimal(args.floor_pct), floor_usd=Decimal(args.floor_usd), center=args.center,
+        scale=args.scale,
     )  # fmt: skip
     if not args.skip_quality:
         _quality_report(console, args, params)
     if not args.skip_db:
-        _timing_report(console, args)
+        _timing_report(console, args, params)
     console.print(f"load average at end: {os.getloadavg()}")
 
 
@@ -234,16 +239,17 @@ def _quality_report(console: Console, args: argparse.Namespace, params: AnomalyP
     tally = quality(args.scopes, args.seed, args.weeks, params)
     took = time.perf_counter() - start
     title = (f"{args.scopes} scopes × 52 weeks, seed {args.seed}, baseline {args.weeks} weeks "
-             f"({args.center}), sensitivity {args.sensitivity}, floor {args.floor_pct} % or "
+             f"({args.center}, {args.scale} MAD), sensitivity {args.sensitivity}, "
+             f"floor {args.floor_pct} % or "
              f"${args.floor_usd}, min_usd {args.min_usd} ({took:.0f} s)")  # fmt: skip
     console.print(quality_table(tally, title))
 
 
-def _timing_report(console: Console, args: argparse.Namespace) -> None:
+def _timing_report(console: Console, args: argparse.Namespace, params: AnomalyParams) -> None:
     table = Table("database", "rollup rows", "keys", "unusual found",
                   *(f"{case}: wall / CPU" for case in CASES),
-                  title=f"one evaluation, scope global per key, {args.weeks} weeks "
-                        "(median of 5)")  # fmt: skip
+                  title=f"one evaluation, scope global per key, {args.weeks} weeks, "
+                        f"{params.scale} MAD (median of 5)")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         targets: list[tuple[str, str, Callable[[], None] | None]] = [
             ("SQLite", f"sqlite:///{Path(tmp) / 'a.db'}", None)
@@ -252,7 +258,7 @@ def _timing_report(console: Console, args: argparse.Namespace) -> None:
         targets.append(("PostgreSQL", pg_url, drop))
         for name, url, cleanup in targets:
             try:
-                got = timing(url, args.eval_scopes, args.weeks)
+                got = timing(url, args.eval_scopes, args.weeks, params)
             finally:
                 if cleanup:
                     cleanup()

@@ -19,10 +19,12 @@ from collector.alerts._types import Alert, AlertConfigError, Measurements, Rule
 from collector.anomaly import (
     CENTERS,
     DEFAULT_WEEKS,
+    SCALES,
     AnomalyParams,
     Center,
     Finding,
     HistoryCache,
+    Scale,
     Split,
     Watch,
     find_unusual,
@@ -33,10 +35,13 @@ _DEFAULT = AnomalyParams()
 ANOMALY_DEFAULTS: dict[str, Any] = {
     "window": "1h", "weeks": DEFAULT_WEEKS, "sensitivity": str(_DEFAULT.sensitivity),
     "min_usd": str(_DEFAULT.min_usd), "floor_pct": str(_DEFAULT.floor_pct),
-    "floor_usd": str(_DEFAULT.floor_usd), "center": _DEFAULT.center, "per": None, "top": 5,
+    "floor_usd": str(_DEFAULT.floor_usd), "center": _DEFAULT.center, "scale": _DEFAULT.scale,
+    "per": None, "top": 5,
 }  # fmt: skip
 # Rules stored before ``center`` existed were judged around the median: they still are.
 _STORED_CENTER: Center = "median"
+# Rules stored before ``scale`` existed took the MAD of the same hours only: they still do.
+_STORED_SCALE: Scale = "mad"
 MAX_WINDOW_HOURS = 24
 _SPLITS = ("project", "key", "user", "model")
 _ROLLUP_ONLY = {ScopeKind.KEY, ScopeKind.USER}  # not in the tag rollups
@@ -70,6 +75,15 @@ def parse_center(raw: Any) -> Center:
     raise AlertConfigError(f"bad center {raw!r}; use {' or '.join(CENTERS)}")
 
 
+def parse_scale(raw: Any) -> Scale:
+    """``scale``: pooled (the MAD of the window's and the neighbouring hour's earlier weeks)
+    or mad (the window's earlier weeks only)."""
+    for scale in SCALES:
+        if raw == scale:
+            return scale
+    raise AlertConfigError(f"bad scale {raw!r}; use {' or '.join(SCALES)}")
+
+
 def _window_hours(raw: Any) -> int:
     hours = parse_duration(raw).total_seconds() / 3600
     if hours != int(hours) or not 1 <= hours <= MAX_WINDOW_HOURS:
@@ -98,6 +112,7 @@ def check_anomaly(scope: Scope, params: dict[str, Any]) -> dict[str, Any]:
         raise AlertConfigError("parameter floor_usd must be above 0 (the band of a scope "
                                "without history is floor_usd × sensitivity wide)")  # fmt: skip
     parse_center(params["center"])
+    parse_scale(params["scale"])
     _check_split(scope, parse_split(params["per"]))
     return params
 
@@ -108,6 +123,7 @@ def watch_of(rule: Rule) -> Watch:
         sensitivity=Decimal(str(p["sensitivity"])), min_usd=Decimal(str(p["min_usd"])),
         floor_pct=Decimal(str(p["floor_pct"])), floor_usd=Decimal(str(p["floor_usd"])),
         center=parse_center(p.get("center", _STORED_CENTER)),
+        scale=parse_scale(p.get("scale", _STORED_SCALE)),
     )  # fmt: skip
     split = parse_split(p["per"])
     return Watch(

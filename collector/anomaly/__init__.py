@@ -1,5 +1,6 @@
 """Early warning on unusual spend: each scope's recent spend against the same hours of the
-week in earlier weeks (a trimmed mean or the median, and the MAD), read from the hourly
+week in earlier weeks (a trimmed mean or the median, and the MAD pooled with the neighbouring
+hour's), read from the hourly
 rollups in one query.
 
 The math (:func:`assess`) is pure and exact; :func:`find_unusual` is the shell that reads
@@ -12,9 +13,11 @@ from collector.anomaly._detect import (
     CENTERS,
     DEFAULT_WEEKS,
     MAD_SCALE,
+    SCALES,
     AnomalyParams,
     Band,
     Center,
+    Scale,
     Verdict,
     assess,
     could_be_unusual,
@@ -39,12 +42,14 @@ __all__ = [
     "CENTERS",
     "DEFAULT_WEEKS",
     "MAD_SCALE",
+    "SCALES",
     "AnomalyParams",
     "Band",
     "Center",
     "Contributors",
     "Finding",
     "HistoryCache",
+    "Scale",
     "Split",
     "TopRequest",
     "TopUser",

@@ -8,7 +8,9 @@ a scope two weeks old should be judged on those two weeks, not on six more zeros
     u      = the usual spend: the mean of history without its highest and lowest week
              (``center="trimmed"``; all of it for one or two weeks), or its median
     m      = median(history)                      (both 0 when there is no history)
-    MAD    = median(|h − m| for h in history)
+    MAD    = median(|h − m| for h in history
+                    + |g − m'| for g in neighbour)  (``scale="pooled"``; m' = median(neighbour))
+           or median(|h − m| for h in history)     (``scale="mad"``)
     spread = max(1.4826 × MAD, floor_pct % × u, floor_usd)
     band   = [max(0, u − k × spread), u + k × spread]        k = sensitivity
 
@@ -20,6 +22,16 @@ is the highest, and dropped); but hourly spend made of few, costly requests is s
 hours cheap, some dear) and its median sits below what such an hour usually costs, so a band
 around the median pages on the dear hours (bench/README.md has the measurements).
 ``factor`` = spend ÷ u, or None when u is 0 (new spend).
+
+``neighbour`` is the spend of the window one hour later (or earlier) in the same earlier weeks
+(as many weeks as ``history`` keeps). A MAD of a dozen weeks is itself noisy: where the hour's
+spend is a few dear requests, it can be well off the spread those weeks really have (1.2-1.5×
+too wide on spikes the bench missed), and the band misses spikes or pages on ordinary hours.
+The neighbouring window has nearly the same spread (its level may differ: each window's
+deviations are taken from its own median), so pooling both windows' deviations doubles the
+values the MAD is taken from without mixing levels. A past spike in either window is one
+deviation of 24, which the median ignores. The evaluator reads both windows anyway (the last
+complete hours and the hours ending now, one hour apart); bench/README.md has the measurements.
 """
 
 from __future__ import annotations
@@ -38,6 +50,8 @@ _HUNDRED = Decimal(100)
 _N = TypeVar("_N", Decimal, int)
 Center = Literal["trimmed", "median"]
 CENTERS: tuple[Center, ...] = ("trimmed", "median")
+Scale = Literal["pooled", "mad"]
+SCALES: tuple[Scale, ...] = ("pooled", "mad")
 DEFAULT_WEEKS = 12  # earlier weeks a rule compares with, unless it says otherwise
 
 
@@ -52,6 +66,7 @@ class AnomalyParams:
     floor_pct: Decimal = Decimal(46)
     floor_usd: Decimal = Decimal("0.34")
     center: Center = "trimmed"
+    scale: Scale = "pooled"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,13 +123,26 @@ def since_first_spend(history: Sequence[_N]) -> list[_N]:
     return kept
 
 
-def expected_band(history: Sequence[Decimal], params: AnomalyParams) -> Band:
+def _mad(history: list[Decimal], neighbour: Sequence[Decimal], params: AnomalyParams) -> Decimal:
+    """The MAD of ``history``, pooled with the neighbouring window's (same weeks) if asked."""
+    m = median(history)
+    deviations = [abs(h - m) for h in history]
+    near = list(neighbour[: len(history)]) if params.scale == "pooled" else []
+    if near:
+        m_near = median(near)
+        deviations += [abs(g - m_near) for g in near]
+    return median(deviations)
+
+
+def expected_band(
+    history: Sequence[Decimal], params: AnomalyParams, neighbour: Sequence[Decimal] = ()
+) -> Band:
     """The band a window's spend is expected in, from the same window in earlier weeks
-    (newest first)."""
+    (newest first) and, with ``scale="pooled"``, the neighbouring window in those weeks."""
     history = since_first_spend(history)
     m = median(history)
     u = trimmed_mean(history) if params.center == "trimmed" else m
-    mad = median([abs(h - m) for h in history])
+    mad = _mad(history, neighbour, params)
     spread = _money(max(MAD_SCALE * mad, u * params.floor_pct / _HUNDRED, params.floor_usd))
     reach = params.sensitivity * spread
     return Band(
@@ -127,9 +155,15 @@ def expected_band(history: Sequence[Decimal], params: AnomalyParams) -> Band:
     )
 
 
-def assess(observed: Decimal, history: Sequence[Decimal], params: AnomalyParams) -> Verdict:
-    """Whether ``observed`` is unusual against ``history``, with its band and factor."""
-    band = expected_band(history, params)
+def assess(
+    observed: Decimal,
+    history: Sequence[Decimal],
+    params: AnomalyParams,
+    neighbour: Sequence[Decimal] = (),
+) -> Verdict:
+    """Whether ``observed`` is unusual against ``history`` (and the neighbouring window's
+    earlier weeks, see the module doc), with its band and factor."""
+    band = expected_band(history, params, neighbour)
     unusual = observed > band.high and observed - band.usual >= params.min_usd
     factor = None
     if band.usual > 0:

@@ -53,13 +53,15 @@ def _judge(
 ) -> tuple[Verdict, datetime, datetime, bool] | None:
     """The complete window's verdict if unusual, else the current window's if unusual."""
     least = money_to_sql(params.min_usd, conn.dialect.name)
-    for stored, hours, complete in (
-        (spend.complete, wins.complete, True), (spend.current, wins.current, False),
-    ):  # fmt: skip
+    for stored, other, hours, complete in (
+        (spend.complete, spend.current, wins.complete, True),
+        (spend.current, spend.complete, wins.current, False),
+    ):  # the other window is one hour later (earlier): its earlier weeks pool into the MAD
         if not could_be_unusual(stored[0], stored[1:], least, params):
             continue
         usd = [money(conn, v) for v in stored]
-        verdict = assess(usd[0], usd[1:], params)
+        near = [money(conn, v) for v in other[1:]] if params.scale == "pooled" else []
+        verdict = assess(usd[0], usd[1:], params, near)
         if verdict.unusual:
             end = hours[-1] + HOUR if complete else now
             return verdict, hours[0], end, complete

@@ -12,21 +12,34 @@ from __future__ import annotations
 
 import re
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 import orjson
 from aiohttp import web
 
 from collector.mock_upstream._config import MockConfig
-from collector.mock_upstream._ledger import Booked, BookKey, bypass_booking, mock_key_id
+from collector.mock_upstream._ledger import (
+    SESSIONS,
+    Booked,
+    BookKey,
+    bypass_booking,
+    mock_key_id,
+)
 from collector.units import MONEY_UNIT
 
 _DEC = re.compile(r'"\\u0000dec:([-0-9.E+]+)"')
 _USAGE_GROUPS = ("project_id", "api_key_id", "model", "batch")
+# the groupings each Usage API offers, where they are not the completions' (openai-openapi.yaml)
+_USAGE_GROUPS_OF = {
+    "images": ("project_id", "api_key_id", "model"),
+    "audio_speeches": ("project_id", "api_key_id", "model"),
+    "audio_transcriptions": ("project_id", "api_key_id", "model"),
+    SESSIONS: ("project_id",),
+}
 _COST_GROUPS = ("project_id", "line_item", "api_key_id")
 _ENDPOINTS = ("completions", "embeddings", "moderations", "images", "audio_speeches",
               "audio_transcriptions", "vector_stores", "code_interpreter_sessions")  # fmt: skip
@@ -123,7 +136,10 @@ def _amount(config: MockConfig, model: str, amount: Decimal) -> Decimal:
 
 
 def _line_item(model: str, part: str) -> str:
-    return f"{model}, {part.removesuffix('_tokens').replace('_', ' ')}"
+    """``"<model>, <part>"`` (``"gpt-4o-mini, input"``); a fee of no model is its part alone
+    (``"code interpreter sessions"``)."""
+    name = part.removesuffix("_tokens").replace("_", " ")
+    return f"{model}, {name}" if model else name
 
 
 def _groups(request: web.Request, allowed: tuple[str, ...]) -> tuple[str, ...]:
@@ -156,26 +172,45 @@ def _cost_results(
     ]  # fmt: skip
 
 
+def _usage_counts(endpoint: str, b: Booked) -> dict[str, Any]:
+    """The counts of one booking as ``endpoint``'s Usage API reports them."""
+    if endpoint == "images":
+        return {"images": b.images, "num_model_requests": b.requests}
+    if endpoint == "audio_speeches":
+        return {"characters": b.characters, "num_model_requests": b.requests}
+    if endpoint == "audio_transcriptions":
+        return {"seconds": b.seconds, "num_model_requests": b.requests}
+    if endpoint == SESSIONS:
+        return {"num_sessions": b.sessions}
+    return {
+        "input_tokens": b.input_tokens, "input_cached_tokens": b.input_cached_tokens,
+        "output_tokens": b.output_tokens, "input_audio_tokens": 0, "output_audio_tokens": 0,
+        "num_model_requests": b.requests,
+    }  # fmt: skip
+
+
 def _usage_results(
     endpoint: str, bill: Mapping[BookKey, Booked], groups: Iterable[str]
 ) -> list[dict[str, Any]]:
-    sums: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-    wanted = set(groups)
+    sums: dict[tuple[Any, ...], Counter[str]] = defaultdict(Counter)
+    allowed = _USAGE_GROUPS_OF.get(endpoint, _USAGE_GROUPS)
+    wanted = set(groups) & set(allowed)
     for (_, kind, model, key_id, project, batch), b in bill.items():
         if kind != endpoint:
             continue
         full = {"project_id": project, "api_key_id": key_id, "model": model, "batch": batch}
-        acc = sums[tuple(full[g] if g in wanted else None for g in _USAGE_GROUPS)]
-        for i, n in enumerate((b.input_tokens, b.input_cached_tokens, b.output_tokens, b.requests)):
-            acc[i] += n
+        sums[tuple(full[g] if g in wanted else None for g in allowed)].update(
+            _usage_counts(endpoint, b)
+        )
     out = []
-    for key, (inp, cached, outp, n) in sorted(sums.items(), key=lambda kv: str(kv[0])):
-        out.append({
-            "object": f"organization.usage.{endpoint}.result", "input_tokens": inp,
-            "input_cached_tokens": cached, "output_tokens": outp, "input_audio_tokens": 0,
-            "output_audio_tokens": 0, "num_model_requests": n, "user_id": None,
-            **dict(zip(_USAGE_GROUPS, key, strict=True)),
-        })  # fmt: skip
+    for key, counts in sorted(sums.items(), key=lambda kv: str(kv[0])):
+        fields = {**{name: 0 for name in _usage_counts(endpoint, Booked())}, **counts}
+        if "seconds" in fields:  # whole seconds, as OpenAI's integer field
+            fields["seconds"] = int(Decimal(fields["seconds"]).to_integral_value(ROUND_CEILING))
+        grouped = dict(zip(allowed, key, strict=True))
+        users = {} if endpoint == SESSIONS else {"user_id": None}  # sessions have no user_id
+        out.append({"object": f"organization.usage.{endpoint}.result", **fields, **users,
+                    **grouped})  # fmt: skip
     return out
 
 
@@ -228,7 +263,10 @@ def _serve(request: web.Request, kind: str) -> web.Response:
         return fault
     days, limit = _window(request, kind)
     shown, cursor = _page(request, days, limit)
-    groups = _groups(request, _COST_GROUPS if kind == "costs" else _USAGE_GROUPS)
+    endpoint = request.match_info.get("endpoint", "")
+    groups = _groups(
+        request, _COST_GROUPS if kind == "costs" else _USAGE_GROUPS_OF.get(endpoint, _USAGE_GROUPS)
+    )
     buckets = []
     for day in shown:
         bill = _bill(config, state.ledger.book, day)

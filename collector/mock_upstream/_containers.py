@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 from aiohttp import web
 
@@ -33,4 +34,6 @@ async def create_container(request: web.Request) -> web.StreamResponse:
         "expires_after": {"anchor": "last_active_at", "minutes": 20},
         "memory_limit": memory,
     }
+    key = request.headers.get("Authorization", "").partition(" ")[2].strip()
+    ctx.state.ledger.record_session(memory, key, datetime.now(UTC))
     return json_response(request, container, 0)

@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from collector.mock_upstream._generate import JsonDict, resolve_model
-from collector.mock_upstream._http import ApiError, ctx_of, json_response
+from collector.mock_upstream._http import ApiError, bill, ctx_of, json_response
 from collector.tokens import count_text_tokens
 
 _MP3_BYTES_PER_S = 16_000
@@ -89,9 +89,10 @@ async def transcriptions(request: web.Request) -> web.StreamResponse:
     text = "".join(ctx.state.bank.take(zlib.crc32(audio[:4096]) ^ len(audio), words))
     out_tokens = count_text_tokens(text, "gpt-4o")
     fmt = str(form.get("response_format") or "json")
+    usage = _transcription_usage(served, seconds, out_tokens)
+    bill(request, "transcription", served, usage)
     if fmt == "text":
         return web.Response(text=text + "\n", headers=ctx.headers(out_tokens, "text/plain"))
-    usage = _transcription_usage(served, seconds, out_tokens)
     payload: JsonDict = {"text": text, "usage": usage}
     if fmt == "verbose_json":
         payload = {
@@ -200,7 +201,18 @@ def _image_answer(
     if gpt_image:
         payload.update(_image_usage(body, prompt, n, uploads))
         tokens = payload["usage"]["total_tokens"]
+    bill(request, "images", served, payload.get("usage", {}), _image_units(body, n))
     return json_response(request, payload, tokens)
+
+
+def _image_units(body: JsonDict, n: int) -> JsonDict:
+    """What DALL·E bills per image: the count, and the size and quality asked for."""
+    size, quality = body.get("size"), body.get("quality")
+    return {
+        "images": n,
+        "image_size": size if isinstance(size, str) and size != "auto" else None,
+        "image_quality": quality if isinstance(quality, str) and quality != "auto" else None,
+    }
 
 
 def _image_usage(body: JsonDict, prompt: str, n: int, uploads: int) -> JsonDict:

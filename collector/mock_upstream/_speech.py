@@ -15,7 +15,7 @@ import orjson
 from aiohttp import web
 
 from collector.mock_upstream._generate import resolve_model
-from collector.mock_upstream._http import ApiError, ctx_of, send_events
+from collector.mock_upstream._http import ApiError, bill, ctx_of, send_events
 from collector.mock_upstream._media import wav_bytes
 from collector.tokens import count_text_tokens
 
@@ -47,6 +47,7 @@ async def speech(request: web.Request) -> web.StreamResponse:
         raise ApiError(400, f"Invalid 'response_format': {fmt!r}.", param="response_format")
     seconds = max(0.5, len(text) / _SPEECH_CHARS_PER_S)
     audio = _audio(fmt, seconds)
+    _bill(request, text, served, seconds)
     if body.get("stream_format") == "sse":
         return await _sse(request, text, served, audio, seconds)
     headers = ctx.headers(0, _SPEECH_TYPES[fmt])
@@ -73,10 +74,7 @@ async def _sse(
     request: web.Request, text: str, served: str, audio: bytes, seconds: float
 ) -> web.StreamResponse:
     """``speech.audio.delta`` events, then ``speech.audio.done`` with the usage."""
-    instructions = ctx_of(request).body.get("instructions")
-    said = text + (instructions if isinstance(instructions, str) else "")
-    input_tokens = count_text_tokens(said, served)
-    output_tokens = math.ceil(seconds * _AUDIO_TOKENS_PER_MINUTE / 60)
+    input_tokens, output_tokens = _tokens(request, text, served, seconds)
     events = [
         (_event({"type": "speech.audio.delta", "audio": base64.b64encode(part).decode()}), True)
         for part in (audio[at : at + _CHUNK] for at in range(0, len(audio), _CHUNK))
@@ -88,6 +86,22 @@ async def _sse(
     }
     events.append((_event({"type": "speech.audio.done", "usage": usage}), False))
     return await send_events(request, events, input_tokens + output_tokens, done=False)
+
+
+def _tokens(request: web.Request, text: str, served: str, seconds: float) -> tuple[int, int]:
+    """Tokens in (the text and the instructions) and audio tokens out."""
+    instructions = ctx_of(request).body.get("instructions")
+    said = text + (instructions if isinstance(instructions, str) else "")
+    return count_text_tokens(said, served), math.ceil(seconds * _AUDIO_TOKENS_PER_MINUTE / 60)
+
+
+def _bill(request: web.Request, text: str, served: str, seconds: float) -> None:
+    """tts-1 and tts-1-hd bill the characters said; the gpt-4o TTS models bill tokens."""
+    if served.startswith("tts-"):
+        bill(request, "speech", served, {}, {"characters": len(text)})
+        return
+    input_tokens, output_tokens = _tokens(request, text, served, seconds)
+    bill(request, "speech", served, {"input_tokens": input_tokens, "output_tokens": output_tokens})
 
 
 def _event(payload: dict[str, object]) -> bytes:

@@ -32,7 +32,11 @@ USAGE_ENDPOINTS: dict[str, tuple[str, ...]] = {
     "images": ("project_id", "api_key_id", "model"),
     "audio_speeches": ("project_id", "api_key_id", "model"),
     "audio_transcriptions": ("project_id", "api_key_id", "model"),
+    "code_interpreter_sessions": ("project_id",),
 }
+# Line items of a fee that names no model (``model_of`` gives ""): a code interpreter container
+# created through /v1/containers, which spendscope records under no model either.
+MODELLESS_ITEMS = frozenset({"code interpreter sessions"})
 COST_GROUPS = ("project_id", "line_item", "api_key_id")
 _RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 _MAX_WAIT_S = 60.0
@@ -46,6 +50,7 @@ _COUNTS = {
     "images": "images",
     "seconds": "seconds",
     "characters": "characters",
+    "num_sessions": "requests",  # code interpreter sessions: one billed session a request
 }
 
 
@@ -204,7 +209,10 @@ def _buckets(path: str, page: Mapping[str, Any]) -> Iterator[tuple[date, dict[st
 
 
 def model_of(line_item: str) -> str:
-    """The model a Costs line item names (``"gpt-4o-2024-08-06, input"`` → the model)."""
+    """The model a Costs line item names (``"gpt-4o-2024-08-06, input"`` → the model; ""
+    for a fee of no model)."""
+    if line_item.strip().lower() in MODELLESS_ITEMS:
+        return ""
     return line_item.split(", ", 1)[0].strip()
 
 
@@ -224,9 +232,9 @@ def cost_item(day: date, result: Mapping[str, Any]) -> BillItem:
 
 
 def usage_item(day: date, endpoint: str, result: Mapping[str, Any]) -> BillItem:
-    counts = {
-        field: _count(result.get(wire), f"{endpoint} {wire}") for wire, field in _COUNTS.items()
-    }
+    counts = dict.fromkeys(_COUNTS.values(), 0)
+    for wire, field in _COUNTS.items():
+        counts[field] += _count(result.get(wire), f"{endpoint} {wire}")
     return BillItem(
         day=day, source=endpoint, line_item=endpoint,
         model=_text(result.get("model"), f"{endpoint} model"),

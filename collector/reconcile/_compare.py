@@ -10,6 +10,12 @@ Per UTC day and group (model, project or key) of the gateway's own traffic:
 - billed money with no usage figures on either side → ``unmatched`` (a line item spendscope
   does not meter).
 
+Images, speech, transcriptions and code interpreter sessions are billed per image, character,
+second or session, and their Usage APIs report no tokens: where the bill's usage of a line
+comes from those alone, dollars are compared (and requests, to tell a wrong price from
+missing requests), not tokens. The Usage API of sessions names no key: it is the gateway's
+when its project is.
+
 Bill lines under keys or projects the gateway does not own are *unmetered* spend, reported
 per key and project instead of being compared.
 """
@@ -17,7 +23,7 @@ per key and project instead of being compared.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -38,6 +44,9 @@ from collector.reconcile._types import (
 )
 
 _MILLION = Decimal(1_000_000)
+# Usage APIs that count images, characters, seconds or sessions, never tokens
+UNIT_SOURCES = frozenset({"images", "audio_speeches", "audio_transcriptions",
+                          "code_interpreter_sessions"})  # fmt: skip
 _RATE = Decimal("0.0001")
 
 
@@ -47,6 +56,7 @@ class _Side:
     tokens: Tokens = field(default_factory=Tokens)
     requests: int = 0
     unpriced: int = 0
+    units: bool = False  # usage from a Usage API that reports no tokens (``UNIT_SOURCES``)
 
     def add(self, usd: Decimal | None, tokens: Tokens, requests: int, unpriced: int = 0) -> None:
         self.usd += usd or ZERO
@@ -95,6 +105,8 @@ def _explain(day: date, group: str, by: GroupBy, bill: _Side, meter: _Side) -> t
     name = f"{by.value} '{group}'" if group else f"no {by.value}"
     diff = bill.usd - meter.usd
     unpriced = f"; {meter.unpriced} request(s) unpriced in spendscope" if meter.unpriced else ""
+    if bill.units and bill.tokens.total == 0:
+        return _explain_units(day, name, bill, meter, unpriced)
     if bill.tokens == meter.tokens:
         if bill.tokens.total == 0 and diff:
             text = f"{day}: {name} billed ${bill.usd} with no usage figures on either side."
@@ -125,6 +137,28 @@ def _explain(day: date, group: str, by: GroupBy, bill: _Side, meter: _Side) -> t
     return LineKind.TOKENS, f"{day}: {name}: {side}{unpriced}."
 
 
+def _explain_units(
+    day: date, name: str, bill: _Side, meter: _Side, unpriced: str
+) -> tuple[LineKind, str]:
+    """A line OpenAI bills per image, character, second or session: dollars and requests."""
+    if bill.usd == meter.usd:
+        return LineKind.MATCH, ""
+    money = f"OpenAI billed ${bill.usd} and spendscope metered ${meter.usd}"
+    if bill.requests == meter.requests:
+        text = (
+            f"{day}: {name} (billed per image, character, second or session) has the same "
+            f"requests on both sides ({bill.requests}) but {money}. The catalog price is "
+            f"wrong or out of date{unpriced}."
+        )
+        return LineKind.PRICE, text
+    text = (
+        f"{day}: {name} (billed per image, character, second or session): {money} for "
+        f"{bill.requests} vs {meter.requests} requests: requests are missing on one side"
+        f"{unpriced}."
+    )
+    return LineKind.TOKENS, text
+
+
 def _lines(
     own: list[BillItem], metered: list[MeteredLine], by: GroupBy, owners: Ownership
 ) -> list[Line]:
@@ -133,7 +167,9 @@ def _lines(
     for i in own:
         usage = i.source != COSTS
         tokens, requests = (i.tokens, i.requests) if usage else (Tokens(), 0)
-        bill[(i.day, _bill_group(i, by))].add(i.billed_usd, tokens, requests)
+        side = bill[(i.day, _bill_group(i, by))]
+        side.add(i.billed_usd, tokens, requests)
+        side.units = side.units or i.source in UNIT_SOURCES
     projects = key_projects(own)
     for ml in metered:
         key = (ml.day, _metered_group(ml, by, owners, projects))
@@ -178,8 +214,9 @@ def reconcile(
     in_range = set(wanted)
     items = [i for i in bill if i.day in in_range]
     meter = [m for m in metered if m.day in in_range]
-    own = [i for i in items if owners.owns(i.api_key_id, i.project_id)]
-    foreign = [i for i in items if not owners.owns(i.api_key_id, i.project_id)]
+    ours = _owned(owners, items)
+    own = [i for i in items if ours(i)]
+    foreign = [i for i in items if not ours(i)]
     per_day = {d: Figures() for d in wanted}
     for i in items:
         if i.source == COSTS and i.billed_usd is not None:
@@ -201,6 +238,21 @@ def reconcile(
         tuple(_lines(own, meter, group_by, owners)), tuple(_unmetered(foreign)), notes,
         frozenset(fetched or ()),
     )  # fmt: skip
+
+
+def _owned(owners: Ownership, items: list[BillItem]) -> Callable[[BillItem], bool]:
+    """Whether a bill line is the gateway's; a usage line that names no key (sessions) is
+    when its project is one of the gateway's keys' projects, or a configured one."""
+    projects = set(
+        key_projects(i for i in items if owners.owns(i.api_key_id, i.project_id)).values()
+    )
+
+    def ours(i: BillItem) -> bool:
+        if i.api_key_id or i.source == COSTS or not owners.key_ids:
+            return owners.owns(i.api_key_id, i.project_id)
+        return i.project_id in projects or i.project_id in owners.project_ids
+
+    return ours
 
 
 def _notes(owners: Ownership, wanted: list[date], fetched: set[date] | None) -> tuple[str, ...]:

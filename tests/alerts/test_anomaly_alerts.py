@@ -158,6 +158,33 @@ async def test_rules_made_before_center_existed_keep_the_median(
     assert "(median $0.30 of the same hours in 5 earlier weeks)" in body["message"]
 
 
+async def test_rules_made_before_scale_existed_keep_the_mad_of_the_same_hours(
+    engine: Engine, receiver: Receiver
+) -> None:
+    s = settings(1025)
+    pid = make_project(engine, "acme")
+    a = make_key(engine, pid, "sk-ss-aaaa")
+    three = TWO + timedelta(hours=1)
+    for k, usd in enumerate(("1.0", "2.0", "1.0", "2.0", "1.5"), start=1):
+        spend(engine, TWO + timedelta(minutes=15) - k * WEEK, usd, project_id=pid, api_key_id=a)
+        spend(engine, three + timedelta(minutes=15) - k * WEEK, "1", project_id=pid, api_key_id=a)
+    spend(engine, TWO + timedelta(minutes=5), "4.70", project_id=pid, api_key_id=a)
+    hook = (parse_channel("webhook", receiver.base + "/hook", s),)
+    add_rule(engine, "now", "spend_anomaly", "project:acme", {}, hook, NOW)
+    old = add_rule(engine, "before", "spend_anomaly", "project:acme", {}, hook, NOW)
+    with engine.begin() as conn:  # as a rule stored before the parameter was added
+        stored = conn.execute(select(AlertRule.params).where(AlertRule.id == old)).scalar_one()
+        legacy = {k: v for k, v in stored.items() if k != "scale"}
+        conn.execute(update(AlertRule).where(AlertRule.id == old).values(params=legacy))
+    await AlertEvaluator(engine, s).evaluate_once(NOW)
+    # 02:00 of earlier weeks: trimmed mean 1.50, median 1.5, deviations .5 .5 .5 .5 0 (MAD
+    # 0.5 → 0.7413); 03:00: all 1, deviations 0. Pooled: MAD 0 → spread 46 % of 1.50 = 0.69,
+    # band up to 1.50 + 4.5 × 0.69 = 4.605: $4.70 is unusual. The same hours alone: up to
+    # 1.50 + 4.5 × 0.7413 = 4.83585: it is not.
+    [body] = [json.loads(r.body) for r in receiver.on("/hook")]
+    assert body["rule"] == "now" and body["details"]["expected_high_usd"] == "4.6050000000"
+
+
 async def test_split_per_user_and_tag_scope(engine: Engine, receiver: Receiver) -> None:
     s = settings(1025)
     pid = make_project(engine, "acme")

@@ -110,6 +110,7 @@ def test_forecast_overrun_states_the_date() -> None:
         (RuleKind.SPEND_ANOMALY, "tag:team=ml", {"per": "tag:env"}, "cannot be split per tag"),
         (RuleKind.SPEND_ANOMALY, "global", {"threshold": 3}, "unknown parameter(s)"),
         (RuleKind.SPEND_ANOMALY, "global", {"center": "mean"}, "bad center 'mean'"),
+        (RuleKind.SPEND_ANOMALY, "global", {"scale": "sd"}, "bad scale 'sd'"),
         (RuleKind.BUDGET_EXHAUSTION, "global", {"margin": "a week"}, "bad window"),
         (RuleKind.BUDGET_EXHAUSTION, "global", {"rate_window": "recent"}, "or 'period'"),
     ],
@@ -128,7 +129,8 @@ def test_good_parameters_keep_their_defaults() -> None:
     )
     assert params == {
         "window": "3h", "weeks": 12, "sensitivity": "4.5", "min_usd": "1", "floor_pct": "46",
-        "floor_usd": "0.34", "center": "trimmed", "per": "model", "top": 5,
+        "floor_usd": "0.34", "center": "trimmed", "scale": "pooled", "per": "model",
+        "top": 5,
     }  # fmt: skip
 
 

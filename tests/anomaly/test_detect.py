@@ -51,8 +51,8 @@ def test_trimmed_mean_leaves_out_the_highest_and_lowest() -> None:
 
 def test_the_tuned_defaults() -> None:
     p = AnomalyParams()
-    assert (p.sensitivity, p.min_usd, p.floor_pct, p.floor_usd, p.center) == (
-        D("4.5"), D(1), D(46), D("0.34"), "trimmed"
+    assert (p.sensitivity, p.min_usd, p.floor_pct, p.floor_usd, p.center, p.scale) == (
+        D("4.5"), D(1), D(46), D("0.34"), "trimmed", "pooled"
     )  # fmt: skip
     # no history: unusual above 4.5 × $0.34 = $1.53
     assert not assess(D("1.53"), [], p).unusual and assess(D("1.54"), [], p).unusual
@@ -84,6 +84,29 @@ def test_mad_sets_the_band_when_history_varies() -> None:
     assert not assess(D("144.47"), history, params).unusual
     hit = assess(D("144.48"), history, params)
     assert hit.unusual and hit.factor == D("1.44")
+
+
+def test_the_pooled_mad_takes_the_neighbouring_hours_deviations_from_their_own_median() -> None:
+    pooled = AnomalyParams(D(6), D(1), D(5), D("0.25"), "median", "pooled")
+    alone = AnomalyParams(D(6), D(1), D(5), D("0.25"), "median", "mad")
+    history = usd("10", "12", "8", "10", "14")  # median 10; deviations 0, 2, 2, 0, 4: MAD 2
+    neighbour = usd("20", "26", "14", "20", "20")  # its own median 20: deviations 0, 6, 6, 0, 0
+    # pooled: median(0, 0, 0, 0, 0, 2, 2, 4, 6, 6) = 1 → spread 1.4826; 10 + 6 × 1.4826
+    band = expected_band(history, pooled, neighbour)
+    assert (band.usual, band.spread, band.high) == (D(10), D("1.4826"), D("18.8956"))
+    # the same hours alone: MAD 2 → spread 2.9652; 10 + 6 × 2.9652
+    assert expected_band(history, alone, neighbour).high == D("27.7912")
+    assert expected_band(history, pooled).high == D("27.7912")  # no neighbour: the same
+    assert assess(D("18.90"), history, pooled, neighbour).unusual
+    assert not assess(D("18.90"), history, alone, neighbour).unusual
+
+
+def test_the_neighbour_counts_only_the_weeks_since_the_first_spend() -> None:
+    pooled = AnomalyParams(D(6), D(1), D(5), D("0.25"), "median", "pooled")
+    # two weeks old: history 10, 12 (median 11, deviations 1, 1); of the neighbour only
+    # 20, 26 count (median 23, deviations 3, 3): median(1, 1, 3, 3) = 2 → spread 2.9652
+    band = expected_band(usd("10", "12", "0", "0"), pooled, usd("20", "26", "5", "90"))
+    assert (band.weeks, band.spread) == (2, D("2.9652"))
 
 
 def test_one_past_spike_does_not_widen_the_band() -> None:
@@ -152,14 +175,16 @@ def test_bounds_are_each_weeks_first_and_last_hour() -> None:
 def test_the_cheap_check_never_clears_an_unusual_window() -> None:
     rng = random.Random(20)
     params = [DEFAULT, P20, AnomalyParams(D(2), D(0), D(0), D("0.25")), AnomalyParams(),
-              AnomalyParams(center="median")]  # fmt: skip
+              AnomalyParams(center="median"), AnomalyParams(scale="mad")]  # fmt: skip
     for _ in range(3000):
         history = [D(rng.choice([0, 1, 2, 5, 40])) * D(rng.random()).quantize(D("0.01"))
                    for _ in range(rng.randint(0, 6))]  # fmt: skip
+        neighbour = [D(rng.choice([0, 1, 2, 5, 40])) * D(rng.random()).quantize(D("0.01"))
+                     for _ in history]  # fmt: skip
         observed = D(rng.uniform(0, 60)).quantize(D("0.0001"))
         for p in params:
             possible = could_be_unusual(observed, history, p.min_usd, p)
-            assert possible or not assess(observed, history, p).unusual
+            assert possible or not assess(observed, history, p, neighbour).unusual
             units = [int(h * 10**10) for h in history]  # the integers SQLite stores
             same = could_be_unusual(int(observed * 10**10), units, int(p.min_usd * 10**10), p)
             assert same == possible

@@ -18,6 +18,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from datetime import time as clock_time
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -25,6 +27,10 @@ import pytest
 from sqlalchemy import select
 
 from collector.db import AlertEvent, BillLine, Request, make_engine, session_scope
+from collector.demo._bill import BYPASS_TOKENS
+from collector.mock_upstream._ledger import BYPASS_MODEL
+from collector.pricing import compute_cost
+from collector.usage import Usage
 
 DURATION_S = 20
 psutil = pytest.importorskip("psutil")
@@ -203,11 +209,23 @@ def test_history_reconciles_to_100_percent_with_the_planted_bypass(finished: Dem
     line = re.search(r"reconciled (\S+) \.\. (\S+) with the mock's bill: (.*)", finished.output)
     assert line is not None, finished.output
     assert "coverage 100.0000 %" in line.group(3)
-    assert "on key key_mock_bypass (planted bypass)" in line.group(3)
+    bypass = re.search(
+        r"unmetered \$(\S+) on key key_mock_bypass \(planted bypass\)", line.group(3)
+    )
+    assert bypass is not None, line.group(3)
     engine = make_engine(f"sqlite:///{finished.db}")
     try:
         with engine.connect() as conn:
             keys = set(conn.scalars(select(BillLine.api_key_id).distinct()))
+            days = set(conn.scalars(select(BillLine.day).where(
+                BillLine.api_key_id == "key_mock_bypass", BillLine.source == "costs")))  # fmt: skip
     finally:
         engine.dispose()
     assert "key_mock_bypass" in keys and len(keys) == 2
+    # exactly the planted bypass: BYPASS_TOKENS in and a quarter out a day, at the catalog's
+    # price of the bypass model, on every day the bill has
+    planted = Usage(prompt_tokens=BYPASS_TOKENS, completion_tokens=BYPASS_TOKENS // 4)
+    priced = [compute_cost(planted, BYPASS_MODEL, datetime.combine(d, clock_time(12), tzinfo=UTC))
+              for d in days]  # fmt: skip
+    assert days and Decimal(bypass.group(1)) == sum((c.cost_usd or Decimal(0) for c in priced),
+                                                    Decimal(0))  # fmt: skip

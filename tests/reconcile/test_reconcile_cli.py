@@ -172,10 +172,10 @@ def test_errors_are_one_line_exit_1_and_store_nothing(stack: StackFactory) -> No
 
 
 def test_a_failed_refetch_keeps_the_stored_day(stack: StackFactory) -> None:
-    s = stack(admin_faults=("ok",) * 7 + ("500",) * 5)
+    s = stack(admin_faults=("ok",) * 8 + ("500",) * 5)
     _traffic(s)
     day = _today().isoformat()
-    _json(s, "--from", day, "--to", day)  # 7 calls: costs + six usage endpoints
+    _json(s, "--from", day, "--to", day)  # 8 calls: costs + seven usage endpoints
     before = _stored(s)
     assert before
     code, _, _ = s.reconcile("--from", day, "--to", day)
