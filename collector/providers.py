@@ -7,6 +7,7 @@ the provider on every attempt and request, and prices a model only with its prov
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 OPENAI = "openai"
@@ -32,3 +33,17 @@ def check_provider(name: str) -> str:
     if name not in PROVIDERS:
         raise ValueError(f"unknown provider {name!r} (known: {', '.join(PROVIDERS)})")
     return name
+
+
+def providers_of(configured: Mapping[str, str], bases: Mapping[str, str]) -> dict[str, str]:
+    """Each upstream's provider (``bases``: name → base URL): configured, else its host's.
+
+    ValueError names a configured upstream that does not exist, or an unknown provider.
+    """
+    for name, provider in configured.items():
+        if name not in bases:
+            raise ValueError(f"unknown upstream {name!r} (known: {', '.join(sorted(bases))})")
+        if provider not in PROVIDERS:
+            known = ", ".join(PROVIDERS)
+            raise ValueError(f"{name!r} has unknown provider {provider!r} (known: {known})")
+    return {name: configured.get(name) or provider_of_url(base) for name, base in bases.items()}

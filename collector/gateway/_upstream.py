@@ -17,7 +17,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from collector.errors import SettingsError
-from collector.providers import OPENAI, PROVIDERS, provider_of_url
+from collector.providers import OPENAI, providers_of
 from collector.settings import Settings
 
 DEFAULT_UPSTREAM = "default"
@@ -124,14 +124,10 @@ class UpstreamTable:
 
 
 def _providers(configured: Mapping[str, str], bases: Mapping[str, str]) -> dict[str, str]:
-    """Each upstream's provider: configured, else inferred from its base URL's host."""
-    for name, provider in configured.items():
-        problem = None if name in bases else f"unknown upstream {name!r}"
-        if problem is None and provider not in PROVIDERS:
-            problem = f"{name!r} has unknown provider {provider!r} (known: {', '.join(PROVIDERS)})"
-        if problem is not None:
-            raise SettingsError(f"invalid setting SPENDSCOPE_UPSTREAM_PROVIDERS: {problem}")
-    return {name: configured.get(name) or provider_of_url(base) for name, base in bases.items()}
+    try:
+        return providers_of(configured, bases)
+    except ValueError as exc:
+        raise SettingsError(f"invalid setting SPENDSCOPE_UPSTREAM_PROVIDERS: {exc}") from None
 
 
 def _bearer(key: str | None) -> str | None:

@@ -13,7 +13,7 @@ from decimal import Decimal
 import pytest
 
 from collector.pricing import compute_cost, load_catalog
-from collector.providers import provider_of_url
+from collector.providers import provider_of_url, providers_of
 from collector.usage import CostSource, Usage
 
 AT = datetime(2026, 12, 7, tzinfo=UTC)
@@ -101,3 +101,15 @@ def test_every_claude_and_gemini_entry_names_its_provider_and_a_cache_write_rate
 )
 def test_the_provider_of_a_base_url_is_its_host(url: str, provider: str) -> None:
     assert provider_of_url(url) == provider
+
+
+def test_a_configured_provider_wins_over_the_host() -> None:
+    bases = {
+        "default": "https://api.openai.com/v1",
+        "claude": "https://api.anthropic.com/v1",
+        "gemini": "https://generativelanguage.googleapis.com/v1beta/openai",
+        "vllm": "http://10.0.0.5:8000/v1",
+    }
+    found = providers_of({"vllm": "other"}, bases)
+    assert found == {"default": "openai", "claude": "anthropic", "gemini": "google",
+                     "vllm": "other"}  # fmt: skip
