@@ -15,6 +15,8 @@ ANTHROPIC = "anthropic"
 GOOGLE = "google"
 OTHER = "other"  # any other OpenAI-compatible server: priced by whichever entry names the model
 PROVIDERS = (OPENAI, ANTHROPIC, GOOGLE, OTHER)
+# How reports name them (FOCUS ProviderName / PublisherName / InvoiceIssuerName)
+DISPLAY_NAMES = {OPENAI: "OpenAI", ANTHROPIC: "Anthropic", GOOGLE: "Google", OTHER: "Other"}
 
 _HOSTS = {
     "api.anthropic.com": ANTHROPIC,
