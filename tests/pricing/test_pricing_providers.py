@@ -7,8 +7,10 @@ tokens, whole, at 2x input and 1.5x output.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -113,3 +115,38 @@ def test_a_configured_provider_wins_over_the_host() -> None:
     found = providers_of({"vllm": "other"}, bases)
     assert found == {"default": "openai", "claude": "anthropic", "gemini": "google",
                      "vllm": "other"}  # fmt: skip
+
+
+def _per_million(value: float) -> Decimal:
+    """LiteLLM's per-token float, through its shortest text (never the float itself)."""
+    return Decimal(repr(value)) * 1_000_000
+
+
+LITELLM = json.loads((Path(__file__).parent / "litellm_1_110_2_anthropic_google.json").read_text())
+
+
+@pytest.mark.parametrize("key", sorted(LITELLM))
+def test_claude_and_gemini_entries_match_litellm_1_110_2(key: str) -> None:
+    """Every rate LiteLLM 1.110.2 lists for these models equals the catalog's."""
+    row, entry = LITELLM[key], load_catalog().resolve(key.removeprefix("gemini/"), AT)
+    assert entry is not None, key
+    assert entry.provider == {"anthropic": "anthropic", "gemini": "google"}[row["litellm_provider"]]
+    assert entry.input == _per_million(row["input_cost_per_token"])
+    assert entry.output == _per_million(row["output_cost_per_token"])
+    assert entry.cached_input == _per_million(row["cache_read_input_token_cost"])
+    assert entry.batch is not None
+    assert entry.batch.input == _per_million(row["input_cost_per_token_batches"])
+    assert entry.batch.output == _per_million(row["output_cost_per_token_batches"])
+    if "cache_creation_input_token_cost" in row:
+        assert entry.cache_write_factor is not None
+        write = entry.input * entry.cache_write_factor
+        assert write == _per_million(row["cache_creation_input_token_cost"])
+    if "input_cost_per_token_above_200k_tokens" in row:
+        long = entry.long_context
+        assert long is not None and long.threshold == 200_000
+        assert entry.input * long.input_factor == _per_million(
+            row["input_cost_per_token_above_200k_tokens"]
+        )
+        assert entry.output * long.output_factor == _per_million(
+            row["output_cost_per_token_above_200k_tokens"]
+        )
