@@ -96,12 +96,12 @@ def compute_cost(
     entries: another provider's price for the same name is never used (unpriced instead).
     """
     tier = _check_question(usage, at, batch=batch, service_tier=service_tier)
-    found = catalog or load_catalog()
-    if provider is not None and provider != OTHER:
-        entry = found.resolve(model, at)
-        if entry is not None and entry.provider != provider:
-            return Cost(None, CostSource.UNPRICED, None, _other_provider(entry, provider))
-    plan = resolve_plan(found, model, at, batch=batch, tier=tier, overrides=overrides)
+    plan = resolve_plan(
+        catalog or load_catalog(), model, at, batch=batch, tier=tier, overrides=overrides
+    )
+    entry = plan.entry
+    if provider not in (None, OTHER) and entry is not None and entry.provider != provider:
+        return Cost(None, CostSource.UNPRICED, None, _other_provider(entry, str(provider)))
     quick = _integer_cost(usage, plan, regional=regional, estimated=estimated)
     if quick is not None:
         return quick
