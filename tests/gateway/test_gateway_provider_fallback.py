@@ -20,6 +20,7 @@ from collector.analytics import Filters, reliability
 from collector.errors import SettingsError
 from collector.gateway import check_settings
 from collector.mock_upstream import MockConfig, load_scenario, run_in_thread
+from collector.requestlog import requests_by_id
 from collector.settings import Settings
 from collector.tokens import count_chat_prompt_tokens
 from collector.usage import CostSource
@@ -78,6 +79,9 @@ def test_openai_down_falls_back_to_claude_priced_at_claudes_rate(
         "anthropic", "claude-sonnet-4-5", 200,
     )  # fmt: skip
     assert answered.cost_usd == expected
+    logged = requests_by_id(gw.engine, [row.id])[0].to_json()  # what `spendscope logs` shows
+    assert logged["provider"] == "anthropic"
+    assert [t["provider"] for t in logged["attempts"]] == [a.provider for a in attempts]
 
     now = datetime.now(UTC)
     window = Filters(start=now - timedelta(days=1), end=now + timedelta(hours=1))
