@@ -37,6 +37,7 @@ class AttemptRow:
     prompt_tokens: int
     completion_tokens: int
     cost_usd: Decimal | None
+    provider: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +69,7 @@ class RequestWithAttempts:
     cost_source: str
     upstream: str | None
     upstream_request_id: str | None
+    provider: str
     attempts: tuple[AttemptRow, ...]
 
     def to_json(self) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""The one settings object: every ``SPENDSCOPE_*`` variable is declared (and documented) here.
+"""The one settings object: every ``SPENDSCOPE_*`` variable is declared (and documented) here
+or, for the storage group, in ``collector._settings_storage``, which ``Settings`` inherits.
 
 Read it through :func:`get_settings` (cached) so tests can override it with
 ``get_settings.cache_clear()`` plus environment variables, or pass a ``Settings`` explicitly.
@@ -12,14 +13,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import SettingsConfigDict
 from pydantic_settings import SettingsError as EnvParseError
 
+from collector._settings_storage import StorageSettings
 from collector.errors import SettingsError
 
 
-class Settings(BaseSettings):
+class Settings(StorageSettings):
     """Configuration for every spendscope process (gateway, recorder, dashboard, CLI)."""
 
     model_config = SettingsConfigDict(
@@ -27,30 +29,6 @@ class Settings(BaseSettings):
         env_file=".env",
         env_file_encoding="utf-8",
         extra="ignore",
-    )
-
-    # --- storage -------------------------------------------------------------------------
-    database_url: str = Field(
-        "sqlite:///./spendscope.db",
-        description="SQLAlchemy URL. SQLite file by default; postgresql+psycopg://… for teams.",
-    )
-    spool_dir: Path = Field(
-        Path("./.spendscope/spool"),
-        description="Directory of the durable on-disk spool used while the database is down.",
-    )
-    sqlite_busy_timeout_ms: int = Field(5000, ge=0, description="SQLite busy timeout.")
-    retention_days: int | None = Field(
-        None,
-        ge=1,
-        description="Keep raw requests and attempts this many days (unset: keep everything). "
-        "Rollups, budgets and reconciliation data are kept forever, so reports stay exact; "
-        "unpriced requests are kept for follow-up.",
-    )
-    maintenance_interval_s: float = Field(
-        3600.0,
-        gt=0,
-        description="How often one gateway process applies the retention "
-        "(`spendscope db maintain` does it on demand).",
     )
 
     # --- recorder ------------------------------------------------------------------------
@@ -162,6 +140,13 @@ class Settings(BaseSettings):
         description="Named upstreams that are regional-processing (data residency) endpoints, "
         "JSON [name, ...] ('default' included); their requests are priced with the model's "
         "regional uplift (+10 % for gpt-5.4 and later), now and when repriced.",
+    )
+    upstream_providers: dict[str, str] = Field(
+        default_factory=dict,
+        description="Provider of each named upstream, JSON {name: provider} (openai, anthropic, "
+        "google or other); unset: inferred from the base URL's host (api.anthropic.com: anthropic, "
+        "generativelanguage.googleapis.com: google, any other: openai). Recorded on each "
+        "request and attempt; a model is priced with its provider's catalog entries only.",
     )
     fallback_models: dict[str, list[str]] = Field(
         default_factory=dict,
@@ -378,13 +363,6 @@ class Settings(BaseSettings):
         description="Mark the dashboard's session cookie Secure (sent over HTTPS only): turn on "
         "when the dashboard is served behind HTTPS. The cookie is always HttpOnly, SameSite=Lax.",
     )
-
-    @field_validator("database_url")
-    @classmethod
-    def _known_backend(cls, value: str) -> str:
-        if not value.startswith(("sqlite", "postgresql")):
-            raise ValueError("must be a sqlite:/// or postgresql+psycopg:// URL")
-        return value
 
     @property
     def effective_upstream_api_key(self) -> str | None:

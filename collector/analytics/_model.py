@@ -9,11 +9,11 @@ from typing import Literal
 
 from collector.db.models import Attempt, Request
 
-GroupBy = Literal["model", "project", "key", "user", "tag"]
+GroupBy = Literal["model", "project", "key", "user", "tag", "provider"]
 Bucket = Literal["hour", "day"]
 SortBy = Literal["started_at", "id", "cost_usd", "duration_ms"]
 
-GROUP_BYS: tuple[GroupBy, ...] = ("model", "project", "key", "user", "tag")
+GROUP_BYS: tuple[GroupBy, ...] = ("model", "project", "key", "user", "tag", "provider")
 BUCKETS: tuple[Bucket, ...] = ("hour", "day")
 SORTABLE: tuple[SortBy, ...] = ("started_at", "id", "cost_usd", "duration_ms")
 NONE_LABEL = "(none)"

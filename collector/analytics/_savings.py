@@ -30,7 +30,6 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import (
-    ColumnElement,
     Connection,
     Engine,
     Select,
@@ -38,7 +37,6 @@ from sqlalchemy import (
     func,
     or_,
     select,
-    type_coerce,
 )
 from sqlalchemy.orm import Session
 
@@ -52,11 +50,11 @@ from collector.analytics._sql import (
     floor_hour,
     grouped,
     label,
+    request_bucket,
     request_where,
     whole_hours,
 )
 from collector.db.models import TIER_COUNTERS
-from collector.db.types import UTCDateTime
 from collector.pricing import Catalog, PriceOverride, compute_cost, load_catalog, load_overrides
 from collector.usage import Usage
 
@@ -174,15 +172,6 @@ def _row(
     return (ts, kind, model, requests, tokens, full, paid, saved)
 
 
-def _request_bucket(dialect: str, step: Bucket) -> ColumnElement[datetime]:
-    """The UTC hour or day of ``started_at``."""
-    started = REQUESTS.c.started_at
-    if dialect == "sqlite":
-        pattern = "%Y-%m-%d %H:00:00.000000" if step == "hour" else "%Y-%m-%d 00:00:00.000000"
-        return type_coerce(func.strftime(pattern, started), UTCDateTime())
-    return type_coerce(func.date_trunc(step, started), UTCDateTime())
-
-
 # The tier rollups' counters of priced rows, in the order _tier_rows reads them.
 _TIER_SUMS = (*TIER_COUNTERS, "cost_usd")
 
@@ -212,7 +201,7 @@ def tier_sums(conn: Connection, f: Filters, step: Bucket) -> Sums:
 def raw_tier_select(f: Filters, step: Bucket, dialect: str) -> Select[Any]:
     """Priced batch / flex rows of ``f`` in ``requests``, summed as the tier rollups are."""
     r = REQUESTS.c
-    when = _request_bucket(dialect, step).label("ts")
+    when = request_bucket(dialect, step).label("ts")
     model = func.coalesce(r.model_served, r.model_requested, "").label("model")
     tier = case((r.batch, "batch"), else_="flex").label("tier")
     tokens = (func.coalesce(func.sum(r[c]), 0) for c in TIER_COUNTERS[1:])

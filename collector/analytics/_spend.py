@@ -1,4 +1,5 @@
-"""Spend over time and top spenders, from the hourly rollups (or the tag rollups)."""
+"""Spend over time and top spenders, from the hourly rollups (or the tag rollups); by
+provider, from ``requests`` (``_providers``: the rollups are not split by provider)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from sqlalchemy import Connection, Engine, Table
 
 from collector.analytics._frames import frame
 from collector.analytics._model import GROUP_BYS, Bucket, Filters, GroupBy, UnsupportedFilterError
+from collector.analytics._providers import provider_sums
 from collector.analytics._sql import (
     grouped,
     key_labels,
@@ -63,11 +65,13 @@ def spend_over_time(engine: Engine, f: Filters, by: GroupBy, bucket: Bucket) -> 
     ``prompt_tokens``, ``completion_tokens``. Buckets are UTC hours or days; rows sorted by
     ts then group. Grouping by tag counts a request once per tag it carries.
     """
-    table = source_for(f, group_by_tag=by == "tag")
-    name = group_name(table, by)
     with engine.connect() as conn:
-        names = group_labeler(conn, by)
-        sums = grouped(conn, f, (name,), _SUMS, table=table, bucket=bucket)
+        if by == "provider":
+            sums, names = _by_provider(conn, f, bucket), None
+        else:
+            table = source_for(f, group_by_tag=by == "tag")
+            names = group_labeler(conn, by)
+            sums = grouped(conn, f, (group_name(table, by),), _SUMS, table=table, bucket=bucket)
     rows = [
         (ts, label(g, names), money(cost), *_ints(*counts))
         for (ts, g), (cost, *counts) in sorted(sums.items(), key=lambda item: item[0])
@@ -83,11 +87,19 @@ def top_spenders(engine: Engine, f: Filters, by: GroupBy, limit: int = 10) -> pd
     """
     if limit < 1:
         raise ValueError("limit must be >= 1")
-    table = source_for(f, group_by_tag=by == "tag")
-    name = group_name(table, by)
     with engine.connect() as conn:
-        names = group_labeler(conn, by)
-        sums = grouped(conn, f, (name,), _SUMS, table=table)
+        if by == "provider":
+            sums, names = _by_provider(conn, f, None), None
+        else:
+            table = source_for(f, group_by_tag=by == "tag")
+            names = group_labeler(conn, by)
+            sums = grouped(conn, f, (group_name(table, by),), _SUMS, table=table)
     ranked = sorted(sums.items(), key=lambda item: (-money(item[1][0]), item[0]))[:limit]
     rows = [(label(g, names), money(cost), *_ints(*counts)) for (g,), (cost, *counts) in ranked]
     return frame(rows, TOP_COLUMNS)
+
+
+def _by_provider(conn: Connection, f: Filters, bucket: Bucket | None) -> dict[Any, list[Any]]:
+    """Provider sums shaped as the rollups' (``_SUMS``, same order)."""
+    _check_by("provider")
+    return {key: values[: len(_SUMS)] for key, values in provider_sums(conn, f, bucket).items()}

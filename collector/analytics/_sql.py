@@ -239,6 +239,15 @@ def bucket_expr(
     return type_coerce(func.date_trunc("day", column), UTCDateTime())
 
 
+def request_bucket(dialect: str, step: Bucket) -> ColumnElement[datetime]:
+    """The UTC hour or day of a request's ``started_at`` (for sums read from ``requests``)."""
+    started = REQUESTS.c.started_at
+    if dialect == "sqlite":
+        pattern = "%Y-%m-%d %H:00:00.000000" if step == "hour" else "%Y-%m-%d 00:00:00.000000"
+        return type_coerce(func.strftime(pattern, started), UTCDateTime())
+    return type_coerce(func.date_trunc(step, started), UTCDateTime())
+
+
 def project_names(conn: Connection) -> dict[int, str]:
     rows = conn.execute(select(Project.id, Project.name))
     return {int(pid): str(name) for pid, name in rows}

@@ -94,7 +94,10 @@ def _attempt_cells(a: AttemptRow, layout: _Layout) -> list[Cell]:
     ok = a.error_type is None and (a.http_status or 0) < 400
     verdict = Text("ok" if ok else "failed", style="" if ok else "red")
     label = f"  ↳ attempt {a.attempt_no}" if layout.wide else f"↳ try {a.attempt_no}"
-    cells: list[Cell] = [layout.time(a.started_at), Text(label, style="dim"), "", a.model or ""]
+    model = a.model or ""
+    if a.provider != "openai":  # a try at another provider (a fallback to Claude, say)
+        model = f"{model} ({a.provider})"
+    cells: list[Cell] = [layout.time(a.started_at), Text(label, style="dim"), "", model]
     if layout.wide:
         cells.append(str(a.http_status or ""))
     elif not ok and a.http_status:

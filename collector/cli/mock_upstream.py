@@ -50,6 +50,13 @@ def mock_upstream(
         float,
         typer.Option(help="Seconds a Batch API job spends validating, in progress, finalizing."),
     ] = 2.0,
+    provider: Annotated[
+        str,
+        typer.Option(
+            help="'anthropic': answer chat completions as Anthropic's OpenAI-compatible "
+            "endpoint does (Claude model ids, its usage shape)."
+        ),
+    ] = "openai",
 ) -> None:
     """Serve a realistic fake OpenAI API with scripted faults until Ctrl-C."""
     from collector.mock_upstream import serve
@@ -69,6 +76,7 @@ def mock_upstream(
         price_drift=_drift_or_exit(bill_price_drift),
         missing_days=tuple(bill_missing_day or ()),
         batch_step_s=batch_step_s,
+        provider=provider,
     )
     try:
         serve(config, lambda line: typer.echo(line, err=True))

@@ -14,7 +14,7 @@ from collector.cli.common import database_errors, engine_or_exit, fail
 def report(
     month: Annotated[str, typer.Option(help="Calendar month in UTC, YYYY-MM.")],
     group_by: Annotated[
-        str, typer.Option("--group-by", help="project, key, user, model or tag.")
+        str, typer.Option("--group-by", help="project, key, user, model, tag or provider.")
     ] = "project",
     fmt: Annotated[str, typer.Option("--format", help="csv, json or focus.")] = "csv",
     output: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,

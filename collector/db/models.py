@@ -138,6 +138,8 @@ class Request(Base):
     saved_usd: Mapped[Decimal | None]
     # prompt tokens written to the prompt cache, part of prompt_tokens (migration 0022)
     cache_write_tokens: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # who served the answer: openai, anthropic, google or other (migration 0025)
+    provider: Mapped[str] = mapped_column(String(20), default="openai", server_default="openai")
 
     __table_args__ = (
         # time ranges; the duration sort checks its bound in the index (migration 0011)
@@ -221,6 +223,8 @@ class Attempt(Base):
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
     cost_usd: Mapped[Decimal | None]
+    # who served this try (migration 0025)
+    provider: Mapped[str] = mapped_column(String(20), default="openai", server_default="openai")
 
 
 class Budget(Base):

@@ -34,6 +34,7 @@ from collector.pricing import (
     free_endpoint_cost,
     job_endpoint_cost,
 )
+from collector.providers import OPENAI
 from collector.recorder import RESERVED_KEYS, AttemptEvent, UsageEvent, usage_columns
 from collector.usage import Cost, CostSource, Outcome, Usage, outcome_for_status
 
@@ -67,6 +68,7 @@ class Exchange:
     service_tier: str | None = None
     upstream: str | None = None
     regional: bool = False  # served by a regional-processing endpoint (priced with uplift)
+    provider: str | None = None  # who answered (collector.providers): prices with its entries
     upstream_request_id: str | None = None
     observer: StreamObserver | None = None
     attempts: list[AttemptEvent] = field(default_factory=list)
@@ -192,7 +194,14 @@ class Exchange:
             cost_note=self.cost.note[:300] if self.cost.note else None,
             cache_hit=self.cache_hit,
             saved_usd=self.saved_usd,
+            provider=self._provider(),
         )
+
+    def _provider(self) -> str:
+        """Who answered; with no answer, who was tried last (``openai`` when nobody was)."""
+        if self.provider is not None:
+            return self.provider
+        return self.attempts[-1].provider if self.attempts else OPENAI
 
 
 def _price(ex: Exchange, usage: Usage, overrides: Sequence[PriceOverride]) -> Cost:
@@ -210,6 +219,7 @@ def _price(ex: Exchange, usage: Usage, overrides: Sequence[PriceOverride]) -> Co
                 overrides=overrides,
                 estimated=ex.estimated,
                 regional=ex.regional,
+                provider=ex.provider,
             )
         except PricingError as exc:
             log.warning("gateway: cannot price %s for %s: %s", ex.id, model, exc)

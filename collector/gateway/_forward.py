@@ -153,6 +153,7 @@ def _new_attempt(ex: Exchange, model: str | None, upstream: Upstream) -> Attempt
         duration_ms=0.0,
         model=model,
         upstream=upstream.name,
+        provider=upstream.provider,
     )
     ex.attempts.append(attempt)
     return attempt

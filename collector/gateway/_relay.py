@@ -73,6 +73,7 @@ def _note_reply(ex: Exchange, reply: Reply) -> None:
     ex.http_status = reply.status
     ex.upstream = reply.upstream.name
     ex.regional = reply.upstream.regional
+    ex.provider = reply.upstream.provider
     ex.upstream_request_id = reply.headers.get("x-request-id")
     ex.model_served = reply.attempt.model
     ex.outcome = outcome_for_status(reply.status)

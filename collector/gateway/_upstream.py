@@ -17,6 +17,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from collector.errors import SettingsError
+from collector.providers import OPENAI, providers_of
 from collector.settings import Settings
 
 DEFAULT_UPSTREAM = "default"
@@ -53,6 +54,7 @@ class Upstream:
     base_url: str
     authorization: str | None
     regional: bool = False  # a regional-processing (data residency) endpoint: priced with uplift
+    provider: str = OPENAI  # who serves it (collector.providers): recorded, and prices its models
 
     def url(self, path: str, query: bytes) -> str:
         """The upstream URL of a client's ``/v1/...`` path (the base URL already ends in /v1)."""
@@ -75,9 +77,14 @@ class UpstreamTable:
                 f"invalid setting SPENDSCOPE_REGIONAL_UPSTREAMS: unknown upstream {unknown[0]!r} "
                 f"(known: {', '.join(sorted(bases))})"
             )
+        providers = _providers(settings.upstream_providers, bases)
         self._by_name = {
             name: Upstream(
-                name, base.rstrip("/"), _bearer(keys.get(name) or default_key), name in regional
+                name,
+                base.rstrip("/"),
+                _bearer(keys.get(name) or default_key),
+                name in regional,
+                providers[name],
             )
             for name, base in bases.items()
         }
@@ -114,6 +121,13 @@ class UpstreamTable:
         chain = [model]
         chain += [m for m in self._fallbacks.get(model, ()) if m not in chain]
         return tuple(chain)
+
+
+def _providers(configured: Mapping[str, str], bases: Mapping[str, str]) -> dict[str, str]:
+    try:
+        return providers_of(configured, bases)
+    except ValueError as exc:
+        raise SettingsError(f"invalid setting SPENDSCOPE_UPSTREAM_PROVIDERS: {exc}") from None
 
 
 def _bearer(key: str | None) -> str | None:

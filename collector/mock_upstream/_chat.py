@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from collector.mock_upstream._anthropic import PROVIDER, claude_model, compat_head, compat_usage
 from collector.mock_upstream._generate import (
     Choice,
     JsonDict,
@@ -38,7 +39,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     """Chat completion with usage counted by the project's tokenizer."""
     ctx = ctx_of(request)
     body = ctx.body
-    _, served = resolve_model(body)
+    anthropic = ctx.state.config.provider == PROVIDER
+    served = claude_model(body) if anthropic else resolve_model(body)[1]
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise ApiError(
@@ -48,11 +50,16 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             code="missing_required_parameter",
         )
     prompt = prompt_tokens(messages, served, body.get("tools"))
-    cached = cached_tokens(request, ctx, served, prompt, [messages, body.get("tools")])
+    cached = (
+        0
+        if anthropic
+        else cached_tokens(request, ctx, served, prompt, [messages, body.get("tools")])
+    )
     tool = pick_tool(body, messages, request.headers.get("x-mock-tool-call"))
     limit = output_limit(body, "max_completion_tokens", "max_tokens")
     choices = plan_choices(request, ctx, served, _n(body), limit, tool)
-    usage = chat_usage(prompt, cached, choices, cache_write_tokens(request, prompt, cached))
+    writes = 0 if anthropic else cache_write_tokens(request, prompt, cached)
+    usage = chat_usage(prompt, cached, choices, writes)
     head = {
         "id": ctx.state.object_id("chatcmpl-"),
         "created": int(time.time()),
@@ -60,6 +67,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         "service_tier": "default",
         "system_fingerprint": fingerprint(served),
     }
+    if anthropic:
+        usage, head = compat_usage(usage), compat_head(head)
     bill(request, "chat", served, usage, search_fee(served))
     if body.get("stream") is True:
         include = _include_usage(body)

@@ -44,6 +44,8 @@ class MockConfig:
     price_drift: tuple[str, str] | None = None  # (model prefix, factor) billed at another price
     missing_days: tuple[str, ...] = ()  # ISO days the bill leaves out
     batch_step_s: float = 2.0  # a batch spends this long validating, in progress, finalizing
+    # "anthropic": chat completions as Anthropic's OpenAI-compatible layer answers (_anthropic)
+    provider: str = "openai"
 
     def __post_init__(self) -> None:
         checks = {
@@ -62,6 +64,7 @@ class MockConfig:
             ),
             "bypass_tokens must be >= 0": self.bypass_tokens >= 0,
             "missing_days must be YYYY-MM-DD": all(_is_day(d) for d in self.missing_days),
+            "provider must be openai or anthropic": self.provider in ("openai", "anthropic"),
         }
         for message, ok in checks.items():
             if not ok:

@@ -62,18 +62,23 @@ def _server(upstream: str | None, upstreams: Mapping[str, str]) -> Attributes:
     return {"server.address": parts.hostname, "server.port": port}
 
 
-def _common(operation: str) -> Attributes:
+# Our providers by their GenAI semantic-convention names (``gen_ai.provider.name``)
+_SEMCONV_PROVIDERS = {"anthropic": "anthropic", "google": "gcp.gemini"}
+
+
+def _common(operation: str, provider: str) -> Attributes:
+    name = _SEMCONV_PROVIDERS.get(provider, "openai")
     return {
         "gen_ai.operation.name": operation,
-        "gen_ai.provider.name": "openai",
-        "gen_ai.system": "openai",  # the deprecated name, for older backends
+        "gen_ai.provider.name": name,
+        "gen_ai.system": name,  # the deprecated name, for older backends
     }
 
 
 def request_attributes(row: RequestWithAttempts, upstreams: Mapping[str, str]) -> Attributes:
     """The request span's attributes (None values are left out)."""
     values: dict[str, AttributeValue | None] = {
-        **_common(operation_name(row.endpoint)),
+        **_common(operation_name(row.endpoint), row.provider),
         "gen_ai.request.model": row.model_requested,
         "gen_ai.response.model": row.model_served,
         "gen_ai.request.stream": row.stream,
@@ -106,7 +111,7 @@ def attempt_attributes(
 ) -> Attributes:
     failed = _attempt_failed(attempt)
     values: dict[str, AttributeValue | None] = {
-        **_common(operation_name(row.endpoint)),
+        **_common(operation_name(row.endpoint), attempt.provider),
         "gen_ai.request.model": attempt.model,
         "gen_ai.usage.input_tokens": attempt.prompt_tokens,
         "gen_ai.usage.output_tokens": attempt.completion_tokens,

@@ -23,10 +23,11 @@ from collector.pricing._values import instant as _instant
 from collector.pricing._values import optional_price as _price
 from collector.pricing._values import required_price as _required_price
 from collector.pricing._values import to_decimal as _to_decimal
+from collector.providers import OPENAI, check_provider
 
 _ENTRY_KEYS = frozenset(
     {"id", "model", "family", "aliases", "patterns", "effective_from", "mode", "unit"}
-    | {"source", "note", "prices"}
+    | {"source", "note", "prices", "provider"}
 )
 # Per-unit prices an entry may carry (each optional); also what `prices show` prints.
 SCALAR_PRICES = (
@@ -219,6 +220,7 @@ def _build_entry(raw: Mapping[str, Any], prices: Mapping[str, Any], where: str) 
         regional_uplift_pct=_price(prices.get("regional_uplift_pct"), "regional_uplift_pct"),
         cache_write_factor=_price(prices.get("cache_write_factor"), "cache_write_factor"),
         note=raw.get("note"),
+        provider=check_provider(str(raw.get("provider", OPENAI))),
         **scalars,
     )
 

@@ -31,6 +31,7 @@ from collector.pricing._types import (
     Unit,
     require_aware,
 )
+from collector.providers import OTHER
 from collector.units import MONEY_UNIT
 from collector.usage import (
     ASSUMED_NOTE,
@@ -79,6 +80,7 @@ def compute_cost(
     estimated: bool = False,
     catalog: Catalog | None = None,
     regional: bool = False,
+    provider: str | None = None,
 ) -> Cost:
     """Price one request exactly, with the price in force at ``at`` for the serving model.
 
@@ -90,16 +92,24 @@ def compute_cost(
     the long-context rates (unpriced in a mode that publishes none). Overrides take
     precedence over the catalog; an org-wide (``"*"``) discount applies last. Which rates
     apply is resolved once per model, mode and price window (:func:`resolve_plan`); the
-    money, every time.
+    money, every time. ``provider`` (the one that served it) keeps a model to that provider's
+    entries: another provider's price for the same name is never used (unpriced instead).
     """
     tier = _check_question(usage, at, batch=batch, service_tier=service_tier)
     plan = resolve_plan(
         catalog or load_catalog(), model, at, batch=batch, tier=tier, overrides=overrides
     )
+    entry = plan.entry
+    if provider not in (None, OTHER) and entry is not None and entry.provider != provider:
+        return Cost(None, CostSource.UNPRICED, None, _other_provider(entry, str(provider)))
     quick = _integer_cost(usage, plan, regional=regional, estimated=estimated)
     if quick is not None:
         return quick
     return decimal_cost(usage, plan, model, regional=regional, estimated=estimated)
+
+
+def _other_provider(entry: PriceEntry, provider: str) -> str:
+    return f"served by {provider}; the catalog prices {entry.model} for {entry.provider} only"
 
 
 def decimal_cost(

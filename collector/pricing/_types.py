@@ -141,6 +141,7 @@ class PriceEntry:
     # entry publishes no cache-write rate.
     cache_write_factor: Decimal | None = None
     note: str | None = None
+    provider: str = "openai"  # whose price this is (collector.providers)
 
     @property
     def names(self) -> tuple[str, ...]:

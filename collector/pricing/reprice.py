@@ -80,7 +80,7 @@ _COLUMNS = (
     "cache_write_tokens",
     "completion_tokens", "reasoning_tokens", "audio_prompt_tokens", "audio_completion_tokens",
     "image_tokens", "audio_seconds", "characters", "images", "batch", "service_tier",
-    "upstream", "cost_usd", "cost_source", "price_id", "previous_cost_usd", "cost_note",
+    "upstream", "provider", "cost_usd", "cost_source", "price_id", "previous_cost_usd", "cost_note",
     *TOOL_CALL_FIELDS,
 )  # fmt: skip
 _SCHEMA = {
@@ -262,6 +262,8 @@ class _Pricer:
                 estimated=row.cost_source == CostSource.ESTIMATED.value,
                 catalog=self.catalog,
                 regional=row.upstream in self.regional,
+                # the gateway's rows name who served them; reported ones (no upstream) do not
+                provider=row.provider if row.upstream is not None else None,
             )
             if cost.cost_source is not CostSource.UNPRICED:
                 break

@@ -51,7 +51,8 @@ def _request_values(e: UsageEvent) -> tuple[Any, ...]:
         e.cost_usd, e.price_id, e.batch, e.service_tier, e.cache_hit, e.upstream,
         e.upstream_request_id, e.cost_note, e.web_search_calls, e.web_search_preview_calls,
         e.file_search_calls, e.code_interpreter_sessions, e.image_generation_calls,
-        e.computer_calls, e.batch_id, e.saved_usd, e.cache_write_tokens, len(e.attempts),
+        e.computer_calls, e.batch_id, e.saved_usd, e.cache_write_tokens, e.provider,
+        len(e.attempts),
     )  # fmt: skip
 
 
@@ -60,7 +61,7 @@ def _attempt_values(request_id: str, a: AttemptEvent) -> tuple[Any, ...]:
     return (
         request_id, a.attempt_no, a.started_at, a.duration_ms, a.model, a.upstream,
         a.http_status, a.error_type, a.error_message, a.prompt_tokens, a.completion_tokens,
-        a.cost_usd,
+        a.cost_usd, a.provider,
     )  # fmt: skip
 
 

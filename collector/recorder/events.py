@@ -75,6 +75,7 @@ class AttemptEvent:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: Decimal | None = None
+    provider: str = "openai"  # who served this try (collector.providers; migration 0025)
 
 
 @dataclass(slots=True)
@@ -126,6 +127,7 @@ class UsageEvent:
     batch_id: str | None = None  # the Batch API job this row is a line of
     saved_usd: Decimal | None = None  # a response cache hit: the cost of the answer it replayed
     cache_write_tokens: int = 0  # prompt tokens written to the prompt cache (migration 0021)
+    provider: str = "openai"  # who served the answer (collector.providers; migration 0025)
     attempts: list[AttemptEvent] = field(default_factory=list)
 
     @property

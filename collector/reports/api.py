@@ -34,7 +34,9 @@ def make_router(
     def chargeback_report(
         engine: Annotated[Engine, Depends(engine_dep)],
         month: Annotated[str, Query(description="YYYY-MM (UTC calendar month)")],
-        group_by: Annotated[str, Query(description="project|key|user|model|tag")] = "project",
+        group_by: Annotated[
+            str, Query(description="project|key|user|model|tag|provider")
+        ] = "project",
         fmt: Annotated[str, Query(alias="format", description="csv|json|focus")] = "json",
     ) -> Response:
         try:

@@ -8,6 +8,7 @@ empty) and no unpriced count, which is therefore counted from ``requests`` (exac
 priced spend at all (its cost is unknown, never $0); ``unpriced_requests`` always counts.
 ``cache_hits`` / ``cache_saved_usd``: requests answered by the response cache ($0 each) and
 the cost of the answers they replayed (empty by tag: the tag rollups do not carry them).
+Grouping by provider (openai, anthropic, google, other) reads ``requests``: exact, slower.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 
 from collector.analytics import GROUP_BYS, Filters, GroupBy
+from collector.analytics._providers import provider_sums
 from collector.analytics._sql import (
     REQUESTS,
     TAGS,
@@ -159,6 +161,16 @@ def _tag_rows(conn: Connection, f: Filters) -> list[ChargebackRow]:
     ]
 
 
+def _provider_rows(conn: Connection, f: Filters) -> list[ChargebackRow]:
+    """By provider, from ``requests`` (the rollups are not split by provider)."""
+    rows = []
+    for (provider,), values in sorted(provider_sums(conn, f).items()):
+        cost, n, prompt, completion, cached, reasoning, unpriced, hits, saved = values
+        row = _row(provider, (n, prompt, cached, completion, reasoning, cost, unpriced))
+        rows.append(replace(row, cache_hits=_n(hits), cache_saved_usd=saved or ZERO))
+    return rows
+
+
 def chargeback(engine: Engine, month: str, group_by: str) -> Chargeback:
     """The chargeback of ``month`` (YYYY-MM, UTC) by ``group_by``; ValueError on bad input."""
     start, end = parse_month(month)
@@ -167,5 +179,8 @@ def chargeback(engine: Engine, month: str, group_by: str) -> Chargeback:
     by: GroupBy = group_by
     f = Filters(start, end)
     with engine.connect() as conn:
-        rows = _tag_rows(conn, f) if by == "tag" else _rollup_rows(conn, f, by)
+        if by == "provider":
+            rows = _provider_rows(conn, f)
+        else:
+            rows = _tag_rows(conn, f) if by == "tag" else _rollup_rows(conn, f, by)
     return Chargeback(month.strip(), by, start, end, tuple(rows))

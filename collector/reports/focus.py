@@ -16,7 +16,9 @@ Column mapping (FOCUS name → value):
   corrections); ChargeFrequency "Usage-Based"; ChargeDescription in words.
 - ConsumedQuantity / PricingQuantity: tokens (prompt + completion); ConsumedUnit /
   PricingUnit "Tokens"; PricingCategory "Standard".
-- ProviderName, PublisherName, InvoiceIssuerName "OpenAI"; ServiceName "OpenAI API";
+- ProviderName, PublisherName, InvoiceIssuerName: who served the model that month, from
+  ``requests.provider`` ("OpenAI", "Anthropic", "Google", "Other"; a model served by
+  several providers names them all, joined with " + "); ServiceName "<provider> API";
   ServiceCategory "AI and Machine Learning"; ServiceSubcategory "Generative AI".
 - SkuId, ResourceName: the model; ResourceId "<project>/<model>"; ResourceType "Model";
   RegionId empty (global); SubAccountId / SubAccountName: the project's id and name;
@@ -31,15 +33,17 @@ Column mapping (FOCUS name → value):
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, func, select
 
 from collector.analytics import Filters
-from collector.analytics._sql import grouped, label, project_names
+from collector.analytics._sql import REQUESTS, grouped, label, project_names, request_where
+from collector.providers import DISPLAY_NAMES, OPENAI, OTHER
 from collector.reports._month import parse_month
 
 FOCUS_COLUMNS: tuple[str, ...] = (
@@ -57,9 +61,8 @@ FOCUS_COLUMNS: tuple[str, ...] = (
 _FIXED = {
     "BillingCurrency": "USD", "ChargeCategory": "Usage", "ChargeClass": "",
     "ChargeFrequency": "Usage-Based", "ConsumedUnit": "Tokens", "PricingCategory": "Standard",
-    "PricingUnit": "Tokens", "ProviderName": "OpenAI", "PublisherName": "OpenAI",
-    "InvoiceIssuerName": "OpenAI", "ServiceName": "OpenAI API",
-    "ServiceCategory": "AI and Machine Learning", "ServiceSubcategory": "Generative AI",
+    "PricingUnit": "Tokens", "ServiceCategory": "AI and Machine Learning",
+    "ServiceSubcategory": "Generative AI",
     "ResourceType": "Model", "RegionId": "",
 }  # fmt: skip
 
@@ -90,6 +93,7 @@ def focus_rows(
     f = Filters(start, end)
     with engine.connect() as conn:
         names = project_names(conn)
+        providers = _model_providers(conn, f)
         cells = grouped(conn, f, ("project_id", "model"), sums, bucket="day")
         hits = grouped(
             conn, f, ("project_id", "model"), ("requests", "saved_usd"), bucket="day",
@@ -97,8 +101,25 @@ def focus_rows(
         )  # fmt: skip
     return [
         _focus_row((*k, *v, *hits.get(k, (0, Decimal(0)))), names, start, end, account)
+        | _provider_columns(providers.get(label(k[2]), DISPLAY_NAMES[OPENAI]))
         for k, v in sorted(cells.items())
     ]
+
+
+def _provider_columns(provider: str) -> dict[str, str]:
+    return {"ProviderName": provider, "PublisherName": provider,
+            "InvoiceIssuerName": provider, "ServiceName": f"{provider} API"}  # fmt: skip
+
+
+def _model_providers(conn: Connection, f: Filters) -> dict[str, str]:
+    """Each model's provider name(s) in the range, from ``requests``."""
+    r = REQUESTS.c
+    model = func.coalesce(r.model_served, r.model_requested, "")
+    query = select(model, r.provider).where(*request_where(f)).distinct()
+    found: dict[str, set[str]] = defaultdict(set)
+    for name, provider in conn.execute(query):
+        found[label(name)].add(DISPLAY_NAMES.get(provider, DISPLAY_NAMES[OTHER]))
+    return {name: " + ".join(sorted(values)) for name, values in found.items()}
 
 
 def _focus_row(
@@ -131,4 +152,4 @@ def _focus_row(
         "x_CostStatus": status, "x_CacheHits": str(int(hits or 0)),
         "x_CacheSavedCost": money_text(saved if saved is not None else Decimal(0)),
     }  # fmt: skip
-    return {name: row[name] for name in FOCUS_COLUMNS}
+    return {name: row.get(name, "") for name in FOCUS_COLUMNS}

@@ -16,7 +16,7 @@ from dashboard.palette import OUTCOME_COLOURS
 
 ATTEMPTS_TABLE = "requests-attempts-table"
 ATTEMPT_COLUMNS = (
-    "attempt_no", "started_at", "duration_ms", "model", "upstream", "http_status",
+    "attempt_no", "started_at", "duration_ms", "model", "upstream", "provider", "http_status",
     "error_type", "error_message", "prompt_tokens", "completion_tokens", "cost_usd",
 )  # fmt: skip
 ATTEMPT_HEADERS = tables.columns(
@@ -26,6 +26,7 @@ ATTEMPT_HEADERS = tables.columns(
         ("wait_ms", "Waited"),
         ("duration_ms", "Duration"),
         ("model", "Model"),
+        ("provider", "Provider"),
         ("http_status", "Status"),
         ("error_type", "Error"),
         ("completion_tokens", "Out tokens"),
@@ -104,6 +105,7 @@ def _fields(detail: RequestDetail) -> html.Dl:
         ("Tags", ", ".join(f"{k}={v}" for k, v in (r.tags or {}).items())),
         ("HTTP status", r.http_status),
         ("Error", " — ".join(x for x in (r.error_type, r.error_message) if x)),
+        ("Provider", r.provider),
         ("Upstream request", r.upstream_request_id),
     ]
     return html.Dl(

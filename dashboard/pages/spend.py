@@ -36,7 +36,14 @@ TOP_CSV = "spend-top-csv"
 TOP_DOWNLOAD = "spend-top-download"
 BUDGETS = "spend-budgets"
 
-BY_LABELS = {"model": "Model", "project": "Project", "key": "Key", "user": "User", "tag": "Tag"}
+BY_LABELS = {
+    "model": "Model",
+    "project": "Project",
+    "key": "Key",
+    "user": "User",
+    "tag": "Tag",
+    "provider": "Provider",
+}
 TOP_COLUMNS = tables.columns(
     [
         ("group", "Name"),

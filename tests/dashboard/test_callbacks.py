@@ -81,6 +81,16 @@ def test_spend_top_table_totals_exactly(seeded: tuple[Engine, Seeded]) -> None:
     assert spend.set_by("model", "?range=30d&by=project") == "?range=30d"
 
 
+def test_spend_by_provider_totals_exactly(seeded: tuple[Engine, Seeded]) -> None:
+    df = spend.top_frame("?by=provider")
+    priced = [e for e in events(seeded) if e.cost_usd is not None]
+    assert list(df["group"]) == ["openai"]  # the seed is all OpenAI traffic
+    assert df["cost_usd"].sum() == sum((e.cost_usd for e in priced), Decimal(0))
+    figure = spend.update_over_time("?by=provider", None)
+    assert [t.name for t in figure.data] == ["openai"]
+    assert spend.set_by("provider", "?range=30d") == "?range=30d&by=provider"
+
+
 def test_page_controls_drawn_with_the_urls_value_leave_the_url_alone() -> None:
     """A page arrives through a callback and its controls report their values: writing the
     same search back would re-run the filter bar and hold the page's data for a round trip."""
