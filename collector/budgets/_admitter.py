@@ -208,10 +208,7 @@ class Admitter:
             cost = actual_cost if actual_cost is not None else worst
             self.leases.settle(admission.leases, worst, cost)
             return
-        reservation = admission.reservation
-        if reservation is None and admission.book and actual_cost:
-            # admitted unchecked (fail_open): no hold to replace, but the spend still counts
-            reservation = Reservation(uuid.uuid4().hex, admission.book, Decimal(0))
+        reservation = admission.reservation or _unchecked(admission, actual_cost, job)
         if reservation is None:
             return
         cost = actual_cost if actual_cost is not None else reservation.amount_usd
@@ -293,7 +290,10 @@ class Admitter:
         _log.warning("hard budgets unchecked: database unreachable (%s); fail_open admits", exc)
         spans = [(b, counter_window(b.period, ctx.now, self._tz).start) for b in hard]
         book = tuple(Hold(b.id or 0, b.name, start, Decimal(0)) for b, start in spans)
-        return Admission(tpm_keys=tpm_keys, charged_output_tokens=out, unchecked=True, book=book)
+        return Admission(
+            worst_case_usd=ctx.worst_case_usd,  # a job's estimate, booked at its settle
+            tpm_keys=tpm_keys, charged_output_tokens=out, unchecked=True, book=book,
+        )  # fmt: skip
 
     @staticmethod
     def _unavailable() -> BudgetStoreUnavailable:
@@ -321,6 +321,21 @@ class Admitter:
         by_id = {b.id: b for b in policy.budgets}
         if any(c.budget_id in by_id and crossed_threshold(by_id[c.budget_id], c) for c in counters):
             self._on_threshold()
+
+
+def _unchecked(
+    admission: Admission, actual_cost: Decimal | None, job: str | None
+) -> Reservation | None:
+    """What a request admitted unchecked (fail_open) books on the counters it would have
+    been held on: its cost, or a Batch API job's estimate — kept under the job, like any
+    job's, so its lines' exact cost replaces it (``replace_booked``). None: nothing to book."""
+    if not admission.book:
+        return None
+    if actual_cost:  # no hold to replace, but the spend still counts
+        return Reservation(uuid.uuid4().hex, admission.book, Decimal(0))
+    if job is not None and actual_cost is None and admission.worst_case_usd:
+        return Reservation(uuid.uuid4().hex, admission.book, admission.worst_case_usd)
+    return None
 
 
 @dataclass(slots=True)
