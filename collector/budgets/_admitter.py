@@ -28,7 +28,7 @@ from collector.budgets._admission import (
     rate_refusal,
 )
 from collector.budgets._batch import ReserveAsk, SettleAsk, release_expired
-from collector.budgets._bookings import ingest_key, job_key
+from collector.budgets._bookings import clean_ended, ingest_key, job_key, period_ended
 from collector.budgets._cost import catalog_prices, output_cap, worst_case_cost
 from collector.budgets._counters import Hold, Refusal, Reservation, SettledCounter
 from collector.budgets._errors import BudgetStoreUnavailable
@@ -136,14 +136,17 @@ class Admitter:
             for b in policy.budgets
         )
 
-    async def book(self, spends: Iterable[tuple[Subject, Decimal, datetime, str]]) -> Decimal:
+    async def book(
+        self, spends: Iterable[tuple[Subject, Decimal, datetime, str]], now: datetime
+    ) -> Decimal:
         """Book spend that was never admitted here (calls reported to the ingest API, each
         with its request id) on every hard budget covering it, in the period it ran: later
         requests are held against it, and a threshold it crossed wakes the alert evaluator,
         as a relayed request's settle does. A request id booked before (a replayed call) is
-        not booked again (``_bookings``). Returns what was asked to be booked (summed over
-        budgets). Never raises: reported calls are recorded either way, and budget status
-        also reads the recorded rows."""
+        not booked again (``_bookings``); nor is a call whose period has ended at ``now``
+        on a budget (no admission reads it, and its booking may have been cleaned). Returns
+        what was asked to be booked (summed over budgets). Never raises: reported calls are
+        recorded either way, and budget status also reads the recorded rows."""
         try:
             policy = await self._load_policy()
         except GatewayError:
@@ -153,7 +156,9 @@ class Admitter:
             return Decimal(0)
         groups: dict[tuple[tuple[int, datetime], ...], _Booking] = {}
         for subject, cost, at, request_id in spends:
-            covering = tuple(b for b in hard if matches(b.scope, subject))
+            covering = tuple(
+                b for b in hard if matches(b.scope, subject) and not self._ended(b, at, now)
+            )
             if cost <= 0 or not covering:
                 continue
             spans = tuple(
@@ -167,6 +172,11 @@ class Admitter:
             await self._book_one(group, spans)
             booked += group.cost * len(spans)
         return booked
+
+    def _ended(self, budget: BudgetSpec, at: datetime, now: datetime) -> bool:
+        return period_ended(
+            budget, counter_window(budget.period, at, self._tz).start, now, self._tz
+        )
 
     async def _book_one(self, group: _Booking, spans: tuple[tuple[int, datetime], ...]) -> None:
         """A hold of nothing (which creates the period's counters, seeded with the spend
@@ -225,7 +235,8 @@ class Admitter:
 
     async def sweep(self, now: datetime) -> int:
         """Release holds of processes that died before settling (run periodically); if there
-        were any, raise the hard budgets' spent to what was recorded (see ``_reconcile``)."""
+        were any, raise the hard budgets' spent to what was recorded (see ``_reconcile``).
+        Then clean the reported calls' bookings of ended periods."""
         released, periods = await asyncio.to_thread(release_expired, self._engine, now)
         if released:
             policy = await self._policy.get()
@@ -235,7 +246,17 @@ class Admitter:
             )
             if added:
                 _log.warning("budgets: booked %s of recorded spend a dead process left out", added)
+        await self._clean_bookings(now)
         return released
+
+    async def _clean_bookings(self, now: datetime) -> None:
+        """Reported calls' bookings whose period has ended go (``_bookings.clean_ended``)."""
+        policy = await self._policy.get()
+        if policy.budgets:
+            tz = self._tz
+            cleaned = await asyncio.to_thread(clean_ended, self._engine, policy.budgets, now, tz)
+            if cleaned:
+                _log.info("budgets: %d bookings of ended periods cleaned", cleaned)
 
     async def aclose(self) -> None:
         """Return the leases, book the queued settles (bounded wait), close the rate limiter."""

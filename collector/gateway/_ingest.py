@@ -202,9 +202,10 @@ async def _book_spend(runtime: Runtime, principal: KeyPrincipal, result: BatchRe
     if admitter is None or not result.booked:
         return
     project, prefix = principal.project, principal.key_prefix
-    await admitter.book(
+    spends = [
         (Subject(project, prefix, e.end_user, e.model_served or e.model_requested, e.tags),
          e.cost_usd, e.started_at, e.id)
         for _, _, e in result.booked
         if e.cost_usd
-    )  # fmt: skip
+    ]  # fmt: skip
+    await admitter.book(spends, datetime.now(UTC))
