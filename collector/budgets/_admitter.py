@@ -44,6 +44,7 @@ from collector.ratelimit import Limit, RateLimiter, make_limiter, request_limits
 from collector.settings import Settings
 
 _log = logging.getLogger("collector.budgets")
+_CLEAN_EVERY = timedelta(hours=1)  # between cleans of ended bookings (per process)
 
 
 class Admitter:
@@ -67,6 +68,7 @@ class Admitter:
         self._policy = PolicyCache(engine, settings.budget_cache_ttl_s)
         ttl = timedelta(seconds=settings.budget_hold_ttl_s)
         self.ledger = Ledger(engine, self._tz, ttl, on_settled=self._check_thresholds)
+        self._cleaned_at: datetime | None = None  # the last clean of ended bookings
         self.leases = LeasePool(
             self.ledger, self._tz, settings.budget_lease_requests, settings.budget_lease_max_age_s
         )
@@ -250,7 +252,11 @@ class Admitter:
         return released
 
     async def _clean_bookings(self, now: datetime) -> None:
-        """Reported calls' bookings whose period has ended go (``_bookings.clean_ended``)."""
+        """Reported calls' bookings whose period has ended go (``_bookings.clean_ended``), at
+        most once an hour: a period ends a day at the soonest, and each clean scans them."""
+        if self._cleaned_at is not None and now - self._cleaned_at < _CLEAN_EVERY:
+            return
+        self._cleaned_at = now
         policy = await self._policy.get()
         if policy.budgets:
             tz = self._tz
