@@ -256,8 +256,10 @@ class Admitter:
         most once an hour: a period ends a day at the soonest, and each clean scans them."""
         if self._cleaned_at is not None and now - self._cleaned_at < _CLEAN_EVERY:
             return
+        policy = self._policy.current  # as admission last loaded it: loading it here would
+        if policy is None:  # cache it early (a budget created meanwhile unseen till expiry)
+            return
         self._cleaned_at = now
-        policy = await self._policy.get()
         if policy.budgets:
             tz = self._tz
             cleaned = await asyncio.to_thread(clean_ended, self._engine, policy.budgets, now, tz)
