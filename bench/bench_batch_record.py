@@ -1,16 +1,19 @@
-"""Recording Batch API output lines: lines per CPU-second, from an output file's bytes to rows.
+"""Recording Batch API output lines: lines per second, from an output file's bytes to rows.
 
-Run: .venv/bin/python bench/bench_batch_record.py [--lines N] [--repeat R]
+Run: .venv/bin/python bench/bench_batch_record.py [--lines N] [--repeat R] [--variant V ...]
 Over one output file of N chat completion lines in the mock upstream's shape (2 % failed,
 from ``bench_batch_ingest.output_file``), on a database migrated before the clock starts:
-``price`` decodes each line into its priced event (``_batch_lines.line_event``) — the
-poller's work; ``write`` stores those events with ``write_batch``, 1,000 a batch (rows,
-attempts, every rollup) — the writer's work; ``record`` does both, line by line, as a line
-goes from the file to its row; ``recorder`` submits each priced line to a running
-``Recorder`` (journal, queue, writer thread) as the poller does, until all are written.
-CPU time is the process's own (``resource.getrusage``: user + system, all threads), which a
-busy shared host bends far less than wall time; the best of R runs is shown with the median.
-Read the load average printed under the table.
+``price`` decodes each line into its priced event — the poller's work; ``write`` stores those
+events with ``write_batch``, 1,000 a batch (rows, attempts, every rollup) — the writer's work;
+``record`` does both, a batch of lines at a time, as a line goes from the file to its row;
+``recorder`` submits the priced lines to a running ``Recorder`` (journal, queue, writer
+thread) 500 at a time, as the poller does, until all are written.
+Two ways of pricing, run interleaved in the same repeats so they meet the same host load:
+``line`` decodes and prices each line alone (``_batch_lines.line_event``), ``chunk`` a run of
+lines together (``line_events``: one cost per distinct model, usage and time).
+Both rates are shown: per wall-second and per CPU-second of the process
+(``resource.getrusage``: user + system, all threads), which a busy shared host bends less.
+The best of R runs is shown with the median. Read the load average printed under the table.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ import resource
 import statistics
 import sys
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import orjson
@@ -36,10 +40,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_batch_ingest import _ctx, output_file
 
 from collector.db import make_engine, upgrade_head
-from collector.gateway._batch_lines import line_event
+from collector.gateway._batch_lines import line_event, line_events
 from collector.recorder import Recorder, RecorderConfig, UsageEvent, write_batch
 
 BATCH = 1000
+HAND_OVER = 500  # lines the poller prices and submits together
+Pricer = Callable[[Sequence[bytes], int], list[UsageEvent]]
 
 
 def cpu_s() -> float:
@@ -47,85 +53,90 @@ def cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def price(lines: list[bytes]) -> list[UsageEvent]:
+def per_line(lines: Sequence[bytes], first: int) -> list[UsageEvent]:
+    """Each line decoded and priced on its own."""
     ctx = _ctx()
     call = ctx.call
     return [
-        line_event(orjson.loads(line), f"output:{i}", ctx, call) for i, line in enumerate(lines)
+        line_event(orjson.loads(line), f"output:{i}", ctx, call)
+        for i, line in enumerate(lines, first)
     ]
 
 
-def timed(func: Callable[[], object]) -> float:
-    start = cpu_s()
+def chunked(lines: Sequence[bytes], first: int) -> list[UsageEvent]:
+    """The lines priced as one run (the poller's way)."""
+    ctx = _ctx()
+    return line_events(lines, "output", first, ctx, ctx.call)
+
+
+VARIANTS: dict[str, Pricer] = {"line": per_line, "chunk": chunked}
+
+
+def timed(func: Callable[[], object]) -> tuple[float, float]:
+    """(CPU seconds, wall seconds) of one call."""
+    cpu, wall = cpu_s(), time.perf_counter()
     func()
-    return cpu_s() - start
+    return cpu_s() - cpu, time.perf_counter() - wall
 
 
-def run_once(lines: list[bytes], work: Path) -> dict[str, float]:
-    """CPU seconds of each stage, each on its own freshly migrated SQLite file."""
-    out: dict[str, float] = {}
-    out["price"] = timed(lambda: price(lines))
-    for stage in ("write", "record"):
+def in_runs(pricer: Pricer, lines: list[bytes], size: int) -> list[UsageEvent]:
+    return [e for i in range(0, len(lines), size) for e in pricer(lines[i : i + size], i)]
+
+
+def run_once(pricer: Pricer, lines: list[bytes], work: Path) -> dict[str, tuple[float, float]]:
+    """CPU and wall seconds of each stage, each on its own freshly migrated SQLite file."""
+    out = {"price": timed(lambda: in_runs(pricer, lines, HAND_OVER))}
+    for stage in ("write", "record", "recorder"):
         url = f"sqlite:///{work / f'{stage}.db'}"
         upgrade_head(url)
         engine = make_engine(url)
-        events = price(lines) if stage == "write" else []
-
-        def write(events: list[UsageEvent] = events, engine: object = engine) -> None:
-            for i in range(0, len(events), BATCH):
-                write_batch(engine, events[i : i + BATCH])  # type: ignore[arg-type]
-
-        def record(engine: object = engine) -> None:
-            for i in range(0, len(lines), BATCH):
-                write_batch(engine, price_from(lines, i))  # type: ignore[arg-type]
-
-        out[stage] = timed(write if stage == "write" else record)
+        out[stage] = timed(_stage(stage, engine, pricer, lines, work))
         engine.dispose()
-    url = f"sqlite:///{work / 'recorder.db'}"
-    upgrade_head(url)
-    engine = make_engine(url)
-    out["recorder"] = timed(lambda: asyncio.run(through_recorder(lines, engine, work)))
-    engine.dispose()
     return out
 
 
-async def through_recorder(lines: list[bytes], engine: object, work: Path) -> None:
-    """Each line priced and handed to a running Recorder (journal, queue, writer thread) 500
-    at a time, as the poller does, until every row is written."""
+def _stage(
+    stage: str, engine: object, pricer: Pricer, lines: list[bytes], work: Path
+) -> Callable[[], object]:
+    """The work of ``stage`` (its events priced before, for ``write``)."""
+    if stage == "write":
+        events = in_runs(pricer, lines, HAND_OVER)
+        return lambda: _write(engine, events)
+    if stage == "record":
+        return lambda: _record(engine, pricer, lines)
+    return lambda: asyncio.run(through_recorder(pricer, lines, engine, work))
+
+
+def _write(engine: object, events: list[UsageEvent]) -> None:
+    for i in range(0, len(events), BATCH):
+        write_batch(engine, events[i : i + BATCH])  # type: ignore[arg-type]
+
+
+def _record(engine: object, pricer: Pricer, lines: list[bytes]) -> None:
+    for i in range(0, len(lines), BATCH):
+        write_batch(engine, pricer(lines[i : i + BATCH], i))  # type: ignore[arg-type]
+
+
+async def through_recorder(pricer: Pricer, lines: list[bytes], engine: object, work: Path) -> None:
+    """Lines priced and handed to a running Recorder (journal, queue, writer thread) 500 at a
+    time, as the poller does, until every row is written."""
     config = RecorderConfig(batch_size=BATCH)
     recorder = Recorder(engine, work / "spool", config)  # type: ignore[arg-type]
     await recorder.start()
-    ctx = _ctx()
-    call = ctx.call
-    events = []
-    for i, line in enumerate(lines):
-        events.append(line_event(orjson.loads(line), f"output:{i}", ctx, call))
-        if len(events) == 500:  # as the poller hands them over
-            recorder.submit_many(events)
-            events = []
-            await asyncio.sleep(0)
-    recorder.submit_many(events)
+    for i in range(0, len(lines), HAND_OVER):
+        recorder.submit_many(pricer(lines[i : i + HAND_OVER], i))
+        await asyncio.sleep(0)
     await recorder.flush()
     await recorder.stop()
     if recorder.stats.written != len(lines):
         raise AssertionError(recorder.stats)
 
 
-def price_from(lines: list[bytes], start: int) -> list[UsageEvent]:
-    ctx = _ctx()
-    call = ctx.call
-    part = lines[start : start + BATCH]
-    return [
-        line_event(orjson.loads(line), f"output:{start + i}", ctx, call)
-        for i, line in enumerate(part)
-    ]
-
-
 WHAT = {
     "price": "decode + price each line (the poller)",
     "write": "write_batch of the priced events, 1,000 a batch (the writer)",
-    "record": "both, line by line: file bytes to stored rows",
-    "recorder": "each priced line through a running Recorder (journal, queue, writer thread)",
+    "record": "both: file bytes to stored rows",
+    "recorder": "priced lines through a running Recorder (journal, queue, writer thread)",
 }
 
 
@@ -133,27 +144,44 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--variant", choices=sorted(VARIANTS), action="append")
     args = parser.parse_args()
     if args.lines < 1 or args.repeat < 1:
         parser.error("--lines and --repeat must be >= 1")
+    variants = args.variant or list(VARIANTS)
     lines = [line for line in output_file(args.lines, random.Random(7)).splitlines() if line]
     load_start = os.getloadavg()[0]
-    runs: dict[str, list[float]] = {name: [] for name in WHAT}
+    cpu: dict[tuple[str, str], list[float]] = {}
+    wall: dict[tuple[str, str], list[float]] = {}
     for _ in range(args.repeat):
-        with tempfile.TemporaryDirectory() as tmp:
-            for name, seconds in run_once(lines, Path(tmp)).items():
-                runs[name].append(len(lines) / seconds)
-    table = Table(title=f"Recording Batch API output, {len(lines):,} lines, {args.repeat} runs")
-    for column in ("stage", "what", "lines per CPU-s best", "median", "µs CPU a line"):
-        table.add_column(column, justify="left" if column in ("stage", "what") else "right")
-    for name, what in WHAT.items():
-        best = max(runs[name])
+        for variant in variants:  # interleaved: both meet the same load
+            with tempfile.TemporaryDirectory() as tmp:
+                for stage, (c, w) in run_once(VARIANTS[variant], lines, Path(tmp)).items():
+                    cpu.setdefault((stage, variant), []).append(len(lines) / c)
+                    wall.setdefault((stage, variant), []).append(len(lines) / w)
+    _print(cpu, wall, len(lines), args.repeat, load_start)
+
+
+def _print(
+    cpu: dict[tuple[str, str], list[float]],
+    wall: dict[tuple[str, str], list[float]],
+    n: int, repeat: int, load_start: float,
+) -> None:  # fmt: skip
+    table = Table(title=f"Recording Batch API output, {n:,} lines, {repeat} runs")
+    heads = ("stage", "pricing", "lines/CPU-s best", "median", "µs CPU a line",
+             "lines/wall-s best", "median")  # fmt: skip
+    for column in heads:
+        table.add_column(column, justify="left" if column in ("stage", "pricing") else "right")
+    for stage, variant in sorted(cpu, key=lambda k: (list(WHAT).index(k[0]), k[1])):
+        c, w = cpu[stage, variant], wall[stage, variant]
         table.add_row(
-            name, what, f"{best:,.0f}", f"{statistics.median(runs[name]):,.0f}",
-            f"{1e6 / best:,.1f}",
+            stage, variant, f"{max(c):,.0f}", f"{statistics.median(c):,.0f}",
+            f"{1e6 / max(c):,.1f}", f"{max(w):,.0f}", f"{statistics.median(w):,.0f}",
         )  # fmt: skip
     console = Console(width=120)
     console.print(table)
+    for stage, what in WHAT.items():
+        console.print(f"  {stage}: {what}")
     console.print(
         f"host load average (1 min): {load_start:.1f} at start, {os.getloadavg()[0]:.1f} at end"
     )

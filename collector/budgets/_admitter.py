@@ -28,7 +28,7 @@ from collector.budgets._admission import (
     rate_refusal,
 )
 from collector.budgets._batch import ReserveAsk, SettleAsk, release_expired
-from collector.budgets._bookings import ingest_key, job_key
+from collector.budgets._bookings import clean_ended, ingest_key, job_key, period_ended
 from collector.budgets._cost import catalog_prices, output_cap, worst_case_cost
 from collector.budgets._counters import Hold, Refusal, Reservation, SettledCounter
 from collector.budgets._errors import BudgetStoreUnavailable
@@ -44,6 +44,7 @@ from collector.ratelimit import Limit, RateLimiter, make_limiter, request_limits
 from collector.settings import Settings
 
 _log = logging.getLogger("collector.budgets")
+_CLEAN_EVERY = timedelta(hours=1)  # between cleans of ended bookings (per process)
 
 
 class Admitter:
@@ -67,6 +68,7 @@ class Admitter:
         self._policy = PolicyCache(engine, settings.budget_cache_ttl_s)
         ttl = timedelta(seconds=settings.budget_hold_ttl_s)
         self.ledger = Ledger(engine, self._tz, ttl, on_settled=self._check_thresholds)
+        self._cleaned_at: datetime | None = None  # the last clean of ended bookings
         self.leases = LeasePool(
             self.ledger, self._tz, settings.budget_lease_requests, settings.budget_lease_max_age_s
         )
@@ -142,14 +144,17 @@ class Admitter:
             for b in policy.budgets
         )
 
-    async def book(self, spends: Iterable[tuple[Subject, Decimal, datetime, str]]) -> Decimal:
+    async def book(
+        self, spends: Iterable[tuple[Subject, Decimal, datetime, str]], now: datetime
+    ) -> Decimal:
         """Book spend that was never admitted here (calls reported to the ingest API, each
         with its request id) on every hard budget covering it, in the period it ran: later
         requests are held against it, and a threshold it crossed wakes the alert evaluator,
         as a relayed request's settle does. A request id booked before (a replayed call) is
-        not booked again (``_bookings``). Returns what was asked to be booked (summed over
-        budgets). Never raises: reported calls are recorded either way, and budget status
-        also reads the recorded rows."""
+        not booked again (``_bookings``); nor is a call whose period has ended at ``now``
+        on a budget (no admission reads it, and its booking may have been cleaned). Returns
+        what was asked to be booked (summed over budgets). Never raises: reported calls are
+        recorded either way, and budget status also reads the recorded rows."""
         try:
             policy = await self._load_policy()
         except GatewayError:
@@ -159,7 +164,9 @@ class Admitter:
             return Decimal(0)
         groups: dict[tuple[tuple[int, datetime], ...], _Booking] = {}
         for subject, cost, at, request_id in spends:
-            covering = tuple(b for b in hard if matches(b.scope, subject))
+            covering = tuple(
+                b for b in hard if matches(b.scope, subject) and not self._ended(b, at, now)
+            )
             if cost <= 0 or not covering:
                 continue
             spans = tuple(
@@ -173,6 +180,11 @@ class Admitter:
             await self._book_one(group, spans)
             booked += group.cost * len(spans)
         return booked
+
+    def _ended(self, budget: BudgetSpec, at: datetime, now: datetime) -> bool:
+        return period_ended(
+            budget, counter_window(budget.period, at, self._tz).start, now, self._tz
+        )
 
     async def _book_one(self, group: _Booking, spans: tuple[tuple[int, datetime], ...]) -> None:
         """A hold of nothing (which creates the period's counters, seeded with the spend
@@ -214,10 +226,7 @@ class Admitter:
             cost = actual_cost if actual_cost is not None else worst
             self.leases.settle(admission.leases, worst, cost)
             return
-        reservation = admission.reservation
-        if reservation is None and admission.book and actual_cost:
-            # admitted unchecked (fail_open): no hold to replace, but the spend still counts
-            reservation = Reservation(uuid.uuid4().hex, admission.book, Decimal(0))
+        reservation = admission.reservation or _unchecked(admission, actual_cost, job)
         if reservation is None:
             return
         cost = actual_cost if actual_cost is not None else reservation.amount_usd
@@ -234,7 +243,8 @@ class Admitter:
 
     async def sweep(self, now: datetime) -> int:
         """Release holds of processes that died before settling (run periodically); if there
-        were any, raise the hard budgets' spent to what was recorded (see ``_reconcile``)."""
+        were any, raise the hard budgets' spent to what was recorded (see ``_reconcile``).
+        Then clean the reported calls' bookings of ended periods."""
         released, periods = await asyncio.to_thread(release_expired, self._engine, now)
         if released:
             policy = await self._policy.get()
@@ -244,7 +254,23 @@ class Admitter:
             )
             if added:
                 _log.warning("budgets: booked %s of recorded spend a dead process left out", added)
+        await self._clean_bookings(now)
         return released
+
+    async def _clean_bookings(self, now: datetime) -> None:
+        """Reported calls' bookings whose period has ended go (``_bookings.clean_ended``), at
+        most once an hour: a period ends a day at the soonest, and each clean scans them."""
+        if self._cleaned_at is not None and now - self._cleaned_at < _CLEAN_EVERY:
+            return
+        policy = self._policy.current  # as admission last loaded it: loading it here would
+        if policy is None:  # cache it early (a budget created meanwhile unseen till expiry)
+            return
+        self._cleaned_at = now
+        if policy.budgets:
+            tz = self._tz
+            cleaned = await asyncio.to_thread(clean_ended, self._engine, policy.budgets, now, tz)
+            if cleaned:
+                _log.info("budgets: %d bookings of ended periods cleaned", cleaned)
 
     async def aclose(self) -> None:
         """Return the leases, book the queued settles (bounded wait), close the rate limiter."""
@@ -303,8 +329,9 @@ class Admitter:
         spans = [(b, counter_window(b.period, ctx.now, self._tz).start) for b in hard]
         book = tuple(Hold(b.id or 0, b.name, start, Decimal(0)) for b, start in spans)
         return AdmissionTicket(
-            tpm_keys=tpm_keys, charged_output_tokens=out, unchecked=True, book=book
-        )
+            worst_case_usd=ctx.worst_case_usd,  # a job's estimate, booked at its settle
+            tpm_keys=tpm_keys, charged_output_tokens=out, unchecked=True, book=book,
+        )  # fmt: skip
 
     @staticmethod
     def _unavailable() -> BudgetStoreUnavailable:
@@ -332,6 +359,21 @@ class Admitter:
         by_id = {b.id: b for b in policy.budgets}
         if any(c.budget_id in by_id and crossed_threshold(by_id[c.budget_id], c) for c in counters):
             self._on_threshold()
+
+
+def _unchecked(
+    admission: AdmissionTicket, actual_cost: Decimal | None, job: str | None
+) -> Reservation | None:
+    """What a request admitted unchecked (fail_open) books on the counters it would have
+    been held on: its cost, or a Batch API job's estimate — kept under the job, like any
+    job's, so its lines' exact cost replaces it (``replace_booked``). None: nothing to book."""
+    if not admission.book:
+        return None
+    if actual_cost:  # no hold to replace, but the spend still counts
+        return Reservation(uuid.uuid4().hex, admission.book, Decimal(0))
+    if job is not None and actual_cost is None and admission.worst_case_usd:
+        return Reservation(uuid.uuid4().hex, admission.book, admission.worst_case_usd)
+    return None
 
 
 @dataclass(slots=True)

@@ -10,6 +10,11 @@ Two things must be booked exactly once, across retries, replays and processes:
   :func:`replace_booked` swaps it for their exact cost — deleting the rows in the same
   transaction as the counter update, so a re-poll, a restart or a second poller books the
   change once.
+
+A reported call's row is needed only while its counter can still bear on an admission: once
+the budget's current window has moved past the counter's period, :func:`clean_ended` deletes
+it, and ``Admitter.book`` books nothing there any more (the same test, ``period_ended``), so
+a replay after the clean cannot book twice.
 """
 
 from __future__ import annotations
@@ -20,25 +25,56 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, and_, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from collector.budgets._counters import begin_write
+from collector.budgets._period import period_window
 from collector.db.base import table_of
 from collector.db.models import BudgetBooking, BudgetCounter
 from collector.units import MONEY_UNIT
 
 if TYPE_CHECKING:
     from collector.budgets._batch import SettleAsk
+    from collector.budgets._spec import BudgetSpec
 
 _B = table_of(BudgetBooking)
 _C = table_of(BudgetCounter)
 _ZERO = Decimal(0)
+_INGEST = "ingest:"
 
 
 def ingest_key(request_id: str) -> str:
-    return f"ingest:{request_id}"
+    return f"{_INGEST}{request_id}"
+
+
+def period_ended(budget: BudgetSpec, period_start: datetime, now: datetime, tz: ZoneInfo) -> bool:
+    """Whether the counter of ``budget`` starting at ``period_start`` is behind the budget's
+    window at ``now``: no admission sums it any more (pure)."""
+    return period_start < period_window(budget.period, now, tz).start
+
+
+def clean_ended(engine: Engine, budgets: Sequence[BudgetSpec], now: datetime, tz: ZoneInfo) -> int:
+    """Delete the reported calls' bookings whose counter period has ended, on every budget of
+    ``budgets`` (the rows of a deleted budget went with it); returns how many went. Jobs'
+    bookings stay until their lines replace them."""
+    deleted = 0
+    with engine.begin() as conn:
+        for budget in budgets:
+            if budget.id is None:
+                continue
+            start = period_window(budget.period, now, tz).start
+            gone = conn.execute(
+                delete(_B).where(
+                    _B.c.budget_id == budget.id,
+                    _B.c.period_start < start,
+                    _B.c.key.startswith(_INGEST, autoescape=True),
+                )
+            )
+            deleted += gone.rowcount or 0
+    return deleted
 
 
 def job_key(batch_id: str) -> str:

@@ -12,11 +12,13 @@ Lines that failed consumed nothing (``computed`` $0); lines a job never ran (``b
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+
+import orjson
 
 from collector.batches import JobRef
 from collector.errors import PricingError
@@ -24,7 +26,7 @@ from collector.gateway._exchange import outcome_for_status
 from collector.gateway._intake import ENDPOINTS, Call, Kind
 from collector.gateway._usage import usage_from_body
 from collector.pricing import PriceOverride, compute_cost
-from collector.recorder import AttemptEvent, UsageEvent, derived_request_id, usage_columns
+from collector.recorder import AttemptEvent, UsageEvent, derived_request_id
 from collector.usage import Cost, CostSource, Outcome, Usage
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,11 @@ CUSTOM_ID = "batch_custom_id"  # the metadata key holding a line's custom_id
 _ZERO = Cost(Decimal(0), CostSource.COMPUTED)
 _UNPRICED = Cost(None, CostSource.UNPRICED)
 _NOT_RUN = {"batch_expired": Outcome.TIMEOUT, "batch_cancelled": Outcome.CANCELLED}
+_MEMO_MOST = 64  # costs a run of lines remembers (few: more would only feed the collector)
+
+# A run of lines' costs by (model, usage, time): the pricing engine is pure, so lines that
+# ask the same question get the same answer (a job's lines often share their usage exactly).
+PriceMemo = dict[tuple[str, Usage, datetime], Cost]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +78,27 @@ class LineTally:
         return Decimal(self.unpriced) / Decimal(self.lines) if self.lines else Decimal(0)
 
 
-def line_event(line: Any, place: str, ctx: LineContext, call: Call) -> UsageEvent:
-    """The request row of one decoded line; ``place`` names it when it has no ``custom_id``."""
+def line_events(
+    raws: Iterable[bytes], kind: str, first: int, ctx: LineContext, call: Call
+) -> list[UsageEvent]:
+    """The events of a run of raw lines of a ``kind`` file numbered from ``first`` (a line that
+    is not JSON is a failed line), each line's cost asked of the engine once per run."""
+    memo: PriceMemo = {}
+    out: list[UsageEvent] = []
+    for place, raw in enumerate(raws, first):
+        try:
+            line = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            line = None
+        out.append(line_event(line, f"{kind}:{place}", ctx, call, memo))
+    return out
+
+
+def line_event(
+    line: Any, place: str, ctx: LineContext, call: Call, memo: PriceMemo | None = None
+) -> UsageEvent:
+    """The request row of one decoded line; ``place`` names it when it has no ``custom_id``.
+    ``memo`` (from :func:`line_events`) keeps the costs already computed for this run."""
     row = line if isinstance(line, dict) else {}
     custom_id = row.get("custom_id") if isinstance(row.get("custom_id"), str) else None
     response = row.get("response") if isinstance(row.get("response"), dict) else None
@@ -92,7 +118,7 @@ def line_event(line: Any, place: str, ctx: LineContext, call: Call) -> UsageEven
     )  # fmt: skip
     model = _str(body.get("model")) if isinstance(body, dict) else None
     event.model_served = model
-    cost = _settle(event, row, body, status, call, ctx)
+    cost = _settle(event, row, body, status, call, ctx, memo)
     event.cost_usd, event.cost_source = cost.cost_usd, cost.cost_source.value
     event.price_id, event.cost_note = cost.price_id, cost.note[:300] if cost.note else None
     event.attempts = [_attempt(event)]
@@ -101,7 +127,7 @@ def line_event(line: Any, place: str, ctx: LineContext, call: Call) -> UsageEven
 
 def _settle(
     event: UsageEvent, row: dict[str, Any], body: Any, status: int | None, call: Call,
-    ctx: LineContext,
+    ctx: LineContext, memo: PriceMemo | None,
 ) -> Cost:  # fmt: skip
     """Outcome, errors and usage of the line; returns its cost."""
     if status is None or status >= 400:
@@ -111,11 +137,23 @@ def _settle(
     if usage is None:
         return _UNPRICED
     _copy_usage(event, usage)
-    if event.model_served is None:
+    model = event.model_served
+    if model is None:
         return _UNPRICED
+    if memo is None:
+        return _price(usage, model, event, ctx)
+    key = (model, usage, event.started_at)
+    cost = memo.get(key)
+    if cost is None:
+        if len(memo) >= _MEMO_MOST:
+            memo.clear()
+        cost = memo[key] = _price(usage, model, event, ctx)
+    return cost
+
+
+def _price(usage: Usage, model: str, event: UsageEvent, ctx: LineContext) -> Cost:
     try:
-        return compute_cost(usage, event.model_served, event.started_at, batch=True,
-                            overrides=ctx.overrides)  # fmt: skip
+        return compute_cost(usage, model, event.started_at, batch=True, overrides=ctx.overrides)
     except PricingError as exc:
         log.warning("batches: cannot price line %s: %s", event.id, exc)
         return _UNPRICED
@@ -136,9 +174,21 @@ def _failed(event: UsageEvent, row: dict[str, Any], body: Any, status: int | Non
 
 
 def _copy_usage(event: UsageEvent, u: Usage) -> None:
-    """The line's usage onto its row's columns (the same mapping as the gateway's)."""
-    for name, value in usage_columns(u).items():
-        setattr(event, name, value)
+    """The line's usage onto its row's columns (the same mapping as the gateway's
+    ``usage_columns``, which a test holds this to), without a dict per line."""
+    event.prompt_tokens, event.cached_tokens = u.prompt_tokens, u.cached_tokens
+    event.cache_write_tokens, event.completion_tokens = u.cache_write_tokens, u.completion_tokens
+    event.reasoning_tokens, event.audio_prompt_tokens = u.reasoning_tokens, u.audio_prompt_tokens
+    event.audio_completion_tokens = u.audio_completion_tokens
+    event.image_tokens = u.image_prompt_tokens + u.image_completion_tokens
+    event.audio_seconds, event.characters, event.images = u.audio_seconds, u.characters, u.images
+    event.web_search_calls, event.file_search_calls = u.web_search_calls, u.file_search_calls
+    event.web_search_preview_calls = u.web_search_preview_calls
+    event.code_interpreter_sessions = u.code_interpreter_sessions
+    event.image_generation_calls, event.computer_calls = (
+        u.image_generation_calls,
+        u.computer_calls,
+    )
 
 
 def _attempt(event: UsageEvent) -> AttemptEvent:

@@ -36,7 +36,8 @@ from collector.batches import (
     update_status,
 )
 from collector.budgets import job_key, replace_booked
-from collector.gateway._batch_lines import LineContext, LineTally, line_event
+from collector.gateway._batch_lines import LineContext, LineTally, line_events
+from collector.gateway._intake import Call
 from collector.gateway._upstream import Upstream, UpstreamTable
 from collector.pricing import PriceOverride
 from collector.recorder import UsageEvent
@@ -131,25 +132,30 @@ class BatchPoller:
     async def _ingest(
         self, upstream: Upstream, file_id: str, kind: str, ctx: LineContext, tally: LineTally
     ) -> None:
-        """Record every line of one file, counting them into ``tally``."""
+        """Record every line of one file, counting them into ``tally``: ``_PAUSE_EVERY`` lines
+        at a time are priced together and handed over with one journal write."""
         call = ctx.call
         count = 0
-        events: list[UsageEvent] = []
+        raws: list[bytes] = []
         async for raw in self._lines(upstream, f"/v1/files/{file_id}/content"):
-            try:
-                line = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                line = None
-            event = line_event(line, f"{kind}:{count}", ctx, call)
-            tally.add(event)
-            events.append(event)
-            count += 1
-            if count % _PAUSE_EVERY == 0:
-                self.submit(events)  # one journal write for the lot
-                events = []
+            raws.append(raw)
+            if len(raws) == _PAUSE_EVERY:
+                count = self._hand_over(raws, kind, count, ctx, call, tally)
+                raws = []
                 await self._pause()
-        if events:
-            self.submit(events)
+        if raws:
+            self._hand_over(raws, kind, count, ctx, call, tally)
+
+    def _hand_over(
+        self, raws: list[bytes], kind: str, first: int, ctx: LineContext, call: Call,
+        tally: LineTally,
+    ) -> int:  # fmt: skip
+        """Price a run of lines and submit them; returns the number of the next line."""
+        events = line_events(raws, kind, first, ctx, call)
+        for event in events:
+            tally.add(event)
+        self.submit(events)
+        return first + len(raws)
 
     async def _pause(self) -> None:
         """Give the loop to requests, and the recorder time to catch up if it lags."""

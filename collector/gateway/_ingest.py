@@ -38,6 +38,7 @@ from collector.ingest import (
     spans_from_protobuf,
 )
 from collector.keys import Attribution, KeyPrincipal, parse_attribution
+from collector.recorder import UsageEvent
 
 log = logging.getLogger(__name__)
 DURABLE_WAIT_S = 5.0
@@ -180,8 +181,23 @@ async def _record(runtime: Runtime, principal: KeyPrincipal, result: BatchResult
     """Hand every booked row to the recorder and its cost to the hard budgets covering it;
     with fsync durability, wait for the disk."""
     await _book_spend(runtime, principal, result)
+    events = [event for _, _, event in result.booked]
+    try:
+        durable = runtime.recorder.submit_many(events)  # one journal write for the call
+        waits = [durable] if durable is not None else []
+    except Exception:  # one event the recorder refused: the others are taken one by one
+        log.exception("ingest: could not record the call's events together")
+        waits = _submit_each(runtime, events)
+    if waits:
+        try:
+            await asyncio.wait_for(asyncio.gather(*waits), DURABLE_WAIT_S)
+        except TimeoutError:
+            log.error("ingest: journal fsync took over %.0f s; answering", DURABLE_WAIT_S)
+
+
+def _submit_each(runtime: Runtime, events: list[UsageEvent]) -> list[asyncio.Future[None]]:
     waits = []
-    for _, _, event in result.booked:
+    for event in events:
         try:
             durable = runtime.recorder.submit(event)
         except Exception:
@@ -189,11 +205,7 @@ async def _record(runtime: Runtime, principal: KeyPrincipal, result: BatchResult
             continue
         if durable is not None:
             waits.append(durable)
-    if waits:
-        try:
-            await asyncio.wait_for(asyncio.gather(*waits), DURABLE_WAIT_S)
-        except TimeoutError:
-            log.error("ingest: journal fsync took over %.0f s; answering", DURABLE_WAIT_S)
+    return waits
 
 
 async def _book_spend(runtime: Runtime, principal: KeyPrincipal, result: BatchResult) -> None:
@@ -202,9 +214,10 @@ async def _book_spend(runtime: Runtime, principal: KeyPrincipal, result: BatchRe
     if admitter is None or not result.booked:
         return
     project, prefix = principal.project, principal.key_prefix
-    await admitter.book(
+    spends = [
         (Subject(project, prefix, e.end_user, e.model_served or e.model_requested, e.tags),
          e.cost_usd, e.started_at, e.id)
         for _, _, e in result.booked
         if e.cost_usd
-    )  # fmt: skip
+    ]  # fmt: skip
+    await admitter.book(spends, datetime.now(UTC))

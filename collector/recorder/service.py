@@ -119,13 +119,15 @@ class Recorder:
             return None
         return self.journal.durable(segment)
 
-    def submit_many(self, events: Sequence[UsageEvent]) -> None:
-        """Take events in with one journal write, not one each (a Batch API file's lines)."""
+    def submit_many(self, events: Sequence[UsageEvent]) -> asyncio.Future[None] | None:
+        """Take events in with one journal write, not one each (a Batch API file's lines, an
+        ingest call's events); returns what :meth:`submit` does, for them all."""
         taken = [(event, line) for event in events if (line := self._take_in(event)) is not None]
         lines = [line for _, line in taken]
         segment = self.journal.append_many(lines) if self.journal is not None and lines else None
         for event, line in taken:
             self._enqueue(_Item(event, line, segment))
+        return None if segment is None or self.journal is None else self.journal.durable(segment)
 
     def _take_in(self, event: UsageEvent) -> bytes | None:
         """The event made storable and encoded (None: dropped, counted)."""

@@ -122,13 +122,17 @@ def test_a_torn_last_line_costs_only_itself(engine: Engine, tmp_path: Path) -> N
     assert recorder.stats.adopted == 3
 
 
-def test_fsync_durability_answers_once_the_event_is_on_disk(engine: Engine, tmp_path: Path) -> None:
+@pytest.mark.parametrize("many", [False, True], ids=["one", "submit_many"])
+def test_fsync_durability_answers_once_the_event_is_on_disk(
+    engine: Engine, tmp_path: Path, many: bool
+) -> None:
     config = RecorderConfig(flush_interval_s=600.0, durability="fsync")
 
     async def run() -> tuple[int, int]:
         recorder = Recorder(engine, tmp_path / "spool", config)
         await recorder.start()
-        durable = recorder.submit(make_event())
+        events = [make_event() for _ in range(3)]
+        durable = recorder.submit_many(events) if many else recorder.submit(events[0])
         assert durable is not None
         await asyncio.wait_for(durable, 5)
         assert recorder.journal is not None
