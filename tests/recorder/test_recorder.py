@@ -18,6 +18,7 @@ from collector.recorder import Recorder, RecorderConfig, Spool, _batch, write_ba
 from collector.recorder import writer as writer_module
 from collector.recorder.codec import encode
 from tests.factories import make_event
+from tests.recorder.conftest import Outage
 from tests.support.wait import until
 
 FAST = RecorderConfig(
@@ -163,7 +164,7 @@ def test_corrupt_spool_file_is_quarantined(engine: Engine, tmp_path: Path) -> No
 
 
 async def test_outage_mid_stream_loses_nothing(
-    outage_engine: tuple[Engine, object], tmp_path: Path
+    outage_engine: tuple[Engine, Outage], tmp_path: Path
 ) -> None:
     engine, outage = outage_engine
     recorder = Recorder(engine, tmp_path / "spool", FAST)
@@ -171,9 +172,9 @@ async def test_outage_mid_stream_loses_nothing(
     events = [make_event() for _ in range(600)]
     for i, event in enumerate(events):
         if i == 200:
-            outage.cut()  # type: ignore[attr-defined]
+            outage.cut()
         if i == 400:
-            outage.start()  # type: ignore[attr-defined]
+            outage.start()
         recorder.submit(event)
         if i % 20 == 0:
             await asyncio.sleep(0.02)
