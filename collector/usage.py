@@ -75,7 +75,7 @@ class CostSource(StrEnum):
 
 
 class Outcome(StrEnum):
-    """Outcome of one logical client request (see DESIGN.md, "Meanings that must be exact")."""
+    """Outcome of one logical client request (see docs/design.md, "Meanings that must be exact")."""
 
     SUCCESS = "success"
     CLIENT_ERROR = "client_error"
@@ -91,7 +91,7 @@ ANSWERED_OUTCOMES = frozenset({Outcome.SUCCESS.value, Outcome.CACHE_HIT.value})
 
 
 def outcome_for_status(status: int) -> Outcome:
-    """The outcome a final HTTP status means (DESIGN.md, "Meanings that must be exact")."""
+    """The outcome a final HTTP status means (docs/design.md, "Meanings that must be exact")."""
     if status < 400:
         return Outcome.SUCCESS
     if status == 408:

@@ -1,7 +1,9 @@
-"""Dashboard logins: salted scrypt password hashes and the ``name:role:hash`` user list (pure).
+"""Dashboard logins: salted password hashes and the ``name:role:hash`` user list (pure).
 
-A hash reads ``scrypt$<n>$<r>$<p>$<salt>$<digest>`` (base64 salt and digest), so the cost can
-be raised later without breaking stored hashes. Generate one with
+Hashes are made and checked by ``werkzeug.security`` (scrypt, ``scrypt:<n>:<r>:<p>$<salt>$<hex>``;
+its pbkdf2 hashes are accepted too). Hashes that earlier versions wrote in their own format,
+``scrypt$<n>$<r>$<p>$<salt>$<digest>`` (base64 salt and digest), still verify: they live in
+``SPENDSCOPE_DASHBOARD_USERS``, which spendscope cannot rewrite, so replace them at leisure with
 ``spendscope dashboard hash-password``.
 """
 
@@ -10,35 +12,29 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 from dataclasses import dataclass
 from functools import cache
 from typing import Literal
 
+from werkzeug.security import check_password_hash, generate_password_hash
+
 Role = Literal["admin", "viewer"]
 ROLES: tuple[Role, ...] = ("admin", "viewer")
-_SCHEME = "scrypt"
-_N, _R, _P = 2**14, 8, 1
-_DKLEN = 32
+_METHODS = ("scrypt", "pbkdf2")  # werkzeug's, as the first field of its hashes names them
+_LEGACY = "scrypt"  # the first field of the earlier format
 
 
-def _b64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode("ascii")
-
-
-def hash_password(password: str, *, salt: bytes | None = None) -> str:
-    """A salted scrypt hash of ``password`` in the self-describing format above."""
+def hash_password(password: str) -> str:
+    """A salted scrypt hash of ``password`` (werkzeug's format)."""
     if not password:
         raise ValueError("the password must not be empty")
-    salt = salt if salt is not None else os.urandom(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=_DKLEN)
-    return f"{_SCHEME}${_N}${_R}${_P}${_b64(salt)}${_b64(digest)}"
+    return generate_password_hash(password, method="scrypt")
 
 
-def _parse_hash(encoded: str) -> tuple[int, int, int, bytes, bytes]:
+def _parse_legacy(encoded: str) -> tuple[int, int, int, bytes, bytes]:
     parts = encoded.split("$")
-    if len(parts) != 6 or parts[0] != _SCHEME:
-        raise ValueError("not a spendscope scrypt hash (scrypt$n$r$p$salt$digest)")
+    if len(parts) != 6 or parts[0] != _LEGACY:
+        raise ValueError("not a password hash (from `spendscope dashboard hash-password`)")
     try:
         n, r, p = (int(x) for x in parts[1:4])
         salt, digest = base64.b64decode(parts[4], validate=True), base64.b64decode(parts[5])
@@ -47,9 +43,19 @@ def _parse_hash(encoded: str) -> tuple[int, int, int, bytes, bytes]:
     return n, r, p, salt, digest
 
 
+def _check_format(encoded: str) -> None:
+    """ValueError unless ``encoded`` is a werkzeug hash of a known method or a 0.x hash."""
+    method, _, rest = encoded.partition("$")
+    if method.split(":")[0] in _METHODS and ":" in method and rest.count("$") == 1:
+        return
+    _parse_legacy(encoded)
+
+
 def verify_password(password: str, encoded: str) -> bool:
-    """Whether ``password`` matches ``encoded`` (constant-time comparison)."""
-    n, r, p, salt, digest = _parse_hash(encoded)
+    """Whether ``password`` matches ``encoded`` (constant-time comparison, either format)."""
+    if not encoded.startswith(_LEGACY + "$"):
+        return check_password_hash(encoded, password)
+    n, r, p, salt, digest = _parse_legacy(encoded)
     candidate = hashlib.scrypt(
         password.encode(), salt=salt, n=n, r=r, p=p, dklen=len(digest), maxmem=256 * n * r * p
     )
@@ -72,7 +78,7 @@ def _parse_user(entry: str) -> DashboardUser:
         raise ValueError(f"user entry {name or entry[:20]!r} is not 'name:role:hash'")
     if role not in ROLES:
         raise ValueError(f"user {name!r} has role {role!r}; expected admin or viewer")
-    _parse_hash(password_hash)
+    _check_format(password_hash)
     return DashboardUser(name=name, role=role, password_hash=password_hash)
 
 
@@ -93,4 +99,4 @@ def parse_users(spec: str) -> dict[str, DashboardUser]:
 @cache
 def dummy_hash() -> str:
     """A real hash to check when the name is unknown: timing then reveals no user names."""
-    return hash_password("spendscope-dummy", salt=b"\x00" * 16)
+    return hash_password("spendscope-dummy")

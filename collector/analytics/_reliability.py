@@ -80,7 +80,7 @@ def reliability(engine: Engine, f: Filters, bucket: Bucket) -> pd.DataFrame:
     """Error budget, burn rate and retry figures per time bucket and project.
 
     Columns: ``ts``, ``project`` (name), ``requests``, ``eligible``, ``bad``,
-    ``error_budget_remaining`` and ``burn_rate`` (floats of the exact DESIGN.md ratios
+    ``error_budget_remaining`` and ``burn_rate`` (floats of the exact docs/design.md ratios
     within the bucket, against the project's SLO target; NaN when nothing was eligible),
     ``retried``, ``rescued``, ``retry_success_rate``, ``attempts_per_success``,
     ``failed_attempt_cost_usd`` (Decimal). Tag filters are not supported.

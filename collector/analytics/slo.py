@@ -1,4 +1,4 @@
-"""Pure SLO and retry math, exactly as DESIGN.md defines it (values in, values out).
+"""Pure SLO and retry math, exactly as docs/design.md defines it (values in, values out).
 
 Counts are ints and the SLO target a Decimal, so every result is an exact ``Fraction``;
 callers convert to float only for display. ``None`` means undefined (nothing to divide by).

@@ -1,10 +1,10 @@
 """SQLite WAL checkpoints in a thread of their own, so the recorder's writer never runs one.
 
 SQLite checkpoints automatically inside the commit that takes the WAL past 1,000 pages: the
-committing thread copies the WAL's pages into the database file and fsyncs it. For the
-recorder that was ~15 % of its wall time at batch 5,000 (``bench/bench_recorder.py`` with and
-without auto-checkpoints). Here a thread with its own connection runs a PASSIVE checkpoint
-(it never blocks writers or readers) whenever the WAL changed, at most every ``interval_s``;
+committing thread copies the WAL's pages into the database file and fsyncs it, inside the
+recorder's write (docs/performance.md gives what that cost). Here a thread with its own
+connection runs a PASSIVE checkpoint (it never blocks writers or readers) whenever the WAL
+changed, at most every ``interval_s``;
 sqlite3 releases the GIL while it copies and syncs, so the work runs beside the writer.
 
 The engine's connections keep an auto-checkpoint, at ``backstop_pages``, so the WAL stays

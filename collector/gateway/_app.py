@@ -2,7 +2,7 @@
 ``/v1`` proxy, and the ways in for calls that bypassed it (``/api/ingest``, ``/v1/traces``).
 
 ``/v1/...`` goes straight to a pure ASGI handler before FastAPI's middleware stack and router
-(measured: the stack alone cost a third of the single-worker throughput); lifespan, errors
+(whose per-request cost docs/performance.md gives); lifespan, errors
 and the small operational routes are FastAPI's, with dependencies as ``Annotated`` aliases.
 """
 

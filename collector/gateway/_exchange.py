@@ -1,6 +1,6 @@
 """One logical request while it runs, and how it settles into a priced ``UsageEvent``.
 
-Cost rules (DESIGN.md): usage reported by upstream is ``computed`` with the price of the model
+Cost rules (docs/design.md): usage reported by upstream is ``computed`` with the price of the model
 that served it (falling back to the requested model's price); usage we counted ourselves
 (a stream cut or cancelled before its usage arrived) is ``estimated``; a response without
 usage on an endpoint we cannot count is ``unpriced`` (cost NULL); usage without a unit the

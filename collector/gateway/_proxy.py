@@ -9,7 +9,7 @@ with ``fsync`` durability on disk); one that never completes is handed over when
 While a request is in flight a watcher listens for the client going away; it then
 cancels the work, which closes the upstream connection, and the row says ``cancelled``.
 The watcher starts only once a request has run for ``WATCH_AFTER_S``: most non-streamed
-answers are done by then and never pay for a task (measured: ~35 µs a request), and a
+answers are done by then and never pay for a task (see docs/performance.md), and a
 client that left earlier is still seen the moment the watcher starts.
 """
 

@@ -3,7 +3,7 @@
 Idempotent on request id: ids already stored are skipped (and not rolled up twice), so a
 replayed spool batch never duplicates anything. Which ids are stored is asked first, in one
 statement: PostgreSQL COPYs the rows, which cannot skip conflicts, and on SQLite a plain
-insert after the lookup measured ~8 % faster than ``ON CONFLICT DO NOTHING RETURNING id``.
+insert after the lookup is faster than ``ON CONFLICT DO NOTHING RETURNING id``.
 The rollups written with the rows: hourly and daily request, project, tag, error and
 batch / flex tier rollups — all from one in-memory aggregation of the fresh events — and the
 Batch API jobs the fresh rows created (``_jobs``), so a job created during an outage is known.

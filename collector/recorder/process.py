@@ -1,7 +1,7 @@
 """The recorder's writer in a process of its own, so the database work never holds our GIL.
 
-In the gateway, building rows and rollups for a batch (~17 µs an event under the GIL) ran in a
-thread beside the event loop, which then waited for the GIL: requests that met a flush were
+In the gateway, building rows and rollups for a batch (GIL-bound Python) ran in a thread
+beside the event loop, which then waited for the GIL: requests that met a flush were
 slowed, and the two threads handing the GIL back and forth cost throughput. Here the gateway
 only joins the batch's lines (each event was encoded once, when it was taken in: see
 :mod:`collector.recorder.codec`) and hands them to a child process over a pipe; the

@@ -27,14 +27,13 @@ from sqlalchemy import Engine
 
 from collector.errors import StorageError
 from collector.recorder._health import RecorderStats, health_reasons
+from collector.recorder._poison import write_isolating_poison
 from collector.recorder._recovery import adopt_orphans
-from collector.recorder._switch import QUICK_SWITCHES
 from collector.recorder.events import UsageEvent
 from collector.recorder.intake import take_in
 from collector.recorder.journal import Journal, Segment
 from collector.recorder.sink import BatchWriter, InProcessWriter
 from collector.recorder.spool import Spool
-from collector.recorder.writer import PoisonBatch
 
 log = logging.getLogger(__name__)
 Durability = Literal["process", "fsync"]
@@ -318,33 +317,7 @@ class Recorder:
         return self._try_spill(batch, "database unavailable")
 
     def _write(self, events: Sequence[UsageEvent], lines: Sequence[bytes]) -> None:
-        """Write a batch with quick thread switches; poison is bisected and quarantined."""
-        with QUICK_SWITCHES:
-            self._write_split(events, lines)
-
-    def _write_split(self, events: Sequence[UsageEvent], lines: Sequence[bytes]) -> None:
-        try:
-            new = self.writer.write(events, lines)
-        except PoisonBatch as exc:
-            if len(events) == 1:
-                self._quarantine(events, lines, str(exc))
-                return
-            mid = len(events) // 2
-            self._write_split(events[:mid], lines[:mid])
-            self._write_split(events[mid:], lines[mid:])
-            return
-        self.stats.written += new
-        self.stats.duplicates += len(events) - new
-
-    def _quarantine(self, events: Sequence[UsageEvent], lines: Sequence[bytes], why: str) -> None:
-        try:
-            self.spool.quarantine_lines(lines, reason=why)
-            self.stats.quarantined += len(lines)
-        except OSError as exc:
-            self.stats.dropped += len(lines)
-            for line in lines:  # the last place it can be kept: the log
-                log.error("recorder: DROPPED event (%s; quarantine unwritable: %s): %s",
-                          why, exc, line.decode(errors="replace"))  # fmt: skip
+        write_isolating_poison(self.writer, self.spool, self.stats, events, lines)
 
     def _try_spill(self, items: Sequence[_Item], reason: str) -> bool:
         try:

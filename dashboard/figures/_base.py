@@ -87,7 +87,12 @@ def _step(bucket: str) -> pd.Timedelta:
     return pd.Timedelta(hours=1) if bucket == "hour" else pd.Timedelta(days=1)
 
 
-DAY_TICKS_UP_TO = 14  # days: one tick a day up to here; beyond, plotly's weeks and months
+DAY_TICKS_UP_TO = 4  # days: one tick a day up to here (at most 5 labels)
+# At most this many date labels otherwise: figures are built without knowing the chart's
+# width, and six "Nov 23" labels fit level on a 390 px phone, where a tick a day for two
+# weeks made plotly tilt the labels into each other. Plotly picks the step (days, weeks,
+# months); with the range at least this many days, it never picks hours.
+MAX_DATE_TICKS = 6
 
 
 def time_axis(fig: go.Figure, stamps: pd.Series, bucket: str) -> go.Figure:
@@ -107,8 +112,12 @@ def time_axis(fig: go.Figure, stamps: pd.Series, bucket: str) -> go.Figure:
         fig.update_xaxes(tickformat="%b %d")
         if days <= DAY_TICKS_UP_TO:
             fig.update_xaxes(dtick=86_400_000, tick0=lo.normalize())
+        else:
+            fig.update_xaxes(nticks=MAX_DATE_TICKS)
     elif days <= 1:
-        fig.update_xaxes(tickformat="%H:%M\n%b %d")
+        fig.update_xaxes(tickformat="%H:%M\n%b %d", nticks=MAX_DATE_TICKS)
+    else:
+        fig.update_xaxes(nticks=MAX_DATE_TICKS)
     return fig
 
 

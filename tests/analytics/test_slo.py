@@ -1,4 +1,4 @@
-"""The SLO and retry math, to exact fractions (DESIGN.md "Meanings that must be exact")."""
+"""The SLO and retry math, to exact fractions (docs/design.md, "Meanings that must be exact")."""
 
 from __future__ import annotations
 

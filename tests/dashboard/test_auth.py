@@ -14,12 +14,25 @@ from dashboard import create_dash_app
 from dashboard.passwords import hash_password, parse_users, verify_password
 from tests.dashboard.conftest import ADMIN, SECRET, VIEWER, login_settings
 
+# Made by the hand-written scrypt code of earlier versions (salt bytes(range(16))).
+OLD_FORMAT = (
+    "scrypt$16384$8$1$AAECAwQFBgcICQoLDA0ODw==$sQt2Crs2dAAI+hZ3J/UFLcVWnMr/iKmU3PIVM7cvy3Y="
+)
+
 
 def test_hash_is_salted_and_verifies() -> None:
     first, second = hash_password("s3cret"), hash_password("s3cret")
-    assert first != second and first.startswith("scrypt$16384$8$1$")
+    assert first != second and first.startswith("scrypt:32768:8:1$")  # werkzeug's scrypt
     assert verify_password("s3cret", first) and verify_password("s3cret", second)
     assert not verify_password("S3cret", first)
+
+
+def test_a_hash_in_the_old_format_still_verifies_from_the_user_list() -> None:
+    assert verify_password("s3cret", OLD_FORMAT)
+    assert not verify_password("S3cret", OLD_FORMAT)
+    users = parse_users(f"carol:viewer:{OLD_FORMAT},dave:admin:{hash_password('pw')}")
+    assert verify_password("s3cret", users["carol"].password_hash)
+    assert verify_password("pw", users["dave"].password_hash)
 
 
 @pytest.mark.parametrize(
@@ -27,7 +40,9 @@ def test_hash_is_salted_and_verifies() -> None:
     [
         ("alice:admin", "not 'name:role:hash'"),
         ("alice:boss:scrypt$1$1$1$AA==$AA==", "expected admin or viewer"),
-        ("alice:admin:plaintext", "not a spendscope scrypt hash"),
+        ("alice:admin:plaintext", "not a password hash"),
+        ("alice:admin:md5:1$salt$abc", "not a password hash"),
+        ("alice:admin:scrypt$1$1$1$not base64$AA==", "malformed password hash"),
     ],
 )
 def test_bad_user_entries_are_named(spec: str, message: str) -> None:

@@ -6,8 +6,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pandas as pd
+import pytest
 
 from dashboard import figures
+from dashboard.figures._base import MAX_DATE_TICKS
 from dashboard.palette import NONE_COLOUR, colour_for
 
 TS = pd.Timestamp(datetime(2026, 11, 1, 12, tzinfo=UTC))
@@ -186,6 +188,25 @@ def test_one_point_gets_a_bucket_each_side_and_days_read_as_dates() -> None:
     year = _latency([(at - pd.Timedelta(days=d), "m", 1.0) for d in range(365)])
     long = figures.latency_over_time(year, "p95_ms", "day")
     assert long.layout.xaxis.tickformat == "%b %d" and long.layout.xaxis.dtick is None
+
+
+@pytest.mark.parametrize(("days", "bucket"), [(6, "day"), (14, "day"), (365, "day"), (3, "hour")])
+def test_date_axes_carry_few_enough_labels_for_a_phone(days: int, bucket: str) -> None:
+    """A tick a day for two weeks tilted the labels into each other at 390 px: past a few
+    days the axis asks for at most MAX_DATE_TICKS labels and plotly picks the step."""
+    at = datetime(2026, 12, 6, tzinfo=UTC)
+    step = pd.Timedelta(days=1) if bucket == "day" else pd.Timedelta(hours=1)
+    count = days if bucket == "day" else days * 24
+    series = _latency([(at - step * i, "m", 1.0) for i in range(count)])
+    axis = figures.latency_over_time(series, "p95_ms", bucket).layout.xaxis
+    assert axis.dtick is None and axis.nticks == MAX_DATE_TICKS
+
+
+def test_a_few_days_keep_one_label_a_day() -> None:
+    at = datetime(2026, 12, 6, tzinfo=UTC)
+    series = _latency([(at - pd.Timedelta(days=i), "m", 1.0) for i in range(4)])
+    axis = figures.latency_over_time(series, "p95_ms", "day").layout.xaxis
+    assert axis.dtick == 86_400_000 and axis.nticks is None  # 5 labels at most
 
 
 def test_failed_and_other_series_come_last_in_their_own_colours() -> None:

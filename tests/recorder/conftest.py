@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 from sqlalchemy import Engine
@@ -14,8 +15,16 @@ from collector.db import make_engine
 from tests.support.tcp_proxy import TcpProxy
 
 
+class Outage(Protocol):
+    """Makes the database unavailable (``cut``) and brings it back (``start``)."""
+
+    def cut(self) -> None: ...
+
+    def start(self) -> None: ...
+
+
 @pytest.fixture
-def outage_engine(migrated_url: str, tmp_path: Path) -> Iterator[tuple[Engine, object]]:
+def outage_engine(migrated_url: str, tmp_path: Path) -> Iterator[tuple[Engine, Outage]]:
     """An engine whose database can be made unavailable and brought back.
 
     SQLite: another connection holds an exclusive lock (the file is 'locked').

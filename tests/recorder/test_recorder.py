@@ -18,6 +18,8 @@ from collector.recorder import Recorder, RecorderConfig, Spool, _batch, write_ba
 from collector.recorder import writer as writer_module
 from collector.recorder.codec import encode
 from tests.factories import make_event
+from tests.recorder.conftest import Outage
+from tests.support.wait import until
 
 FAST = RecorderConfig(
     queue_size=10_000, batch_size=50, flush_interval_s=0.01, replay_interval_s=0.05
@@ -142,10 +144,7 @@ async def test_full_queue_spills_to_spool_and_replays(engine: Engine, tmp_path: 
         recorder.submit(make_event())
     assert recorder.stats.overflowed > 0
     await recorder.flush()
-    for _ in range(100):
-        if counts(engine)[0] == 200:
-            break
-        await asyncio.sleep(0.05)
+    await until(lambda: counts(engine)[0] == 200, seconds=60, what="the spool replayed")
     await recorder.stop()
     assert counts(engine)[:3] == (200, 200, 200)
 
@@ -165,7 +164,7 @@ def test_corrupt_spool_file_is_quarantined(engine: Engine, tmp_path: Path) -> No
 
 
 async def test_outage_mid_stream_loses_nothing(
-    outage_engine: tuple[Engine, object], tmp_path: Path
+    outage_engine: tuple[Engine, Outage], tmp_path: Path
 ) -> None:
     engine, outage = outage_engine
     recorder = Recorder(engine, tmp_path / "spool", FAST)
@@ -173,17 +172,15 @@ async def test_outage_mid_stream_loses_nothing(
     events = [make_event() for _ in range(600)]
     for i, event in enumerate(events):
         if i == 200:
-            outage.cut()  # type: ignore[attr-defined]
+            outage.cut()
         if i == 400:
-            outage.start()  # type: ignore[attr-defined]
+            outage.start()
         recorder.submit(event)
         if i % 20 == 0:
             await asyncio.sleep(0.02)
     await recorder.flush()
-    for _ in range(200):
-        if not recorder.degraded and counts(engine)[0] == 600:
-            break
-        await asyncio.sleep(0.05)
+    await until(lambda: not recorder.degraded and counts(engine)[0] == 600, seconds=60,
+                what="recovered, every event written")  # fmt: skip
     await recorder.stop()
     assert recorder.stats.spooled > 0, "the outage should have sent batches to the spool"
     assert counts(engine)[:3] == (600, 600, 600)

@@ -31,6 +31,7 @@ from collector.recorder import (
 from collector.recorder import writer as writer_module
 from collector.recorder.writer import connect_spec, write_plan, write_plan_for_url
 from tests.factories import make_event
+from tests.recorder.conftest import Outage
 from tests.recorder.test_recorder import counts
 from tests.recorder.test_writer_process import _varied
 
@@ -224,7 +225,7 @@ def test_the_child_rolls_back_a_failed_batch_before_the_next(tmp_path: Path) -> 
 
 
 def test_the_child_writes_again_once_the_database_is_back(
-    outage_engine: tuple[Engine, Any],
+    outage_engine: tuple[Engine, Outage],
 ) -> None:
     """The database goes away under the writer process (PostgreSQL: every connection reset;
     SQLite: the file locked): batches fail as storage errors (the recorder spools them), the
