@@ -221,6 +221,7 @@ class Attempt(Base):
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
     cost_usd: Mapped[Decimal | None]
+    upstream_key_last4: Mapped[str | None] = mapped_column(String(4))  # the key's last 4 only
 
 
 class Budget(Base):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -43,7 +44,7 @@ from collector.pricing import PriceOverride, load_overrides
 from collector.ratelimit import make_limiter
 from collector.reconcile import DailyReconciler
 from collector.recorder import Recorder, RecorderConfig, UsageEvent, WriterProcess
-from collector.settings import Settings
+from collector.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 OVERRIDES_REFRESH_S = 60.0
@@ -105,6 +106,8 @@ class Runtime:
         self._start_guards(self._engine)
         if s.record_requests:
             self._start_batches(self._engine, session)
+        with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):  # main thread only
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._reload_on_signal)
 
     def _start_batches(self, engine: Engine, session: aiohttp.ClientSession) -> None:
         """The Batch API poller: each ended job's lines become requests (see BatchPoller)."""
@@ -140,9 +143,25 @@ class Runtime:
         if s.retention_days is not None:  # one process per interval applies it
             self._tasks.append(asyncio.create_task(maintain_forever(engine, s), name="retention"))
 
+    def reload_upstream_keys(self) -> list[dict[str, str | int]]:
+        """Re-read the settings (environment and ``.env``) and replace every upstream's keys
+        (all or none: a bad value raises ``SettingsError`` and the keys in use stay)."""
+        self.upstreams.reload_keys(load_settings())
+        states = self.upstreams.key_states()
+        log.warning("gateway: upstream keys reloaded: %d key(s)", len(states))
+        return states
+
+    def _reload_on_signal(self) -> None:
+        try:
+            self.reload_upstream_keys()
+        except Exception as exc:  # a bad edit must not stop the gateway: keep the keys in use
+            log.error("gateway: upstream keys not reloaded: %s", exc)
+
     async def stop(self) -> None:
         """Stop taking work: close the upstream pool, drain the recorder, book the queued
         settles, dispose the engine."""
+        with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -75,6 +75,7 @@ class AttemptEvent:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: Decimal | None = None
+    upstream_key_last4: str | None = None  # which server-held key the try used (never more)
 
 
 @dataclass(slots=True)
