@@ -56,7 +56,9 @@ def test_old_json_values_still_load_and_lists_come_from_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("SPENDSCOPE_UPSTREAMS", '{"second": "http://127.0.0.1:9/v1"}')
-    monkeypatch.setenv("SPENDSCOPE_UPSTREAM_KEYS", f'{{"second": "{B}", "default": ["{A}", "{C}"]}}')
+    monkeypatch.setenv(
+        "SPENDSCOPE_UPSTREAM_KEYS", f'{{"second": "{B}", "default": ["{A}", "{C}"]}}'
+    )
     table = UpstreamTable(load_settings())
     assert [k.label for k in table.named("second").keyring.keys] == ["…bbbb"]
     assert [k.label for k in table.named("default").keyring.keys] == ["…aaaa", "…cccc"]
