@@ -14,7 +14,7 @@ from collector.mock_upstream import MockConfig, run_in_thread
 from tests.gateway._support import Gateway, GatewayFactory
 
 K1, K2, K3 = "sk-rotate-one-0001", "sk-rotate-two-0002", "sk-rotate-new-0003"
-MESSAGES = [{"role": "user", "content": "hi"}]
+MESSAGES: Any = [{"role": "user", "content": "hi"}]
 ADMIN = "admin-token-0123456789"
 
 
@@ -37,11 +37,10 @@ def _gateway(make_gateway: GatewayFactory, mock_url: str, keys: Any, **more: Any
 
 def _ask(gw: Gateway, client: openai.OpenAI, n: int, **options: Any) -> None:
     for _ in range(n):
-        reply = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, **options)
-        if options.get("stream"):
-            assert list(reply)  # type: ignore[call-overload]
-        else:
-            assert reply.choices[0].message.content  # type: ignore[union-attr]
+        reply: Any = client.chat.completions.create(
+            model="gpt-4o-mini", messages=MESSAGES, **options
+        )
+        assert list(reply) if options.get("stream") else reply.choices[0].message.content
 
 
 def _tries(gw: Gateway) -> list[list[tuple[int | None, str | None]]]:
