@@ -1,7 +1,6 @@
 """Several server-held keys per upstream: which one a try uses, and which are out of rotation.
 
-``SPENDSCOPE_UPSTREAM_KEYS`` gives each upstream one key (``{"name": "sk-…"}``), a list
-(``["sk-a", "sk-b"]``, used in turn) or weighted keys (``[{"key": "sk-a", "weight": 3}, …]``).
+The keys come from ``SPENDSCOPE_UPSTREAM_KEYS`` (parsed by ``collector.upstream_keys``).
 A :class:`Keyring` hands out keys by smooth weighted round-robin, precomputed as a wheel, so
 :meth:`Keyring.choose` is one counter step and one tuple index: no lock, nothing allocated
 (the counter's ``next`` is atomic). A key the upstream refuses (401/403) is taken out of the
@@ -14,82 +13,16 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from math import gcd
-from typing import Any
 
-from collector.errors import SettingsError
+from collector.upstream_keys import UpstreamKey, keys_by_upstream, parse_keys
+
+__all__ = ["REVOKING_STATUS", "Keyring", "UpstreamKey", "keys_by_upstream", "parse_keys", "wheel"]
 
 log = logging.getLogger(__name__)
 
-MAX_WEIGHT = 100
 REVOKING_STATUS = frozenset({401, 403})
-_VARIABLE = "SPENDSCOPE_UPSTREAM_KEYS"
-
-
-@dataclass(frozen=True, slots=True)
-class UpstreamKey:
-    """One upstream key; only its last four characters are ever shown or stored."""
-
-    secret: str = field(repr=False)
-    weight: int = 1
-    authorization: str = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "authorization", f"Bearer {self.secret}")
-
-    @property
-    def last4(self) -> str:
-        return self.secret[-4:]
-
-    @property
-    def label(self) -> str:
-        return f"…{self.last4}"
-
-
-def parse_keys(upstream: str, raw: Any) -> tuple[UpstreamKey, ...]:
-    """One upstream's keys from its ``SPENDSCOPE_UPSTREAM_KEYS`` value (a key never appears in
-    an error message)."""
-    items = [raw] if isinstance(raw, str) else raw
-    if not isinstance(items, list) or not items:
-        raise _invalid(upstream, "expected a key, a list of keys or of {key, weight}")
-    keys = [_one_key(upstream, i, item) for i, item in enumerate(items)]
-    if len({k.secret for k in keys}) != len(keys):
-        raise _invalid(upstream, "the same key is listed twice")
-    return tuple(keys)
-
-
-def _one_key(upstream: str, index: int, item: Any) -> UpstreamKey:
-    weight: Any = 1
-    if isinstance(item, dict):
-        unknown = sorted(set(item) - {"key", "weight"})
-        if unknown:
-            raise _invalid(upstream, f"key #{index + 1}: unknown field {unknown[0]!r}")
-        item, weight = item.get("key"), item.get("weight", 1)
-    if not isinstance(item, str) or not item.strip():
-        raise _invalid(upstream, f"key #{index + 1} is not a non-empty string")
-    if isinstance(weight, bool) or not isinstance(weight, int) or not 1 <= weight <= MAX_WEIGHT:
-        raise _invalid(upstream, f"key #{index + 1}: weight must be an integer 1..{MAX_WEIGHT}")
-    return UpstreamKey(item.strip(), weight)
-
-
-def _invalid(upstream: str, why: str) -> SettingsError:
-    return SettingsError(f"invalid setting {_VARIABLE}: upstream {upstream!r}: {why}")
-
-
-def keys_by_upstream(
-    names: Sequence[str], configured: Mapping[str, Any], default_key: str | None
-) -> dict[str, tuple[UpstreamKey, ...]]:
-    """Every upstream's keys: its own, else the default key (``SPENDSCOPE_UPSTREAM_API_KEY``).
-
-    Keys of an upstream that is not configured are ignored (as they always were), with a warning.
-    """
-    for name in sorted(set(configured) - set(names)):
-        log.warning("%s names upstream %r, which is not configured: ignored", _VARIABLE, name)
-    fallback = parse_keys("default", default_key) if default_key else ()
-    return {name: parse_keys(name, raw) if (raw := configured.get(name)) else fallback
-            for name in names}  # fmt: skip
 
 
 def wheel(keys: Sequence[UpstreamKey]) -> tuple[UpstreamKey, ...]:

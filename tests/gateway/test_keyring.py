@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 
 from collector.errors import SettingsError
-from collector.gateway._keyring import Keyring, UpstreamKey, keys_by_upstream, parse_keys, wheel
+from collector.gateway._keyring import Keyring, wheel
 from collector.gateway._upstream import UpstreamTable
 from collector.settings import Settings, load_settings
+from collector.upstream_keys import UpstreamKey, keys_by_upstream, parse_keys
 
 A, B, C = "sk-key-aaaa", "sk-key-bbbb", "sk-key-cccc"
 
