@@ -109,6 +109,21 @@ def key_usage(
     return out
 
 
+def refused_since(engine: Engine, since: datetime) -> dict[tuple[str, str], datetime]:
+    """(upstream, last four) → when, of keys whose latest answer since ``since`` was a refusal:
+    how a gateway learns what another process's tries found."""
+    return {
+        key: seen.last_refused
+        for key, seen in _seen(engine, since).items()
+        if seen.last_refused is not None and _revoked(seen)
+    }
+
+
+def _revoked(seen: _Seen) -> bool:
+    refused, accepted = seen.last_refused, seen.last_accepted
+    return refused is not None and (accepted is None or refused > accepted)
+
+
 def _usage(
     upstream: str,
     last4: str,

@@ -7,6 +7,8 @@ A :class:`Keyring` hands out keys by smooth weighted round-robin, precomputed as
 wheel; while another key is active the refused try is repeated with it. When every key is
 refused the whole set stays in use, so the client gets the upstream's refusal as it would
 with one key. A reload (SIGHUP, the admin API) replaces the keys and forgets refusals.
+Refusals met by other processes are learnt from the record they all write (``learn``, polled
+by the runtime).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from math import gcd
 
 from collector.upstream_keys import UpstreamKey, keys_by_upstream, parse_keys
@@ -47,7 +50,7 @@ def wheel(keys: Sequence[UpstreamKey]) -> tuple[UpstreamKey, ...]:
 class Keyring:
     """The keys of one upstream and which of them are out of rotation (for this process)."""
 
-    __slots__ = ("_keys", "_revoked", "_turn", "_wheel")
+    __slots__ = ("_keys", "_revoked", "_turn", "_wheel", "replaced_at")
 
     def __init__(self, keys: Sequence[UpstreamKey] = ()) -> None:
         self._keys: tuple[UpstreamKey, ...] = ()
@@ -55,6 +58,7 @@ class Keyring:
         self._wheel: tuple[UpstreamKey, ...] = ()
         self._turn = itertools.count()
         self.replace(keys)
+        self.replaced_at: datetime | None = None  # a process starting trusts the whole record
 
     def choose(self) -> UpstreamKey | None:
         """The next key in turn (None when the upstream has no key)."""
@@ -71,10 +75,22 @@ class Keyring:
             self._rebuild()
         return any(k.secret not in self._revoked for k in self._keys)
 
+    def learn(self, last4: str, refused_at: datetime) -> bool:
+        """Another process's try found the key ending ``last4`` refused: take it out too
+        (unless the refusal predates a reload, or two keys end alike). True if taken."""
+        found = [k for k in self._keys if k.last4 == last4]
+        if len(found) != 1 or found[0].secret in self._revoked:
+            return False
+        if self.replaced_at is not None and refused_at < self.replaced_at:
+            return False
+        self.revoke(found[0])
+        return True
+
     def replace(self, keys: Sequence[UpstreamKey]) -> None:
         """New keys (a reload): every one of them active."""
         self._keys = tuple(keys)
         self._revoked = frozenset()
+        self.replaced_at = datetime.now(UTC)
         self._rebuild()
 
     @property

@@ -20,7 +20,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 from sqlalchemy import Engine
@@ -45,10 +45,13 @@ from collector.ratelimit import make_limiter
 from collector.reconcile import DailyReconciler
 from collector.recorder import Recorder, RecorderConfig, UsageEvent, WriterProcess
 from collector.settings import Settings, load_settings
+from collector.upstream_key_usage import refused_since
 
 log = logging.getLogger(__name__)
 OVERRIDES_REFRESH_S = 60.0
 SWEEP_INTERVAL_S = 60.0
+KEY_SYNC_S = 10.0  # how soon a key refused in another process leaves this one's rotation
+KEY_SYNC_LOOKBACK = timedelta(hours=1)
 
 
 class Runtime:
@@ -103,6 +106,7 @@ class Runtime:
         self.cache.open()
         await self.refresh_overrides()
         self._tasks.append(asyncio.create_task(self._refresh_loop(), name="gateway-overrides"))
+        self._tasks.append(asyncio.create_task(self._key_sync_loop(), name="upstream-key-sync"))
         self._start_guards(self._engine)
         if s.record_requests:
             self._start_batches(self._engine, session)
@@ -263,6 +267,26 @@ class Runtime:
         while True:
             await asyncio.sleep(OVERRIDES_REFRESH_S)
             await self.refresh_overrides()
+
+    async def sync_upstream_keys(self) -> int:
+        """Take out of rotation the keys other processes' tries found refused (the record
+        every process writes is what they share); returns how many were taken out here."""
+        since = datetime.now(UTC) - KEY_SYNC_LOOKBACK
+        refused = await asyncio.to_thread(refused_since, self.engine, since)
+        names = {u.name for u in self.upstreams.all()}
+        taken = 0
+        for (name, last4), at in refused.items():
+            if name in names and self.upstreams.named(name).keyring.learn(last4, at):
+                taken += 1
+        return taken
+
+    async def _key_sync_loop(self) -> None:
+        while True:
+            await asyncio.sleep(KEY_SYNC_S)
+            try:
+                await self.sync_upstream_keys()
+            except Exception as exc:
+                log.warning("gateway: upstream key states not read: %s", exc)
 
     async def _sweep_loop(self) -> None:
         """Release expired holds (of processes that died before settling) now and then."""

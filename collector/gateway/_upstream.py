@@ -115,6 +115,9 @@ class UpstreamTable:
             upstream.keyring.replace(keys[name])
         return keys
 
+    def all(self) -> tuple[Upstream, ...]:
+        return tuple(self._by_name.values())
+
     def key_states(self) -> list[dict[str, str | int]]:
         """Each upstream's keys as this process uses them: ``…last4``, weight, state."""
         return [

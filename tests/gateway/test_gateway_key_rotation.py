@@ -125,3 +125,23 @@ def test_the_admin_api_reloads_the_keys(
     before = len(gw.requests())
     _ask(gw, gw.client(), 2)
     assert _tries(gw)[before:] == [[(200, "0003")]] * 2  # the bad value left K3 in use
+
+
+def test_a_refusal_met_by_one_process_takes_the_key_out_in_another(
+    make_gateway: GatewayFactory, keyed_mock: str
+) -> None:
+    accept(keyed_mock, K2)
+    first = _gateway(make_gateway, keyed_mock, [K1, K2])
+    second = _gateway(make_gateway, keyed_mock, [K1, K2])
+    _ask(first, first.client(), 2)
+    first.server.flush()  # the refusal is in the record both processes write
+    assert second.server.run(second.server.runtime.sync_upstream_keys()) == 1
+    assert second.server.run(second.server.runtime.sync_upstream_keys()) == 0  # once
+    states = second.server.runtime.upstreams.key_states()
+    assert [s["state"] for s in states] == ["revoked", "active"]
+    before = len(second.requests())
+    _ask(second, second.client(), 3)
+    assert _tries(second)[before:] == [[(200, "0002")]] * 3  # no 401 try in this process
+    # after a reload, only refusals newer than it count
+    second.server.runtime.upstreams.reload_keys(second.server.runtime.settings)
+    assert second.server.run(second.server.runtime.sync_upstream_keys()) == 0
