@@ -51,7 +51,8 @@ log = logging.getLogger(__name__)
 OVERRIDES_REFRESH_S = 60.0
 SWEEP_INTERVAL_S = 60.0
 KEY_SYNC_S = 10.0  # how soon a key refused in another process leaves this one's rotation
-KEY_SYNC_LOOKBACK = timedelta(hours=1)
+KEY_SYNC_FIRST = timedelta(hours=1)  # a process starting reads this far back, then only
+KEY_SYNC_LOOKBACK = timedelta(minutes=2)  # the recent record (margin for the recorder's lag)
 
 
 class Runtime:
@@ -76,6 +77,7 @@ class Runtime:
         self._forwarder: Forwarder | None = None
         self._owners: Owners | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._keys_synced = False  # read the record of refused upstream keys once already
 
     # --- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -271,9 +273,13 @@ class Runtime:
     async def sync_upstream_keys(self) -> int:
         """Take out of rotation the keys other processes' tries found refused (the record
         every process writes is what they share); returns how many were taken out here."""
-        since = datetime.now(UTC) - KEY_SYNC_LOOKBACK
-        refused = await asyncio.to_thread(refused_since, self.engine, since)
-        names = {u.name for u in self.upstreams.all()}
+        upstreams = self.upstreams.all()
+        if not any(len(u.keyring.keys) > 1 for u in upstreams):
+            return 0  # one key per upstream: nothing to rotate to, nothing to read
+        back = KEY_SYNC_LOOKBACK if self._keys_synced else KEY_SYNC_FIRST
+        refused = await asyncio.to_thread(refused_since, self.engine, datetime.now(UTC) - back)
+        self._keys_synced = True
+        names = {u.name for u in upstreams}
         taken = 0
         for (name, last4), at in refused.items():
             if name in names and self.upstreams.named(name).keyring.learn(last4, at):

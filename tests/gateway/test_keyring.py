@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -98,3 +99,17 @@ def test_a_refused_key_leaves_the_rotation_until_every_key_is_refused() -> None:
 def test_no_key_means_no_authorization() -> None:
     assert Keyring().choose() is None
     assert "sk-key" not in repr(UpstreamKey(A))
+
+
+def test_refusals_learnt_from_other_processes() -> None:
+    a, b = UpstreamKey(A), UpstreamKey(B)
+    ring = Keyring([a, b])
+    long_ago = datetime.now(UTC) - timedelta(minutes=30)
+    assert ring.learn("aaaa", long_ago) is True  # a process starting trusts the whole record
+    assert ring.learn("aaaa", long_ago) is False and ring.is_revoked(a)
+    assert ring.learn("zzzz", long_ago) is False  # not one of ours
+    ring.replace([a, b])  # a reload: only refusals after it count
+    assert ring.learn("aaaa", long_ago) is False and not ring.is_revoked(a)
+    assert ring.learn("aaaa", datetime.now(UTC) + timedelta(seconds=1)) is True
+    twins = Keyring([UpstreamKey("sk-one-same"), UpstreamKey("sk-two-same")])
+    assert twins.learn("same", long_ago) is False  # two keys end alike: not knowable
