@@ -52,7 +52,7 @@ OVERRIDES_REFRESH_S = 60.0
 SWEEP_INTERVAL_S = 60.0
 KEY_SYNC_S = 10.0  # how soon a key refused in another process leaves this one's rotation
 KEY_SYNC_FIRST = timedelta(hours=1)  # a process starting reads this far back, then only
-KEY_SYNC_LOOKBACK = timedelta(minutes=2)  # the recent record (margin for the recorder's lag)
+KEY_SYNC_LOOKBACK = timedelta(seconds=45)  # the recent record (a poll + the recorder's lag)
 
 
 class Runtime:
