@@ -1,13 +1,15 @@
 """Rotating the upstream key under load loses no request: a real ``spendscope serve`` process,
 the official SDK sending continuously, while a key is added (SIGHUP), the old key is revoked
 at the upstream, and removed (the admin API's reload). Every request is answered 200 and
-recorded; the refused tries were repeated with the other key."""
+recorded; the refused tries were repeated with the other key. With ``--workers 2``, SIGHUP
+reloads every worker in place."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from collector.mock_upstream import MockConfig, run_in_thread
-from tests.faults._harness import GatewayFactory, Load, eventually, stored_ids
+from tests.faults._harness import Gateway, GatewayFactory, Load, eventually, stored_ids
 
 OLD, NEW = "sk-rotation-old-1111", "sk-rotation-new-2222"
 ADMIN = "admin-token-rotation-0123456789"
@@ -98,3 +100,43 @@ def test_rotating_the_upstream_key_under_load_loses_no_request(
     answered_by: dict[str, Any] = {rid: key for rid, _, status, key in tries if status == 200}
     assert all(answered_by.get(rid) == "2222" for rid in refused)  # retried on the new key
     assert {key for _, _, _, key in tries} == {"1111", "2222"}
+
+
+def _everywhere(base_url: str, wanted: dict[str, str], answers: int = 12) -> bool:
+    """``answers`` admin answers in a row (from whichever worker takes each) show ``wanted``."""
+    return all(_states(base_url) == wanted for _ in range(answers))
+
+
+def test_sighup_reloads_every_worker_under_load(
+    db_url: str, tmp_path: Path, keyed_mock: str
+) -> None:
+    _write_keys(tmp_path, OLD)
+    gw = Gateway(work=tmp_path, database_url=db_url, upstream=keyed_mock,
+                 spool_dir=tmp_path / "spool", extra={"SPENDSCOPE_ADMIN_TOKEN": ADMIN})  # fmt: skip
+    key = gw.create_key()
+    log = (tmp_path / "gateway.log").open("ab")
+    gw.proc = subprocess.Popen(
+        gw.launcher.argv("serve", "--workers", "2"), env=gw.launcher.env(gw.settings()),
+        cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        assert eventually(lambda: gw.health() is not None, 90), "gateway did not start"
+        with Load(gw.base_url, key, concurrency=4) as load:
+            _step(load, BATCH)
+            _write_keys(tmp_path, OLD, NEW)
+            _accept(keyed_mock, OLD, NEW)
+            os.kill(gw.pid, signal.SIGHUP)
+            both = {"…1111": "active", "…2222": "active"}
+            assert eventually(lambda: _everywhere(gw.base_url, both), 30)
+            _step(load, BATCH)
+            _write_keys(tmp_path, NEW)
+            os.kill(gw.pid, signal.SIGHUP)
+            assert eventually(lambda: _everywhere(gw.base_url, {"…2222": "active"}), 30)
+            _accept(keyed_mock, NEW)  # the old key revoked once no worker uses it
+            _step(load, BATCH)
+        result = load.result
+        assert result.no_answer == 0 and set(result.statuses) == {200}, result.statuses
+        assert eventually(lambda: result.answered <= stored_ids(db_url), 60)
+    finally:
+        gw.stop()
+        log.close()
