@@ -110,13 +110,17 @@ def key_usage(
 
 
 def refused_since(engine: Engine, since: datetime) -> dict[tuple[str, str], datetime]:
-    """(upstream, last four) → when, of keys whose latest answer since ``since`` was a refusal:
-    how a gateway learns what another process's tries found."""
-    return {
-        key: seen.last_refused
-        for key, seen in _seen(engine, since).items()
-        if seen.last_refused is not None and _revoked(seen)
-    }
+    """(upstream, last four) → latest refusal (401/403) since ``since``: how a gateway learns
+    what other processes' tries found. Read from the partial index of refused tries alone."""
+    upstream = func.coalesce(Attempt.upstream, "default")
+    query = (
+        select(upstream, Attempt.upstream_key_last4, func.max(Attempt.started_at))
+        .where(Attempt.http_status.in_(REFUSED), Attempt.started_at >= since)
+        .where(Attempt.upstream_key_last4.is_not(None))
+        .group_by(upstream, Attempt.upstream_key_last4)
+    )
+    with engine.connect() as conn:
+        return {(str(u), str(k)): at for u, k, at in conn.execute(query)}
 
 
 def _revoked(seen: _Seen) -> bool:
