@@ -10,7 +10,7 @@ import math
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Connection, Engine, and_, func, or_, select, true
+from sqlalchemy import ColumnElement, Connection, Engine, and_, func, or_, select, text, true
 
 from collector.alerts._anomaly_rule import measure_anomalies
 from collector.alerts._common import parse_duration
@@ -19,6 +19,7 @@ from collector.alerts._params import windows_needed
 from collector.alerts._types import Measurements, Rule, RuleKind, Traffic
 from collector.budgets import BudgetSpec, ScopeKind, budget_statuses
 from collector.db import ApiKey, Attempt, Project, Request
+from collector.db.models import REFUSED_TRIES
 from collector.usage import ASSUMED_NOTE, CACHE_WRITE_NOTE, CostSource, Outcome
 
 _BUDGET_KINDS = (RuleKind.BUDGET_THRESHOLD, RuleKind.FORECAST_OVERRUN, RuleKind.BUDGET_EXHAUSTION)
@@ -87,7 +88,7 @@ def refused_keys(engine: Engine, window: timedelta, now: datetime) -> dict[tuple
     upstream = func.coalesce(Attempt.upstream, "default")
     query = (
         select(upstream, Attempt.upstream_key_last4, func.count())
-        .where(Attempt.http_status.in_((401, 403)), Attempt.upstream_key_last4.is_not(None))
+        .where(text(REFUSED_TRIES), Attempt.upstream_key_last4.is_not(None))  # the index's own
         .where(Attempt.started_at >= now - window, Attempt.started_at < now)
         .group_by(upstream, Attempt.upstream_key_last4)
     )
