@@ -11,7 +11,7 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import SettingsConfigDict
@@ -127,9 +127,11 @@ class Settings(StorageSettings):
         default_factory=dict,
         description="Extra named upstreams, JSON {name: base URL}; 'default' is upstream_base_url.",
     )
-    upstream_keys: dict[str, str] = Field(
+    upstream_keys: dict[str, str | list[Any]] = Field(
         default_factory=dict,
-        description="API keys of named upstreams, JSON {name: key}; missing ones use the default.",
+        description="API keys of named upstreams ('default' included), JSON {name: key}, "
+        '{name: [key, ...]} (used in turn) or {name: [{"key": key, "weight": N}, ...]}; '
+        "missing ones use upstream_api_key. Reloaded on SIGHUP.",
     )
     upstream_routes: dict[str, str] = Field(
         default_factory=dict,

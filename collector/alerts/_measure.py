@@ -10,14 +10,16 @@ import math
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Connection, Engine, and_, func, or_, select, true
+from sqlalchemy import ColumnElement, Connection, Engine, and_, func, or_, select, text, true
 
 from collector.alerts._anomaly_rule import measure_anomalies
+from collector.alerts._common import parse_duration
 from collector.alerts._exhaustion import spend_rates
 from collector.alerts._params import windows_needed
 from collector.alerts._types import Measurements, Rule, RuleKind, Traffic
 from collector.budgets import BudgetSpec, ScopeKind, budget_statuses
-from collector.db import ApiKey, Project, Request
+from collector.db import ApiKey, Attempt, Project, Request
+from collector.db.models import REFUSED_TRIES
 from collector.usage import ASSUMED_NOTE, CACHE_WRITE_NOTE, CostSource, Outcome
 
 _BUDGET_KINDS = (RuleKind.BUDGET_THRESHOLD, RuleKind.FORECAST_OVERRUN, RuleKind.BUDGET_EXHAUSTION)
@@ -80,6 +82,20 @@ def _unpriced_or_assumed() -> ColumnElement[bool]:
     return or_(Request.cost_source == CostSource.UNPRICED.value, assumed)
 
 
+def refused_keys(engine: Engine, window: timedelta, now: datetime) -> dict[tuple[str, str], int]:
+    """Tries refused with 401/403 per (upstream, key's last four) in the window (from the
+    partial index of refused tries alone)."""
+    upstream = func.coalesce(Attempt.upstream, "default")
+    query = (
+        select(upstream, Attempt.upstream_key_last4, func.count())
+        .where(text(REFUSED_TRIES), Attempt.upstream_key_last4.is_not(None))  # the index's own
+        .where(Attempt.started_at >= now - window, Attempt.started_at < now)
+        .group_by(upstream, Attempt.upstream_key_last4)
+    )
+    with engine.connect() as conn:
+        return {(str(u), str(k)): int(n) for u, k, n in conn.execute(query)}
+
+
 def _slo_target(conn: Connection, rule: Rule) -> str | None:
     if rule.scope.kind is not ScopeKind.PROJECT:
         return None
@@ -95,6 +111,10 @@ def measure(
     """Everything ``rule`` needs at ``now``."""
     if rule.kind is RuleKind.SPEND_ANOMALY:
         return measure_anomalies(engine, rule, now)
+    if rule.kind is RuleKind.UPSTREAM_KEY_REVOKED:
+        return Measurements(
+            refused_keys=refused_keys(engine, parse_duration(rule.params["window"]), now)
+        )
     if rule.kind in _BUDGET_KINDS:
         wanted = rule.params.get("budget")
         chosen = [b for b in budgets if wanted in (None, b.name)]

@@ -34,6 +34,7 @@ DEFAULTS: dict[RuleKind, dict[str, Any]] = {
     RuleKind.LATENCY_P95: {"threshold_ms": 2000, "window": "5m", "min_requests": 20},
     RuleKind.UNPRICED_TRAFFIC: {"window": "1h", "min_requests": 1},
     RuleKind.RECORDER_HEALTH: {},
+    RuleKind.UPSTREAM_KEY_REVOKED: {"window": "15m"},
     RuleKind.SPEND_ANOMALY: ANOMALY_DEFAULTS,
     RuleKind.BUDGET_EXHAUSTION: EXHAUSTION_DEFAULTS,
     **RECONCILE_DEFAULTS,
@@ -71,6 +72,8 @@ def validate_params(kind: RuleKind, scope: Scope, given: Mapping[str, Any]) -> d
         return params
     if kind is RuleKind.RECORDER_HEALTH and scope.kind is not ScopeKind.GLOBAL:
         raise AlertConfigError(f"{kind} rules watch the gateway's recorder: scope global only")
+    if kind is RuleKind.UPSTREAM_KEY_REVOKED and scope.kind is not ScopeKind.GLOBAL:
+        raise AlertConfigError(f"{kind} rules watch the server's upstream keys: scope global only")
     if kind not in (RuleKind.BUDGET_THRESHOLD, RuleKind.FORECAST_OVERRUN):
         if scope.kind not in _TRAFFIC_SCOPES:
             raise AlertConfigError(f"{kind} rules support global/project/key/user/model scopes")

@@ -203,6 +203,23 @@ def _recorder_health(rule: Rule, m: Measurements, now: datetime) -> list[Alert]:
     return out
 
 
+def _key_revoked(rule: Rule, m: Measurements, now: datetime) -> list[Alert]:
+    """One alert per server-held upstream key the upstream refused (named by its last four)."""
+    out = []
+    window = rule.params["window"]
+    for (upstream, last4), n in sorted(m.refused_keys.items()):
+        tries = "1 try" if n == 1 else f"{n} tries"
+        text = (
+            f"Upstream {upstream!r} refused the server's key …{last4} ({tries}"
+            f" answered 401/403 over the last {window}): the gateway took it out of rotation and "
+            "retried with its other keys. Replace it in SPENDSCOPE_UPSTREAM_KEYS and reload (see "
+            "docs/operators.md, 'Rotating upstream keys')."
+        )
+        details = {"upstream": upstream, "key": f"…{last4}", "refused": n}
+        out.append(Alert(rule.id, rule.name, rule.kind, _key(rule, upstream, last4), text, details))
+    return out
+
+
 _EVALUATORS: dict[RuleKind, Callable[[Rule, Measurements, datetime], list[Alert]]] = {
     RuleKind.RECONCILIATION_DRIFT: reconcile_rules.drift,
     RuleKind.UNMETERED_SPEND: reconcile_rules.unmetered,
@@ -215,6 +232,7 @@ _EVALUATORS: dict[RuleKind, Callable[[Rule, Measurements, datetime], list[Alert]
     RuleKind.RECORDER_HEALTH: _recorder_health,
     RuleKind.SPEND_ANOMALY: spend_anomaly,
     RuleKind.BUDGET_EXHAUSTION: _budget_exhaustion,
+    RuleKind.UPSTREAM_KEY_REVOKED: _key_revoked,
 }
 
 

@@ -31,6 +31,7 @@ class RuleKind(StrEnum):
     BUDGET_EXHAUSTION = "budget_exhaustion"  # at today's rate a budget runs out well before its end
     RECONCILIATION_DRIFT = "reconciliation_drift"  # OpenAI's bill differs from the record
     UNMETERED_SPEND = "unmetered_spend"  # billed spend under keys the gateway never used
+    UPSTREAM_KEY_REVOKED = "upstream_key_revoked"  # the upstream refused a server-held key
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +80,8 @@ class Measurements:
     findings: tuple[Finding, ...] = ()  # members whose recent spend is unusual
     rates: Mapping[str, Decimal] = field(default_factory=dict)  # budget → recent USD per hour
     reconciliation: Reconciliation | None = None  # the stored bill against the record
+    # (upstream, key's last four) → tries the upstream refused with 401/403 in the window
+    refused_keys: Mapping[tuple[str, str], int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ _DOMAINS: tuple[str, ...] = (
     "collector.cli.pricing",
     "collector.cli.mock_upstream",
     "collector.cli.keys",
+    "collector.cli.upstream_keys",
     "collector.cli.batches",
     "collector.cli.logs",
     "collector.cli.budgets",

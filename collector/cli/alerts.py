@@ -33,7 +33,8 @@ def _param(text: str) -> tuple[str, Any]:
 
 _KIND_HELP = (
     "budget_threshold | forecast_overrun | slo_burn_rate | error_rate | latency_p95 | "
-    "unpriced_traffic | recorder_health | spend_anomaly | budget_exhaustion"
+    "unpriced_traffic | recorder_health | spend_anomaly | budget_exhaustion | "
+    "upstream_key_revoked"
 )
 _SCOPE_HELP = "global | project:NAME | key:PREFIX | user:ID | model:NAME | tag:K=V"
 

@@ -205,6 +205,9 @@ class GatewayFile(Base):
     __table_args__ = (Index("ix_gateway_files_project_created", "project_id", "created_at"),)
 
 
+REFUSED_TRIES = "http_status IN (401, 403)"
+
+
 class Attempt(Base):
     """One upstream try of a request (retries and fallbacks each add one)."""
 
@@ -225,6 +228,13 @@ class Attempt(Base):
     cost_usd: Mapped[Decimal | None]
     # who served this try (migration 0025)
     provider: Mapped[str] = mapped_column(String(20), default="openai", server_default="openai")
+    upstream_key_last4: Mapped[str | None] = mapped_column(String(4))  # the key's last 4 only
+
+    # tries the upstream refused (401/403): a few rows, read often (migration 0026)
+    __table_args__ = (
+        Index("ix_attempts_refused_started", "started_at",
+              sqlite_where=text(REFUSED_TRIES), postgresql_where=text(REFUSED_TRIES)),
+    )  # fmt: skip
 
 
 class Budget(Base):

@@ -44,7 +44,7 @@ from collector.budgets import (
     update_budget,
 )
 from collector.db import session_scope
-from collector.errors import GatewayError, NotFound
+from collector.errors import GatewayError, NotFound, SettingsError
 from collector.gateway._auth import AdminDep, ViewerDep
 from collector.keys import MAX_LIMIT, KeyInfo, create_key, list_keys, revoke_key
 from collector.settings import Settings
@@ -273,6 +273,20 @@ def alert_events(
     ]  # fmt: skip
 
 
+# --- upstream keys ---------------------------------------------------------------------------
+# async: they run on the event loop that uses the keyrings (never from the threadpool)
+@router.get("/upstream-keys")
+async def upstream_keys_list(_: AdminDep, request: Request) -> list[dict[str, Any]]:
+    """This process's upstream keys (``…last4``, weight, active/revoked)."""
+    return list(request.app.state.runtime.upstreams.key_states())
+
+
+@router.post("/upstream-keys/reload")
+async def upstream_keys_reload(_: AdminDep, request: Request) -> list[dict[str, Any]]:
+    """Re-read the key settings now, as SIGHUP does (400 with the reason when invalid)."""
+    return list(request.app.state.runtime.reload_upstream_keys())
+
+
 # --- errors ----------------------------------------------------------------------------------
 def _error(status: int, message: str, *, param: str | None = None, code: str | None = None,
            headers: dict[str, str] | None = None) -> JSONResponse:  # fmt: skip
@@ -311,5 +325,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(GatewayError, _gateway_error)
     app.add_exception_handler(BudgetConfigError, _config_error)
     app.add_exception_handler(AlertConfigError, _config_error)
+    app.add_exception_handler(SettingsError, _config_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -5,7 +5,9 @@ backoff with full jitter (or the server's ``retry-after-ms``/``Retry-After``), u
 ``max_attempts`` per model; then the fallback chain's next model gets its own tries. Only
 answers that are complete before the client sees a byte are retried: JSON and error bodies
 are read here (a body cut mid-way is a connection error, retried); a 2xx stream (SSE or
-binary) is handed to the relay open, and from then on is never retried.
+binary) is handed to the relay open, and from then on is never retried. Each try takes the
+upstream's next key (``_keyring``); a key refused with 401/403 leaves the rotation and the try
+is repeated at once with another key, without counting against ``max_attempts``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from multidict import CIMultiDictProxy
 
 from collector.gateway._exchange import Exchange
 from collector.gateway._intake import Call
+from collector.gateway._keyring import REVOKING_STATUS, UpstreamKey
 from collector.gateway._upstream import (
     RETRYABLE_STATUS,
     Upstream,
@@ -80,11 +83,11 @@ class Forwarder:
         last: Reply | Failure = Failure(False, "no upstream try was made")
         for model in self.table.models_to_try(call.model):
             upstream = self.table.for_model(model)
-            headers = upstream_headers(client_headers, upstream)
+            headers = upstream_headers(client_headers, upstream, with_key=False)
             url = upstream.url(call.path, call.query)
             payload = call.payload_for(model)
             for n in range(1, s.max_attempts + 1):
-                last = await self._try(call, url, headers, payload, model, upstream, ex)
+                last = await self._try_keys(call, url, headers, payload, model, upstream, ex)
                 if isinstance(last, Reply) and not last.retryable:
                     return last
                 if n < s.max_attempts:
@@ -102,11 +105,37 @@ class Forwarder:
     ) -> Reply | Failure:
         """A body streamed from the client (a file upload): one try, never retried."""
         upstream = self.table.for_model(None)
-        headers = upstream_headers(client_headers, upstream)
+        headers = upstream_headers(client_headers, upstream, with_key=False)
         if length is not None:
             headers.append(("Content-Length", str(length)))
         url = upstream.url(call.path, call.query)
-        return await self._try(call, url, headers, body, None, upstream, ex)
+        key = upstream.keyring.choose()
+        reply = await self._try(call, url, headers, body, model=None, upstream=upstream, ex=ex,
+                                key=key)  # fmt: skip
+        if isinstance(reply, Reply) and key and reply.status in REVOKING_STATUS:
+            upstream.keyring.revoke(key)  # the body is spent: no second try, but the next call
+        return reply
+
+    async def _try_keys(
+        self,
+        call: Call,
+        url: str,
+        headers: list[tuple[str, str]],
+        payload: bytes,
+        model: str | None,
+        upstream: Upstream,
+        ex: Exchange,
+    ) -> Reply | Failure:
+        """One try, repeated with the next key while keys are refused and others remain."""
+        keyring = upstream.keyring
+        for _ in range(len(keyring.keys) or 1):
+            key = keyring.choose()
+            reply = await self._try(call, url, headers, payload, model, upstream, ex, key)
+            if not (isinstance(reply, Reply) and key and reply.status in REVOKING_STATUS):
+                return reply
+            if not keyring.revoke(key):
+                return reply  # every key refused: the client gets the refusal, as with one key
+        return reply
 
     async def _try(
         self,
@@ -117,8 +146,12 @@ class Forwarder:
         model: str | None,
         upstream: Upstream,
         ex: Exchange,
+        key: UpstreamKey | None,
     ) -> Reply | Failure:
         attempt = _new_attempt(ex, model, upstream)
+        if key is not None:
+            headers = [*headers, ("authorization", key.authorization)]
+            attempt.upstream_key_last4 = key.last4
         t0 = time.perf_counter()
         try:
             response = await self.session.request(

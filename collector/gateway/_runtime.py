@@ -18,8 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 from sqlalchemy import Engine
@@ -43,11 +44,15 @@ from collector.pricing import PriceOverride, load_overrides
 from collector.ratelimit import make_limiter
 from collector.reconcile import DailyReconciler
 from collector.recorder import Recorder, RecorderConfig, UsageEvent, WriterProcess
-from collector.settings import Settings
+from collector.settings import Settings, load_settings
+from collector.upstream_key_usage import refused_since
 
 log = logging.getLogger(__name__)
 OVERRIDES_REFRESH_S = 60.0
 SWEEP_INTERVAL_S = 60.0
+KEY_SYNC_S = 10.0  # how soon a key refused in another process leaves this one's rotation
+KEY_SYNC_FIRST = timedelta(hours=1)  # a process starting reads this far back, then only
+KEY_SYNC_LOOKBACK = timedelta(seconds=45)  # the recent record (a poll + the recorder's lag)
 
 
 class Runtime:
@@ -72,6 +77,7 @@ class Runtime:
         self._forwarder: Forwarder | None = None
         self._owners: Owners | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._keys_synced = False  # read the record of refused upstream keys once already
 
     # --- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -102,9 +108,12 @@ class Runtime:
         self.cache.open()
         await self.refresh_overrides()
         self._tasks.append(asyncio.create_task(self._refresh_loop(), name="gateway-overrides"))
+        self._tasks.append(asyncio.create_task(self._key_sync_loop(), name="upstream-key-sync"))
         self._start_guards(self._engine)
         if s.record_requests:
             self._start_batches(self._engine, session)
+        with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):  # main thread only
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._reload_on_signal)
 
     def _start_batches(self, engine: Engine, session: aiohttp.ClientSession) -> None:
         """The Batch API poller: each ended job's lines become requests (see BatchPoller)."""
@@ -140,9 +149,25 @@ class Runtime:
         if s.retention_days is not None:  # one process per interval applies it
             self._tasks.append(asyncio.create_task(maintain_forever(engine, s), name="retention"))
 
+    def reload_upstream_keys(self) -> list[dict[str, str | int]]:
+        """Re-read the settings (environment and ``.env``) and replace every upstream's keys
+        (all or none: a bad value raises ``SettingsError`` and the keys in use stay)."""
+        self.upstreams.reload_keys(load_settings())
+        states = self.upstreams.key_states()
+        log.warning("gateway: upstream keys reloaded: %d key(s)", len(states))
+        return states
+
+    def _reload_on_signal(self) -> None:
+        try:
+            self.reload_upstream_keys()
+        except Exception as exc:  # a bad edit must not stop the gateway: keep the keys in use
+            log.error("gateway: upstream keys not reloaded: %s", exc)
+
     async def stop(self) -> None:
         """Stop taking work: close the upstream pool, drain the recorder, book the queued
         settles, dispose the engine."""
+        with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -244,6 +269,30 @@ class Runtime:
         while True:
             await asyncio.sleep(OVERRIDES_REFRESH_S)
             await self.refresh_overrides()
+
+    async def sync_upstream_keys(self) -> int:
+        """Take out of rotation the keys other processes' tries found refused (the record
+        every process writes is what they share); returns how many were taken out here."""
+        upstreams = self.upstreams.all()
+        if not any(len(u.keyring.keys) > 1 for u in upstreams):
+            return 0  # one key per upstream: nothing to rotate to, nothing to read
+        back = KEY_SYNC_LOOKBACK if self._keys_synced else KEY_SYNC_FIRST
+        refused = await asyncio.to_thread(refused_since, self.engine, datetime.now(UTC) - back)
+        self._keys_synced = True
+        names = {u.name for u in upstreams}
+        taken = 0
+        for (name, last4), at in refused.items():
+            if name in names and self.upstreams.named(name).keyring.learn(last4, at):
+                taken += 1
+        return taken
+
+    async def _key_sync_loop(self) -> None:
+        while True:
+            await asyncio.sleep(KEY_SYNC_S)
+            try:
+                await self.sync_upstream_keys()
+            except Exception as exc:
+                log.warning("gateway: upstream key states not read: %s", exc)
 
     async def _sweep_loop(self) -> None:
         """Release expired holds (of processes that died before settling) now and then."""

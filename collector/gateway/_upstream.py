@@ -3,7 +3,8 @@
 Pure values built once from settings: the table of named upstreams (``default`` is
 ``upstream_base_url``), the model → upstream routes (glob patterns, first match wins), the
 fallback chains, and the retry policy (exponential backoff with full jitter, honouring
-``retry-after-ms`` and ``Retry-After``).
+``retry-after-ms`` and ``Retry-After``). Each upstream's keys are a :class:`Keyring`
+(``_keyring``), replaced in place when the key settings are reloaded.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from collector.errors import SettingsError
+from collector.gateway._keyring import Keyring, UpstreamKey, keys_by_upstream
 from collector.providers import OPENAI, providers_of
 from collector.settings import Settings
 
@@ -48,13 +50,19 @@ _DROP_RESPONSE = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class Upstream:
-    """One OpenAI-compatible server: its name (recorded on rows), base URL and auth header."""
+    """One OpenAI-compatible server: its name (recorded on rows), base URL and keys."""
 
     name: str
     base_url: str
-    authorization: str | None
+    keyring: Keyring
     regional: bool = False  # a regional-processing (data residency) endpoint: priced with uplift
     provider: str = OPENAI  # who serves it (collector.providers): recorded, and prices its models
+
+    @property
+    def authorization(self) -> str | None:
+        """The auth header of the next key in turn (None when the upstream has no key)."""
+        key = self.keyring.choose()
+        return key.authorization if key else None
 
     def url(self, path: str, query: bytes) -> str:
         """The upstream URL of a client's ``/v1/...`` path (the base URL already ends in /v1)."""
@@ -67,9 +75,8 @@ class UpstreamTable:
     """Named upstreams and the model → upstream routes, validated when the gateway starts."""
 
     def __init__(self, settings: Settings) -> None:
-        default_key = settings.effective_upstream_api_key
         bases = {DEFAULT_UPSTREAM: settings.upstream_base_url, **settings.upstreams}
-        keys = settings.upstream_keys
+        keys = upstream_keys(list(bases), settings)
         regional = set(settings.regional_upstreams)
         unknown = sorted(regional - set(bases))
         if unknown:
@@ -80,11 +87,7 @@ class UpstreamTable:
         providers = _providers(settings.upstream_providers, bases)
         self._by_name = {
             name: Upstream(
-                name,
-                base.rstrip("/"),
-                _bearer(keys.get(name) or default_key),
-                name in regional,
-                providers[name],
+                name, base.rstrip("/"), Keyring(keys[name]), name in regional, providers[name]
             )
             for name, base in bases.items()
         }
@@ -110,6 +113,25 @@ class UpstreamTable:
                 self._cache[model] = found
         return found
 
+    def reload_keys(self, settings: Settings) -> dict[str, tuple[UpstreamKey, ...]]:
+        """Each upstream's keys from fresh settings (all checked before any is replaced)."""
+        keys = upstream_keys(list(self._by_name), settings)
+        for name, upstream in self._by_name.items():
+            upstream.keyring.replace(keys[name])
+        return keys
+
+    def all(self) -> tuple[Upstream, ...]:
+        return tuple(self._by_name.values())
+
+    def key_states(self) -> list[dict[str, str | int]]:
+        """Each upstream's keys as this process uses them: ``…last4``, weight, state."""
+        return [
+            {"upstream": name, "key": key.label, "weight": key.weight,
+             "state": "revoked" if upstream.keyring.is_revoked(key) else "active"}
+            for name, upstream in sorted(self._by_name.items())
+            for key in upstream.keyring.keys
+        ]  # fmt: skip
+
     def named(self, name: str | None) -> Upstream:
         """The upstream of that name (a Batch API job's), else the default one."""
         return self._by_name.get(name or DEFAULT_UPSTREAM) or self._by_name[DEFAULT_UPSTREAM]
@@ -130,14 +152,15 @@ def _providers(configured: Mapping[str, str], bases: Mapping[str, str]) -> dict[
         raise SettingsError(f"invalid setting SPENDSCOPE_UPSTREAM_PROVIDERS: {exc}") from None
 
 
-def _bearer(key: str | None) -> str | None:
-    return f"Bearer {key}" if key else None
+def upstream_keys(names: list[str], settings: Settings) -> dict[str, tuple[UpstreamKey, ...]]:
+    """The keys of each named upstream (``_keyring.keys_by_upstream``) from settings."""
+    return keys_by_upstream(names, settings.upstream_keys, settings.effective_upstream_api_key)
 
 
 def upstream_headers(
-    client_headers: Iterable[tuple[bytes, bytes]], upstream: Upstream
+    client_headers: Iterable[tuple[bytes, bytes]], upstream: Upstream, *, with_key: bool = True
 ) -> list[tuple[str, str]]:
-    """The client's headers minus hop-by-hop/auth/ours, plus the server-held upstream key."""
+    """The client's headers minus hop-by-hop/auth/ours, plus (``with_key``) the next key."""
     names = _REQUEST_NAMES
     out = []
     for raw_name, raw_value in client_headers:
@@ -146,8 +169,8 @@ def upstream_headers(
             name = _remember(names, raw_name, _DROP_REQUEST, text=True)
         if name is not None:
             out.append((name, raw_value.decode("latin-1")))
-    if upstream.authorization:
-        out.append(("authorization", upstream.authorization))
+    if with_key and (authorization := upstream.authorization):
+        out.append(("authorization", authorization))
     return out
 
 

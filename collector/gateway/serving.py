@@ -6,14 +6,19 @@
 The process id stays the same, so whatever started ``spendscope serve`` still supervises it.
 Workers are separate processes built by the import-string factory
 ``collector.gateway.serving:gateway_app``; each reads the same ``SPENDSCOPE_*`` settings.
+SIGHUP re-reads the upstream key settings in every worker: one worker handles it itself; with
+several, the supervisor passes it on to each (uvicorn's own answer, replacing the workers one
+by one, waits for each old worker's connections to close, which a busy gateway never does).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
+import os
 import signal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -52,19 +57,25 @@ def main(args: list[str] | None = None) -> None:
     # this handler in place that re-raise ends the process with status 0, as a clean stop should.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _exit_cleanly)
-    uvicorn.run(
-        FACTORY,
-        factory=True,
-        host=opts.host,
-        port=opts.port,
-        workers=opts.workers,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        log_level=opts.log_level,
-        access_log=False,
-        server_header=False,
-    )
+    options: dict[str, Any] = {
+        "factory": True, "host": opts.host, "port": opts.port, "workers": opts.workers,
+        "loop": "uvloop", "http": "httptools", "lifespan": "on", "log_level": opts.log_level,
+        "access_log": False, "server_header": False,
+    }  # fmt: skip
+    if opts.workers <= 1:
+        uvicorn.run(FACTORY, **options)
+        return
+    from uvicorn.supervisors import Multiprocess
+
+    class Supervisor(Multiprocess):
+        def handle_hup(self) -> None:
+            for process in self.processes:
+                if process.pid is not None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(process.pid, signal.SIGHUP)
+
+    config = uvicorn.Config(FACTORY, **options)
+    Supervisor(config, sockets=[config.bind_socket()]).run()
 
 
 def gateway_app() -> FastAPI:

@@ -9,7 +9,9 @@ families with OpenAI's 404 ``model_not_found``. Every ``/v1`` response carries `
 
 Auth: ``Authorization: Bearer <non-empty>`` or 401 in OpenAI's error shape;
 ``MockConfig.require_key`` (CLI ``--require-key``) demands one exact key (401
-``invalid_api_key`` otherwise) — so a test can prove a gateway sends its own key.
+``invalid_api_key`` otherwise) — so a test can prove a gateway sends its own key;
+``MockConfig.accept_keys`` accepts a set of them, and ``PUT /_mock/keys`` (``{"keys": [...]}``)
+replaces that set while serving — so a test can revoke an upstream key under load.
 
 Request headers (all optional; they override the ``MockConfig`` defaults for one request):
 

@@ -84,6 +84,7 @@ def create_app(config: MockConfig) -> web.Application:
     app.router.add_get("/_mock/scenarios/{scenario}", _scenario_attempts)
     app.router.add_get("/_mock/realtime/{session}", realtime_close)
     app.router.add_post("/_mock/ledger", book_history)
+    app.router.add_put("/_mock/keys", _accept_keys)
     app.router.add_route("*", "/v1/{tail:.*}", _not_found)
     return app
 
@@ -93,6 +94,19 @@ async def _scenario_attempts(request: web.Request) -> web.Response:
     scenario = request.match_info["scenario"]
     attempts = request.app[STATE].planner.attempts.get(scenario, 0)
     return web.json_response({"scenario": scenario, "attempts": attempts})
+
+
+async def _accept_keys(request: web.Request) -> web.Response:
+    """Replace the accepted API keys (``{"keys": [...]}``; null: any): revokes the others."""
+    try:
+        keys = (await request.json())["keys"]
+    except (ValueError, KeyError, TypeError):
+        return web.json_response({"error": 'expected {"keys": [key, ...] | null}'}, status=400)
+    if keys is not None and not (isinstance(keys, list) and all(isinstance(k, str) and k
+                                                                for k in keys)):  # fmt: skip
+        return web.json_response({"error": "keys must be non-empty strings"}, status=400)
+    request.app[STATE].keys = None if keys is None else frozenset(keys)
+    return web.json_response({"accepted": None if keys is None else len(keys)})
 
 
 async def _close_files(files: FileStore) -> None:

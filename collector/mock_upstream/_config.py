@@ -31,6 +31,7 @@ class MockConfig:
     seed: int = 0
     scenario: Scenario | None = None
     require_key: str | None = None
+    accept_keys: tuple[str, ...] = ()  # with require_key: the keys accepted (401 for others)
     timeout_fault_s: float = 30.0
     retry_after_s: float = 0.1
     output_tokens: int | None = None
@@ -59,6 +60,7 @@ class MockConfig:
             "tpm_limit must be >= 1": self.tpm_limit >= 1,
             "batch_step_s must be >= 0": self.batch_step_s >= 0,
             "require_key must be non-empty": self.require_key is None or bool(self.require_key),
+            "accept_keys must be non-empty": all(self.accept_keys),
             "admin_faults must be ok, 429, 500, 503, 401 or malformed": all(
                 f in ("ok", "429", "500", "503", "401", "malformed") for f in self.admin_faults
             ),
@@ -69,3 +71,9 @@ class MockConfig:
         for message, ok in checks.items():
             if not ok:
                 raise ValueError(message)
+
+    @property
+    def keys(self) -> frozenset[str] | None:
+        """The API keys accepted (None: any non-empty bearer)."""
+        wanted = (*self.accept_keys, *([self.require_key] if self.require_key else []))
+        return frozenset(wanted) if wanted else None

@@ -186,7 +186,7 @@ def _auth_error(request: web.Request, state: MockState) -> web.Response | None:
     key = key.strip()
     if scheme.lower() != "bearer" or not key:
         return _error(401, _NO_KEY, "invalid_request_error")
-    if state.config.require_key is not None and key != state.config.require_key:
+    if state.keys is not None and key not in state.keys:
         masked = f"{key[:3]}{'*' * 8}{key[-4:]}" if len(key) > 8 else "*" * len(key)
         message = (
             f"Incorrect API key provided: {masked}. You can find your API key at "

@@ -118,10 +118,10 @@ async def realtime(request: web.Request) -> web.StreamResponse:
     """Upgrade, greet with ``session.created``, then answer client events until close."""
     ctx = ctx_of(request)
     offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")]
-    required = ctx.state.config.require_key
+    accepted = ctx.state.keys
     for protocol in offered:
         key = protocol.removeprefix(KEY_PROTOCOL)
-        if key != protocol and required is not None and key != required:
+        if key != protocol and accepted is not None and key not in accepted:
             raise ApiError(401, "Incorrect API key provided in the WebSocket subprotocol.",
                            code="invalid_api_key")  # fmt: skip
     protocols = tuple(p for p in offered if p == "realtime")

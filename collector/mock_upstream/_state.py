@@ -70,8 +70,11 @@ class MockState:
     realtime_closes: OrderedDict[str, int | None] = field(default_factory=OrderedDict)
     _prefix: str = field(default_factory=lambda: os.urandom(4).hex())
     _counter: int = 0
+    # the keys accepted now (None: any); ``PUT /_mock/keys`` replaces them (a key revoked)
+    keys: frozenset[str] | None = field(init=False)
 
     def __post_init__(self) -> None:
+        self.keys = self.config.keys
         self.planner = FaultPlanner(self.config.scenario, self.config.seed)
         self.bank = TextBank(self.config.seed)
         self.window = RateWindow(self.config.rpm_limit, self.config.tpm_limit)

@@ -61,7 +61,7 @@ def _attempt_values(request_id: str, a: AttemptEvent) -> tuple[Any, ...]:
     return (
         request_id, a.attempt_no, a.started_at, a.duration_ms, a.model, a.upstream,
         a.http_status, a.error_type, a.error_message, a.prompt_tokens, a.completion_tokens,
-        a.cost_usd, a.provider,
+        a.cost_usd, a.provider, a.upstream_key_last4,
     )  # fmt: skip
 
 

@@ -76,6 +76,7 @@ class AttemptEvent:
     completion_tokens: int = 0
     cost_usd: Decimal | None = None
     provider: str = "openai"  # who served this try (collector.providers; migration 0025)
+    upstream_key_last4: str | None = None  # which server-held key the try used (never more)
 
 
 @dataclass(slots=True)
