@@ -286,10 +286,12 @@ class Settings(StorageSettings):
         description="Base URL of OpenAI's organization (admin) APIs; the reconciliation talks to "
         "it directly, never through the gateway.",
     )
-    openai_key_ids: dict[str, str] = Field(
+    openai_key_ids: dict[str, str | list[str]] = Field(
         default_factory=dict,
         description="OpenAI API key ids (key_…) of the gateway's upstream keys, JSON {upstream: "
-        "key id} ('default' is upstream_base_url). Spend under any other key is unmetered.",
+        "key id} or {upstream: [key id, ...]} for an upstream with several keys "
+        "(upstream_keys) ('default' is upstream_base_url). Spend under any other key is "
+        "unmetered.",
     )
     openai_project_ids: list[str] = Field(
         default_factory=list,

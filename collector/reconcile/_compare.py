@@ -70,11 +70,11 @@ def days_of(start: date, end: date) -> list[date]:
     return [start + timedelta(days=n) for n in range((end - start).days + 1)]
 
 
-def _bill_group(item: BillItem, group_by: GroupBy) -> str:
+def _bill_group(item: BillItem, group_by: GroupBy, owners: Ownership) -> str:
     if group_by is GroupBy.PROJECT:
         return item.project_id
     if group_by is GroupBy.API_KEY:
-        return item.api_key_id
+        return owners.key_label(item.api_key_id)
     return item.model
 
 
@@ -88,11 +88,11 @@ def _metered_group(
 ) -> str:
     if group_by is GroupBy.MODEL:
         return line.model
-    key = owners.key_ids.get(line.upstream, "")
     if group_by is GroupBy.API_KEY:
-        return key
-    if key in projects:
-        return projects[key]
+        return owners.label(line.upstream)
+    for key in owners.ids(line.upstream):
+        if key in projects:
+            return projects[key]
     only = sorted(owners.project_ids)
     return only[0] if len(only) == 1 else ""
 
@@ -167,7 +167,7 @@ def _lines(
     for i in own:
         usage = i.source != COSTS
         tokens, requests = (i.tokens, i.requests) if usage else (Tokens(), 0)
-        side = bill[(i.day, _bill_group(i, by))]
+        side = bill[(i.day, _bill_group(i, by, owners))]
         side.add(i.billed_usd, tokens, requests)
         side.units = side.units or i.source in UNIT_SOURCES
     projects = key_projects(own)

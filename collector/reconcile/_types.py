@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -91,20 +91,38 @@ class MeteredLine:
 class Ownership:
     """Which OpenAI keys and projects are the gateway's own (the rest is unmetered spend).
 
-    ``key_ids`` maps the gateway's upstream names to OpenAI API key ids. With neither keys nor
-    projects known, every bill line counts as the gateway's and nothing is called unmetered.
+    ``key_ids`` maps the gateway's upstream names to OpenAI API key ids: one, or several when the
+    upstream rotates keys (every one listed is the gateway's). With neither keys nor projects
+    known, every bill line counts as the gateway's and nothing is called unmetered.
     """
 
-    key_ids: Mapping[str, str] = field(default_factory=dict)
+    key_ids: Mapping[str, str | Sequence[str]] = field(default_factory=dict)
     project_ids: frozenset[str] = frozenset()
 
     @property
     def known(self) -> bool:
         return bool(self.key_ids) or bool(self.project_ids)
 
+    def ids(self, upstream: str) -> tuple[str, ...]:
+        """The OpenAI key ids of one upstream (none when it is not configured)."""
+        ids = self.key_ids.get(upstream, ())
+        return (ids,) if isinstance(ids, str) else tuple(ids)
+
+    def label(self, upstream: str) -> str:
+        """An upstream's group when grouping by key: its key id, or its ids joined by ``+``
+        (the metered record cannot tell an upstream's rotated keys apart)."""
+        return "+".join(self.ids(upstream))
+
+    def key_label(self, api_key_id: str) -> str:
+        """The group of a bill line's key: its upstream's label, or the key id itself."""
+        for upstream in self.key_ids:
+            if api_key_id in self.ids(upstream):
+                return self.label(upstream)
+        return api_key_id
+
     def owns(self, api_key_id: str, project_id: str) -> bool:
         if self.key_ids:
-            return api_key_id in self.key_ids.values()
+            return any(api_key_id in self.ids(u) for u in self.key_ids)
         if self.project_ids:
             return project_id in self.project_ids
         return True

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
+import pytest
+
 from collector.reconcile import (
     BillItem,
     GroupBy,
@@ -12,8 +14,10 @@ from collector.reconcile import (
     MeteredLine,
     Ownership,
     Tokens,
+    ownership,
     reconcile,
 )
+from collector.settings import load_settings
 
 DAY = date(2026, 11, 3)
 OURS = Ownership({"default": "key_gw"})
@@ -73,3 +77,22 @@ def test_lines_with_nothing_on_either_side_are_left_out() -> None:
     refused = MeteredLine(DAY, "gtp-4o-mini", "default", Decimal(0), Tokens(), 0)
     rec = reconcile(DAY, DAY, [], [refused], OURS)
     assert rec.lines == () and rec.totals.coverage is None
+
+
+def test_every_key_id_of_a_rotating_upstream_is_the_gateways() -> None:
+    t = Tokens(10, 0, 5)
+    bill = _bill("1", t) + _bill("0.5", t, key="key_gw2") + _bill("0.25", t, key="key_other")
+    both = Ownership({"default": ["key_gw", "key_gw2"]})
+    rec = reconcile(DAY, DAY, bill, [_meter("1.5", Tokens(20, 0, 10))], both)
+    assert [(u.api_key_id, u.billed_usd) for u in rec.unmetered] == [("key_other", Decimal("0.25"))]
+    assert rec.totals.unmetered_usd == Decimal("0.25") and rec.totals.difference_usd == 0
+    by_key = reconcile(DAY, DAY, bill, [_meter("1.5", Tokens(20, 0, 10))], both, GroupBy.API_KEY)
+    assert [(x.group, x.kind) for x in by_key.lines] == [("key_gw+key_gw2", LineKind.MATCH)]
+
+
+def test_openai_key_ids_setting_takes_one_id_or_a_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    raw = '{"default": ["key_a", "key_b"], "azure": "key_c"}'
+    monkeypatch.setenv("SPENDSCOPE_OPENAI_KEY_IDS", raw)
+    owners = ownership(load_settings())
+    assert owners.ids("default") == ("key_a", "key_b") and owners.ids("azure") == ("key_c",)
+    assert owners.owns("key_b", "") and not owners.owns("key_d", "")
