@@ -2,8 +2,9 @@
 
 The body is the upstream's JSON, or the upstream's SSE stream (with its usage chunk; a hit
 for a client that did not ask for usage has it stripped on replay). The header keeps what
-a hit records: the original request's id, the model that served it and its exact cost,
-which is what each hit saves.
+a hit records: the original request's id, the model, upstream and provider that served it
+and its exact cost, which is what each hit saves. Entries stored before the provider was kept
+read as ``openai`` (the only provider then) with no upstream.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 import orjson
+
+from collector.providers import OPENAI
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +25,8 @@ class CachedAnswer:
     stream: bool
     content_type: str
     body: bytes
+    upstream: str | None = None
+    provider: str = OPENAI
 
 
 class Capture:
@@ -56,6 +61,8 @@ def encode_answer(answer: CachedAnswer) -> bytes:
         "cost_usd": str(answer.cost_usd),
         "stream": answer.stream,
         "content_type": answer.content_type,
+        "upstream": answer.upstream,
+        "provider": answer.provider,
     }
     return orjson.dumps(head) + b"\n" + answer.body
 
@@ -74,6 +81,12 @@ def decode_answer(data: bytes) -> CachedAnswer | None:
             stream=head["stream"] is True,
             content_type=str(head["content_type"]),
             body=body,
+            upstream=_text(head.get("upstream")),
+            provider=_text(head.get("provider")) or OPENAI,
         )
-    except (orjson.JSONDecodeError, KeyError, TypeError, InvalidOperation):
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError, InvalidOperation):
         return None
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None

@@ -4,7 +4,8 @@ a cacheable answer (``collector.cache`` holds the keys, entries and stores).
 A hit is answered in the shape it was cached in (JSON whole; SSE replayed, its usage chunk
 stripped unless the client asked for usage), marked ``x-spendscope-cache: hit``, and
 recorded as a request of its own: outcome ``cache_hit``, cost $0 ``computed`` (price
-``cache:hit``), ``saved_usd`` the cost of the answer it replayed. Only a complete, priced
+``cache:hit``), ``saved_usd`` the cost of the answer it replayed, and the upstream and
+provider that served that answer. Only a complete, priced
 (``computed``) success is kept, so every hit saves an exact amount.
 """
 
@@ -36,6 +37,7 @@ from collector.gateway._forward import Failure, Reply
 from collector.gateway._intake import Call
 from collector.gateway._relay import Send, _finish, _ours, send_error
 from collector.gateway._sse import StreamObserver
+from collector.providers import OPENAI
 from collector.settings import Settings
 from collector.usage import Cost, CostSource, Outcome
 
@@ -139,7 +141,10 @@ class ResponseCache:
             return
         if len(body) > self.settings.cache_max_entry_bytes:
             return
-        answer = CachedAnswer(ex.id, ex.model_served, cost, call.stream, content_type, body)
+        answer = CachedAnswer(
+            ex.id, ex.model_served, cost, call.stream, content_type, body,
+            upstream=ex.upstream, provider=ex.provider or OPENAI,
+        )  # fmt: skip
         try:
             await store.set(key, encode_answer(answer), self.settings.cache_ttl_s)
         except Exception:
@@ -157,6 +162,7 @@ async def _replay(send: Send, ex: Exchange, call: Call, answer: CachedAnswer) ->
     """The cached answer, recorded as a ``cache_hit`` that saved the original's cost."""
     ex.outcome, ex.http_status, ex.answered = Outcome.CACHE_HIT, 200, True
     ex.model_served, ex.cost = answer.model, _HIT_COST
+    ex.upstream, ex.provider = answer.upstream, answer.provider
     ex.cache_hit, ex.saved_usd = True, answer.cost_usd
     body = answer.body
     if answer.stream:

@@ -105,6 +105,15 @@ def test_an_entry_round_trips_exactly_and_garbage_is_a_miss() -> None:
     assert decode_answer(b"no header line") is None
     assert decode_answer(b'{"request_id": "x"}\nbody') is None
     assert decode_answer(b"{not json\nbody") is None
+    claude = CachedAnswer("01ABD", "claude-sonnet-4-5", Decimal("0.01"), False, "application/json",
+                          b"{}", upstream="claude", provider="anthropic")  # fmt: skip
+    assert decode_answer(encode_answer(claude)) == claude
+
+
+def test_an_entry_stored_before_the_provider_was_kept_reads_as_openai() -> None:
+    head = b'{"request_id": "01ABC", "model": "gpt-4o", "cost_usd": "0.5", "stream": false, '
+    old = decode_answer(head + b'"content_type": "application/json"}\n{}')
+    assert old is not None and (old.provider, old.upstream) == ("openai", None)
 
 
 def test_a_capture_keeps_a_stream_only_while_it_fits() -> None:

@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import select
 
 from collector.db import ApiKey, session_scope
-from tests.gateway._support import Gateway, GatewayFactory
+from collector.mock_upstream import MockConfig, run_in_thread
+from tests.gateway._support import UPSTREAM_KEY, Gateway, GatewayFactory
 from tests.support.redis_server import REDIS_URL, require_redis
 
 MESSAGES: Any = [{"role": "user", "content": "What is the capital of France?"}]
@@ -222,3 +223,25 @@ def test_answers_over_the_entry_bound_are_not_cached(make_gateway: GatewayFactor
     assert raw.headers.get("x-spendscope-cache") is None
     assert streamed.headers.get("x-spendscope-cache") is None
     assert [r.outcome for r in gateway.requests()] == ["success"] * 4
+
+
+def test_a_hit_records_the_provider_and_upstream_that_served_the_answer(
+    make_gateway: GatewayFactory,
+) -> None:
+    with run_in_thread(MockConfig(require_key=UPSTREAM_KEY, provider="anthropic")) as claude:
+        gateway = _cached(
+            make_gateway,
+            upstreams={"claude": claude},
+            upstream_routes={"claude-*": "claude"},
+            upstream_providers={"claude": "anthropic"},
+        )
+        client = gateway.client(gateway.key(project="acme"))
+        for _ in range(2):
+            raw = client.chat.completions.with_raw_response.create(
+                model="claude-sonnet-4-5", messages=MESSAGES, temperature=0
+            )
+        assert raw.headers["x-spendscope-cache"] == "hit"
+    original, hit = gateway.requests()
+    assert (original.provider, original.upstream) == ("anthropic", "claude")
+    assert (hit.outcome, hit.provider, hit.upstream) == ("cache_hit", "anthropic", "claude")
+    assert hit.saved_usd == original.cost_usd and hit.attempt_count == 0
