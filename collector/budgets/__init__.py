@@ -21,6 +21,7 @@ from collector.budgets._batch import (
 )
 from collector.budgets._bookings import (
     JobTicket,
+    ended_ingest_bookings,
     job_key,
     job_ticket,
     replace_booked,
@@ -101,6 +102,7 @@ __all__ = [
     "counter_window",
     "create_budget",
     "delete_budget",
+    "ended_ingest_bookings",
     "evaluate",
     "exhaustion_at",
     "forecast",

@@ -27,7 +27,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, and_, delete, or_, select, update
+from sqlalchemy import Connection, Delete, Engine, and_, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from collector.budgets._counters import begin_write
@@ -66,15 +66,19 @@ def clean_ended(engine: Engine, budgets: Sequence[BudgetSpec], now: datetime, tz
             if budget.id is None:
                 continue
             start = period_window(budget.period, now, tz).start
-            gone = conn.execute(
-                delete(_B).where(
-                    _B.c.budget_id == budget.id,
-                    _B.c.period_start < start,
-                    _B.c.key.startswith(_INGEST, autoescape=True),
-                )
-            )
+            gone = conn.execute(ended_ingest_bookings(budget.id, start))
             deleted += gone.rowcount or 0
     return deleted
+
+
+def ended_ingest_bookings(budget_id: int, before: datetime) -> Delete:
+    """The delete of one budget's reported-call bookings of periods starting before ``before``;
+    it reads the ``(budget_id, period_start)`` index (migration 0027), not the whole table."""
+    return delete(_B).where(
+        _B.c.budget_id == budget_id,
+        _B.c.period_start < before,
+        _B.c.key.startswith(_INGEST, autoescape=True),
+    )
 
 
 def job_key(batch_id: str) -> str:

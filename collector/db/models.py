@@ -338,6 +338,8 @@ class BudgetBooking(Base):
     recorded)."""
 
     __tablename__ = "budget_bookings"
+    # the hourly clean of reported calls' bookings reads one budget's ended periods (0027)
+    __table_args__ = (Index("ix_budget_bookings_budget_period", "budget_id", "period_start"),)
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
     budget_id: Mapped[int] = mapped_column(
         ForeignKey("budgets.id", ondelete="CASCADE"), primary_key=True
