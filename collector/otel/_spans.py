@@ -24,7 +24,7 @@ from opentelemetry.util.types import AttributeValue
 
 from collector.otel._ids import PresetIds, client_parent, span_id_of, trace_id_of
 from collector.requestlog import AttemptRow, RequestWithAttempts
-from collector.usage import ANSWERED_OUTCOMES
+from collector.usage import ANSWERED_OUTCOMES, Outcome
 
 Attributes = dict[str, AttributeValue]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -90,7 +90,8 @@ def request_attributes(row: RequestWithAttempts, upstreams: Mapping[str, str]) -
         "http.response.status_code": row.http_status,
         "url.path": row.endpoint,
         "error.type": _error_type(row.outcome, row.error_type, row.http_status),
-        **_server(row.upstream, upstreams),
+        # a cache hit names the upstream of the answer it replayed, but sent nothing there
+        **({} if row.outcome == Outcome.CACHE_HIT.value else _server(row.upstream, upstreams)),
         "spendscope.request_id": row.id,
         "spendscope.project": row.project,
         "spendscope.api_key_prefix": row.key_prefix,

@@ -19,12 +19,12 @@ TABLE = {
 }
 
 
-def _row(engine: Engine, upstream: str) -> RequestWithAttempts:
+def _row(engine: Engine, upstream: str, outcome: str = "success") -> RequestWithAttempts:
     attempts = [
         AttemptEvent(1, T0, 10.0, upstream="default"),
         AttemptEvent(2, T0, 10.0, upstream=upstream),
     ]
-    event = make_event(upstream=upstream, attempts=attempts)
+    event = make_event(upstream=upstream, attempts=attempts, outcome=outcome)
     assert write_batch(engine, [event]) == 1
     [row] = requests_by_id(engine, [event.id])
     return row
@@ -54,3 +54,10 @@ def test_an_upstream_no_longer_configured_has_no_server_attributes(engine: Engin
     row = _row(engine, "retired")
     assert _server(request_attributes(row, TABLE)) == (None, None)
     assert request_attributes(row, TABLE)["spendscope.upstream"] == "retired"
+
+
+def test_a_cache_hit_names_no_server(engine: Engine) -> None:
+    """A hit keeps the upstream that served the answer it replayed, but sent nothing there."""
+    row = _row(engine, "eu", outcome="cache_hit")
+    assert _server(request_attributes(row, TABLE)) == (None, None)
+    assert request_attributes(row, TABLE)["spendscope.upstream"] == "eu"
