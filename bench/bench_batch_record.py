@@ -7,12 +7,15 @@ from ``bench_batch_ingest.output_file``), on a database migrated before the cloc
 events with ``write_batch``, 1,000 a batch (rows, attempts, every rollup) — the writer's work;
 ``record`` does both, a batch of lines at a time, as a line goes from the file to its row;
 ``recorder`` submits the priced lines to a running ``Recorder`` (journal, queue, writer
-thread) 500 at a time, as the poller does, until all are written.
+thread) 500 at a time, as the poller does, until all are written; ``process`` does the same
+with the gateway's writer process (its default, SPENDSCOPE_RECORDER_PROCESS).
 Two ways of pricing, run interleaved in the same repeats so they meet the same host load:
 ``line`` decodes and prices each line alone (``_batch_lines.line_event``), ``chunk`` a run of
 lines together (``line_events``: one cost per distinct model, usage and time).
 Both rates are shown: per wall-second and per CPU-second of the process
-(``resource.getrusage``: user + system, all threads), which a busy shared host bends less.
+(``resource.getrusage``: user + system, all threads, plus the ended writer process of
+``process``), which a busy shared host bends less. ``process`` uses two cores at once, so
+its wall rate may pass its CPU rate.
 The best of R runs is shown with the median. Read the load average printed under the table.
 """
 
@@ -41,7 +44,7 @@ from bench_batch_ingest import _ctx, output_file
 
 from collector.db import make_engine, upgrade_head
 from collector.gateway._batch_lines import line_event, line_events
-from collector.recorder import Recorder, RecorderConfig, UsageEvent, write_batch
+from collector.recorder import Recorder, RecorderConfig, UsageEvent, WriterProcess, write_batch
 
 BATCH = 1000
 HAND_OVER = 500  # lines the poller prices and submits together
@@ -49,8 +52,11 @@ Pricer = Callable[[Sequence[bytes], int], list[UsageEvent]]
 
 
 def cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    """CPU seconds of this process and of its ended children (the writer process)."""
+    own, children = (
+        resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def per_line(lines: Sequence[bytes], first: int) -> list[UsageEvent]:
@@ -86,7 +92,7 @@ def in_runs(pricer: Pricer, lines: list[bytes], size: int) -> list[UsageEvent]:
 def run_once(pricer: Pricer, lines: list[bytes], work: Path) -> dict[str, tuple[float, float]]:
     """CPU and wall seconds of each stage, each on its own freshly migrated SQLite file."""
     out = {"price": timed(lambda: in_runs(pricer, lines, HAND_OVER))}
-    for stage in ("write", "record", "recorder"):
+    for stage in ("write", "record", "recorder", "process"):
         url = f"sqlite:///{work / f'{stage}.db'}"
         upgrade_head(url)
         engine = make_engine(url)
@@ -104,7 +110,10 @@ def _stage(
         return lambda: _write(engine, events)
     if stage == "record":
         return lambda: _record(engine, pricer, lines)
-    return lambda: asyncio.run(through_recorder(pricer, lines, engine, work))
+    if stage == "recorder":
+        return lambda: asyncio.run(through_recorder(pricer, lines, engine, work))
+    url = str(engine.url)  # type: ignore[attr-defined]
+    return lambda: asyncio.run(through_recorder(pricer, lines, engine, work, WriterProcess(url)))
 
 
 def _write(engine: object, events: list[UsageEvent]) -> None:
@@ -117,11 +126,17 @@ def _record(engine: object, pricer: Pricer, lines: list[bytes]) -> None:
         write_batch(engine, pricer(lines[i : i + BATCH], i))  # type: ignore[arg-type]
 
 
-async def through_recorder(pricer: Pricer, lines: list[bytes], engine: object, work: Path) -> None:
-    """Lines priced and handed to a running Recorder (journal, queue, writer thread) 500 at a
-    time, as the poller does, until every row is written."""
+async def through_recorder(
+    pricer: Pricer,
+    lines: list[bytes],
+    engine: object,
+    work: Path,
+    writer: WriterProcess | None = None,
+) -> None:
+    """Lines priced and handed to a running Recorder (journal, queue, writer thread or the
+    gateway's writer process) 500 at a time, as the poller does, until every row is written."""
     config = RecorderConfig(batch_size=BATCH)
-    recorder = Recorder(engine, work / "spool", config)  # type: ignore[arg-type]
+    recorder = Recorder(engine, work / "spool", config, writer)  # type: ignore[arg-type]
     await recorder.start()
     for i in range(0, len(lines), HAND_OVER):
         recorder.submit_many(pricer(lines[i : i + HAND_OVER], i))
@@ -137,6 +152,7 @@ WHAT = {
     "write": "write_batch of the priced events, 1,000 a batch (the writer)",
     "record": "both: file bytes to stored rows",
     "recorder": "priced lines through a running Recorder (journal, queue, writer thread)",
+    "process": "the same, written by the gateway's writer process (its default)",
 }
 
 
