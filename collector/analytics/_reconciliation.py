@@ -51,7 +51,7 @@ def metered_lines(
     stmt = (
         select(r.day, r.model, func.sum(r.cost_usd), func.sum(r.prompt_tokens),
                func.sum(r.cached_tokens), func.sum(r.completion_tokens), ok,
-               func.sum(r.unpriced_requests))
+               func.sum(r.unpriced_requests), func.sum(r.estimated_requests))
         .where(r.day >= day_start(start), r.day < day_start(end + timedelta(days=1)),
                r.outcome != Outcome.BLOCKED.value)
         .group_by(r.day, r.model)
@@ -62,10 +62,11 @@ def metered_lines(
 
 
 def _line(day: date, model: object, upstream: object, sums: Sequence[Any]) -> MeteredLine:
-    cost, p, c, o, n, u = sums
+    cost, p, c, o, n, u, e = sums
     tokens = Tokens(int(p or 0), int(c or 0), int(o or 0))
     usd = ZERO if cost is None else cost
-    return MeteredLine(day, str(model), str(upstream), usd, tokens, int(n or 0), int(u or 0))
+    counts = int(n or 0), int(u or 0), int(e or 0)
+    return MeteredLine(day, str(model), str(upstream), usd, tokens, *counts)
 
 
 def _from_requests(engine: Engine, start: date, end: date) -> list[MeteredLine]:
@@ -74,10 +75,11 @@ def _from_requests(engine: Engine, start: date, end: date) -> list[MeteredLine]:
     upstream = func.coalesce(r.upstream, "default")
     ok = case((r.outcome == Outcome.SUCCESS.value, 1), else_=0)
     unpriced = case((r.cost_source == CostSource.UNPRICED.value, 1), else_=0)
+    estimated = case((r.cost_source == CostSource.ESTIMATED.value, 1), else_=0)
     cols = (
         model, upstream, func.sum(r.cost_usd), func.sum(r.prompt_tokens),
         func.sum(r.cached_tokens), func.sum(r.completion_tokens), func.sum(ok),
-        func.sum(unpriced),
+        func.sum(unpriced), func.sum(estimated),
     )  # fmt: skip
     out: list[MeteredLine] = []
     with engine.connect() as conn:

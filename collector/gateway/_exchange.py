@@ -26,6 +26,7 @@ from collector.errors import GatewayError, PolicyRefusal, PricingError
 from collector.gateway._estimate import bound_prompt, estimate_completion, estimate_prompt
 from collector.gateway._intake import TRACEPARENT, Call, Kind
 from collector.gateway._sse import StreamObserver
+from collector.gateway._unanswered import price_unanswered, with_unanswered
 from collector.keys import Attribution, KeyPrincipal
 from collector.pricing import (
     PriceOverride,
@@ -72,6 +73,7 @@ class Exchange:
     upstream_request_id: str | None = None
     observer: StreamObserver | None = None
     attempts: list[AttemptEvent] = field(default_factory=list)
+    unanswered: list[AttemptEvent] = field(default_factory=list)  # tries upstream may have billed
     cost: Cost = _ZERO
     answered: bool = False  # upstream gave a 2xx answer (so something may be billed)
     responded: bool = False  # our last byte is on its way: a disconnect now is no cancel
@@ -120,7 +122,18 @@ class Exchange:
         self.estimated = True
 
     def settle(self, overrides: Sequence[PriceOverride]) -> None:
-        """Price the usage (if any) and copy it onto the last attempt."""
+        """Price the usage (if any) and copy it onto the last attempt, then add the estimated
+        cost of the tries the upstream may have billed without answering (``_unanswered``)."""
+        self._price_answer(overrides)
+        answer = self.attempts[-1] if self.usage is not None and self.attempts else None
+        tries = [a for a in self.unanswered if a is not answer]
+        if tries:
+            extra = price_unanswered(
+                tries, self.prompt_tokens(), overrides, service_tier=self.service_tier
+            )
+            self.cost = with_unanswered(self.cost, extra, len(tries))
+
+    def _price_answer(self, overrides: Sequence[PriceOverride]) -> None:
         free = free_endpoint_cost(self.call.method, self.call.path) if self.call else None
         if free is not None and self.answered:
             self.cost = free

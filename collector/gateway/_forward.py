@@ -25,6 +25,7 @@ from multidict import CIMultiDictProxy
 from collector.gateway._exchange import Exchange
 from collector.gateway._intake import Call
 from collector.gateway._keyring import REVOKING_STATUS, UpstreamKey
+from collector.gateway._unanswered import may_be_billed
 from collector.gateway._upstream import (
     RETRYABLE_STATUS,
     Upstream,
@@ -158,7 +159,7 @@ class Forwarder:
                 call.method, url, data=payload or None, headers=headers, timeout=self.timeout
             )
         except (TimeoutError, aiohttp.ClientError) as exc:
-            return _failed(attempt, t0, exc)
+            return _failed(ex, attempt, t0, exc)
         attempt.http_status = response.status
         reply = Reply(response.status, response.headers, response.raw_headers, attempt, upstream)
         if response.status < 300 and not _readable(response.headers):
@@ -168,7 +169,7 @@ class Forwarder:
             reply.body = await response.read()
         except (TimeoutError, aiohttp.ClientError) as exc:
             response.close()
-            return _failed(attempt, t0, exc)
+            return _failed(ex, attempt, t0, exc)
         finally:
             response.release()
         attempt.duration_ms = (time.perf_counter() - t0) * 1000
@@ -199,8 +200,10 @@ def _readable(headers: CIMultiDictProxy[str]) -> bool:
     return mime in _READ_WHOLE or (mime.startswith("text/") and mime != "text/event-stream")
 
 
-def _failed(attempt: AttemptEvent, t0: float, exc: BaseException) -> Failure:
+def _failed(ex: Exchange, attempt: AttemptEvent, t0: float, exc: BaseException) -> Failure:
     attempt.duration_ms = (time.perf_counter() - t0) * 1000
+    if may_be_billed(attempt, exc):
+        ex.unanswered.append(attempt)
     timed_out = isinstance(exc, TimeoutError)
     attempt.error_type = "timeout" if timed_out else "connection_error"
     attempt.error_message = (

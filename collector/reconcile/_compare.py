@@ -56,13 +56,18 @@ class _Side:
     tokens: Tokens = field(default_factory=Tokens)
     requests: int = 0
     unpriced: int = 0
+    estimated: int = 0
     units: bool = False  # usage from a Usage API that reports no tokens (``UNIT_SOURCES``)
 
-    def add(self, usd: Decimal | None, tokens: Tokens, requests: int, unpriced: int = 0) -> None:
+    def add(
+        self, usd: Decimal | None, tokens: Tokens, requests: int, unpriced: int = 0,
+        estimated: int = 0,
+    ) -> None:  # fmt: skip
         self.usd += usd or ZERO
         self.tokens = self.tokens + tokens
         self.requests += requests
         self.unpriced += unpriced
+        self.estimated += estimated
 
 
 def days_of(start: date, end: date) -> list[date]:
@@ -101,10 +106,21 @@ def _rate(usd: Decimal, tokens: int) -> Decimal:
     return (usd * _MILLION / tokens).quantize(_RATE)
 
 
+def _caveats(meter: _Side) -> str:
+    """What on the metered side is not OpenAI's own figure, as a suffix of the explanation."""
+    text = f"; {meter.unpriced} request(s) unpriced in spendscope" if meter.unpriced else ""
+    if meter.estimated:
+        text += (
+            f"; {meter.estimated} request(s) estimated in spendscope (its own token count: "
+            "streams cut before their usage, tries that timed out or were cut)"
+        )
+    return text
+
+
 def _explain(day: date, group: str, by: GroupBy, bill: _Side, meter: _Side) -> tuple[LineKind, str]:
     name = f"{by.value} '{group}'" if group else f"no {by.value}"
     diff = bill.usd - meter.usd
-    unpriced = f"; {meter.unpriced} request(s) unpriced in spendscope" if meter.unpriced else ""
+    unpriced = _caveats(meter)
     if bill.units and bill.tokens.total == 0:
         return _explain_units(day, name, bill, meter, unpriced)
     if bill.tokens == meter.tokens:
@@ -173,7 +189,9 @@ def _lines(
     projects = key_projects(own)
     for ml in metered:
         key = (ml.day, _metered_group(ml, by, owners, projects))
-        meter[key].add(ml.cost_usd, ml.tokens, ml.requests, ml.unpriced_requests)
+        meter[key].add(
+            ml.cost_usd, ml.tokens, ml.requests, ml.unpriced_requests, ml.estimated_requests
+        )
     out = []
     for day, group in sorted(bill.keys() | meter.keys()):
         b, m = bill[(day, group)], meter[(day, group)]

@@ -85,6 +85,7 @@ class MeteredLine:
     tokens: Tokens
     requests: int
     unpriced_requests: int = 0
+    estimated_requests: int = 0  # priced from spendscope's own count (cut streams, lost tries)
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,7 +43,9 @@ def test_transient_failures_are_retried(make_gateway: GatewayFactory, fault: str
     )
     assert completion.choices[0].message.content
     row = gw.only_request()
-    assert (row.outcome, row.attempt_count, row.cost_source) == ("success", 2, "computed")
+    served = fault in ("cut", "timeout@3")  # the upstream may have billed the first try
+    assert (row.outcome, row.attempt_count) == ("success", 2)
+    assert row.cost_source == ("estimated" if served else "computed")
     first, second = gw.attempts(row.id)
     assert first.error_type is not None and second.http_status == 200
 

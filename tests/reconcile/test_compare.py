@@ -55,6 +55,16 @@ def test_missing_requests_say_which_side() -> None:
     assert "missing from OpenAI's bill" in metered.lines[0].explanation
 
 
+def test_estimated_requests_are_named_in_the_explanation() -> None:
+    line = MeteredLine(DAY, "gpt-4o", "default", Decimal("1"), Tokens(100, 0, 10), 2,
+                       estimated_requests=1)  # fmt: skip
+    rec = reconcile(DAY, DAY, _bill("2", Tokens(300, 0, 30)), [line], OURS)
+    assert "; 1 request(s) estimated in spendscope (its own token count" in rec.lines[0].explanation
+    exact = reconcile(DAY, DAY, _bill("2", Tokens(300, 0, 30)), [_meter("1", Tokens(100, 0, 10))],
+                      OURS)  # fmt: skip
+    assert "estimated" not in exact.lines[0].explanation
+
+
 def test_unmetered_is_spend_under_other_keys_or_projects() -> None:
     t = Tokens(10, 0, 5)
     bill = _bill("1", t) + _bill("0.5", t, key="key_other")
