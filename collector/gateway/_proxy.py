@@ -46,6 +46,7 @@ from collector.gateway._keyauth import authenticate
 from collector.gateway._paths import check_path
 from collector.gateway._relay import relay_body, relay_raw, relay_sse, send_error, settle_stream
 from collector.gateway._runtime import Runtime
+from collector.gateway._unanswered import in_flight
 from collector.keys import parse_attribution
 from collector.recorder import new_request_id
 from collector.usage import Outcome
@@ -241,6 +242,8 @@ class Proxy:
         ex.fail(Outcome.CANCELLED, "client_disconnected", "client disconnected mid-request")
         if ex.attempts:
             last = ex.attempts[-1]
+            if in_flight(last) and ex.observer is None:  # upstream may serve and bill it still
+                ex.unanswered.append(last)
             last.duration_ms = (time.perf_counter() - ex.t0) * 1000
             last.error_type = last.error_type or "cancelled"
             last.error_message = last.error_message or "client disconnected"

@@ -9,6 +9,9 @@ unknown), at the try's model. The estimate is kept on the try (``attempts.cost_u
 "money spent on failed attempts" includes it) and added to the request's cost, which
 becomes ``estimated`` with a note giving the basis.
 
+A JSON request whose client left while its try was in flight is the same case: the gateway
+drops the upstream request, and the upstream may still serve and bill it.
+
 A try that never connected (refused, DNS, connect timeout) or that got an error status was
 not served, and stays at $0.
 """
@@ -37,6 +40,11 @@ def may_be_billed(attempt: AttemptEvent, exc: BaseException) -> bool:
     if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
         return False  # never connected: nothing was sent
     return isinstance(exc, TimeoutError)  # sent, and the upstream was still working on it
+
+
+def in_flight(attempt: AttemptEvent) -> bool:
+    """A try still waiting for (or reading) its answer: no error yet, no error status."""
+    return attempt.error_type is None and (attempt.http_status or 0) < 300
 
 
 def price_unanswered(

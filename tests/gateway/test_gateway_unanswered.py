@@ -17,6 +17,7 @@ from collector.pricing import compute_cost
 from collector.recorder import AttemptEvent
 from collector.usage import Cost, CostSource, Usage
 from tests.gateway._support import GatewayFactory, scenario
+from tests.support.wait import wait_until
 
 MESSAGES: list[ChatCompletionMessageParam] = [
     {"role": "user", "content": "Summarise the quarterly spend report in three bullet points."}
@@ -126,3 +127,25 @@ def test_unpriced_models_and_uncounted_prompts_add_nothing() -> None:
     assert with_unanswered(unpriced, Decimal("0.5"), 1) is unpriced
     added = with_unanswered(exact, Decimal("0.002"), 1)
     assert (added.cost_usd, added.cost_source) == (Decimal("0.012"), CostSource.ESTIMATED)
+
+
+def test_a_client_leaving_while_its_json_request_is_in_flight_books_the_prompt(
+    make_gateway: GatewayFactory,
+) -> None:
+    """The gateway drops the upstream request when its client leaves; the upstream may still
+    serve and bill it, so the try is priced as an estimate, not booked at $0."""
+    gw = make_gateway()
+    client = gw.client(timeout=0.5)
+    with pytest.raises(openai.APITimeoutError):
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=MESSAGES,
+            extra_headers={**scenario(), "x-mock-latency-ms": "5000"},
+        )  # fmt: skip
+    client.close()
+    wait_until(lambda: len(gw.requests()) == 1, 20, "the cancelled request's row")
+    row = gw.only_request()
+    (attempt,) = gw.attempts(row.id)
+    assert (row.outcome, row.cost_source) == ("cancelled", "estimated")
+    assert attempt.error_type == "cancelled" and attempt.http_status is None
+    assert row.cost_usd == attempt.cost_usd == _prompt_only(attempt)
+    assert row.cost_note is not None and "1 unanswered upstream try" in row.cost_note
