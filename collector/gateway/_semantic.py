@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 EMBEDDING_NOTE = "semantic_embedding"
 HIT_NOTE = "semantic_hit"
 _JSON = "application/json"
+_HEADERS = ((b"content-type", _JSON.encode()),)
 
 
 class Meter(Protocol):
@@ -119,9 +120,8 @@ class SemanticCache:
         ex.notes = {CACHE_KEY: EMBEDDING_NOTE}
         vector = None
         try:
-            result = await asyncio.wait_for(
-                self._meter.forwarder.forward(call, (), ex), self.settings.cache_semantic_timeout_s
-            )
+            forward = self._meter.forwarder.forward(call, _HEADERS, ex)
+            result = await asyncio.wait_for(forward, self.settings.cache_semantic_timeout_s)
         except TimeoutError:
             ex.fail(Outcome.TIMEOUT, "timeout", "the semantic cache's embeddings call timed out")
             ex.settle(self._meter.overrides)
