@@ -23,7 +23,7 @@ from collector._settings_storage import StorageSettings
 from collector.errors import SettingsError
 
 
-class Settings(StorageSettings, CacheSettings):
+class Settings(CacheSettings, StorageSettings):
     """Configuration for every spendscope process (gateway, recorder, dashboard, CLI)."""
 
     model_config = SettingsConfigDict(

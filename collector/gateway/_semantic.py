@@ -123,7 +123,10 @@ class SemanticCache:
             forward = self._meter.forwarder.forward(call, _HEADERS, ex)
             result = await asyncio.wait_for(forward, self.settings.cache_semantic_timeout_s)
         except TimeoutError:
-            ex.fail(Outcome.TIMEOUT, "timeout", "the semantic cache's embeddings call timed out")
+            message = "the semantic cache's embeddings call timed out"
+            ex.fail(Outcome.TIMEOUT, "timeout", message)
+            if ex.attempts:
+                ex.attempts[-1].error_type, ex.attempts[-1].error_message = "timeout", message
             ex.settle(self._meter.overrides)
         else:
             if isinstance(result, Reply):
