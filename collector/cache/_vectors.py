@@ -40,16 +40,40 @@ class VectorIndex(Protocol):
 
 
 class _Bucket:
-    __slots__ = ("expires", "keys", "matrix")
+    """Rows ``start:start+len`` of a buffer that doubles when full (appends are amortised
+    O(1); dropping the oldest moves the start)."""
+
+    __slots__ = ("_buffer", "_start", "expires", "keys")
 
     def __init__(self, dims: int) -> None:
         self.keys: list[str] = []
         self.expires: list[float] = []
-        self.matrix: Vector = np.empty((0, dims), dtype=np.float32)
+        self._buffer: Vector = np.empty((8, dims), dtype=np.float32)
+        self._start = 0
+
+    @property
+    def dims(self) -> int:
+        return int(self._buffer.shape[1])
+
+    @property
+    def matrix(self) -> Vector:
+        return self._buffer[self._start : self._start + len(self.keys)]
+
+    def append(self, key: str, expires: float, vector: Vector) -> None:
+        n, end = len(self.keys), self._start + len(self.keys)
+        if end == self._buffer.shape[0]:
+            rows = self._buffer[self._start : end]
+            if self._start < n:  # more than half in use: grow, else compact in place
+                self._buffer = np.empty((2 * self._buffer.shape[0], self.dims), np.float32)
+            self._buffer[:n] = rows
+            self._start, end = 0, n
+        self._buffer[end] = vector
+        self.keys.append(key)
+        self.expires.append(expires)
 
     def drop_first(self, n: int) -> None:
         del self.keys[:n], self.expires[:n]
-        self.matrix = self.matrix[n:]
+        self._start = self._start + n if self.keys else 0
 
 
 class MemoryVectorIndex:
@@ -74,14 +98,12 @@ class MemoryVectorIndex:
 
     async def add(self, bucket: str, key: str, vector: Vector, ttl_s: float) -> None:
         found = self._buckets.get(bucket)
-        if found is None or found.matrix.shape[1] != vector.shape[0]:
+        if found is None or found.dims != vector.shape[0]:
             if found is not None:
                 self.size -= len(found.keys)
             found = self._buckets[bucket] = _Bucket(vector.shape[0])
         self._buckets.move_to_end(bucket)
-        found.keys.append(key)
-        found.expires.append(self._clock() + ttl_s)
-        found.matrix = np.vstack([found.matrix, vector[np.newaxis, :]])
+        found.append(key, self._clock() + ttl_s, vector)
         self.size += 1
         if len(found.keys) > self.bucket_size:
             self._drop(bucket, found, len(found.keys) - self.bucket_size)

@@ -191,3 +191,16 @@ def test_the_shipped_pairs_are_forty_of_each_kind() -> None:
         assert len(pairs[kind]) == 40, kind
         assert all(len(p) == 2 and p[0] != p[1] and all(p) for p in pairs[kind])
         assert len({tuple(p) for p in pairs[kind]}) == 40
+
+
+async def test_memory_finds_every_kept_question_as_its_buffer_grows_and_compacts() -> None:
+    index = MemoryVectorIndex(bucket_size=5, max_vectors=100)
+    rng = np.random.default_rng(1)
+    kept: list[Vector] = []
+    for n in range(40):
+        kept.append(_unit(*rng.standard_normal(16)))
+        await index.add("b", f"k{n}", kept[-1], ttl_s=60)
+        for m in range(max(0, n - 4), n + 1):
+            found = await index.search("b", kept[m])
+            assert found is not None and found[0] == f"k{m}" and found[1] > 0.999
+    assert index.size == 5
