@@ -87,9 +87,12 @@ def decode_vector(data: object) -> Vector | None:
 
 
 def best_match(matrix: Vector, vector: Vector) -> tuple[int, float] | None:
-    """The row of ``matrix`` (unit rows) most similar to ``vector``, with its cosine."""
+    """The row of ``matrix`` (unit rows) most similar to ``vector``, with its cosine.
+
+    ``einsum`` rather than ``@``: the BLAS behind ``@`` spreads a matrix-vector product over
+    threads, which on a busy gateway host made one search 50× slower (docs/performance.md)."""
     if matrix.ndim != 2 or matrix.shape[0] == 0 or matrix.shape[1] != vector.shape[0]:
         return None
-    scores = matrix @ vector
+    scores = np.einsum("ij,j->i", matrix, vector)
     index = int(np.argmax(scores))
     return index, float(scores[index])
