@@ -31,7 +31,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _servers import MODEL, Server, start_mock, start_spendscope, stop  # a sibling module
 
-from collector.cache import MemoryVectorIndex, decode_vector
+from collector.cache import MemoryVectorIndex, Vector, decode_vector
 
 PAIRS = Path(__file__).resolve().parent / "semantic_pairs.json"
 THRESHOLDS = (0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
@@ -51,8 +51,12 @@ def rates(mock: Server) -> str:
             headers={"authorization": f"Bearer {mock.key}"},
             json={"model": "text-embedding-3-small", "input": texts, "encoding_format": "base64"},
         ).json()
-    vectors = {t: decode_vector(d["embedding"]) for t, d in zip(texts, answer["data"], strict=True)}
-    cosine = {kind: [float(vectors[a] @ vectors[b]) for a, b in pairs[kind]]  # type: ignore[operator]
+    vectors: dict[str, Vector] = {}
+    for text, item in zip(texts, answer["data"], strict=True):
+        vector = decode_vector(item["embedding"])
+        assert vector is not None, f"the mock gave no vector for {text!r}"
+        vectors[text] = vector
+    cosine = {kind: [float(np.dot(vectors[a], vectors[b])) for a, b in pairs[kind]]
               for kind in ("same", "different")}  # fmt: skip
     lines = [f"{'threshold':>9} {'hit rate':>9} {'false hits':>10}", "-" * 30]
     for t in THRESHOLDS:
@@ -101,6 +105,10 @@ def latency(servers: dict[str, Server], n: int) -> str:
 
 
 def scan(sizes: tuple[int, ...], n: int) -> str:
+    return asyncio.run(_scan(sizes, n))
+
+
+async def _scan(sizes: tuple[int, ...], n: int) -> str:
     rng = np.random.default_rng(7)
     lines = [f"{'vectors in bucket':>17} {'search µs (median)':>19} {'add µs (mean)':>13}",
              "-" * 51]  # fmt: skip
@@ -110,13 +118,13 @@ def scan(sizes: tuple[int, ...], n: int) -> str:
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         t0 = time.perf_counter()
         for i, vector in enumerate(vectors):
-            asyncio.run(index.add("b", f"k{i}", vector, 3600))
+            await index.add("b", f"k{i}", vector, 3600)
         add_us = (time.perf_counter() - t0) * 1e6 / size
         probe = vectors[size // 2]
         times = []
         for _ in range(n):
             t0 = time.perf_counter()
-            asyncio.run(index.search("b", probe))
+            await index.search("b", probe)
             times.append((time.perf_counter() - t0) * 1e6)
         lines.append(f"{size:>17} {statistics.median(times):>19.0f} {add_us:>13.0f}")
     return "\n".join(lines)
