@@ -23,6 +23,7 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -88,7 +89,7 @@ def latency(servers: dict[str, Server], n: int) -> str:
     with httpx.Client(timeout=30) as client:
         for name, server in servers.items():
             _ask(client, server, QUESTION)  # stores the answer the hits replay
-            cases = {"miss": [f"{QUESTION} Take {i} of {time.time_ns()}." for i in range(n)],
+            cases = {"miss": [f"{uuid.uuid4().hex} {uuid.uuid4().hex}" for _ in range(n)],
                      "exact hit": [QUESTION] * n}  # fmt: skip
             if "semantic" in name:
                 cases["semantic hit"] = [PARAPHRASE] * n
@@ -146,7 +147,7 @@ def main() -> None:
         servers.append(sem := start_spendscope(work, mock.base_url, "semantic", SEMANTIC_ON))
         print("\nLatency at c=1 (semantic threshold 0.8):\n")
         print(latency({"exact cache only": exact, "semantic cache (memory)": sem}, n))
-        print("\nOne search (memory index, numpy matrix product):\n")
+        print("\nOne search (memory index, numpy einsum, one thread):\n")
         print(scan((100, 1000, 5000), 50 if args.quick else 200))
         loads = " ".join(f"{x:.2f}" for x in os.getloadavg())
         print(f"\nload average {loads}; {os.cpu_count()} CPUs")
