@@ -9,7 +9,9 @@
    upstream + store; semantic hit = embed + search + replay; exact hit = no embedding).
 3. The search itself: one linear scan of a bucket of N 1536-dimension vectors, in process.
 
-Prints tables; never a test. ``--quick`` for a short run.
+Prints tables; never a test. ``--quick`` for a short run. ``--embeddings-url URL`` (with
+``OPENAI_API_KEY``, ``--model``, ``--pairs FILE``) prints only the rates, measured with a real
+embedding model on your own pairs: how to choose ``SPENDSCOPE_CACHE_SEMANTIC_THRESHOLD``.
 """
 
 from __future__ import annotations
@@ -43,15 +45,17 @@ QUESTION = "What is the capital of France?"
 PARAPHRASE = "Which city is the capital of France?"
 
 
-def rates(mock: Server) -> str:
-    pairs = json.loads(PAIRS.read_text())
+def rates(upstream: Server, pairs_file: Path, model: str) -> str:
+    pairs = json.loads(pairs_file.read_text())
     texts = sorted({q for kind in ("same", "different") for pair in pairs[kind] for q in pair})
     with httpx.Client(timeout=30) as client:
-        answer = client.post(
-            mock.base_url + "/embeddings",
-            headers={"authorization": f"Bearer {mock.key}"},
-            json={"model": "text-embedding-3-small", "input": texts, "encoding_format": "base64"},
-        ).json()
+        response = client.post(
+            upstream.base_url + "/embeddings",
+            headers={"authorization": f"Bearer {upstream.key}"},
+            json={"model": model, "input": texts, "encoding_format": "base64"},
+        )
+        response.raise_for_status()
+        answer = response.json()
     vectors: dict[str, Vector] = {}
     for text, item in zip(texts, answer["data"], strict=True):
         vector = decode_vector(item["embedding"])
@@ -135,14 +139,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=200, help="per latency row")
     parser.add_argument("--quick", action="store_true", help="40 requests per latency row")
+    parser.add_argument("--pairs", type=Path, default=PAIRS, help="question pairs (JSON)")
+    parser.add_argument("--embeddings-url", help="rates only, from this OpenAI-compatible /v1 URL")
+    parser.add_argument("--model", default="text-embedding-3-small", help="embedding model")
     args = parser.parse_args()
+    if args.embeddings_url:  # your own upstream: OPENAI_API_KEY, one embeddings request
+        real = Server("upstream", args.embeddings_url.rstrip("/"), os.environ["OPENAI_API_KEY"])
+        print(f"Hit and false-hit rates, {args.model} at {real.base_url}:\n")
+        print(rates(real, args.pairs, args.model))
+        return
     n = 40 if args.quick else args.requests
     work = Path(tempfile.mkdtemp(prefix="bench-semcache-"))
     servers: list[Server] = []
     try:
         servers.append(mock := start_mock(work))
         print("Hit and false-hit rates, mock upstream embeddings (not OpenAI's):\n")
-        print(rates(mock))
+        print(rates(mock, args.pairs, args.model))
         servers.append(exact := start_spendscope(work, mock.base_url, "exact", CACHE_ON))
         servers.append(sem := start_spendscope(work, mock.base_url, "semantic", SEMANTIC_ON))
         print("\nLatency at c=1 (semantic threshold 0.8):\n")
