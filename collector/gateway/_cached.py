@@ -107,27 +107,25 @@ class ResponseCache:
         key = self._key(mode, ex, call)
         if key is None:
             return PASS
-        if mode is not CacheMode.REFRESH and await self._answer(store, key, send, ex, call):
+        if mode is not CacheMode.REFRESH and await self._answer(store, key, None, send, ex, call):
             return ANSWERED
         probe = None
         if self._semantic is not None:
             probe = await self._semantic.probe(ex, call)
-            found = (
-                await self._semantic.find(probe)
-                if probe and mode is not CacheMode.REFRESH
-                else None
-            )
-            if found is not None and await self._answer(store, found[0], send, ex, call, found[1]):
-                return ANSWERED
+            if probe is not None and mode is not CacheMode.REFRESH:
+                found = await self._semantic.find(probe)
+                if found is not None and await self._answer(store, *found, send, ex, call):
+                    return ANSWERED
         if call.stream:
             ex.capture = Capture(self.settings.cache_max_entry_bytes)
         return Lookup(key=key, probe=probe)
 
     async def _answer(
-        self, store: CacheStore, key: str, send: Send, ex: Exchange, call: Call,
-        similarity: float | None = None,
+        self, store: CacheStore, key: str, similarity: float | None, send: Send, ex: Exchange,
+        call: Call,
     ) -> bool:  # fmt: skip
-        """Replay the answer kept under ``key`` if there is one of the request's shape."""
+        """Replay the answer kept under ``key`` if there is one of the request's shape
+        (``similarity``: found by the semantic cache)."""
         data = await store.get(key)
         answer = decode_answer(data) if data is not None else None
         if answer is None or answer.stream != call.stream:

@@ -122,6 +122,11 @@ class SemanticCache:
         try:
             forward = self._meter.forwarder.forward(call, _HEADERS, ex)
             result = await asyncio.wait_for(forward, self.settings.cache_semantic_timeout_s)
+        except asyncio.CancelledError:  # the client left: the call is still a row
+            ex.fail(Outcome.CANCELLED, "client_disconnected", "client left during the lookup")
+            ex.settle(self._meter.overrides)
+            self._record(ex)
+            raise
         except TimeoutError:
             message = "the semantic cache's embeddings call timed out"
             ex.fail(Outcome.TIMEOUT, "timeout", message)
@@ -135,9 +140,12 @@ class SemanticCache:
                 outcome = Outcome.TIMEOUT if result.timed_out else Outcome.UPSTREAM_ERROR
                 ex.fail(outcome, "upstream_unreachable", result.message)
                 ex.settle(self._meter.overrides)
+        self._record(ex)
+        return vector
+
+    def _record(self, ex: Exchange) -> None:
         if self.settings.record_requests:
             self._meter.record(ex)
-        return vector
 
     def _settle(self, ex: Exchange, call: Call, reply: Reply) -> Vector | None:
         if reply.response is not None:  # not JSON: nothing this cache can read
