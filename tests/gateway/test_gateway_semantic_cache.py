@@ -223,3 +223,16 @@ def test_redis_keeps_questions_for_every_gateway_process(make_gateway: GatewayFa
     second = _ask(two.client(key), PARAPHRASE)
     assert second.headers["x-spendscope-cache"] == "hit"
     assert second.parse().id == first.parse().id
+
+
+def test_a_legacy_completion_prompt_is_compared_too(make_gateway: GatewayFactory) -> None:
+    gateway = _semantic(make_gateway)
+    client = gateway.client(gateway.key(project="acme"))
+    answers = [
+        client.completions.with_raw_response.create(
+            model="gpt-3.5-turbo-instruct", prompt=prompt, max_tokens=7, temperature=0
+        )
+        for prompt in (QUESTION, PARAPHRASE)
+    ]
+    assert answers[1].headers["x-spendscope-cache"] == "hit"
+    assert answers[1].parse().id == answers[0].parse().id
