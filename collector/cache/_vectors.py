@@ -40,15 +40,16 @@ class VectorIndex(Protocol):
 
 
 class _Bucket:
-    """Rows ``start:start+len`` of a buffer that doubles when full (appends are amortised
-    O(1); dropping the oldest moves the start)."""
+    """Rows ``start:start+len`` of a buffer. When the end is reached the live rows move to a
+    new buffer of twice their number: appends are amortised O(1), and a buffer holds at most
+    twice the rows it held at its last move (a bucket of one question holds two rows)."""
 
     __slots__ = ("_buffer", "_start", "expires", "keys")
 
     def __init__(self, dims: int) -> None:
         self.keys: list[str] = []
         self.expires: list[float] = []
-        self._buffer: Vector = np.empty((8, dims), dtype=np.float32)
+        self._buffer: Vector = np.empty((1, dims), dtype=np.float32)
         self._start = 0
 
     @property
@@ -62,11 +63,9 @@ class _Bucket:
     def append(self, key: str, expires: float, vector: Vector) -> None:
         n, end = len(self.keys), self._start + len(self.keys)
         if end == self._buffer.shape[0]:
-            rows = self._buffer[self._start : end]
-            if self._start < n:  # more than half in use: grow, else compact in place
-                self._buffer = np.empty((2 * self._buffer.shape[0], self.dims), np.float32)
-            self._buffer[:n] = rows
-            self._start, end = 0, n
+            buffer = np.empty((max(2 * n, 1), self.dims), dtype=np.float32)
+            buffer[:n] = self._buffer[self._start : end]
+            self._buffer, self._start, end = buffer, 0, n
         self._buffer[end] = vector
         self.keys.append(key)
         self.expires.append(expires)
