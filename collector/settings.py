@@ -1,5 +1,6 @@
 """The one settings object: every ``SPENDSCOPE_*`` variable is declared (and documented) here
-or, for the storage group, in ``collector._settings_storage``, which ``Settings`` inherits.
+or, for the storage and response-cache groups, in ``collector._settings_storage`` and
+``collector._settings_cache``, which ``Settings`` inherits.
 
 Read it through :func:`get_settings` (cached) so tests can override it with
 ``get_settings.cache_clear()`` plus environment variables, or pass a ``Settings`` explicitly.
@@ -17,11 +18,12 @@ from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import SettingsConfigDict
 from pydantic_settings import SettingsError as EnvParseError
 
+from collector._settings_cache import CacheSettings
 from collector._settings_storage import StorageSettings
 from collector.errors import SettingsError
 
 
-class Settings(StorageSettings):
+class Settings(CacheSettings, StorageSettings):
     """Configuration for every spendscope process (gateway, recorder, dashboard, CLI)."""
 
     model_config = SettingsConfigDict(
@@ -156,46 +158,6 @@ class Settings(StorageSettings):
     )
     upstream_max_connections: int = Field(
         512, ge=1, description="Size of the pooled upstream connection pool (all upstreams)."
-    )
-
-    # --- response cache ------------------------------------------------------------------
-    cache_enabled: bool = Field(
-        False,
-        description="Response cache (exact match of deterministic requests); off by default. "
-        "Even on, a request is cached only when its project or key opted in, or its "
-        "x-spendscope-cache header says on.",
-    )
-    cache_projects: list[str] = Field(
-        default_factory=list,
-        description="Projects whose requests use the response cache, JSON [name, ...]; "
-        '["*"] for every project.',
-    )
-    cache_keys: list[str] = Field(
-        default_factory=list,
-        description="Virtual keys (their prefix, as keys list shows it) whose requests use "
-        "the response cache, JSON [prefix, ...].",
-    )
-    cache_ttl_s: float = Field(
-        3600.0, gt=0, description="How long a cached answer is served (seconds)."
-    )
-    cache_max_entries: int = Field(
-        10_000, ge=1, description="In-memory response cache: most answers kept (LRU)."
-    )
-    cache_max_bytes: int = Field(
-        64 << 20, ge=1, description="In-memory response cache: most bytes of answers kept (LRU)."
-    )
-    cache_max_entry_bytes: int = Field(
-        1 << 20, ge=1, description="Answers larger than this are not cached (bytes)."
-    )
-    cache_redis: bool = Field(
-        True,
-        description="Keep cached answers in Redis (SPENDSCOPE_REDIS_URL) when it is set, "
-        "shared by every gateway process; false keeps them in each process's memory.",
-    )
-    cache_shared_across_projects: bool = Field(
-        False,
-        description="Let projects read each other's cached answers (by default an answer is "
-        "served only to the project it was cached for).",
     )
 
     # --- limits, alerts ------------------------------------------------------------------

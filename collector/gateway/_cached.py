@@ -7,6 +7,11 @@ recorded as a request of its own: outcome ``cache_hit``, cost $0 ``computed`` (p
 ``cache:hit``), ``saved_usd`` the cost of the answer it replayed, and the upstream and
 provider that served that answer. Only a complete, priced
 (``computed``) success is kept, so every hit saves an exact amount.
+
+With ``cache_semantic`` on, an exact miss asks the semantic cache (``_semantic``): a similar
+enough question's answer is replayed the same way, its row priced ``cache:semantic`` and
+marked ``_spendscope_cache: semantic_hit`` with the similarity, its response marked
+``x-spendscope-cache-similarity``; a miss keeps the question's vector with the fresh answer.
 """
 
 from __future__ import annotations
@@ -36,14 +41,17 @@ from collector.gateway._exchange import Exchange
 from collector.gateway._forward import Failure, Reply
 from collector.gateway._intake import Call
 from collector.gateway._relay import Send, _finish, _ours, send_error
+from collector.gateway._semantic import HIT_NOTE, Probe, SemanticCache
 from collector.gateway._sse import StreamObserver
 from collector.providers import OPENAI
+from collector.recorder import CACHE_KEY, SIMILARITY_KEY
 from collector.settings import Settings
 from collector.usage import Cost, CostSource, Outcome
 
 log = logging.getLogger(__name__)
 _HEADER = HEADER.encode()
 _HIT_COST = Cost(Decimal(0), CostSource.COMPUTED, price_id="cache:hit")
+_SEMANTIC_HIT_COST = Cost(Decimal(0), CostSource.COMPUTED, price_id="cache:semantic")
 _JSON = "application/json"
 
 
@@ -54,6 +62,7 @@ class Lookup:
 
     answered: bool = False
     key: str | None = None
+    probe: Probe | None = None  # the question's vector, kept with the fresh answer
 
 
 PASS = Lookup()
@@ -67,15 +76,20 @@ class ResponseCache:
         self.settings = settings
         self.enabled = settings.cache_enabled
         self._store: CacheStore | None = None
+        self._semantic: SemanticCache | None = None
 
-    def open(self, store: CacheStore | None = None) -> None:
+    def open(self, store: CacheStore | None = None, semantic: SemanticCache | None = None) -> None:
         if self.enabled:
             self._store = store or make_store(self.settings)
+            self._semantic = semantic
 
     async def aclose(self) -> None:
         if self._store is not None:
             await self._store.aclose()
             self._store = None
+        if self._semantic is not None:
+            await self._semantic.aclose()
+            self._semantic = None
 
     async def lookup(
         self, headers: Sequence[tuple[bytes, bytes]], send: Send, ex: Exchange, call: Call
@@ -93,15 +107,31 @@ class ResponseCache:
         key = self._key(mode, ex, call)
         if key is None:
             return PASS
-        if mode is not CacheMode.REFRESH:
-            data = await store.get(key)
-            answer = decode_answer(data) if data is not None else None
-            if answer is not None and answer.stream == call.stream:
-                await _replay(send, ex, call, answer)
-                return ANSWERED
+        if mode is not CacheMode.REFRESH and await self._answer(store, key, None, send, ex, call):
+            return ANSWERED
+        probe = None
+        if self._semantic is not None:
+            probe = await self._semantic.probe(ex, call)
+            if probe is not None and mode is not CacheMode.REFRESH:
+                found = await self._semantic.find(probe)
+                if found is not None and await self._answer(store, *found, send, ex, call):
+                    return ANSWERED
         if call.stream:
             ex.capture = Capture(self.settings.cache_max_entry_bytes)
-        return Lookup(key=key)
+        return Lookup(key=key, probe=probe)
+
+    async def _answer(
+        self, store: CacheStore, key: str, similarity: float | None, send: Send, ex: Exchange,
+        call: Call,
+    ) -> bool:  # fmt: skip
+        """Replay the answer kept under ``key`` if there is one of the request's shape
+        (``similarity``: found by the semantic cache)."""
+        data = await store.get(key)
+        answer = decode_answer(data) if data is not None else None
+        if answer is None or answer.stream != call.stream:
+            return False
+        await _replay(send, ex, call, answer, similarity)
+        return True
 
     def _key(self, mode: CacheMode | None, ex: Exchange, call: Call) -> str | None:
         s, principal = self.settings, ex.principal
@@ -149,6 +179,9 @@ class ResponseCache:
             await store.set(key, encode_answer(answer), self.settings.cache_ttl_s)
         except Exception:
             log.exception("gateway: could not cache the answer of %s", ex.id)
+            return
+        if lookup.probe is not None and self._semantic is not None:
+            await self._semantic.remember(lookup.probe, key)
 
 
 def _header(headers: Sequence[tuple[bytes, bytes]]) -> str | None:
@@ -158,10 +191,17 @@ def _header(headers: Sequence[tuple[bytes, bytes]]) -> str | None:
     return None
 
 
-async def _replay(send: Send, ex: Exchange, call: Call, answer: CachedAnswer) -> None:
-    """The cached answer, recorded as a ``cache_hit`` that saved the original's cost."""
+async def _replay(
+    send: Send, ex: Exchange, call: Call, answer: CachedAnswer, similarity: float | None
+) -> None:
+    """The cached answer, recorded as a ``cache_hit`` that saved the original's cost (a
+    semantic hit: priced ``cache:semantic``, its similarity noted)."""
     ex.outcome, ex.http_status, ex.answered = Outcome.CACHE_HIT, 200, True
     ex.model_served, ex.cost = answer.model, _HIT_COST
+    if similarity is not None:
+        ex.cost = _SEMANTIC_HIT_COST
+        notes = {CACHE_KEY: HIT_NOTE, SIMILARITY_KEY: round(similarity, 4)}
+        ex.notes = {**(ex.notes or {}), **notes}
     ex.upstream, ex.provider = answer.upstream, answer.provider
     ex.cache_hit, ex.saved_usd = True, answer.cost_usd
     body = answer.body
@@ -177,6 +217,8 @@ async def _replay(send: Send, ex: Exchange, call: Call, answer: CachedAnswer) ->
         (b"x-spendscope-saved-usd", str(answer.cost_usd).encode()),
         (b"x-spendscope-cached-request-id", answer.request_id.encode()),
     ]
+    if similarity is not None:
+        headers.append((b"x-spendscope-cache-similarity", f"{similarity:.4f}".encode()))
     if answer.stream:
         headers = [h for h in headers if h[0] != b"content-length"]
     start = {"type": "http.response.start", "status": 200, "headers": headers}

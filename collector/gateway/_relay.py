@@ -84,6 +84,16 @@ def _note_reply(ex: Exchange, reply: Reply) -> None:
         ex.answered = True
 
 
+def settle_reply(
+    ex: Exchange, call: Call, reply: Reply, overrides: Sequence[PriceOverride]
+) -> None:
+    """A body read whole, priced without being sent (a call the gateway makes itself)."""
+    _note_reply(ex, reply)
+    if reply.status < 300:
+        _read_usage(ex, call, reply)
+    ex.settle(overrides)
+
+
 async def relay_body(
     send: Send, ex: Exchange, call: Call, reply: Reply, overrides: Sequence[PriceOverride]
 ) -> None:

@@ -28,6 +28,7 @@ from sqlalchemy import Engine
 from collector.admission import AdmissionPolicy, AllowAll
 from collector.alerts import AlertEvaluator
 from collector.budgets import Admitter, GatewayAdmission
+from collector.cache import make_index
 from collector.db import make_engine, session_scope
 from collector.db.retention import maintain_forever
 from collector.gateway._batch_poller import BatchPoller
@@ -37,6 +38,7 @@ from collector.gateway._exchange import Exchange
 from collector.gateway._files import Owners
 from collector.gateway._forward import Forwarder
 from collector.gateway._intake import ENDPOINTS
+from collector.gateway._semantic import SemanticCache
 from collector.gateway._upstream import UpstreamTable
 from collector.keys import KeyCache, KeyPrincipal
 from collector.metrics import GatewayMetrics
@@ -105,7 +107,8 @@ class Runtime:
             total=s.total_timeout_s, sock_connect=s.connect_timeout_s, sock_read=s.read_timeout_s
         )
         self._forwarder = Forwarder(session, self.upstreams, s, timeout)
-        self.cache.open()
+        semantic = SemanticCache(s, self, make_index(s)) if s.cache_semantic else None
+        self.cache.open(semantic=semantic)
         await self.refresh_overrides()
         self._tasks.append(asyncio.create_task(self._refresh_loop(), name="gateway-overrides"))
         self._tasks.append(asyncio.create_task(self._key_sync_loop(), name="upstream-key-sync"))

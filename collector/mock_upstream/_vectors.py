@@ -1,20 +1,23 @@
 """``/v1/embeddings``, ``/v1/models`` and ``/v1/moderations``: cheap, precomputed answers.
 
-Embedding vectors come from a small seeded pool per dimension count, pre-serialized (float JSON
-and base64) once, so a benchmark's embedding request costs one dict and one ``orjson.dumps``.
+Embedding vectors are deterministic and carry meaning the way a cheap model would: a text's
+words (lower-cased, stop words out, a plural ``s`` cut) and their character trigrams are
+hashed into signed buckets of the requested dimensions, and the sum normalised. Texts sharing
+words and stems are near (cosine ~0.7–0.9 for paraphrases), unrelated ones near 0; so the
+gateway's semantic cache is tested end to end. Vectors are kept per text (LRU), serialized
+once as float JSON and base64.
 """
 
 from __future__ import annotations
 
 import base64
-import math
-import random
-import struct
+import re
 import zlib
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
 import orjson
 from aiohttp import web
 
@@ -23,7 +26,14 @@ from collector.mock_upstream._http import ApiError, bill, ctx_of, json_response
 from collector.mock_upstream._models import EMBEDDING_DIMENSIONS, MODEL_LIST
 from collector.tokens import count_text_tokens
 
-_POOL = 16
+_WORD = re.compile(r"[a-z0-9]+")
+_STOP = frozenset(  # words that carry no meaning of their own
+    _WORD.findall(
+        "a an and are as at be by can could do does for from how i in is it me my of on or "
+        "please should tell the to was what when where which who why will with would you your"
+    )
+)
+_TRIGRAM_WEIGHT = 0.35
 _CATEGORIES = (
     "hate",
     "hate/threatening",
@@ -41,20 +51,31 @@ _CATEGORIES = (
 )
 
 
-@lru_cache(maxsize=32)
-def _pool(seed: int, dims: int) -> tuple[tuple[orjson.Fragment, str], ...]:
-    """Unit vectors of ``dims`` floats as (float JSON fragment, base64 of little-endian f32)."""
-    rng = random.Random(seed * 100_003 + dims)  # noqa: S311 - fake traffic or text, not a secret
-    pool = []
-    for _ in range(_POOL):
-        raw = [rng.gauss(0.0, 1.0) for _ in range(dims)]
-        norm = math.sqrt(sum(v * v for v in raw)) or 1.0
-        packed = struct.pack(f"<{dims}f", *(v / norm for v in raw))
-        floats = struct.unpack(f"<{dims}f", packed)
-        pool.append(
-            (orjson.Fragment(orjson.dumps(list(floats))), base64.b64encode(packed).decode())
-        )
-    return tuple(pool)
+def _features(text: str) -> list[tuple[str, float]]:
+    """Words (stemmed by a plural ``s``) and their character trigrams, weighted."""
+    words = [w for w in _WORD.findall(text.lower()) if w not in _STOP] or [text.lower()]
+    found: list[tuple[str, float]] = []
+    for word in words:
+        stem = word[:-1] if len(word) > 3 and word.endswith("s") else word
+        found.append((f"w:{stem}", 1.0))
+        padded = f"<{stem}>"
+        found += [(f"t:{padded[i : i + 3]}", _TRIGRAM_WEIGHT) for i in range(len(padded) - 2)]
+    return found
+
+
+@lru_cache(maxsize=4096)
+def _vector(text: str, dims: int) -> tuple[orjson.Fragment, str]:
+    """A unit vector of ``dims`` floats as (float JSON fragment, base64 of little-endian f32)."""
+    vector = np.zeros(dims, dtype=np.float64)
+    for feature, weight in _features(text):
+        h = zlib.crc32(feature.encode())
+        vector[h % dims] += weight if (h >> 31) & 1 else -weight
+    norm = float(np.linalg.norm(vector))
+    if norm == 0.0:
+        vector[zlib.crc32(text.encode()) % dims], norm = 1.0, 1.0
+    packed = (vector / norm).astype("<f4")
+    fragment = orjson.Fragment(orjson.dumps(packed.tolist()))
+    return fragment, base64.b64encode(packed.tobytes()).decode()
 
 
 async def embeddings(request: web.Request) -> web.StreamResponse:
@@ -64,12 +85,11 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
     requested, served = resolve_model(body)
     dims = _dimensions(requested, body.get("dimensions"))
     base64_out = body.get("encoding_format") == "base64"
-    pool = _pool(ctx.state.config.seed, dims)
     data, tokens = [], 0
     for index, item in enumerate(_inputs(body.get("input"))):
         text = item if isinstance(item, str) else ",".join(map(str, item))
         tokens += count_text_tokens(item, served) if isinstance(item, str) else len(item)
-        vector = pool[zlib.crc32(text.encode()) % _POOL][1 if base64_out else 0]
+        vector = _vector(text, dims)[1 if base64_out else 0]
         data.append({"object": "embedding", "index": index, "embedding": vector})
     payload = {
         "object": "list",

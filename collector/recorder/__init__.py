@@ -10,7 +10,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collector.recorder._jobs import FILE_KEY, JOB_KEY, RESERVED_KEYS, file_note, job_note
+    from collector.recorder._jobs import (
+        CACHE_KEY,
+        FILE_KEY,
+        JOB_KEY,
+        RESERVED_KEYS,
+        SIMILARITY_KEY,
+        file_note,
+        job_note,
+    )
     from collector.recorder.events import (
         AttemptEvent,
         UsageEvent,
@@ -26,9 +34,11 @@ if TYPE_CHECKING:
     from collector.recorder.writer import PoisonBatch, write_batch
 
 _WHERE = {
+    "CACHE_KEY": "_jobs",
     "FILE_KEY": "_jobs",
     "JOB_KEY": "_jobs",
     "RESERVED_KEYS": "_jobs",
+    "SIMILARITY_KEY": "_jobs",
     "file_note": "_jobs",
     "job_note": "_jobs",
     "AttemptEvent": "events",
@@ -49,9 +59,11 @@ _WHERE = {
 }
 
 __all__ = [
+    "CACHE_KEY",
     "FILE_KEY",
     "JOB_KEY",
     "RESERVED_KEYS",
+    "SIMILARITY_KEY",
     "AttemptEvent",
     "BatchWriter",
     "InProcessWriter",

@@ -28,7 +28,9 @@ from collector.recorder.events import UsageEvent
 log = logging.getLogger(__name__)
 JOB_KEY = "_spendscope_batch_job"  # request metadata: the job the request created
 FILE_KEY = "_spendscope_file"  # request metadata: the file the request uploaded
-RESERVED_KEYS = frozenset({JOB_KEY, FILE_KEY})  # metadata keys only the gateway may set
+CACHE_KEY = "_spendscope_cache"  # request metadata: made or answered by the semantic cache
+SIMILARITY_KEY = "_spendscope_similarity"  # request metadata: a semantic hit's cosine
+RESERVED_KEYS = frozenset({JOB_KEY, FILE_KEY, CACHE_KEY, SIMILARITY_KEY})  # the gateway's only
 
 Convert = Callable[[Any], Any]
 _JOB_SIZES = {"id": 64, "endpoint": 100, "input_file_id": 200, "status": 20}
