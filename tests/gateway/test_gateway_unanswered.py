@@ -55,7 +55,8 @@ def test_a_retried_try_the_upstream_served_is_added_as_an_estimate(
               completion_tokens=completion.usage.completion_tokens),
         "gpt-4o-mini-2024-07-18", row.started_at,
     )  # fmt: skip
-    assert second.cost_usd == answer.cost_usd
+    assert second.cost_usd == answer.cost_usd and second.cost_usd is not None
+    assert first.cost_usd is not None
     assert (row.outcome, row.cost_source) == ("success", "estimated")
     assert row.cost_usd == first.cost_usd + second.cost_usd
     assert row.cost_note is not None and "1 unanswered upstream try" in row.cost_note
