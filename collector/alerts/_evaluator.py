@@ -4,6 +4,8 @@ Run one per deployment or one per gateway process: claims make each transition (
 resolved) happen once across all of them. ``trigger()`` wakes ``run_forever`` at once, e.g.
 when admission sees a budget cross a threshold. Delivery is at most once: a process that dies
 between claiming and sending loses that notice (the event row still records it).
+Measurements read ``read_engine`` (the read replica, when one is configured); rules, budgets
+and every claim and resolution use the primary's ``engine``.
 """
 
 from __future__ import annotations
@@ -66,8 +68,11 @@ class AlertEvaluator:
         engine: Engine,
         settings: Settings,
         recorder_health: Callable[[], Mapping[str, str]] | None = None,
+        *,
+        read_engine: Engine | None = None,
     ) -> None:
-        self._engine = engine
+        self._engine = engine  # rules, budgets and the alert state: claims must be exact
+        self._read = read_engine or engine  # what rules measure: spend, traffic, the bill
         self._recorder_health = recorder_health  # this process's recorder, for its rules
         self._settings = settings
         self._tz = parse_timezone(settings.timezone)
@@ -113,15 +118,13 @@ class AlertEvaluator:
     async def _measure(self, rule: Rule, budgets: list[BudgetSpec], now: datetime) -> Measurements:
         if rule.kind in RECONCILE_KINDS:
             owners = ownership(self._settings)
-            return await asyncio.to_thread(measure_reconcile, self._engine, rule, now, owners)
+            return await asyncio.to_thread(measure_reconcile, self._read, rule, now, owners)
         if rule.kind is RuleKind.RECORDER_HEALTH:
             probe = self._recorder_health
             return Measurements(recorder=dict(probe()) if probe is not None else {})
         if rule.kind is RuleKind.SPEND_ANOMALY:
-            return await asyncio.to_thread(
-                measure_anomalies, self._engine, rule, now, self._history
-            )
-        return await asyncio.to_thread(measure, self._engine, rule, budgets, now, self._tz)
+            return await asyncio.to_thread(measure_anomalies, self._read, rule, now, self._history)
+        return await asyncio.to_thread(measure, self._read, rule, budgets, now, self._tz)
 
     async def _fire(
         self, http: aiohttp.ClientSession, rule: Rule, alerts: list[Alert], now: datetime,
