@@ -152,3 +152,54 @@ def replica_pair() -> Iterator[ReplicaPair]:
             with contextlib.suppress(Exception):
                 run("pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop")
         shutil.rmtree(root, ignore_errors=True)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicatedDatabase:
+    """One migrated database on the primary, as the primary and the replica serve it."""
+
+    primary_url: str
+    replica_url: str
+
+
+def _replicated(url: str, seconds: float = 30.0) -> None:
+    """Wait until the replica serves the database (its CREATE DATABASE was replayed)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            _wait_ready(url, seconds=0)
+            return
+        except OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def replicated_database(pair: ReplicaPair, name: str) -> Iterator[ReplicatedDatabase]:
+    """A new database at the newest schema on ``pair``'s primary, dropped afterwards."""
+    from collector.db import upgrade_head
+
+    admin = create_engine(pair.primary_url(), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        db = ReplicatedDatabase(pair.primary_url(name), pair.replica_url(name))
+        upgrade_head(db.primary_url)
+        _replicated(db.replica_url)
+        yield db
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def replay_paused(replica_url: str, paused: bool) -> None:
+    """Pause or resume the replica's WAL replay (it keeps receiving, and stops applying)."""
+    engine = create_engine(replica_url)
+    call = "pg_wal_replay_pause()" if paused else "pg_wal_replay_resume()"
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(f"SELECT {call}"))
+    finally:
+        engine.dispose()

@@ -1,0 +1,59 @@
+"""The alert evaluator with a read replica: spend is measured on the replica, the alert state
+is claimed on the primary (a standby refuses every write, so a claim sent there would fail)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy import Engine, text
+
+from collector.alerts import AlertEvaluator, add_rule
+from collector.budgets import BudgetSpec, Mode, create_budget, parse_period, parse_scope
+from collector.db import make_engine
+from tests.alerts.conftest import Receiver
+from tests.alerts.test_evaluator import NOW, SETTINGS, events, hook, spend
+from tests.factories import make_project
+from tests.support.pg_replica import ReplicatedDatabase, replay_paused
+from tests.support.wait import until
+
+
+def _caught_up(primary: Engine, replica: Engine) -> bool:
+    with primary.connect() as conn:
+        lsn = conn.execute(text("SELECT pg_current_wal_lsn()")).scalar_one()
+    with replica.connect() as conn:
+        behind = conn.execute(
+            text("SELECT pg_wal_lsn_diff(CAST(:l AS pg_lsn), pg_last_wal_replay_lsn())"), {"l": lsn}
+        ).scalar_one()
+    return bool(behind <= 0)
+
+
+async def test_spend_is_read_from_the_replica_and_claims_go_to_the_primary(
+    replicated: ReplicatedDatabase, receiver: Receiver
+) -> None:
+    primary = make_engine(replicated.primary_url)
+    replica = make_engine(replicated.replica_url)
+    try:
+        pid = make_project(primary, "acme")
+        spec = BudgetSpec(
+            "acme", parse_scope("project:acme"), parse_period("month"), Decimal(10), Mode.SOFT
+        )
+        create_budget(primary, spec, NOW)
+        add_rule(primary, "spend", "budget_threshold", "global", {}, (hook(receiver),), NOW)
+        await until(lambda: _caught_up(primary, replica), 30, "the replica to catch up")
+        evaluator = AlertEvaluator(primary, SETTINGS, read_engine=replica)
+        replay_paused(replicated.replica_url, True)
+        try:
+            spend(primary, pid, "8.5", at=NOW)  # on the primary only, for now
+            stale = await evaluator.evaluate_once(NOW)
+            assert stale.fired == [] and stale.errors == []  # the replica has no spend yet
+        finally:
+            replay_paused(replicated.replica_url, False)
+        await until(lambda: _caught_up(primary, replica), 30, "the replica to catch up")
+        fresh = await evaluator.evaluate_once(NOW)
+        assert [k.rsplit("|", 1)[1] for k in fresh.fired] == ["50", "80"]
+        assert [e.state for e in events(primary)] == ["firing", "firing"]
+        assert (await evaluator.evaluate_once(NOW)).fired == []  # claimed once, on the primary
+        assert len(receiver.on("/hook")) == 2
+    finally:
+        primary.dispose()
+        replica.dispose()
