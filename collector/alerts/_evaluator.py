@@ -20,6 +20,7 @@ from typing import Any
 
 import aiohttp
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 
 from collector.alerts._anomaly_rule import measure_anomalies
 from collector.alerts._deliver import Notice, deliver_all
@@ -116,15 +117,28 @@ class AlertEvaluator:
         return report
 
     async def _measure(self, rule: Rule, budgets: list[BudgetSpec], now: datetime) -> Measurements:
+        """The rule's measurements from the replica; from the primary while the replica cannot
+        be reached (a replica outage must not silence the alerts)."""
+        try:
+            return await self._measure_on(self._read, rule, budgets, now)
+        except OperationalError as exc:
+            if self._read is self._engine:
+                raise
+            _log.warning("alerts: read replica unreachable, measuring on the primary: %s", exc)
+            return await self._measure_on(self._engine, rule, budgets, now)
+
+    async def _measure_on(
+        self, engine: Engine, rule: Rule, budgets: list[BudgetSpec], now: datetime
+    ) -> Measurements:
         if rule.kind in RECONCILE_KINDS:
             owners = ownership(self._settings)
-            return await asyncio.to_thread(measure_reconcile, self._read, rule, now, owners)
+            return await asyncio.to_thread(measure_reconcile, engine, rule, now, owners)
         if rule.kind is RuleKind.RECORDER_HEALTH:
             probe = self._recorder_health
             return Measurements(recorder=dict(probe()) if probe is not None else {})
         if rule.kind is RuleKind.SPEND_ANOMALY:
-            return await asyncio.to_thread(measure_anomalies, self._read, rule, now, self._history)
-        return await asyncio.to_thread(measure, self._read, rule, budgets, now, self._tz)
+            return await asyncio.to_thread(measure_anomalies, engine, rule, now, self._history)
+        return await asyncio.to_thread(measure, engine, rule, budgets, now, self._tz)
 
     async def _fire(
         self, http: aiohttp.ClientSession, rule: Rule, alerts: list[Alert], now: datetime,

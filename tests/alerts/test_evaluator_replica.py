@@ -57,3 +57,21 @@ async def test_spend_is_read_from_the_replica_and_claims_go_to_the_primary(
     finally:
         primary.dispose()
         replica.dispose()
+
+
+async def test_a_replica_that_is_down_does_not_silence_alerts(
+    engine: Engine, receiver: Receiver
+) -> None:
+    pid = make_project(engine, "acme")
+    spec = BudgetSpec(
+        "acme", parse_scope("project:acme"), parse_period("month"), Decimal(10), Mode.SOFT
+    )
+    create_budget(engine, spec, NOW)
+    add_rule(engine, "spend", "budget_threshold", "global", {}, (hook(receiver),), NOW)
+    spend(engine, pid, "8.5")
+    down = make_engine("postgresql+psycopg://postgres@127.0.0.1:9/nothing")  # refuses at once
+    try:
+        report = await AlertEvaluator(engine, SETTINGS, read_engine=down).evaluate_once(NOW)
+    finally:
+        down.dispose()
+    assert [k.rsplit("|", 1)[1] for k in report.fired] == ["50", "80"]  # measured on the primary
