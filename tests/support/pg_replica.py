@@ -67,6 +67,14 @@ class ReplicaPair:
         return self.url(self.replica_port, database)
 
 
+def _user_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
 class _Runner:
     """Runs PostgreSQL's programs as the ``postgres`` user (or as ourselves when not root)."""
 
@@ -122,11 +130,15 @@ def replica_pair() -> Iterator[ReplicaPair]:
     """Start a primary and its streaming replica; stop both and remove them on the way out,
     whatever happened in between."""
     bin_dir = _bin_dir()
+    message = None
     if bin_dir is None:
         message = "PostgreSQL's server binaries (initdb, pg_basebackup) are not installed"
+    elif os.geteuid() == 0 and not _user_exists(_USER):
+        message = f"no {_USER!r} user to run PostgreSQL's servers as (initdb refuses root)"
+    if bin_dir is None or message is not None:
         if REQUIRE_PG:
             pytest.fail(f"{message} (SPENDSCOPE_REQUIRE_POSTGRES=1)")
-        pytest.skip(message)
+        pytest.skip(str(message))
     run = _Runner(bin_dir)
     root = Path(tempfile.mkdtemp(prefix="spendscope-replica-"))
     run.own(root)
