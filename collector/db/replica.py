@@ -33,6 +33,10 @@ class ReplicaLag:
 
 
 CAUGHT_UP = ReplicaLag(seconds=0.0, bytes=0)
+# WAL positions of one and the same record can differ by its alignment padding (a received
+# position sits up to a few bytes past the replayed record's end); any transaction writes far
+# more than this (a commit record alone is over 40 bytes), so nothing committed hides in it.
+_ALIGNMENT_SLACK = 32
 
 _REPLICA_STATE = text(
     "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn(), pg_last_wal_receive_lsn(),"
@@ -78,7 +82,7 @@ def replica_lag(primary: Engine, replica: Engine) -> ReplicaLag:
     except SQLAlchemyError as exc:
         first = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         return ReplicaLag(seconds=None, bytes=None, detail=f"replica unreachable: {first}")
-    if behind <= 0:
+    if behind <= _ALIGNMENT_SLACK:
         return CAUGHT_UP
     seconds = float(age) if age is not None else None
     return ReplicaLag(seconds=max(seconds, 0.0) if seconds is not None else None, bytes=behind)
