@@ -205,7 +205,8 @@ def test_three_gateway_hosts_share_budgets_limits_alerts_and_the_record(
 
     # each alert sent once, and claimed once
     fired = _fired(hooks)
-    assert sorted(k.rsplit("|", 1)[1] for k in fired) == ["50", "80"], fired
+    sent = [(b["event"], b["dedup_key"].rsplit("|", 1)[1], b["message"]) for b in hooks.bodies]
+    assert sorted(k.rsplit("|", 1)[1] for k in fired) == ["50", "80"], sent
     with session_scope(engine) as session:
         assert session.scalar(select(func.count()).select_from(AlertEvent)) == 2
     engine.dispose()
