@@ -106,6 +106,9 @@ class AlertEvaluator:
         budgets = await asyncio.to_thread(load_budgets, self._engine)
         async with aiohttp.ClientSession() as http:
             for rule in rules:
+                # Read before measuring: an alert another process fires while this one
+                # measures is newer than this measurement, and must not be resolved by it.
+                firing = await asyncio.to_thread(firing_events, self._engine, rule.id)
                 try:
                     m = await self._measure(rule, budgets, now)
                 except LookupError as exc:
@@ -113,7 +116,8 @@ class AlertEvaluator:
                     continue
                 alerts = evaluate_rule(rule, m, now)
                 await self._fire(http, rule, alerts, now, report)
-                await self._resolve(http, rule, {a.dedup_key for a in alerts}, now, report)
+                active = {a.dedup_key for a in alerts}
+                await self._resolve(http, rule, firing, active, now, report)
         return report
 
     async def _measure(self, rule: Rule, budgets: list[BudgetSpec], now: datetime) -> Measurements:
@@ -153,11 +157,11 @@ class AlertEvaluator:
             report.fired.append(alert.dedup_key)
 
     async def _resolve(
-        self, http: aiohttp.ClientSession, rule: Rule, active: set[str], now: datetime,
-        report: EvaluationReport,
+        self, http: aiohttp.ClientSession, rule: Rule, firing: list[FiringEvent],
+        active: set[str], now: datetime, report: EvaluationReport,
     ) -> None:  # fmt: skip
-        events = await asyncio.to_thread(firing_events, self._engine, rule.id)
-        for event in events:
+        """Resolve what was firing before this evaluation measured and no longer holds."""
+        for event in firing:
             if event.dedup_key in active:
                 continue
             if not await asyncio.to_thread(resolve, self._engine, event, now):

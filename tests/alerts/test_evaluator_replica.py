@@ -1,13 +1,18 @@
 """The alert evaluator with a read replica: spend is measured on the replica, the alert state
-is claimed on the primary (a standby refuses every write, so a claim sent there would fail)."""
+is claimed on the primary (a standby refuses every write, so a claim sent there would fail);
+and with several evaluators, one's older measurement never resolves what another just fired."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import Engine, text
 
 from collector.alerts import AlertEvaluator, add_rule
+from collector.alerts._types import Measurements, Rule
 from collector.budgets import BudgetSpec, Mode, create_budget, parse_period, parse_scope
 from collector.db import make_engine
 from tests.alerts.conftest import Receiver
@@ -75,3 +80,42 @@ async def test_a_replica_that_is_down_does_not_silence_alerts(
     finally:
         down.dispose()
     assert [k.rsplit("|", 1)[1] for k in report.fired] == ["50", "80"]  # measured on the primary
+
+
+class _Slow(AlertEvaluator):
+    """An evaluator during whose measurement something else happens (``meanwhile``): the
+    interleaving of two processes, made deterministic."""
+
+    meanwhile: Callable[[], Awaitable[object]] | None = None
+
+    async def _measure(self, rule: Rule, budgets: list[BudgetSpec], now: datetime) -> Measurements:
+        measured = await super()._measure(rule, budgets, now)
+        if self.meanwhile is not None:
+            await self.meanwhile()
+        return measured
+
+
+async def test_an_alert_fired_during_a_measurement_is_not_resolved_by_it(
+    engine: Engine, receiver: Receiver
+) -> None:
+    """Process A measures 40 %; meanwhile spend reaches 60 % and process B fires the 50 %
+    alert; A's older measurement must not resolve it (else it fires again: twice sent)."""
+    pid = make_project(engine, "acme")
+    spec = BudgetSpec(
+        "acme", parse_scope("project:acme"), parse_period("month"), Decimal(10), Mode.SOFT
+    )
+    create_budget(engine, spec, NOW)
+    add_rule(engine, "spend", "budget_threshold", "global", {}, (hook(receiver),), NOW)
+    spend(engine, pid, "4")
+    other = AlertEvaluator(engine, SETTINGS)
+
+    async def fire_elsewhere() -> object:
+        spend(engine, pid, "2")
+        return await other.evaluate_once(NOW)
+
+    slow = _Slow(engine, SETTINGS)
+    slow.meanwhile = fire_elsewhere
+    report = await slow.evaluate_once(NOW)
+    assert report.fired == [] and report.resolved == []
+    assert [e.state for e in events(engine)] == ["firing"]
+    assert [json.loads(r.body)["event"] for r in receiver.on("/hook")] == ["alert.fired"]
