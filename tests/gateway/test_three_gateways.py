@@ -54,6 +54,7 @@ AFFORDED = 50
 RPM = 30
 RPM_CALLS = 90
 SECRET = "three-gateways"
+STARTUP_S = 240  # three processes importing and migrating at once on a busy 2-core machine
 
 
 class _Hooks(ThreadingHTTPServer):
@@ -163,7 +164,7 @@ def test_three_gateway_hosts_share_budgets_limits_alerts_and_the_record(
     ]
     try:
         for port, proc in zip(ports, procs, strict=True):
-            _wait_healthy(f"http://127.0.0.1:{port}/healthz", proc)
+            _wait_healthy(f"http://127.0.0.1:{port}/healthz", proc, STARTUP_S)
         spent_answers = asyncio.run(_spread(ports, budget_key, BUDGET_CALLS))
         _same_minute_ahead()
         limited_answers = asyncio.run(_spread(ports, limited_key, RPM_CALLS))
