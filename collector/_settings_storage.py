@@ -7,6 +7,8 @@ from pathlib import Path
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 
 class StorageSettings(BaseSettings):
@@ -16,6 +18,19 @@ class StorageSettings(BaseSettings):
     database_url: str = Field(
         "sqlite:///./spendscope.db",
         description="SQLAlchemy URL. SQLite file by default; postgresql+psycopg://… for teams.",
+    )
+    read_database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of a read replica (a PostgreSQL streaming standby of "
+        "database_url). The dashboard, the reports and the alert evaluator's measurements read "
+        "from it; the gateway, the recorder, hard budgets and every write use database_url. "
+        "Unset: everything reads database_url.",
+    )
+    replica_lag_bound_s: float = Field(
+        30.0,
+        gt=0,
+        description="The dashboard shows a banner while the read replica is further behind "
+        "the primary than this many seconds.",
     )
     spool_dir: Path = Field(
         Path("./.spendscope/spool"),
@@ -42,3 +57,26 @@ class StorageSettings(BaseSettings):
         if not value.startswith(("sqlite", "postgresql")):
             raise ValueError("must be a sqlite:/// or postgresql+psycopg:// URL")
         return value
+
+    @field_validator("read_database_url")
+    @classmethod
+    def _known_read_backend(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not value.startswith(("postgresql", "postgres://", "sqlite")):
+            raise ValueError("must be a postgresql+psycopg:// URL (or sqlite:///)")
+        try:
+            make_url(value)
+        except ArgumentError:
+            raise ValueError("is not a database URL (postgresql+psycopg://user@host/db)") from None
+        return value
+
+    @property
+    def reads_from_replica(self) -> bool:
+        """Whether reads go to a database of their own (``read_database_url``)."""
+        return self.read_database_url is not None and self.read_database_url != self.database_url
+
+    @property
+    def read_url(self) -> str:
+        """The URL that read-only consumers (dashboard, reports, alert measurements) open."""
+        return self.read_database_url or self.database_url

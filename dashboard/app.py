@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import dash
 import flask
@@ -63,6 +64,13 @@ def access_config(settings: Settings) -> tuple[AccessConfig, str]:
     return access, key
 
 
+def _quick(settings: Settings) -> dict[str, Any]:
+    """A short connect timeout for the lag probe: a primary that is down must not hang pages."""
+    if settings.database_url.startswith("sqlite"):
+        return {}
+    return {"connect_args": {"connect_timeout": 3}, "pool_size": 1, "max_overflow": 1}
+
+
 def create_dash_app(
     settings: Settings,
     engine: Engine | None = None,
@@ -72,16 +80,21 @@ def create_dash_app(
     """The dashboard as a Dash app (its Flask server is ``app.server``).
 
     ``engine`` defaults to one built from the settings (connecting lazily); ``clock`` gives
-    "now" (tests pin it). Raises SettingsError when logins are not configured.
+    "now" (tests pin it). Every page reads ``engine``: with ``SPENDSCOPE_READ_DATABASE_URL``
+    set, the replica's; the primary is then opened only to measure the replica's lag.
+    Raises SettingsError when logins are not configured.
     """
     install_log_redaction()
     access, secret_key = access_config(settings)
     server = flask.Flask("spendscope.dashboard")
     install_auth(server, access, secret_key)
-    engine = engine or make_engine(
-        settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
-    )
-    attach(server, Resources(engine=engine, settings=settings, clock=clock))
+    timeout = settings.sqlite_busy_timeout_ms
+    engine = engine or make_engine(settings.read_url, busy_timeout_ms=timeout)
+    primary = None
+    if settings.reads_from_replica:
+        primary = make_engine(settings.database_url, busy_timeout_ms=timeout, **_quick(settings))
+    resources = Resources(engine=engine, settings=settings, clock=clock, primary=primary)
+    attach(server, resources)
     app = dash.Dash(
         "dashboard",
         server=server,

@@ -1,4 +1,4 @@
-"""What callbacks share per app (engine, settings, clock): kept on the Flask app, not in globals.
+"""What callbacks share per app (engines, settings, clock): kept on the Flask app, not in globals.
 
 Two apps in one process (tests do this) each keep their own; per-user state never lives here.
 """
@@ -25,9 +25,10 @@ def utc_now() -> datetime:
 class Resources:
     """The app's long-lived resources."""
 
-    engine: Engine
+    engine: Engine  # what every page reads: the read replica's when one is configured
     settings: Settings
     clock: Callable[[], datetime] = utc_now
+    primary: Engine | None = None  # the primary's, only to measure the replica's lag
 
     def now(self) -> datetime:
         return self.clock()

@@ -14,6 +14,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, ctx, dcc, html, no_update
 
 from collector import analytics
+from collector.db.replica import describe, replica_lag
 from dashboard import ids
 from dashboard.auth import LOGOUT_PATH, csrf_token, current_principal
 from dashboard.context import resources
@@ -155,6 +156,27 @@ def recording_banner(_tick: int | None = None) -> list[Any]:
     return [dbc.Alert(lines, color="warning", className="ss-recording mb-0 rounded-0")]
 
 
+def replica_banner(_tick: int | None = None) -> list[Any]:
+    """A warning while the read replica the pages read is further behind the primary than
+    ``SPENDSCOPE_REPLICA_LAG_BOUND_S``: the newest requests are not in the figures yet."""
+    res = resources()
+    if res.primary is None:
+        return []
+    bound = res.settings.replica_lag_bound_s
+    try:
+        lag = replica_lag(res.primary, res.engine)
+    except Exception:  # the banner must never take the page down with it
+        _log.exception("dashboard: replica lag unavailable")
+        return []
+    if not lag.exceeds(bound):
+        return []
+    lines: list[Any] = [
+        html.Strong("The read replica is behind: "),
+        f"figures may miss the newest requests ({describe(lag)}; bound {bound:g} s).",
+    ]
+    return [dbc.Alert(lines, color="warning", className="ss-replica-lag mb-0 rounded-0")]
+
+
 def layout() -> html.Div:
     """The app's root layout (a function: rendered per visit, for the signed-in user)."""
     return html.Div(
@@ -163,6 +185,7 @@ def layout() -> html.Div:
             dcc.Interval(id=ids.INTERVAL, interval=REFRESH_MS, disabled=True),
             _navbar(),
             html.Div(recording_banner(), id=ids.RECORDING),
+            html.Div(replica_banner(), id=ids.REPLICA),
             _filter_bar(),
             dbc.Container(dash.page_container, fluid=True, className="ss-page"),
         ]
@@ -275,6 +298,11 @@ def register_callbacks(app: dash.Dash) -> None:
         Input(ids.INTERVAL, "n_intervals"),
         prevent_initial_call=True,
     )(recording_banner)
+    app.callback(
+        Output(ids.REPLICA, "children"),
+        Input(ids.INTERVAL, "n_intervals"),
+        prevent_initial_call=True,
+    )(replica_banner)
     app.callback(Output(ids.INTERVAL, "disabled"), Input(ids.REFRESH_SWITCH, "value"))(
         lambda on: not on
     )

@@ -19,6 +19,12 @@ from sqlalchemy import Engine, create_engine, text
 
 from collector.db import make_engine, upgrade_head
 from collector.settings import get_settings
+from tests.support.pg_replica import (
+    ReplicaPair,
+    ReplicatedDatabase,
+    replica_pair,
+    replicated_database,
+)
 
 PG_URL = os.environ.get("SPENDSCOPE_TEST_POSTGRES_URL")
 REQUIRE_PG = os.environ.get("SPENDSCOPE_REQUIRE_POSTGRES") == "1"
@@ -100,3 +106,18 @@ def engine(migrated_url: str) -> Iterator[Engine]:
     eng = make_engine(migrated_url)
     yield eng
     eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_pair() -> Iterator[ReplicaPair]:
+    """A PostgreSQL primary and its streaming replica, both made for this run (see
+    ``tests/support/pg_replica.py``); stopped and removed at the end, pass or fail."""
+    with replica_pair() as pair:
+        yield pair
+
+
+@pytest.fixture
+def replicated(pg_pair: ReplicaPair) -> Iterator[ReplicatedDatabase]:
+    """A migrated database on the primary that the replica serves too."""
+    with replicated_database(pg_pair, f"r_{uuid.uuid4().hex[:12]}") as db:
+        yield db

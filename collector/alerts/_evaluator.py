@@ -4,6 +4,8 @@ Run one per deployment or one per gateway process: claims make each transition (
 resolved) happen once across all of them. ``trigger()`` wakes ``run_forever`` at once, e.g.
 when admission sees a budget cross a threshold. Delivery is at most once: a process that dies
 between claiming and sending loses that notice (the event row still records it).
+Measurements read ``read_engine`` (the read replica, when one is configured); rules, budgets
+and every claim and resolution use the primary's ``engine``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 import aiohttp
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 
 from collector.alerts._anomaly_rule import measure_anomalies
 from collector.alerts._deliver import Notice, deliver_all
@@ -66,8 +69,11 @@ class AlertEvaluator:
         engine: Engine,
         settings: Settings,
         recorder_health: Callable[[], Mapping[str, str]] | None = None,
+        *,
+        read_engine: Engine | None = None,
     ) -> None:
-        self._engine = engine
+        self._engine = engine  # rules, budgets and the alert state: claims must be exact
+        self._read = read_engine or engine  # what rules measure: spend, traffic, the bill
         self._recorder_health = recorder_health  # this process's recorder, for its rules
         self._settings = settings
         self._tz = parse_timezone(settings.timezone)
@@ -100,6 +106,9 @@ class AlertEvaluator:
         budgets = await asyncio.to_thread(load_budgets, self._engine)
         async with aiohttp.ClientSession() as http:
             for rule in rules:
+                # Read before measuring: an alert another process fires while this one
+                # measures is newer than this measurement, and must not be resolved by it.
+                firing = await asyncio.to_thread(firing_events, self._engine, rule.id)
                 try:
                     m = await self._measure(rule, budgets, now)
                 except LookupError as exc:
@@ -107,21 +116,33 @@ class AlertEvaluator:
                     continue
                 alerts = evaluate_rule(rule, m, now)
                 await self._fire(http, rule, alerts, now, report)
-                await self._resolve(http, rule, {a.dedup_key for a in alerts}, now, report)
+                active = {a.dedup_key for a in alerts}
+                await self._resolve(http, rule, firing, active, now, report)
         return report
 
     async def _measure(self, rule: Rule, budgets: list[BudgetSpec], now: datetime) -> Measurements:
+        """The rule's measurements from the replica; from the primary while the replica cannot
+        be reached (a replica outage must not silence the alerts)."""
+        try:
+            return await self._measure_on(self._read, rule, budgets, now)
+        except OperationalError as exc:
+            if self._read is self._engine:
+                raise
+            _log.warning("alerts: read replica unreachable, measuring on the primary: %s", exc)
+            return await self._measure_on(self._engine, rule, budgets, now)
+
+    async def _measure_on(
+        self, engine: Engine, rule: Rule, budgets: list[BudgetSpec], now: datetime
+    ) -> Measurements:
         if rule.kind in RECONCILE_KINDS:
             owners = ownership(self._settings)
-            return await asyncio.to_thread(measure_reconcile, self._engine, rule, now, owners)
+            return await asyncio.to_thread(measure_reconcile, engine, rule, now, owners)
         if rule.kind is RuleKind.RECORDER_HEALTH:
             probe = self._recorder_health
             return Measurements(recorder=dict(probe()) if probe is not None else {})
         if rule.kind is RuleKind.SPEND_ANOMALY:
-            return await asyncio.to_thread(
-                measure_anomalies, self._engine, rule, now, self._history
-            )
-        return await asyncio.to_thread(measure, self._engine, rule, budgets, now, self._tz)
+            return await asyncio.to_thread(measure_anomalies, engine, rule, now, self._history)
+        return await asyncio.to_thread(measure, engine, rule, budgets, now, self._tz)
 
     async def _fire(
         self, http: aiohttp.ClientSession, rule: Rule, alerts: list[Alert], now: datetime,
@@ -136,11 +157,11 @@ class AlertEvaluator:
             report.fired.append(alert.dedup_key)
 
     async def _resolve(
-        self, http: aiohttp.ClientSession, rule: Rule, active: set[str], now: datetime,
-        report: EvaluationReport,
+        self, http: aiohttp.ClientSession, rule: Rule, firing: list[FiringEvent],
+        active: set[str], now: datetime, report: EvaluationReport,
     ) -> None:  # fmt: skip
-        events = await asyncio.to_thread(firing_events, self._engine, rule.id)
-        for event in events:
+        """Resolve what was firing before this evaluation measured and no longer holds."""
+        for event in firing:
             if event.dedup_key in active:
                 continue
             if not await asyncio.to_thread(resolve, self._engine, event, now):

@@ -9,7 +9,13 @@ from typing import Annotated, Any
 
 import typer
 
-from collector.cli.common import database_errors, engine_or_exit, fail, settings_or_exit
+from collector.cli.common import (
+    database_errors,
+    engine_or_exit,
+    fail,
+    read_engine_or_exit,
+    settings_or_exit,
+)
 
 __all__ = ["register"]
 
@@ -138,7 +144,8 @@ def evaluate(
     from collector.alerts import AlertEvaluator
 
     settings = settings_or_exit()
-    evaluator = AlertEvaluator(engine_or_exit(settings), settings)
+    read = read_engine_or_exit(settings) if settings.reads_from_replica else None
+    evaluator = AlertEvaluator(engine_or_exit(settings), settings, read_engine=read)
     if watch:
         asyncio.run(evaluator.run_forever(interval))
         return

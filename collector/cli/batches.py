@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine, select
 
-from collector.cli.common import database_errors, engine_or_exit, fail
+from collector.cli.common import database_errors, fail, read_engine_or_exit
 from collector.db import Project, session_scope
 
 if TYPE_CHECKING:  # the query layer loads pandas: only when a command runs, not at start-up
@@ -51,7 +51,7 @@ def list_cmd(
     """Jobs, newest first: status, request counts, lines recorded, cost so far."""
     if not 1 <= limit <= 1000:
         fail(f"--limit must be within 1..1000, got {limit}")
-    engine = engine_or_exit()
+    engine = read_engine_or_exit()
     try:
         with database_errors():
             projects = (_project_id(engine, project),) if project else ()
@@ -83,7 +83,7 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
 ) -> None:
     """One job: status, request counts, lines recorded, cost so far, attribution."""
-    engine = engine_or_exit()
+    engine = read_engine_or_exit()
     try:
         with database_errors():
             from collector.analytics import batch_job

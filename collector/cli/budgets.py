@@ -9,7 +9,13 @@ from typing import Annotated, Any
 
 import typer
 
-from collector.cli.common import database_errors, engine_or_exit, fail, settings_or_exit
+from collector.cli.common import (
+    database_errors,
+    engine_or_exit,
+    fail,
+    read_engine_or_exit,
+    settings_or_exit,
+)
 from collector.units import MONEY_UNIT
 
 __all__ = ["register"]
@@ -113,7 +119,7 @@ def list_cmd(
     except ValueError as exc:
         fail(str(exc))
     with database_errors():
-        statuses = budget_statuses(engine_or_exit(settings), datetime.now(UTC), tz)
+        statuses = budget_statuses(read_engine_or_exit(settings), datetime.now(UTC), tz)
     rows = [_row(s, settings.timezone) for s in statuses]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))

@@ -47,6 +47,18 @@ def engine_or_exit(settings: Settings | None = None) -> Engine:
     return make_engine(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
 
 
+def read_engine_or_exit(settings: Settings | None = None) -> Engine:
+    """The engine a read-only command (reports, logs, listings) opens: the read replica's
+    when ``SPENDSCOPE_READ_DATABASE_URL`` is set, else the primary's as ``engine_or_exit``."""
+    settings = settings or settings_or_exit()
+    if not settings.reads_from_replica:
+        return engine_or_exit(settings)
+    missing = missing_sqlite_file(settings.read_url)
+    if missing is not None:
+        fail(_no_database(settings.read_url, missing))
+    return make_engine(settings.read_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+
+
 DEMO_DATABASE = Path("spendscope-demo.db")
 
 

@@ -20,7 +20,7 @@ import typer
 from rich.text import Text
 from sqlalchemy import Engine
 
-from collector.cli.common import database_errors, engine_or_exit
+from collector.cli.common import database_errors, read_engine_or_exit
 from collector.cli.fmt import Cell, Col, console, money, short_id, table, table_width
 from collector.requestlog import (
     AttemptRow,
@@ -212,7 +212,7 @@ def logs(
     ] = False,
 ) -> None:
     """Recent requests with their attempts (oldest first); failures show every attempt."""
-    engine = engine_or_exit()
+    engine = read_engine_or_exit()
     filters = _Filters(project=project, errors_only=errors, model=model)
     emit = _printer(as_json, _Layout(wide=wide, exact=exact))
     follower = _Follower(engine, filters, lookback)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from collector.cli.common import database_errors, engine_or_exit, fail
+from collector.cli.common import database_errors, fail, read_engine_or_exit
 
 
 def report(
@@ -24,7 +24,7 @@ def report(
 
     if output is not None:
         _check_writable(output)
-    engine = engine_or_exit()
+    engine = read_engine_or_exit()
     try:
         with database_errors():
             text = render_report(engine, month, group_by, fmt)

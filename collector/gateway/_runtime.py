@@ -74,6 +74,7 @@ class Runtime:
         self.bodies = BodyBudget(settings.max_body_bytes_in_flight)
         self.cache = ResponseCache(settings)  # its store opens with the lifespan
         self._engine: Engine | None = None
+        self._read_engine: Engine | None = None  # the read replica's, for alert measurements
         self._recorder: Recorder | None = None
         self._keys: KeyCache | None = None
         self._forwarder: Forwarder | None = None
@@ -137,7 +138,13 @@ class Runtime:
     def _start_guards(self, engine: Engine) -> None:
         """Admission (unless one was given), the hold sweeper and the alert evaluator."""
         s = self.settings
-        self.alerts = alerts = AlertEvaluator(engine, s, self.recorder.health_codes)
+        if s.reads_from_replica and s.read_database_url is not None:
+            self._read_engine = make_engine(
+                s.read_database_url, busy_timeout_ms=s.sqlite_busy_timeout_ms
+            )
+        self.alerts = alerts = AlertEvaluator(
+            engine, s, self.recorder.health_codes, read_engine=self._read_engine
+        )
         if self._own_admission:
             self.admitter = Admitter(
                 engine, s, limiter=make_limiter(s), on_threshold=alerts.trigger
@@ -185,6 +192,8 @@ class Runtime:
             await self.admitter.aclose()
         if self._engine is not None:
             self._engine.dispose()
+        if self._read_engine is not None:
+            self._read_engine.dispose()
 
     # --- what requests use -----------------------------------------------------------
     @property

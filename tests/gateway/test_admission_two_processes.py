@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -44,7 +45,10 @@ from tests.gateway.test_serve_cli import _free_port, _wait_healthy
 CALLS = 200
 
 
-def _serve(port: int, db_url: str, spool: Path, upstream: str) -> subprocess.Popen[bytes]:
+def _serve(
+    port: int, db_url: str, spool: Path, upstream: str, extra: Mapping[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """``spendscope serve`` in a process of its own; ``extra`` adds SPENDSCOPE_* settings."""
     env = {
         **os.environ,
         "SPENDSCOPE_DATABASE_URL": db_url,
@@ -52,6 +56,7 @@ def _serve(port: int, db_url: str, spool: Path, upstream: str) -> subprocess.Pop
         "SPENDSCOPE_UPSTREAM_BASE_URL": upstream,
         "SPENDSCOPE_UPSTREAM_API_KEY": UPSTREAM_KEY,
         "SPENDSCOPE_LOG_LEVEL": "WARNING",
+        **(extra or {}),
     }
     command = [sys.executable, "-m", "collector", "serve", "--port", str(port)]
     return subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
