@@ -10,7 +10,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collector.recorder._jobs import FILE_KEY, JOB_KEY, RESERVED_KEYS, file_note, job_note
+    from collector.recorder._jobs import (
+        BACKGROUND_KEY,
+        FILE_KEY,
+        JOB_KEY,
+        RESERVED_KEYS,
+        background_note,
+        file_note,
+        job_note,
+    )
     from collector.recorder.events import (
         AttemptEvent,
         UsageEvent,
@@ -26,6 +34,8 @@ if TYPE_CHECKING:
     from collector.recorder.writer import PoisonBatch, write_batch
 
 _WHERE = {
+    "BACKGROUND_KEY": "_jobs",
+    "background_note": "_jobs",
     "FILE_KEY": "_jobs",
     "JOB_KEY": "_jobs",
     "RESERVED_KEYS": "_jobs",
@@ -49,6 +59,7 @@ _WHERE = {
 }
 
 __all__ = [
+    "BACKGROUND_KEY",
     "FILE_KEY",
     "JOB_KEY",
     "RESERVED_KEYS",
@@ -62,6 +73,7 @@ __all__ = [
     "Spool",
     "UsageEvent",
     "WriterProcess",
+    "background_note",
     "derived_request_id",
     "file_note",
     "job_note",
