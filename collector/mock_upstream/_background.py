@@ -1,7 +1,7 @@
 """Background responses (``POST /v1/responses`` with ``background: true``), retrieve and cancel.
 
-A background response is answered at once as ``status: "queued"`` with no output and
-``usage: null``; it runs "at OpenAI" for ``MockConfig.background_s`` (or the request's
+A background response is answered at once as ``status: "queued"`` with no output and no
+``usage`` (the API description types ``usage`` as an optional object, never null); it runs "at OpenAI" for ``MockConfig.background_s`` (or the request's
 ``metadata.mock_delay_ms``), ``in_progress`` from half way, then ends — and only then is it
 billed in the ledger, as OpenAI bills it when it completes. ``GET /v1/responses/{id}`` returns
 the stored ``Response`` object as it stands; ``POST /v1/responses/{id}/cancel`` cancels one
@@ -93,9 +93,11 @@ def start(
         final.update(status="incomplete", completed_at=None, usage=_partial(obj["usage"], True),
                      incomplete_details={"reason": "max_output_tokens"})  # fmt: skip
     elif outcome == "failed":
-        final.update(status="failed", completed_at=None, usage=None, output=[], error=_FAILED)
-    queued = {**final, "status": "queued", "completed_at": None, "output": [], "usage": None,
-              "error": None, "incomplete_details": None}  # fmt: skip
+        final.update(status="failed", completed_at=None, output=[], error=_FAILED)
+        del final["usage"]
+    queued = {**final, "status": "queued", "completed_at": None, "output": [], "error": None,
+              "incomplete_details": None}  # fmt: skip
+    queued.pop("usage", None)
     key = request.headers.get("Authorization", "").partition(" ")[2].strip()
     delay = _delay_s(ctx.body, ctx.state.config.background_s)
     job = BackgroundResponse(final, queued, key, tools, delay, time.monotonic())
@@ -149,8 +151,8 @@ async def cancel_response(request: web.Request) -> web.StreamResponse:
         if job.timer is not None:
             job.timer.cancel()
         usage = job.final.get("usage")
-        cancelled = {**job.final, "status": "cancelled", "completed_at": None,
-                     "usage": _partial(usage, True) if isinstance(usage, dict) else None,
-                     "error": None}  # fmt: skip
+        cancelled = {**job.final, "status": "cancelled", "completed_at": None, "error": None}
+        if isinstance(usage, dict):
+            cancelled["usage"] = _partial(usage, True)
         _end(request.app, job, cancelled)
     return json_response(request, job.now, 0)
