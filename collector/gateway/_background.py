@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from collector.batches import RESPONSE_OPEN, JobRef, register_response
-from collector.budgets import job_ticket, start_job_ticket
+from collector.budgets import job_ticket
 from collector.errors import PricingError
 from collector.gateway._intake import Call, Kind
 from collector.gateway._usage import usage_from_body
@@ -60,20 +60,16 @@ def asks_background(call: Call) -> bool:
     return call.kind is Kind.RESPONSES and (call.body or {}).get("background") is True
 
 
-def start_background(call: Call) -> None:
-    """At admission: mark the request as one whose hard-budget booking waits for its response
-    (the settle keeps the reservation under the response's id, ``budgets.replace_booked``)."""
-    if asks_background(call):
-        start_job_ticket()
-
-
 def running(call: Call | None, wire: Any) -> dict[str, Any] | None:
     """The note of a response upstream accepted and is still running (None otherwise)."""
     if call is None or not asks_background(call) or not isinstance(wire, dict):
         return None
     if wire.get("status") not in RESPONSE_OPEN:
         return None
-    return background_note(wire)
+    note = background_note(wire)
+    if note is not None and call.model:
+        note["model"] = call.model[:200]  # the model asked for (the response names the served one)
+    return note
 
 
 def defer(ex: Exchange, note: dict[str, Any]) -> None:

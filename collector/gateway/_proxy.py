@@ -29,8 +29,8 @@ from collector.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from collector.gateway._background import register_started, start_background
-from collector.gateway._batch_budget import with_batch_estimate
+from collector.gateway._background import register_started
+from collector.gateway._batch_budget import with_background_estimate, with_batch_estimate
 from collector.gateway._body import BodyReader, ClientGone
 from collector.gateway._exchange import Exchange
 from collector.gateway._files import after_upload
@@ -146,7 +146,7 @@ class Proxy:
                 prompt_bound=ex.prompt_bound,
             )
             request = await with_batch_estimate(self.rt, principal, call, request)
-            start_background(call)
+            request = await with_background_estimate(self.rt, principal, call, request)
             return call, await self.rt.admission.check(principal, request)
         except GatewayError as exc:
             ex.refuse(exc)

@@ -1,10 +1,11 @@
 """Background responses (``POST /v1/responses`` with ``background: true``), retrieve and cancel.
 
 A background response is answered at once as ``status: "queued"`` with no output and no
-``usage`` (the API description types ``usage`` as an optional object, never null); it runs "at OpenAI" for ``MockConfig.background_s`` (or the request's
-``metadata.mock_delay_ms``), ``in_progress`` from half way, then ends — and only then is it
-billed in the ledger, as OpenAI bills it when it completes. ``GET /v1/responses/{id}`` returns
-the stored ``Response`` object as it stands; ``POST /v1/responses/{id}/cancel`` cancels one
+``usage`` (the API description types ``usage`` as an optional object, never null); it runs
+"at OpenAI" for ``MockConfig.background_s`` (or the request's ``metadata.mock_delay_ms``),
+``in_progress`` from half way, then ends — and only then is it billed in the ledger, as
+OpenAI bills it when it completes. ``GET /v1/responses/{id}`` returns the stored
+``Response`` object as it stands; ``POST /v1/responses/{id}/cancel`` cancels one
 still running (it keeps the prompt and half the output it had planned, and is billed for them).
 
 Scripted outcomes, through the request's ``metadata`` (a real field, so they pass any gateway):
