@@ -4,6 +4,7 @@ usage becomes one priced row with the key's attribution — once, across restart
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -11,13 +12,16 @@ from decimal import Decimal
 import openai
 import pytest
 from sqlalchemy import func, select, update
+from typer.testing import CliRunner
 
 from collector.budgets import BudgetSpec, Mode, create_budget, parse_period, parse_scope
+from collector.cli import app
 from collector.db import BatchJob, Request, session_scope
 from collector.db.models import BudgetCounter
 from collector.mock_upstream import MockConfig, run_in_thread
 from collector.pricing import BACKGROUND_NOTE, RETRIEVE_NOTE
 from collector.recorder import BACKGROUND_KEY
+from collector.settings import get_settings
 from tests.gateway._background import (
     MODEL,
     exact_cost,
@@ -78,6 +82,16 @@ def test_a_background_response_is_one_priced_row_with_the_keys_attribution(
         for r in reads
     )
     assert len(usage_rows(gw, response_id)) == 1
+    get_settings.cache_clear()
+    env = {"SPENDSCOPE_DATABASE_URL": str(gw.engine.url)}
+    listed = CliRunner().invoke(app, ["batches", "list", "--responses", "--json"], env=env)
+    assert listed.exit_code == 0, listed.output
+    [shown] = [json.loads(line) for line in listed.output.splitlines()]
+    assert (shown["id"], shown["lines_recorded"]) == (response_id, 1)
+    assert Decimal(shown["cost_usd"]) == row.cost_usd
+    jobs = CliRunner().invoke(app, ["batches", "list", "--json"], env=env)
+    assert jobs.exit_code == 0 and response_id not in jobs.output
+    get_settings.cache_clear()
 
 
 def test_failed_cancelled_and_incomplete_responses(
