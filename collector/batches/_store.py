@@ -187,11 +187,13 @@ def update_status(
     status = _text(wire, "status", 20) or "validating"
     total, completed, failed = _counts(wire)
     values: dict[str, Any] = {
-        "status": status, "request_total": total, "request_completed": completed,
-        "request_failed": failed, "updated_at": now,
+        "status": status, "updated_at": now,
         "output_file_id": _text(wire, "output_file_id", 200),
         "error_file_id": _text(wire, "error_file_id", 200),
     }  # fmt: skip
+    if wire.get("object") != "response":  # a background response has no counts: keep its 1
+        values |= {"request_total": total, "request_completed": completed,
+                   "request_failed": failed}  # fmt: skip
     if status in TERMINAL_STATUSES or status in RESPONSE_TERMINAL:
         values["completed_at"] = ended_at(wire, status) or now
     with session_scope(engine) as session:
