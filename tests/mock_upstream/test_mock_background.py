@@ -48,16 +48,17 @@ def _requests_billed(url: str) -> int:
 
 
 def test_queued_then_completed_and_billed_only_when_it_ends(openapi: Validate) -> None:
-    with run_in_thread(MockConfig(background_s=0.4)) as url:
+    with run_in_thread(MockConfig(background_s=30)) as url:
         client = _client(url)
         raw = client.responses.with_raw_response.create(
-            model="gpt-4o-mini", input="work on this later", background=True
-        )
+            model="gpt-4o-mini", input="work on this later", background=True,
+            metadata={"mock_delay_ms": "3000"},
+        )  # fmt: skip
         created = raw.http_response.json()
+        assert _requests_billed(url) == 0
         openapi(created, "Response")
         assert (created["status"], created.get("usage"), created["output"]) == ("queued", None, [])
         assert created["background"] is True
-        assert _requests_billed(url) == 0
         ended = _until_ended(client, created["id"])
         openapi(ended, "Response")
         assert ended["status"] == "completed" and ended["output"]
