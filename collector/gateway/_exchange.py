@@ -8,9 +8,9 @@ model bills for (speech priced per token, answered with bare audio) is priced fr
 count (``fallback``) as ``estimated``, its basis in the note; unless OpenAI does not charge
 for the endpoint at all (models, moderations: ``computed`` $0, price ``free:…``); an answer
 whose spend another row records (a Batch API call, a background response started, a stored
-response read) is ``unpriced`` with a note saying where (``pricing.job_endpoint_cost``). A request
-that never got a successful answer (refused by us, or every try failed) consumed nothing:
-``computed`` $0.
+response read) is ``unpriced`` with a note saying where (``pricing.job_endpoint_cost``). A
+request that never got a successful answer (refused by us, or every try failed) consumed
+nothing: ``computed`` $0.
 """
 
 from __future__ import annotations
