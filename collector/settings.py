@@ -208,14 +208,16 @@ class Settings(CacheSettings, StorageSettings):
     batch_poll_interval_s: float = Field(
         30.0,
         gt=0,
-        description="How often the gateway asks upstream about the Batch API jobs it relayed "
-        "(a job's lines are recorded once it ends).",
+        description="How often the gateway asks upstream about the Batch API jobs and "
+        "background responses it relayed (a job's lines, a response's usage, are recorded "
+        "once it ends).",
     )
     batch_lease_s: float = Field(
         120.0,
         gt=0,
-        description="How long one gateway process holds a Batch API job it polls or records; "
-        "another process takes the job over only after this (e.g. when the first was killed).",
+        description="How long one gateway process holds a Batch API job (or background "
+        "response) it polls or records; another process takes it over only after this (e.g. "
+        "when the first was killed).",
     )
     alert_webhook_secret: str | None = Field(
         None, description="HMAC-SHA256 key signing generic alert webhooks (X-Spendscope-Signature)."

@@ -20,6 +20,7 @@ from collector.alerts._types import Measurements, Rule, RuleKind, Traffic
 from collector.budgets import BudgetSpec, ScopeKind, budget_statuses
 from collector.db import ApiKey, Attempt, Project, Request
 from collector.db.models import REFUSED_TRIES
+from collector.pricing import DEFERRED_NOTES
 from collector.usage import ASSUMED_NOTE, CACHE_WRITE_NOTE, CostSource, Outcome
 
 _BUDGET_KINDS = (RuleKind.BUDGET_THRESHOLD, RuleKind.FORECAST_OVERRUN, RuleKind.BUDGET_EXHAUSTION)
@@ -71,7 +72,9 @@ def traffic(conn: Connection, rule: Rule, window: timedelta, now: datetime) -> T
 
 def _unpriced_or_assumed() -> ColumnElement[bool]:
     """Unpriced rows, and rows priced only by assuming a price (an unlisted dated snapshot,
-    or cache writes billed at the input rate for want of a cache-write rate)."""
+    or cache writes billed at the input rate for want of a cache-write rate). A row whose
+    spend another row records (a background response started or read: ``DEFERRED_NOTES``)
+    is no unknown spend."""
     assumed = and_(
         Request.cost_source == CostSource.ESTIMATED.value,
         or_(
@@ -79,7 +82,11 @@ def _unpriced_or_assumed() -> ColumnElement[bool]:
             Request.cost_note == CACHE_WRITE_NOTE,
         ),
     )
-    return or_(Request.cost_source == CostSource.UNPRICED.value, assumed)
+    unpriced = and_(
+        Request.cost_source == CostSource.UNPRICED.value,
+        or_(Request.cost_note.is_(None), Request.cost_note.not_in(sorted(DEFERRED_NOTES))),
+    )
+    return or_(unpriced, assumed)
 
 
 def refused_keys(engine: Engine, window: timedelta, now: datetime) -> dict[tuple[str, str], int]:

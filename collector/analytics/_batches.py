@@ -82,12 +82,13 @@ def _jobs_query() -> Select[Any]:
 
 
 def batch_jobs(
-    engine: Engine, *, project_ids: Sequence[int] = (), limit: int = 100
+    engine: Engine, *, project_ids: Sequence[int] = (), limit: int = 100, kind: str = "batch"
 ) -> list[BatchSummary]:
-    """The newest jobs first (at most ``limit``, 1..1000), optionally of some projects."""
+    """The newest jobs first (at most ``limit``, 1..1000), optionally of some projects;
+    ``kind`` ``response``: the background responses followed the same way instead."""
     if not 1 <= limit <= MAX_JOBS:
         raise ValueError(f"limit must be within 1..{MAX_JOBS}")
-    query = _jobs_query()
+    query = _jobs_query().where(BatchJob.kind == kind)
     if project_ids:
         query = query.where(BatchJob.project_id.in_(project_ids))
     query = query.order_by(BatchJob.created_at.desc(), BatchJob.id.desc()).limit(limit)

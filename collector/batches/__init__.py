@@ -1,5 +1,6 @@
-"""Batch API jobs: the ``batch_jobs`` rows the gateway keeps for every job it relays, and the
-``gateway_files`` rows saying which project owns each file uploaded through it.
+"""Batch API jobs: the ``batch_jobs`` rows the gateway keeps for every job it relays (and, as
+``kind`` ``response``, every background Responses API response), and the ``gateway_files`` rows
+saying which project owns each file uploaded through it.
 
 The gateway registers a job when its creation is relayed, answers only the creating
 project's requests about it, and a poller follows it until it ends (state here, so it
@@ -9,7 +10,11 @@ the query layer read the same rows.
 
 from collector.batches._files import file_owner, owned_files, register_file
 from collector.batches._store import (
+    BATCH,
     OPEN_STATUSES,
+    RESPONSE,
+    RESPONSE_OPEN,
+    RESPONSE_TERMINAL,
     TERMINAL_STATUSES,
     JobRef,
     claim_open,
@@ -18,12 +23,17 @@ from collector.batches._store import (
     owned_ids,
     owner_of,
     register,
+    register_response,
     release,
     update_status,
 )
 
 __all__ = [
+    "BATCH",
     "OPEN_STATUSES",
+    "RESPONSE",
+    "RESPONSE_OPEN",
+    "RESPONSE_TERMINAL",
     "TERMINAL_STATUSES",
     "JobRef",
     "claim_open",
@@ -35,6 +45,7 @@ __all__ = [
     "owner_of",
     "register",
     "register_file",
+    "register_response",
     "release",
     "update_status",
 ]

@@ -19,6 +19,10 @@ from collector.db import BatchJob, session_scope
 
 TERMINAL_STATUSES = frozenset({"completed", "failed", "expired", "cancelled"})
 OPEN_STATUSES = frozenset({"validating", "in_progress", "finalizing", "cancelling"})
+BATCH, RESPONSE = "batch", "response"  # ``batch_jobs.kind``: a Batch API job, a background response
+# A background response has ended once it is one of these (``Response.status``).
+RESPONSE_TERMINAL = frozenset({"completed", "failed", "cancelled", "incomplete"})
+RESPONSE_OPEN = frozenset({"queued", "in_progress"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,12 +38,16 @@ class JobRef:
     api_key_id: int | None
     end_user: str | None
     tags: Mapping[str, str]
+    kind: str = BATCH
+    model: str | None = None  # the model asked for (a response: priced by it if needed)
+    request_id: str | None = None  # a response: the request row that created it
 
 
 def _ref(row: BatchJob) -> JobRef:
     return JobRef(
         row.id, row.upstream, row.endpoint, row.created_at, row.status, row.project_id,
-        row.api_key_id, row.end_user, dict(row.tags or {}),
+        row.api_key_id, row.end_user, dict(row.tags or {}), row.kind or BATCH, row.model,
+        row.request_id,
     )  # fmt: skip
 
 
@@ -85,6 +93,33 @@ def register(
         request_completed=completed, request_failed=failed, project_id=project_id,
         api_key_id=api_key_id, end_user=end_user, tags=dict(tags), created_at=now,
         updated_at=now, lines_recorded=0,
+    )  # fmt: skip
+    return add_once(engine, row)
+
+
+def register_response(
+    engine: Engine,
+    wire: Mapping[str, Any],
+    *,
+    request_id: str,
+    upstream: str | None,
+    project_id: int | None,
+    api_key_id: int | None,
+    end_user: str | None,
+    tags: Mapping[str, str],
+    now: datetime,
+) -> bool:
+    """Store a background response upstream just accepted (its ``Response`` object, queued or
+    in progress), to be followed until it ends; False if it was known."""
+    response_id = _text(wire, "id", 64)
+    if response_id is None:
+        return False
+    row = BatchJob(
+        id=response_id, kind=RESPONSE, upstream=upstream, endpoint="/v1/responses",
+        model=_text(wire, "model", 200), status=_text(wire, "status", 20) or "queued",
+        request_total=1, request_completed=0, request_failed=0, project_id=project_id,
+        api_key_id=api_key_id, end_user=end_user, tags=dict(tags), created_at=now,
+        updated_at=now, lines_recorded=0, request_id=request_id[:32],
     )  # fmt: skip
     return add_once(engine, row)
 
@@ -152,12 +187,14 @@ def update_status(
     status = _text(wire, "status", 20) or "validating"
     total, completed, failed = _counts(wire)
     values: dict[str, Any] = {
-        "status": status, "request_total": total, "request_completed": completed,
-        "request_failed": failed, "updated_at": now,
+        "status": status, "updated_at": now,
         "output_file_id": _text(wire, "output_file_id", 200),
         "error_file_id": _text(wire, "error_file_id", 200),
     }  # fmt: skip
-    if status in TERMINAL_STATUSES:
+    if wire.get("object") != "response":  # a background response has no counts: keep its 1
+        values |= {"request_total": total, "request_completed": completed,
+                   "request_failed": failed}  # fmt: skip
+    if status in TERMINAL_STATUSES or status in RESPONSE_TERMINAL:
         values["completed_at"] = ended_at(wire, status) or now
     with session_scope(engine) as session:
         session.execute(

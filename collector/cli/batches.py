@@ -47,6 +47,10 @@ def list_cmd(
     project: Annotated[str | None, typer.Option(help="Only jobs of this project.")] = None,
     limit: Annotated[int, typer.Option(help="Most jobs shown, newest first (1..1000).")] = 100,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    responses: Annotated[
+        bool,
+        typer.Option("--responses", help="Background Responses API responses instead of jobs."),
+    ] = False,
 ) -> None:
     """Jobs, newest first: status, request counts, lines recorded, cost so far."""
     if not 1 <= limit <= 1000:
@@ -57,14 +61,15 @@ def list_cmd(
             projects = (_project_id(engine, project),) if project else ()
             from collector.analytics import batch_jobs
 
-            jobs = batch_jobs(engine, project_ids=projects, limit=limit)
+            kind = "response" if responses else "batch"
+            jobs = batch_jobs(engine, project_ids=projects, limit=limit, kind=kind)
     finally:
         engine.dispose()
     if as_json:
         for job in jobs:
             typer.echo(json.dumps(job.to_json()))
     elif not jobs:
-        typer.echo("no batch jobs", err=True)
+        typer.echo("no background responses" if responses else "no batch jobs", err=True)
     else:
         Console().print(_table(jobs))
 
@@ -97,12 +102,13 @@ def show(
         typer.echo(json.dumps(job.to_json()))
         return
     recorded = f"{job.recorded_at:%Y-%m-%d %H:%M:%S} UTC" if job.recorded_at else "not yet"
+    rates = "standard rates" if job.endpoint == "/v1/responses" else "batch rates"
     rows = [
         ("id", job.id), ("status", job.status), ("endpoint", job.endpoint),
         ("model", job.model or ""), ("requests", _counts(job)),
         ("lines recorded", str(job.lines_recorded)),
         ("unpriced lines", str(job.unpriced_lines)),
-        ("cost so far (batch rates)", f"${job.cost_usd}"),
+        (f"cost so far ({rates})", f"${job.cost_usd}"),
         ("project", job.project or ""), ("key", job.key or ""), ("user", job.end_user or ""),
         ("tags", ",".join(f"{k}={v}" for k, v in job.tags.items())),
         ("created", f"{job.created_at:%Y-%m-%d %H:%M:%S} UTC"),

@@ -50,6 +50,10 @@ def mock_upstream(
         float,
         typer.Option(help="Seconds a Batch API job spends validating, in progress, finalizing."),
     ] = 2.0,
+    background_s: Annotated[
+        float,
+        typer.Option(help="Seconds a background Responses API response runs before it ends."),
+    ] = 1.0,
     provider: Annotated[
         str,
         typer.Option(
@@ -76,6 +80,7 @@ def mock_upstream(
         price_drift=_drift_or_exit(bill_price_drift),
         missing_days=tuple(bill_missing_day or ()),
         batch_step_s=batch_step_s,
+        background_s=background_s,
         provider=provider,
     )
     try:

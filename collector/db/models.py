@@ -183,6 +183,9 @@ class BatchJob(Base):
     recorded_at: Mapped[datetime | None]  # output and error files handed to the recorder
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None]
+    # "batch", or "response": a background Responses API response (its id, endpoint responses)
+    kind: Mapped[str] = mapped_column(String(20), default="batch", server_default="batch")
+    request_id: Mapped[str | None] = mapped_column(String(32))  # a response: the creating row
 
     __table_args__ = (
         Index("ix_batch_jobs_project_created", "project_id", "created_at"),

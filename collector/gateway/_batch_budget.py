@@ -9,6 +9,8 @@ model's output cap), at Batch API rates. The sum is reserved like one request's 
 usage, it is booked as the job's spend on the budget's counters, kept under the job's id (a
 ``JobTicket`` carries the id from the upstream answer to the settle) until the poller has
 recorded the job's lines and replaces it by their exact cost (``budgets.replace_booked``).
+A background Responses API call is treated alike (``with_background_estimate``): its worst case
+is reserved on its own and kept under the response's id until the response has ended.
 """
 
 from __future__ import annotations
@@ -103,6 +105,32 @@ async def with_batch_estimate(
         estimate_lines(chunk, endpoint, request.at, cap, estimate)
     start_job_ticket()  # the job's id, once upstream answers, names what its settle books
     return dataclasses.replace(request, model=estimate.model, estimate_usd=estimate.cost_usd)
+
+
+async def with_background_estimate(
+    rt: Runtime, principal: KeyPrincipal, call: Call, request: AdmissionRequest
+) -> AdmissionRequest:
+    """``request`` with its worst case as an estimate of its own when it starts a background
+    response a hard budget may cover: reserved on its own (never from a lease), so its
+    settle keeps it under the response's id until the response's row replaces it."""
+    admitter, body, model = rt.admitter, call.body or {}, call.model
+    if admitter is None or model is None or body.get("background") is not True:
+        return request
+    if call.kind is not Kind.RESPONSES:
+        return request
+    a = request.attribution
+    subject = Subject(principal.project, principal.key_prefix, a.end_user, model, a.tags)
+    if not await admitter.hard_budgets_cover(subject):
+        return request
+    prices = catalog_prices(model, request.at)
+    if prices is None:
+        return request  # admitted (or refused) as any call of an unpriced model
+    cap = _max_output(body)
+    if cap is None:
+        cap = output_cap(model, rt.settings.budget_default_output_cap)
+    start_job_ticket()  # the response's id, once upstream answers, names what its settle books
+    estimate = worst_case_cost(prices, estimate_prompt(call), cap, 1)
+    return dataclasses.replace(request, estimate_usd=estimate)
 
 
 async def _file_lines(rt: Runtime, file_id: str) -> AsyncIterator[list[bytes]]:

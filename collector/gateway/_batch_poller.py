@@ -9,6 +9,9 @@ take-in as relayed requests — before the job is marked recorded. A line's requ
 derived from the job and the line, so reading a file again (a retry, a restart, a lost
 lease) stores nothing twice. Before the job is marked recorded, the estimate its creation
 booked on hard budgets is replaced by what its lines cost (once: ``budgets.replace_booked``).
+A background Responses API response (``kind`` ``response``, ``_background``) is followed the
+same way under the same leases, read with ``GET /v1/responses/{id}`` until it has ended, and
+then recorded as one request.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import os
 import socket
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import aiohttp
@@ -27,6 +31,8 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from collector.batches import (
+    RESPONSE,
+    RESPONSE_TERMINAL,
     TERMINAL_STATUSES,
     JobRef,
     claim_open,
@@ -36,6 +42,7 @@ from collector.batches import (
     update_status,
 )
 from collector.budgets import job_key, replace_booked
+from collector.gateway._background import response_event
 from collector.gateway._batch_lines import LineContext, LineTally, line_events
 from collector.gateway._intake import Call
 from collector.gateway._upstream import Upstream, UpstreamTable
@@ -104,6 +111,8 @@ class BatchPoller:
 
     async def _follow(self, job: JobRef) -> int:
         upstream = self.upstreams.named(job.upstream)
+        if job.kind == RESPONSE:
+            return await self._follow_response(upstream, job)
         wire = await self._json(upstream, f"/v1/batches/{job.id}")
         now = datetime.now(UTC)
         status = await asyncio.to_thread(update_status, self.engine, job.id, self.owner, wire, now)
@@ -127,6 +136,31 @@ class BatchPoller:
         )  # fmt: skip
         if not done:
             log.warning("batches: lease on %s was lost while recording it", job.id)
+        return 1
+
+    async def _follow_response(self, upstream: Upstream, job: JobRef) -> int:
+        """A background response: once it has ended, its one row (``_background``), then its
+        budget booking replaced by that row's cost, then the response marked recorded."""
+        wire = await self._json(upstream, f"/v1/responses/{job.id}")
+        now = datetime.now(UTC)
+        status = await asyncio.to_thread(update_status, self.engine, job.id, self.owner, wire, now)
+        if status not in RESPONSE_TERMINAL:
+            await asyncio.to_thread(release, self.engine, self.owner, job.id)
+            return 0
+        event = response_event(job, wire, self.overrides(), now, regional=upstream.regional,
+                               provider=upstream.provider)  # fmt: skip
+        self.submit([event])
+        priced = event.cost_usd if event.cost_usd is not None else Decimal(0)
+        unpriced = Decimal(1 if event.cost_usd is None else 0)  # keeps its estimate
+        await asyncio.to_thread(
+            replace_booked, self.engine, job_key(job.id), priced, unpriced, datetime.now(UTC)
+        )
+        done = await asyncio.to_thread(
+            mark_recorded, self.engine, job.id, self.owner, 1, event.model_served,
+            datetime.now(UTC),
+        )  # fmt: skip
+        if not done:
+            log.warning("batches: lease on response %s was lost while recording it", job.id)
         return 1
 
     async def _ingest(

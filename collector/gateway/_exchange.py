@@ -6,9 +6,11 @@ that served it (falling back to the requested model's price); usage we counted o
 usage on an endpoint we cannot count is ``unpriced`` (cost NULL); usage without a unit the
 model bills for (speech priced per token, answered with bare audio) is priced from our own
 count (``fallback``) as ``estimated``, its basis in the note; unless OpenAI does not charge
-for the endpoint at all (models, moderations: ``computed`` $0, price ``free:…``). A request
-that never got a successful answer (refused by us, or every try failed) consumed nothing:
-``computed`` $0.
+for the endpoint at all (models, moderations: ``computed`` $0, price ``free:…``); an answer
+whose spend another row records (a Batch API call, a background response started, a stored
+response read) is ``unpriced`` with a note saying where (``pricing.job_endpoint_cost``). A
+request that never got a successful answer (refused by us, or every try failed) consumed
+nothing: ``computed`` $0.
 """
 
 from __future__ import annotations
@@ -30,13 +32,20 @@ from collector.gateway._unanswered import price_unanswered, with_unanswered
 from collector.keys import Attribution, KeyPrincipal
 from collector.pricing import (
     PriceOverride,
+    background_cost,
     compute_cost,
     container_cost,
     free_endpoint_cost,
     job_endpoint_cost,
 )
 from collector.providers import OPENAI
-from collector.recorder import RESERVED_KEYS, AttemptEvent, UsageEvent, usage_columns
+from collector.recorder import (
+    BACKGROUND_KEY,
+    RESERVED_KEYS,
+    AttemptEvent,
+    UsageEvent,
+    usage_columns,
+)
 from collector.usage import Cost, CostSource, Outcome, Usage, outcome_for_status
 
 __all__ = ["Exchange", "outcome_for_status"]
@@ -141,7 +150,7 @@ class Exchange:
             memory = (self.call.body or {}).get("memory_limit")
             self.cost = container_cost(memory, self.started_at)
         elif self.usage is None:
-            jobs = job_endpoint_cost(self.endpoint) if self.answered else None
+            jobs = self._deferred() if self.answered else None
             self.cost = jobs or (_UNPRICED if self.answered else _ZERO)
             return
         else:
@@ -152,6 +161,13 @@ class Exchange:
             last.prompt_tokens = usage.prompt_tokens
             last.completion_tokens = usage.completion_tokens
             last.cost_usd = self.cost.cost_usd
+
+    def _deferred(self) -> Cost | None:
+        """The booking of an answer whose spend another row records (a job, a background
+        response), if it is one."""
+        if self.notes is not None and BACKGROUND_KEY in self.notes:
+            return background_cost()
+        return job_endpoint_cost(self.endpoint)
 
     def _fall_back(self, overrides: Sequence[PriceOverride]) -> None:
         """No billable units for a priced model: price our own count instead, as an estimate."""

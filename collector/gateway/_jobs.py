@@ -29,6 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from collector.batches import owned_ids, owner_of, register
 from collector.budgets import job_ticket
 from collector.errors import NotFound, PayloadTooLarge
+from collector.gateway._background import asks_background, defer, register_started, running
 from collector.gateway._body import ClientGone
 from collector.gateway._exchange import Exchange
 from collector.gateway._files import Owners, check_file, json_object, own_files, store_unavailable
@@ -99,9 +100,17 @@ async def check_access(owners: Owners, call: Call, project_id: int) -> None:
 
 
 async def after_reply(owners: Owners, ex: Exchange, reply: Reply) -> None:
-    """Register a created job; keep a listed page to the project's own jobs (files)."""
+    """Register a created job or background response; keep a listed page to the project's
+    own jobs (files)."""
     call, principal = ex.call, ex.principal
     if call is None or principal is None or reply.status >= 300 or reply.response is not None:
+        return
+    if asks_background(call):
+        note = running(call, json_object(reply.body))
+        if note is not None:
+            ex.upstream = reply.upstream.name
+            defer(ex, note)
+            await register_started(owners, ex)
         return
     if call.path == "/v1/files" and call.method == "GET":
         body = json_object(reply.body)

@@ -29,7 +29,8 @@ from collector.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from collector.gateway._batch_budget import with_batch_estimate
+from collector.gateway._background import register_started
+from collector.gateway._batch_budget import with_background_estimate, with_batch_estimate
 from collector.gateway._body import BodyReader, ClientGone
 from collector.gateway._exchange import Exchange
 from collector.gateway._files import after_upload
@@ -48,7 +49,7 @@ from collector.gateway._relay import relay_body, relay_raw, relay_sse, send_erro
 from collector.gateway._runtime import Runtime
 from collector.gateway._unanswered import in_flight
 from collector.keys import parse_attribution
-from collector.recorder import new_request_id
+from collector.recorder import BACKGROUND_KEY, new_request_id
 from collector.usage import Outcome
 
 log = logging.getLogger(__name__)
@@ -145,6 +146,7 @@ class Proxy:
                 prompt_bound=ex.prompt_bound,
             )
             request = await with_batch_estimate(self.rt, principal, call, request)
+            request = await with_background_estimate(self.rt, principal, call, request)
             return call, await self.rt.admission.check(principal, request)
         except GatewayError as exc:
             ex.refuse(exc)
@@ -182,6 +184,8 @@ class Proxy:
             if isinstance(result, Reply):
                 await after_reply(self.rt.owners, ex, result)
             await self._relay(send, ex, call, result)
+            if call.stream and ex.notes is not None and BACKGROUND_KEY in ex.notes:
+                await register_started(self.rt.owners, ex)  # a cut background stream
             await self.rt.cache.keep(cached, ex, call, result)
         except asyncio.CancelledError:
             self._cancelled(ex)

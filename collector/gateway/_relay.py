@@ -17,6 +17,7 @@ import aiohttp
 import orjson
 
 from collector.errors import GatewayError, UpstreamAuthFailed
+from collector.gateway._background import STORED_RESPONSES, defer, running
 from collector.gateway._exchange import Exchange, outcome_for_status
 from collector.gateway._forward import Reply
 from collector.gateway._intake import Call, Kind
@@ -26,6 +27,7 @@ from collector.gateway._tools import with_tool_calls
 from collector.gateway._upstream import relay_headers
 from collector.gateway._usage import request_side_usage, usage_from_body
 from collector.pricing import PriceOverride
+from collector.recorder import BACKGROUND_KEY
 from collector.secrets import redact, redact_keys
 from collector.usage import CostSource, Outcome
 
@@ -142,6 +144,10 @@ def _scrubbed(body: bytes) -> bytes:
 
 
 def _read_usage(ex: Exchange, call: Call, reply: Reply) -> None:
+    if ex.notes is not None and BACKGROUND_KEY in ex.notes:
+        return  # a background response started: its usage is recorded when it ends
+    if call.path.startswith(STORED_RESPONSES):
+        return  # a stored response read or cancelled: its usage was (or will be) recorded once
     try:
         parsed = orjson.loads(reply.body) if reply.body[:1] == b"{" else None
     except orjson.JSONDecodeError:
@@ -207,6 +213,12 @@ def _let_go(response: aiohttp.ClientResponse, clean: bool) -> None:
 def settle_stream(ex: Exchange, overrides: Sequence[PriceOverride]) -> None:
     """Usage from the stream, else counted from what was streamed (``estimated``)."""
     obs = ex.observer
+    note = running(ex.call, obs.started) if obs is not None and not obs.done else None
+    if note is not None:  # a background stream cut: its response goes on upstream
+        defer(ex, note)
+        ex.model_served = obs.model if obs is not None and obs.model else ex.model_served
+        ex.settle(overrides)
+        return
     if obs is not None:
         ex.model_served = obs.model or ex.model_served
         ex.service_tier = obs.service_tier

@@ -42,6 +42,7 @@ class StreamObserver:
     output: Any = None  # the final response's output items (Responses: tool calls)
     error: str | None = None
     done: bool = False
+    started: dict[str, Any] | None = None  # Responses: the first response object the stream named
     _tail: bytes = b""
     # In stream order: chunks whose choices (text, tool calls) and tier are read only when
     # asked — raw ``data`` (not parsed yet), a run of plain events (not split yet), a parsed
@@ -218,6 +219,8 @@ class StreamObserver:
             return
         response = obj.get("response")
         if isinstance(response, dict):
+            if self.started is None:
+                self.started = response
             if isinstance(response.get("model"), str):
                 self.model = response["model"]
             if isinstance(response.get("service_tier"), str):

@@ -1,7 +1,8 @@
 """A realistic fake OpenAI API with scripted faults, for the demo, the tests and the benchmarks.
 
 It speaks the shapes of ``openai-openapi.yaml`` (chat completions, Responses, embeddings, legacy
-completions, models, moderations, audio, images), counts usage with ``collector.tokens``, serves
+completions, models, moderations, audio, images; background responses, retrieved and cancelled
+as ``_background`` says), counts usage with ``collector.tokens``, serves
 dated snapshot names (``gpt-4o-mini`` → ``gpt-4o-mini-2024-07-18``) and answers unknown model
 families with OpenAI's 404 ``model_not_found``. Every ``/v1`` response carries ``x-request-id``,
 ``openai-processing-ms``, ``openai-version`` and ``x-ratelimit-{limit,remaining,reset}-

@@ -11,6 +11,11 @@ from contextlib import contextmanager, suppress
 from aiohttp import web
 
 from collector.mock_upstream._admin_api import book_history, costs, usage
+from collector.mock_upstream._background import (
+    BACKGROUND,
+    cancel_response,
+    retrieve_response,
+)
 from collector.mock_upstream._batches import (
     BATCHES,
     cancel_batch,
@@ -55,6 +60,9 @@ def create_app(config: MockConfig) -> web.Application:
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_post("/v1/completions", completions)
     app.router.add_post("/v1/responses", responses)
+    app.router.add_get("/v1/responses/{response_id}", retrieve_response)
+    app.router.add_post("/v1/responses/{response_id}/cancel", cancel_response)
+    app[BACKGROUND] = {}
     app.router.add_post("/v1/embeddings", embeddings)
     app.router.add_get("/v1/models", list_models)
     app.router.add_get("/v1/models/{model}", get_model)

@@ -45,6 +45,7 @@ class MockConfig:
     price_drift: tuple[str, str] | None = None  # (model prefix, factor) billed at another price
     missing_days: tuple[str, ...] = ()  # ISO days the bill leaves out
     batch_step_s: float = 2.0  # a batch spends this long validating, in progress, finalizing
+    background_s: float = 1.0  # a background response runs this long before it ends
     # "anthropic": chat completions as Anthropic's OpenAI-compatible layer answers (_anthropic)
     provider: str = "openai"
 
@@ -59,6 +60,7 @@ class MockConfig:
             "rpm_limit must be >= 1": self.rpm_limit >= 1,
             "tpm_limit must be >= 1": self.tpm_limit >= 1,
             "batch_step_s must be >= 0": self.batch_step_s >= 0,
+            "background_s must be >= 0": self.background_s >= 0,
             "require_key must be non-empty": self.require_key is None or bool(self.require_key),
             "accept_keys must be non-empty": all(self.accept_keys),
             "admin_faults must be ok, 429, 500, 503, 401 or malformed": all(

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from collector.mock_upstream._background import keep_streamed, start
 from collector.mock_upstream._generate import (
     Choice,
     JsonDict,
@@ -53,7 +54,12 @@ async def responses(request: web.Request) -> web.StreamResponse:
     obj = _response_object(ctx, body, served, choice, _usage(prompt, cached, choice, writes))
     calls = tool_items(request, ctx.state, body)
     obj["output"][-1:-1] = calls
-    bill(request, "responses", served, obj["usage"], tool_fees(body, calls))
+    fees = tool_fees(body, calls)
+    if body.get("background") is True and body.get("stream") is not True:
+        return start(request, ctx, obj, fees)  # billed when it ends
+    bill(request, "responses", served, obj["usage"], fees)
+    if body.get("background") is True:
+        keep_streamed(request, obj)
     if body.get("stream") is True:
         events = _events(obj, choice)
         return await send_events(request, events, obj["usage"]["total_tokens"], done=False)

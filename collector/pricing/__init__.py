@@ -21,7 +21,14 @@ from collector.pricing._engine import (
     parse_service_tier,
     resolve_price,
 )
-from collector.pricing._free import free_endpoint_cost, job_endpoint_cost
+from collector.pricing._free import (
+    BACKGROUND_NOTE,
+    DEFERRED_NOTES,
+    RETRIEVE_NOTE,
+    background_cost,
+    free_endpoint_cost,
+    job_endpoint_cost,
+)
 from collector.pricing._litellm import ImportedPrice, ImportResult, parse_litellm_prices
 from collector.pricing._types import (
     LongContext,
@@ -36,7 +43,10 @@ from collector.pricing._types import (
 from collector.pricing.overrides import add_override, load_overrides, stored_overrides
 
 __all__ = [
+    "BACKGROUND_NOTE",
+    "DEFERRED_NOTES",
     "ENDPOINTS",
+    "RETRIEVE_NOTE",
     "SCALAR_PRICES",
     "TEXT_ONLY_NOTE",
     "Catalog",
@@ -55,6 +65,7 @@ __all__ = [
     "add_override",
     "applicable_overrides",
     "as_reported",
+    "background_cost",
     "compute_cost",
     "container_cost",
     "cost_breakdown",

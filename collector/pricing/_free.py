@@ -34,13 +34,35 @@ _JOBS = Cost(
 )
 
 
+BACKGROUND_NOTE = (
+    "background response: no usage yet; its usage is recorded as a request of its own when it ends"
+)
+RETRIEVE_NOTE = (
+    "Responses API retrieve/cancel: no usage of its own; a background response's usage is "
+    "recorded once, when it ends"
+)
+# Notes of calls whose spend is recorded on another row: ``unpriced`` but no unknown spend.
+DEFERRED_NOTES = frozenset({BACKGROUND_NOTE, RETRIEVE_NOTE})
+_BACKGROUND = Cost(None, CostSource.UNPRICED, None, BACKGROUND_NOTE)
+_RETRIEVE = Cost(None, CostSource.UNPRICED, None, RETRIEVE_NOTE)
+
+
 def job_endpoint_cost(path: str) -> Cost | None:
-    """The booking of a Files or Batch API call: ``unpriced`` with a note saying why (the
-    call itself reports no usage; what a job consumes is recorded line by line), never a
-    silent $0. None for any other path."""
+    """The booking of a Files or Batch API call, or of reading or cancelling a stored
+    response: ``unpriced`` with a note saying why (the call itself reports no usage of its
+    own; what a job consumes is recorded line by line, what a background response consumes
+    when it ends), never a silent $0. None for any other path."""
     if path == "/v1/files" or path.startswith(("/v1/files/", "/v1/batches")):
         return _JOBS
+    if path.startswith("/v1/responses/"):
+        return _RETRIEVE
     return None
+
+
+def background_cost() -> Cost:
+    """The booking of a ``POST /v1/responses`` answered ``queued``/``in_progress`` (a background
+    response): ``unpriced`` with :data:`BACKGROUND_NOTE`; its usage is its own row later."""
+    return _BACKGROUND
 
 
 def _one_model(path: str) -> bool:

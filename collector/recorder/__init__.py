@@ -11,11 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collector.recorder._jobs import (
+        BACKGROUND_KEY,
         CACHE_KEY,
         FILE_KEY,
         JOB_KEY,
         RESERVED_KEYS,
         SIMILARITY_KEY,
+        background_note,
         file_note,
         job_note,
     )
@@ -35,6 +37,8 @@ if TYPE_CHECKING:
 
 _WHERE = {
     "CACHE_KEY": "_jobs",
+    "BACKGROUND_KEY": "_jobs",
+    "background_note": "_jobs",
     "FILE_KEY": "_jobs",
     "JOB_KEY": "_jobs",
     "RESERVED_KEYS": "_jobs",
@@ -59,6 +63,7 @@ _WHERE = {
 }
 
 __all__ = [
+    "BACKGROUND_KEY",
     "CACHE_KEY",
     "FILE_KEY",
     "JOB_KEY",
@@ -74,6 +79,7 @@ __all__ = [
     "Spool",
     "UsageEvent",
     "WriterProcess",
+    "background_note",
     "derived_request_id",
     "file_note",
     "job_note",

@@ -1,7 +1,8 @@
 """Batch API jobs and uploaded files registered from the request rows that created them, in
 the rows' transaction.
 
-The gateway registers a job in ``batch_jobs`` (a file in ``gateway_files``) as soon as
+The gateway registers a job in ``batch_jobs`` (a file in ``gateway_files``, a background
+response in ``batch_jobs`` as ``kind`` ``response``) as soon as
 upstream created it; while the database is down that write fails, but the creating request's
 row still reaches the database (journal, spool, replay). So the gateway also puts the job
 (the file) in that row's metadata, under :data:`JOB_KEY` (:data:`FILE_KEY`), and the writer
@@ -30,7 +31,10 @@ JOB_KEY = "_spendscope_batch_job"  # request metadata: the job the request creat
 FILE_KEY = "_spendscope_file"  # request metadata: the file the request uploaded
 CACHE_KEY = "_spendscope_cache"  # request metadata: made or answered by the semantic cache
 SIMILARITY_KEY = "_spendscope_similarity"  # request metadata: a semantic hit's cosine
-RESERVED_KEYS = frozenset({JOB_KEY, FILE_KEY, CACHE_KEY, SIMILARITY_KEY})  # the gateway's only
+BACKGROUND_KEY = "_spendscope_background"  # request metadata: the background response it started
+RESERVED_KEYS = frozenset(  # keys only the gateway may set
+    {JOB_KEY, FILE_KEY, CACHE_KEY, SIMILARITY_KEY, BACKGROUND_KEY}
+)
 
 Convert = Callable[[Any], Any]
 _JOB_SIZES = {"id": 64, "endpoint": 100, "input_file_id": 200, "status": 20}
@@ -41,6 +45,8 @@ _JOB_COLUMNS = (
     "created_at", "updated_at", "lines_recorded",
 )  # fmt: skip
 _FILE_COLUMNS = ("id", "project_id", "api_key_id", "purpose", "size_bytes", "created_at")
+_BACKGROUND_SIZES = {"id": 64, "status": 20, "model": 200}
+_BACKGROUND_COLUMNS = (*_JOB_COLUMNS, "kind", "model", "request_id")
 
 
 def _note(wire: dict[str, Any], sizes: dict[str, int]) -> dict[str, Any] | None:
@@ -55,6 +61,11 @@ def _note(wire: dict[str, Any], sizes: dict[str, int]) -> dict[str, Any] | None:
 def job_note(wire: dict[str, Any]) -> dict[str, Any] | None:
     """What a request row keeps of the ``Batch`` object upstream answered (None: not a job)."""
     return _note(wire, _JOB_SIZES)
+
+
+def background_note(wire: dict[str, Any]) -> dict[str, Any] | None:
+    """What a request row keeps of a ``Response`` object upstream answered still running."""
+    return _note(wire, _BACKGROUND_SIZES)
 
 
 def file_note(wire: dict[str, Any]) -> dict[str, Any] | None:
@@ -92,11 +103,13 @@ def register_jobs(conn: Any, dialect: str, fresh: Sequence[UsageEvent]) -> int:
     returns how many rows named one (registered now, or known already)."""
     jobs = [(e, n) for e in fresh if (n := _noted(e, "/v1/batches", JOB_KEY)) is not None]
     files = [(e, n) for e in fresh if (n := _noted(e, "/v1/files", FILE_KEY)) is not None]
-    if not jobs and not files:
+    later = [(e, n) for e in fresh if (n := _noted(e, "/v1/responses", BACKGROUND_KEY))]
+    if not jobs and not files and not later:
         return 0
     utc, json_text = conversion("utc", dialect), conversion("json", dialect)
     job_rows = [_job_row(e, note, utc, json_text) for e, note in jobs]
     file_rows = [_file_row(e, note, utc) for e, note in files]
+    background_rows = [_background_row(e, note, utc, json_text) for e, note in later]
     conn.execute("SAVEPOINT gateway_notes")
     try:
         cursor = conn.cursor()
@@ -104,12 +117,16 @@ def register_jobs(conn: Any, dialect: str, fresh: Sequence[UsageEvent]) -> int:
             cursor.executemany(_statement("batch_jobs", _JOB_COLUMNS, dialect), job_rows)
         if file_rows:
             cursor.executemany(_statement("gateway_files", _FILE_COLUMNS, dialect), file_rows)
+        if background_rows:
+            statement = _statement("batch_jobs", _BACKGROUND_COLUMNS, dialect)
+            cursor.executemany(statement, background_rows)
     except Exception as exc:  # the rows matter more: they are written, these are not
         conn.execute("ROLLBACK TO SAVEPOINT gateway_notes")
-        log.error("recorder: %d job(s), %d file(s) not registered: %r", len(jobs), len(files), exc)
+        log.error("recorder: %d job(s), %d file(s), %d response(s) not registered: %r",
+                  len(jobs), len(files), len(later), exc)  # fmt: skip
         return 0
     conn.execute("RELEASE SAVEPOINT gateway_notes")
-    return len(job_rows) + len(file_rows)
+    return len(job_rows) + len(file_rows) + len(background_rows)
 
 
 def _job_row(
@@ -121,6 +138,18 @@ def _job_row(
         _text(note, "endpoint", _JOB_SIZES) or "", _text(note, "input_file_id", _JOB_SIZES),
         _text(note, "status", _JOB_SIZES) or "validating", 0, 0, 0, e.project_id, e.api_key_id,
         e.end_user, json_text(e.tags), at, at, 0,
+    )  # fmt: skip
+
+
+def _background_row(
+    e: UsageEvent, note: dict[str, Any], utc: Convert, json_text: Convert
+) -> tuple[Any, ...]:
+    at = utc(e.started_at)
+    return (
+        _text(note, "id", _BACKGROUND_SIZES), e.upstream[:100] if e.upstream else None,
+        "/v1/responses", None, _text(note, "status", _BACKGROUND_SIZES) or "queued", 1, 0, 0,
+        e.project_id, e.api_key_id, e.end_user, json_text(e.tags), at, at, 0, "response",
+        _text(note, "model", _BACKGROUND_SIZES), e.id[:32],
     )  # fmt: skip
 
 

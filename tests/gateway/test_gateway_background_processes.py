@@ -1,0 +1,116 @@
+"""Two ``spendscope serve`` processes on one database (SQLite, PostgreSQL) both follow the
+background responses one of them relayed: each response is one usage row, and a hard budget
+ends up booked with exactly what those rows cost. The process that relayed them is killed
+(SIGKILL) while some still run, and the ended ones are made to look unrecorded: the survivor
+follows them all, and each still has one row and one booking."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import openai
+import pytest
+from sqlalchemy import func, select, text, update
+
+from collector.budgets import BudgetSpec, Mode, create_budget, parse_period, parse_scope
+from collector.db import BatchJob, Request, make_engine, session_scope
+from collector.db.models import BudgetCounter
+from tests.faults._harness import Gateway, MockUpstream, eventually
+
+RESPONSES = 8
+
+
+@pytest.fixture
+def two(db_url: str, tmp_path: Path) -> Iterator[tuple[Gateway, Gateway, str]]:
+    mock = MockUpstream(tmp_path, None, "--background-s", "1.5")
+    polling = {"SPENDSCOPE_BATCH_POLL_INTERVAL_S": "0.1", "SPENDSCOPE_BATCH_LEASE_S": "3",
+               "SPENDSCOPE_BUDGET_CACHE_TTL_S": "0.01"}  # fmt: skip
+    gateways = [
+        Gateway(
+            work=tmp_path,
+            database_url=db_url,
+            upstream=mock.base_url,
+            spool_dir=tmp_path / f"spool-{i}",
+            extra=polling,
+        )
+        for i in (1, 2)
+    ]
+    try:
+        key = gateways[0].create_key()
+        for gateway in gateways:
+            gateway.start()
+        yield gateways[0], gateways[1], key
+    finally:
+        for gateway in gateways:
+            gateway.stop()
+        mock.stop()
+
+
+def _state(url: str, ids: list[str]) -> tuple[dict[str, int], int, Decimal, Decimal]:
+    """(usage rows per response, responses recorded, hard budget spent, rows' cost)."""
+    engine = make_engine(url)
+    try:
+        with session_scope(engine) as session:
+            per = select(Request.batch_id, func.count()).where(Request.batch_id.in_(ids))
+            rows = dict(session.execute(per.group_by(Request.batch_id)).tuples().all())
+            ended = BatchJob.id.in_(ids), BatchJob.recorded_at.is_not(None)
+            done = session.scalar(select(func.count()).where(*ended))
+            spent = session.scalar(select(func.sum(BudgetCounter.spent_usd)))
+            costs = select(func.sum(Request.cost_usd)).where(Request.batch_id.in_(ids))
+            cost = session.scalar(costs)
+    finally:
+        engine.dispose()
+    counted = {str(k): int(v) for k, v in rows.items()}
+    return counted, int(done or 0), Decimal(spent or 0), Decimal(cost or 0)
+
+
+def _kept(url: str) -> int:
+    """Budget bookings kept for responses still running (their settles are written)."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            query = "SELECT count(*) FROM budget_bookings WHERE key LIKE 'job:%'"
+            return int(conn.execute(text(query)).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def _create(client: openai.OpenAI, n: int, delay_ms: int) -> list[str]:
+    metadata = {"mock_delay_ms": str(delay_ms)}
+    return [
+        client.responses.create(
+            model="gpt-4o-mini", input=f"task {i}", background=True, metadata=metadata
+        ).id
+        for i in range(n)
+    ]
+
+
+def test_two_processes_record_each_response_once(two: tuple[Gateway, Gateway, str]) -> None:
+    one, other, key = two
+    url = one.database_url
+    engine = make_engine(url)
+    create_budget(engine, BudgetSpec("acme", parse_scope("global"), parse_period("day"),
+                                     Decimal(100), Mode.HARD), datetime.now(UTC))  # fmt: skip
+    engine.dispose()
+    client = openai.OpenAI(base_url=one.base_url, api_key=key, max_retries=0, timeout=60)
+    first = _create(client, RESPONSES, 300)
+    assert eventually(lambda: _state(url, first)[1] == RESPONSES, 120)
+    assert eventually(lambda: _state(url, first)[2] == _state(url, first)[3] > 0, 60)
+    assert _state(url, first)[0] == dict.fromkeys(first, 1)
+    # More responses, and the process that relayed them is killed while they still run.
+    second = _create(client, RESPONSES, 4000)
+    assert eventually(lambda: _kept(url) == RESPONSES, 60)
+    one.kill()
+    every = first + second
+    engine = make_engine(url)
+    with session_scope(engine) as session:  # the first ones look unrecorded again, too
+        session.execute(update(BatchJob).where(BatchJob.id.in_(first)).values(recorded_at=None))
+    engine.dispose()
+    assert eventually(lambda: _state(url, every)[1] == 2 * RESPONSES, 120)
+    assert eventually(other.drained, 30)
+    rows, _, spent, cost = _state(url, every)
+    assert rows == dict.fromkeys(every, 1)
+    assert spent == cost and _kept(url) == 0
