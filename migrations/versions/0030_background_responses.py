@@ -24,9 +24,7 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     with op.batch_alter_table("batch_jobs") as batch:
-        batch.add_column(
-            sa.Column("kind", sa.String(20), nullable=False, server_default="batch")
-        )
+        batch.add_column(sa.Column("kind", sa.String(20), nullable=False, server_default="batch"))
         batch.add_column(sa.Column("request_id", sa.String(32), nullable=True))
 
 
