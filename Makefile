@@ -5,6 +5,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 CHECKED := collector dashboard tests bench migrations
+# pytest-xdist workers: most tests wait on subprocesses, sockets and databases, so more workers
+# than cores pays; each test module stays on one worker (its module-scoped servers start once).
+PYTEST_WORKERS ?= 4
 
 .PHONY: install demo serve test lint typecheck pytest bench docs clean
 
@@ -30,7 +33,7 @@ typecheck: install
 	$(BIN)/mypy collector dashboard tests
 
 pytest: install
-	$(BIN)/pytest --headless -q
+	$(BIN)/pytest --headless -q -n $(PYTEST_WORKERS) --dist loadscope
 
 test: lint typecheck pytest
 

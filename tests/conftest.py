@@ -17,7 +17,7 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from collector.db import make_engine, upgrade_head
+from collector.db import make_engine
 from collector.settings import get_settings
 from tests.support.pg_replica import (
     ReplicaPair,
@@ -25,6 +25,7 @@ from tests.support.pg_replica import (
     replica_pair,
     replicated_database,
 )
+from tests.support.templates import migrate
 
 PG_URL = os.environ.get("SPENDSCOPE_TEST_POSTGRES_URL")
 REQUIRE_PG = os.environ.get("SPENDSCOPE_REQUIRE_POSTGRES") == "1"
@@ -90,14 +91,14 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 def pg_migrated_url() -> Iterator[str]:
     """A PostgreSQL database at the newest schema, for what only PostgreSQL can show."""
     with _pg_schema() as url:
-        upgrade_head(url)
+        migrate(url)
         yield url
 
 
 @pytest.fixture
 def migrated_url(db_url: str) -> str:
-    """A database URL at the newest schema."""
-    upgrade_head(db_url)
+    """A database URL at the newest schema (a copy of one migrated for real in this process)."""
+    migrate(db_url)
     return db_url
 
 

@@ -124,16 +124,20 @@ _GAVE_UP = "due to timeout, max retries or shutdown"
 
 
 def _reason(messages: list[str]) -> str:
-    """The exporter's log lines, boiled down to one cause."""
-    details = [m for m in messages if _GAVE_UP not in m]
+    """The exporter's log lines, boiled down to one cause.
+
+    The newest network error or HTTP status wins over a later line without one: the last try of
+    a retry loop whose deadline ran out fails on its zero timeout, which names no cause.
+    """
+    details = [" ".join(m.split()) for m in messages if _GAVE_UP not in m]
     if not details:
         return "timed out" if messages else "export failed"
-    detail = " ".join(details[-1].split())
-    if errno := _ERRNO.search(detail):
-        return f"connection failed: {errno[1].strip()}"
-    if status := _STATUS.search(detail):
-        return f"HTTP {status[1]} {status[2]}"[:200]
-    return detail[:200]
+    for detail in reversed(details):
+        if errno := _ERRNO.search(detail):
+            return f"connection failed: {errno[1].strip()}"
+        if status := _STATUS.search(detail):
+            return f"HTTP {status[1]} {status[2]}"[:200]
+    return details[-1][:200]
 
 
 class _RecordingSession(requests.Session):

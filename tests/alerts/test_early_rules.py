@@ -24,7 +24,7 @@ from collector.budgets import (
     period_window,
 )
 from collector.cli import app
-from collector.db import upgrade_head
+from tests.support.templates import migrate
 
 NOW = datetime(2026, 11, 16, 0, 0, tzinfo=UTC)  # 15 of November's 30 days gone
 
@@ -138,7 +138,7 @@ def test_cli_refuses_a_bad_anomaly_rule_in_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url = f"sqlite:///{tmp_path / 'cli.db'}"
-    upgrade_head(url)
+    migrate(url)
     monkeypatch.setenv("SPENDSCOPE_DATABASE_URL", url)
     out = str(tmp_path / "a.jsonl")
     base = ["alerts", "rules", "add", "--kind", "spend_anomaly", "--file", out]

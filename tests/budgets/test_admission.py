@@ -24,11 +24,12 @@ from collector.budgets import (
     parse_scope,
     parse_timezone,
 )
-from collector.db import Project, make_engine, session_scope, upgrade_head
+from collector.db import Project, make_engine, session_scope
 from collector.errors import BudgetExceeded, RateLimited
 from collector.keys._types import KeyPrincipal
 from collector.settings import Settings, load_settings
 from tests.factories import make_project
+from tests.support.templates import migrate
 
 NOW = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)
 PRICES = TokenPrices(Decimal("1.00"), Decimal("4.00"))  # per 1M tokens
@@ -151,7 +152,7 @@ async def test_database_down_policy(
     tmp_path: Path, policy: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     db = tmp_path / "down.db"
-    upgrade_head(f"sqlite:///{db}")
+    migrate(f"sqlite:///{db}")
     engine = make_engine(f"sqlite:///{db}")
     make_project(engine, "acme")
     budget(engine, "5")

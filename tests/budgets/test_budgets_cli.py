@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from collector.cli import app
-from collector.db import upgrade_head
+from tests.support.templates import migrate
 
 runner = CliRunner()
 
@@ -17,7 +17,7 @@ runner = CliRunner()
 @pytest.fixture(autouse=True)
 def _db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     url = f"sqlite:///{tmp_path / 'cli.db'}"
-    upgrade_head(url)
+    migrate(url)
     monkeypatch.setenv("SPENDSCOPE_DATABASE_URL", url)
     monkeypatch.setenv("SPENDSCOPE_TIMEZONE", "Europe/Berlin")
 

@@ -11,11 +11,12 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 
 from collector.budgets import job_key, replace_booked
-from collector.db import make_engine, upgrade_head
+from collector.db import make_engine
 from collector.db.models import BudgetBooking, BudgetCounter
 from collector.settings import load_settings
 from tests.budgets.test_admission import _break_sqlite, admitter, budget, ctx
 from tests.factories import make_project
+from tests.support.templates import migrate
 
 ESTIMATE = Decimal("0.800000")
 EXACT = Decimal("0.312345")
@@ -48,7 +49,7 @@ def _restore_sqlite(engine: Engine, db: Path) -> None:
 
 async def test_a_job_admitted_unchecked_is_corrected_by_its_lines(tmp_path: Path) -> None:
     db = tmp_path / "down.db"
-    upgrade_head(f"sqlite:///{db}")
+    migrate(f"sqlite:///{db}")
     engine = make_engine(f"sqlite:///{db}")
     make_project(engine, "acme")
     budget(engine, "5")

@@ -12,9 +12,10 @@ from typer.testing import CliRunner
 
 from collector.batches import register
 from collector.cli import app
-from collector.db import make_engine, upgrade_head
+from collector.db import make_engine
 from collector.recorder import write_batch
 from tests.factories import make_event, make_key, make_project
+from tests.support.templates import migrate
 
 runner = CliRunner()
 T = datetime(2026, 11, 3, 10, 0, tzinfo=UTC)
@@ -23,7 +24,7 @@ T = datetime(2026, 11, 3, 10, 0, tzinfo=UTC)
 @pytest.fixture(autouse=True)
 def _db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     url = f"sqlite:///{tmp_path / 'cli.db'}"
-    upgrade_head(url)
+    migrate(url)
     monkeypatch.setenv("SPENDSCOPE_DATABASE_URL", url)
     engine = make_engine(url)
     project = make_project(engine, "research")

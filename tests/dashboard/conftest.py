@@ -17,11 +17,12 @@ import pytest
 from selenium.webdriver.chrome.options import Options
 from sqlalchemy import Engine
 
-from collector.db import make_engine, upgrade_head
+from collector.db import make_engine
 from collector.settings import Settings
 from dashboard import create_dash_app
 from dashboard.passwords import hash_password
 from tests.dashboard.seed import GATEWAY_KEY_ID, NOW, Seeded, seed
+from tests.support.templates import migrate
 
 ADMIN = ("alice", "correct horse battery staple")
 VIEWER = ("victor", "viewer-password-1")
@@ -60,7 +61,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def seeded(tmp_path: Path) -> Iterator[tuple[Engine, Seeded]]:
     """A migrated SQLite file with a week of traffic written through ``write_batch``."""
     url = f"sqlite:///{tmp_path / 'dashboard.db'}"
-    upgrade_head(url)
+    migrate(url)
     engine = make_engine(url)
     try:
         yield engine, seed(engine)

@@ -23,6 +23,7 @@ from dashboard import plotlyjs
 from tests.dashboard.conftest import ADMIN
 from tests.dashboard.layout import WIDTHS, overflowing, resize
 from tests.dashboard.seed import Seeded
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.browser
 
@@ -51,9 +52,15 @@ _TRACES = (
 
 def start(dash_duo: Any, app: dash.Dash) -> str:
     """Serve the app with the dev tools UI (callback errors render as .dash-fe-error) but
-    production bundles, as users get them."""
+    production bundles, as users get them. The port is ephemeral: dash's default counts up
+    from 58050 in every process, so two pytest-xdist workers would collide."""
     dash_duo.start_server(
-        app, navigate=False, debug=False, dev_tools_ui=True, dev_tools_hot_reload=False
+        app,
+        navigate=False,
+        debug=False,
+        dev_tools_ui=True,
+        dev_tools_hot_reload=False,
+        port=free_port(),
     )
     url: str = dash_duo.server.url
     return url.rstrip("/")

@@ -12,17 +12,18 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from collector.db import make_engine, upgrade_head
+from collector.db import make_engine
 from collector.db.checkpoint import SQLITE_DEFAULT_PAGES, WalCheckpointer
 from collector.recorder import Recorder, RecorderConfig, write_batch
 from collector.recorder.sink import InProcessWriter
 from tests.factories import make_event
+from tests.support.templates import migrate
 
 
 @pytest.fixture
 def sqlite_engine(tmp_path: Path) -> Engine:
     url = f"sqlite:///{tmp_path / 'ckpt.db'}"
-    upgrade_head(url)
+    migrate(url)
     return make_engine(url)
 
 

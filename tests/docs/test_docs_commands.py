@@ -39,9 +39,10 @@ from collector.budgets import (
     parse_period,
     parse_scope,
 )
-from collector.db import make_engine, upgrade_head
+from collector.db import make_engine
 from collector.recorder import AttemptEvent, UsageEvent, write_batch
 from tests.factories import make_event, make_key, make_project
+from tests.support.templates import migrate
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = ("finance.md", "engineers.md", "operators.md", "sdk.md")
@@ -278,7 +279,7 @@ def seed_events(project_id: int, key_id: int) -> list[UsageEvent]:
 def prepare(workdir: Path) -> None:
     """Schema, project ``search`` with a key, six requests, a budget, and the input files."""
     url = f"sqlite:///{workdir / 'spendscope.db'}"
-    upgrade_head(url)
+    migrate(url)
     engine = make_engine(url)
     try:
         project_id = make_project(engine, "search")

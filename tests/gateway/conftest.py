@@ -16,12 +16,13 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from collector.db import make_engine, upgrade_head
+from collector.db import make_engine
 from collector.mock_upstream import MockConfig, run_in_thread
 from collector.settings import Settings
 from tests.gateway._outage import Outage
 from tests.gateway._server import GatewayServer
 from tests.gateway._support import UPSTREAM_KEY, Gateway, GatewayFactory
+from tests.support.templates import migrate
 
 
 @pytest.fixture(scope="session")
@@ -38,7 +39,7 @@ def mock_base_url() -> Iterator[str]:
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path / 'gateway.db'}"
-    upgrade_head(url)
+    migrate(url)
     return url
 
 

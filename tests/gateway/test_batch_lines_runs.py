@@ -14,11 +14,12 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, inspect, text
 
 from collector.batches import JobRef
-from collector.db import make_engine, upgrade_head
+from collector.db import make_engine
 from collector.gateway._batch_lines import LineContext, _copy_usage, line_event, line_events
 from collector.recorder import UsageEvent, usage_columns, write_batch
 from collector.recorder.writer import _ROLLUPS
 from collector.usage import Usage
+from tests.support.templates import migrate
 
 CREATED = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 JOB = JobRef(
@@ -96,7 +97,7 @@ def test_a_run_writes_the_rows_and_rollups_each_line_writes(tmp_path: Path) -> N
     written = []
     for name, events in (("alone", alone(raws, 0)), ("run", together(raws, 0))):
         url = f"sqlite:///{tmp_path / name}.db"
-        upgrade_head(url)
+        migrate(url)
         engine = make_engine(url)
         try:
             write_batch(engine, events)

@@ -28,11 +28,11 @@ schema = schemathesis.openapi.from_dict(create_app(Settings(database_url="sqlite
 @pytest.fixture(scope="module")
 def api_base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One gateway for the whole module (the fuzz writes keys, budgets and rules)."""
-    from collector.db import upgrade_head
+    from tests.support.templates import migrate
 
     folder: Path = tmp_path_factory.mktemp("fuzz-admin")
     url = f"sqlite:///{folder / 'fuzz.db'}"
-    upgrade_head(url)
+    migrate(url)
     options: dict[str, Any] = {
         "database_url": url,
         "spool_dir": folder / "spool",

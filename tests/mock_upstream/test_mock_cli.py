@@ -61,7 +61,7 @@ def test_serves_until_interrupted() -> None:
         line = process.stderr.readline()
         match = re.search(r"(http://127\.0\.0\.1:\d+/v1)", line)
         assert match, line
-        client = openai.OpenAI(base_url=match.group(1), api_key="sk", max_retries=0, timeout=5)
+        client = openai.OpenAI(base_url=match.group(1), api_key="sk", max_retries=0, timeout=60)
         completion = client.chat.completions.create(
             model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
         )

@@ -250,3 +250,23 @@ def test_follow_survives_an_endpoint_outage(
     assert p.returncode == 0, stderr
     assert "warning: could not export" in stderr and "Traceback" not in stderr
     assert _exported(receiver) == ids
+
+
+def test_a_retry_cut_short_by_the_deadline_still_names_the_connection_error() -> None:
+    """Under load the exporter's last try can start with no time left; its zero-timeout error
+    says nothing, so the one line names the refused connection the earlier try logged."""
+    from collector.otel._export import _reason
+
+    refused = (
+        "Transient error HTTPConnectionPool(host='127.0.0.1', port=9): Max retries exceeded "
+        "(Caused by NewConnectionError('<urllib3.connection.HTTPConnection object>: Failed to "
+        "establish a new connection: [Errno 111] Connection refused')) encountered while "
+        "exporting span batch, retrying in 0.80s."
+    )
+    zero = (
+        "Attempted to set connect timeout to 0.0, but the timeout cannot be set to a value "
+        "less than or equal to 0."
+    )
+    failed = f"Failed to export span batch code: None, reason: {zero}"
+    assert _reason([refused, failed, zero]) == "connection failed: [Errno 111] Connection refused"
+    assert _reason([failed, zero]) == zero[:200]  # no cause anywhere: the last line, as is

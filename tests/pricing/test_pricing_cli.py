@@ -189,10 +189,10 @@ def test_prices_import_dry_run_summarises(app: typer.Typer) -> None:
 def test_prices_import_writes_overrides(
     app: typer.Typer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from collector.db import upgrade_head
+    from tests.support.templates import migrate
 
     url = f"sqlite:///{tmp_path / 'import.db'}"
-    upgrade_head(url)
+    migrate(url)
     monkeypatch.setenv("SPENDSCOPE_DATABASE_URL", url)
     get_settings.cache_clear()
     args = ("prices", "import", str(FIXTURE), "--effective-from", "2026-01-01")
@@ -214,11 +214,12 @@ def test_prices_import_writes_overrides(
 
 
 def _database_with_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from collector.db import session_scope, upgrade_head
+    from collector.db import session_scope
     from collector.pricing import PriceOverride, add_override
+    from tests.support.templates import migrate
 
     url = f"sqlite:///{tmp_path / 'overrides.db'}"
-    upgrade_head(url)
+    migrate(url)
     engine = make_engine(url)
     deal = PriceOverride(
         "acme-llm", datetime(2025, 1, 1, tzinfo=UTC), input_per_1m=Decimal(2),

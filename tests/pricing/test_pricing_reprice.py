@@ -24,7 +24,6 @@ from collector.db import (
     make_engine,
     models,
     session_scope,
-    upgrade_head,
 )
 from collector.pricing import Catalog, PriceEntry, PriceOverride, add_override, load_catalog
 from collector.pricing.reprice import (
@@ -37,6 +36,7 @@ from collector.pricing.reprice import (
 from collector.recorder import UsageEvent, write_batch
 from collector.settings import get_settings
 from tests.factories import T0, make_event, make_key, make_project
+from tests.support.templates import migrate
 
 NOW = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
 DAY = RepriceWindow(datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 2, tzinfo=UTC))
@@ -521,7 +521,7 @@ def _stop_after_first(summary: RepriceSummary) -> None:
 def reference(tmp_path: Path) -> Iterator[Engine]:
     """A second database (SQLite), for the same work done without interruption."""
     url = f"sqlite:///{tmp_path / 'reference.db'}"
-    upgrade_head(url)
+    migrate(url)
     eng = make_engine(url)
     yield eng
     eng.dispose()

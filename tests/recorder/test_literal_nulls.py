@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from collector.db import make_engine, upgrade_head
+from collector.db import make_engine
 from collector.recorder import AttemptEvent, UsageEvent, _bulk, write_batch
 from tests.factories import make_event
+from tests.support.templates import migrate
 
 
 def _events(n: int) -> list[UsageEvent]:
@@ -46,7 +47,7 @@ def _dump(engine: Engine) -> list[tuple[object, ...]]:
 
 def _write(path: Path, events: list[UsageEvent]) -> list[tuple[object, ...]]:
     url = f"sqlite:///{path}"
-    upgrade_head(url)
+    migrate(url)
     engine = make_engine(url)
     assert write_batch(engine, events) == len(events)
     try:

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.dialects import sqlite
 
-from collector.db import make_engine, upgrade_head
+from collector.db import make_engine
 from collector.dbapi import ConnectSpec
 from collector.errors import StorageError
 from collector.recorder import (
@@ -34,6 +34,7 @@ from tests.factories import make_event
 from tests.recorder.conftest import Outage
 from tests.recorder.test_recorder import counts
 from tests.recorder.test_writer_process import _varied
+from tests.support.templates import migrate
 
 
 def _events() -> list[UsageEvent]:
@@ -202,7 +203,7 @@ def test_the_child_rolls_back_a_failed_batch_before_the_next(tmp_path: Path) -> 
     """The child keeps one connection: a batch refused after its rows went in must not ride
     along with the next batch's commit."""
     url = f"sqlite:///{tmp_path / 'w.db'}"
-    upgrade_head(url)
+    migrate(url)
     engine = make_engine(url)
     with engine.begin() as conn:  # the rollups refuse one model, after the rows are inserted
         conn.execute(text(
