@@ -7,24 +7,50 @@ gateway processes). The gateway's request path uses them through ``collector.gat
 cache hooks.
 """
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from collector.cache._entry import CachedAnswer, Capture, decode_answer, encode_answer
 from collector.cache._key import CACHEABLE_PARAMS, IGNORED_PARAMS, cache_key, uncacheable_reason
 from collector.cache._mode import HEADER, CacheMode, opted_in, parse_mode
-from collector.cache._semantic import (
-    SEMANTIC_PATHS,
-    Vector,
-    best_match,
-    bucket_key,
-    decode_vector,
-    semantic_text,
-)
 from collector.cache._store import CacheStore, MemoryStore, RedisStore, make_store
-from collector.cache._vectors import (
-    MemoryVectorIndex,
-    RedisVectorIndex,
-    VectorIndex,
-    make_index,
-)
+
+if TYPE_CHECKING:
+    from collector.cache._semantic import (
+        SEMANTIC_PATHS,
+        Vector,
+        best_match,
+        bucket_key,
+        decode_vector,
+        semantic_text,
+    )
+    from collector.cache._vectors import (
+        MemoryVectorIndex,
+        RedisVectorIndex,
+        VectorIndex,
+        make_index,
+    )
+
+# The semantic cache's names load numpy: they are imported on first use, so a gateway whose
+# semantic cache is off never loads it (tests/gateway/test_gateway_imports.py).
+_LAZY = {
+    **dict.fromkeys(
+        ("SEMANTIC_PATHS", "Vector", "best_match", "bucket_key", "decode_vector", "semantic_text"),
+        "collector.cache._semantic",
+    ),
+    **dict.fromkeys(
+        ("MemoryVectorIndex", "RedisVectorIndex", "VectorIndex", "make_index"),
+        "collector.cache._vectors",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'collector.cache' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     "CACHEABLE_PARAMS",

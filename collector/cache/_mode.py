@@ -36,3 +36,6 @@ def parse_mode(value: str | None) -> CacheMode | None:
 def opted_in(project: str, key_prefix: str, projects: Sequence[str], keys: Sequence[str]) -> bool:
     """The project (or ``*``) or the key's prefix is listed in the settings."""
     return "*" in projects or project in projects or key_prefix in keys
+
+
+SEMANTIC_HIT_NOTE = "semantic_hit"  # request metadata ``_spendscope_cache`` of a semantic hit

@@ -21,6 +21,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from collector.cache import (
     HEADER,
@@ -36,17 +37,20 @@ from collector.cache import (
     parse_mode,
     uncacheable_reason,
 )
+from collector.cache._mode import SEMANTIC_HIT_NOTE
 from collector.errors import GatewayError
 from collector.gateway._exchange import Exchange
 from collector.gateway._forward import Failure, Reply
 from collector.gateway._intake import Call
 from collector.gateway._relay import Send, _finish, _ours, send_error
-from collector.gateway._semantic import HIT_NOTE, Probe, SemanticCache
 from collector.gateway._sse import StreamObserver
 from collector.providers import OPENAI
 from collector.recorder import CACHE_KEY, SIMILARITY_KEY
 from collector.settings import Settings
 from collector.usage import Cost, CostSource, Outcome
+
+if TYPE_CHECKING:  # loads numpy: imported only where the semantic cache is on
+    from collector.gateway._semantic import Probe, SemanticCache
 
 log = logging.getLogger(__name__)
 _HEADER = HEADER.encode()
@@ -200,7 +204,7 @@ async def _replay(
     ex.model_served, ex.cost = answer.model, _HIT_COST
     if similarity is not None:
         ex.cost = _SEMANTIC_HIT_COST
-        notes = {CACHE_KEY: HIT_NOTE, SIMILARITY_KEY: round(similarity, 4)}
+        notes = {CACHE_KEY: SEMANTIC_HIT_NOTE, SIMILARITY_KEY: round(similarity, 4)}
         ex.notes = {**(ex.notes or {}), **notes}
     ex.upstream, ex.provider = answer.upstream, answer.provider
     ex.cache_hit, ex.saved_usd = True, answer.cost_usd

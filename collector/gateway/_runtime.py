@@ -21,6 +21,7 @@ import logging
 import signal
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import aiohttp
 from sqlalchemy import Engine
@@ -28,7 +29,6 @@ from sqlalchemy import Engine
 from collector.admission import AdmissionPolicy, AllowAll
 from collector.alerts import AlertEvaluator
 from collector.budgets import Admitter, GatewayAdmission
-from collector.cache import make_index
 from collector.db import make_engine, session_scope
 from collector.db.retention import maintain_forever
 from collector.gateway._batch_poller import BatchPoller
@@ -38,7 +38,6 @@ from collector.gateway._exchange import Exchange
 from collector.gateway._files import Owners
 from collector.gateway._forward import Forwarder
 from collector.gateway._intake import ENDPOINTS
-from collector.gateway._semantic import SemanticCache
 from collector.gateway._upstream import UpstreamTable
 from collector.keys import KeyCache, KeyPrincipal
 from collector.metrics import GatewayMetrics
@@ -48,6 +47,9 @@ from collector.reconcile import DailyReconciler
 from collector.recorder import Recorder, RecorderConfig, UsageEvent, WriterProcess
 from collector.settings import Settings, load_settings
 from collector.upstream_key_usage import refused_since
+
+if TYPE_CHECKING:  # loads numpy: imported only when the semantic cache is on
+    from collector.gateway._semantic import SemanticCache
 
 log = logging.getLogger(__name__)
 OVERRIDES_REFRESH_S = 60.0
@@ -108,7 +110,7 @@ class Runtime:
             total=s.total_timeout_s, sock_connect=s.connect_timeout_s, sock_read=s.read_timeout_s
         )
         self._forwarder = Forwarder(session, self.upstreams, s, timeout)
-        semantic = SemanticCache(s, self, make_index(s)) if s.cache_semantic else None
+        semantic = _semantic_cache(s, self) if s.cache_semantic else None
         self.cache.open(semantic=semantic)
         await self.refresh_overrides()
         self._tasks.append(asyncio.create_task(self._refresh_loop(), name="gateway-overrides"))
@@ -348,3 +350,11 @@ def _recorder_config(s: Settings, *, journal: bool) -> RecorderConfig:
         lag_bound_s=s.recorder_lag_bound_s,
         min_free_bytes=s.spool_min_free_mib << 20,
     )
+
+
+def _semantic_cache(settings: Settings, runtime: Runtime) -> SemanticCache:
+    """The semantic cache, imported only when it is on (it loads numpy)."""
+    from collector.cache import make_index
+    from collector.gateway._semantic import SemanticCache
+
+    return SemanticCache(settings, runtime, make_index(settings))

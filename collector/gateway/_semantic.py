@@ -23,6 +23,7 @@ from typing import Protocol
 import orjson
 
 from collector.cache import Vector, VectorIndex, bucket_key, decode_vector, semantic_text
+from collector.cache._mode import SEMANTIC_HIT_NOTE
 from collector.gateway._exchange import Exchange
 from collector.gateway._forward import Forwarder, Reply
 from collector.gateway._intake import Call, parse_call
@@ -34,7 +35,7 @@ from collector.usage import Outcome
 
 log = logging.getLogger(__name__)
 EMBEDDING_NOTE = "semantic_embedding"
-HIT_NOTE = "semantic_hit"
+HIT_NOTE = SEMANTIC_HIT_NOTE
 _JSON = "application/json"
 _HEADERS = ((b"content-type", _JSON.encode()),)
 

@@ -24,7 +24,9 @@ from tests.support.wait import until
 
 def _caught_up(primary: Engine, replica: Engine) -> bool:
     with primary.connect() as conn:
-        lsn = conn.execute(text("SELECT pg_current_wal_lsn()")).scalar_one()
+        # the insert position: the test clusters commit asynchronously, so a commit's record
+        # may be inserted but not yet written (pg_current_wal_lsn) when this is asked
+        lsn = conn.execute(text("SELECT pg_current_wal_insert_lsn()")).scalar_one()
     with replica.connect() as conn:
         behind = conn.execute(
             text("SELECT pg_wal_lsn_diff(CAST(:l AS pg_lsn), pg_last_wal_replay_lsn())"), {"l": lsn}
