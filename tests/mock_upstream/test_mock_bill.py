@@ -15,10 +15,9 @@ from collector.mock_upstream import MockConfig, run_in_thread
 from collector.mock_upstream._ledger import BYPASS_KEY_ID, mock_key_id
 from collector.pricing import compute_cost
 from collector.usage import Usage
+from tests.support.clock import clear_of_midnight, day_start
 
 ADMIN = {"Authorization": "Bearer sk-admin-test"}
-TODAY = datetime.now(UTC).date()
-START = int(datetime.combine(TODAY, time(0), UTC).timestamp())
 
 
 def _chat(url: str, model: str = "gpt-4o-mini") -> dict[str, Any]:
@@ -41,11 +40,12 @@ def _results(page: dict[str, Any]) -> list[dict[str, Any]]:
 def test_costs_and_usage_are_openais_shapes_and_exact(
     openapi: Callable[[Any, str], None],
 ) -> None:
+    start = day_start(clear_of_midnight())
     with run_in_thread(MockConfig(admin_key="sk-admin-test")) as url:
         served = _chat(url)
         groups = ["project_id", "line_item", "api_key_id"]
-        costs = _get(url, "/organization/costs", start_time=START, group_by=groups)
-        usage = _get(url, "/organization/usage/completions", start_time=START,
+        costs = _get(url, "/organization/costs", start_time=start, group_by=groups)
+        usage = _get(url, "/organization/usage/completions", start_time=start,
                      group_by=["model", "api_key_id"])  # fmt: skip
     for answer in (costs, usage):
         assert answer.status_code == 200
@@ -67,28 +67,31 @@ def test_costs_and_usage_are_openais_shapes_and_exact(
 
 
 def test_pages_follow_next_page_and_admin_auth_is_checked() -> None:
+    start = day_start(clear_of_midnight())
     with run_in_thread(MockConfig(admin_key="sk-admin-test")) as url:
-        first = _get(url, "/organization/costs", start_time=START - 9 * 86400, limit=7).json()
+        first = _get(url, "/organization/costs", start_time=start - 9 * 86400, limit=7).json()
         assert len(first["data"]) == 7 and first["has_more"] is True
-        second = _get(url, "/organization/costs", start_time=START - 9 * 86400, limit=7,
+        second = _get(url, "/organization/costs", start_time=start - 9 * 86400, limit=7,
                       page=first["next_page"]).json()  # fmt: skip
         assert len(second["data"]) == 3 and second["has_more"] is False
         assert second["next_page"] is None
-        bad = _get(url, "/organization/costs", start_time=START, page="nonsense")
+        bad = _get(url, "/organization/costs", start_time=start, page="nonsense")
         assert bad.status_code == 400
-        wrong = httpx.get(f"{url}/organization/costs", params={"start_time": START},
+        wrong = httpx.get(f"{url}/organization/costs", params={"start_time": start},
                           headers={"Authorization": "Bearer sk-upstream"})  # fmt: skip
         assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "invalid_api_key"
 
 
 def test_scripted_drift() -> None:
+    now = clear_of_midnight()
+    day, start = now.date(), day_start(now)
     config = MockConfig(
         bypass_tokens=8000, price_drift=("gpt-4o-2024", "2"),
-        missing_days=((TODAY - timedelta(days=1)).isoformat(),),
+        missing_days=((day - timedelta(days=1)).isoformat(),),
     )  # fmt: skip
     with run_in_thread(config) as url:
         served = _chat(url, "gpt-4o")
-        page = _get(url, "/organization/costs", start_time=START - 86400,
+        page = _get(url, "/organization/costs", start_time=start - 86400,
                     group_by=["api_key_id", "line_item"])  # fmt: skip
         yesterday, today = json.loads(page.text, parse_float=Decimal)["data"]
     assert yesterday["results"] == []  # the missing day
@@ -99,7 +102,7 @@ def test_scripted_drift() -> None:
                   completion_tokens=served["usage"]["completion_tokens"])  # fmt: skip
     catalog = compute_cost(usage, served["model"], datetime.now(UTC)).cost_usd
     assert catalog is not None and by_key[mock_key_id("sk-upstream")] == 2 * catalog
-    noon = datetime.combine(TODAY, time(12), UTC)
+    noon = datetime.combine(day, time(12), UTC)
     bypass_usage = Usage(prompt_tokens=8000, completion_tokens=2000)
     bypass = compute_cost(bypass_usage, "gpt-4o-mini-2024-07-18", noon)
     assert by_key[BYPASS_KEY_ID] == bypass.cost_usd
