@@ -6,8 +6,12 @@ keys, retries) and is metered like any request: a row of its own on ``/v1/embedd
 priced at the embedding model's rate, attributed to the asking request's key, project, user
 and tags, its metadata marked ``_spendscope_cache: semantic_embedding`` so the semantic
 cache's own cost can be summed. It is not admitted against budgets or rate limits (a fraction
-of a cent, owed to a request that was). A failed or slow call (``cache_semantic_timeout_s``)
-is recorded too, and the request simply goes upstream: the cache never fails a request.
+of a cent, owed to a request that was), but once priced its cost is booked on every hard
+budget covering the asking key, once by its request id, as a reported call is
+(``Admitter.book``): a hard budget's counter holds all the spend its requests caused, so
+later requests are held against it too. A failed or slow call
+(``cache_semantic_timeout_s``) is recorded too, and the request simply goes upstream: the
+cache never fails a request.
 """
 
 from __future__ import annotations
@@ -18,10 +22,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import orjson
 
+from collector.budgets import Subject
 from collector.cache import Vector, VectorIndex, bucket_key, decode_vector, semantic_text
 from collector.cache._mode import SEMANTIC_HIT_NOTE
 from collector.gateway._exchange import Exchange
@@ -32,6 +37,9 @@ from collector.pricing import PriceOverride
 from collector.recorder import CACHE_KEY, new_request_id
 from collector.settings import Settings
 from collector.usage import Outcome
+
+if TYPE_CHECKING:
+    from collector.budgets import Admitter
 
 log = logging.getLogger(__name__)
 EMBEDDING_NOTE = "semantic_embedding"
@@ -44,6 +52,8 @@ class Meter(Protocol):
     """What the embeddings call needs of the gateway's runtime."""
 
     overrides: Sequence[PriceOverride]
+
+    admitter: Admitter | None
 
     @property
     def forwarder(self) -> Forwarder: ...
@@ -142,11 +152,23 @@ class SemanticCache:
                 ex.fail(outcome, "upstream_unreachable", result.message)
                 ex.settle(self._meter.overrides)
         self._record(ex)
+        await self._book(ex)
         return vector
 
     def _record(self, ex: Exchange) -> None:
         if self.settings.record_requests:
             self._meter.record(ex)
+
+    async def _book(self, ex: Exchange) -> None:
+        """The call's cost on the hard budgets covering the asking key (never raises)."""
+        admitter, cost, principal = self._meter.admitter, ex.cost.cost_usd, ex.principal
+        if admitter is None or not cost or principal is None:
+            return
+        a = ex.attribution
+        subject = Subject(principal.project, principal.key_prefix, a.end_user if a else None,
+                          ex.model_served or self.settings.cache_semantic_model,
+                          a.tags if a else {})  # fmt: skip
+        await admitter.book([(subject, cost, ex.started_at, ex.id)], datetime.now(UTC))
 
     def _settle(self, ex: Exchange, call: Call, reply: Reply) -> Vector | None:
         if reply.response is not None:  # not JSON: nothing this cache can read

@@ -10,13 +10,16 @@ from decimal import Decimal
 from typing import Any
 
 import openai
+from sqlalchemy import func, select
 
-from collector.db import Request
+from collector.db import Request, session_scope
+from collector.db.models import BudgetCounter
 from collector.mock_upstream import MockConfig, run_in_thread
 from collector.pricing import compute_cost
 from collector.recorder import CACHE_KEY, SIMILARITY_KEY
 from collector.usage import Usage
 from tests.gateway._support import UPSTREAM_KEY, Gateway, GatewayFactory
+from tests.gateway.test_admission_gateway import hard_budget, settled
 from tests.support.redis_server import REDIS_URL, require_redis
 
 QUESTION = "What is the capital of France?"
@@ -105,6 +108,23 @@ def test_each_lookup_is_a_priced_embeddings_request_of_the_same_key(
         assert expected.cost_usd is not None and expected.cost_usd > 0
         assert row.cost_usd == expected.cost_usd
     assert rows[0].tags == {"team": "search"}  # attributed like the request that asked
+
+
+def test_each_lookups_cost_is_booked_on_the_hard_budget(make_gateway: GatewayFactory) -> None:
+    """The hard budget's counter, which admission reads, holds every dollar its requests
+    caused: the answered question and both lookups (the second request a hit that cost
+    nothing else). Each request settles on its own (no lease holds spend back)."""
+    gateway = _semantic(make_gateway, budget_cache_ttl_s=0.01, budget_lease_requests=0)
+    hard_budget(gateway.engine, Decimal(10))
+    client = gateway.client(gateway.key(project="acme"))
+    _ask(client, QUESTION)
+    assert _ask(client, PARAPHRASE).headers["x-spendscope-cache"] == "hit"
+    settled(gateway)
+    rows = gateway.requests()
+    assert len(_embeddings(gateway)) == 2 and all(r.cost_usd for r in _embeddings(gateway))
+    with session_scope(gateway.engine) as session:
+        booked = session.scalar(select(func.sum(BudgetCounter.spent_usd)))
+    assert booked == sum(r.cost_usd or 0 for r in rows)
 
 
 def test_an_exact_repeat_is_an_exact_hit_without_an_embedding(
