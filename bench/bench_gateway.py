@@ -87,9 +87,14 @@ def start_all(run: Run, work: Path, args: argparse.Namespace) -> None:
         name, switch = "spendscope (recording off*)", DEFER_WRITES
         run.notes.append("*: no recording switch in Settings: DB writes deferred past the run")
     run.servers.append(start_spendscope(work, mock.base_url, name, switch))
-    if args.tpm_key:  # every request counts its prompt: tiktoken's o200k_base is loaded
+    if args.tpm_key:  # a TPM-limited key (code before 2026-12-07 loaded o200k_base for it)
         tpm = ("--tpm", "1000000000")
         run.servers.append(start_spendscope(work, mock.base_url, "spendscope (TPM key)", {}, tpm))
+        for variant in args.variant:
+            label, _, tree = variant.partition("=")
+            env = {"PYTHONPATH": str(Path(tree).resolve())}
+            name = f"variant {label} (TPM key)"
+            run.servers.append(start_spendscope(work, mock.base_url, name, env, tpm))
     for setting in args.env:
         label, _, assignment = setting.partition("=")
         name, _, value = assignment.partition("=")
@@ -231,7 +236,10 @@ def main() -> None:
         help="Also run spendscope (recording on) with one more setting, e.g. "
         "fsync=SPENDSCOPE_RECORDER_DURABILITY=fsync.",
     )
-    parser.add_argument("--tpm-key", action="store_true", help="Also with a TPM-limited key.")
+    parser.add_argument(
+        "--tpm-key", action="store_true",
+        help="Also with a TPM-limited key (and so each --variant).",
+    )  # fmt: skip
     parser.add_argument(
         "--hard-budget",
         action="store_true",

@@ -38,6 +38,7 @@ _STAGES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("settle", r"collector/(pricing/|usage\.py|gateway/_usage\.py)"),
         ("event", r"collector/(recorder/|requestlog\.py|ulid\.py|gateway/_exchange\.py)"),
         ("metrics", r"collector/(metrics/|histogram\.py)"),
+        ("server", r"collector/gateway/_http\.py"),  # the serving protocol's socket writes
         ("gateway", r"collector/gateway/"),
         ("forward", r"aiohttp/|multidict|yarl/"),
         ("server", r"uvicorn/|h11/|httptools|starlette/|fastapi/"),

@@ -21,7 +21,7 @@ from collector.budgets._period import parse_timezone
 from collector.budgets._scope import Subject
 from collector.budgets._spec import BudgetSpec
 from collector.errors import BudgetExceeded, RateLimited
-from collector.ratelimit import Decision
+from collector.ratelimit import Decision, Limit
 
 if TYPE_CHECKING:
     from collector.budgets._lease import Lease
@@ -82,13 +82,26 @@ class AdmissionContext:
 
 
 @dataclass(frozen=True, slots=True)
+class RateCharge:
+    """What admission charged to rate limits, so that the request's end can correct it."""
+
+    limits: tuple[Limit, ...] = ()
+    output_tokens: int = 0  # max output tokens charged up front (n × max_tokens)
+    bound_prompt: int = 0  # prompt tokens charged as the byte bound (0: exact, or no TPM)
+    at: datetime | None = None  # the admission's clock: the window the charge went to
+
+    @property
+    def tpm_keys(self) -> tuple[str, ...]:
+        return tuple(lim.key for lim in self.limits if lim.key.endswith(":tpm"))
+
+
+@dataclass(frozen=True, slots=True)
 class AdmissionTicket:
     """A ticket for an admitted request: pass it back to ``settle`` or ``release``."""
 
     reservation: Reservation | None = None
     worst_case_usd: Decimal | None = None
-    tpm_keys: tuple[str, ...] = ()
-    charged_output_tokens: int = 0
+    rates: RateCharge = RateCharge()  # what rate limits were charged (``_rates``)
     unchecked: bool = False  # hard budgets skipped: database down and policy fail_open
     book: tuple[Hold, ...] = ()  # unchecked: counters the actual cost is booked on at settle
     leases: tuple[Lease, ...] = ()  # admitted from these leases instead of a reservation

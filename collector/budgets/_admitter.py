@@ -23,9 +23,9 @@ from collector.budgets._admission import (
     AdmissionContext,
     AdmissionTicket,
     PriceLookup,
+    RateCharge,
     budget_refusal,
     crossed_threshold,
-    rate_refusal,
 )
 from collector.budgets._batch import ReserveAsk, SettleAsk, release_expired
 from collector.budgets._bookings import clean_ended, ingest_key, job_key, period_ended
@@ -36,11 +36,12 @@ from collector.budgets._lease import LeasePool
 from collector.budgets._ledger import UNREACHABLE, Ledger
 from collector.budgets._period import counter_window, parse_timezone
 from collector.budgets._policy import Policy, PolicyCache
+from collector.budgets._rates import charge_rates, settle_rates
 from collector.budgets._reconcile import reconcile_spent
 from collector.budgets._scope import ScopeKind, Subject, matches
 from collector.budgets._spec import BudgetSpec, Mode
 from collector.errors import BudgetExceeded, GatewayError
-from collector.ratelimit import Limit, RateLimiter, make_limiter, request_limits
+from collector.ratelimit import RateLimiter, make_limiter
 from collector.settings import Settings
 
 _log = logging.getLogger("collector.budgets")
@@ -84,23 +85,22 @@ class Admitter:
         if policy is None:  # database down, fail_open, nothing cached
             return AdmissionTicket(unchecked=True)
         out_tokens = ctx.n * ctx.max_output_tokens if ctx.max_output_tokens is not None else 0
-        limits = await self._rate_limit(ctx, policy, out_tokens)
-        tpm_keys = tuple(lim.key for lim in limits if lim.key.endswith(":tpm"))
+        rates = await charge_rates(self._limiter, ctx, policy, out_tokens)
         try:
-            return await self._reserve(ctx, policy, tpm_keys, out_tokens)
+            return await self._reserve(ctx, policy, rates)
         except GatewayError:
             # refused by a budget (or its store): the rate limits must not keep the charge
-            if limits:
-                await self._limiter.refund(limits, ctx.now)
+            if rates.limits:
+                await self._limiter.refund(rates.limits, ctx.now)
             raise
 
     async def _reserve(
-        self, ctx: AdmissionContext, policy: Policy, tpm_keys: tuple[str, ...], out_tokens: int
+        self, ctx: AdmissionContext, policy: Policy, rates: RateCharge
     ) -> AdmissionTicket:
         """Hold the worst case on every hard budget covering the request (lease, or exact)."""
         hard = [b for b in policy.budgets if b.mode is Mode.HARD and matches(b.scope, ctx.subject)]
         if not hard or ctx.worst_case_usd == 0:
-            return AdmissionTicket(tpm_keys=tpm_keys, charged_output_tokens=out_tokens)
+            return AdmissionTicket(rates=rates)
         try:
             if ctx.worst_case_usd is not None:
                 # a job's estimate is reserved on its own: its booking is replaced later
@@ -111,15 +111,15 @@ class Admitter:
                 worst = self._worst_case(ctx, hard[0], ctx.prompt_upper_bound())
                 leases = await self.leases.admit(hard, worst, ctx.now)
                 if leases is not None:
-                    return AdmissionTicket(None, worst, tpm_keys, out_tokens, leases=leases)
+                    return AdmissionTicket(None, worst, rates, leases=leases)
                 if ctx.prompt_bound is not None:
                     worst = self._worst_case(ctx, hard[0], ctx.exact_prompt_tokens())
             result = await self.ledger.reserve(ReserveAsk(tuple(hard), worst, ctx.now))
         except DBAPIError as exc:
-            return self._store_down(exc, ctx, hard, tpm_keys, out_tokens)
+            return self._store_down(exc, ctx, hard, rates)
         if isinstance(result, Refusal):
             raise budget_refusal(result, self._settings.timezone)
-        return AdmissionTicket(result, worst, tpm_keys, out_tokens)
+        return AdmissionTicket(result, worst, rates)
 
     async def applies(self, subject: Subject, key_rpm: int | None, key_tpm: int | None) -> bool:
         """Whether any rate limit or hard budget covers this request (cached policy only)."""
@@ -211,16 +211,17 @@ class Admitter:
         now: datetime,
         wait: bool = True,
         job: str | None = None,
+        prompt_tokens: int | None = None,
     ) -> None:
-        """Book the request's real cost (None = unpriced: the hold is kept as spent).
+        """Book the request's real cost (None = unpriced: the hold is kept as spent), and
+        correct the rate limits' charge with the tokens used (``prompt_tokens``: reported by
+        upstream, None without usage).
 
         ``wait=False`` queues the settle for the next batch and returns at once. ``job``:
         the request created this Batch API job, whose estimate is booked until its lines
         replace it (``_bookings.replace_booked``).
         """
-        extra = completion_tokens - admission.charged_output_tokens
-        if extra > 0 and admission.tpm_keys:
-            await self._limiter.add(admission.tpm_keys, extra, now)
+        await settle_rates(self._limiter, admission.rates, prompt_tokens, completion_tokens, now)
         if admission.leases:
             worst = admission.worst_case_usd or Decimal(0)
             cost = actual_cost if actual_cost is not None else worst
@@ -287,25 +288,6 @@ class Admitter:
             _log.warning("budgets unavailable (%s); admitting unchecked (fail_open)", exc)
             return None
 
-    async def _rate_limit(self, ctx: AdmissionContext, policy: Policy, out: int) -> list[Limit]:
-        """Charge the request's rate limits; returns them (for a refund if a budget refuses).
-        The prompt is counted exactly, and only when a tokens-per-minute limit applies."""
-        project = policy.projects.get(ctx.project or "")
-        tpm = ctx.key_tpm is not None or (project is not None and project.tpm is not None)
-        tokens = ctx.exact_prompt_tokens() + out if tpm else out
-        limits = request_limits(
-            key_id=ctx.api_key_id, key_label=ctx.key_prefix, key_rpm=ctx.key_rpm,
-            key_tpm=ctx.key_tpm, project=ctx.project, tokens=tokens,
-            project_rpm=project.rpm if project else None,
-            project_tpm=project.tpm if project else None,
-        )  # fmt: skip
-        if not limits:
-            return limits
-        decision = await self._limiter.acquire(limits, ctx.now)
-        if not decision.allowed:
-            raise rate_refusal(decision)
-        return limits
-
     def _worst_case(self, ctx: AdmissionContext, budget: BudgetSpec, prompt: int) -> Decimal:
         prices = self._prices(ctx.model, ctx.now, ctx.service_tier)
         if prices is None:
@@ -320,7 +302,7 @@ class Admitter:
 
     def _store_down(
         self, exc: Exception, ctx: AdmissionContext, hard: list[BudgetSpec],
-        tpm_keys: tuple[str, ...], out: int,
+        rates: RateCharge,
     ) -> AdmissionTicket:  # fmt: skip
         """fail_closed: 503. fail_open: admit unchecked, and book the cost once it is known."""
         if self._settings.db_failure_policy == "fail_closed":
@@ -330,7 +312,7 @@ class Admitter:
         book = tuple(Hold(b.id or 0, b.name, start, Decimal(0)) for b, start in spans)
         return AdmissionTicket(
             worst_case_usd=ctx.worst_case_usd,  # a job's estimate, booked at its settle
-            tpm_keys=tpm_keys, charged_output_tokens=out, unchecked=True, book=book,
+            rates=rates, unchecked=True, book=book,
         )  # fmt: skip
 
     @staticmethod

@@ -87,7 +87,7 @@ class GatewayAdmission:
             return None
         admission = await self.admitter.admit(context_for(principal, request))
         held = admission.reservation is not None or admission.book or admission.leases
-        if not held and not admission.tpm_keys:
+        if not held and not admission.rates.tpm_keys:
             return None
         return Reservation(admission.worst_case_usd or Decimal(0), handle=admission)
 
@@ -101,6 +101,7 @@ class GatewayAdmission:
                 admission,
                 actual_cost=cost_usd,
                 completion_tokens=usage.completion_tokens if usage is not None else 0,
+                prompt_tokens=usage.prompt_tokens if usage is not None else None,
                 now=datetime.now(UTC),
                 wait=False,
                 job=ticket.batch_id if ticket is not None else None,

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
 FACTORY = "collector.gateway.serving:gateway_app"
+# uvicorn's httptools protocol, each response's head written with its body (``_http``)
+HTTP_PROTOCOL = "collector.gateway._http:HeadWithBodyProtocol"
 # Young-generation threshold of a serving worker (CPython's default is 700): a request
 # allocates a few hundred container objects, so the default collected every few requests.
 _GC_GEN0_THRESHOLD = 50_000
@@ -59,7 +61,7 @@ def main(args: list[str] | None = None) -> None:
         signal.signal(sig, _exit_cleanly)
     options: dict[str, Any] = {
         "factory": True, "host": opts.host, "port": opts.port, "workers": opts.workers,
-        "loop": "uvloop", "http": "httptools", "lifespan": "on", "log_level": opts.log_level,
+        "loop": "uvloop", "http": HTTP_PROTOCOL, "lifespan": "on", "log_level": opts.log_level,
         "access_log": False, "server_header": False,
     }  # fmt: skip
     if opts.workers <= 1:

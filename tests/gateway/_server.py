@@ -17,6 +17,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from collector.gateway import create_app
+from collector.gateway.serving import HTTP_PROTOCOL
 from collector.settings import Settings
 
 T = TypeVar("T")
@@ -43,7 +44,9 @@ class GatewayServer:
         self.sock.bind(("127.0.0.1", 0))
         self.port: int = self.sock.getsockname()[1]
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="on", loop="asyncio")
+        config = uvicorn.Config(
+            self.app, log_level="warning", lifespan="on", loop="asyncio", http=HTTP_PROTOCOL
+        )  # the serving program's HTTP protocol (``collector.gateway._http``)
         self.server = uvicorn.Server(config)
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, daemon=True)
