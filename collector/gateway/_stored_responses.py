@@ -9,9 +9,11 @@ registered (``batch_jobs``, durable) as soon as its first event names it and bef
 event reaches the client, so a gateway killed mid-stream leaves it to the poller of the next
 one. The response's usage is one row whose id derives from the response (``_background``):
 the creating stream's final event, a resumed stream's, a client's read that shows it ended,
-or the poller — whichever comes first hands it over, the others store nothing twice, and the
-first closes the job (``close_response``) with its hard-budget booking replaced once. A
-``DELETE`` relayed for a response not recorded yet tells the poller to stop reading it.
+or the poller — whichever comes first hands it over, the others store nothing twice. A later
+request or the poller closes the job (``close_response``) with its hard-budget booking
+replaced once (the creating stream's own booking is settled after its answer, so the poller's
+next read closes that one). A ``DELETE`` relayed for a response not recorded yet tells the
+poller to stop reading it.
 """
 
 from __future__ import annotations
@@ -36,7 +38,14 @@ from collector.batches import (
 )
 from collector.budgets import job_key, replace_booked
 from collector.errors import NotFound
-from collector.gateway._background import defer, register_started, response_event, running
+from collector.gateway._background import (
+    STORED_RESPONSES,
+    asks_background,
+    defer,
+    register_started,
+    response_event,
+    running,
+)
 from collector.gateway._exchange import Exchange
 from collector.gateway._files import Owners, json_object, store_unavailable
 from collector.gateway._forward import Failure, Reply
@@ -51,6 +60,8 @@ _ONE_RESPONSE = re.compile(r"/v1/responses/([^/]+)(/cancel|/input_items)?")
 
 def _named(call: Call) -> tuple[str, str | None] | None:
     """(response id, sub-path) of a request about one stored response."""
+    if not call.path.startswith(STORED_RESPONSES):
+        return None
     found = _ONE_RESPONSE.fullmatch(call.path)
     return (found.group(1), found.group(2)) if found is not None else None
 
@@ -82,9 +93,7 @@ async def check_response(owners: Owners, call: Call, project_id: int) -> None:
 
 def wants_registration(call: Call) -> bool:
     """A request that creates a background stream (registered from its first event)."""
-    return (
-        call.stream and call.path == "/v1/responses" and (call.body or {}).get("background") is True
-    )
+    return call.stream and asks_background(call)
 
 
 async def register_stream(owners: Owners, ex: Exchange) -> None:
@@ -110,9 +119,10 @@ async def after_answer(
     try:
         if call.stream and ex.notes is not None and BACKGROUND_KEY in ex.notes:  # created
             obs = ex.observer
-            if obs is not None and obs.ended is not None:
-                await _record_end(owners, ex, str(ex.notes[BACKGROUND_KEY]["id"]), obs.ended,
-                                  submit, overrides)  # fmt: skip
+            if obs is not None and obs.ended is not None:  # its booking settles after this
+                response_id = str(ex.notes[BACKGROUND_KEY]["id"])
+                await _record_end(owners, ex, response_id, obs.ended, submit, overrides,
+                                  close=False)  # fmt: skip
             else:
                 await register_started(owners, ex)  # cut: the recorder's note is the fallback
             return
@@ -131,9 +141,11 @@ async def after_answer(
 
 async def _record_end(
     owners: Owners, ex: Exchange, response_id: str, wire: Mapping[str, Any], submit: Submit,
-    overrides: Sequence[PriceOverride],
+    overrides: Sequence[PriceOverride], *, close: bool = True,
 ) -> None:  # fmt: skip
-    """``wire`` showed the response ended: its one row, its booking, the job closed."""
+    """``wire`` showed the response ended: its one row, then (``close``) its booking
+    replaced and the job closed. The creating request's own booking is settled only after
+    its answer, so that request leaves both to the poller's next read."""
     if wire.get("status") not in RESPONSE_TERMINAL or wire.get("id") != response_id:
         return
     job = await asyncio.to_thread(response_job, owners.engine, response_id)
@@ -142,6 +154,8 @@ async def _record_end(
     now = datetime.now(UTC)
     event = response_event(job, wire, overrides, now, regional=ex.regional, provider=ex.provider)
     submit([event])
+    if not close:
+        return
     priced = event.cost_usd if event.cost_usd is not None else Decimal(0)
     unpriced = Decimal(1 if event.cost_usd is None else 0)
     key = job_key(response_id)

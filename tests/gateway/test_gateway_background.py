@@ -182,6 +182,21 @@ def test_a_hard_budget_books_the_estimate_then_the_exact_cost(
     eventually(lambda: _spent(gw) == row.cost_usd)
 
 
+def test_a_hard_budget_books_a_whole_background_stream_at_its_exact_cost(
+    make_gateway: GatewayFactory, bg_mock: str
+) -> None:
+    gw = make_gateway(upstream_base_url=bg_mock, budget_cache_ttl_s=0.01, **FAST)
+    spec = BudgetSpec("acme-day", parse_scope("project:acme"), parse_period("day"),
+                      Decimal(100), Mode.HARD)  # fmt: skip
+    create_budget(gw.engine, spec, datetime.now(UTC))
+    client = gw.client(gw.key(project="acme"))
+    stream = client.responses.create(model=MODEL, input="stream it", background=True, stream=True)
+    [done] = [e for e in stream if e.type == "response.completed"]
+    row = finished(gw, done.response.id)
+    assert row.cost_usd is not None and row.cost_usd > 0
+    eventually(lambda: _spent(gw) == row.cost_usd)
+
+
 def test_background_streams_whole_and_cut_are_one_priced_row_each(
     make_gateway: GatewayFactory, bg_mock: str
 ) -> None:
