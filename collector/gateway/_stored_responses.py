@@ -105,7 +105,10 @@ async def register_stream(owners: Owners, ex: Exchange) -> None:
     if note is None:
         return
     defer(ex, note)
-    await register_started(owners, ex)
+    try:
+        await register_started(owners, ex)
+    except Exception:  # never into the stream: the row's note still registers it
+        log.exception("gateway: background response %s not registered now", note.get("id"))
 
 
 async def after_answer(
@@ -137,6 +140,8 @@ async def after_answer(
             await _record_end(owners, ex, named[0], seen, submit, overrides)
     except SQLAlchemyError as exc:  # the poller records it; the client has its answer
         log.warning("gateway: background response of %s not settled now: %r", ex.id, exc)
+    except Exception:  # a bug: a traceback, but never into the request
+        log.exception("gateway: background response of %s not settled now", ex.id)
 
 
 async def _record_end(
