@@ -6,6 +6,7 @@ stream whose registration at its first event fails so streams on, whole, all the
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from collector.db import make_engine
 from collector.mock_upstream import MockConfig, run_in_thread
@@ -79,7 +80,7 @@ def test_a_background_stream_during_an_outage_streams_whole_and_is_recorded_afte
                 stream = client.responses.create(
                     model="gpt-4o-mini", input="stream it", background=True, stream=True
                 )
-                events = list(stream)
+                events: list[Any] = list(stream)
             finally:
                 outage.restore()
             assert events[-1].type == "response.completed"
