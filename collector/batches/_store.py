@@ -23,6 +23,8 @@ BATCH, RESPONSE = "batch", "response"  # ``batch_jobs.kind``: a Batch API job, a
 # A background response has ended once it is one of these (``Response.status``).
 RESPONSE_TERMINAL = frozenset({"completed", "failed", "cancelled", "incomplete"})
 RESPONSE_OPEN = frozenset({"queued", "in_progress"})
+# A response whose end can no longer be read: deleted through the gateway, or answering 404.
+DELETED, NOT_FOUND = "deleted", "not_found"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,13 +43,15 @@ class JobRef:
     kind: str = BATCH
     model: str | None = None  # the model asked for (a response: priced by it if needed)
     request_id: str | None = None  # a response: the request row that created it
+    updated_at: datetime | None = None  # last read from upstream (or registered)
+    misses: int = 0  # a response: reads upstream answered 404, in a row
 
 
 def _ref(row: BatchJob) -> JobRef:
     return JobRef(
         row.id, row.upstream, row.endpoint, row.created_at, row.status, row.project_id,
         row.api_key_id, row.end_user, dict(row.tags or {}), row.kind or BATCH, row.model,
-        row.request_id,
+        row.request_id, row.updated_at, row.request_failed if row.kind == RESPONSE else 0,
     )  # fmt: skip
 
 
@@ -194,6 +198,8 @@ def update_status(
     if wire.get("object") != "response":  # a background response has no counts: keep its 1
         values |= {"request_total": total, "request_completed": completed,
                    "request_failed": failed}  # fmt: skip
+    else:  # read: its run of 404s (``request_failed``, see ``back_off``) is over
+        values["request_failed"] = 0
     if status in TERMINAL_STATUSES or status in RESPONSE_TERMINAL:
         values["completed_at"] = ended_at(wire, status) or now
     with session_scope(engine) as session:
@@ -239,3 +245,64 @@ def release(engine: Engine, owner: str, batch_id: str | None = None) -> None:
         query = query.where(BatchJob.id == batch_id)
     with session_scope(engine) as session:
         session.execute(query.values(lease_owner=None, lease_until=None))
+
+
+def response_job(engine: Engine, response_id: str) -> JobRef | None:
+    """A background response not recorded yet (None: unknown here, or recorded)."""
+    with session_scope(engine) as session:
+        row = session.get(BatchJob, response_id)
+        if row is None or row.kind != RESPONSE or row.recorded_at is not None:
+            return None
+        return _ref(row)
+
+
+def close_response(
+    engine: Engine, response_id: str, model: str | None, now: datetime, status: str | None = None
+) -> bool:
+    """A response's one row was handed to the recorder by whoever saw it end (a stream, a
+    read, the poller): it is done, whoever holds its lease. False if it was done already."""
+    values: dict[str, Any] = {"lines_recorded": 1, "recorded_at": now, "updated_at": now}
+    if model is not None:
+        values["model"] = model[:200]
+    if status is not None:
+        values |= {"status": status, "completed_at": now}
+    with engine.begin() as conn:
+        done = conn.execute(
+            update(BatchJob)
+            .where(BatchJob.id == response_id, BatchJob.recorded_at.is_(None))
+            .values(**values)
+        ).rowcount
+    return done == 1
+
+
+def back_off(
+    engine: Engine, batch_id: str, owner: str, until: datetime, *, missing: bool = False
+) -> None:
+    """Upstream could not be read about a job: nobody asks again before ``until``. A
+    response answered 404 (``missing``) counts one more miss in a row (``request_failed``,
+    which a response has no other use for)."""
+    values: dict[str, Any] = {"lease_owner": None, "lease_until": until}
+    if missing:
+        values["request_failed"] = BatchJob.request_failed + 1
+    with session_scope(engine) as session:
+        session.execute(
+            update(BatchJob)
+            .where(BatchJob.id == batch_id, BatchJob.lease_owner == owner)
+            .values(**values)
+        )
+
+
+def mark_deleted(engine: Engine, response_id: str, now: datetime) -> bool:
+    """A background response deleted through the gateway before it was recorded: the poller
+    stops reading it (``DELETED``). False when it is unknown or recorded."""
+    with engine.begin() as conn:
+        done = conn.execute(
+            update(BatchJob)
+            .where(
+                BatchJob.id == response_id,
+                BatchJob.kind == RESPONSE,
+                BatchJob.recorded_at.is_(None),
+            )
+            .values(status=DELETED, updated_at=now)
+        ).rowcount
+    return done == 1

@@ -10,8 +10,10 @@ when it ends. The creating request is booked ``unpriced`` with ``pricing.BACKGRO
 request row: endpoint ``/v1/responses``, priced at the model's normal rates and the service
 tier the response names, its id derived from the response id (however often it is read, by
 however many processes, it is one row), ``batch_id`` the response id and the creating row's id
-in its metadata. A background stream that ends normally is metered from its own
-``response.completed``; one cut before that is registered from its first event instead.
+in its metadata. A background stream is registered from its first event, before the client
+sees it (``_stored_responses``), and whoever sees the end first — that stream, a resumed
+one, a client's read, or the poller — hands that one row over; a response whose end can no
+longer be read (deleted, or 404 in a row) is one ``unpriced`` row instead (:func:`lost_event`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from collector.batches import RESPONSE_OPEN, JobRef, register_response
+from collector.batches import DELETED, RESPONSE_OPEN, JobRef, register_response
 from collector.budgets import job_ticket
 from collector.errors import PricingError
 from collector.gateway._intake import Call, Kind
@@ -53,6 +55,8 @@ _RESPONSES = Call("POST", "/v1/responses", b"", Kind.RESPONSES, b"", "applicatio
 _ZERO = Cost(Decimal(0), CostSource.COMPUTED)
 _UNPRICED = Cost(None, CostSource.UNPRICED)
 _OUTCOMES = {"cancelled": Outcome.CANCELLED, "failed": Outcome.UPSTREAM_ERROR}
+# The note of a response whose usage is unknown (not one of ``pricing.DEFERRED_NOTES``).
+LOST_NOTE = "background response: its end could not be read, so its usage is unknown"
 
 
 def asks_background(call: Call) -> bool:
@@ -135,6 +139,30 @@ def response_event(
         cost = _price(event, usage, overrides, regional, provider)
     event.cost_usd, event.cost_source = cost.cost_usd, cost.cost_source.value
     event.price_id, event.cost_note = cost.price_id, cost.note[:300] if cost.note else None
+    event.attempts = [_attempt(event)]
+    return event
+
+
+def lost_event(job: JobRef, status: str, misses: int, now: datetime) -> UsageEvent:
+    """The one row of a response whose end can no longer be read (``status``: ``DELETED``
+    through the gateway, or ``NOT_FOUND`` after ``misses`` 404s in a row): ``unpriced`` with
+    a note saying why — counted and alerted as unknown spend, never a silent $0."""
+    if status == DELETED:
+        why = "deleted through the gateway before its end was read"
+    else:
+        why = f"upstream answered 404 to {misses} reads in a row (deleted or expired)"
+    event = UsageEvent(
+        id=derived_request_id(job.created_at, f"{job.id}\0background"),
+        started_at=job.created_at, duration_ms=max(0.0, (now - job.created_at).total_seconds())
+        * 1000, endpoint="/v1/responses", outcome=Outcome.CLIENT_ERROR.value,
+        cost_source=CostSource.UNPRICED.value, model_requested=job.model,
+        model_served=job.model, project_id=job.project_id, api_key_id=job.api_key_id,
+        end_user=job.end_user, tags=dict(job.tags), http_status=404, provider=OPENAI,
+        upstream=job.upstream, batch_id=job.id, error_type=f"response_{status}",
+        error_message=f"background response {job.id}: {why}",
+        cost_note=f"{LOST_NOTE}: {why}",
+        metadata={CREATED_BY: job.request_id} if job.request_id else {},
+    )  # fmt: skip
     event.attempts = [_attempt(event)]
     return event
 

@@ -19,9 +19,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import socket
 from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -31,18 +32,22 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from collector.batches import (
+    DELETED,
+    NOT_FOUND,
     RESPONSE,
     RESPONSE_TERMINAL,
     TERMINAL_STATUSES,
     JobRef,
+    back_off,
     claim_open,
+    close_response,
     ended_at,
     mark_recorded,
     release,
     update_status,
 )
 from collector.budgets import job_key, replace_booked
-from collector.gateway._background import response_event
+from collector.gateway._background import lost_event, response_event
 from collector.gateway._batch_lines import LineContext, LineTally, line_events
 from collector.gateway._intake import Call
 from collector.gateway._upstream import Upstream, UpstreamTable
@@ -52,6 +57,8 @@ from collector.recorder import UsageEvent
 log = logging.getLogger(__name__)
 _CHUNK = 1 << 16
 _PAUSE_EVERY = 500  # lines between yields to the event loop (and backlog checks)
+GIVE_UP_AFTER = 5  # 404s in a row after which a background response is given up
+MAX_PAUSE_S = 300.0  # longest pause before a job upstream could not answer is asked again
 
 
 class BatchPoller:
@@ -72,10 +79,12 @@ class BatchPoller:
         self.engine, self.session, self.upstreams = engine, session, upstreams
         self.submit, self.overrides, self.lease_s = submit, overrides, lease_s
         self.backlog, self.max_backlog = backlog, max_backlog
+        self.interval_s = 1.0  # the shortest pause after upstream could not answer (run_forever's)
         self.owner = f"{socket.gethostname()[:30]}:{os.getpid()}:{os.urandom(4).hex()}"
         self.timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=120)
 
     async def run_forever(self, interval_s: float) -> None:
+        self.interval_s = interval_s
         try:
             while True:
                 try:
@@ -106,7 +115,13 @@ class BatchPoller:
                 recorded += await self._follow(job)
             except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
                 log.warning("batches: job %s not followed this time: %s", job.id, exc)
-                await asyncio.to_thread(release, self.engine, self.owner, job.id)
+                if job.kind == RESPONSE:  # asked again after a pause that grows
+                    until = retry_at(job, self.interval_s, datetime.now(UTC))
+                    missing = isinstance(exc, Unanswered) and exc.status == 404
+                    await asyncio.to_thread(back_off, self.engine, job.id, self.owner, until,
+                                            missing=missing)  # fmt: skip
+                else:
+                    await asyncio.to_thread(release, self.engine, self.owner, job.id)
         return recorded
 
     async def _follow(self, job: JobRef) -> int:
@@ -140,8 +155,17 @@ class BatchPoller:
 
     async def _follow_response(self, upstream: Upstream, job: JobRef) -> int:
         """A background response: once it has ended, its one row (``_background``), then its
-        budget booking replaced by that row's cost, then the response marked recorded."""
-        wire = await self._json(upstream, f"/v1/responses/{job.id}")
+        budget booking replaced by that row's cost, then the response marked recorded. One
+        deleted through the gateway, or answering 404 ``GIVE_UP_AFTER`` times in a row, is
+        recorded ``unpriced`` (``lost_event``) and not read again."""
+        if job.status == DELETED:
+            return await self._give_up(job, DELETED)
+        try:
+            wire = await self._json(upstream, f"/v1/responses/{job.id}")
+        except Unanswered as exc:
+            if exc.status == 404 and job.misses + 1 >= GIVE_UP_AFTER:
+                return await self._give_up(job, NOT_FOUND)
+            raise
         now = datetime.now(UTC)
         status = await asyncio.to_thread(update_status, self.engine, job.id, self.owner, wire, now)
         if status not in RESPONSE_TERMINAL:
@@ -149,16 +173,30 @@ class BatchPoller:
             return 0
         event = response_event(job, wire, self.overrides(), now, regional=upstream.regional,
                                provider=upstream.provider)  # fmt: skip
+        return await self._close(job, event)
+
+    async def _give_up(self, job: JobRef, status: str) -> int:
+        """The response's end can no longer be read: one ``unpriced`` row, said once."""
+        event = lost_event(job, status, job.misses + 1, datetime.now(UTC))
+        log.warning("batches: %s; recorded unpriced", event.error_message)
+        return await self._close(job, event, status)
+
+    async def _close(self, job: JobRef, event: UsageEvent, status: str | None = None) -> int:
+        """Hand the response's row over, replace its booking, mark it recorded (``status``:
+        the one it ended with when it was given up)."""
         self.submit([event])
         priced = event.cost_usd if event.cost_usd is not None else Decimal(0)
         unpriced = Decimal(1 if event.cost_usd is None else 0)  # keeps its estimate
         await asyncio.to_thread(
             replace_booked, self.engine, job_key(job.id), priced, unpriced, datetime.now(UTC)
         )
+        now = datetime.now(UTC)
+        if status is not None:
+            await asyncio.to_thread(close_response, self.engine, job.id, None, now, status)
+            return 1
         done = await asyncio.to_thread(
-            mark_recorded, self.engine, job.id, self.owner, 1, event.model_served,
-            datetime.now(UTC),
-        )  # fmt: skip
+            mark_recorded, self.engine, job.id, self.owner, 1, event.model_served, now
+        )
         if not done:
             log.warning("batches: lease on response %s was lost while recording it", job.id)
         return 1
@@ -205,7 +243,7 @@ class BatchPoller:
         ) as response:
             body = await response.read()
             if response.status >= 400:
-                raise ValueError(f"upstream answered {response.status} for {path}")
+                raise Unanswered(response.status, path)
         parsed = orjson.loads(body)
         if not isinstance(parsed, dict):
             raise ValueError(f"upstream answered a non-object for {path}")
@@ -229,6 +267,23 @@ class BatchPoller:
                         yield line
             if partial.strip():
                 yield partial
+
+
+class Unanswered(ValueError):
+    """Upstream answered an error status about a job."""
+
+    def __init__(self, status: int, path: str) -> None:
+        super().__init__(f"upstream answered {status} for {path}")
+        self.status = status
+
+
+def retry_at(job: JobRef, interval_s: float, now: datetime) -> datetime:
+    """When to ask again about a job upstream could not answer: after as long as it has
+    gone unread (so the pause doubles), at least ``interval_s``, at most ``MAX_PAUSE_S``,
+    with full jitter over its second half."""
+    unread = (now - job.updated_at).total_seconds() if job.updated_at is not None else 0.0
+    pause = min(MAX_PAUSE_S, max(interval_s, unread))
+    return now + timedelta(seconds=pause * (0.5 + random.random() / 2))  # noqa: S311 - jitter
 
 
 def _auth(upstream: Upstream) -> dict[str, str]:

@@ -90,6 +90,7 @@ class Exchange:
     traceparent: str | None = None  # the client's valid W3C header, for the OTel exporter
     # called before the last byte goes out, to hand the request to the recorder
     hand_off: Callable[[Exchange], Awaitable[None]] | None = None
+    on_started: Callable[[Exchange], Awaitable[None]] | None = None  # a stream named its response
     recorded: bool = False
     notes: dict[str, Any] | None = None  # metadata the gateway itself adds (``RESERVED_KEYS``)
     cache_hit: bool = False  # answered from the response cache (collector.gateway._cached)

@@ -35,6 +35,7 @@ from collector.gateway._exchange import Exchange
 from collector.gateway._files import Owners, check_file, json_object, own_files, store_unavailable
 from collector.gateway._forward import Reply
 from collector.gateway._intake import Call
+from collector.gateway._stored_responses import check_response
 from collector.recorder import JOB_KEY, job_note
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ async def check_access(owners: Owners, call: Call, project_id: int) -> None:
     """A job or file of another project (or unknown here) is a 404, before anything is
     forwarded."""
     await check_file(owners, call, project_id)
+    await check_response(owners, call, project_id)
     found = _ONE_JOB.fullmatch(call.path)
     if found is None or not (call.method == "GET" or call.path.endswith("/cancel")):
         return

@@ -20,6 +20,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from collector.admission import AdmissionRequest, Reservation
@@ -29,7 +30,6 @@ from collector.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from collector.gateway._background import register_started
 from collector.gateway._batch_budget import with_background_estimate, with_batch_estimate
 from collector.gateway._body import BodyReader, ClientGone
 from collector.gateway._exchange import Exchange
@@ -47,9 +47,10 @@ from collector.gateway._keyauth import authenticate
 from collector.gateway._paths import check_path
 from collector.gateway._relay import relay_body, relay_raw, relay_sse, send_error, settle_stream
 from collector.gateway._runtime import Runtime
+from collector.gateway._stored_responses import after_answer, register_stream, wants_registration
 from collector.gateway._unanswered import in_flight
 from collector.keys import parse_attribution
-from collector.recorder import BACKGROUND_KEY, new_request_id
+from collector.recorder import new_request_id
 from collector.usage import Outcome
 
 log = logging.getLogger(__name__)
@@ -180,12 +181,15 @@ class Proxy:
         try:
             if (cached := await self.rt.cache.lookup(scope["headers"], send, ex, call)).answered:
                 return
+            if wants_registration(call):
+                ex.on_started = partial(register_stream, self.rt.owners)
             result = await self.rt.forwarder.forward(call, scope["headers"], ex)
             if isinstance(result, Reply):
                 await after_reply(self.rt.owners, ex, result)
             await self._relay(send, ex, call, result)
-            if call.stream and ex.notes is not None and BACKGROUND_KEY in ex.notes:
-                await register_started(self.rt.owners, ex)  # a cut background stream
+            if call.path.startswith("/v1/responses"):  # a background response's end, if seen
+                rt = self.rt
+                await after_answer(rt.owners, ex, call, result, rt.submit_lines, rt.overrides)
             await self.rt.cache.keep(cached, ex, call, result)
         except asyncio.CancelledError:
             self._cancelled(ex)

@@ -182,6 +182,8 @@ async def relay_sse(
             if ex.capture is not None:  # kept for the response cache
                 ex.capture.append(chunk)
             out = obs.feed(chunk)
+            if ex.on_started is not None and obs.started is not None:
+                await ex.on_started(ex)  # a background response: registered before it is seen
             if out and ex.ttft_ms is None:
                 ex.ttft_ms = (time.perf_counter() - ex.t0) * 1000
             if content.at_eof():
@@ -216,6 +218,9 @@ def settle_stream(ex: Exchange, overrides: Sequence[PriceOverride]) -> None:
     note = running(ex.call, obs.started) if obs is not None and not obs.done else None
     if note is not None:  # a background stream cut: its response goes on upstream
         defer(ex, note)
+    deferred = ex.notes is not None and BACKGROUND_KEY in ex.notes
+    if deferred or (ex.call is not None and ex.call.path.startswith(STORED_RESPONSES)):
+        # a background response's usage is its own row (``_stored_responses``)
         ex.model_served = obs.model if obs is not None and obs.model else ex.model_served
         ex.settle(overrides)
         return

@@ -43,6 +43,7 @@ class StreamObserver:
     error: str | None = None
     done: bool = False
     started: dict[str, Any] | None = None  # Responses: the first response object the stream named
+    ended: dict[str, Any] | None = None  # Responses: the response object of the final event
     _tail: bytes = b""
     # In stream order: chunks whose choices (text, tool calls) and tier are read only when
     # asked — raw ``data`` (not parsed yet), a run of plain events (not split yet), a parsed
@@ -229,6 +230,7 @@ class StreamObserver:
                 self.usage = usage_from_wire(self.call.kind, response.get("usage"))
                 self.output = response.get("output")
                 self.done = True
+                self.ended = response
                 if kind == "response.failed":
                     self.error = _message(response.get("error")) or "response failed"
         elif kind == "error":

@@ -14,6 +14,7 @@ from collector.mock_upstream._admin_api import book_history, costs, usage
 from collector.mock_upstream._background import (
     BACKGROUND,
     cancel_response,
+    delete_response,
     retrieve_response,
 )
 from collector.mock_upstream._batches import (
@@ -62,6 +63,7 @@ def create_app(config: MockConfig) -> web.Application:
     app.router.add_post("/v1/responses", responses)
     app.router.add_get("/v1/responses/{response_id}", retrieve_response)
     app.router.add_post("/v1/responses/{response_id}/cancel", cancel_response)
+    app.router.add_delete("/v1/responses/{response_id}", delete_response)
     app[BACKGROUND] = {}
     app.router.add_post("/v1/embeddings", embeddings)
     app.router.add_get("/v1/models", list_models)

@@ -12,8 +12,12 @@ Scripted outcomes, through the request's ``metadata`` (a real field, so they pas
 ``mock_outcome: "failed"`` — it ends ``failed`` with a ``server_error`` and no usage (nothing
 billed); ``mock_outcome: "incomplete"`` — it ends ``incomplete`` (``max_output_tokens``) with
 half its output tokens, billed for them.
-A background response that also streams is sent whole at once and stored as it ended (the
-stream's ``response.completed`` carries its usage), billed once.
+A background response that also streams is billed once when it is created and runs while its
+events are sent (``in_progress`` until the stream has been written, or cut: it ends either way,
+as it does at OpenAI when the client goes away). Its events are kept, so
+``GET /v1/responses/{id}?stream=true&starting_after=N`` replays those after sequence number N
+(all of them without ``starting_after``). ``DELETE /v1/responses/{id}`` forgets a response: a
+retrieve answers 404 from then on.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from typing import Any
 from aiohttp import web
 
 from collector.mock_upstream._generate import JsonDict
-from collector.mock_upstream._http import STATE, ApiError, Ctx, json_response
+from collector.mock_upstream._http import STATE, ApiError, Ctx, json_response, send_events
 
 BACKGROUND: web.AppKey[dict[str, BackgroundResponse]] = web.AppKey("spendscope_mock_background")
 _RUNNING = frozenset({"queued", "in_progress"})
@@ -46,6 +50,7 @@ class BackgroundResponse:
     delay_s: float
     t0: float
     timer: asyncio.TimerHandle | None = None
+    events: list[tuple[bytes, bool]] | None = None  # a streamed one: its events, to replay
 
 
 def _outcome(body: JsonDict) -> str:
@@ -108,11 +113,21 @@ def start(
     return json_response(request, queued, 0)
 
 
-def keep_streamed(request: web.Request, obj: JsonDict) -> None:
-    """A background response sent as a stream: stored as it ended (billed with the stream)."""
-    job = BackgroundResponse({**obj, "background": True}, {**obj, "background": True}, "", {}, 0.0,
-                             time.monotonic())  # fmt: skip
+def keep_streamed(request: web.Request, obj: JsonDict, events: list[tuple[bytes, bool]]) -> None:
+    """A background response sent as a stream: running until :func:`streamed` (billed with
+    the stream), its events kept for a resumed stream."""
+    final = {**obj, "background": True}
+    running = {**final, "status": "in_progress", "completed_at": None, "output": []}
+    running.pop("usage", None)
+    job = BackgroundResponse(final, running, "", {}, 0.0, time.monotonic(), events=events)
     request.app[BACKGROUND][obj["id"]] = job
+
+
+def streamed(request: web.Request, response_id: str) -> None:
+    """The stream of a background response was written (or cut): the response has ended."""
+    job = request.app[BACKGROUND].get(response_id)
+    if job is not None and job.now["status"] in _RUNNING:
+        job.now = job.final
 
 
 def _end(app: web.Application, job: BackgroundResponse, cancelled: JsonDict | None) -> None:
@@ -141,8 +156,28 @@ def _stored(request: web.Request) -> BackgroundResponse:
 
 
 async def retrieve_response(request: web.Request) -> web.StreamResponse:
-    """``GET /v1/responses/{id}``: the stored object as it stands."""
-    return json_response(request, _stored(request).now, 0)
+    """``GET /v1/responses/{id}``: the stored object as it stands; with ``stream=true`` the
+    events of a streamed one after ``starting_after`` (a resumed stream)."""
+    job = _stored(request)
+    if request.query.get("stream", "").lower() != "true":
+        return json_response(request, job.now, 0)
+    if job.events is None:
+        raise ApiError(400, "This response was not created with stream=true.", param="stream")
+    raw = request.query.get("starting_after")
+    try:
+        after = int(raw) if raw is not None else -1
+    except ValueError:
+        raise ApiError(400, "starting_after must be an integer.", param="starting_after") from None
+    return await send_events(request, job.events[max(after + 1, 0) :], 0, done=False)
+
+
+async def delete_response(request: web.Request) -> web.StreamResponse:
+    """``DELETE /v1/responses/{id}``: the response is gone (a running one stops, unbilled)."""
+    job = _stored(request)
+    if job.timer is not None:
+        job.timer.cancel()
+    del request.app[BACKGROUND][request.match_info["response_id"]]
+    return web.Response(status=200)
 
 
 async def cancel_response(request: web.Request) -> web.StreamResponse:

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from collector.mock_upstream._background import keep_streamed, start
+from collector.mock_upstream._background import keep_streamed, start, streamed
 from collector.mock_upstream._generate import (
     Choice,
     JsonDict,
@@ -58,12 +58,16 @@ async def responses(request: web.Request) -> web.StreamResponse:
     if body.get("background") is True and body.get("stream") is not True:
         return start(request, ctx, obj, fees)  # billed when it ends
     bill(request, "responses", served, obj["usage"], fees)
-    if body.get("background") is True:
-        keep_streamed(request, obj)
-    if body.get("stream") is True:
-        events = _events(obj, choice)
+    if body.get("stream") is not True:
+        return json_response(request, obj, obj["usage"]["total_tokens"])
+    events = _events(obj, choice)
+    if body.get("background") is not True:
         return await send_events(request, events, obj["usage"]["total_tokens"], done=False)
-    return json_response(request, obj, obj["usage"]["total_tokens"])
+    keep_streamed(request, obj, events)
+    try:
+        return await send_events(request, events, obj["usage"]["total_tokens"], done=False)
+    finally:
+        streamed(request, obj["id"])
 
 
 def _input_messages(body: Mapping[str, Any]) -> list[JsonDict]:

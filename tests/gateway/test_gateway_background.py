@@ -182,7 +182,22 @@ def test_a_hard_budget_books_the_estimate_then_the_exact_cost(
     eventually(lambda: _spent(gw) == row.cost_usd)
 
 
-def test_a_cut_background_stream_is_followed_and_a_whole_one_is_not(
+def test_a_hard_budget_books_a_whole_background_stream_at_its_exact_cost(
+    make_gateway: GatewayFactory, bg_mock: str
+) -> None:
+    gw = make_gateway(upstream_base_url=bg_mock, budget_cache_ttl_s=0.01, **FAST)
+    spec = BudgetSpec("acme-day", parse_scope("project:acme"), parse_period("day"),
+                      Decimal(100), Mode.HARD)  # fmt: skip
+    create_budget(gw.engine, spec, datetime.now(UTC))
+    client = gw.client(gw.key(project="acme"))
+    stream = client.responses.create(model=MODEL, input="stream it", background=True, stream=True)
+    [done] = [e for e in stream if e.type == "response.completed"]
+    row = finished(gw, done.response.id)
+    assert row.cost_usd is not None and row.cost_usd > 0
+    eventually(lambda: _spent(gw) == row.cost_usd)
+
+
+def test_background_streams_whole_and_cut_are_one_priced_row_each(
     make_gateway: GatewayFactory, bg_mock: str
 ) -> None:
     gw = make_gateway(upstream_base_url=bg_mock, **FAST)
@@ -191,6 +206,9 @@ def test_a_cut_background_stream_is_followed_and_a_whole_one_is_not(
     done = [e for e in whole if e.type == "response.completed"]
     assert len(done) == 1
     whole_id = done[0].response.id
+    assert done[0].response.usage is not None
+    whole_row = finished(gw, whole_id)  # from its own response.completed, or the poller's read
+    assert whole_row.cost_usd == exact_cost(whole_row, done[0].response.usage.model_dump())
     with pytest.raises(openai.APIError):
         cut = client.responses.create(
             model=MODEL, input="stream it", background=True, stream=True,
@@ -199,15 +217,17 @@ def test_a_cut_background_stream_is_followed_and_a_whole_one_is_not(
         for _ in cut:
             pass
     gw.server.flush()
-    started = [r for r in _row(gw.requests(), "/v1/responses") if r.outcome != "success"]
-    assert len(started) == 1 and started[0].cost_note == BACKGROUND_NOTE
-    assert started[0].prompt_tokens == 0  # not estimated: the response's own row says
-    cut_id = started[0].metadata_[BACKGROUND_KEY]["id"]
+    started = _row(gw.requests(), "/v1/responses")
+    assert len(started) == 2 and {r.outcome for r in started} == {"success", "upstream_error"}
+    for made in started:  # neither books tokens: each response's own row does
+        assert (made.cost_note, made.prompt_tokens) == (BACKGROUND_NOTE, 0)
+    [creating] = [r for r in started if r.outcome != "success"]
+    cut_id = creating.metadata_[BACKGROUND_KEY]["id"]
     row = finished(gw, cut_id)
     assert row.cost_usd == exact_cost(row, upstream_view(client, cut_id)["usage"])
-    assert job_row(gw, whole_id) is None  # metered from its own response.completed
-    streamed = [r for r in _row(gw.requests(), "/v1/responses") if r.outcome == "success"]
-    assert len(streamed) == 1 and streamed[0].cost_source == "computed"
+    for response_id in (whole_id, cut_id):
+        job = job_row(gw, response_id)
+        assert job is not None and job.status == "completed" and job.lines_recorded == 1
 
 
 def _spent(gw: Gateway) -> Decimal:

@@ -1,10 +1,12 @@
 """A background response started while the database is down is still followed and recorded:
 the gateway cannot register it then, but the creating request's row (journaled, spooled,
-replayed) names it, and the writer registers it when that row is written."""
+replayed) names it, and the writer registers it when that row is written. A background
+stream whose registration at its first event fails so streams on, whole, all the same."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from collector.db import make_engine
 from collector.mock_upstream import MockConfig, run_in_thread
@@ -51,6 +53,40 @@ def test_a_response_started_during_an_outage_is_registered_from_its_row_and_reco
             ]
             assert [r.metadata_[BACKGROUND_KEY]["id"] for r in created] == [response_id]
             assert stored.request_id == created[0].id == row.metadata_["background_request"]
+        finally:
+            server.stop()
+            direct.dispose()
+
+
+def test_a_background_stream_during_an_outage_streams_whole_and_is_recorded_after(
+    migrated_url: str, tmp_path: Path, outage: Outage
+) -> None:
+    with run_in_thread(MockConfig(require_key=UPSTREAM_KEY)) as upstream:
+        settings = Settings(
+            database_url=outage.url, spool_dir=tmp_path / "spool", upstream_base_url=upstream,
+            upstream_api_key=UPSTREAM_KEY, recorder_flush_interval_ms=10,
+            spool_replay_interval_s=0.1, sqlite_busy_timeout_ms=50, batch_poll_interval_s=0.05,
+            batch_lease_s=5.0,
+        )  # fmt: skip
+        server = GatewayServer(settings).start()
+        direct = make_engine(migrated_url)
+        gw = Gateway(server, direct)
+        try:
+            client = gw.client(gw.key(project="research"))
+            client.models.list()  # the key is known (cached) before the outage
+            server.flush()
+            outage.cut()
+            try:  # registering at the first event fails: the stream goes on regardless
+                stream = client.responses.create(
+                    model="gpt-4o-mini", input="stream it", background=True, stream=True
+                )
+                events: list[Any] = list(stream)
+            finally:
+                outage.restore()
+            assert events[-1].type == "response.completed"
+            response_id = events[0].response.id
+            row = finished(gw, response_id)  # registered from the create row's note
+            assert row.cost_usd is not None and row.cost_usd > 0
         finally:
             server.stop()
             direct.dispose()

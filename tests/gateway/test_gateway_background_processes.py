@@ -2,18 +2,23 @@
 background responses one of them relayed: each response is one usage row, and a hard budget
 ends up booked with exactly what those rows cost. The process that relayed them is killed
 (SIGKILL) while some still run, and the ended ones are made to look unrecorded: the survivor
-follows them all, and each still has one row and one booking."""
+follows them all, and each still has one row and one booking. A process killed mid
+background stream has registered the response before its client saw the first event, so the
+next process records it; a stream cut on one process and resumed on the other is one row."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
+import httpx
 import openai
 import pytest
-from sqlalchemy import func, select, text, update
+from sqlalchemy import String, func, or_, select, text, update
 
 from collector.budgets import BudgetSpec, Mode, create_budget, parse_period, parse_scope
 from collector.db import BatchJob, Request, make_engine, session_scope
@@ -114,3 +119,78 @@ def test_two_processes_record_each_response_once(two: tuple[Gateway, Gateway, st
     rows, _, spent, cost = _state(url, every)
     assert rows == dict.fromkeys(every, 1)
     assert spent == cost and _kept(url) == 0
+
+
+def test_a_gateway_killed_mid_background_stream_leaves_the_response_to_the_next(
+    two: tuple[Gateway, Gateway, str],
+) -> None:
+    one, other, key = two
+    other.stop()  # one gateway, killed and started again
+    url = one.database_url
+    client = openai.OpenAI(base_url=one.base_url, api_key=key, max_retries=0, timeout=60)
+    stream = client.responses.create(
+        model="gpt-4o-mini", input="a long answer", background=True, stream=True,
+        extra_headers={"x-mock-tokens-per-s": "2"},  # 8 tokens: 4 s of stream
+    )  # fmt: skip
+    first = next(iter(stream))
+    assert first.type == "response.created"
+    response_id = first.response.id
+    assert _state(url, [response_id]) == ({}, 0, Decimal(0), Decimal(0))
+    assert _job_known(url, response_id)  # registered before the client saw the event
+    one.kill()
+    with contextlib.suppress(openai.APIError, httpx.HTTPError):
+        for _ in stream:
+            pass
+    one.start()
+    assert eventually(lambda: _state(url, [response_id])[1] == 1, 60)
+    assert eventually(one.drained, 30)
+    rows, _, _, cost = _state(url, [response_id])
+    assert rows == {response_id: 1} and cost > 0
+
+
+def test_a_stream_cut_on_one_process_and_resumed_on_the_other_is_metered_once(
+    two: tuple[Gateway, Gateway, str],
+) -> None:
+    one, other, key = two
+    url = one.database_url
+    seen: list[Any] = []
+    first = openai.OpenAI(base_url=one.base_url, api_key=key, max_retries=0, timeout=60)
+    with pytest.raises(openai.APIError):
+        for event in first.responses.create(
+            model="gpt-4o-mini", input="stream it", background=True, stream=True,
+            extra_headers={"x-mock-fault": "cut@3"},
+        ):  # fmt: skip
+            seen.append(event)
+    response_id = seen[0].response.id
+    second = openai.OpenAI(base_url=other.base_url, api_key=key, max_retries=0, timeout=60)
+    resumed = list(second.responses.retrieve(response_id, stream=True, starting_after=2))
+    assert resumed[0].sequence_number == 3 and resumed[-1].type == "response.completed"
+    assert resumed[-1].response.usage is not None
+    assert eventually(lambda: _state(url, [response_id])[1] == 1, 60)
+    assert eventually(lambda: one.drained() and other.drained(), 30)
+    rows, _, _, cost = _state(url, [response_id])
+    assert rows == {response_id: 1} and cost > 0
+    assert _priced(url, response_id) == cost  # the cut and resumed streams booked nothing
+
+
+def _job_known(url: str, response_id: str) -> bool:
+    engine = make_engine(url)
+    try:
+        with session_scope(engine) as session:
+            return session.get(BatchJob, response_id) is not None
+    finally:
+        engine.dispose()
+
+
+def _priced(url: str, response_id: str) -> Decimal:
+    """What every row about the response costs: its creation, its reads, its own row."""
+    engine = make_engine(url)
+    try:
+        with session_scope(engine) as session:
+            query = select(Request.cost_usd).where(
+                or_(Request.batch_id == response_id, Request.endpoint.contains(response_id),
+                    func.cast(Request.metadata_, String).contains(response_id))
+            )  # fmt: skip
+            return sum((c for c in session.scalars(query) if c is not None), Decimal(0))
+    finally:
+        engine.dispose()

@@ -102,3 +102,37 @@ def test_unknown_ids_and_bad_scripts_are_precise_errors(slow: str) -> None:
     with pytest.raises(openai.BadRequestError, match="mock_outcome"):
         client.responses.create(model="gpt-4o-mini", input="x", background=True,
                                 metadata={"mock_outcome": "exploded"})  # fmt: skip
+
+
+def test_a_background_stream_resumes_after_a_sequence_number(slow: str) -> None:
+    client = _client(slow)
+    seen: list[Any] = []
+    with pytest.raises(httpx.RemoteProtocolError):  # the mock drops the connection
+        for event in client.responses.create(
+            model="gpt-4o-mini",
+            input="x",
+            background=True,
+            stream=True,
+            extra_headers={"x-mock-fault": "cut@3"},
+        ):
+            seen.append(event)  # fmt: skip
+    assert [e.sequence_number for e in seen] == [0, 1, 2]
+    response_id = seen[0].response.id
+    resumed = list(client.responses.retrieve(response_id, stream=True, starting_after=2))
+    assert [e.sequence_number for e in resumed] == list(range(3, 3 + len(resumed)))
+    assert resumed[-1].type == "response.completed"
+    assert resumed[-1].response.usage is not None and resumed[-1].response.id == response_id
+    whole = list(client.responses.retrieve(response_id, stream=True))
+    assert whole[0].type == "response.created" and len(whole) == len(resumed) + 3
+    assert _until_ended(client, response_id)["status"] == "completed"
+    queued = client.responses.create(model="gpt-4o-mini", input="x", background=True)
+    with pytest.raises(openai.BadRequestError, match="stream=true"):
+        list(client.responses.retrieve(queued.id, stream=True))
+
+
+def test_a_deleted_response_is_not_found(slow: str) -> None:
+    client = _client(slow)
+    running = client.responses.create(model="gpt-4o-mini", input="x", background=True)
+    client.responses.delete(running.id)
+    with pytest.raises(openai.NotFoundError, match=running.id):
+        client.responses.retrieve(running.id)
