@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError
@@ -137,16 +138,15 @@ def create_month(conn: Connection, month: datetime) -> int:
     for table in ("attempts", "requests"):  # attempts first: the default pair's key cascades
         key, stash = KEYS[table], f"moving_{table}"
         conn.execute(text(f"CREATE TEMPORARY TABLE {stash} (LIKE {table})"))
-        conn.execute(
-            text(
-                f"WITH gone AS (DELETE FROM {leaf(table, None)} "
-                f"WHERE {key} >= :lo AND {key} < :hi RETURNING *) "
-                f"INSERT INTO {stash} SELECT * FROM gone"  # noqa: S608 - our names
-            ),
-            {"lo": lo, "hi": hi},
+        move = (
+            f"WITH gone AS (DELETE FROM {leaf(table, None)} "  # noqa: S608 - our names
+            f"WHERE {key} >= :lo AND {key} < :hi RETURNING *) "
+            f"INSERT INTO {stash} SELECT * FROM gone"
         )
+        conn.execute(text(move), {"lo": lo, "hi": hi})
     for table in TABLES:
-        conn.execute(text(f"CREATE TABLE {leaf(table, month)} PARTITION OF {table} {_range(month)}"))
+        name = leaf(table, month)
+        conn.execute(text(f"CREATE TABLE {name} PARTITION OF {table} {_range(month)}"))
     _link(conn, month)
     count = 0
     for table in TABLES:  # requests first: the month's attempts refer to them
@@ -173,7 +173,7 @@ def ensure_months(engine: Engine, wanted: Iterable[datetime]) -> Created:
     made: list[datetime] = []
     moved = 0
     for month in sorted(set(wanted) - have):
-        moved += with_lock_retry(engine, lambda conn, m=month: create_month(conn, m))
+        moved += with_lock_retry(engine, partial(create_month, month=month))
         made.append(month)
     return Created(tuple(made), moved)
 
@@ -228,7 +228,8 @@ def finish_drop(conn: Connection, month: datetime, cutoff: datetime | None) -> t
         {"cutoff": cutoff},
     )
     total = int(conn.execute(text(f"SELECT count(*) FROM {r}")).scalar_one())  # noqa: S608
-    kept = int(conn.execute(text(f"SELECT count(*) FROM ({kept_ids}) k"), {"cutoff": cutoff}).scalar_one())  # noqa: S608
+    count_kept = f"SELECT count(*) FROM ({kept_ids}) k"  # noqa: S608 - our names
+    kept = int(conn.execute(text(count_kept), {"cutoff": cutoff}).scalar_one())
     conn.execute(text(f"DROP TABLE {a}, {r}"))
     return total - kept, kept
 
@@ -243,5 +244,5 @@ def column_list(conn: Connection, table: str) -> str:
 
 def default_rows(conn: Connection) -> int:
     """How many requests sit in the default partition (ids of no month, kept old rows)."""
-    return int(conn.execute(text(f"SELECT count(*) FROM {leaf('requests', None)}")).scalar_one())  # noqa: S608
-
+    sql = f"SELECT count(*) FROM {leaf('requests', None)}"  # noqa: S608 - our names
+    return int(conn.execute(text(sql)).scalar_one())
