@@ -18,22 +18,26 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
+import sys
 import threading
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from urllib.parse import quote
 
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine, create_engine, text
 
-import seed  # bench/seed.py: the script's own folder is first on sys.path
 from collector.db import make_engine, partitions
 from collector.db.migrate import alembic_config
 from collector.db.retention import apply_retention
 from collector.recorder import write_batch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import seed  # bench/seed.py, a sibling module
 
 START = datetime(2026, 9, 1, tzinfo=UTC)
 DAYS = 91  # September to November
@@ -88,7 +92,7 @@ def _replicate(engine: Engine) -> None:
         names = ", ".join(f'"{c}"' for c in req)
         conn.execute(
             text(
-                f'INSERT INTO requests (id, started_at, {names}) SELECT m.new_id, m.ts, '
+                f"INSERT INTO requests (id, started_at, {names}) SELECT m.new_id, m.ts, "
                 f"{', '.join(f'r.{c}' for c in req)} FROM copies m "
                 "JOIN requests r ON r.id = m.old_id"
             )
@@ -137,7 +141,9 @@ def _writer(engine: Engine, stop: threading.Event, latencies: list[float]) -> No
     users = seed.setup_tenants(engine, rng)
     at = datetime(2026, 11, 15, tzinfo=UTC)
     while not stop.is_set():
-        batch = [seed.make_event(rng, rng.choice(users), at + timedelta(seconds=i)) for i in range(100)]
+        batch = [
+            seed.make_event(rng, rng.choice(users), at + timedelta(seconds=s)) for s in range(100)
+        ]
         at += timedelta(seconds=100)
         began = time.perf_counter()
         write_batch(engine, batch)

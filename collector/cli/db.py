@@ -59,6 +59,11 @@ def maintain(
     if result.months_created:
         months = ", ".join(f"{m:%Y-%m}" for m in result.months_created)
         typer.echo(f"created the monthly partitions of {months}")
+    if result.in_default:
+        typer.echo(
+            f"{result.in_default:,} requests are in the default partition "
+            "(ids of no month, and unpriced rows kept from dropped months)"
+        )
     if result.cutoff is None:
         typer.echo("retention is off (SPENDSCOPE_RETENTION_DAYS unset): nothing deleted")
         return

@@ -52,6 +52,7 @@ class RetentionResult:
     batches: int = 0
     months_dropped: tuple[datetime, ...] = ()
     months_created: tuple[datetime, ...] = ()
+    in_default: int = 0  # requests in no month's partition (PostgreSQL), after the pass
 
 
 def retention_cutoff(retention_days: int | None, now: datetime) -> datetime | None:
@@ -134,7 +135,11 @@ def maintain(engine: Engine, retention_days: int | None, now: datetime) -> Reten
                 made.moved,
             )
     result = apply_retention(engine, retention_days, now)
-    return replace(result, months_created=created)
+    if not partitioned:
+        return result
+    with engine.connect() as conn:
+        in_default = partitions.default_rows(conn)
+    return replace(result, months_created=created, in_default=in_default)
 
 
 def slot_of(now: datetime, interval_s: float) -> datetime:

@@ -180,6 +180,7 @@ def test_a_month_created_late_takes_its_rows_from_the_default(pg_migrated_url: s
         )
         where = _where(engine)
         assert (where["requests_pdefault"], where["requests_p202705"]) == (0, 3)
+        assert result.in_default == 0
         assert (_count(engine, Request), _count(engine, Attempt)) == (3, 6)
         assert write_batch(engine, events) == 0  # still stored once: the id is the key
         with engine.begin() as conn:  # each month's attempts go with their request
