@@ -180,7 +180,8 @@ def maintain_once(engine: Engine, settings: Settings, now: datetime) -> Retentio
 
 
 async def maintain_forever(engine: Engine, settings: Settings) -> None:
-    """Apply the retention once per interval (in one process of the deployment)."""
+    """Once per interval, in one process of the deployment: the months ahead (PostgreSQL)
+    and the retention."""
     while True:
         try:
             result = await asyncio.to_thread(maintain_once, engine, settings, datetime.now(UTC))
@@ -192,5 +193,5 @@ async def maintain_forever(engine: Engine, settings: Settings) -> None:
                     len(result.months_dropped),
                 )
         except Exception as exc:
-            log.warning("maintenance: retention failed: %s", exc)
+            log.warning("maintenance failed (retention or partitions): %s", exc)
         await asyncio.sleep(settings.maintenance_interval_s)
