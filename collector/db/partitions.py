@@ -13,7 +13,10 @@ so no row is refused; creating a month moves its rows out of the default pair.
 Months are created ahead (this one and :data:`AHEAD` more) by the maintenance
 (``collector.db.retention``), never by hand. Retention detaches whole months older than the
 cutoff and drops them; the rows such a month must keep (unpriced ones, and any that started
-after the cutoff) go back through the parent table into the default pair first.
+after the cutoff) go back through the parent table into the default pair first. The detach is
+a plain one (PostgreSQL refuses ``DETACH … CONCURRENTLY`` on a table with a default
+partition): a catalog change under the parents' lock, taken with a short ``lock_timeout``
+and tried again, so the recorder's inserts queued behind it wait no longer than that.
 """
 
 from __future__ import annotations
