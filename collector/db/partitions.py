@@ -63,7 +63,12 @@ def bound(month: datetime) -> str:
 def id_month(request_id: str) -> datetime | None:
     """The month a ULID request id was made in (None for anything else)."""
     value = decode(request_id)
-    return None if value is None else month_of(datetime.fromtimestamp((value >> 80) / 1000, UTC))
+    if value is None:
+        return None
+    try:
+        return month_of(datetime.fromtimestamp((value >> 80) / 1000, UTC))
+    except (ValueError, OverflowError, OSError):  # past year 9999: no month of ours
+        return None
 
 
 def leaf(table: str, month: datetime | None) -> str:

@@ -15,9 +15,10 @@ from sqlalchemy import Engine, MetaData, Table, delete, func, select, text
 from collector.db import make_engine, partitions
 from collector.db.migrate import alembic_config, check
 from collector.db.models import Attempt, Request
-from collector.db.retention import apply_retention, maintain
+from collector.db.retention import apply_retention, maintain, maintain_once
 from collector.recorder import AttemptEvent, UsageEvent, ulid, write_batch
 from collector.reports import render_report
+from collector.settings import load_settings
 from tests.conftest import _pg_schema
 from tests.factories import make_event, make_key, make_project
 
@@ -190,6 +191,19 @@ def test_a_month_created_late_takes_its_rows_from_the_default(pg_migrated_url: s
         engine.dispose()
 
 
+def test_the_gateway_maintenance_creates_months_with_the_retention_off(
+    pg_migrated_url: str,
+) -> None:
+    engine = make_engine(pg_migrated_url)
+    try:
+        later = datetime(2031, 1, 10, tzinfo=UTC)
+        assert maintain_once(engine, load_settings(), later) is None  # nothing to delete
+        with engine.connect() as conn:
+            assert partitions.months(conn)[-3:] == partitions.months_ahead(later)
+    finally:
+        engine.dispose()
+
+
 def test_a_retention_cut_short_is_finished_by_the_next(pg_migrated_url: str) -> None:
     engine = make_engine(pg_migrated_url)
     try:
@@ -217,4 +231,5 @@ def test_ids_map_to_their_month() -> None:
     )
     assert partitions.bound(DEC) <= _id(DEC) < partitions.bound(datetime(2027, 1, 1, tzinfo=UTC))
     assert partitions.id_month("not-a-ulid") is None
+    assert partitions.id_month("7ZZZZZZZZZZZZZZZZZZZZZZZZZ") is None  # the year 10889
     assert partitions.add_months(NOV, 14) == datetime(2028, 1, 1, tzinfo=UTC)
