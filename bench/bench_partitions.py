@@ -36,6 +36,7 @@ from collector.db import make_engine, partitions
 from collector.db.migrate import alembic_config
 from collector.db.retention import apply_retention
 from collector.recorder import write_batch
+from collector.ulid import ALPHABET
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import seed  # bench/seed.py, a sibling module
@@ -43,14 +44,14 @@ import seed  # bench/seed.py, a sibling module
 START = datetime(2026, 9, 1, tzinfo=UTC)
 DAYS = 91  # September to November
 CUTOFF_NOW = datetime(2026, 10, 2, tzinfo=UTC)  # with 1 day kept: the cutoff is October 1
-ULID_AT = """
+ULID_AT = f"""
 CREATE FUNCTION pg_temp.ulid_at(ts timestamptz, salt text) RETURNS varchar AS $$
-  SELECT string_agg(substr('0123456789ABCDEFGHJKMNPQRSTVWXYZ',
+  SELECT string_agg(substr('{ALPHABET}',
            (((extract(epoch FROM ts) * 1000)::bigint >> (5 * (9 - i))) & 31)::int + 1, 1),
            '' ORDER BY i) || upper(substr(md5(salt), 1, 16))
   FROM generate_series(0, 9) i
 $$ LANGUAGE sql IMMUTABLE
-"""
+"""  # a ULID of ``ts`` in SQL: ten characters of milliseconds, then 16 hex digits of a hash
 
 
 @dataclass
