@@ -47,8 +47,8 @@ class StorageSettings(BaseSettings):
     maintenance_interval_s: float = Field(
         3600.0,
         gt=0,
-        description="How often one gateway process applies the retention "
-        "(`spendscope db maintain` does it on demand).",
+        description="How often one gateway process applies the retention and, on PostgreSQL, "
+        "creates the monthly partitions ahead (`spendscope db maintain` does both on demand).",
     )
 
     @field_validator("database_url")

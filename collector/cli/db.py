@@ -42,25 +42,39 @@ def maintain(
         None, "--days", min=1, help="Keep this many days of raw requests (default: the setting)."
     ),
 ) -> None:
-    """Delete raw requests and attempts older than the retention; rollups stay."""
+    """Create PostgreSQL's monthly partitions ahead, then delete raw requests and attempts
+    older than the retention (whole months at once when partitioned); rollups stay."""
     from collector.db import make_engine
-    from collector.db.retention import apply_retention
+    from collector.db.retention import maintain as run_maintenance
 
     settings = settings_or_exit()
     keep = days if days is not None else settings.retention_days
-    if keep is None:
-        typer.echo("retention is off (SPENDSCOPE_RETENTION_DAYS unset): nothing deleted")
-        return
     engine = make_engine(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
     try:
-        result = apply_retention(engine, keep, datetime.now(UTC))
+        result = run_maintenance(engine, keep, datetime.now(UTC))
     except Exception as exc:
         fail(f"maintenance failed: {exc.__class__.__name__}: {str(exc).splitlines()[0]}")
     finally:
         engine.dispose()
+    if result.months_created:
+        months = ", ".join(f"{m:%Y-%m}" for m in result.months_created)
+        typer.echo(f"created the monthly partitions of {months}")
+    if result.in_default:
+        typer.echo(
+            f"{result.in_default:,} requests are in the default partition "
+            "(ids of no month, and unpriced rows kept from dropped months)"
+        )
+    if result.cutoff is None:
+        typer.echo("retention is off (SPENDSCOPE_RETENTION_DAYS unset): nothing deleted")
+        return
+    dropped = ""
+    if result.months_dropped:
+        dropped = " — months dropped whole: " + ", ".join(
+            f"{m:%Y-%m}" for m in result.months_dropped
+        )
     typer.echo(
         f"deleted {result.requests_deleted:,} raw requests that started before "
-        f"{result.cutoff:%Y-%m-%d %H:%M} UTC (unpriced ones are kept; rollups stay)"
+        f"{result.cutoff:%Y-%m-%d %H:%M} UTC (unpriced ones are kept; rollups stay){dropped}"
     )
 
 

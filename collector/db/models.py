@@ -76,6 +76,9 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None]
 
 
+UNPRICED_ROWS = "cost_source = 'unpriced'"
+
+
 class Request(Base):
     """One logical client request (its upstream tries are ``attempts`` rows)."""
 
@@ -153,7 +156,10 @@ class Request(Base):
         Index("ix_requests_cost_usd_id", "cost_usd", "id"),
         # the search finds a request by its upstream id without reading the range (0017)
         Index("ix_requests_upstream_request_id", "upstream_request_id"),
-    )
+        # the unpriced rows retention keeps, found without reading a month (migration 0031)
+        Index("ix_requests_unpriced_started", "started_at",
+              sqlite_where=text(UNPRICED_ROWS), postgresql_where=text(UNPRICED_ROWS)),
+    )  # fmt: skip
 
 
 class BatchJob(Base):

@@ -6,9 +6,16 @@ follows them up, and the tag chargeback counts them from ``requests``). Rows go 
 batches, one short transaction each with a pause between, so the recorder's writes (SQLite
 has one writer) wait at most one batch.
 
+On partitioned PostgreSQL (``collector.db.partitions``) the months wholly older than the
+cutoff are detached and dropped first: no row is deleted one by one, and the parents' lock
+is held only for the detach (catalog changes). A dropped month's unpriced rows, and any that
+started after the cutoff, go back into the default partition first. The month straddling
+the cutoff, and the default partition, keep the batched delete. The same maintenance creates
+the months ahead (this one and two more) whether retention is on or not.
+
 The gateway runs :func:`maintain_forever`; one process per ``maintenance_interval_s`` slot
 does the work, the one whose insert of the slot's ``maintenance_runs`` row lands.
-``spendscope db maintain`` runs :func:`apply_retention` on demand.
+``spendscope db maintain`` runs :func:`maintain` on demand.
 """
 
 from __future__ import annotations
@@ -16,12 +23,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from collector.db import partitions
 from collector.db.base import table_of
 from collector.db.models import Attempt, MaintenanceRun, Request
 from collector.settings import Settings
@@ -35,11 +44,15 @@ _RUNS = table_of(MaintenanceRun)
 
 @dataclass(frozen=True, slots=True)
 class RetentionResult:
-    """What one retention pass did: the cutoff (None: keep everything) and rows deleted."""
+    """What one pass did: the cutoff (None: keep everything), requests gone (dropped with
+    their month or deleted in batches), the months dropped and created (PostgreSQL)."""
 
     cutoff: datetime | None
     requests_deleted: int = 0
     batches: int = 0
+    months_dropped: tuple[datetime, ...] = ()
+    months_created: tuple[datetime, ...] = ()
+    in_default: int = 0  # requests in no month's partition (PostgreSQL), after the pass
 
 
 def retention_cutoff(retention_days: int | None, now: datetime) -> datetime | None:
@@ -55,11 +68,38 @@ def apply_retention(
     batch_rows: int = BATCH_ROWS,
     pause_s: float = PAUSE_S,
 ) -> RetentionResult:
-    """Delete raw requests (and their attempts) that started before the cutoff, except
-    unpriced ones, ``batch_rows`` per transaction."""
+    """Drop the months older than the cutoff (partitioned PostgreSQL), then delete the older
+    raw requests left (and their attempts), except unpriced ones, ``batch_rows`` at a time."""
     cutoff = retention_cutoff(retention_days, now)
     if cutoff is None:
         return RetentionResult(None)
+    dropped, months = drop_old_months(engine, cutoff)
+    deleted, batches = _delete_in_batches(engine, cutoff, batch_rows, pause_s)
+    return RetentionResult(cutoff, dropped + deleted, batches, months)
+
+
+def drop_old_months(engine: Engine, cutoff: datetime) -> tuple[int, tuple[datetime, ...]]:
+    """Detach and drop every month that ended before ``cutoff``, its kept rows moved to the
+    default partition; returns (requests dropped, months). Nothing on plain tables."""
+    with engine.connect() as conn:
+        if not partitions.is_partitioned(conn):
+            return 0, ()
+        leftover, attached = partitions.detached(conn), partitions.months(conn)
+    dropped = 0
+    for month in leftover:  # detached by a pass that stopped before dropping it
+        with engine.begin() as conn:
+            dropped += partitions.finish_drop(conn, month, cutoff)[0]
+    old = [m for m in attached if partitions.add_months(m, 1) <= cutoff]
+    for month in old:
+        partitions.with_lock_retry(engine, partial(partitions.detach_month, month=month))
+        with engine.begin() as conn:
+            dropped += partitions.finish_drop(conn, month, cutoff)[0]
+    return dropped, tuple(old)
+
+
+def _delete_in_batches(
+    engine: Engine, cutoff: datetime, batch_rows: int, pause_s: float
+) -> tuple[int, int]:
     deleted = batches = 0
     while True:
         with engine.begin() as conn:
@@ -76,8 +116,30 @@ def apply_retention(
         deleted += len(ids)
         batches += bool(ids)
         if len(ids) < batch_rows:
-            return RetentionResult(cutoff, deleted, batches)
+            return deleted, batches
         time.sleep(pause_s)  # let the recorder's transactions in between batches
+
+
+def maintain(engine: Engine, retention_days: int | None, now: datetime) -> RetentionResult:
+    """Create the months ahead (partitioned PostgreSQL), then apply the retention."""
+    with engine.connect() as conn:
+        partitioned = partitions.is_partitioned(conn)
+    created: tuple[datetime, ...] = ()
+    if partitioned:
+        made = partitions.ensure_months(engine, partitions.months_ahead(now))
+        created = made.months
+        if created:
+            log.info(
+                "maintenance: created the partitions of %s (%d rows moved out of the default)",
+                ", ".join(f"{m:%Y-%m}" for m in created),
+                made.moved,
+            )
+    result = apply_retention(engine, retention_days, now)
+    if not partitioned:
+        return result
+    with engine.connect() as conn:
+        in_default = partitions.default_rows(conn)
+    return replace(result, months_created=created, in_default=in_default)
 
 
 def slot_of(now: datetime, interval_s: float) -> datetime:
@@ -100,33 +162,36 @@ def claim_slot(engine: Engine, slot: datetime, now: datetime) -> bool:
 
 
 def maintain_once(engine: Engine, settings: Settings, now: datetime) -> RetentionResult | None:
-    """This slot's retention, when this process claims the slot (else None)."""
-    if settings.retention_days is None:
+    """This slot's maintenance, when this process claims the slot (else None). With the
+    retention off and plain tables there is nothing to do (None)."""
+    if settings.retention_days is None and engine.dialect.name != "postgresql":
         return None
     slot = slot_of(now, settings.maintenance_interval_s)
     if not claim_slot(engine, slot, now):
         return None
-    result = apply_retention(engine, settings.retention_days, now)
+    result = maintain(engine, settings.retention_days, now)
     with engine.begin() as conn:
         conn.execute(
             update(_RUNS)
             .where(_RUNS.c.slot == slot)
             .values(finished_at=datetime.now(UTC), requests_deleted=result.requests_deleted)
         )
-    return result
+    return None if settings.retention_days is None else result
 
 
 async def maintain_forever(engine: Engine, settings: Settings) -> None:
-    """Apply the retention once per interval (in one process of the deployment)."""
+    """Once per interval, in one process of the deployment: the months ahead (PostgreSQL)
+    and the retention."""
     while True:
         try:
             result = await asyncio.to_thread(maintain_once, engine, settings, datetime.now(UTC))
             if result is not None and result.requests_deleted:
                 log.info(
-                    "maintenance: deleted %d requests older than %s",
+                    "maintenance: deleted %d requests older than %s (%d months dropped)",
                     result.requests_deleted,
                     result.cutoff,
+                    len(result.months_dropped),
                 )
         except Exception as exc:
-            log.warning("maintenance: retention failed: %s", exc)
+            log.warning("maintenance failed (retention or partitions): %s", exc)
         await asyncio.sleep(settings.maintenance_interval_s)

@@ -158,7 +158,8 @@ class Runtime:
         daily = DailyReconciler(engine, s, on_done=alerts.trigger)
         if daily.enabled:
             self._tasks.append(asyncio.create_task(daily.run_forever(), name="reconciliation"))
-        if s.retention_days is not None:  # one process per interval applies it
+        if s.retention_days is not None or engine.dialect.name == "postgresql":
+            # one process per interval: retention, and PostgreSQL's months created ahead
             self._tasks.append(asyncio.create_task(maintain_forever(engine, s), name="retention"))
 
     def reload_upstream_keys(self) -> list[dict[str, str | int]]:
