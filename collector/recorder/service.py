@@ -323,10 +323,11 @@ class Recorder:
         try:
             self.spool.append([i.line for i in items], reason=reason)
         except OSError as exc:
-            self.stats.spool_failures += 1
-            if not self.spool_failing:
+            first = not self.spool_failing
+            self.spool_failing = True  # before the count: who sees the failure counted sees it
+            self.stats.spool_failures += 1  # in health too (this runs on a writer thread)
+            if first:
                 log.error("recorder: the spool cannot be written (%s); events stay in memory", exc)
-            self.spool_failing = True
             return False
         self.spool_failing = False
         self._spool_pending = True
