@@ -164,13 +164,19 @@ def test_two_followers_record_each_response_once(
     assert counts == dict.fromkeys(ids, 1)
 
 
-def test_a_hard_budget_books_the_estimate_then_the_exact_cost(
-    make_gateway: GatewayFactory, bg_mock: str
-) -> None:
+def _under_a_hard_budget(make_gateway: GatewayFactory, bg_mock: str) -> Gateway:
+    """A gateway on the background mock, project acme under a $100 daily hard budget."""
     gw = make_gateway(upstream_base_url=bg_mock, budget_cache_ttl_s=0.01, **FAST)
     spec = BudgetSpec("acme-day", parse_scope("project:acme"), parse_period("day"),
                       Decimal(100), Mode.HARD)  # fmt: skip
     create_budget(gw.engine, spec, datetime.now(UTC))
+    return gw
+
+
+def test_a_hard_budget_books_the_estimate_then_the_exact_cost(
+    make_gateway: GatewayFactory, bg_mock: str
+) -> None:
+    gw = _under_a_hard_budget(make_gateway, bg_mock)
     client = gw.client(gw.key(project="acme"))
     response_id = start(client, delay_ms=2000)
     gw.server.flush()
@@ -185,10 +191,7 @@ def test_a_hard_budget_books_the_estimate_then_the_exact_cost(
 def test_a_hard_budget_books_a_whole_background_stream_at_its_exact_cost(
     make_gateway: GatewayFactory, bg_mock: str
 ) -> None:
-    gw = make_gateway(upstream_base_url=bg_mock, budget_cache_ttl_s=0.01, **FAST)
-    spec = BudgetSpec("acme-day", parse_scope("project:acme"), parse_period("day"),
-                      Decimal(100), Mode.HARD)  # fmt: skip
-    create_budget(gw.engine, spec, datetime.now(UTC))
+    gw = _under_a_hard_budget(make_gateway, bg_mock)
     client = gw.client(gw.key(project="acme"))
     stream = client.responses.create(model=MODEL, input="stream it", background=True, stream=True)
     [done] = [e for e in stream if e.type == "response.completed"]
