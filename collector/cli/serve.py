@@ -2,8 +2,10 @@
 
 The database is migrated once here, before any worker starts, so N workers never race on
 Alembic — in a child process, so that Alembic (~13 MB once imported and run) never enters
-the memory of a gateway. Then this process becomes ``python -m collector.gateway.serving``
-(``exec``: same process id), which runs uvicorn without the CLI in its memory.
+the memory of a gateway, and only when it is not at the newest schema already. Then this
+process becomes ``python -m collector.gateway.serving`` (``exec``: same process id), which
+runs uvicorn without the CLI in its memory. With one worker, that program checks the
+settings as it builds its app, before it binds; with several, they are checked here first.
 """
 
 from __future__ import annotations
@@ -57,20 +59,26 @@ def serve(
     bind_port = settings.port if port is None else _int_flag("port", port, 1, 65535)
     n_workers = _int_flag("workers", workers, 1, _MAX_WORKERS)
 
-    from collector.errors import SettingsError
-    from collector.gateway import check_settings
+    if n_workers > 1:  # one worker checks them itself, building its app before it binds
+        from collector.errors import SettingsError
+        from collector.gateway import check_settings
 
-    try:
-        check_settings(settings)
-    except SettingsError as exc:
-        fail(str(exc))
+        try:
+            check_settings(settings)
+        except SettingsError as exc:
+            fail(str(exc))
     _migrate(settings.database_url)
     _run(bind_host, bind_port, n_workers, settings.log_level.lower())
 
 
 def _migrate(database_url: str) -> None:
     """``alembic upgrade head`` in a child process (``collector.db.upgrade_child``: the URL on its
-    standard input, never in its arguments); exit with its one-line error if it fails."""
+    standard input, never in its arguments) unless the database is there already; exit with its
+    one-line error if it fails."""
+    from collector.db.migrate import at_head
+
+    if at_head(database_url):
+        return
     done = subprocess.run(
         [sys.executable, "-m", "collector.db.upgrade_child"],
         input=database_url,
@@ -86,7 +94,6 @@ def _run(host: str, port: int, workers: int, log_level: str) -> None:
     """Become the serving program (same process id): the CLI's modules leave memory."""
     from collector.gateway import serving
 
-    typer.echo(f"spendscope gateway on http://{host}:{port}/v1 ({workers} worker(s))", err=True)
     sys.stdout.flush()
     sys.stderr.flush()
     program = [sys.executable, "-m", "collector.gateway.serving"]

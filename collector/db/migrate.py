@@ -9,12 +9,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from collector.db.engine import normalize_url
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from collector.db.engine import make_engine, normalize_url
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
 _ROOT = Path(__file__).resolve().parents[2]
+# The newest migration's revision (migrations/versions); tests/db/test_migrations.py keeps the
+# two equal, so a database that carries it needs no Alembic at all.
+HEAD_REVISION = "0031"
 
 
 def alembic_config(database_url: str) -> Config:
@@ -29,8 +36,28 @@ def alembic_config(database_url: str) -> Config:
     return cfg
 
 
+def at_head(database_url: str) -> bool:
+    """Whether the database already carries the newest schema: its ``alembic_version`` row is
+    :data:`HEAD_REVISION`. False whenever that cannot be read (no file, no table, no server):
+    Alembic then decides, and says what is wrong."""
+    url = make_url(normalize_url(database_url))
+    if url.get_backend_name() == "sqlite" and not Path(str(url.database or "")).is_file():
+        return False  # never create the file here; a memory database has no schema yet
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+    except SQLAlchemyError:
+        return False
+    finally:
+        engine.dispose()
+    return [row[0] for row in rows] == [HEAD_REVISION]
+
+
 def upgrade_head(database_url: str) -> None:
-    """Bring the database to the newest schema (idempotent)."""
+    """Bring the database to the newest schema (idempotent: nothing runs when it is there)."""
+    if at_head(database_url):
+        return
     from alembic import command
 
     command.upgrade(alembic_config(database_url), "head")

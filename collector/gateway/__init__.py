@@ -6,8 +6,14 @@ forwarded with retries and fallbacks, relayed (streams pass through as they arri
 and handed to the recorder — never waiting on the database.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from collector.admission import AdmissionPolicy, AdmissionRequest, AllowAll, Reservation
-from collector.gateway._app import check_settings, create_app
+
+if TYPE_CHECKING:
+    from collector.gateway._app import check_settings, create_app
 
 __all__ = [
     "AdmissionPolicy",
@@ -17,3 +23,13 @@ __all__ = [
     "check_settings",
     "create_app",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``create_app`` and ``check_settings`` load the app's modules when first asked for, so
+    importing one of the gateway's own modules (``serving``) does not import them all."""
+    if name in ("check_settings", "create_app"):
+        from collector.gateway import _app
+
+        return getattr(_app, name)
+    raise AttributeError(name)

@@ -18,6 +18,7 @@ import contextlib
 import gc
 import os
 import signal
+import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -64,9 +65,13 @@ def main(args: list[str] | None = None) -> None:
         "loop": "uvloop", "http": HTTP_PROTOCOL, "lifespan": "on", "log_level": opts.log_level,
         "access_log": False, "server_header": False,
     }  # fmt: skip
+    banner = f"spendscope gateway on http://{opts.host}:{opts.port}/v1 ({opts.workers} worker(s))"
     if opts.workers <= 1:
-        uvicorn.run(FACTORY, **options)
+        app = _app_or_exit()  # bad settings: one line and status 2, before the port is bound
+        print(banner, file=sys.stderr, flush=True)
+        uvicorn.run(app, **options | {"factory": False})
         return
+    print(banner, file=sys.stderr, flush=True)
     from uvicorn.supervisors import Multiprocess
 
     class Supervisor(Multiprocess):
@@ -87,6 +92,19 @@ def gateway_app() -> FastAPI:
     app = create_app()
     tune_gc()
     return app
+
+
+def _app_or_exit() -> FastAPI:
+    """The one worker's app; settings that do not fit together end the program as
+    ``spendscope serve`` does: ``error: <one line>`` on stderr, status 2."""
+    from collector.errors import SettingsError
+    from collector.secrets import mask_urls
+
+    try:
+        return gateway_app()
+    except SettingsError as exc:
+        print(f"error: {mask_urls(str(exc))}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def tune_gc() -> None:

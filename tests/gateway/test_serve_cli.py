@@ -36,11 +36,29 @@ def test_bad_flags_exit_2_with_one_line(args: list[str], message: str) -> None:
     assert result.output.strip() == f"error: {message}"
 
 
-def test_bad_upstream_settings_exit_2(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_upstream_settings_exit_2_before_workers_start(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SPENDSCOPE_UPSTREAM_ROUTES", '{"gpt-*": "missing"}')
-    result = CliRunner().invoke(app, ["serve"])
+    result = CliRunner().invoke(app, ["serve", "--workers", "2"])
     assert result.exit_code == 2
     assert "SPENDSCOPE_UPSTREAM_ROUTES" in result.output and len(result.output.splitlines()) == 1
+
+
+def test_bad_upstream_settings_end_one_worker_with_one_line(tmp_path: Path) -> None:
+    """One worker checks them as it builds its app (after the exec), before it binds."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPENDSCOPE_")} | {
+        "SPENDSCOPE_DATABASE_URL": f"sqlite:///{tmp_path / 'served.db'}",
+        "SPENDSCOPE_SPOOL_DIR": str(tmp_path / "spool"),
+        "SPENDSCOPE_UPSTREAM_ROUTES": '{"gpt-*": "missing"}',
+    }
+    command = [sys.executable, "-m", "collector", "serve", "--port", str(_free_port())]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert (
+        len(lines) == 1
+        and lines[0].startswith("error: ")
+        and "SPENDSCOPE_UPSTREAM_ROUTES" in lines[0]
+    )
 
 
 def test_bad_json_setting_exits_2(monkeypatch: pytest.MonkeyPatch) -> None:

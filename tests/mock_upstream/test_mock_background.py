@@ -55,7 +55,10 @@ def test_queued_then_completed_and_billed_only_when_it_ends(openapi: Validate) -
             metadata={"mock_delay_ms": "3000"},
         )  # fmt: skip
         created = raw.http_response.json()
-        assert _requests_billed(url) == 0
+        billed_while_running = _requests_billed(url)
+        still_running = client.responses.retrieve(created["id"]).status in ("queued", "in_progress")
+        # a starved host may let the 3 s pass before the ledger is read: only then is it billed
+        assert billed_while_running == 0 or not still_running
         openapi(created, "Response")
         assert (created["status"], created.get("usage"), created["output"]) == ("queued", None, [])
         assert created["background"] is True
