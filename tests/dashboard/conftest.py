@@ -6,6 +6,8 @@ The browser runs headless Chromium as root, so it needs ``--no-sandbox`` and fri
 
 from __future__ import annotations
 
+import copy
+import functools
 import os
 import shutil
 from collections.abc import Iterator
@@ -57,25 +59,50 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason=reason))
 
 
-@pytest.fixture
-def seeded(tmp_path: Path) -> Iterator[tuple[Engine, Seeded]]:
-    """A migrated SQLite file with a week of traffic written through ``write_batch``."""
-    url = f"sqlite:///{tmp_path / 'dashboard.db'}"
+@pytest.fixture(scope="session")
+def _seeded_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Seeded]:
+    """The seed written once per test process (it is deterministic: fixed clock and random
+    seeds), into a file each test gets a copy of."""
+    path = tmp_path_factory.mktemp("dashboard-seed") / "dashboard.db"
+    url = f"sqlite:///{path}"
     migrate(url)
     engine = make_engine(url)
     try:
-        yield engine, seed(engine)
+        seeded = seed(engine)
+    finally:
+        engine.dispose()  # closed: the write-ahead log is folded into the file
+    return path, seeded
+
+
+@pytest.fixture
+def seeded(
+    tmp_path: Path, _seeded_template: tuple[Path, Seeded]
+) -> Iterator[tuple[Engine, Seeded]]:
+    """A migrated SQLite file with a week of traffic written through ``write_batch`` (a copy
+    of the process's seeded file; the ids and events are a copy of what the seed returned)."""
+    template, seeded = _seeded_template
+    path = tmp_path / "dashboard.db"
+    shutil.copyfile(template, path)
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        yield engine, copy.deepcopy(seeded)
     finally:
         engine.dispose()
 
 
-def login_settings(**overrides: Any) -> Settings:
-    users = ",".join(
+@functools.cache
+def _users() -> str:
+    """The two logins, hashed once per process (each scrypt hash costs ~0.1 s of CPU)."""
+    return ",".join(
         [
             f"{ADMIN[0]}:admin:{hash_password(ADMIN[1])}",
             f"{VIEWER[0]}:viewer:{hash_password(VIEWER[1])}",
         ]
     )
+
+
+def login_settings(**overrides: Any) -> Settings:
+    users = _users()
     values: dict[str, Any] = {
         "dashboard_users": users,
         "dashboard_secret_key": SECRET,
