@@ -16,6 +16,7 @@ import argparse
 import os
 import resource
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -28,9 +29,12 @@ from rich.console import Console
 from rich.table import Table
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _servers import free_port  # noqa: E402
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _children_cpu() -> float:
