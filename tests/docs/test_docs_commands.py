@@ -2,12 +2,14 @@
 
 Each page gets a fresh SQLite database in a temp dir, prepared like a small installation
 (schema, project ``search`` with a key, six recorded requests, a budget, the input files the
-pages name). Its commands then run in page order through ``python -m collector`` and must
-exit 0, or the status a trailing ``# exits N`` comment documents. ``$ export`` lines apply to
-the commands after them (but the database and spool stay the prepared ones). A Python block
-right after ``<!-- doc-test: run -->`` runs in its place in that order. Long-running commands
-(servers, ``--follow``, ``--watch``) are shown in ```bash blocks, which may hold nothing else
-runnable. The webhook verifier of operators.md is checked against a real signed delivery.
+pages name). Its commands then run in page order, each in a process of its own that runs the
+CLI as ``python -m collector`` does (forked from one that imported it once:
+``tests/support/cli_fork.py``), and must exit 0, or the status a trailing ``# exits N`` comment
+documents. ``$ export`` lines apply to the commands after them (but the database and spool stay
+the prepared ones). A Python block right after ``<!-- doc-test: run -->`` runs in its place in
+that order. Long-running commands (servers, ``--follow``, ``--watch``) are shown in ```bash
+blocks, which may hold nothing else runnable. The webhook verifier of operators.md is checked
+against a real signed delivery.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from collector.budgets import (
 from collector.db import make_engine
 from collector.recorder import AttemptEvent, UsageEvent, write_batch
 from tests.factories import make_event, make_key, make_project
+from tests.support.cli_fork import CliForkServer
 from tests.support.templates import migrate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -312,9 +315,10 @@ def environment(workdir: Path) -> dict[str, str]:
 
 
 def run_command(
-    command: str, workdir: Path, env: dict[str, str]
+    command: str, workdir: Path, env: dict[str, str], cli: CliForkServer
 ) -> subprocess.CompletedProcess[str]:
-    """Run one documented ``spendscope`` line (with ``< file`` / ``> file`` redirections)."""
+    """Run one documented ``spendscope`` line (with ``< file`` / ``> file`` redirections), in a
+    process of its own forked from ``cli`` (the CLI's imports paid once per page)."""
     extra_env, words, _ = split_command(command)
     assert not _SHELL_OPERATORS & set(words), f"not a plain command: {command}"
     stdin_path = stdout_path = None
@@ -325,16 +329,7 @@ def run_command(
             stdin_path, stdout_path = (path, stdout_path) if op == "<" else (stdin_path, path)
             del words[at : at + 2]
     stdin = stdin_path.read_text(encoding="utf-8") if stdin_path else ""
-    done = subprocess.run(
-        [sys.executable, "-m", "collector", *words[1:]],
-        cwd=workdir,
-        env=env | extra_env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=_TIMEOUT_S,
-        check=False,
-    )
+    done = cli.run(words[1:], cwd=workdir, env=env | extra_env, stdin=stdin, timeout_s=_TIMEOUT_S)
     if stdout_path is not None:
         stdout_path.write_text(done.stdout, encoding="utf-8")
     return done
@@ -356,6 +351,11 @@ def run_python(code: str, workdir: Path, env: dict[str, str]) -> subprocess.Comp
 
 def run_page(name: str, workdir: Path, env: dict[str, str]) -> list[str]:
     """Run a page's steps in order; one message per step that did not end as documented."""
+    with CliForkServer(env) as cli:
+        return _run_steps(name, workdir, env, cli)
+
+
+def _run_steps(name: str, workdir: Path, env: dict[str, str], cli: CliForkServer) -> list[str]:
     failures = []
     for step in page_steps(name):
         if step.kind == "export":
@@ -365,7 +365,7 @@ def run_page(name: str, workdir: Path, env: dict[str, str]) -> list[str]:
         if step.kind == "python":
             done = run_python(step.text, workdir, env)
         else:
-            done = run_command(step.text, workdir, env)
+            done = run_command(step.text, workdir, env, cli)
         if done.returncode != step.expected_status:
             failures.append(
                 f"{step.where}: {step.text!r} exited {done.returncode}, "
@@ -491,9 +491,10 @@ def test_the_documented_webhook_verifier_accepts_a_real_delivery(
         url = f"http://127.0.0.1:{server.server_address[1]}/hook"
         add = "spendscope alerts rules add --name hook --kind budget_threshold "
         add += f"--param budget=tiny --webhook {url}"
-        assert run_command(add, tmp_path, env).returncode == 0
-        signed = env | {"SPENDSCOPE_ALERT_WEBHOOK_SECRET": "s3cret"}
-        done = run_command("spendscope alerts evaluate", tmp_path, signed)
+        with CliForkServer(env) as cli:
+            assert run_command(add, tmp_path, env, cli).returncode == 0
+            signed = env | {"SPENDSCOPE_ALERT_WEBHOOK_SECRET": "s3cret"}
+            done = run_command("spendscope alerts evaluate", tmp_path, signed, cli)
         assert done.returncode == 0, done.stderr
     finally:
         server.shutdown()
