@@ -122,3 +122,35 @@ def replicated(pg_pair: ReplicaPair) -> Iterator[ReplicatedDatabase]:
     """A migrated database on the primary that the replica serves too."""
     with replicated_database(pg_pair, f"r_{uuid.uuid4().hex[:12]}") as db:
         yield db
+
+
+# The modules that take longest from start to end (wall seconds of a full run, most first):
+# pytest-xdist's loadscope hands out whole modules in collection order, so starting these first
+# keeps one of them from being the last thing a worker starts (the run's tail).
+LONGEST_MODULES = (
+    "tests/dashboard/test_browser.py",
+    "tests/faults/test_outages.py",
+    "tests/otel/test_otel_export.py",
+    "tests/docs/test_docs_commands.py",
+    "tests/gateway/test_gateway_background_processes.py",
+    "tests/faults/test_poison.py",
+    "tests/faults/test_kills.py",
+    "tests/reconcile/test_reconcile_cli.py",
+    "tests/analytics/test_rollups_vs_raw.py",
+    "tests/gateway/test_admission_two_processes.py",
+    "tests/dashboard/test_filter_params.py",
+    "tests/gateway/test_gateway_batches_scale.py",
+    "tests/faults/test_key_rotation_load.py",
+    "tests/demo/test_demo_run.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the longest modules first (stable: every module keeps its tests together, in order)."""
+    rank = {path: i for i, path in enumerate(LONGEST_MODULES)}
+    root = config.rootpath
+
+    def key(item: pytest.Item) -> int:
+        return rank.get(item.path.relative_to(root).as_posix(), len(rank))
+
+    items.sort(key=key)
