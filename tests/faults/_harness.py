@@ -30,6 +30,7 @@ import openai
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from tests.support.ports import served_by
 from tests.support.tcp_proxy import TcpProxy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -188,7 +189,13 @@ class Gateway:
         log = self.work / f"gateway-{self.port}.log"
         env = self.launcher.env(self.settings())
         self.proc = _spawn(self.launcher.argv("serve"), env, self.work, log)
-        if not eventually(lambda: self.health() is not None, seconds, 0.1):
+        proc = self.proc
+
+        def ours() -> bool:  # not another test's gateway that took the port first
+            health = self.health()
+            return health is not None and served_by(proc.pid, health)
+
+        if not eventually(ours, seconds, 0.1):
             self.stop()
             tail = log.read_text(errors="replace")[-2000:]
             raise RuntimeError(f"gateway did not start:\n{tail}")

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from collector.cli import app
 from collector.db import Request, make_engine, session_scope
 from tests.gateway._support import UPSTREAM_KEY, virtual_key
+from tests.support.ports import served_by
 
 
 @pytest.mark.parametrize(
@@ -93,7 +94,8 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], seconds: float = 60) 
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "exited"
         try:
-            if httpx.get(url).status_code == 200:
+            answer = httpx.get(url)
+            if answer.status_code == 200 and served_by(proc.pid, answer.json()):
                 return
         except httpx.TransportError:
             pass
