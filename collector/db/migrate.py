@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 _ROOT = Path(__file__).resolve().parents[2]
-# The newest migration's revision (migrations/versions); tests/db/test_migrations.py keeps the
+# The newest migration's revision (migrations/versions); tests/db/test_migrate_head.py keeps the
 # two equal, so a database that carries it needs no Alembic at all.
 HEAD_REVISION = "0031"
 
