@@ -7,15 +7,18 @@ from ``bench_batch_ingest.output_file``), on a database migrated before the cloc
 events with ``write_batch``, 1,000 a batch (rows, attempts, every rollup) — the writer's work;
 ``record`` does both, a batch of lines at a time, as a line goes from the file to its row;
 ``recorder`` submits the priced lines to a running ``Recorder`` (journal, queue, writer
-thread) 500 at a time, as the poller does, until all are written; ``process`` does the same
-with the gateway's writer process (its default, SPENDSCOPE_RECORDER_PROCESS).
+thread) 500 at a time, until all are written; ``process`` does the same with the gateway's
+writer process (its default, SPENDSCOPE_RECORDER_PROCESS); ``direct`` puts them, 500 at a
+time, in a ``DirectLines`` — the poller's way since the direct hand-off: batches of 1,000
+straight to the writer process, the next one in the pipe while the child writes the last.
+The recorder stages start their recorder (and writer process) before the clock, as a
+gateway has when a job ends, and stop it after.
 Two ways of pricing, run interleaved in the same repeats so they meet the same host load:
 ``line`` decodes and prices each line alone (``_batch_lines.line_event``), ``chunk`` a run of
 lines together (``line_events``: one cost per distinct model, usage and time).
-Both rates are shown: per wall-second and per CPU-second of the process
-(``resource.getrusage``: user + system, all threads, plus the ended writer process of
-``process``), which a busy shared host bends less. ``process`` uses two cores at once, so
-its wall rate may pass its CPU rate.
+Both rates are shown: per wall-second and per CPU-second (user + system, all threads of this
+process and of its writer process), which a busy shared host bends less. ``process`` and
+``direct`` use two cores at once, so their wall rate may pass their CPU rate.
 The best of R runs is shown with the median. Read the load average printed under the table.
 """
 
@@ -31,11 +34,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 import orjson
+import psutil
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import Engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -45,6 +51,7 @@ from bench_batch_ingest import _ctx, output_file
 from collector.db import make_engine, upgrade_head
 from collector.gateway._batch_lines import line_event, line_events
 from collector.recorder import Recorder, RecorderConfig, UsageEvent, WriterProcess, write_batch
+from collector.recorder.direct import DirectLines
 
 BATCH = 1000
 HAND_OVER = 500  # lines the poller prices and submits together
@@ -92,59 +99,72 @@ def in_runs(pricer: Pricer, lines: list[bytes], size: int) -> list[UsageEvent]:
 def run_once(pricer: Pricer, lines: list[bytes], work: Path) -> dict[str, tuple[float, float]]:
     """CPU and wall seconds of each stage, each on its own freshly migrated SQLite file."""
     out = {"price": timed(lambda: in_runs(pricer, lines, HAND_OVER))}
-    for stage in ("write", "record", "recorder", "process"):
+    for stage in ("write", "record", "recorder", "process", "direct"):
         url = f"sqlite:///{work / f'{stage}.db'}"
         upgrade_head(url)
         engine = make_engine(url)
-        out[stage] = timed(_stage(stage, engine, pricer, lines, work))
+        if stage == "write":
+            events = in_runs(pricer, lines, HAND_OVER)
+            out[stage] = timed(partial(_write, engine, events))
+        elif stage == "record":
+            out[stage] = timed(partial(_record, engine, pricer, lines))
+        else:
+            writer = None if stage == "recorder" else WriterProcess(url)
+            spool = work / f"{stage}-spool"
+            run = through_recorder(pricer, lines, engine, spool, writer, direct=stage == "direct")
+            out[stage] = asyncio.run(run)
         engine.dispose()
     return out
 
 
-def _stage(
-    stage: str, engine: object, pricer: Pricer, lines: list[bytes], work: Path
-) -> Callable[[], object]:
-    """The work of ``stage`` (its events priced before, for ``write``)."""
-    if stage == "write":
-        events = in_runs(pricer, lines, HAND_OVER)
-        return lambda: _write(engine, events)
-    if stage == "record":
-        return lambda: _record(engine, pricer, lines)
-    if stage == "recorder":
-        return lambda: asyncio.run(through_recorder(pricer, lines, engine, work))
-    url = str(engine.url)  # type: ignore[attr-defined]
-    return lambda: asyncio.run(through_recorder(pricer, lines, engine, work, WriterProcess(url)))
-
-
-def _write(engine: object, events: list[UsageEvent]) -> None:
+def _write(engine: Engine, events: list[UsageEvent]) -> None:
     for i in range(0, len(events), BATCH):
-        write_batch(engine, events[i : i + BATCH])  # type: ignore[arg-type]
+        write_batch(engine, events[i : i + BATCH])
 
 
-def _record(engine: object, pricer: Pricer, lines: list[bytes]) -> None:
+def _record(engine: Engine, pricer: Pricer, lines: list[bytes]) -> None:
     for i in range(0, len(lines), BATCH):
-        write_batch(engine, pricer(lines[i : i + BATCH], i))  # type: ignore[arg-type]
+        write_batch(engine, pricer(lines[i : i + BATCH], i))
 
 
 async def through_recorder(
     pricer: Pricer,
     lines: list[bytes],
-    engine: object,
-    work: Path,
+    engine: Engine,
+    spool: Path,
     writer: WriterProcess | None = None,
-) -> None:
-    """Lines priced and handed to a running Recorder (journal, queue, writer thread or the
-    gateway's writer process) 500 at a time, as the poller does, until every row is written."""
-    config = RecorderConfig(batch_size=BATCH)
-    recorder = Recorder(engine, work / "spool", config, writer)  # type: ignore[arg-type]
+    *,
+    direct: bool = False,
+) -> tuple[float, float]:
+    """(CPU s, wall s) from the first hand-over until every row is written: lines priced and
+    handed to a running Recorder 500 at a time (``direct``: put in a ``DirectLines``)."""
+    recorder = Recorder(engine, spool, RecorderConfig(batch_size=BATCH), writer)
     await recorder.start()
+    child = psutil.Process(writer.pid) if writer is not None and writer.pid else None
+    cpu, wall = _cpu(child), time.perf_counter()
+    sink = DirectLines(recorder) if direct else None
     for i in range(0, len(lines), HAND_OVER):
-        recorder.submit_many(pricer(lines[i : i + HAND_OVER], i))
+        events = pricer(lines[i : i + HAND_OVER], i)
+        if sink is not None:
+            await sink.put(events)
+        else:
+            recorder.submit_many(events)
         await asyncio.sleep(0)
+    if sink is not None:
+        await sink.finish()
     await recorder.flush()
+    took = (_cpu(child) - cpu, time.perf_counter() - wall)
     await recorder.stop()
     if recorder.stats.written != len(lines):
         raise AssertionError(recorder.stats)
+    return took
+
+
+def _cpu(child: psutil.Process | None) -> float:
+    """CPU seconds of this process (all threads) and of the running writer process."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    times = child.cpu_times() if child is not None else None
+    return own.ru_utime + own.ru_stime + (times.user + times.system if times else 0.0)
 
 
 WHAT = {
@@ -153,6 +173,7 @@ WHAT = {
     "record": "both: file bytes to stored rows",
     "recorder": "priced lines through a running Recorder (journal, queue, writer thread)",
     "process": "the same, written by the gateway's writer process (its default)",
+    "direct": "priced lines straight to the writer process, two batches in flight (the poller)",
 }
 
 

@@ -4,8 +4,9 @@ Every ``batch_poll_interval_s`` the poller leases the jobs not yet recorded (sta
 ``batch_jobs``, so a restarted gateway picks up where the last one stopped, and several
 processes never work on one job at once), asks upstream about each, and copies its status.
 Once a job has ended, its output and error files are read from upstream a chunk at a time,
-each line turned into a priced event (``_batch_lines``) and handed to the recorder — the same
-take-in as relayed requests — before the job is marked recorded. A line's request id is
+each line turned into a priced event (``_batch_lines``) and put in a line sink — taken in as
+relayed requests are, then written straight by the writer process (``recorder.direct``: the
+file stands in for the journal) — before the job is marked recorded. A line's request id is
 derived from the job and the line, so reading a file again (a retry, a restart, a lost
 lease) stores nothing twice. Before the job is marked recorded, the estimate its creation
 booked on hard budgets is replaced by what its lines cost (once: ``budgets.replace_booked``).
@@ -24,7 +25,7 @@ import socket
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import orjson
@@ -49,7 +50,6 @@ from collector.batches import (
 from collector.budgets import job_key, replace_booked
 from collector.gateway._background import lost_event, response_event
 from collector.gateway._batch_lines import LineContext, LineTally, line_events
-from collector.gateway._intake import Call
 from collector.gateway._upstream import Upstream, UpstreamTable
 from collector.pricing import PriceOverride
 from collector.recorder import UsageEvent
@@ -61,8 +61,31 @@ GIVE_UP_AFTER = 5  # 404s in a row after which a background response is given up
 MAX_PAUSE_S = 300.0  # longest pause before a job upstream could not answer is asked again
 
 
+class LineSink(Protocol):
+    """Where one job's priced lines go (``collector.recorder.direct.DirectLines``): the job
+    is marked recorded only after ``finish`` returned."""
+
+    async def put(self, events: Sequence[UsageEvent]) -> None: ...
+
+    async def finish(self) -> object: ...
+
+
+class _Submitting:
+    """A sink that hands each run of lines to ``submit`` (the recorder's journal and queue)."""
+
+    def __init__(self, submit: Callable[[Sequence[UsageEvent]], object]) -> None:
+        self.submit = submit
+
+    async def put(self, events: Sequence[UsageEvent]) -> None:
+        self.submit(events)
+
+    async def finish(self) -> None:
+        return None
+
+
 class BatchPoller:
-    """One per gateway process; ``run_forever`` is its background task."""
+    """One per gateway process; ``run_forever`` is its background task. A job's lines go to a
+    sink from ``lines`` (by default, each run of them to ``submit``)."""
 
     def __init__(
         self,
@@ -75,9 +98,11 @@ class BatchPoller:
         lease_s: float,
         backlog: Callable[[], int] = lambda: 0,
         max_backlog: int = 20_000,
+        lines: Callable[[], LineSink] | None = None,
     ) -> None:
         self.engine, self.session, self.upstreams = engine, session, upstreams
         self.submit, self.overrides, self.lease_s = submit, overrides, lease_s
+        self.lines = lines if lines is not None else lambda: _Submitting(submit)
         self.backlog, self.max_backlog = backlog, max_backlog
         self.interval_s = 1.0  # the shortest pause after upstream could not answer (run_forever's)
         self.owner = f"{socket.gethostname()[:30]}:{os.getpid()}:{os.urandom(4).hex()}"
@@ -137,10 +162,14 @@ class BatchPoller:
         ended = ended_at(wire, status) or now
         ctx = LineContext(job, ended, self.overrides())
         tally = LineTally()
-        for kind in ("output", "error"):
-            file_id = wire.get(f"{kind}_file_id")
-            if isinstance(file_id, str) and file_id:
-                await self._ingest(upstream, file_id, kind, ctx, tally)
+        sink = self.lines()
+        try:
+            for kind in ("output", "error"):
+                file_id = wire.get(f"{kind}_file_id")
+                if isinstance(file_id, str) and file_id:
+                    await self._ingest(upstream, file_id, kind, ctx, tally, sink)
+        finally:
+            await sink.finish()  # what was read is written (or journaled) before it counts
         await asyncio.to_thread(
             replace_booked, self.engine, job_key(job.id), tally.priced_usd, tally.unpriced_share,
             datetime.now(UTC),
@@ -202,32 +231,29 @@ class BatchPoller:
         return 1
 
     async def _ingest(
-        self, upstream: Upstream, file_id: str, kind: str, ctx: LineContext, tally: LineTally
-    ) -> None:
+        self, upstream: Upstream, file_id: str, kind: str, ctx: LineContext, tally: LineTally,
+        sink: LineSink,
+    ) -> None:  # fmt: skip
         """Record every line of one file, counting them into ``tally``: ``_PAUSE_EVERY`` lines
-        at a time are priced together and handed over with one journal write."""
+        at a time are priced together and put in ``sink``."""
         call = ctx.call
         count = 0
         raws: list[bytes] = []
         async for raw in self._lines(upstream, f"/v1/files/{file_id}/content"):
             raws.append(raw)
             if len(raws) == _PAUSE_EVERY:
-                count = self._hand_over(raws, kind, count, ctx, call, tally)
+                events = line_events(raws, kind, count, ctx, call)
+                count += len(raws)
                 raws = []
-                await self._pause()
+                await self._hand_over(events, tally, sink)
         if raws:
-            self._hand_over(raws, kind, count, ctx, call, tally)
+            await self._hand_over(line_events(raws, kind, count, ctx, call), tally, sink)
 
-    def _hand_over(
-        self, raws: list[bytes], kind: str, first: int, ctx: LineContext, call: Call,
-        tally: LineTally,
-    ) -> int:  # fmt: skip
-        """Price a run of lines and submit them; returns the number of the next line."""
-        events = line_events(raws, kind, first, ctx, call)
+    async def _hand_over(self, events: list[UsageEvent], tally: LineTally, sink: LineSink) -> None:
         for event in events:
             tally.add(event)
-        self.submit(events)
-        return first + len(raws)
+        await sink.put(events)
+        await self._pause()
 
     async def _pause(self) -> None:
         """Give the loop to requests, and the recorder time to catch up if it lags."""

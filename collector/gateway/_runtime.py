@@ -45,6 +45,7 @@ from collector.pricing import PriceOverride, load_overrides
 from collector.ratelimit import make_limiter
 from collector.reconcile import DailyReconciler
 from collector.recorder import Recorder, RecorderConfig, UsageEvent, WriterProcess
+from collector.recorder.direct import DirectLines
 from collector.settings import Settings, load_settings
 from collector.upstream_key_usage import refused_since
 
@@ -133,6 +134,7 @@ class Runtime:
             lease_s=s.batch_lease_s,
             backlog=lambda: self.recorder.backlog,
             max_backlog=max(1, s.recorder_queue_size // 2),
+            lines=self.open_lines,
         )
         poller = self.batches.run_forever(s.batch_poll_interval_s)
         self._tasks.append(asyncio.create_task(poller, name="batch-poller"))
@@ -253,6 +255,18 @@ class Runtime:
         except Exception:
             log.exception("gateway: could not count request %s for /metrics", ex.id)
         return durable
+
+    def open_lines(self) -> DirectLines:
+        """Where one Batch API job's lines go: straight to the writer process, which the
+        job's file (read again until the job is marked recorded) makes safe without the
+        journal (``collector.recorder.direct``); counted for ``/metrics`` as they come."""
+        return DirectLines(self.recorder, observe=self._observe_line)
+
+    def _observe_line(self, event: UsageEvent) -> None:
+        try:
+            self.metrics.observe(event)
+        except Exception:
+            log.exception("gateway: could not count a batch line for /metrics")
 
     def submit_lines(self, events: Sequence[UsageEvent]) -> None:
         """Hand Batch API lines' rows to the recorder, one journal write for all (and count

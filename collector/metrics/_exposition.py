@@ -47,6 +47,7 @@ RECORDER_COUNTERS: tuple[tuple[str, str, str], ...] = (
     ("write_failures", "recorder_write_failures", "Batches the database did not take."),
     ("loop_restarts", "recorder_loop_restarts", "Restarts of the recorder's write loop."),
     ("adopted", "recorder_events_recovered", "Requests recovered from dead processes' journals."),
+    ("direct", "recorder_events_direct", "Batch API lines the writer process took directly."),
     ("spool_failures", "recorder_spool_failures", "Failed writes to the spool."),
 )
 

@@ -32,6 +32,7 @@ class RecorderStats:
     dropped: int = 0  # events neither stored, spooled, quarantined nor kept in memory
     sanitised: int = 0  # events with a value repaired when taken in
     adopted: int = 0  # events recovered from the journals of dead processes
+    direct: int = 0  # re-readable lines (Batch API files) written without the journal
     spool_failures: int = 0
     loop_errors: int = 0
     loop_restarts: int = 0

@@ -27,7 +27,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from typing import Any
 
 from collector.errors import StorageError
 from collector.recorder._wire import WireError, receive, send
@@ -59,7 +61,8 @@ class WriterProcess:
         self.spawned = 0  # children started (tests, diagnostics)
         self.restarted_at: float | None = None  # monotonic time of the last restart
         self._proc: subprocess.Popen[bytes] | None = None
-        self._lock = threading.Lock()  # one batch in the pipe at a time
+        self._lock = threading.Lock()  # one sender on the pipe at a time
+        self.wanted = threading.Event()  # set while the recorder's writer waits for the pipe
         self._next_spawn = 0.0
         self._stopped = False
 
@@ -83,20 +86,29 @@ class WriterProcess:
         return self._send(b"".join(lines), len(lines))
 
     def _send(self, payload: bytes, count: int) -> int:
+        self.wanted.set()
         with self._lock:
+            self.wanted.clear()
             proc = self._ensure()
             assert proc.stdin is not None and proc.stdout is not None  # noqa: S101 - Popen(PIPE) narrowing
             try:
                 send(proc.stdin.fileno(), payload)
-                kind, value = pickle.loads(receive(proc.stdout.fileno()))  # noqa: S301 - our child's frame
+                answer = pickle.loads(receive(proc.stdout.fileno()))  # noqa: S301 - our child's frame
             except (OSError, WireError, pickle.UnpicklingError, ValueError) as exc:
                 self._lost(f"writer process {proc.pid} went away mid-batch ({exc})")
                 raise StorageError(f"batch of {count} not confirmed: {exc}") from exc
-        if kind == "ok":
-            return int(value)
-        if kind == "poison":
-            raise PoisonBatch(str(value))
-        raise StorageError(str(value))
+        return _result(answer)
+
+    @contextmanager
+    def pipeline(self) -> Iterator[Pipeline]:
+        """The pipe held for a run of batches sent ahead of their answers (no other batch
+        goes down it meanwhile: hold it briefly, and let go when :attr:`wanted` is set)."""
+        with self._lock:
+            pipeline = Pipeline(self, self._ensure())
+            try:
+                yield pipeline
+            finally:
+                pipeline.close()
 
     def stop(self) -> None:
         """Close the pipe and wait for the child to finish its last checkpoint."""
@@ -178,3 +190,63 @@ class WriterProcess:
         if proc.poll() is None:
             proc.kill()
         proc.wait()
+
+
+def _result(answer: Any) -> int:
+    """The count of new requests the child answered, or the error it answered instead."""
+    kind, value = answer if isinstance(answer, tuple) and len(answer) == 2 else ("", answer)
+    if kind == "ok" and isinstance(value, int):
+        return value
+    if kind == "poison":
+        raise PoisonBatch(str(value))
+    raise StorageError(str(value))
+
+
+class Pipeline:
+    """Batches sent to the writer process ahead of their answers, so the next batch already
+    waits in the pipe while the child writes the last (it never idles between two batches).
+
+    Answers come in the order the batches went. Once the child is lost, every batch still
+    unanswered gets ``StorageError``: it may or may not have been committed (the caller
+    writes it again another way: writes are idempotent on request id).
+    """
+
+    def __init__(self, owner: WriterProcess, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stdin is not None and proc.stdout is not None  # noqa: S101 - Popen(PIPE) narrowing
+        self._owner, self._proc = owner, proc
+        self._out, self._in = proc.stdin.fileno(), proc.stdout.fileno()
+        self.unanswered = 0
+        self._broken: str | None = None
+
+    def send(self, lines: Sequence[bytes]) -> None:
+        """Send one batch's encoded lines (blocks while the child still reads the last)."""
+        if self._broken is None:
+            try:
+                send(self._out, b"".join(lines))
+            except OSError as exc:
+                self._lose(exc)
+        self.unanswered += 1
+
+    def answer(self) -> int:
+        """The oldest unanswered batch's count of new requests (or its error)."""
+        if self.unanswered < 1:
+            raise ValueError("no batch awaits an answer")
+        self.unanswered -= 1
+        if self._broken is None:
+            try:
+                answer = pickle.loads(receive(self._in))  # noqa: S301 - our child's frame
+            except (OSError, WireError, pickle.UnpicklingError, ValueError) as exc:
+                self._lose(exc)
+            else:
+                return _result(answer)
+        raise StorageError(f"batch not confirmed: {self._broken}")
+
+    def close(self) -> None:
+        """Read the answers nobody asked for, so the next sender finds the pipe in step."""
+        while self.unanswered:
+            with suppress(PoisonBatch, StorageError):
+                self.answer()
+
+    def _lose(self, exc: Exception) -> None:
+        self._broken = str(exc) or exc.__class__.__name__
+        self._owner._lost(f"writer process {self._proc.pid} went away mid-batch ({exc})")

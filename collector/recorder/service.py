@@ -121,7 +121,17 @@ class Recorder:
     def submit_many(self, events: Sequence[UsageEvent]) -> asyncio.Future[None] | None:
         """Take events in with one journal write, not one each (a Batch API file's lines, an
         ingest call's events); returns what :meth:`submit` does, for them all."""
-        taken = [(event, line) for event in events if (line := self._take_in(event)) is not None]
+        return self.submit_taken(self.take_in_many(events))
+
+    def take_in_many(self, events: Sequence[UsageEvent]) -> list[tuple[UsageEvent, bytes]]:
+        """Each event with its line, as :meth:`submit` takes it in (counted; dropped ones left
+        out), for :meth:`submit_taken` or a writer fed directly (``direct``)."""
+        return [(event, line) for event in events if (line := self._take_in(event)) is not None]
+
+    def submit_taken(
+        self, taken: Sequence[tuple[UsageEvent, bytes]]
+    ) -> asyncio.Future[None] | None:
+        """Journal and queue events already taken in (:meth:`take_in_many`)."""
         lines = [line for _, line in taken]
         segment = self.journal.append_many(lines) if self.journal is not None and lines else None
         for event, line in taken:

@@ -34,6 +34,8 @@ def test_ten_thousand_lines_across_a_restart(
     eventually(lambda: recorded(second, batch_id), seconds=180)
     second.server.flush()
     assert count_lines(second, batch_id) == LINES
+    stats = second.server.runtime.recorder.stats
+    assert stats.direct == LINES  # straight to the writer process, none through the journal
     with session_scope(second.engine) as session:
         query = (
             select(Request.outcome, Request.cost_source, Request.batch, Request.end_user,
