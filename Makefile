@@ -35,7 +35,10 @@ typecheck: install
 pytest: install
 	$(BIN)/pytest --headless -q -n $(PYTEST_WORKERS) --dist loadscope
 
-test: lint typecheck pytest
+# The three at once (mypy and ruff take a core while pytest's workers often wait on
+# processes and sockets); make still fails when any of them fails.
+test: install
+	$(MAKE) --no-print-directory -j3 lint typecheck pytest
 
 bench: install
 	$(BIN)/python bench/bench_recorder.py
