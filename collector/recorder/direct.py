@@ -27,7 +27,6 @@ from collector.errors import StorageError
 from collector.recorder.events import UsageEvent
 from collector.recorder.process import Pipeline, WriterProcess
 from collector.recorder.service import Recorder
-from collector.recorder.writer import PoisonBatch
 
 log = logging.getLogger(__name__)
 HOLD_S = 0.05  # longest the sender keeps the pipe waiting for the next batch (the child writes)
@@ -72,6 +71,9 @@ class DirectLines:
         self._settled = asyncio.Event()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._ended = False  # the sender took the end of the source from the queue
+        self._lost: Exception | None = None  # a batch neither written nor handed over
+        self._durable: list[asyncio.Future[None]] = []  # fsync durability: journal syncs
 
     async def put(self, events: Sequence[UsageEvent]) -> None:
         """Take events in (as the recorder does, counted; each shown to ``observe``); sends a
@@ -85,7 +87,9 @@ class DirectLines:
             await self._send(taken)
 
     async def finish(self) -> DirectStats:
-        """Send what is held and wait until every batch is written or handed over."""
+        """Send what is held and wait until every batch is written or handed over (and, with
+        ``fsync`` durability, the handed-over ones are on disk). Raises ``StorageError`` if a
+        batch could be neither: its source must not be marked recorded."""
         if self._held:
             taken, self._held = self._held, []
             await self._send(taken)
@@ -96,6 +100,10 @@ class DirectLines:
                 await self._settled.wait()
             await asyncio.to_thread(self._thread.join)
             self._thread = None
+        if self._lost is not None:
+            raise StorageError(f"lines neither written nor handed over: {self._lost}")
+        if self._durable:
+            await asyncio.gather(*self._durable)
         return self.stats
 
     # --- the event loop's side -------------------------------------------------------
@@ -116,10 +124,19 @@ class DirectLines:
             self._thread.start()
 
     def _landed(self, frame: _Frame) -> None:
-        """A batch's answer (on the loop): counted, or handed to the recorder."""
-        self._unconfirmed -= 1
-        self._slots.release()
-        self._settled.set()
+        """A batch's answer (on the loop): counted, or handed to the recorder; settled only
+        then (a hand-over that fails makes :meth:`finish` raise)."""
+        try:
+            self._count_or_hand_over(frame)
+        except Exception as exc:
+            log.exception("recorder: %d lines could not be handed over", len(frame.taken))
+            self._lost = self._lost or exc
+        finally:
+            self._unconfirmed -= 1
+            self._slots.release()
+            self._settled.set()
+
+    def _count_or_hand_over(self, frame: _Frame) -> None:
         if frame.written is not None:
             stats = self.recorder.stats
             stats.written += frame.written
@@ -135,7 +152,9 @@ class DirectLines:
         self._hand_over(frame.taken)
 
     def _hand_over(self, taken: Sequence[tuple[UsageEvent, bytes]]) -> None:
-        self.recorder.submit_taken(taken)
+        durable = self.recorder.submit_taken(taken)
+        if durable is not None:
+            self._durable.append(durable)
         self.stats.handed_over += len(taken)
 
     # --- the sending thread ----------------------------------------------------------
@@ -144,43 +163,42 @@ class DirectLines:
         ``HOLD_S`` or the recorder's own writer waits for it. Every batch taken from the
         queue is answered, whatever happens."""
         assert self._writer is not None  # noqa: S101 - only started with a writer process
-        ended = False
-        while not ended and (frame := self._frames.get()) is not None:
+        while not self._ended and (frame := self._frames.get()) is not None:
             sent = [frame]
             try:
                 with self._writer.pipeline() as pipe:
-                    ended = self._stream(pipe, sent, self._writer)
+                    self._stream(pipe, sent, self._writer)
             except Exception as exc:  # no child to write to (restarting, cannot start); a bug
                 for unanswered in sent:
                     self._answer(unanswered, None, exc)
 
-    def _stream(self, pipe: Pipeline, sent: list[_Frame], writer: WriterProcess) -> bool:
-        """Send ``sent``'s batch and those that follow within ``HOLD_S``, each answered and
-        removed from ``sent``; True once the end of the source was taken from the queue."""
+    def _stream(self, pipe: Pipeline, sent: list[_Frame], writer: WriterProcess) -> None:
+        """Send ``sent``'s batch and those that follow within ``HOLD_S``; each leaves ``sent``
+        once answered."""
         pipe.send(_lines(sent[0]))
-        ended = False
         while sent:
             following: _Frame | None = None
-            if not ended and not writer.wanted.is_set():
+            if not self._ended and not writer.wanted:
                 try:
                     following = self._frames.get(timeout=HOLD_S)
                 except queue.Empty:
                     pass
                 else:
-                    ended = following is None
+                    self._ended = following is None
             if following is not None:
-                pipe.send(_lines(following))  # returns once the child has read it
                 sent.append(following)
-            self._confirm(pipe, sent.pop(0))
+                pipe.send(_lines(following))  # returns once the child has read it
+            self._confirm(pipe, sent[0])
+            sent.pop(0)
             if following is None:
                 while sent:
-                    self._confirm(pipe, sent.pop(0))
-        return ended
+                    self._confirm(pipe, sent[0])
+                    sent.pop(0)
 
     def _confirm(self, pipe: Pipeline, frame: _Frame) -> None:
         try:
             written = pipe.answer()
-        except (PoisonBatch, StorageError) as exc:
+        except Exception as exc:  # PoisonBatch, StorageError; anything else too
             self._answer(frame, None, exc)
         else:
             self._answer(frame, written, None)

@@ -62,7 +62,8 @@ class WriterProcess:
         self.restarted_at: float | None = None  # monotonic time of the last restart
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()  # one sender on the pipe at a time
-        self.wanted = threading.Event()  # set while the recorder's writer waits for the pipe
+        self._waiting = 0  # batches of the recorder's own waiting for the pipe
+        self._counting = threading.Lock()
         self._next_spawn = 0.0
         self._stopped = False
 
@@ -85,10 +86,17 @@ class WriterProcess:
             lines = [encode(e) for e in events]
         return self._send(b"".join(lines), len(lines))
 
+    @property
+    def wanted(self) -> bool:
+        """Whether a batch of the recorder's own waits for the pipe (a pipeline lets go)."""
+        return self._waiting > 0
+
     def _send(self, payload: bytes, count: int) -> int:
-        self.wanted.set()
+        with self._counting:
+            self._waiting += 1
         with self._lock:
-            self.wanted.clear()
+            with self._counting:
+                self._waiting -= 1
             proc = self._ensure()
             assert proc.stdin is not None and proc.stdout is not None  # noqa: S101 - Popen(PIPE) narrowing
             try:

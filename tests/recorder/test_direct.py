@@ -16,8 +16,10 @@ import pytest
 from sqlalchemy import Engine
 
 from collector.db import make_engine
+from collector.errors import StorageError
 from collector.recorder import PoisonBatch, Recorder, RecorderConfig, UsageEvent, WriterProcess
 from collector.recorder.direct import DirectLines, DirectStats
+from collector.recorder.process import Pipeline
 from tests.factories import T0, make_event
 from tests.recorder.conftest import Outage
 from tests.recorder.test_recorder import counts
@@ -210,3 +212,51 @@ def test_the_recorders_own_batches_go_between(
     recorder, stats, _ = _run(engine, tmp_path / "spool", WriterProcess(migrated_url), runs, also)
     assert counts(engine)[:3] == (4040, 4040, 4040)
     assert stats.direct == 4000 and recorder.stats.written == 4040
+
+
+def test_an_unexpected_error_in_the_pipe_still_answers_every_batch(
+    migrated_url: str, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug while reading an answer (not a storage error) hands that batch over: ``finish``
+    neither hangs nor loses it."""
+    real, calls = Pipeline.answer, [0]
+
+    def answer(pipe: Pipeline) -> int:
+        calls[0] += 1
+        if calls[0] == 2:
+            raise RuntimeError("a bug")
+        return real(pipe)
+
+    monkeypatch.setattr(Pipeline, "answer", answer)
+    runs = [_events(100, 100 * i) for i in range(4)]
+    _, stats, journaled = _run(engine, tmp_path / "spool", WriterProcess(migrated_url), runs)
+    assert counts(engine)[:3] == (400, 400, 400)
+    assert stats.handed_over >= 50 and journaled == stats.handed_over
+    assert any("a bug" in error for error in stats.errors)
+
+
+def test_a_batch_that_cannot_be_handed_over_fails_the_source(
+    migrated_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    """Refused directly, then refused by the recorder's journal too: ``finish`` raises, so
+    the caller does not mark its source recorded (it is read again)."""
+    events = _events(100)
+    events[10] = make_event(project_id=424242)  # the direct batch is refused
+
+    def refuse(taken: Sequence[tuple[UsageEvent, bytes]]) -> None:
+        raise OSError(37, "No locks available")
+
+    async def run() -> None:
+        recorder = Recorder(engine, tmp_path / "spool", FAST, WriterProcess(migrated_url))
+        await recorder.start()
+        recorder.submit_taken = refuse  # type: ignore[method-assign]
+        lines = DirectLines(recorder, batch_size=50)
+        try:
+            await lines.put(events)
+            with pytest.raises(StorageError, match="No locks available"):
+                await lines.finish()
+        finally:
+            await recorder.stop()
+
+    asyncio.run(run())
+    assert counts(engine)[0] == 50  # the batch without the refused line
