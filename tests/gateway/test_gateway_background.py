@@ -126,8 +126,10 @@ def test_a_restart_while_it_runs_still_records_it_once(
     make_gateway: GatewayFactory, bg_mock: str
 ) -> None:
     first = make_gateway(upstream_base_url=bg_mock, **FAST)
-    response_id = start(first.client(), delay_ms=1500)
-    first.server.stop()  # still running upstream: nothing recorded yet
+    # Still running upstream when the first gateway has stopped: nothing recorded yet (the
+    # delay leaves a loaded host seconds to start the job and stop the gateway; 1.5 s did not).
+    response_id = start(first.client(), delay_ms=4000)
+    first.server.stop()
     stored = job_row(first, response_id)
     assert stored is not None and stored.recorded_at is None and stored.lease_owner is None
     second = make_gateway(upstream_base_url=bg_mock, **FAST)
