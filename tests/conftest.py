@@ -124,24 +124,31 @@ def replicated(pg_pair: ReplicaPair) -> Iterator[ReplicatedDatabase]:
         yield db
 
 
-# The modules that take longest from start to end (wall seconds of a full run, most first):
-# pytest-xdist's loadscope hands out whole modules in collection order, so starting these first
-# keeps one of them from being the last thing a worker starts (the run's tail).
+# The modules that take longest from start to end (wall seconds of a 4-worker run, most
+# first): pytest-xdist's loadscope hands out whole modules in collection order when told not to
+# reorder them by test count (`--no-loadscope-reorder`, in the Makefile), so starting these
+# first keeps one of them from being the last thing a worker starts (the run's tail).
 LONGEST_MODULES = (
     "tests/dashboard/test_browser.py",
     "tests/faults/test_outages.py",
-    "tests/otel/test_otel_export.py",
-    "tests/docs/test_docs_commands.py",
     "tests/gateway/test_gateway_background_processes.py",
     "tests/faults/test_poison.py",
     "tests/faults/test_kills.py",
+    "tests/otel/test_otel_export.py",
+    "tests/keys/test_store.py",
+    "tests/recorder/test_journal.py",
+    "tests/faults/test_batch_kill.py",
     "tests/reconcile/test_reconcile_cli.py",
-    "tests/analytics/test_rollups_vs_raw.py",
     "tests/gateway/test_admission_two_processes.py",
-    "tests/dashboard/test_filter_params.py",
     "tests/gateway/test_gateway_batches_scale.py",
+    "tests/pricing/test_pricing_reprice.py",
+    "tests/analytics/test_requests.py",
     "tests/faults/test_key_rotation_load.py",
+    "tests/analytics/test_rollups_vs_raw.py",
+    "tests/reports/test_chargeback.py",
     "tests/demo/test_demo_run.py",
+    "tests/db/test_migrations.py",
+    "tests/docs/test_docs_commands.py",
 )
 
 
