@@ -33,7 +33,7 @@ typecheck: install
 	$(BIN)/mypy collector dashboard tests
 
 pytest: install
-	$(BIN)/pytest --headless -q -n $(PYTEST_WORKERS) --dist loadscope --no-loadscope-reorder
+	$(BIN)/pytest --headless -q -n $(PYTEST_WORKERS) --dist loadscope
 
 # The three at once (mypy and ruff take a core while pytest's workers often wait on
 # processes and sockets); make still fails when any of them fails.

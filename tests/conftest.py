@@ -124,10 +124,10 @@ def replicated(pg_pair: ReplicaPair) -> Iterator[ReplicatedDatabase]:
         yield db
 
 
-# The modules that take longest from start to end (wall seconds of a 4-worker run, most
-# first): pytest-xdist's loadscope hands out whole modules in collection order when told not to
-# reorder them by test count (`--no-loadscope-reorder`, in the Makefile), so starting these
-# first keeps one of them from being the last thing a worker starts (the run's tail).
+# The modules that take longest from start to end (wall seconds of a full run, most first),
+# collected first. Under pytest-xdist this orders the workers' modules only with
+# `--no-loadscope-reorder`: `make pytest` leaves loadscope's own order (modules with more tests
+# first), which measured no slower (see the README's Development section).
 LONGEST_MODULES = (
     "tests/dashboard/test_browser.py",
     "tests/faults/test_outages.py",
