@@ -48,6 +48,7 @@ from collector.batches import (
     update_status,
 )
 from collector.budgets import job_key, replace_booked
+from collector.errors import StorageError
 from collector.gateway._background import lost_event, response_event
 from collector.gateway._batch_lines import LineContext, LineTally, line_events
 from collector.gateway._upstream import Upstream, UpstreamTable
@@ -138,7 +139,8 @@ class BatchPoller:
         for job in jobs:
             try:
                 recorded += await self._follow(job)
-            except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
+            except (TimeoutError, aiohttp.ClientError, ValueError, StorageError) as exc:
+                # StorageError: its lines could be neither written nor journaled (read again)
                 log.warning("batches: job %s not followed this time: %s", job.id, exc)
                 if job.kind == RESPONSE:  # asked again after a pause that grows
                     until = retry_at(job, self.interval_s, datetime.now(UTC))
