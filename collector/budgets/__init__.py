@@ -20,6 +20,7 @@ from collector.budgets._batch import (
     sweep_expired,
 )
 from collector.budgets._bookings import (
+    JobCost,
     JobTicket,
     ended_ingest_bookings,
     job_key,
@@ -77,6 +78,7 @@ __all__ = [
     "Forecast",
     "GatewayAdmission",
     "Hold",
+    "JobCost",
     "JobTicket",
     "Lease",
     "LeasePool",

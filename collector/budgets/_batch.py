@@ -43,7 +43,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from collector.budgets._bookings import book_once, keep_booked
+from collector.budgets._bookings import book_once, keep_booked, settle_closed
 from collector.budgets._counters import (
     DEFAULT_HOLD_TTL,
     Hold,
@@ -198,6 +198,7 @@ def _settle(
     ids = sorted({s.reservation.id for s in settles if s.reservation.holds})
     if not ids:
         return set(), 0
+    settles = settle_closed(conn, settles)  # a job closed already books its cost, not its estimate
     gone = set(
         conn.execute(delete(_R).where(_R.c.id.in_(ids)).returning(_R.c.id, _R.c.budget_id)).all()
     )

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -33,7 +33,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from collector.budgets._counters import begin_write
 from collector.budgets._period import period_window
 from collector.db.base import table_of
-from collector.db.models import BudgetBooking, BudgetCounter
+from collector.db.models import BatchJob, BudgetBooking, BudgetCounter
 from collector.units import MONEY_UNIT
 
 if TYPE_CHECKING:
@@ -42,8 +42,10 @@ if TYPE_CHECKING:
 
 _B = table_of(BudgetBooking)
 _C = table_of(BudgetCounter)
+_J = table_of(BatchJob)
 _ZERO = Decimal(0)
 _INGEST = "ingest:"
+_JOB = "job:"
 
 
 def ingest_key(request_id: str) -> str:
@@ -82,7 +84,7 @@ def ended_ingest_bookings(budget_id: int, before: datetime) -> Delete:
 
 
 def job_key(batch_id: str) -> str:
-    return f"job:{batch_id}"
+    return f"{_JOB}{batch_id}"
 
 
 @dataclass(slots=True)
@@ -157,13 +159,38 @@ def keep_booked(conn: Connection, settles: Sequence[SettleAsk], now: datetime) -
     _insert(conn, rows)
 
 
-def replace_booked(
-    engine: Engine, key: str, priced: Decimal, unpriced_share: Decimal, now: datetime
-) -> Decimal | None:
-    """Replace what was booked under ``key`` by ``priced`` plus ``unpriced_share`` of it (the
-    lines that could not be priced keep their part of the estimate); returns the change
-    booked on each counter (None: nothing was booked under ``key``, or it was replaced
-    already)."""
+@dataclass(frozen=True, slots=True)
+class JobCost:
+    """What a closed job's rows cost: ``priced_usd`` exactly, and ``unpriced`` of its
+    ``lines`` that could not be priced, which keep their share of the estimate."""
+
+    priced_usd: Decimal
+    unpriced: int = 0
+    lines: int = 1
+
+    def replacing(self, booked: Decimal) -> Decimal:
+        """What replaces ``booked`` (the estimate) on one counter."""
+        if not self.unpriced or not self.lines:
+            return self.priced_usd
+        share = Decimal(self.unpriced) / Decimal(self.lines)
+        return self.priced_usd + (booked * share).quantize(MONEY_UNIT)
+
+
+def _job_id(key: str) -> str | None:
+    return key[len(_JOB) :] if key.startswith(_JOB) else None
+
+
+def replace_booked(engine: Engine, job_id: str, cost: JobCost, now: datetime) -> Decimal | None:
+    """Replace what was booked for job ``job_id`` by ``cost`` (its lines' exact cost, the
+    unpriced ones keeping their share of the estimate); returns the change booked on each
+    counter (None: nothing was booked, or it was replaced already).
+
+    The cost is first written on the job (the first closer's stays), in a transaction of its
+    own: a settle booking the estimate later reads it there and books it instead
+    (:func:`settle_closed`), and one booking it meanwhile is waited for (its row lock), so
+    the estimate is replaced whichever reaches the database first."""
+    cost = _note_closed(engine, job_id, cost)
+    key = job_key(job_id)
     with engine.connect() as conn:
         begin_write(conn)
         try:
@@ -181,8 +208,7 @@ def replace_booked(
             ).all()
             change = None
             for budget_id, start, amount in gone:
-                booked = priced + (amount * unpriced_share).quantize(MONEY_UNIT)
-                change = booked - amount
+                change = cost.replacing(amount) - amount
                 conn.execute(
                     update(_C)
                     .where(_C.c.budget_id == budget_id, _C.c.period_start == start)
@@ -193,6 +219,52 @@ def replace_booked(
             conn.rollback()
             raise
     return change
+
+
+def _note_closed(engine: Engine, job_id: str, cost: JobCost) -> JobCost:
+    """Write ``cost`` on the job unless a closer wrote one before; returns the one written
+    (``cost`` itself for a job this database does not know)."""
+    with engine.begin() as conn:
+        conn.execute(
+            update(_J)
+            .where(_J.c.id == job_id, _J.c.closed_priced_usd.is_(None))
+            .values(
+                closed_priced_usd=cost.priced_usd,
+                closed_unpriced=cost.unpriced,
+                closed_lines=cost.lines,
+            )
+        )
+        row = conn.execute(
+            select(_J.c.closed_priced_usd, _J.c.closed_unpriced, _J.c.closed_lines).where(
+                _J.c.id == job_id
+            )
+        ).first()
+    if row is None or row[0] is None:
+        return cost
+    return JobCost(row[0], row[1] or 0, row[2] or 0)
+
+
+def settle_closed(conn: Connection, settles: Sequence[SettleAsk]) -> list[SettleAsk]:
+    """``settles`` with each that would keep a job's estimate booked, for a job closed
+    already, booking the job's cost instead (and keeping nothing). The jobs' rows are locked
+    first on PostgreSQL, so a closer writing its cost meanwhile is waited for."""
+    ids = sorted({j for s in settles if s.keep and (j := _job_id(s.keep)) is not None})
+    if not ids:
+        return list(settles)
+    query = select(_J.c.id, _J.c.closed_priced_usd, _J.c.closed_unpriced, _J.c.closed_lines)
+    query = query.where(_J.c.id.in_(ids)).order_by(_J.c.id)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    closed = {
+        job: JobCost(priced, unpriced or 0, lines or 0)
+        for job, priced, unpriced, lines in conn.execute(query)
+        if priced is not None
+    }
+    out: list[SettleAsk] = []
+    for s in settles:
+        cost = closed.get(_job_id(s.keep) or "") if s.keep else None
+        out.append(s if cost is None else replace(s, actual=cost.replacing(s.actual), keep=None))
+    return out
 
 
 def _lock_counters(conn: Connection, keys: Sequence[tuple[int, datetime]]) -> None:

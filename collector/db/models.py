@@ -192,6 +192,11 @@ class BatchJob(Base):
     # "batch", or "response": a background Responses API response (its id, endpoint responses)
     kind: Mapped[str] = mapped_column(String(20), default="batch", server_default="batch")
     request_id: Mapped[str | None] = mapped_column(String(32))  # a response: the creating row
+    # what its rows cost, set once by whoever closes it, so that a hard-budget settle booking
+    # its estimate later books this instead (``budgets._bookings``): priced, unpriced of lines
+    closed_priced_usd: Mapped[Decimal | None]
+    closed_unpriced: Mapped[int | None] = mapped_column(Integer)
+    closed_lines: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (
         Index("ix_batch_jobs_project_created", "project_id", "created_at"),

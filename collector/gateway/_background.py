@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from collector.batches import DELETED, RESPONSE_OPEN, JobRef, register_response
-from collector.budgets import job_ticket
+from collector.budgets import JobCost, job_ticket
 from collector.errors import PricingError
 from collector.gateway._intake import Call, Kind
 from collector.gateway._usage import usage_from_body
@@ -102,6 +102,13 @@ async def register_started(owners: Owners, ex: Exchange) -> None:
         )  # fmt: skip
     except SQLAlchemyError:
         log.exception("gateway: background response %s not registered now", note.get("id"))
+
+
+def row_cost(event: UsageEvent) -> JobCost:
+    """What a response's one row costs on its hard budgets (unpriced: it keeps its estimate)."""
+    if event.cost_usd is None:
+        return JobCost(Decimal(0), unpriced=1, lines=1)
+    return JobCost(event.cost_usd)
 
 
 def response_event(

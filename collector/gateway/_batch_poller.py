@@ -24,8 +24,7 @@ import random
 import socket
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 import aiohttp
 import orjson
@@ -47,9 +46,9 @@ from collector.batches import (
     release,
     update_status,
 )
-from collector.budgets import job_key, replace_booked
+from collector.budgets import JobCost, replace_booked
 from collector.errors import StorageError
-from collector.gateway._background import lost_event, response_event
+from collector.gateway._background import lost_event, response_event, row_cost
 from collector.gateway._batch_lines import LineContext, LineTally, line_events
 from collector.gateway._upstream import Upstream, UpstreamTable
 from collector.pricing import PriceOverride
@@ -60,6 +59,9 @@ _CHUNK = 1 << 16
 _PAUSE_EVERY = 500  # lines between yields to the event loop (and backlog checks)
 GIVE_UP_AFTER = 5  # 404s in a row after which a background response is given up
 MAX_PAUSE_S = 300.0  # longest pause before a job upstream could not answer is asked again
+_SHUTDOWN_WAIT_S = 30.0  # longest wait at shutdown for database calls still running
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 
 class LineSink(Protocol):
@@ -108,6 +110,8 @@ class BatchPoller:
         self.interval_s = 1.0  # the shortest pause after upstream could not answer (run_forever's)
         self.owner = f"{socket.gethostname()[:30]}:{os.getpid()}:{os.urandom(4).hex()}"
         self.timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=120)
+        self._running: set[asyncio.Future[Any]] = set()  # database calls on threads
+        self._polling = True
 
     async def run_forever(self, interval_s: float) -> None:
         self.interval_s = interval_s
@@ -123,9 +127,25 @@ class BatchPoller:
         finally:
             await self._let_go()
 
+    async def _db(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        """``fn`` on a thread. Cancelled meanwhile, the call still runs to its end, and
+        ``_let_go`` waits for it: a lease it takes then is released, not left behind."""
+        task = asyncio.ensure_future(asyncio.to_thread(fn, *args, **kwargs))
+        self._running.add(task)
+        task.add_done_callback(self._done)
+        return await asyncio.shield(task)
+
+    def _done(self, task: asyncio.Future[Any]) -> None:
+        self._running.discard(task)
+        if not task.cancelled() and task.exception() is not None and not self._polling:
+            log.warning("batches: a call ended after shutdown: %r", task.exception())
+
     async def _let_go(self) -> None:
-        """Release this process's leases at shutdown (a failure only delays the jobs: the
-        leases run out by themselves)."""
+        """Release this process's leases at shutdown, once its calls still running have
+        ended (a failure only delays the jobs: the leases run out by themselves)."""
+        self._polling = False
+        if self._running:
+            await asyncio.wait(set(self._running), timeout=_SHUTDOWN_WAIT_S)
         try:
             await asyncio.shield(asyncio.to_thread(release, self.engine, self.owner))
         except Exception as exc:
@@ -134,7 +154,7 @@ class BatchPoller:
     async def poll_once(self) -> int:
         """Follow every job this process could lease; returns how many ended and were recorded."""
         now = datetime.now(UTC)
-        jobs = await asyncio.to_thread(claim_open, self.engine, self.owner, now, self.lease_s)
+        jobs = await self._db(claim_open, self.engine, self.owner, now, self.lease_s)
         recorded = 0
         for job in jobs:
             try:
@@ -145,10 +165,10 @@ class BatchPoller:
                 if job.kind == RESPONSE:  # asked again after a pause that grows
                     until = retry_at(job, self.interval_s, datetime.now(UTC))
                     missing = isinstance(exc, Unanswered) and exc.status == 404
-                    await asyncio.to_thread(back_off, self.engine, job.id, self.owner, until,
+                    await self._db(back_off, self.engine, job.id, self.owner, until,
                                             missing=missing)  # fmt: skip
                 else:
-                    await asyncio.to_thread(release, self.engine, self.owner, job.id)
+                    await self._db(release, self.engine, self.owner, job.id)
         return recorded
 
     async def _follow(self, job: JobRef) -> int:
@@ -157,9 +177,9 @@ class BatchPoller:
             return await self._follow_response(upstream, job)
         wire = await self._json(upstream, f"/v1/batches/{job.id}")
         now = datetime.now(UTC)
-        status = await asyncio.to_thread(update_status, self.engine, job.id, self.owner, wire, now)
+        status = await self._db(update_status, self.engine, job.id, self.owner, wire, now)
         if status not in TERMINAL_STATUSES:
-            await asyncio.to_thread(release, self.engine, self.owner, job.id)
+            await self._db(release, self.engine, self.owner, job.id)
             return 0
         ended = ended_at(wire, status) or now
         ctx = LineContext(job, ended, self.overrides())
@@ -172,11 +192,9 @@ class BatchPoller:
                     await self._ingest(upstream, file_id, kind, ctx, tally, sink)
         finally:
             await sink.finish()  # what was read is written (or journaled) before it counts
-        await asyncio.to_thread(
-            replace_booked, self.engine, job_key(job.id), tally.priced_usd, tally.unpriced_share,
-            datetime.now(UTC),
-        )  # fmt: skip
-        done = await asyncio.to_thread(
+        cost = JobCost(tally.priced_usd, tally.unpriced, tally.lines)
+        await self._db(replace_booked, self.engine, job.id, cost, datetime.now(UTC))
+        done = await self._db(
             mark_recorded, self.engine, job.id, self.owner, tally.lines, tally.model,
             datetime.now(UTC),
         )  # fmt: skip
@@ -198,9 +216,9 @@ class BatchPoller:
                 return await self._give_up(job, NOT_FOUND)
             raise
         now = datetime.now(UTC)
-        status = await asyncio.to_thread(update_status, self.engine, job.id, self.owner, wire, now)
+        status = await self._db(update_status, self.engine, job.id, self.owner, wire, now)
         if status not in RESPONSE_TERMINAL:
-            await asyncio.to_thread(release, self.engine, self.owner, job.id)
+            await self._db(release, self.engine, self.owner, job.id)
             return 0
         event = response_event(job, wire, self.overrides(), now, regional=upstream.regional,
                                provider=upstream.provider)  # fmt: skip
@@ -216,16 +234,12 @@ class BatchPoller:
         """Hand the response's row over, replace its booking, mark it recorded (``status``:
         the one it ended with when it was given up)."""
         self.submit([event])
-        priced = event.cost_usd if event.cost_usd is not None else Decimal(0)
-        unpriced = Decimal(1 if event.cost_usd is None else 0)  # keeps its estimate
-        await asyncio.to_thread(
-            replace_booked, self.engine, job_key(job.id), priced, unpriced, datetime.now(UTC)
-        )
+        await self._db(replace_booked, self.engine, job.id, row_cost(event), datetime.now(UTC))
         now = datetime.now(UTC)
         if status is not None:
-            await asyncio.to_thread(close_response, self.engine, job.id, None, now, status)
+            await self._db(close_response, self.engine, job.id, None, now, status)
             return 1
-        done = await asyncio.to_thread(
+        done = await self._db(
             mark_recorded, self.engine, job.id, self.owner, 1, event.model_served, now
         )
         if not done:

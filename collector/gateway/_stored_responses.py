@@ -23,7 +23,6 @@ import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -36,7 +35,7 @@ from collector.batches import (
     owner_of,
     response_job,
 )
-from collector.budgets import job_key, replace_booked
+from collector.budgets import replace_booked
 from collector.errors import NotFound
 from collector.gateway._background import (
     STORED_RESPONSES,
@@ -44,6 +43,7 @@ from collector.gateway._background import (
     defer,
     register_started,
     response_event,
+    row_cost,
     running,
 )
 from collector.gateway._exchange import Exchange
@@ -161,8 +161,5 @@ async def _record_end(
     submit([event])
     if not close:
         return
-    priced = event.cost_usd if event.cost_usd is not None else Decimal(0)
-    unpriced = Decimal(1 if event.cost_usd is None else 0)
-    key = job_key(response_id)
-    await asyncio.to_thread(replace_booked, owners.engine, key, priced, unpriced, now)
+    await asyncio.to_thread(replace_booked, owners.engine, response_id, row_cost(event), now)
     await asyncio.to_thread(close_response, owners.engine, response_id, event.model_served, now)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, select
 
-from collector.budgets import job_key, replace_booked
+from collector.budgets import JobCost, job_key, replace_booked
 from collector.db import make_engine
 from collector.db.models import BudgetBooking, BudgetCounter
 from collector.settings import load_settings
@@ -64,7 +64,7 @@ async def test_a_job_admitted_unchecked_is_corrected_by_its_lines(tmp_path: Path
     await a.settle(job, actual_cost=None, completion_tokens=0, now=LATER, job="batch_down")
     assert _counter(engine) == (ESTIMATE, Decimal(0))  # the estimate counts, as for any job
     assert _bookings(engine) == [(job_key("batch_down"), ESTIMATE)]
-    change = replace_booked(engine, job_key("batch_down"), EXACT, Decimal(0), LATER)
+    change = replace_booked(engine, "batch_down", JobCost(EXACT), LATER)
     assert change == EXACT - ESTIMATE
     assert _counter(engine) == (EXACT, Decimal(0))
     assert _bookings(engine) == []
