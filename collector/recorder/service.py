@@ -94,6 +94,7 @@ class Recorder:
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()  # cleared by submit, set again once the writer has nothing in hand
+        self._hurry = asyncio.Event()  # stop or flush: write what is queued without gathering
         self._stopping = False
         self._first_at = 0.0  # when the queue last went from empty to non-empty (monotonic)
         self._writing_since: float | None = None  # oldest event of the batch being written
@@ -189,6 +190,7 @@ class Recorder:
     async def stop(self) -> None:
         """Drain within the shutdown timeout; spool whatever is left (else the journal has it)."""
         self._stopping = True
+        self._hurry.set()
         self._wake.set()
         writer = self._writer_task
         if writer is not None:
@@ -216,6 +218,7 @@ class Recorder:
 
         Also waits for a batch already taken from the queue and still being written.
         """
+        self._hurry.set()
         self._wake.set()
         await asyncio.wait_for(self._idle.wait(), wait_s)
 
@@ -255,6 +258,7 @@ class Recorder:
                 if self._stopping:
                     return
                 self._idle.set()
+                self._hurry.clear()
                 self._wake.clear()
                 await self._wake.wait()
             try:
@@ -278,8 +282,9 @@ class Recorder:
         if self._stopping or len(self._queue) >= self.config.batch_size:
             return
         wait = self._first_at + self.config.flush_interval_s - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
+        if wait > 0 and not self._hurry.is_set():  # a stop or flush meanwhile ends the wait
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._hurry.wait(), wait)
 
     def _take(self) -> list[_Item]:
         n = min(len(self._queue), self.config.batch_size)

@@ -195,3 +195,29 @@ async def test_replayed_spool_at_start_is_idempotent(engine: Engine, tmp_path: P
     await recorder.start()
     await recorder.stop()
     assert counts(engine)[:3] == (40, 40, 40)
+
+
+@pytest.mark.parametrize("how", ["stop", "flush"])
+def test_stop_and_flush_write_at_once_whatever_the_flush_interval(
+    engine: Engine, tmp_path: Path, how: str
+) -> None:
+    """A batch gathering for its flush interval is written as soon as the recorder is stopped
+    or flushed: not spooled after the shutdown timeout, not held for the interval."""
+    config = RecorderConfig(flush_interval_s=600.0, shutdown_timeout_s=30.0)
+
+    async def run() -> Recorder:
+        recorder = Recorder(engine, tmp_path / "spool", config)
+        await recorder.start()
+        for _ in range(3):
+            recorder.submit(make_event())
+        await asyncio.sleep(0.05)  # the writer is gathering now
+        if how == "flush":
+            await recorder.flush(wait_s=20)
+            assert recorder.stats.written == 3
+        await recorder.stop()
+        return recorder
+
+    recorder = asyncio.run(run())
+    assert recorder.stats.spooled == 0
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(Request)) == 3
