@@ -25,7 +25,7 @@ from tests.support.pg_replica import (
     replica_pair,
     replicated_database,
 )
-from tests.support.templates import migrate
+from tests.support.templates import drop_later, migrate
 
 PG_URL = os.environ.get("SPENDSCOPE_TEST_POSTGRES_URL")
 REQUIRE_PG = os.environ.get("SPENDSCOPE_REQUIRE_POSTGRES") == "1"
@@ -69,12 +69,11 @@ def _pg_schema() -> Iterator[str]:
         if REQUIRE_PG:
             pytest.fail(f"PostgreSQL unreachable: {exc}")
         pytest.skip(f"PostgreSQL unreachable: {exc}")
+    admin.dispose()
     try:
         yield _pg_schema_url(schema)
     finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+        drop_later(_pg_schema_url(schema), schema)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
