@@ -25,7 +25,7 @@ from tests.support.pg_replica import (
     replica_pair,
     replicated_database,
 )
-from tests.support.templates import drop_later, migrate
+from tests.support.templates import migrate, release
 
 PG_URL = os.environ.get("SPENDSCOPE_TEST_POSTGRES_URL")
 REQUIRE_PG = os.environ.get("SPENDSCOPE_REQUIRE_POSTGRES") == "1"
@@ -73,7 +73,7 @@ def _pg_schema() -> Iterator[str]:
     try:
         yield _pg_schema_url(schema)
     finally:
-        drop_later(_pg_schema_url(schema), schema)
+        release(_pg_schema_url(schema), schema)  # dropped, or emptied for the next test
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -5,10 +5,11 @@ start from an empty database at the newest schema. So each test process migrates
 backend for real and repeats the result: on SQLite it copies the migrated file (closed, so the
 write-ahead log is already folded in); on PostgreSQL it replays, in a fresh schema, the exact
 statements that first migration sent (DDL names no schema; the connection's search_path decides).
-That replay costs PostgreSQL ~0.3 s of DDL, so while a test runs the next migrated schema is
-made on a thread (``_Ahead``), and a test's empty schema is swapped for it by a rename; a
-test's schema is dropped on that thread too. Tests of the migrations themselves keep calling
-``upgrade_head``.
+That replay is ~250 DDL statements, the largest share of the server's work in a run of the
+suite; so a finished test's schema whose tables, indexes, constraints and triggers are still
+those the migration made is emptied (rows deleted, sequences restarted) and kept for the next
+test of this process, which gets it by a rename. Any other is dropped. Tests of the migrations
+themselves keep calling ``upgrade_head``.
 """
 
 from __future__ import annotations
@@ -17,13 +18,12 @@ import atexit
 import shutil
 import tempfile
 import uuid
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs
 
-from sqlalchemy import event, text
+from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
 
 from collector.db import make_engine, upgrade_head
@@ -35,6 +35,7 @@ class _Recorded:
 
     sqlite_file: Path | None = None
     pg_statements: list[tuple[str, Any, bool]] | None = None
+    url: str | None = None  # the server it was recorded on
     folder: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="ss-migrated-")))
 
 
@@ -73,17 +74,22 @@ def _closed(path: Path) -> bool:
 
 def _postgresql(url: str) -> None:
     statements = _RECORDED.pg_statements
+    schema = schema_of(url)
     if statements is None:
         _RECORDED.pg_statements = _record_upgrade(url)
-        _AHEAD.prepare(url)
+        _RECORDED.url = url
+    elif schema is not None and _FREE:
+        _adopt(url, schema, _FREE.pop())
         return
-    schema = schema_of(url)
-    ready = _AHEAD.take() if schema is not None else None
-    if schema is None or ready is None:
-        _replay(url, statements)
     else:
-        _adopt(url, schema, ready)
-    _AHEAD.prepare(url)
+        _replay(url, statements)
+    if schema is not None:
+        engine = make_engine(url, pool_pre_ping=False)
+        try:
+            with engine.connect() as conn:
+                _SHAPES[schema] = _shape(conn, schema)
+        finally:
+            engine.dispose()
 
 
 def _replay(url: str, statements: list[tuple[str, Any, bool]]) -> None:
@@ -101,95 +107,104 @@ def _replay(url: str, statements: list[tuple[str, Any, bool]]) -> None:
         engine.dispose()
 
 
-def _adopt(url: str, schema: str, ready: str) -> None:
-    """The empty schema ``schema`` becomes the migrated ``ready`` (renamed in its place)."""
+# Clean migrated schemas of this process, and the shape each had when it was made.
+_FREE: list[str] = []
+_SHAPES: dict[str, tuple[Any, ...]] = {}
+_KEEP_FREE = 2
+
+_SHAPE_SQL = """
+WITH c AS (SELECT oid, relnatts, xmin FROM pg_class
+           WHERE relnamespace = CAST(:schema AS regnamespace))
+SELECT (SELECT count(*) FROM c), (SELECT max(oid::int8) FROM c),
+       (SELECT sum(relnatts) FROM c), (SELECT sum(xmin::text::int8) FROM c),
+       (SELECT count(*) FROM pg_attribute
+         WHERE attrelid IN (SELECT oid FROM c) AND attnum > 0 AND NOT attisdropped),
+       (SELECT count(*) FROM pg_constraint WHERE conrelid IN (SELECT oid FROM c)),
+       (SELECT count(*) FROM pg_trigger WHERE tgrelid IN (SELECT oid FROM c)),
+       (SELECT count(*) FROM pg_proc WHERE pronamespace = CAST(:schema AS regnamespace))
+"""
+
+
+def _shape(conn: Connection, schema: str) -> tuple[Any, ...]:
+    """What the schema holds (not its rows): any table, column, index, constraint, trigger,
+    sequence or function made, altered or dropped changes it (``xmin``: the transaction
+    that last wrote a relation's catalog row); and its Alembic revision."""
+    row = conn.execute(text(_SHAPE_SQL), {"schema": f'"{schema}"'}).one()
+    version = conn.execute(text(f'SELECT version_num FROM "{schema}".alembic_version')).all()
+    return (*row, tuple(version))
+
+
+def _adopt(url: str, schema: str, free: str) -> None:
+    """The test's empty ``schema`` becomes the clean migrated ``free`` (renamed in its place)."""
     engine = make_engine(url, pool_pre_ping=False)
     try:
         with engine.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}"'))
-            conn.execute(text(f'ALTER SCHEMA "{ready}" RENAME TO "{schema}"'))
+            conn.execute(text(f'ALTER SCHEMA "{free}" RENAME TO "{schema}"'))
     finally:
         engine.dispose()
+    _SHAPES[schema] = _SHAPES.pop(free)
 
 
 def schema_of(url: str) -> str | None:
     """The schema a test's PostgreSQL URL puts first on the search_path (None: none)."""
-    options = parse_qs(make_url(url).render_as_string(hide_password=False).partition("?")[2])
-    for option in options.get("options", []):
+    query = make_url(url).render_as_string(hide_password=False).partition("?")[2]
+    for option in parse_qs(query).get("options", []):
         if option.startswith("-csearch_path="):
             return option.removeprefix("-csearch_path=").split(",")[0]
     return None
 
 
-def with_schema(url: str, schema: str) -> str:
-    """``url`` (without options of its own) with ``schema`` as its search_path."""
-    base = url.partition("?")[0]
-    return f"{base}?options={quote(f'-csearch_path={schema}')}"
-
-
-class _Ahead:
-    """One migrated schema made ahead on a thread; dropping tests' schemas goes there too."""
-
-    def __init__(self) -> None:
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="migrated-ahead")
-        self._next: Future[str] | None = None
-        self._url = ""  # the server's (any schema)
-
-    def prepare(self, url: str) -> None:
-        if self._next is None and _RECORDED.pg_statements is not None:
-            self._url = url
-            self._next = self._thread.submit(self._make, url, _RECORDED.pg_statements)
-
-    def take(self) -> str | None:
-        """The schema made ahead (None: none, or making it failed)."""
-        ahead, self._next = self._next, None
-        if ahead is None:
-            return None
-        try:
-            return ahead.result(timeout=120)
-        except Exception:
-            return None
-
-    def drop(self, url: str, schema: str) -> None:
-        """Drop ``schema`` (a finished test's) on the thread."""
-        self._thread.submit(_drop, url, schema)
-
-    @staticmethod
-    def _make(url: str, statements: list[tuple[str, Any, bool]]) -> str:
-        name = f"t_{uuid.uuid4().hex[:12]}"
-        engine = make_engine(url, pool_pre_ping=False)
-        try:
-            with engine.begin() as conn:
-                conn.execute(text(f'CREATE SCHEMA "{name}"'))
-        finally:
-            engine.dispose()
-        _replay(with_schema(url, name), statements)
-        return name
-
-    def close(self) -> None:
-        """At exit: the schema made ahead and unused is dropped, pending drops are done."""
-        ahead, self._next = self._next, None
-        self._thread.shutdown(wait=True)  # (the interpreter's exit has already begun this)
-        if ahead is not None and ahead.exception() is None:
-            _drop(self._url, ahead.result())
-
-
-def _drop(url: str, schema: str) -> None:
+def release(url: str, schema: str) -> None:
+    """A test is done with ``schema``: emptied and kept for the next one when it still has
+    the shape the migration gave it, else dropped."""
+    shape = _SHAPES.pop(schema, None)
     engine = make_engine(url, pool_pre_ping=False)
     try:
         with engine.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            if shape is not None and len(_FREE) < _KEEP_FREE and _shape(conn, schema) == shape:
+                free = f"t_{uuid.uuid4().hex[:12]}"
+                _empty(conn, schema)
+                conn.execute(text(f'ALTER SCHEMA "{schema}" RENAME TO "{free}"'))
+                _SHAPES[free] = shape
+                _FREE.append(free)
+            else:
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
     finally:
         engine.dispose()
 
 
-_AHEAD = _Ahead()
-atexit.register(_AHEAD.close)
+def _empty(conn: Connection, schema: str) -> None:
+    """Delete every row but the Alembic revision and restart every sequence, in one round
+    trip (foreign keys are not checked meanwhile: this session replicates)."""
+    conn.exec_driver_sql(
+        f"""DO $$ DECLARE t text; BEGIN
+        SET LOCAL session_replication_role = replica;
+        FOR t IN SELECT relname FROM pg_class WHERE relnamespace = '"{schema}"'::regnamespace
+            AND relkind IN ('r', 'p') AND NOT relispartition AND relname <> 'alembic_version'
+        LOOP EXECUTE 'DELETE FROM ' || quote_ident('{schema}') || '.' || quote_ident(t);
+        END LOOP;
+        PERFORM setval(c.oid, s.seqstart, false) FROM pg_class c
+            JOIN pg_sequence s ON s.seqrelid = c.oid
+            WHERE c.relnamespace = '"{schema}"'::regnamespace;
+        END $$"""
+    )
 
 
-def drop_later(url: str, schema: str) -> None:
-    """Drop a finished test's schema on the thread that makes schemas ahead."""
-    _AHEAD.drop(url, schema)
+def _drop_free() -> None:
+    """At exit: the clean schemas nobody took are dropped."""
+    if not _FREE or _RECORDED.url is None:
+        return
+    engine = make_engine(_RECORDED.url, pool_pre_ping=False)
+    try:
+        with engine.begin() as conn:
+            for free in _FREE:
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "{free}" CASCADE'))
+    finally:
+        engine.dispose()
+
+
+atexit.register(_drop_free)
 
 
 def _record_upgrade(url: str) -> list[tuple[str, Any, bool]]:
