@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import os
+import random
 import signal
 import socket
 import sqlite3
@@ -330,11 +331,21 @@ def normal_request() -> Request:
     return {"model": MODEL, "messages": MESSAGES}
 
 
-class Load:
-    """``concurrency`` SDK clients in a thread of their own, sending until :meth:`stop`."""
+LOAD_RATE = 100.0  # requests a second, all clients together (see Load)
 
-    def __init__(self, base_url: str, key: str, concurrency: int) -> None:
+
+class Load:
+    """``concurrency`` SDK clients in a thread of their own, sending until :meth:`stop`, at
+    most ``rate`` requests a second together (each client waits its share between two):
+    every fault meets that many requests in flight and a steady stream through it, while the
+    test leaves the machine's cores to the rest of the suite. The same faults at full speed
+    and for longer are ``bench/bench_faults.py``."""
+
+    def __init__(
+        self, base_url: str, key: str, concurrency: int, rate: float | None = LOAD_RATE
+    ) -> None:
         self.base_url, self.key, self.concurrency = base_url, key, concurrency
+        self.interval = concurrency / rate if rate else 0.0  # seconds between one client's sends
         self.result = LoadResult()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
@@ -367,9 +378,13 @@ class Load:
             await asyncio.gather(*(self._worker(client) for _ in range(self.concurrency)))
 
     async def _worker(self, client: openai.AsyncOpenAI) -> None:
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(random.random() * self.interval)  # the clients' sends spread out
         while not self._stop.is_set():
+            began = loop.time()
             if await send(client, self.result, normal_request()) is None:
                 await asyncio.sleep(0.05)  # the gateway is down: do not spin
+            await asyncio.sleep(max(0.0, began + self.interval - loop.time()))
 
 
 # The SDK encodes bodies as UTF-8, which a lone surrogate cannot be; a client in another
