@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 PYTHON ?= python3
 CHECKED := collector dashboard tests bench migrations
 # pytest-xdist workers: most tests wait on subprocesses, sockets and databases, so more workers
-# than cores pays; each test module stays on one worker (its module-scoped servers start once).
+# than cores pays; each test module stays on one worker (its module-scoped servers start once),
+# the longest modules first (tests/conftest.py LONGEST_MODULES; loadscope would sort by count).
 PYTEST_WORKERS ?= 4
 
 .PHONY: install demo serve test lint typecheck pytest bench docs clean
@@ -33,7 +34,7 @@ typecheck: install
 	$(BIN)/mypy collector dashboard tests
 
 pytest: install
-	$(BIN)/pytest --headless -q -n $(PYTEST_WORKERS) --dist loadscope
+	$(BIN)/pytest --headless -q -n $(PYTEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
 # The three at once (mypy and ruff take a core while pytest's workers often wait on
 # processes and sockets); make still fails when any of them fails.

@@ -124,30 +124,30 @@ def replicated(pg_pair: ReplicaPair) -> Iterator[ReplicatedDatabase]:
 
 
 # The modules that take longest from start to end (wall seconds of a full run, most first),
-# collected first. Under pytest-xdist this orders the workers' modules only with
-# `--no-loadscope-reorder`: `make pytest` leaves loadscope's own order (modules with more tests
-# first), which measured no slower (see the README's Development section).
+# collected first, so that no long module starts last and runs alone at the end. Under
+# pytest-xdist this orders the workers' modules only with `--no-loadscope-reorder` (as `make
+# pytest` runs it): loadscope otherwise sorts modules by their number of tests.
 LONGEST_MODULES = (
-    "tests/dashboard/test_browser.py",
     "tests/faults/test_outages.py",
+    "tests/faults/test_kills.py",
     "tests/gateway/test_gateway_background_processes.py",
     "tests/faults/test_poison.py",
-    "tests/faults/test_kills.py",
-    "tests/otel/test_otel_export.py",
-    "tests/keys/test_store.py",
-    "tests/recorder/test_journal.py",
-    "tests/faults/test_batch_kill.py",
-    "tests/reconcile/test_reconcile_cli.py",
-    "tests/gateway/test_admission_two_processes.py",
     "tests/gateway/test_gateway_batches_scale.py",
-    "tests/pricing/test_pricing_reprice.py",
-    "tests/analytics/test_requests.py",
-    "tests/faults/test_key_rotation_load.py",
-    "tests/analytics/test_rollups_vs_raw.py",
-    "tests/reports/test_chargeback.py",
+    "tests/faults/test_batch_kill.py",
+    "tests/dashboard/test_browser.py",
+    "tests/gateway/test_admission_two_processes.py",
+    "tests/otel/test_otel_export.py",
     "tests/demo/test_demo_run.py",
-    "tests/db/test_migrations.py",
+    "tests/faults/test_key_rotation_load.py",
+    "tests/reconcile/test_reconcile_cli.py",
+    "tests/gateway/test_gateway_batches_processes.py",
+    "tests/analytics/test_rollups_vs_raw.py",
+    "tests/gateway/test_admission_crash.py",
+    "tests/keys/test_store.py",
     "tests/docs/test_docs_commands.py",
+    "tests/db/test_migrations.py",
+    "tests/analytics/test_requests.py",
+    "tests/pricing/test_pricing_reprice.py",
 )
 
 

@@ -59,7 +59,7 @@ _CHUNK = 1 << 16
 _PAUSE_EVERY = 500  # lines between yields to the event loop (and backlog checks)
 GIVE_UP_AFTER = 5  # 404s in a row after which a background response is given up
 MAX_PAUSE_S = 300.0  # longest pause before a job upstream could not answer is asked again
-_SHUTDOWN_WAIT_S = 30.0  # longest wait at shutdown for database calls still running
+_SHUTDOWN_WAIT_S = 5.0  # longest wait at shutdown for database calls still running
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
