@@ -116,11 +116,21 @@ def test_serve_with_two_workers_migrates_relays_and_records(
         "SPENDSCOPE_UPSTREAM_API_KEY": UPSTREAM_KEY,
         "SPENDSCOPE_LOG_LEVEL": "WARNING",
     }
-    command = [sys.executable, "-m", "collector", "serve", "--port", str(port), "--workers", "2"]
-    proc = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
+    for _ in range(3):  # another test's server may take the free port before ours binds it
+        command = [sys.executable, "-m", "collector", "serve", "--port", str(port),
+                   "--workers", "2"]  # fmt: skip
+        proc = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
+        try:
+            _wait_healthy(f"http://127.0.0.1:{port}/healthz", proc)
+            break
+        except AssertionError as exc:
+            if "Address already in use" not in str(exc):
+                raise
+            port = _free_port()
+    else:
+        raise AssertionError("three free ports were all taken before the gateway bound them")
     engine = make_engine(db_url)
     try:
-        _wait_healthy(f"http://127.0.0.1:{port}/healthz", proc)
         # serve became the serving program (exec: the same process, the CLI gone from memory)
         cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")
         assert cmdline[1:3] == [b"-m", b"collector.gateway.serving"]
