@@ -189,24 +189,21 @@ def test_login_is_required(dash_duo: Any, app: dash.Dash) -> None:
 def test_every_page_renders_and_holds_its_layout_at_three_widths(
     dash_duo: Any, app: dash.Dash, screenshots: Path
 ) -> None:
-    """Each page renders with no callback error and only traces the served plotly.js draws,
-    reached first by the shell's client-side navigation; then at a desktop's, a small
-    laptop's and a phone's width, a screenshot of each and no text cut off, spilling out of
-    its box, or off the window."""
+    """Each page, reached by the shell's client-side navigation, renders with no callback
+    error and only traces the served plotly.js draws; at a desktop's, a small laptop's and a
+    phone's width, a screenshot of each and no text cut off, spilling out of its box, or off
+    the window."""
     base = start(dash_duo, app)
     login(dash_duo, base)
     problems: dict[str, list[str]] = {}
     for i, width in enumerate(WIDTHS):
         resize(dash_duo.driver, width)
         for name, (path, graphs) in PAGES.items():
-            if i == 0:
-                dash_duo.find_element(f"#shell-nav-{name}").click()  # client-side navigation
-            else:
-                dash_duo.driver.get(base + path)
+            click(dash_duo, f"#shell-nav-{name}")  # client-side navigation, at every width
             dash_duo.wait_for_element(f"#{graphs[0]}", timeout=10)
             wait_rendered(dash_duo, graphs)
+            assert dash_duo.driver.current_url == base + path
             if i == 0:
-                assert dash_duo.driver.current_url == base + path
                 assert_no_errors(dash_duo)
                 assert_traces_drawable(dash_duo)
             shot = screenshot(dash_duo, screenshots, f"{name}-{width}")
