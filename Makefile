@@ -8,7 +8,7 @@ CHECKED := collector dashboard tests bench migrations
 # pytest-xdist workers: most tests wait on subprocesses, sockets and databases, so more workers
 # than cores pays; each test module stays on one worker (its module-scoped servers start once),
 # the longest modules first (tests/conftest.py LONGEST_MODULES; loadscope would sort by count).
-PYTEST_WORKERS ?= 3
+PYTEST_WORKERS ?= 4
 
 .PHONY: install demo serve test lint typecheck pytest bench docs clean
 
