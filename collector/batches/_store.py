@@ -242,13 +242,13 @@ def release(engine: Engine, owner: str, batch_id: str | None = None) -> None:
     """Let go of one lease (or, without ``batch_id``, all of ``owner``'s), e.g. on shutdown.
     The rows are locked in id order first, as a hard-budget settle locks jobs' rows, so the
     two never wait on each other in a cycle."""
-    held = select(BatchJob.id).where(BatchJob.lease_owner == owner).order_by(BatchJob.id)
     query = update(BatchJob).where(BatchJob.lease_owner == owner)
     if batch_id is not None:
-        held, query = held.where(BatchJob.id == batch_id), query.where(BatchJob.id == batch_id)
+        query = query.where(BatchJob.id == batch_id)
     with session_scope(engine) as session:
         if batch_id is None:
-            session.execute(held.with_for_update())
+            held = select(BatchJob.id).where(BatchJob.lease_owner == owner)
+            session.execute(held.order_by(BatchJob.id).with_for_update())
         session.execute(query.values(lease_owner=None, lease_until=None))
 
 
