@@ -168,12 +168,19 @@ class JobCost:
     unpriced: int = 0
     lines: int = 1
 
+    @property
+    def unpriced_share(self) -> Decimal:
+        return Decimal(self.unpriced) / Decimal(self.lines) if self.lines else _ZERO
+
     def replacing(self, booked: Decimal) -> Decimal:
         """What replaces ``booked`` (the estimate) on one counter."""
-        if not self.unpriced or not self.lines:
-            return self.priced_usd
-        share = Decimal(self.unpriced) / Decimal(self.lines)
-        return self.priced_usd + (booked * share).quantize(MONEY_UNIT)
+        share = self.unpriced_share
+        return self.priced_usd + (booked * share).quantize(MONEY_UNIT) if share else self.priced_usd
+
+    @classmethod
+    def stored(cls, priced: Decimal, unpriced: int | None, lines: int | None) -> JobCost:
+        """The cost as ``batch_jobs`` keeps it (``closed_*`` columns)."""
+        return cls(priced, unpriced or 0, lines or 0)
 
 
 def _job_id(key: str) -> str | None:
@@ -241,7 +248,7 @@ def _note_closed(engine: Engine, job_id: str, cost: JobCost) -> JobCost:
         ).first()
     if row is None or row[0] is None:
         return cost
-    return JobCost(row[0], row[1] or 0, row[2] or 0)
+    return JobCost.stored(*row)
 
 
 def settle_closed(conn: Connection, settles: Sequence[SettleAsk]) -> list[SettleAsk]:
@@ -256,7 +263,7 @@ def settle_closed(conn: Connection, settles: Sequence[SettleAsk]) -> list[Settle
     if conn.dialect.name == "postgresql":
         query = query.with_for_update()
     closed = {
-        job: JobCost(priced, unpriced or 0, lines or 0)
+        job: JobCost.stored(priced, unpriced, lines)
         for job, priced, unpriced, lines in conn.execute(query)
         if priced is not None
     }

@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from collector.batches import JobRef
+from collector.budgets import JobCost
 from collector.errors import PricingError
 from collector.gateway._exchange import outcome_for_status
 from collector.gateway._intake import ENDPOINTS, Call, Kind
@@ -74,8 +75,13 @@ class LineTally:
             self.priced_usd += event.cost_usd
 
     @property
+    def cost(self) -> JobCost:
+        """What replaces the job's estimate on its hard budgets."""
+        return JobCost(self.priced_usd, self.unpriced, self.lines)
+
+    @property
     def unpriced_share(self) -> Decimal:
-        return Decimal(self.unpriced) / Decimal(self.lines) if self.lines else Decimal(0)
+        return self.cost.unpriced_share
 
 
 def line_events(

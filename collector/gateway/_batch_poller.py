@@ -46,7 +46,7 @@ from collector.batches import (
     release,
     update_status,
 )
-from collector.budgets import JobCost, replace_booked
+from collector.budgets import replace_booked
 from collector.errors import StorageError
 from collector.gateway._background import lost_event, response_event, row_cost
 from collector.gateway._batch_lines import LineContext, LineTally, line_events
@@ -192,8 +192,7 @@ class BatchPoller:
                     await self._ingest(upstream, file_id, kind, ctx, tally, sink)
         finally:
             await sink.finish()  # what was read is written (or journaled) before it counts
-        cost = JobCost(tally.priced_usd, tally.unpriced, tally.lines)
-        await self._db(replace_booked, self.engine, job.id, cost, datetime.now(UTC))
+        await self._db(replace_booked, self.engine, job.id, tally.cost, datetime.now(UTC))
         done = await self._db(
             mark_recorded, self.engine, job.id, self.owner, tally.lines, tally.model,
             datetime.now(UTC),
