@@ -221,6 +221,9 @@ async def _run(
     every = job.script("mock_fail_every")
     fail_every = int(every) if every and every.isdigit() and int(every) > 0 else 0
     stored = app[FILES].get(job.input_file_id)
+    # Building a mocked request costs ~0.8 ms (its transport and writer are mocks); each line
+    # gets a clone of one, with a mapping of its own, in ~0.02 ms.
+    template = make_mocked_request("POST", job.endpoint, app=app)
     for index, row in enumerate(_input_rows(stored.path)):
         if index % _YIELD_EVERY == _YIELD_EVERY - 1:
             await asyncio.sleep(0)
@@ -236,7 +239,7 @@ async def _run(
             response = _error_response(state.request_id(), 400, "scripted line failure")
             yield False, _line(line_id, custom_id, response, None)
             continue
-        response = await _execute(app, job, row)
+        response = await _execute(template.clone(), job, row)
         yield response["status_code"] < 400, _line(line_id, custom_id, response, None)
 
 
@@ -247,15 +250,15 @@ def _input_rows(path: Path) -> Iterator[dict[str, Any]]:
                 yield orjson.loads(line)
 
 
-async def _execute(app: web.Application, job: Job, row: dict[str, Any]) -> dict[str, Any]:
-    """One line through the endpoint's own handler, as if it had been sent on its own."""
-    state = app[STATE]
+async def _execute(request: web.Request, job: Job, row: dict[str, Any]) -> dict[str, Any]:
+    """One line through the endpoint's own handler, as if it had been sent on its own
+    (``request``: a fresh request to the job's endpoint, with nothing bound to it yet)."""
+    state = request.app[STATE]
     body = row.get("body")
     if row.get("url") != job.endpoint or row.get("method") != "POST" or not isinstance(body, dict):
         message = f"The line's url must be {job.endpoint} with method POST and an object body."
         return _error_response(state.request_id(), 400, message)
     body = {k: v for k, v in body.items() if k not in ("stream", "stream_options")}
-    request = make_mocked_request("POST", job.endpoint, app=app)
     bind_ctx(request, Ctx(state, time.perf_counter(), OK, body, 0.0))
     try:
         response = await HANDLERS[job.endpoint](request)
