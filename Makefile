@@ -9,6 +9,10 @@ CHECKED := collector dashboard tests bench migrations
 # than cores pays; each test module stays on one worker (its module-scoped servers start once),
 # the longest modules first (tests/conftest.py LONGEST_MODULES; loadscope would sort by count).
 PYTEST_WORKERS ?= 4
+# Python's bytecode caches, even where the environment turns them off: the tests start a few
+# hundred interpreters (gateways, CLI commands, workers), and pytest rewrites the assertions of
+# ~800 modules (test files and its plugins' packages) in each worker unless it may cache them.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: install demo serve test lint typecheck pytest bench docs clean
 

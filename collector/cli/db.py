@@ -62,14 +62,14 @@ def maintain(
     if result.in_default:
         typer.echo(
             f"{result.in_default:,} requests are in the default partition "
-            "(ids of no month, and unpriced rows kept from dropped months)"
+            "(ids of no month, or of a month not created yet)"
         )
     if result.cutoff is None:
         typer.echo("retention is off (SPENDSCOPE_RETENTION_DAYS unset): nothing deleted")
         return
     dropped = ""
     if result.months_dropped:
-        dropped = " — months dropped whole: " + ", ".join(
+        dropped = " — months dropped by partition: " + ", ".join(
             f"{m:%Y-%m}" for m in result.months_dropped
         )
     typer.echo(

@@ -11,9 +11,10 @@ the others). A DEFAULT pair takes every other id (not a ULID, or a month not cre
 so no row is refused; creating a month moves its rows out of the default pair.
 
 Months are created ahead (this one and :data:`AHEAD` more) by the maintenance
-(``collector.db.retention``), never by hand. Retention detaches whole months older than the
-cutoff and drops them; the rows such a month must keep (unpriced ones, and any that started
-after the cutoff) go back through the parent table into the default pair first. The detach is
+(``collector.db.retention``), never by hand. Retention detaches each month older than the
+cutoff, copies the rows it must keep (unpriced ones, and any that started after the cutoff)
+into a fresh pair of the month's name, attaches that (its indexes built in bulk over the few
+kept rows) and drops the old pair; a month keeping nothing is dropped. The detach is
 a plain one (PostgreSQL refuses ``DETACH … CONCURRENTLY`` on a table with a default
 partition): a catalog change under the parents' lock, taken with a short ``lock_timeout``
 and tried again, so the recorder's inserts queued behind it wait no longer than that.
@@ -41,6 +42,7 @@ KEPT = UNPRICED_ROWS  # what retention never deletes (see collector.db.retention
 TABLES = ("requests", "attempts")
 KEYS = {"requests": "id", "attempts": "request_id"}
 _LEAF = re.compile(r"^(requests|attempts)_p(\d{6}|default)$")
+_KEEP = f"({KEPT} OR started_at >= :cutoff)"  # a row retention keeps, for a cutoff
 ULID_SQL = "^[0-7][0-9A-HJKMNP-TV-Z]{25}$"  # a ULID as the gateway spells it (upper case)
 
 
@@ -213,32 +215,53 @@ def detach_month(conn: Connection, month: datetime) -> int:
     return 1
 
 
+def has_droppable(conn: Connection, month: datetime, cutoff: datetime) -> bool:
+    """Whether ``month``'s partition holds a row retention would remove (a month already cut
+    down to its kept rows holds none, and is left alone)."""
+    sql = f"SELECT EXISTS (SELECT 1 FROM {leaf('requests', month)} WHERE NOT {_KEEP})"  # noqa: S608 - our names
+    return bool(conn.execute(text(sql), {"cutoff": cutoff}).scalar_one())
+
+
 def finish_drop(conn: Connection, month: datetime, cutoff: datetime | None) -> tuple[int, int]:
-    """Put a detached month's kept rows back (through the parents, into the default pair)
-    and drop it; returns (requests dropped, requests kept). ``cutoff`` None keeps every row."""
+    """Cut a detached month down to its kept rows and attach it again: the kept rows (and
+    their attempts) are copied into fresh tables of the month's name, the old pair is dropped
+    and the new pair attached, its indexes built in bulk by the attach; with no row kept the
+    month is simply dropped. Returns (requests dropped, requests kept). ``cutoff`` None keeps
+    every row. One transaction: a crash leaves the month detached, and the next pass redoes it.
+
+    The attach takes the parents' SHARE UPDATE EXCLUSIVE lock, which the recorder's inserts
+    and the dashboard's reads do not wait for, and the default partition's ACCESS EXCLUSIVE
+    lock while it checks that no default row belongs to the month."""
     r, a = leaf("requests", month), leaf("attempts", month)
-    keep = "TRUE" if cutoff is None else f"({KEPT} OR started_at >= :cutoff)"
+    keep = "TRUE" if cutoff is None else _KEEP
+    for table in (r, a):
+        conn.execute(text(f"ALTER TABLE {table} RENAME TO {table}_old"))
+    total = int(conn.execute(text(f"SELECT count(*) FROM {r}_old")).scalar_one())  # noqa: S608
+    like = "INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMPRESSION"
+    for table in TABLES:
+        conn.execute(text(f"CREATE TABLE {leaf(table, month)} (LIKE {table} {like})"))
     columns = {t: column_list(conn, t) for t in TABLES}
-    conn.execute(
+    kept = conn.execute(
         text(
-            f"INSERT INTO requests ({columns['requests']}) SELECT {columns['requests']} "  # noqa: S608 - our names
-            f"FROM {r} WHERE {keep} ON CONFLICT (id) DO NOTHING"
+            f"INSERT INTO {r} ({columns['requests']}) SELECT {columns['requests']} "  # noqa: S608 - our names
+            f"FROM {r}_old WHERE {keep}"
         ),
         {"cutoff": cutoff},
-    )
-    kept_ids = f"SELECT id FROM {r} WHERE {keep}"  # noqa: S608 - our names
+    ).rowcount
     conn.execute(
         text(
-            f"INSERT INTO attempts ({columns['attempts']}) SELECT {columns['attempts']} "  # noqa: S608 - our names
-            f"FROM {a} WHERE request_id IN ({kept_ids}) "
-            "ON CONFLICT (request_id, attempt_no) DO NOTHING"
-        ),
-        {"cutoff": cutoff},
+            f"INSERT INTO {a} ({columns['attempts']}) SELECT {columns['attempts']} "  # noqa: S608 - our names
+            f"FROM {a}_old WHERE request_id IN (SELECT id FROM {r})"
+        )
     )
-    total = int(conn.execute(text(f"SELECT count(*) FROM {r}")).scalar_one())  # noqa: S608
-    count_kept = f"SELECT count(*) FROM ({kept_ids}) k"  # noqa: S608 - our names
-    kept = int(conn.execute(text(count_kept), {"cutoff": cutoff}).scalar_one())
-    conn.execute(text(f"DROP TABLE {a}, {r}"))
+    conn.execute(text(f"DROP TABLE {a}_old, {r}_old"))
+    if not kept:
+        conn.execute(text(f"DROP TABLE {a}, {r}"))
+        return total, 0
+    for table in TABLES:
+        attach = f"ALTER TABLE {table} ATTACH PARTITION {leaf(table, month)} {_range(month)}"
+        conn.execute(text(attach))
+    _link(conn, month)
     return total - kept, kept
 
 

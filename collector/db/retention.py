@@ -6,12 +6,13 @@ follows them up, and the tag chargeback counts them from ``requests``). Rows go 
 batches, one short transaction each with a pause between, so the recorder's writes (SQLite
 has one writer) wait at most one batch.
 
-On partitioned PostgreSQL (``collector.db.partitions``) the months wholly older than the
-cutoff are detached and dropped first: no row is deleted one by one, and the parents' lock
-is held only for the detach (catalog changes). A dropped month's unpriced rows, and any that
-started after the cutoff, go back into the default partition first. The month straddling
-the cutoff, and the default partition, keep the batched delete. The same maintenance creates
-the months ahead (this one and two more) whether retention is on or not.
+On partitioned PostgreSQL (``collector.db.partitions``) each month wholly older than the
+cutoff is detached, cut down to the rows it must keep (unpriced ones, and any that started
+after the cutoff: copied into a fresh partition of the month, attached again) and its old
+partition dropped: no row is deleted one by one, and the parents' exclusive lock is held
+only for the detach (catalog changes). A month with nothing left to drop is left alone. The
+month straddling the cutoff, and the default partition, keep the batched delete. The same
+maintenance creates the months ahead (this one and two more) whether retention is on or not.
 
 The gateway runs :func:`maintain_forever`; one process per ``maintenance_interval_s`` slot
 does the work, the one whose insert of the slot's ``maintenance_runs`` row lands.
@@ -79,22 +80,31 @@ def apply_retention(
 
 
 def drop_old_months(engine: Engine, cutoff: datetime) -> tuple[int, tuple[datetime, ...]]:
-    """Detach and drop every month that ended before ``cutoff``, its kept rows moved to the
-    default partition; returns (requests dropped, months). Nothing on plain tables."""
+    """Cut every month that ended before ``cutoff`` down to its kept rows (a month keeping
+    none is dropped); returns (requests dropped, months cut). A month already holding only
+    kept rows is left alone. Nothing on plain tables."""
     with engine.connect() as conn:
         if not partitions.is_partitioned(conn):
             return 0, ()
         leftover, attached = partitions.detached(conn), partitions.months(conn)
+        old = [
+            m
+            for m in attached
+            if partitions.add_months(m, 1) <= cutoff and partitions.has_droppable(conn, m, cutoff)
+        ]
     dropped = 0
-    for month in leftover:  # detached by a pass that stopped before dropping it
-        with engine.begin() as conn:
-            dropped += partitions.finish_drop(conn, month, cutoff)[0]
-    old = [m for m in attached if partitions.add_months(m, 1) <= cutoff]
+    for month in leftover:  # detached by a pass that stopped before finishing it
+        dropped += _finish(engine, month, cutoff)
     for month in old:
         partitions.with_lock_retry(engine, partial(partitions.detach_month, month=month))
-        with engine.begin() as conn:
-            dropped += partitions.finish_drop(conn, month, cutoff)[0]
+        dropped += _finish(engine, month, cutoff)
     return dropped, tuple(old)
+
+
+def _finish(engine: Engine, month: datetime, cutoff: datetime) -> int:
+    return partitions.with_lock_retry(
+        engine, lambda conn: partitions.finish_drop(conn, month, cutoff)[0]
+    )
 
 
 def _delete_in_batches(

@@ -147,8 +147,8 @@ def test_retention_drops_whole_months_and_keeps_what_it_must(pg_migrated_url: st
         reports = _report(engine)
         result = apply_retention(engine, 30, NOW, pause_s=0)
         assert result.months_dropped == (SEP, OCT)
-        with engine.connect() as conn:
-            assert partitions.months(conn)[0] == NOV
+        with engine.connect() as conn:  # both cut down to what they keep, not dropped
+            assert partitions.months(conn)[:3] == [SEP, OCT, NOV]
             assert partitions.detached(conn) == []
             left = {r.id: r for r in conn.execute(select(Request.id, Request.started_at))}
         cutoff = NOW - timedelta(days=30)
@@ -157,11 +157,57 @@ def test_retention_drops_whole_months_and_keeps_what_it_must(pg_migrated_url: st
         assert result.requests_deleted == len(events) - len(kept)
         assert "not-a-ulid" not in kept  # started in October: the batched delete took it
         assert _count(engine, Attempt) == 2 * len(kept)
-        # May 2027's, and from the dropped months the unpriced one and the one started late
-        assert _where(engine)["requests_pdefault"] == 3
+        where = _where(engine)  # September's unpriced one, October's id started late, May 2027
+        assert (where["requests_p202609"], where["requests_p202610"]) == (1, 1)
+        assert where["requests_pdefault"] == 1
         assert _report(engine) == reports  # old months' reports read the rollups
-        again = apply_retention(engine, 30, NOW, pause_s=0)
+        again = apply_retention(engine, 30, NOW, pause_s=0)  # nothing left to drop
         assert (again.requests_deleted, again.months_dropped) == (0, ())
+    finally:
+        engine.dispose()
+
+
+def _indexes(engine: Engine, table: str) -> list[str]:
+    """The index definitions of a partition, its own name taken out."""
+    sql = "SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = :t"
+    with engine.connect() as conn:
+        found = conn.execute(text(sql), {"t": table}).scalars()
+        return sorted(d.split(" ON ", 1)[1].replace(table, "T") for d in found)
+
+
+def _constraints(engine: Engine, table: str) -> list[str]:
+    sql = "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = to_regclass(:t)"
+    with engine.connect() as conn:
+        return sorted(d.replace("p202609", "p").replace("p202610", "p")
+                      for d in conn.execute(text(sql), {"t": table}).scalars())  # fmt: skip
+
+
+def test_a_month_cut_down_is_a_whole_partition_and_goes_once_nothing_keeps_it(
+    pg_migrated_url: str,
+) -> None:
+    engine = make_engine(pg_migrated_url)
+    try:
+        partitions.ensure_months(engine, [SEP, OCT, NOV])
+        unpriced = _event(SEP + timedelta(days=1), cost_source="unpriced", cost_usd=None)
+        write_batch(engine, [_event(SEP + timedelta(days=2)), unpriced])
+        assert apply_retention(engine, 30, NOW, pause_s=0).months_dropped == (SEP,)
+        for table in partitions.TABLES:  # the indexes and keys a month is made with
+            assert _indexes(engine, f"{table}_p202609") == _indexes(engine, f"{table}_p202610")
+            assert _constraints(engine, f"{table}_p202609") == _constraints(
+                engine, f"{table}_p202610"
+            )
+        write_batch(engine, [unpriced])  # the key holds in the new partition: stored once
+        assert (_count(engine, Request), _count(engine, Attempt)) == (1, 2)
+        with engine.begin() as conn:  # priced later: now retention may take it
+            conn.execute(
+                text("UPDATE requests SET cost_source = 'computed', cost_usd = 1e-3 WHERE id = :i"),
+                {"i": unpriced.id},
+            )
+        result = apply_retention(engine, 30, NOW, pause_s=0)
+        assert (result.requests_deleted, result.months_dropped) == (1, (SEP,))
+        with engine.connect() as conn:
+            assert partitions.months(conn)[0] == OCT  # keeping nothing: dropped
+        assert (_count(engine, Request), _count(engine, Attempt)) == (0, 0)
     finally:
         engine.dispose()
 
