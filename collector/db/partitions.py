@@ -209,7 +209,10 @@ def with_lock_retry(engine: Engine, work: Callable[[Connection], int]) -> int:
 
 
 def detach_month(conn: Connection, month: datetime) -> int:
-    """Detach ``month``'s pair from the parents (catalog changes only: no row is read)."""
+    """Detach ``month``'s pair from the parents (catalog changes only: no row is read). Both
+    parents are locked first in the order the recorder writes them (requests, then
+    attempts): taking attempts first would wait for a recorder transaction that waits for it."""
+    conn.execute(text("LOCK TABLE requests, attempts IN ACCESS EXCLUSIVE MODE"))
     for table in ("attempts", "requests"):
         conn.execute(text(f"ALTER TABLE {table} DETACH PARTITION {leaf(table, month)}"))
     return 1
@@ -224,14 +227,18 @@ def has_droppable(conn: Connection, month: datetime, cutoff: datetime) -> bool:
 
 def finish_drop(conn: Connection, month: datetime, cutoff: datetime | None) -> tuple[int, int]:
     """Cut a detached month down to its kept rows and attach it again: the kept rows (and
-    their attempts) are copied into fresh tables of the month's name, the old pair is dropped
-    and the new pair attached, its indexes built in bulk by the attach; with no row kept the
-    month is simply dropped. Returns (requests dropped, requests kept). ``cutoff`` None keeps
-    every row. One transaction: a crash leaves the month detached, and the next pass redoes it.
+    their attempts) are copied into fresh tables of the month's name, which get the parents'
+    keys and indexes (built in bulk over those few rows) and their own foreign key; the old
+    pair is dropped and the new pair attached. With no row kept the month is simply dropped.
+    Returns (requests dropped, requests kept); ``cutoff`` None keeps every row. One
+    transaction: a crash leaves the month detached, and the next pass redoes it.
 
-    The attach takes the parents' SHARE UPDATE EXCLUSIVE lock, which the recorder's inserts
-    and the dashboard's reads do not wait for, and the default partition's ACCESS EXCLUSIVE
-    lock while it checks that no default row belongs to the month."""
+    Everything but the last two steps works on tables nobody else can see. Then the attach
+    takes the parents' SHARE UPDATE EXCLUSIVE lock, which the recorder's inserts and the
+    dashboard's reads do not wait for, and the default partition's ACCESS EXCLUSIVE lock (to
+    check that no default row belongs to the month), and dropping the old pair locks the
+    tables its foreign keys point to: both held only to the commit, right after, and waited
+    for at most the caller's lock timeout (:func:`with_lock_retry`)."""
     r, a = leaf("requests", month), leaf("attempts", month)
     keep = "TRUE" if cutoff is None else _KEEP
     for table in (r, a):
@@ -248,21 +255,50 @@ def finish_drop(conn: Connection, month: datetime, cutoff: datetime | None) -> t
         ),
         {"cutoff": cutoff},
     ).rowcount
+    conn.execute(text(f"ANALYZE {r} (id)"))  # the plan below then probes the old key per kept row
     conn.execute(
         text(
             f"INSERT INTO {a} ({columns['attempts']}) SELECT {columns['attempts']} "  # noqa: S608 - our names
             f"FROM {a}_old WHERE request_id IN (SELECT id FROM {r})"
         )
     )
-    conn.execute(text(f"DROP TABLE {a}_old, {r}_old"))
     if not kept:
-        conn.execute(text(f"DROP TABLE {a}, {r}"))
+        conn.execute(text(f"DROP TABLE {a}, {r}, {a}_old, {r}_old"))
         return total, 0
+    for table in TABLES:
+        _index_like_parent(conn, table, leaf(table, month))
+    _link(conn, month)
     for table in TABLES:
         attach = f"ALTER TABLE {table} ATTACH PARTITION {leaf(table, month)} {_range(month)}"
         conn.execute(text(attach))
-    _link(conn, month)
+    # Last, as it locks the tables the old pair's foreign keys point to (api_keys, projects)
+    # against the recorder's key checks until the commit, right after.
+    conn.execute(text(f"DROP TABLE {a}_old, {r}_old"))
     return total - kept, kept
+
+
+_INDEX_HEAD = re.compile(r"^CREATE (UNIQUE )?INDEX \S+ ON ONLY \S+ ")
+
+
+def _index_like_parent(conn: Connection, parent: str, table: str) -> None:
+    """Give ``table`` the keys and indexes of ``parent`` (a partitioned table), so that
+    attaching it adopts them instead of building them under the attach's locks."""
+    keys = (
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conrelid = to_regclass(:t) AND contype IN ('p', 'u') ORDER BY conname"
+    )
+    for definition in conn.execute(text(keys), {"t": parent}).scalars():
+        conn.execute(text(f"ALTER TABLE {table} ADD {definition}"))
+    indexes = (
+        "SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i WHERE i.indrelid = to_regclass(:t) "
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid) "
+        "ORDER BY i.indexrelid"
+    )
+    for definition in conn.execute(text(indexes), {"t": parent}).scalars():
+        create, n = _INDEX_HEAD.subn(rf"CREATE \1INDEX ON {table} ", definition)
+        if n != 1:
+            raise ValueError(f"an index of {parent} this code cannot copy: {definition}")
+        conn.execute(text(create))
 
 
 def column_list(conn: Connection, table: str) -> str:

@@ -4,8 +4,11 @@ retention drops whole months and keeps what it must."""
 from __future__ import annotations
 
 import random
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -279,3 +282,47 @@ def test_ids_map_to_their_month() -> None:
     assert partitions.id_month("not-a-ulid") is None
     assert partitions.id_month("7ZZZZZZZZZZZZZZZZZZZZZZZZZ") is None  # the year 10889
     assert partitions.add_months(NOV, 14) == datetime(2028, 1, 1, tzinfo=UTC)
+
+
+def test_a_detach_never_holds_up_a_recorder_transaction_it_waits_for(
+    pg_migrated_url: str,
+) -> None:
+    """A recorder transaction writes ``requests`` and then ``attempts``. A detach queued behind
+    its first write must not hold ``attempts`` meanwhile, or the second write waits for the
+    detach that waits for it (until the detach's lock timeout gives up)."""
+    engine = make_engine(pg_migrated_url)
+    try:
+        partitions.ensure_months(engine, [SEP, *partitions.months_ahead(NOW)])
+        event = _event(NOW - timedelta(hours=1))
+        write_batch(engine, [event])
+        touch = "UPDATE {} SET duration_ms = duration_ms WHERE {} = :i"  # a write's table locks
+        with engine.connect() as recorder:
+            recorder.execute(text("SET lock_timeout = '100ms'"))  # under the detach's 200 ms
+            recorder.execute(text(touch.format("requests", "id")), {"i": event.id})
+            detaching = threading.Thread(
+                target=partitions.with_lock_retry,
+                args=(engine, partial(partitions.detach_month, month=SEP)),
+            )
+            detaching.start()
+            _wait_for_a_lock_wait(engine)
+            # would time out behind a detach that took attempts first
+            recorder.execute(text(touch.format("attempts", "request_id")), {"i": event.id})
+            recorder.commit()
+            detaching.join(10)
+        assert not detaching.is_alive()
+        with engine.connect() as conn:
+            assert SEP not in partitions.months(conn)
+        assert (_count(engine, Request), _count(engine, Attempt)) == (1, 2)
+    finally:
+        engine.dispose()
+
+
+def _wait_for_a_lock_wait(engine: Engine) -> None:
+    """Until some session of this database waits for a lock (the detach, queued)."""
+    sql = "SELECT count(*) FROM pg_locks WHERE NOT granted"
+    deadline = time.monotonic() + 10
+    with engine.connect() as conn:
+        while not conn.execute(text(sql)).scalar_one():
+            assert time.monotonic() < deadline, "the detach never queued for its lock"
+            conn.commit()
+            time.sleep(0.01)
