@@ -111,7 +111,7 @@ def _named_months(names: Iterable[str]) -> list[datetime]:
 
 def detached(conn: Connection) -> list[datetime]:
     """Months whose ``requests`` partition is detached but not dropped (a retention cut
-    short): their kept rows may still have to go back (:func:`finish_drop`)."""
+    short): they still have to be cut (:func:`finish_drop`)."""
     sql = (
         "SELECT c.relname FROM pg_class c WHERE c.relkind = 'r' "
         "AND c.relnamespace = to_regnamespace(current_schema()) AND c.relname LIKE 'requests_p%' "
@@ -310,6 +310,6 @@ def column_list(conn: Connection, table: str) -> str:
 
 
 def default_rows(conn: Connection) -> int:
-    """How many requests sit in the default partition (ids of no month, kept old rows)."""
+    """How many requests sit in the default partition (ids of no month)."""
     sql = f"SELECT count(*) FROM {leaf('requests', None)}"  # noqa: S608 - our names
     return int(conn.execute(text(sql)).scalar_one())
