@@ -32,7 +32,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine, create_engine, text
 
-from collector.db import make_engine, partitions
+from collector.db import make_engine, month_cut, partitions
 from collector.db.migrate import alembic_config
 from collector.db.retention import apply_retention
 from collector.recorder import write_batch
@@ -71,7 +71,7 @@ class Run:
 
 def _timed(run: Run) -> None:
     """Time the two steps of a month's drop (the module's own functions, wrapped)."""
-    detach, finish = partitions.detach_month, partitions.finish_drop
+    detach, finish = partitions.detach_month, month_cut.cut_month
 
     def timed_detach(conn: Any, month: datetime) -> int:
         began = time.perf_counter()
@@ -87,7 +87,7 @@ def _timed(run: Run) -> None:
         finally:
             run.finish_s += time.perf_counter() - began
 
-    partitions.detach_month, partitions.finish_drop = timed_detach, timed_finish  # type: ignore[assignment]
+    partitions.detach_month, month_cut.cut_month = timed_detach, timed_finish  # type: ignore[assignment]
 
 
 def _schema_url(url: str, schema: str) -> str:
@@ -180,14 +180,14 @@ def _retention(engine: Engine, run: Run) -> None:
     writer = threading.Thread(target=_writer, args=(engine, stop, latencies))
     writer.start()
     time.sleep(1.0)  # the writer is recording before the retention starts
-    saved = partitions.detach_month, partitions.finish_drop
+    saved = partitions.detach_month, month_cut.cut_month
     _timed(run)
     began = time.perf_counter()
     try:
         result = apply_retention(engine, 1, CUTOFF_NOW)
     finally:
         run.retention_s = time.perf_counter() - began
-        partitions.detach_month, partitions.finish_drop = saved
+        partitions.detach_month, month_cut.cut_month = saved
     time.sleep(0.5)
     stop.set()
     writer.join()

@@ -62,14 +62,15 @@ def maintain(
     if result.in_default:
         typer.echo(
             f"{result.in_default:,} requests are in the default partition "
-            "(ids of no month, or of a month not created yet)"
+            "(ids of no month or of a month not created yet, and unpriced rows an earlier "
+            "version kept there)"
         )
     if result.cutoff is None:
         typer.echo("retention is off (SPENDSCOPE_RETENTION_DAYS unset): nothing deleted")
         return
     dropped = ""
     if result.months_dropped:
-        dropped = " — months dropped by partition: " + ", ".join(
+        dropped = " — months cut by partition: " + ", ".join(
             f"{m:%Y-%m}" for m in result.months_dropped
         )
     typer.echo(

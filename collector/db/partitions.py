@@ -12,9 +12,7 @@ so no row is refused; creating a month moves its rows out of the default pair.
 
 Months are created ahead (this one and :data:`AHEAD` more) by the maintenance
 (``collector.db.retention``), never by hand. Retention detaches each month older than the
-cutoff, copies the rows it must keep (unpriced ones, and any that started after the cutoff)
-into a fresh pair of the month's name, attaches that (its indexes built in bulk over the few
-kept rows) and drops the old pair; a month keeping nothing is dropped. The detach is
+cutoff and cuts it down to the rows it must keep (``collector.db.month_cut``). The detach is
 a plain one (PostgreSQL refuses ``DETACH … CONCURRENTLY`` on a table with a default
 partition): a catalog change under the parents' lock, taken with a short ``lock_timeout``
 and tried again, so the recorder's inserts queued behind it wait no longer than that.
@@ -42,7 +40,6 @@ KEPT = UNPRICED_ROWS  # what retention never deletes (see collector.db.retention
 TABLES = ("requests", "attempts")
 KEYS = {"requests": "id", "attempts": "request_id"}
 _LEAF = re.compile(r"^(requests|attempts)_p(\d{6}|default)$")
-_KEEP = f"({KEPT} OR started_at >= :cutoff)"  # a row retention keeps, for a cutoff
 ULID_SQL = "^[0-7][0-9A-HJKMNP-TV-Z]{25}$"  # a ULID as the gateway spells it (upper case)
 
 
@@ -111,7 +108,7 @@ def _named_months(names: Iterable[str]) -> list[datetime]:
 
 def detached(conn: Connection) -> list[datetime]:
     """Months whose ``requests`` partition is detached but not dropped (a retention cut
-    short): they still have to be cut (:func:`finish_drop`)."""
+    short): they still have to be cut (:func:`collector.db.month_cut.cut_month`)."""
     sql = (
         "SELECT c.relname FROM pg_class c WHERE c.relkind = 'r' "
         "AND c.relnamespace = to_regnamespace(current_schema()) AND c.relname LIKE 'requests_p%' "
@@ -120,7 +117,7 @@ def detached(conn: Connection) -> list[datetime]:
     return _named_months(conn.execute(text(sql)).scalars())
 
 
-def _range(month: datetime) -> str:
+def range_clause(month: datetime) -> str:
     return f"FOR VALUES FROM ('{bound(month)}') TO ('{bound(add_months(month, 1))}')"
 
 
@@ -128,10 +125,10 @@ def create_default(conn: Connection) -> None:
     """The default pair, linked by its own foreign key."""
     for table in TABLES:
         conn.execute(text(f"CREATE TABLE {leaf(table, None)} PARTITION OF {table} DEFAULT"))
-    _link(conn, None)
+    link(conn, None)
 
 
-def _link(conn: Connection, month: datetime | None) -> None:
+def link(conn: Connection, month: datetime | None) -> None:
     a, r = leaf("attempts", month), leaf("requests", month)
     conn.execute(
         text(
@@ -144,6 +141,17 @@ def _link(conn: Connection, month: datetime | None) -> None:
 def create_month(conn: Connection, month: datetime) -> int:
     """Create ``month``'s pair in the caller's transaction, moving the default pair's rows of
     that month into it; returns how many requests moved."""
+    stash_default(conn, month)
+    for table in TABLES:
+        name = leaf(table, month)
+        conn.execute(text(f"CREATE TABLE {name} PARTITION OF {table} {range_clause(month)}"))
+    link(conn, month)
+    return unstash(conn, {t: t for t in TABLES})
+
+
+def stash_default(conn: Connection, month: datetime) -> None:
+    """Move the default pair's rows of ``month`` into temporary tables (``moving_*``), to be
+    put where they belong by :func:`unstash` in the same transaction."""
     lo, hi = bound(month), bound(add_months(month, 1))
     for table in ("attempts", "requests"):  # attempts first: the default pair's key cascades
         key, stash = KEYS[table], f"moving_{table}"
@@ -154,14 +162,17 @@ def create_month(conn: Connection, month: datetime) -> int:
             f"INSERT INTO {stash} SELECT * FROM gone"
         )
         conn.execute(text(move), {"lo": lo, "hi": hi})
-    for table in TABLES:
-        name = leaf(table, month)
-        conn.execute(text(f"CREATE TABLE {name} PARTITION OF {table} {_range(month)}"))
-    _link(conn, month)
+
+
+def unstash(conn: Connection, into: dict[str, str]) -> int:
+    """Insert what :func:`stash_default` took into ``into[table]`` (a row whose key is there
+    already is left out); returns how many requests went in."""
     count = 0
     for table in TABLES:  # requests first: the month's attempts refer to them
         stash = f"moving_{table}"
-        result = conn.execute(text(f"INSERT INTO {table} SELECT * FROM {stash}"))  # noqa: S608 - our names
+        result = conn.execute(
+            text(f"INSERT INTO {into[table]} SELECT * FROM {stash} ON CONFLICT DO NOTHING")  # noqa: S608 - our names
+        )
         count = result.rowcount if table == "requests" else count
         conn.execute(text(f"DROP TABLE {stash}"))
     return count
@@ -216,89 +227,6 @@ def detach_month(conn: Connection, month: datetime) -> int:
     for table in ("attempts", "requests"):
         conn.execute(text(f"ALTER TABLE {table} DETACH PARTITION {leaf(table, month)}"))
     return 1
-
-
-def has_droppable(conn: Connection, month: datetime, cutoff: datetime) -> bool:
-    """Whether ``month``'s partition holds a row retention would remove (a month already cut
-    down to its kept rows holds none, and is left alone)."""
-    sql = f"SELECT EXISTS (SELECT 1 FROM {leaf('requests', month)} WHERE NOT {_KEEP})"  # noqa: S608 - our names
-    return bool(conn.execute(text(sql), {"cutoff": cutoff}).scalar_one())
-
-
-def finish_drop(conn: Connection, month: datetime, cutoff: datetime | None) -> tuple[int, int]:
-    """Cut a detached month down to its kept rows and attach it again: the kept rows (and
-    their attempts) are copied into fresh tables of the month's name, which get the parents'
-    keys and indexes (built in bulk over those few rows) and their own foreign key; the old
-    pair is dropped and the new pair attached. With no row kept the month is simply dropped.
-    Returns (requests dropped, requests kept); ``cutoff`` None keeps every row. One
-    transaction: a crash leaves the month detached, and the next pass redoes it.
-
-    Everything but the last two steps works on tables nobody else can see. Then the attach
-    takes the parents' SHARE UPDATE EXCLUSIVE lock, which the recorder's inserts and the
-    dashboard's reads do not wait for, and the default partition's ACCESS EXCLUSIVE lock (to
-    check that no default row belongs to the month), and dropping the old pair locks the
-    tables its foreign keys point to: both held only to the commit, right after, and waited
-    for at most the caller's lock timeout (:func:`with_lock_retry`)."""
-    r, a = leaf("requests", month), leaf("attempts", month)
-    keep = "TRUE" if cutoff is None else _KEEP
-    for table in (r, a):
-        conn.execute(text(f"ALTER TABLE {table} RENAME TO {table}_old"))
-    total = int(conn.execute(text(f"SELECT count(*) FROM {r}_old")).scalar_one())  # noqa: S608
-    like = "INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMPRESSION"
-    for table in TABLES:
-        conn.execute(text(f"CREATE TABLE {leaf(table, month)} (LIKE {table} {like})"))
-    columns = {t: column_list(conn, t) for t in TABLES}
-    kept = conn.execute(
-        text(
-            f"INSERT INTO {r} ({columns['requests']}) SELECT {columns['requests']} "  # noqa: S608 - our names
-            f"FROM {r}_old WHERE {keep}"
-        ),
-        {"cutoff": cutoff},
-    ).rowcount
-    conn.execute(text(f"ANALYZE {r} (id)"))  # the plan below then probes the old key per kept row
-    conn.execute(
-        text(
-            f"INSERT INTO {a} ({columns['attempts']}) SELECT {columns['attempts']} "  # noqa: S608 - our names
-            f"FROM {a}_old WHERE request_id IN (SELECT id FROM {r})"
-        )
-    )
-    if not kept:
-        conn.execute(text(f"DROP TABLE {a}, {r}, {a}_old, {r}_old"))
-        return total, 0
-    for table in TABLES:
-        _index_like_parent(conn, table, leaf(table, month))
-    _link(conn, month)
-    for table in TABLES:
-        attach = f"ALTER TABLE {table} ATTACH PARTITION {leaf(table, month)} {_range(month)}"
-        conn.execute(text(attach))
-    # Last, as it locks the tables the old pair's foreign keys point to (api_keys, projects)
-    # against the recorder's key checks until the commit, right after.
-    conn.execute(text(f"DROP TABLE {a}_old, {r}_old"))
-    return total - kept, kept
-
-
-_INDEX_HEAD = re.compile(r"^CREATE (UNIQUE )?INDEX \S+ ON ONLY \S+ ")
-
-
-def _index_like_parent(conn: Connection, parent: str, table: str) -> None:
-    """Give ``table`` the keys and indexes of ``parent`` (a partitioned table), so that
-    attaching it adopts them instead of building them under the attach's locks."""
-    keys = (
-        "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
-        "WHERE conrelid = to_regclass(:t) AND contype IN ('p', 'u') ORDER BY conname"
-    )
-    for definition in conn.execute(text(keys), {"t": parent}).scalars():
-        conn.execute(text(f"ALTER TABLE {table} ADD {definition}"))
-    indexes = (
-        "SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i WHERE i.indrelid = to_regclass(:t) "
-        "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid) "
-        "ORDER BY i.indexrelid"
-    )
-    for definition in conn.execute(text(indexes), {"t": parent}).scalars():
-        create, n = _INDEX_HEAD.subn(rf"CREATE \1INDEX ON {table} ", definition)
-        if n != 1:
-            raise ValueError(f"an index of {parent} this code cannot copy: {definition}")
-        conn.execute(text(create))
 
 
 def column_list(conn: Connection, table: str) -> str:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, text
 
-from collector.db import partitions
+from collector.db import month_cut, partitions
 from collector.db.partitions import KEYS, TABLES
 
 FIRST_MONTH = datetime(2000, 1, 1, tzinfo=UTC)  # older ULID months go to the default pair
@@ -139,7 +139,8 @@ def revert(conn: Connection) -> None:
     if not partitions.is_partitioned(conn):
         return
     for month in partitions.detached(conn):  # a retention cut short: its rows stay
-        partitions.finish_drop(conn, month, None)
+        month_cut.cut_month(conn, month, None)
+    month_cut.drop_old_pairs(conn)
     saved = {t: definitions(conn, t) for t in TABLES}
     for table in TABLES:
         _set_aside(conn, table, saved[table], "partitioned")

@@ -31,7 +31,7 @@ from functools import partial
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from collector.db import partitions
+from collector.db import month_cut, partitions
 from collector.db.base import table_of
 from collector.db.models import Attempt, MaintenanceRun, Request
 from collector.settings import Settings
@@ -81,8 +81,9 @@ def apply_retention(
 
 def drop_old_months(engine: Engine, cutoff: datetime) -> tuple[int, tuple[datetime, ...]]:
     """Cut every month that ended before ``cutoff`` down to its kept rows (a month keeping
-    none is dropped); returns (requests dropped, months cut). A month already holding only
-    kept rows is left alone. Nothing on plain tables."""
+    none is dropped); returns (requests dropped, months cut, including one a stopped pass
+    left detached). A month already holding only kept rows is left alone. Nothing on plain
+    tables."""
     with engine.connect() as conn:
         if not partitions.is_partitioned(conn):
             return 0, ()
@@ -90,21 +91,26 @@ def drop_old_months(engine: Engine, cutoff: datetime) -> tuple[int, tuple[dateti
         old = [
             m
             for m in attached
-            if partitions.add_months(m, 1) <= cutoff and partitions.has_droppable(conn, m, cutoff)
+            if partitions.add_months(m, 1) <= cutoff and month_cut.has_droppable(conn, m, cutoff)
         ]
+    partitions.with_lock_retry(engine, month_cut.drop_old_pairs)  # a stopped pass's
     dropped = 0
-    for month in leftover:  # detached by a pass that stopped before finishing it
-        dropped += _finish(engine, month, cutoff)
+    for month in leftover:  # detached by a pass that stopped before cutting it
+        dropped += cut(engine, month, cutoff)
     for month in old:
         partitions.with_lock_retry(engine, partial(partitions.detach_month, month=month))
-        dropped += _finish(engine, month, cutoff)
-    return dropped, tuple(old)
+        dropped += cut(engine, month, cutoff)
+    return dropped, (*leftover, *old)
 
 
-def _finish(engine: Engine, month: datetime, cutoff: datetime) -> int:
-    return partitions.with_lock_retry(
-        engine, lambda conn: partitions.finish_drop(conn, month, cutoff)[0]
+def cut(engine: Engine, month: datetime, cutoff: datetime | None) -> int:
+    """Cut a detached month (:func:`month_cut.cut_month`), then drop its old pair, each in a
+    transaction whose locks wait at most the lock timeout; returns the requests dropped."""
+    dropped = partitions.with_lock_retry(
+        engine, lambda conn: month_cut.cut_month(conn, month, cutoff)[0]
     )
+    partitions.with_lock_retry(engine, month_cut.drop_old_pairs)
+    return dropped
 
 
 def _delete_in_batches(
@@ -144,6 +150,11 @@ def maintain(engine: Engine, retention_days: int | None, now: datetime) -> Reten
                 ", ".join(f"{m:%Y-%m}" for m in created),
                 made.moved,
             )
+    if partitioned and retention_days is None:  # a month a pass left detached goes back whole
+        with engine.connect() as conn:
+            leftover = partitions.detached(conn)
+        for month in leftover:
+            cut(engine, month, None)
     result = apply_retention(engine, retention_days, now)
     if not partitioned:
         return result

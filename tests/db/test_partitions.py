@@ -10,12 +10,13 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from alembic import command
 from sqlalchemy import Engine, MetaData, Table, delete, func, select, text
 
-from collector.db import make_engine, partitions
+from collector.db import make_engine, month_cut, partitions
 from collector.db.migrate import alembic_config, check
 from collector.db.models import Attempt, Request
 from collector.db.retention import apply_retention, maintain, maintain_once
@@ -326,3 +327,89 @@ def _wait_for_a_lock_wait(engine: Engine) -> None:
             assert time.monotonic() < deadline, "the detach never queued for its lock"
             conn.commit()
             time.sleep(0.01)
+
+
+def test_rows_written_while_a_month_is_detached_are_cut_with_it(pg_migrated_url: str) -> None:
+    """A replay or a late Batch line with an id of a detached month goes to the default
+    partition; the cut takes it in (the attach would refuse the month otherwise), once."""
+    engine = make_engine(pg_migrated_url)
+    try:
+        partitions.ensure_months(engine, [SEP, OCT, NOV])
+        unpriced = _event(SEP + timedelta(days=1), cost_source="unpriced", cost_usd=None)
+        write_batch(engine, [_event(SEP + timedelta(days=2)), unpriced])
+        with engine.begin() as conn:
+            partitions.detach_month(conn, SEP)  # then the process died
+        late = _event(SEP + timedelta(days=3))
+        write_batch(engine, [late, unpriced])  # both land in the default meanwhile
+        assert _where(engine)["requests_pdefault"] == 2
+        result = apply_retention(engine, 30, NOW, pause_s=0)
+        # the cut took both in (the replay once); the batched delete then took the late one
+        assert (result.requests_deleted, result.months_dropped) == (2, (SEP,))
+        with engine.connect() as conn:
+            assert SEP in partitions.months(conn)
+            assert partitions.detached(conn) == []
+        assert _where(engine)["requests_pdefault"] == 0
+        assert (_count(engine, Request), _count(engine, Attempt)) == (1, 2)
+        again = apply_retention(engine, 30, NOW, pause_s=0)
+        assert (again.requests_deleted, again.months_dropped) == (0, ())
+    finally:
+        engine.dispose()
+
+
+def test_the_cutoff_is_read_in_utc_whatever_the_session_time_zone(pg_migrated_url: str) -> None:
+    """``started_at`` holds naive UTC: a cutoff compared in the session's zone (Tokyo, +9)
+    would drop a row that started after it."""
+    tokyo = f"{pg_migrated_url}{quote(' -ctimezone=Asia/Tokyo')}"
+    engine = make_engine(tokyo)
+    try:
+        partitions.ensure_months(engine, [OCT, NOV])
+        cutoff = NOW - timedelta(days=30)
+        late = _event(cutoff + timedelta(hours=1), made=OCT + timedelta(days=3))  # an Oct id
+        write_batch(engine, [late, _event(OCT + timedelta(days=4))])
+        result = apply_retention(engine, 30, NOW, pause_s=0)
+        assert (result.requests_deleted, result.months_dropped) == (1, (OCT,))
+        with engine.connect() as conn:
+            assert list(conn.scalars(select(Request.id))) == [late.id]
+    finally:
+        engine.dispose()
+
+
+def test_a_detached_month_goes_back_whole_with_the_retention_off(pg_migrated_url: str) -> None:
+    engine = make_engine(pg_migrated_url)
+    try:
+        partitions.ensure_months(engine, [SEP])
+        events = [_event(SEP + timedelta(days=d)) for d in (1, 2)]
+        write_batch(engine, events)
+        with engine.begin() as conn:
+            partitions.detach_month(conn, SEP)  # a pass stopped; then the retention was unset
+        maintain(engine, None, NOW)
+        with engine.connect() as conn:
+            assert SEP in partitions.months(conn)
+            assert partitions.detached(conn) == []
+        assert (_count(engine, Request), _count(engine, Attempt)) == (2, 4)
+    finally:
+        engine.dispose()
+
+
+def test_an_old_pair_left_by_a_stopped_pass_is_dropped_by_the_next(pg_migrated_url: str) -> None:
+    engine = make_engine(pg_migrated_url)
+    try:
+        partitions.ensure_months(engine, [SEP, OCT, NOV])
+        unpriced = _event(SEP + timedelta(days=1), cost_source="unpriced", cost_usd=None)
+        write_batch(engine, [_event(SEP + timedelta(days=2)), unpriced])
+        with engine.begin() as conn:
+            partitions.detach_month(conn, SEP)
+        with engine.begin() as conn:
+            month_cut.cut_month(conn, SEP, NOW - timedelta(days=30))  # then the process died
+        sql = (
+            "SELECT count(*) FROM pg_class WHERE relname LIKE '%p202609_old' "
+            "AND relnamespace = to_regnamespace(current_schema())"
+        )
+        with engine.connect() as conn:
+            assert conn.execute(text(sql)).scalar_one() == 2
+        apply_retention(engine, 30, NOW, pause_s=0)
+        with engine.connect() as conn:
+            assert conn.execute(text(sql)).scalar_one() == 0
+            assert list(conn.scalars(select(Request.id))) == [unpriced.id]
+    finally:
+        engine.dispose()

@@ -1,0 +1,134 @@
+"""Retention's cut of one month on partitioned PostgreSQL (``collector.db.partitions``).
+
+A month older than the cutoff is detached (:func:`partitions.detach_month`), then cut in one
+transaction (:func:`cut_month`): the rows it must keep — unpriced ones, and any that started
+after the cutoff — are copied with their attempts into a fresh pair of tables of the month's
+name, which get the parents' keys and indexes (built in bulk over those few rows) and the
+month's own foreign key; then, under short locks, rows written meanwhile with the month's ids
+(they went to the default pair while the month was detached) are moved in, and the new pair
+is attached. The old pair, renamed ``*_old``, is dropped afterwards in a transaction of its
+own (:func:`drop_old_pairs`): dropping it locks the tables its foreign keys point to
+(``api_keys``, ``projects``) against the recorder's key checks, so that lock is taken alone
+and briefly. A crash at any point leaves either a detached month (the next pass cuts it) or
+a stale ``*_old`` pair (the next pass drops it); no row is lost.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, text
+
+from collector.db.partitions import (
+    KEPT,
+    TABLES,
+    column_list,
+    leaf,
+    link,
+    range_clause,
+    stash_default,
+    unstash,
+)
+
+_KEEP = f"({KEPT} OR started_at >= :cutoff)"  # a row retention keeps, for a cutoff
+_OLD = re.compile(r"^(requests|attempts)_p\d{6}_old$")
+_INDEX_HEAD = re.compile(r"^CREATE (UNIQUE )?INDEX \S+ ON ONLY \S+ ")
+_LIKE = "INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMPRESSION"
+
+
+def _at(cutoff: datetime | None) -> datetime | None:
+    """The cutoff as ``started_at`` stores time (naive UTC): an aware one would be compared
+    in the session's time zone."""
+    return None if cutoff is None else cutoff.astimezone(UTC).replace(tzinfo=None)
+
+
+def has_droppable(conn: Connection, month: datetime, cutoff: datetime) -> bool:
+    """Whether ``month``'s partition holds a row retention would remove (a month already cut
+    down to its kept rows holds none, and is left alone)."""
+    sql = f"SELECT EXISTS (SELECT 1 FROM {leaf('requests', month)} WHERE NOT {_KEEP})"  # noqa: S608 - our names
+    return bool(conn.execute(text(sql), {"cutoff": _at(cutoff)}).scalar_one())
+
+
+def cut_month(conn: Connection, month: datetime, cutoff: datetime | None) -> tuple[int, int]:
+    """Cut a detached month down to its kept rows and attach it again (see the module);
+    returns (requests dropped, requests in the month now). ``cutoff`` None keeps every row.
+    The old pair is left as ``*_old`` for :func:`drop_old_pairs`.
+
+    Everything up to the attach works on tables nobody else can see. Then the default pair
+    is locked (ACCESS EXCLUSIVE: the dashboard's unpruned reads and a write of an id of no
+    month wait, for milliseconds), its rows of the month are moved in, and the attach takes
+    the parents' SHARE UPDATE EXCLUSIVE lock, which the recorder's inserts do not wait for.
+    The caller's lock timeout (:func:`partitions.with_lock_retry`) bounds each wait."""
+    r, a = leaf("requests", month), leaf("attempts", month)
+    keep, params = ("TRUE", {}) if cutoff is None else (_KEEP, {"cutoff": _at(cutoff)})
+    for table in (r, a):
+        conn.execute(text(f"ALTER TABLE {table} RENAME TO {table}_old"))
+    total = int(conn.execute(text(f"SELECT count(*) FROM {r}_old")).scalar_one())  # noqa: S608
+    for table in TABLES:
+        conn.execute(text(f"CREATE TABLE {leaf(table, month)} (LIKE {table} {_LIKE})"))
+    columns = {t: column_list(conn, t) for t in TABLES}
+    kept = conn.execute(
+        text(
+            f"INSERT INTO {r} ({columns['requests']}) SELECT {columns['requests']} "  # noqa: S608 - our names
+            f"FROM {r}_old WHERE {keep}"
+        ),
+        params,
+    ).rowcount
+    conn.execute(text(f"ANALYZE {r} (id)"))  # the plan below then probes the old key per kept row
+    conn.execute(
+        text(
+            f"INSERT INTO {a} ({columns['attempts']}) SELECT {columns['attempts']} "  # noqa: S608 - our names
+            f"FROM {a}_old WHERE request_id IN (SELECT id FROM {r})"
+        )
+    )
+    for table in TABLES:
+        _index_like_parent(conn, table, leaf(table, month))
+    link(conn, month)
+    # Rows of this month written while it was detached sit in the default pair: they move
+    # in (the attach would refuse the month while the default holds any).
+    defaults = ", ".join(leaf(t, None) for t in TABLES)
+    conn.execute(text(f"LOCK TABLE {defaults} IN ACCESS EXCLUSIVE MODE"))
+    stash_default(conn, month)
+    arrived = unstash(conn, {t: leaf(t, month) for t in TABLES})
+    if not kept + arrived:
+        conn.execute(text(f"DROP TABLE {a}, {r}"))
+        return total, 0
+    for table in TABLES:
+        attach = f"ALTER TABLE {table} ATTACH PARTITION {leaf(table, month)} {range_clause(month)}"
+        conn.execute(text(attach))
+    return total - kept, kept + arrived
+
+
+def _index_like_parent(conn: Connection, parent: str, table: str) -> None:
+    """Give ``table`` the keys and indexes of ``parent`` (a partitioned table), so that
+    attaching it adopts them instead of building them under the attach's locks."""
+    keys = (
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conrelid = to_regclass(:t) AND contype IN ('p', 'u') ORDER BY conname"
+    )
+    for definition in conn.execute(text(keys), {"t": parent}).scalars():
+        conn.execute(text(f"ALTER TABLE {table} ADD {definition}"))
+    indexes = (
+        "SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i WHERE i.indrelid = to_regclass(:t) "
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid) "
+        "ORDER BY i.indexrelid"
+    )
+    for definition in conn.execute(text(indexes), {"t": parent}).scalars():
+        create, n = _INDEX_HEAD.subn(rf"CREATE \1INDEX ON {table} ", definition)
+        if n != 1:
+            raise ValueError(f"an index of {parent} this code cannot copy: {definition}")
+        conn.execute(text(create))
+
+
+def drop_old_pairs(conn: Connection) -> int:
+    """Drop the ``*_old`` tables cuts left behind (after their commit, or a crash); returns
+    how many went."""
+    sql = (
+        "SELECT c.relname FROM pg_class c WHERE c.relkind = 'r' "
+        "AND c.relnamespace = to_regnamespace(current_schema()) AND c.relname LIKE '%\\_old'"
+    )
+    names = [n for n in conn.execute(text(sql)).scalars() if _OLD.match(n)]
+    if names:
+        conn.execute(text(f"DROP TABLE {', '.join(sorted(names))}"))
+    return len(names)
