@@ -191,9 +191,7 @@ def test_a_month_cut_down_is_a_whole_partition_and_goes_once_nothing_keeps_it(
 ) -> None:
     engine = make_engine(pg_migrated_url)
     try:
-        partitions.ensure_months(engine, [SEP, OCT, NOV])
-        unpriced = _event(SEP + timedelta(days=1), cost_source="unpriced", cost_usd=None)
-        write_batch(engine, [_event(SEP + timedelta(days=2)), unpriced])
+        unpriced = _september(engine, [SEP, OCT, NOV])
         assert apply_retention(engine, 30, NOW, pause_s=0).months_dropped == (SEP,)
         for table in partitions.TABLES:  # the indexes and keys a month is made with
             assert _indexes(engine, f"{table}_p202609") == _indexes(engine, f"{table}_p202610")
@@ -254,12 +252,19 @@ def test_the_gateway_maintenance_creates_months_with_the_retention_off(
         engine.dispose()
 
 
+def _september(engine: Engine, months: list[datetime]) -> UsageEvent:
+    """``months`` created, then two September requests: one priced, and the unpriced one
+    (returned) that retention keeps."""
+    partitions.ensure_months(engine, months)
+    unpriced = _event(SEP + timedelta(days=1), cost_source="unpriced", cost_usd=None)
+    write_batch(engine, [_event(SEP + timedelta(days=2)), unpriced])
+    return unpriced
+
+
 def test_a_retention_cut_short_is_finished_by_the_next(pg_migrated_url: str) -> None:
     engine = make_engine(pg_migrated_url)
     try:
-        partitions.ensure_months(engine, [SEP])
-        unpriced = _event(SEP + timedelta(days=1), cost_source="unpriced", cost_usd=None)
-        write_batch(engine, [_event(SEP + timedelta(days=2)), unpriced])
+        unpriced = _september(engine, [SEP])
         with engine.begin() as conn:
             partitions.detach_month(conn, SEP)  # then the process died
         assert _count(engine, Request) == 0
@@ -334,9 +339,7 @@ def test_rows_written_while_a_month_is_detached_are_cut_with_it(pg_migrated_url:
     partition; the cut takes it in (the attach would refuse the month otherwise), once."""
     engine = make_engine(pg_migrated_url)
     try:
-        partitions.ensure_months(engine, [SEP, OCT, NOV])
-        unpriced = _event(SEP + timedelta(days=1), cost_source="unpriced", cost_usd=None)
-        write_batch(engine, [_event(SEP + timedelta(days=2)), unpriced])
+        unpriced = _september(engine, [SEP, OCT, NOV])
         with engine.begin() as conn:
             partitions.detach_month(conn, SEP)  # then the process died
         late = _event(SEP + timedelta(days=3))
@@ -394,9 +397,7 @@ def test_a_detached_month_goes_back_whole_with_the_retention_off(pg_migrated_url
 def test_an_old_pair_left_by_a_stopped_pass_is_dropped_by_the_next(pg_migrated_url: str) -> None:
     engine = make_engine(pg_migrated_url)
     try:
-        partitions.ensure_months(engine, [SEP, OCT, NOV])
-        unpriced = _event(SEP + timedelta(days=1), cost_source="unpriced", cost_usd=None)
-        write_batch(engine, [_event(SEP + timedelta(days=2)), unpriced])
+        unpriced = _september(engine, [SEP, OCT, NOV])
         with engine.begin() as conn:
             partitions.detach_month(conn, SEP)
         with engine.begin() as conn:
