@@ -238,6 +238,7 @@ def column_list(conn: Connection, table: str) -> str:
 
 
 def default_rows(conn: Connection) -> int:
-    """How many requests sit in the default partition (ids of no month)."""
+    """How many requests sit in the default partition (ids of no month, and unpriced rows an
+    earlier version of retention kept there)."""
     sql = f"SELECT count(*) FROM {leaf('requests', None)}"  # noqa: S608 - our names
     return int(conn.execute(text(sql)).scalar_one())
