@@ -5,17 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
-from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 
-from collector.db import make_engine
 from collector.errors import GatewayError, SettingsError
 from collector.secrets import mask_urls
 from collector.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -40,6 +41,8 @@ def engine_or_exit(settings: Settings | None = None) -> Engine:
     Only ``spendscope db upgrade`` (and the programs that migrate on start) create a database:
     any other command opening a missing file would leave an empty one behind.
     """
+    from collector.db import make_engine  # the models: only commands that open the database
+
     settings = settings or settings_or_exit()
     missing = missing_sqlite_file(settings.database_url)
     if missing is not None:
@@ -56,6 +59,8 @@ def read_engine_or_exit(settings: Settings | None = None) -> Engine:
     missing = missing_sqlite_file(settings.read_url)
     if missing is not None:
         fail(_no_database(settings.read_url, missing))
+    from collector.db import make_engine
+
     return make_engine(settings.read_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
 
 

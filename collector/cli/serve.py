@@ -1,17 +1,17 @@
 """``spendscope serve``: run the gateway (uvicorn with uvloop and httptools).
 
-The database is migrated once here, before any worker starts, so N workers never race on
-Alembic — in a child process, so that Alembic (~13 MB once imported and run) never enters
-the memory of a gateway, and only when it is not at the newest schema already. Then this
-process becomes ``python -m collector.gateway.serving`` (``exec``: same process id), which
-runs uvicorn without the CLI in its memory. With one worker, that program checks the
-settings as it builds its app, before it binds; with several, they are checked here first.
+This process checks the flags and settings, then becomes ``python -m collector.gateway.serving``
+(``exec``: same process id), which runs uvicorn without the CLI in its memory. The database
+is migrated once, before any worker starts, so N workers never race on Alembic
+(``serving.migrate_or_exit``: Alembic in a child process, only when the database is not at
+the newest schema already). With one worker the serving program migrates and checks the
+settings as it builds its app, before it binds: this process imports neither the database
+layer nor the gateway. With several, both happen here first.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from typing import Annotated
 
@@ -59,35 +59,17 @@ def serve(
     bind_port = settings.port if port is None else _int_flag("port", port, 1, 65535)
     n_workers = _int_flag("workers", workers, 1, _MAX_WORKERS)
 
-    if n_workers > 1:  # one worker checks them itself, building its app before it binds
+    if n_workers > 1:  # one worker migrates and checks them itself, before it binds
         from collector.errors import SettingsError
         from collector.gateway import check_settings
+        from collector.gateway.serving import migrate_or_exit
 
         try:
             check_settings(settings)
         except SettingsError as exc:
             fail(str(exc))
-    _migrate(settings.database_url)
+        migrate_or_exit(settings.database_url)
     _run(bind_host, bind_port, n_workers, settings.log_level.lower())
-
-
-def _migrate(database_url: str) -> None:
-    """``alembic upgrade head`` in a child process (``collector.db.upgrade_child``: the URL on its
-    standard input, never in its arguments) unless the database is there already; exit with its
-    one-line error if it fails."""
-    from collector.db.migrate import at_head
-
-    if at_head(database_url):
-        return
-    done = subprocess.run(
-        [sys.executable, "-m", "collector.db.upgrade_child"],
-        input=database_url,
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        reason = (done.stderr.strip().splitlines() or [f"status {done.returncode}"])[-1]
-        fail(f"database upgrade failed: {reason}")
 
 
 def _run(host: str, port: int, workers: int, log_level: str) -> None:

@@ -1,7 +1,7 @@
 """The serving program: ``python -m collector.gateway.serving`` runs uvicorn on the gateway.
 
-``spendscope serve`` checks the settings, migrates the database and then replaces itself
-(``exec``) with this program, so a serving process holds the gateway and nothing of the CLI
+``spendscope serve`` checks the flags and the settings and then replaces itself (``exec``)
+with this program, so a serving process holds the gateway and nothing of the CLI
 (typer, click's help, rich and every command module: ~4 MB that each worker would carry).
 The process id stays the same, so whatever started ``spendscope serve`` still supervises it.
 Workers are separate processes built by the import-string factory
@@ -18,8 +18,9 @@ import contextlib
 import gc
 import os
 import signal
+import subprocess
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -66,7 +67,8 @@ def main(args: list[str] | None = None) -> None:
         "access_log": False, "server_header": False,
     }  # fmt: skip
     banner = f"spendscope gateway on http://{opts.host}:{opts.port}/v1 ({opts.workers} worker(s))"
-    if opts.workers <= 1:
+    if opts.workers <= 1:  # (several workers: ``spendscope serve`` did both already)
+        migrate_or_exit(_database_url_or_exit())
         app = _app_or_exit()  # bad settings: one line and status 2, before the port is bound
         print(banner, file=sys.stderr, flush=True)
         uvicorn.run(app, **options | {"factory": False})
@@ -94,17 +96,54 @@ def gateway_app() -> FastAPI:
     return app
 
 
+def migrate_or_exit(database_url: str) -> None:
+    """``alembic upgrade head`` in a child process (``collector.db.upgrade_child``: the URL on
+    its standard input, never in its arguments, and Alembic's ~13 MB never in a gateway's
+    memory) unless the database carries the newest schema already; when it fails, its last
+    line as ``error: database upgrade failed: …`` on stderr and status 2."""
+    from collector.db.migrate import at_head
+
+    if at_head(database_url):
+        return
+    done = subprocess.run(
+        [sys.executable, "-m", "collector.db.upgrade_child"],
+        input=database_url,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        reason = (done.stderr.strip().splitlines() or [f"status {done.returncode}"])[-1]
+        _exit_with(f"database upgrade failed: {reason}")
+
+
+def _database_url_or_exit() -> str:
+    from collector.errors import SettingsError
+    from collector.settings import get_settings
+
+    try:
+        return get_settings().database_url
+    except SettingsError as exc:
+        _exit_with(str(exc))
+
+
 def _app_or_exit() -> FastAPI:
     """The one worker's app; settings that do not fit together end the program as
     ``spendscope serve`` does: ``error: <one line>`` on stderr, status 2."""
     from collector.errors import SettingsError
-    from collector.secrets import mask_urls
 
     try:
         return gateway_app()
     except SettingsError as exc:
-        print(f"error: {mask_urls(str(exc))}", file=sys.stderr)
-        raise SystemExit(2) from None
+        _exit_with(str(exc))
+
+
+def _exit_with(message: str) -> NoReturn:
+    """``error: <one line>`` on stderr (URL passwords masked), status 2: as the CLI ends."""
+    from collector.secrets import mask_urls
+
+    print(f"error: {mask_urls(message)}", file=sys.stderr, flush=True)
+    raise SystemExit(2)
 
 
 def tune_gc() -> None:

@@ -71,15 +71,30 @@ def test_bad_json_setting_exits_2(monkeypatch: pytest.MonkeyPatch) -> None:
     )
 
 
-def test_a_database_that_cannot_be_migrated_exits_2_with_one_line(
+def test_a_database_that_cannot_be_migrated_exits_2_with_one_line(tmp_path: Path) -> None:
+    """The serving program migrates (in a child process) before it binds; its failure still
+    reads as one line from ``spendscope serve``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPENDSCOPE_")} | {
+        "SPENDSCOPE_DATABASE_URL": f"sqlite:///{tmp_path / 'no' / 'such.db'}",
+        "SPENDSCOPE_SPOOL_DIR": str(tmp_path / "spool"),
+    }
+    command = [sys.executable, "-m", "collector", "serve", "--port", str(_free_port())]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("error: database upgrade failed: OperationalError: ")
+    assert "unable to open database file" in lines[0]
+
+
+def test_two_workers_that_cannot_migrate_exit_2_with_one_line(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    # serve migrates in a child process; its failure still reads as one line here
+    """With several workers ``spendscope serve`` migrates itself, before any worker starts."""
     monkeypatch.setenv("SPENDSCOPE_DATABASE_URL", f"sqlite:///{tmp_path / 'no' / 'such.db'}")
-    result = CliRunner().invoke(app, ["serve"])
+    result = CliRunner().invoke(app, ["serve", "--workers", "2"])
     assert result.exit_code == 2
     assert result.output.startswith("error: database upgrade failed: OperationalError: ")
-    assert "unable to open database file" in result.output
     assert len(result.output.strip().splitlines()) == 1
 
 
