@@ -3,7 +3,8 @@
 A command run as ``python -m collector`` spends ~0.7 s of CPU starting the interpreter and
 importing the CLI before it does anything; tests that run dozens of commands spend most of
 their time there. :class:`CliForkServer` starts one process that imports ``collector.cli``
-once and then, for each command, forks: the child takes the command's working directory,
+and every command's module (and the packages commands import as they run) once and then, for
+each command, forks: the child takes the command's working directory,
 environment and standard input, runs ``collector.cli.main()`` with its arguments exactly as
 ``python -m collector`` does, and exits with the command's status. Each command still runs
 in a process of its own (nothing it changes reaches the next one) and ends as the
@@ -27,8 +28,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # The server: read one JSON request a line, fork a child that runs it, answer one JSON line.
 _SERVER = r"""
-import json, os, shutil, sys, tempfile
+import importlib, json, os, shutil, sys, tempfile
 import collector.cli
+collector.cli.build_app()  # every command's module, imported once here, not in each child
+for name in sys.argv[1:]:  # and what the commands import when they run
+    importlib.import_module(name)
 
 requests_in, answers_out = sys.stdin, os.fdopen(os.dup(1), "w")
 for line in requests_in:
@@ -83,6 +87,18 @@ for line in requests_in:
 """
 
 
+# Packages the commands import as they run (not when registered): imported by the server once.
+_PRELOAD = (
+    "collector.db",
+    "collector.pricing",
+    "collector.reports",
+    "collector.budgets",
+    "collector.alerts",
+    "collector.reconcile",
+    "collector.otel",
+)
+
+
 class CliForkServer:
     """One importing process; :meth:`run` forks it once per command (one at a time)."""
 
@@ -90,7 +106,7 @@ class CliForkServer:
         base = {k: v for k, v in os.environ.items() if not k.startswith("SPENDSCOPE_")}
         self._lock = threading.Lock()
         self._proc = subprocess.Popen(
-            [sys.executable, "-c", _SERVER],
+            [sys.executable, "-c", _SERVER, *_PRELOAD],
             env=base | {"PYTHONPATH": str(ROOT)} | (env or {}),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
