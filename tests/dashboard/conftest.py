@@ -1,7 +1,8 @@
 """Dashboard fixtures: a seeded SQLite database, an app pinned to the seed's clock, and Chrome.
 
 The browser runs headless Chromium as root, so it needs ``--no-sandbox`` and friends
-(``pytest_setup_options`` is the dash[testing] hook for Chrome options).
+(``pytest_setup_options`` is the dash[testing] hook for Chrome options). One Chromium serves
+every browser test of a test process (``dash_duo`` below, ``tests/dashboard/chrome.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from typing import Any
 
 import dash
 import pytest
+from dash.testing.application_runners import ThreadedRunner
+from dash.testing.browser import Browser
+from dash.testing.composite import DashComposite
 from selenium.webdriver.chrome.options import Options
 from sqlalchemy import Engine
 
@@ -23,6 +27,7 @@ from collector.db import make_engine
 from collector.settings import Settings
 from dashboard import create_dash_app
 from dashboard.passwords import hash_password
+from tests.dashboard.chrome import SharedChrome, SharedDashComposite
 from tests.dashboard.seed import GATEWAY_KEY_ID, NOW, Seeded, seed
 from tests.support.templates import migrate
 
@@ -129,3 +134,66 @@ def _chromedriver_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
     path = os.environ.get("PATH", "")
     if "/usr/bin" not in path.split(os.pathsep):
         monkeypatch.setenv("PATH", f"{path}{os.pathsep}/usr/bin")
+
+
+@pytest.fixture(scope="session")
+def shared_chrome(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SharedChrome]:
+    """The test process's Chromium, started by the first browser test that asks for it (with
+    dash's options and ``pytest_setup_options``), quit when the session ends."""
+    config = request.config
+
+    def launch() -> Any:
+        browser = Browser(
+            browser="Chrome",
+            headless=config.getoption("headless"),
+            options=config.hook.pytest_setup_options(),
+            download_path=str(tmp_path_factory.mktemp("chrome-downloads")),
+            percy_run=False,
+        )
+        return browser.driver
+
+    chrome = SharedChrome(launch)
+    yield chrome
+    chrome.discard()
+
+
+@pytest.fixture
+def dash_duo(
+    request: pytest.FixtureRequest,
+    dash_thread_server: ThreadedRunner,
+    tmp_path: Path,
+    shared_chrome: SharedChrome,
+) -> Iterator[DashComposite]:
+    """dash[testing]'s ``dash_duo`` (same interface: a server runner and a browser in one),
+    over the process's shared Chromium instead of a new one per test: a start costs ~1.2 s
+    of CPU, and a fresh profile compiles plotly.js again. Before the test the browser is put
+    back as a new one would be (``SharedChrome.prepare``: one fresh tab, first window size,
+    no cookies or storage, downloads into this test's folder, an empty console log); after
+    it, it leaves the page while the app still serves. Firefox and a Selenium grid
+    (``--webdriver``, ``--remote``) get dash's browser per test."""
+    config = request.config
+    download = tmp_path / "download"
+    download.mkdir()
+    kwargs: dict[str, Any] = {
+        "browser": config.getoption("webdriver"),
+        "remote": config.getoption("remote"),
+        "remote_url": config.getoption("remote_url"),
+        "headless": config.getoption("headless"),
+        "options": config.hook.pytest_setup_options(),
+        "download_path": str(download),
+        "percy_assets_root": config.getoption("percy_assets"),
+        "percy_finalize": config.getoption("nopercyfinalize"),
+        "pause": config.getoption("pause"),
+    }
+    if kwargs["browser"] != "Chrome" or kwargs["remote"]:
+        with DashComposite(server=dash_thread_server, **kwargs) as composite:  # type: ignore[no-untyped-call]
+            yield composite
+        return
+    driver = shared_chrome.prepare(str(download))
+    with SharedDashComposite(dash_thread_server, driver, **kwargs) as composite:
+        try:
+            yield composite
+        finally:
+            shared_chrome.release([dash_thread_server.url] if dash_thread_server.started else [])
