@@ -27,7 +27,7 @@ from collector.gateway._exchange import outcome_for_status
 from collector.gateway._intake import ENDPOINTS, Call, Kind
 from collector.gateway._usage import usage_from_body
 from collector.pricing import PriceOverride, compute_cost
-from collector.recorder import AttemptEvent, UsageEvent, derived_request_id
+from collector.recorder import AttemptEvent, UsageEvent, derived_request_id, set_usage_columns
 from collector.usage import Cost, CostSource, Outcome, Usage
 
 log = logging.getLogger(__name__)
@@ -142,7 +142,7 @@ def _settle(
     usage = usage_from_body(call, body)
     if usage is None:
         return _UNPRICED
-    _copy_usage(event, usage)
+    set_usage_columns(event, usage)
     model = event.model_served
     if model is None:
         return _UNPRICED
@@ -177,24 +177,6 @@ def _failed(event: UsageEvent, row: dict[str, Any], body: Any, status: int | Non
         event.outcome = _NOT_RUN.get(code or "", Outcome.UPSTREAM_ERROR).value
     event.error_type = (code or (f"http_{status}" if status else "batch_line_failed"))[:100]
     event.error_message = (_str(error.get("message")) or "")[:1000] or None
-
-
-def _copy_usage(event: UsageEvent, u: Usage) -> None:
-    """The line's usage onto its row's columns (the same mapping as the gateway's
-    ``usage_columns``, which a test holds this to), without a dict per line."""
-    event.prompt_tokens, event.cached_tokens = u.prompt_tokens, u.cached_tokens
-    event.cache_write_tokens, event.completion_tokens = u.cache_write_tokens, u.completion_tokens
-    event.reasoning_tokens, event.audio_prompt_tokens = u.reasoning_tokens, u.audio_prompt_tokens
-    event.audio_completion_tokens = u.audio_completion_tokens
-    event.image_tokens = u.image_prompt_tokens + u.image_completion_tokens
-    event.audio_seconds, event.characters, event.images = u.audio_seconds, u.characters, u.images
-    event.web_search_calls, event.file_search_calls = u.web_search_calls, u.file_search_calls
-    event.web_search_preview_calls = u.web_search_preview_calls
-    event.code_interpreter_sessions = u.code_interpreter_sessions
-    event.image_generation_calls, event.computer_calls = (
-        u.image_generation_calls,
-        u.computer_calls,
-    )
 
 
 def _attempt(event: UsageEvent) -> AttemptEvent:

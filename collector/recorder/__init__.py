@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         UsageEvent,
         derived_request_id,
         new_request_id,
+        set_usage_columns,
         ulid,
         usage_columns,
     )
@@ -51,6 +52,7 @@ _WHERE = {
     "derived_request_id": "events",
     "ulid": "events",
     "usage_columns": "events",
+    "set_usage_columns": "events",
     "WriterProcess": "process",
     "Recorder": "service",
     "RecorderConfig": "service",
@@ -84,6 +86,7 @@ __all__ = [
     "file_note",
     "job_note",
     "new_request_id",
+    "set_usage_columns",
     "ulid",
     "usage_columns",
     "write_batch",

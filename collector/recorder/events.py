@@ -155,6 +155,21 @@ def usage_columns(u: Usage) -> dict[str, Any]:
     }
 
 
+def set_usage_columns(event: UsageEvent, u: Usage) -> None:
+    """Put a usage on an event's columns: what ``usage_columns`` maps (a test holds the two
+    together), without a dict and keyword arguments per event."""
+    event.prompt_tokens, event.cached_tokens = u.prompt_tokens, u.cached_tokens
+    event.cache_write_tokens, event.completion_tokens = u.cache_write_tokens, u.completion_tokens
+    event.reasoning_tokens, event.audio_prompt_tokens = u.reasoning_tokens, u.audio_prompt_tokens
+    event.audio_completion_tokens = u.audio_completion_tokens
+    event.image_tokens = u.image_prompt_tokens + u.image_completion_tokens
+    event.audio_seconds, event.characters, event.images = u.audio_seconds, u.characters, u.images
+    event.web_search_calls, event.file_search_calls = u.web_search_calls, u.file_search_calls
+    event.web_search_preview_calls = u.web_search_preview_calls
+    event.code_interpreter_sessions = u.code_interpreter_sessions
+    event.image_generation_calls, event.computer_calls = u.image_generation_calls, u.computer_calls
+
+
 _DECIMAL_FIELDS = {"cost_usd", "audio_seconds", "saved_usd"}
 _TIME_FIELDS = {"started_at"}
 

@@ -15,8 +15,8 @@ from sqlalchemy import Engine, inspect, text
 
 from collector.batches import JobRef
 from collector.db import make_engine
-from collector.gateway._batch_lines import LineContext, _copy_usage, line_event, line_events
-from collector.recorder import UsageEvent, usage_columns, write_batch
+from collector.gateway._batch_lines import LineContext, line_event, line_events
+from collector.recorder import UsageEvent, set_usage_columns, usage_columns, write_batch
 from collector.recorder.writer import _ROLLUPS
 from collector.usage import Usage
 from tests.support.templates import migrate
@@ -115,5 +115,5 @@ def test_a_lines_usage_lands_on_the_columns_usage_columns_names() -> None:
     counts: dict[str, Any] = {name: i + 1 for i, name in enumerate(names)}
     usage = Usage(**counts)
     event = UsageEvent("x", CREATED, 0.0, "/v1/x", "success", "computed")
-    _copy_usage(event, usage)
+    set_usage_columns(event, usage)
     assert {name: getattr(event, name) for name in usage_columns(usage)} == usage_columns(usage)
