@@ -124,17 +124,26 @@ def _texts_fit(limits: tuple[tuple[str, int], ...], obj: Any) -> bool:
 
 
 def _ints_fit(numbers: tuple[Any, ...]) -> bool:
-    return set(map(type, numbers)) == {int} and min(numbers) >= 0 and max(numbers) <= INT_MAX
+    """Each an ``int`` (not a bool or a float) within the INTEGER columns' range."""
+    for number in numbers:  # noqa: SIM110 - a plain loop: all() of a generator costs twice this
+        if type(number) is not int or not 0 <= number <= INT_MAX:
+            return False
+    return True
 
 
 def _flat_text(metadata: dict[str, Any]) -> bool:
     """Metadata of text values only (the usual trace ids): nothing in it needs a repair
     that its line would not show. Anything richer takes the full walk."""
+    if len(metadata) == 0:  # most rows (and ``len`` refuses what is not a mapping, as before)
+        return True
     return all(type(v) is str for v in metadata.values())
 
 
 def _tags_fit(tags: dict[str, str]) -> bool:
-    if len(tags) > MAX_TAGS:
+    size = len(tags)
+    if size == 0:
+        return True
+    if size > MAX_TAGS:
         return False
     return all(
         type(k) is str and type(v) is str and len(k) + len(v) < TAG_TEXT for k, v in tags.items()
