@@ -18,7 +18,7 @@ written and the errors raised are uvicorn's.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import (
@@ -96,7 +96,9 @@ _EMPTY_BODY_STATUS = (204, 304)
 class _Cycle(RequestResponseCycle):
     """uvicorn's request/response cycle with the common response head built in one pass."""
 
-    async def send(self, message: Any) -> None:
+    def send(self, message: Any) -> Awaitable[None]:  # type: ignore[override]
+        """uvicorn's own ``send`` (its coroutine itself: no extra one around each body
+        message), but for a plain response head."""
         if (
             self.response_started
             or message["type"] != "http.response.start"
@@ -104,8 +106,10 @@ class _Cycle(RequestResponseCycle):
             or self.disconnected
             or self.flow.write_paused
         ):
-            await super().send(message)
-            return
+            return RequestResponseCycle.send(self, message)
+        return self._head(message)
+
+    async def _head(self, message: Any) -> None:
         headers = self.default_headers + list(message.get("headers", []))
         found = dict(headers)
         if (
@@ -114,7 +118,7 @@ class _Cycle(RequestResponseCycle):
             or _has_any(b"".join(found.values()), _BAD_VALUE)
             or not _FRAMING.isdisjoint(found)
         ):
-            await super().send(message)  # uvicorn's errors, case folding and framing rules
+            await RequestResponseCycle.send(self, message)  # its errors and framing rules
             return
         self.response_started = True
         self.waiting_for_100_continue = False
