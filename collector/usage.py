@@ -7,9 +7,11 @@ Field names mirror OpenAI's wire format so nothing is renamed on the way through
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 # How a ``Cost.note`` starts when the price was assumed for a dated snapshot the catalog
 # does not list (booked ``estimated`` and alerted like ``unpriced``).
@@ -101,7 +103,10 @@ def outcome_for_status(status: int) -> Outcome:
     return Outcome.CLIENT_ERROR
 
 
-@dataclass(frozen=True, slots=True)
+_NO_SECONDS = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True, init=False)
 class Usage:
     """Billable units of one request, as OpenAI reports them (or as we counted them).
 
@@ -118,7 +123,7 @@ class Usage:
     audio_completion_tokens: int = 0
     image_prompt_tokens: int = 0
     image_completion_tokens: int = 0
-    audio_seconds: Decimal = Decimal(0)
+    audio_seconds: Decimal = _NO_SECONDS
     characters: int = 0
     images: int = 0
     image_size: str | None = None
@@ -134,6 +139,57 @@ class Usage:
     # rate): part of prompt_tokens, disjoint from cached_tokens (the tokens read from it).
     # Last, so that a Usage built from positional values means what it meant before.
     cache_write_tokens: int = 0
+
+    def __init__(
+        self,
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+        cached_tokens: int = 0,
+        reasoning_tokens: int = 0,
+        audio_prompt_tokens: int = 0,
+        cached_audio_tokens: int = 0,
+        audio_completion_tokens: int = 0,
+        image_prompt_tokens: int = 0,
+        image_completion_tokens: int = 0,
+        audio_seconds: Decimal = _NO_SECONDS,
+        characters: int = 0,
+        images: int = 0,
+        image_size: str | None = None,
+        image_quality: str | None = None,
+        web_search_calls: int = 0,
+        web_search_preview_calls: int = 0,
+        file_search_calls: int = 0,
+        code_interpreter_sessions: int = 0,
+        image_generation_calls: int = 0,
+        computer_calls: int = 0,
+        cache_write_tokens: int = 0,
+    ) -> None:
+        """The fields in order, as the dataclass's own ``__init__`` takes them, each put in
+        its slot by the slot's setter: a frozen dataclass sets each through
+        ``object.__setattr__``, which cost twice as much (one usage is built per request).
+        A test holds the order, the names and the defaults to the fields'."""
+        put = _PUT
+        put[0](self, prompt_tokens)
+        put[1](self, completion_tokens)
+        put[2](self, cached_tokens)
+        put[3](self, reasoning_tokens)
+        put[4](self, audio_prompt_tokens)
+        put[5](self, cached_audio_tokens)
+        put[6](self, audio_completion_tokens)
+        put[7](self, image_prompt_tokens)
+        put[8](self, image_completion_tokens)
+        put[9](self, audio_seconds)
+        put[10](self, characters)
+        put[11](self, images)
+        put[12](self, image_size)
+        put[13](self, image_quality)
+        put[14](self, web_search_calls)
+        put[15](self, web_search_preview_calls)
+        put[16](self, file_search_calls)
+        put[17](self, code_interpreter_sessions)
+        put[18](self, image_generation_calls)
+        put[19](self, computer_calls)
+        put[20](self, cache_write_tokens)
 
     @property
     def tool_calls(self) -> int:
@@ -202,6 +258,12 @@ class Usage:
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
+
+
+# Each field's slot setter, in field order (bypassing the frozen class's ``__setattr__``).
+_PUT: tuple[Callable[[Usage, Any], None], ...] = tuple(
+    Usage.__dict__[f.name].__set__ for f in fields(Usage)
+)
 
 
 @dataclass(frozen=True, slots=True)
