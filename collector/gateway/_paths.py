@@ -38,7 +38,27 @@ def check_path(scope: Mapping[str, Any]) -> None:
 
 
 def forwardable(path: str) -> bool:
-    """True for ``/v1/<root>/...`` with plain segments: none empty, ``.`` or ``..``."""
+    """True for ``/v1/<root>/...`` with plain segments: none empty, ``.`` or ``..``.
+
+    Remembered per path (a pure function of it, and most traffic asks about a handful of
+    paths): short paths only, and the memo starts over once it holds ``_MEMO_LIMIT`` of
+    them (ids in paths), so its size stays bounded whatever clients send."""
+    found = _MEMO.get(path)
+    if found is None:
+        found = _forwardable(path)
+        if len(path) <= _MEMO_PATH_CHARS:
+            if len(_MEMO) >= _MEMO_LIMIT:
+                _MEMO.clear()
+            _MEMO[path] = found
+    return found
+
+
+_MEMO: dict[str, bool] = {}
+_MEMO_LIMIT = 4096
+_MEMO_PATH_CHARS = 200
+
+
+def _forwardable(path: str) -> bool:
     if not path.startswith("/v1/"):
         return False
     segments = path[4:].split("/")
