@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import lru_cache
 from types import ModuleType
 from typing import Any
@@ -26,56 +26,28 @@ from collector.errors import StorageError
 from collector.recorder._bulk import BulkInsert, BulkUpsert, PoisonBatch, pg_rollup_statement
 from collector.recorder._jobs import register_jobs
 from collector.recorder._plan import WritePlan
+from collector.recorder._values import (
+    ATTEMPT_FIELDS,
+    REQUEST_FIELDS,
+    attempt_values,
+    request_values,
+)
 from collector.recorder.events import AttemptEvent, UsageEvent
 from collector.recorder.rollup import aggregate_all, by_day, by_project
 
 __all__ = ["PoisonBatch", "write_events"]
 
 _ID_CHUNK = 500
-REQUEST_FIELDS = tuple(f.name for f in fields(UsageEvent) if f.name != "attempts")
-ATTEMPT_FIELDS = tuple(f.name for f in fields(AttemptEvent))
 
 
 def _request_values(e: UsageEvent) -> tuple[Any, ...]:
-    """A request row's values, unconverted: ``REQUEST_FIELDS`` in order, then the attempt count.
-
-    Spelled out, not ``attrgetter``: CPython specializes a plain attribute load, which costs a
-    fraction of ``attrgetter``'s generic lookup (bench/README.md); a test holds the order.
-    """
-    return (
-        e.id, e.started_at, e.duration_ms, e.endpoint, e.outcome, e.cost_source, e.ttft_ms,
-        e.model_requested, e.model_served, e.stream, e.project_id, e.api_key_id, e.end_user,
-        e.tags, e.metadata, e.http_status, e.error_type, e.error_message, e.prompt_tokens,
-        e.cached_tokens, e.completion_tokens, e.reasoning_tokens, e.audio_prompt_tokens,
-        e.audio_completion_tokens, e.image_tokens, e.audio_seconds, e.characters, e.images,
-        e.cost_usd, e.price_id, e.batch, e.service_tier, e.cache_hit, e.upstream,
-        e.upstream_request_id, e.cost_note, e.web_search_calls, e.web_search_preview_calls,
-        e.file_search_calls, e.code_interpreter_sessions, e.image_generation_calls,
-        e.computer_calls, e.batch_id, e.saved_usd, e.cache_write_tokens, e.provider,
-        len(e.attempts),
-    )  # fmt: skip
+    """A request row's values, unconverted: ``REQUEST_FIELDS`` in order, then the attempt count."""
+    return (*request_values(e), len(e.attempts))
 
 
 def _attempt_values(request_id: str, a: AttemptEvent) -> tuple[Any, ...]:
     """An attempt row's values, unconverted: its request's id, then ``ATTEMPT_FIELDS``."""
-    return (
-        request_id, a.attempt_no, a.started_at, a.duration_ms, a.model, a.upstream,
-        a.http_status, a.error_type, a.error_message, a.prompt_tokens, a.completion_tokens,
-        a.cost_usd, a.provider, a.upstream_key_last4,
-    )  # fmt: skip
-
-
-def _check_readers() -> None:
-    """A field added to the events but not to the readers would shift every later column:
-    refuse to write at all instead (each field given its own name, so order counts too)."""
-    request_names: tuple[Any, ...] = REQUEST_FIELDS  # only the order counts, not the types
-    attempt_names: tuple[Any, ...] = ATTEMPT_FIELDS
-    request, attempt = UsageEvent(*request_names), AttemptEvent(*attempt_names)
-    if _request_values(request) != (*request_names, 0) or _attempt_values("", attempt) != (
-        "",
-        *attempt_names,
-    ):
-        raise AssertionError("the row readers in _batch do not follow the events' fields")
+    return (request_id, *attempt_values(a))
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +61,6 @@ class _Statements:
 @lru_cache(maxsize=8)
 def _statements(plan: WritePlan) -> _Statements:
     """Inserts of request and attempt rows (their values from the functions above)."""
-    _check_readers()
     requests = BulkInsert(
         plan.requests,
         [*REQUEST_FIELDS, "attempt_count"],

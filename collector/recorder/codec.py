@@ -12,17 +12,20 @@ No SQLAlchemy here: the writer process imports this.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import orjson
 
+from collector.recorder._values import (
+    ATTEMPT_FIELDS,
+    REQUEST_FIELDS,
+    attempt_values,
+    request_values,
+)
 from collector.recorder.events import AttemptEvent, UsageEvent
 
-REQUEST_FIELDS = tuple(f.name for f in fields(UsageEvent) if f.name != "attempts")
-ATTEMPT_FIELDS = tuple(f.name for f in fields(AttemptEvent))
 FORMAT = "spendscope-events/2"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
@@ -40,49 +43,6 @@ def _spots(names: Sequence[str], wanted: Sequence[str]) -> tuple[int, ...]:
 
 _R_TIME, _R_MONEY = _spots(REQUEST_FIELDS, _TIMES), _spots(REQUEST_FIELDS, _DECIMALS)
 _A_TIME, _A_MONEY = _spots(ATTEMPT_FIELDS, _TIMES), _spots(ATTEMPT_FIELDS, _DECIMALS)
-
-
-def _request_values(e: UsageEvent) -> tuple[Any, ...]:
-    """An event's values in ``REQUEST_FIELDS`` order (its attempts apart).
-
-    Spelled out, not ``attrgetter``: CPython specializes a plain attribute load, a fraction
-    of ``attrgetter``'s generic lookup a field (bench/README.md); ``_check_readers`` holds
-    the order, when this module is loaded.
-    """
-    return (
-        e.id, e.started_at, e.duration_ms, e.endpoint, e.outcome, e.cost_source, e.ttft_ms,
-        e.model_requested, e.model_served, e.stream, e.project_id, e.api_key_id, e.end_user,
-        e.tags, e.metadata, e.http_status, e.error_type, e.error_message, e.prompt_tokens,
-        e.cached_tokens, e.completion_tokens, e.reasoning_tokens, e.audio_prompt_tokens,
-        e.audio_completion_tokens, e.image_tokens, e.audio_seconds, e.characters, e.images,
-        e.cost_usd, e.price_id, e.batch, e.service_tier, e.cache_hit, e.upstream,
-        e.upstream_request_id, e.cost_note, e.web_search_calls, e.web_search_preview_calls,
-        e.file_search_calls, e.code_interpreter_sessions, e.image_generation_calls,
-        e.computer_calls, e.batch_id, e.saved_usd, e.cache_write_tokens, e.provider,
-    )  # fmt: skip
-
-
-def _attempt_values(a: AttemptEvent) -> tuple[Any, ...]:
-    """An attempt's values in ``ATTEMPT_FIELDS`` order."""
-    return (
-        a.attempt_no, a.started_at, a.duration_ms, a.model, a.upstream, a.http_status,
-        a.error_type, a.error_message, a.prompt_tokens, a.completion_tokens, a.cost_usd,
-        a.provider, a.upstream_key_last4,
-    )  # fmt: skip
-
-
-def _check_readers() -> None:
-    """A field added to the events but not to the readers would shift every later value
-    of every line: refuse to load instead (each field given its own name, so order counts)."""
-    request: tuple[Any, ...] = REQUEST_FIELDS  # only the order counts, not the types
-    attempt: tuple[Any, ...] = ATTEMPT_FIELDS
-    if _request_values(UsageEvent(*request)) != request or (
-        _attempt_values(AttemptEvent(*attempt)) != attempt
-    ):
-        raise AssertionError("the value readers in codec do not follow the events' fields")
-
-
-_check_readers()
 
 
 def header(**extra: Any) -> bytes:
@@ -108,8 +68,8 @@ def _out(values: tuple[Any, ...], times: tuple[int, ...], money: tuple[int, ...]
 def encode(event: UsageEvent) -> bytes:
     """One line (ending in a newline); raises ``TypeError``/``orjson.JSONEncodeError`` for
     values JSON cannot carry (``storable.make_storable`` repairs them beforehand)."""
-    row = _out(_request_values(event), _R_TIME, _R_MONEY)
-    row.append([_out(_attempt_values(a), _A_TIME, _A_MONEY) for a in event.attempts])
+    row = _out(request_values(event), _R_TIME, _R_MONEY)
+    row.append([_out(attempt_values(a), _A_TIME, _A_MONEY) for a in event.attempts])
     return orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE)
 
 

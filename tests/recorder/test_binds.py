@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import create_engine
 
 import collector
-from collector.recorder import AttemptEvent, UsageEvent, _batch, _binds
+from collector.recorder import AttemptEvent, UsageEvent, _batch, _binds, _values
 from collector.recorder._plan import KINDS
 from collector.recorder.writer import write_plan
 from tests.factories import T0, make_event
@@ -136,13 +136,13 @@ def test_request_and_attempt_rows_are_the_spec(dialect: str) -> None:
     events = _events()
     requests, attempts = statements.requests, statements.attempts
     kinds = plan.requests.kinds_of(tuple(requests.names))
-    values = [(*_fields(e, _batch.REQUEST_FIELDS), len(e.attempts)) for e in events]
+    values = [(*_fields(e, _values.REQUEST_FIELDS), len(e.attempts)) for e in events]
     want = [_spec_row(kinds, requests.names, v, dialect) for v in values]
     assert list(requests.columns.rows(map(_batch._request_values, events))) == want
     assert want[0][requests.names.index("error_message")] == "x" * 1000
     pairs = [(e.id, a) for e in events for a in e.attempts]
     kinds = plan.attempts.kinds_of(tuple(attempts.names))
-    values = [(rid, *_fields(a, _batch.ATTEMPT_FIELDS)) for rid, a in pairs]
+    values = [(rid, *_fields(a, _values.ATTEMPT_FIELDS)) for rid, a in pairs]
     want = [_spec_row(kinds, attempts.names, v, dialect) for v in values]
     got = list(attempts.columns.rows(_batch._attempt_values(rid, a) for rid, a in pairs))
     assert got == want
@@ -152,22 +152,26 @@ def test_request_and_attempt_rows_are_the_spec(dialect: str) -> None:
 
 def test_the_spelled_out_readers_follow_the_field_order() -> None:
     """Every field distinct, so a field missed, added or moved changes the tuple."""
-    distinct: dict[str, Any] = {n: f"v{i}" for i, n in enumerate(_batch.REQUEST_FIELDS)}
+    distinct: dict[str, Any] = {n: f"v{i}" for i, n in enumerate(_values.REQUEST_FIELDS)}
     event = UsageEvent(**distinct)
     event.attempts = [AttemptEvent(1, T0, 2.0), AttemptEvent(2, T0, 3.0)]
-    assert _batch._request_values(event) == (*_fields(event, _batch.REQUEST_FIELDS), 2)
-    distinct = {n: f"a{i}" for i, n in enumerate(_batch.ATTEMPT_FIELDS)}
+    assert _batch._request_values(event) == (*_fields(event, _values.REQUEST_FIELDS), 2)
+    distinct = {n: f"a{i}" for i, n in enumerate(_values.ATTEMPT_FIELDS)}
     attempt = AttemptEvent(**distinct)
-    want = ("rid", *_fields(attempt, _batch.ATTEMPT_FIELDS))
+    want = ("rid", *_fields(attempt, _values.ATTEMPT_FIELDS))
     assert _batch._attempt_values("rid", attempt) == want
 
 
-def test_a_reader_behind_the_fields_stops_the_writer(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A field added to the events but not to a reader: the writer refuses to start."""
-    read = _batch._request_values
-    monkeypatch.setattr(_batch, "_request_values", lambda e: (*read(e)[:-2], read(e)[-1]))
+@pytest.mark.parametrize("reader", ["request_values", "attempt_values"])
+def test_a_reader_behind_the_fields_stops_the_module_loading(
+    monkeypatch: pytest.MonkeyPatch, reader: str
+) -> None:
+    """A field added to the events but not to a reader: the check that runs as the readers'
+    module loads (before any writer or codec can use them) refuses it."""
+    read = getattr(_values, reader)
+    monkeypatch.setattr(_values, reader, lambda e: (*read(e)[:-2], read(e)[-1]))
     with pytest.raises(AssertionError, match="readers"):
-        _batch._check_readers()
+        _values._check()
 
 
 def test_nothing_in_the_package_runs_source_text() -> None:
