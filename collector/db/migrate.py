@@ -40,10 +40,13 @@ def at_head(database_url: str) -> bool:
     """Whether the database already carries the newest schema: its ``alembic_version`` row is
     :data:`HEAD_REVISION`. False whenever that cannot be read (no file, no table, no server):
     Alembic then decides, and says what is wrong."""
-    url = make_url(normalize_url(database_url))
-    if url.get_backend_name() == "sqlite" and not Path(str(url.database or "")).is_file():
-        return False  # never create the file here; a memory database has no schema yet
-    engine = make_engine(database_url)
+    try:
+        url = make_url(normalize_url(database_url))
+        if url.get_backend_name() == "sqlite" and not Path(str(url.database or "")).is_file():
+            return False  # never create the file here; a memory database has no schema yet
+        engine = make_engine(database_url)
+    except Exception:  # a URL or driver that cannot be used: Alembic says why, in one line
+        return False
     try:
         with engine.connect() as connection:
             rows = connection.execute(text("SELECT version_num FROM alembic_version")).all()

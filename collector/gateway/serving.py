@@ -55,6 +55,10 @@ def main(args: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--log-level", default="info")
     opts = parser.parse_args(args)
+    if opts.workers <= 1:  # (several workers: ``spendscope serve`` migrated already)
+        # Before the handlers below: a SIGTERM now ends this process as it would have ended
+        # the CLI (status -15), and the migration child finishes on its own, never cut short.
+        migrate_or_exit(_database_url_or_exit())
     import uvicorn
 
     # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown (recorder drained); with
@@ -67,8 +71,7 @@ def main(args: list[str] | None = None) -> None:
         "access_log": False, "server_header": False,
     }  # fmt: skip
     banner = f"spendscope gateway on http://{opts.host}:{opts.port}/v1 ({opts.workers} worker(s))"
-    if opts.workers <= 1:  # (several workers: ``spendscope serve`` did both already)
-        migrate_or_exit(_database_url_or_exit())
+    if opts.workers <= 1:  # (several workers: ``spendscope serve`` checked them already)
         app = _app_or_exit()  # bad settings: one line and status 2, before the port is bound
         print(banner, file=sys.stderr, flush=True)
         uvicorn.run(app, **options | {"factory": False})

@@ -134,7 +134,7 @@ def _ints_fit(numbers: tuple[Any, ...]) -> bool:
 def _flat_text(metadata: dict[str, Any]) -> bool:
     """Metadata of text values only (the usual trace ids): nothing in it needs a repair
     that its line would not show. Anything richer takes the full walk."""
-    if len(metadata) == 0:  # most rows (and ``len`` refuses what is not a mapping, as before)
+    if len(metadata) == 0:  # most rows; an empty list or string stores as nothing, as {} does
         return True
     return all(type(v) is str for v in metadata.values())
 

@@ -164,3 +164,48 @@ def test_serve_with_two_workers_migrates_relays_and_records(
     engine.dispose()
     assert total == 4 and set(outcomes) == {"success"}
     assert proc.returncode == 0  # SIGINT: a clean stop
+
+
+def test_a_stop_during_the_migration_never_cuts_it_short(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The serving program migrates before it installs its clean-exit handlers: a SIGTERM
+    then ends it with the default action (status -15) while the migration child, a process of
+    its own, finishes; with the handlers already in place the SIGTERM would kill the child
+    mid-migration (a half-built SQLite schema) and exit 0."""
+    from collector.gateway import serving
+
+    seen: list[object] = []
+
+    def migrate(_url: str) -> None:
+        seen.extend(signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT))
+        raise SystemExit(2)  # stop here: nothing is served
+
+    monkeypatch.setattr(serving, "migrate_or_exit", migrate)
+    monkeypatch.setattr(serving, "_database_url_or_exit", lambda: "sqlite://")
+    before = [signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)]
+    with pytest.raises(SystemExit):
+        serving.main(["--host", "127.0.0.1", "--port", "1"])
+    assert seen == before
+    assert serving._exit_cleanly not in seen
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("postgresql+psycopg://u:secret-pw@127.0.0.1:notaport/db", "ValueError: invalid literal"),
+        ("postgresql+psycopg2://u:secret-pw@127.0.0.1/db", "No module named 'psycopg2'"),
+        ("postgresql+nosuchdrv://u:secret-pw@127.0.0.1/db", "NoSuchModuleError"),
+    ],
+)
+def test_an_unusable_database_url_ends_the_migration_with_one_line(
+    url: str, reason: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A URL the settings accept but no engine can use: one line and status 2, the password
+    masked — never a traceback from the check whether the schema is there."""
+    from collector.gateway.serving import migrate_or_exit
+
+    with pytest.raises(SystemExit) as ended:
+        migrate_or_exit(url)
+    assert ended.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: database upgrade failed: "), lines
+    assert reason in lines[0] and "secret-pw" not in lines[0]
