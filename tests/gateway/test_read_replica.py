@@ -30,7 +30,7 @@ from collector.settings import Settings
 from dashboard.app import create_dash_app
 from tests.gateway._server import GatewayServer
 from tests.gateway._support import UPSTREAM_KEY, virtual_key
-from tests.support.pg_replica import ReplicatedDatabase, replay_paused
+from tests.support.pg_replica import ReplicatedDatabase, replay_paused, wait_caught_up
 from tests.support.wait import wait_until
 
 CALLS = 6
@@ -149,9 +149,11 @@ def test_the_lag_banner_shows_while_replay_is_paused(replicated: ReplicatedDatab
     app = create_dash_app(_dash_settings(replicated, replica_lag_bound_s=1.0))
     primary = make_engine(replicated.primary_url)
     try:
-        virtual_key(primary)  # a write, then nothing for longer than the bound:
-        time.sleep(1.5)  # an idle primary is no lag (the last replayed commit is old, though)
-        assert BANNER not in _banner(app)
+        virtual_key(primary)  # a write, replayed, then nothing for longer than the bound:
+        written = time.monotonic()
+        wait_caught_up(replicated)
+        time.sleep(max(0.0, written + 1.5 - time.monotonic()))
+        assert BANNER not in _banner(app)  # idle is no lag, though the last commit is old
         replay_paused(replicated.replica_url, True)
         try:
             virtual_key(primary)  # committed on the primary, not applied on the replica

@@ -199,11 +199,29 @@ def replicated_database(pair: ReplicaPair, name: str) -> Iterator[ReplicatedData
         db = ReplicatedDatabase(pair.primary_url(name), pair.replica_url(name))
         upgrade_head(db.primary_url)
         _replicated(db.replica_url)
+        wait_caught_up(db)  # the migration's WAL too, not just the CREATE DATABASE
         yield db
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def wait_caught_up(db: ReplicatedDatabase, seconds: float = 30.0) -> None:
+    """Wait until the replica has replayed everything the primary had written when called."""
+    from collector.db import make_engine
+    from collector.db.replica import CAUGHT_UP, replica_lag
+
+    primary, replica = make_engine(db.primary_url), make_engine(db.replica_url)
+    deadline = time.monotonic() + seconds
+    try:
+        while (lag := replica_lag(primary, replica)) != CAUGHT_UP:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the replica did not catch up in {seconds} s: {lag}")
+            time.sleep(0.05)
+    finally:
+        primary.dispose()
+        replica.dispose()
 
 
 def replay_paused(replica_url: str, paused: bool) -> None:
