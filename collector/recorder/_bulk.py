@@ -160,14 +160,24 @@ class BulkUpsert(BulkInsert):
             self.insert(conn, rows, len(groups), self.tail)
 
     def payload(self, groups: Groups) -> str:
-        """The groups as the JSON array ``recordset`` reads (PostgreSQL): keys and non-zeros."""
+        """The groups as the JSON array ``recordset`` reads (PostgreSQL): keys and non-zeros.
+
+        In key order: the upsert locks its rows in the array's order, so two writers (two
+        gateways) adding to the same rows lock them in the same order and never deadlock.
+        """
         keys = self.keys
         objects = []
-        for key, values in zip(self.key_columns.rows(groups), groups.values(), strict=True):
+        rows = zip(self.key_columns.rows(groups), groups.values(), strict=True)
+        for key, values in sorted(rows, key=_lock_order):
             obj = dict(zip(keys, key, strict=True))
             obj.update([item for item in values.items() if item[1]])
             objects.append(obj)
         return json.dumps(objects, default=_json_value)
+
+
+def _lock_order(row: tuple[Row, dict[str, Any]]) -> tuple[tuple[bool, Any], ...]:
+    """A rollup row's key as a sort key (a NULL first in its column, never compared)."""
+    return tuple((value is not None, value) for value in row[0])
 
 
 def _json_value(value: Any) -> str:
