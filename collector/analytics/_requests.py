@@ -31,6 +31,7 @@ from collector.analytics._model import (
     RequestDetail,
     SortBy,
 )
+from collector.analytics._prune import months_condition
 from collector.analytics._search import hidden, search_condition
 from collector.analytics._sql import (
     DAILY,
@@ -58,9 +59,12 @@ MAX_PAGE_SIZE = 1000
 
 
 def _conditions(
-    f: Filters, outcome: str | None, search: str | None, dialect: str
+    conn: Connection, f: Filters, outcome: str | None, search: str | None
 ) -> list[ColumnElement[bool]]:
+    dialect = conn.dialect.name
     conds = request_where(f)
+    if (months := months_condition(conn, f.start, f.end)) is not None:
+        conds.append(months)  # the planner reads only the months holding the range's rows
     if outcome:
         conds.append(REQUESTS.c.outcome == outcome)
     if search and search.strip():
@@ -72,7 +76,7 @@ def _conditions(
 
 
 def _raw_count(conn: Connection, f: Filters, outcome: str | None, search: str | None) -> int:
-    conds = _conditions(f, outcome, search, conn.dialect.name)
+    conds = _conditions(conn, f, outcome, search)
     return int(conn.scalar(select(func.count()).select_from(REQUESTS).where(*conds)) or 0)
 
 
@@ -129,7 +133,7 @@ def requests_page(
         raise ValueError(f"sort_by must be one of {', '.join(SORTABLE)}")
     offset = (page - 1) * page_size
     with engine.connect() as conn:
-        conds = _conditions(f, outcome, search, conn.dialect.name)
+        conds = _conditions(conn, f, outcome, search)
         names, keys = project_names(conn), key_labels(conn)
         total = count_matching(conn, f, outcome, search)
         if sort_by == "cost_usd":

@@ -106,7 +106,7 @@ def _walk(
 
 
 def _where(
-    dialect: str,
+    conn: Connection,
     f: Filters,
     direction: Direction,
     cursor: Cursor | None,
@@ -115,14 +115,15 @@ def _where(
     search: str | None,
 ) -> list[ColumnElement[bool]] | None:
     """The page's conditions, None when the cursor leaves nothing of the range."""
+    dialect = conn.dialect.name
     if cursor is None or direction in ("first", "last"):
-        return _conditions(f, outcome, search, dialect)
+        return _conditions(conn, f, outcome, search)
     # "next" and "at" go on in display order; "prev" goes back against it
     later = (direction != "prev") != descending
     clipped = _clip(f, cursor, later)
     if clipped is None:
         return None
-    conds = _conditions(clipped, outcome, search, dialect)
+    conds = _conditions(conn, clipped, outcome, search)
     sqlite = dialect == "sqlite"
     tie = _tie(cursor, later, direction == "at", sqlite)
     conds.append(hidden(tie) if sqlite and search else tie)  # the matches drive (_search)
@@ -153,7 +154,7 @@ def requests_seek(
     with engine.connect() as conn:
         backwards = direction in ("prev", "last")
         found: list[Any] = []
-        where = _where(conn.dialect.name, f, direction, cursor, descending, outcome, search)
+        where = _where(conn, f, direction, cursor, descending, outcome, search)
         if where is not None:
             found = _walk(conn, where, ascending=descending == backwards, size=page_size)
         more = len(found) > page_size

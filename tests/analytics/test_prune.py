@@ -1,0 +1,101 @@
+"""Raw-row queries on partitioned PostgreSQL read only the months that hold the range's rows,
+and find every row of the range all the same: one whose id is newer than its time (a late
+report) keeps its month in, one in the default partition turns pruning off."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, text
+
+from collector import analytics as qa
+from collector.analytics._prune import months_condition
+from collector.db import make_engine, partitions
+from collector.recorder import UsageEvent, ulid, write_batch
+from tests.factories import make_event
+
+SEP, OCT, NOV = (datetime(2026, m, 1, tzinfo=UTC) for m in (9, 10, 11))
+_rng = random.Random(3)
+
+
+def _event(at: datetime, made: datetime | None = None, **overrides: Any) -> UsageEvent:
+    """Started at ``at``, its id made at ``made`` (default ``at``)."""
+    ms = int((made or at).timestamp() * 1000)
+    return make_event(id=ulid(ms, _rng.getrandbits(80)), started_at=at, **overrides)
+
+
+@pytest.fixture
+def engine(pg_migrated_url: str) -> Iterator[Engine]:
+    eng = make_engine(pg_migrated_url)
+    partitions.ensure_months(eng, [SEP, OCT, NOV])
+    yield eng
+    eng.dispose()
+
+
+def _months(engine: Engine, start: datetime, end: datetime) -> list[str]:
+    """The partitions a cost-sorted page over [start, end) reads, from its plan."""
+    with engine.connect() as conn:
+        cond = months_condition(conn, start, end)
+        assert cond is not None
+        where = cond.compile(conn, compile_kwargs={"literal_binds": True})
+        plan = conn.execute(
+            text(f"EXPLAIN SELECT id FROM requests WHERE {where} ORDER BY cost_usd DESC LIMIT 5")
+        ).scalars()
+        return sorted({p for line in plan for p in _leaves(line)})
+
+
+def _leaves(line: str) -> list[str]:
+    return [word for word in line.replace("(", " ").split() if partitions.is_leaf(word)]
+
+
+def _costliest(engine: Engine, start: datetime, end: datetime) -> list[str]:
+    df, total = qa.requests_page(engine, qa.Filters(start, end), page_size=100, sort_by="cost_usd")
+    assert len(df) == total
+    return list(df["id"])
+
+
+def test_a_range_reads_only_the_months_holding_its_rows(engine: Engine) -> None:
+    events = [_event(month + timedelta(days=d)) for month in (SEP, OCT, NOV) for d in (1, 20)]
+    late = _event(OCT + timedelta(days=25), made=NOV + timedelta(days=2))  # reported late
+    write_batch(engine, [*events, late])
+    assert _months(engine, NOV, NOV + timedelta(days=30)) == ["requests_p202611"]
+    assert _months(engine, SEP, SEP + timedelta(days=30)) == ["requests_p202609"]
+    # October's range holds the late row, in November's partition: both are read
+    assert _months(engine, OCT, NOV) == ["requests_p202610", "requests_p202611"]
+    by_cost = _costliest(engine, OCT, NOV)
+    assert sorted(by_cost) == sorted([e.id for e in events[2:4]] + [late.id])
+    assert _costliest(engine, SEP, NOV + timedelta(days=30)) != []
+
+
+def test_a_range_with_no_row_reads_no_month(engine: Engine) -> None:
+    write_batch(engine, [_event(SEP + timedelta(days=1))])
+    with engine.connect() as conn:
+        cond = months_condition(conn, NOV, NOV + timedelta(days=5))
+    assert cond is not None and str(cond) == "false"
+    assert _costliest(engine, NOV, NOV + timedelta(days=5)) == []
+
+
+def test_a_row_of_the_default_partition_turns_pruning_off(engine: Engine) -> None:
+    odd = make_event(id="not-a-ulid", started_at=OCT + timedelta(days=3))
+    write_batch(engine, [_event(SEP + timedelta(days=1)), odd])
+    with engine.connect() as conn:
+        assert months_condition(conn, OCT, NOV) is None
+        assert months_condition(conn, SEP, OCT) is not None
+    assert _costliest(engine, OCT, NOV) == ["not-a-ulid"]
+
+
+def test_sqlite_and_plain_tables_prune_nothing(tmp_path: Any) -> None:
+    from collector.db import upgrade_head
+
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    upgrade_head(url)
+    eng = make_engine(url)
+    try:
+        with eng.connect() as conn:
+            assert months_condition(conn, SEP, OCT) is None
+    finally:
+        eng.dispose()
