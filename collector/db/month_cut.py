@@ -2,20 +2,24 @@
 
 A month older than the cutoff is detached (:func:`partitions.detach_month`), then cut in one
 transaction (:func:`cut_month`): the rows it must keep — unpriced ones, and any that started
-after the cutoff — are copied with their attempts into a fresh pair of tables of the month's
+after the cutoff; two index probes tell first whether there are any, so a month keeping none
+is never read — are copied with their attempts into a fresh pair of tables of the month's
 name, which get the parents' keys and indexes (built in bulk over those few rows) and the
 month's own foreign key; then, under short locks, rows written meanwhile with the month's ids
 (they went to the default pair while the month was detached) are moved in, and the new pair
-is attached. The old pair, renamed ``*_old``, is dropped afterwards in a transaction of its
-own (:func:`drop_old_pairs`): dropping it locks the tables its foreign keys point to
-(``api_keys``, ``projects``) against the recorder's key checks, so that lock is taken alone
-and briefly. A crash at any point leaves either a detached month (the next pass cuts it) or
-a stale ``*_old`` pair (the next pass drops it); no row is lost.
+is attached. The old pair, renamed ``*_old``, is dropped afterwards in two transactions of
+its own: first its foreign keys (:func:`unlink_old_pairs`: that locks the tables they point
+to, ``api_keys`` and ``projects``, against the recorder's key checks, so the lock is taken
+alone and briefly), then the tables (:func:`drop_old_pairs`), whose files' removal (11 GB
+for a month of 16 M requests) then holds no lock the recorder needs. A crash at any point
+leaves either a detached month (the next pass cuts it) or a stale ``*_old`` pair (the next
+pass drops it); no row is lost.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, text
@@ -67,21 +71,7 @@ def cut_month(conn: Connection, month: datetime, cutoff: datetime | None) -> tup
     total = int(conn.execute(text(f"SELECT count(*) FROM {r}_old")).scalar_one())  # noqa: S608
     for table in TABLES:
         conn.execute(text(f"CREATE TABLE {leaf(table, month)} (LIKE {table} {_LIKE})"))
-    columns = {t: column_list(conn, t) for t in TABLES}
-    kept = conn.execute(
-        text(
-            f"INSERT INTO {r} ({columns['requests']}) SELECT {columns['requests']} "  # noqa: S608 - our names
-            f"FROM {r}_old WHERE {keep}"
-        ),
-        params,
-    ).rowcount
-    conn.execute(text(f"ANALYZE {r} (id)"))  # the plan below then probes the old key per kept row
-    conn.execute(
-        text(
-            f"INSERT INTO {a} ({columns['attempts']}) SELECT {columns['attempts']} "  # noqa: S608 - our names
-            f"FROM {a}_old WHERE request_id IN (SELECT id FROM {r})"
-        )
-    )
+    kept = _copy_kept(conn, month, keep, params) if _keeps_any(conn, r, cutoff) else 0
     for table in TABLES:
         _index_like_parent(conn, table, leaf(table, month))
     link(conn, month)
@@ -98,6 +88,40 @@ def cut_month(conn: Connection, month: datetime, cutoff: datetime | None) -> tup
         attach = f"ALTER TABLE {table} ATTACH PARTITION {leaf(table, month)} {range_clause(month)}"
         conn.execute(text(attach))
     return total - kept, kept + arrived
+
+
+def _keeps_any(conn: Connection, requests: str, cutoff: datetime | None) -> bool:
+    """Whether the old month holds a row to keep: two probes through its indexes (the
+    partial unpriced one, then ``started_at``), where the copy's filter would read it all."""
+    if cutoff is None:
+        return True
+    old = f"{requests}_old"
+    sql = (
+        f"SELECT EXISTS (SELECT 1 FROM {old} WHERE {KEPT}) "  # noqa: S608 - our names
+        f"OR EXISTS (SELECT 1 FROM {old} WHERE started_at >= :cutoff)"
+    )
+    return bool(conn.execute(text(sql), {"cutoff": _at(cutoff)}).scalar_one())
+
+
+def _copy_kept(conn: Connection, month: datetime, keep: str, params: Mapping[str, object]) -> int:
+    """Copy the old month's kept requests, then their attempts, into the new pair."""
+    r, a = leaf("requests", month), leaf("attempts", month)
+    columns = {t: column_list(conn, t) for t in TABLES}
+    kept = conn.execute(
+        text(
+            f"INSERT INTO {r} ({columns['requests']}) SELECT {columns['requests']} "  # noqa: S608 - our names
+            f"FROM {r}_old WHERE {keep}"
+        ),
+        params,
+    ).rowcount
+    conn.execute(text(f"ANALYZE {r} (id)"))  # the plan below then probes the old key per kept row
+    conn.execute(
+        text(
+            f"INSERT INTO {a} ({columns['attempts']}) SELECT {columns['attempts']} "  # noqa: S608 - our names
+            f"FROM {a}_old WHERE request_id IN (SELECT id FROM {r})"
+        )
+    )
+    return int(kept)
 
 
 def _index_like_parent(conn: Connection, parent: str, table: str) -> None:
@@ -121,14 +145,36 @@ def _index_like_parent(conn: Connection, parent: str, table: str) -> None:
         conn.execute(text(create))
 
 
-def drop_old_pairs(conn: Connection) -> int:
-    """Drop the ``*_old`` tables cuts left behind (after their commit, or a crash); returns
-    how many went."""
+def _old_pairs(conn: Connection) -> list[str]:
     sql = (
         "SELECT c.relname FROM pg_class c WHERE c.relkind = 'r' "
         "AND c.relnamespace = to_regnamespace(current_schema()) AND c.relname LIKE '%\\_old'"
     )
-    names = [n for n in conn.execute(text(sql)).scalars() if _OLD.match(n)]
+    return sorted(n for n in conn.execute(text(sql)).scalars() if _OLD.match(n))
+
+
+def unlink_old_pairs(conn: Connection) -> int:
+    """Drop the foreign keys of the ``*_old`` tables, so that dropping the tables (and
+    removing their files, gigabytes at a large month) locks nothing the recorder uses: a
+    foreign key's drop locks the table it points to (``api_keys``, ``projects``), here only
+    for this short transaction. Returns how many keys went."""
+    sql = (
+        "SELECT conrelid::regclass::text, conname FROM pg_constraint "
+        "WHERE contype = 'f' AND conrelid = ANY(CAST(:names AS regclass[])) ORDER BY 1, 2"
+    )
+    names = _old_pairs(conn)
+    if not names:
+        return 0
+    keys = conn.execute(text(sql), {"names": names}).all()
+    for table, name in keys:
+        conn.execute(text(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"'))
+    return len(keys)
+
+
+def drop_old_pairs(conn: Connection) -> int:
+    """Drop the ``*_old`` tables cuts left behind (after their commit, or a crash); returns
+    how many went."""
+    names = _old_pairs(conn)
     if names:
-        conn.execute(text(f"DROP TABLE {', '.join(sorted(names))}"))
+        conn.execute(text(f"DROP TABLE {', '.join(names)}"))
     return len(names)

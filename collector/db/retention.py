@@ -93,7 +93,7 @@ def drop_old_months(engine: Engine, cutoff: datetime) -> tuple[int, tuple[dateti
             for m in attached
             if partitions.add_months(m, 1) <= cutoff and month_cut.has_droppable(conn, m, cutoff)
         ]
-    partitions.with_lock_retry(engine, month_cut.drop_old_pairs)  # a stopped pass's
+    drop_old_pairs(engine)  # a stopped pass's
     dropped = 0
     for month in leftover:  # detached by a pass that stopped before cutting it
         dropped += cut(engine, month, cutoff)
@@ -109,8 +109,15 @@ def cut(engine: Engine, month: datetime, cutoff: datetime | None) -> int:
     dropped = partitions.with_lock_retry(
         engine, lambda conn: month_cut.cut_month(conn, month, cutoff)[0]
     )
-    partitions.with_lock_retry(engine, month_cut.drop_old_pairs)
+    drop_old_pairs(engine)
     return dropped
+
+
+def drop_old_pairs(engine: Engine) -> None:
+    """Drop the old pairs' foreign keys (a short lock on the tables they point to), then the
+    tables, whose files' removal then holds no lock the recorder waits for."""
+    partitions.with_lock_retry(engine, month_cut.unlink_old_pairs)
+    partitions.with_lock_retry(engine, month_cut.drop_old_pairs)
 
 
 def _delete_in_batches(
