@@ -31,7 +31,6 @@ from collector.analytics._model import (
     RequestDetail,
     SortBy,
 )
-from collector.analytics._prune import months_condition
 from collector.analytics._search import hidden, search_condition
 from collector.analytics._sql import (
     DAILY,
@@ -48,6 +47,7 @@ from collector.analytics._sql import (
 )
 from collector.db import session_scope
 from collector.db.models import Attempt, Project, Request
+from collector.db.prune import months_condition
 from collector.histogram import LATENCY_BOUNDS_MS, LATENCY_COLUMNS
 
 PAGE_COLUMNS = (

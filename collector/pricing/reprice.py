@@ -42,6 +42,7 @@ from collector.db.models import (
     hourly_tag_rollups,
     hourly_tier_rollups,
 )
+from collector.db.prune import months_condition
 from collector.errors import PricingError, StorageError
 from collector.pricing._catalog import Catalog, load_catalog
 from collector.pricing._engine import as_reported, compute_cost
@@ -201,7 +202,12 @@ def _filters(window: RepriceWindow) -> list[Any]:
 
 
 def _read_batch(conn: Connection, window: RepriceWindow, after: str | None, size: int) -> list[Any]:
+    """The next ``size`` rows of the window by id. On partitioned PostgreSQL only the months
+    holding rows of the window are read: the walk by id otherwise went through every later
+    month's whole key looking for a row of the window (230 rows/s at 50 M requests)."""
     query = select(*(_R[name] for name in _COLUMNS)).where(*_filters(window))
+    if (months := months_condition(conn, window.start, window.end)) is not None:
+        query = query.where(months)
     if after is not None:
         query = query.where(_R.id > after)
     return list(conn.execute(query.order_by(_R.id).limit(size)))

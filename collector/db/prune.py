@@ -1,4 +1,5 @@
-"""Which monthly partitions a time range reads (partitioned PostgreSQL).
+"""Which monthly partitions a time range reads (partitioned PostgreSQL): for the query layer
+and repricing, whose reads are bounded by ``started_at``.
 
 ``requests`` is partitioned by the month of its id (``collector.db.partitions``), not of
 ``started_at``, so a condition on ``started_at`` alone lets the planner skip no month: a walk
@@ -14,12 +15,14 @@ row of the range (an id of no month), nothing is pruned.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import ColumnElement, Connection, and_, column, false, or_, select, table
 
-from collector.analytics._sql import REQUESTS, time_range
 from collector.db import partitions
+from collector.db.models import Request
+
+REQUESTS = Request.__table__
 
 
 def months_condition(
@@ -35,7 +38,7 @@ def months_condition(
     probes = [
         select(column("started_at"))
         .select_from(table(partitions.leaf("requests", month), column("started_at")))
-        .where(time_range(column("started_at"), start, end))  # type: ignore[arg-type]
+        .where(column("started_at") >= _naive(start), column("started_at") < _naive(end))
         .limit(1)
         .exists()
         .label(f"m{n}")
@@ -55,3 +58,8 @@ def months_condition(
     r = REQUESTS.c
     kept = [and_(r.id >= partitions.bound(lo), r.id < partitions.bound(hi)) for lo, hi in spans]
     return or_(*kept) if kept else false()
+
+
+def _naive(moment: datetime) -> datetime:
+    """``started_at`` as stored: naive UTC."""
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment

@@ -7,14 +7,15 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
 
 from collector import analytics as qa
-from collector.analytics._prune import months_condition
 from collector.db import make_engine, partitions
+from collector.db.prune import months_condition
 from collector.recorder import UsageEvent, ulid, write_batch
 from tests.factories import make_event
 
@@ -99,3 +100,26 @@ def test_sqlite_and_plain_tables_prune_nothing(tmp_path: Any) -> None:
             assert months_condition(conn, SEP, OCT) is None
     finally:
         eng.dispose()
+
+
+def test_reprice_reads_the_window_by_month_and_misses_no_late_row(engine: Engine) -> None:
+    from collector.db import session_scope
+    from collector.pricing import PriceOverride, add_override
+    from collector.pricing.reprice import RepriceWindow, reprice
+
+    unpriced: dict[str, Any] = {"model_served": "ft:custom", "cost_usd": None}
+    unpriced["cost_source"] = "unpriced"
+    october = [_event(OCT + timedelta(days=d), **unpriced) for d in (1, 2, 3)]
+    late = _event(OCT + timedelta(days=4), made=NOV + timedelta(days=1), **unpriced)
+    others = [_event(m + timedelta(days=5), **unpriced) for m in (SEP, NOV)]
+    write_batch(engine, [*october, late, *others])
+    with session_scope(engine) as session:
+        add_override(session, PriceOverride(
+            id="", model="ft:custom", effective_from=SEP, effective_to=None,
+            input_per_1m=Decimal("1"), cached_input_per_1m=None, output_per_1m=Decimal("2"),
+        ))  # fmt: skip
+    done = reprice(engine, RepriceWindow(OCT, NOV), now=NOV + timedelta(days=20), batch_size=2)
+    assert (done.scanned, done.newly_priced) == (4, 4)  # October's three and the late one
+    with engine.connect() as conn:
+        left = conn.execute(text("SELECT id FROM requests WHERE cost_usd IS NULL")).scalars()
+        assert sorted(left) == sorted(e.id for e in others)
