@@ -22,6 +22,7 @@ PostgreSQL runs as installed (shared_buffers, work_mem and the rest at their def
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -29,6 +30,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -224,8 +226,44 @@ def reprice_phase(url: str, table: Table, month: datetime) -> None:
     )
 
 
+@contextlib.contextmanager
+def _step_times(steps: dict[str, float]) -> Iterator[None]:
+    """Time retention's steps (module functions wrapped for the run, then put back)."""
+    from collector.db import month_cut, retention
+
+    wrapped = [
+        (partitions, "detach_month", "detach"),
+        (month_cut, "cut_month", "cut"),
+        (month_cut, "_keeps_any", "cut: probe for kept rows"),
+        (month_cut, "_copy_kept", "cut: copy kept rows"),
+        (month_cut, "_index_like_parent", "cut: indexes"),
+        (month_cut, "has_droppable", "which months to cut"),
+        (retention, "drop_old_pairs", "old pair dropped"),
+        (retention, "_delete_in_batches", "batched delete"),
+    ]
+    saved = [(module, name, getattr(module, name)) for module, name, _ in wrapped]
+
+    def timer(real: Callable[..., Any], label: str) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            began = time.perf_counter()
+            try:
+                return real(*args, **kwargs)
+            finally:
+                steps[label] = steps.get(label, 0.0) + time.perf_counter() - began
+
+        return timed
+
+    for (module, name, label), (_, _, real) in zip(wrapped, saved, strict=True):
+        setattr(module, name, timer(real, label))
+    try:
+        yield
+    finally:
+        for module, name, real in saved:
+            setattr(module, name, real)
+
+
 def retention_phase(url: str, engine: Engine, table: Table, month: datetime) -> None:
-    import bench_partitions  # the writer and step timers of the 1 M retention bench
+    import bench_partitions  # the writer of the 1 M retention bench
 
     from collector.db.retention import apply_retention
 
@@ -238,19 +276,16 @@ def retention_phase(url: str, engine: Engine, table: Table, month: datetime) -> 
             )
         )
     before = _report(url, name)[1]
-    run = bench_partitions.Run("scale")
-    stop, latencies = threading.Event(), []
+    stop, latencies, steps = threading.Event(), [], {}
     writer = threading.Thread(target=bench_partitions._writer, args=(engine, stop, latencies))
     writer.start()
     time.sleep(1.0)
-    saved = partitions.detach_month, bench_partitions.month_cut.cut_month
-    bench_partitions._timed(run)
     began = time.perf_counter()
     try:
-        result = apply_retention(engine, 1, cutoff + timedelta(days=1))
+        with _step_times(steps):
+            result = apply_retention(engine, 1, cutoff + timedelta(days=1))
     finally:
         took = time.perf_counter() - began
-        partitions.detach_month, bench_partitions.month_cut.cut_month = saved  # type: ignore[assignment]
         time.sleep(0.5)
         stop.set()
         writer.join()
@@ -259,7 +294,7 @@ def retention_phase(url: str, engine: Engine, table: Table, month: datetime) -> 
     table.add_row(
         f"retention: {month:%B} (cutoff {cutoff:%B} 1), {kept:,} unpriced rows kept",
         f"{result.requests_deleted:,} requests removed",
-        f"{took:.2f} s (detach {run.detach_ms:.0f} ms, cut {run.finish_s:.2f} s); writer "
+        f"{took:.2f} s ({', '.join(f'{k} {v:.2f} s' for k, v in steps.items())}); writer "
         f"batches of 100 meanwhile: max {max(latencies):.0f} ms, p50 "
         f"{statistics.median(latencies):.0f} ms; the month's report "
         f"{'identical' if same else 'CHANGED'} after",

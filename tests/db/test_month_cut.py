@@ -3,7 +3,6 @@ files holds no lock the recorder's key checks wait for (PostgreSQL)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -17,27 +16,19 @@ from tests.db.test_partitions import NOV, OCT, SEP, _event
 from tests.factories import make_key, make_project
 
 
-@pytest.fixture
-def engine(pg_migrated_url: str) -> Iterator[Engine]:
-    eng = make_engine(pg_migrated_url)
-    partitions.ensure_months(eng, [SEP, OCT, NOV])
-    yield eng
-    eng.dispose()
-
-
 def _keys(engine: Engine) -> tuple[int, int]:
     project = make_project(engine)
     return project, make_key(engine, project)
 
 
 def test_a_month_keeping_nothing_is_dropped_without_being_read(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch
+    months_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    project, key = _keys(engine)
+    project, key = _keys(months_engine)
     owned: dict[str, Any] = {"project_id": project, "api_key_id": key}
-    write_batch(engine, [_event(SEP + timedelta(days=d), **owned) for d in (1, 5)])
+    write_batch(months_engine, [_event(SEP + timedelta(days=d), **owned) for d in (1, 5)])
     unpriced = _event(OCT + timedelta(days=2), cost_source="unpriced", cost_usd=None, **owned)
-    write_batch(engine, [unpriced, _event(OCT + timedelta(days=3), **owned)])
+    write_batch(months_engine, [unpriced, _event(OCT + timedelta(days=3), **owned)])
     copied: list[str] = []
     real = month_cut._copy_kept
 
@@ -46,33 +37,33 @@ def test_a_month_keeping_nothing_is_dropped_without_being_read(
         return real(conn, month, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(month_cut, "_copy_kept", copy_kept)
-    result = apply_retention(engine, 1, NOV + timedelta(days=1))  # cutoff Nov 1
+    result = apply_retention(months_engine, 1, NOV + timedelta(days=1))  # cutoff Nov 1
     assert result.requests_deleted == 3 and set(result.months_dropped) == {SEP, OCT}
     assert copied == ["2026-10"]  # September kept nothing: its rows were never copied
-    with engine.connect() as conn:
+    with months_engine.connect() as conn:
         assert SEP not in partitions.months(conn) and OCT in partitions.months(conn)
         assert conn.scalar(text("SELECT count(*) FROM requests")) == 1
 
 
-def test_dropping_an_old_pair_never_holds_the_recorders_key_checks(engine: Engine) -> None:
-    project, key = _keys(engine)
+def test_dropping_an_old_pair_never_holds_the_recorders_key_checks(months_engine: Engine) -> None:
+    project, key = _keys(months_engine)
     owned: dict[str, Any] = {"project_id": project, "api_key_id": key}
-    write_batch(engine, [_event(SEP + timedelta(days=1), **owned)])
-    partitions.with_lock_retry(engine, lambda conn: partitions.detach_month(conn, SEP))
-    partitions.with_lock_retry(engine, lambda conn: month_cut.cut_month(conn, SEP, OCT)[0])
-    partitions.with_lock_retry(engine, month_cut.unlink_old_pairs)
-    with engine.connect() as dropping:
+    write_batch(months_engine, [_event(SEP + timedelta(days=1), **owned)])
+    partitions.with_lock_retry(months_engine, lambda conn: partitions.detach_month(conn, SEP))
+    partitions.with_lock_retry(months_engine, lambda conn: month_cut.cut_month(conn, SEP, OCT)[0])
+    partitions.with_lock_retry(months_engine, month_cut.unlink_old_pairs)
+    with months_engine.connect() as dropping:
         dropping.begin()
         assert month_cut.drop_old_pairs(dropping) == 2  # holds its locks until it commits
         # meanwhile a gateway records a request of the same key (its foreign key checks
         # lock api_keys and projects), and must not wait for the drop
-        options = f"{engine.url.query.get('options', '')} -c lock_timeout=300".strip()
-        url = engine.url.update_query_dict({"options": options})
+        options = f"{months_engine.url.query.get('options', '')} -c lock_timeout=300".strip()
+        url = months_engine.url.update_query_dict({"options": options})
         writer = make_engine(url.render_as_string(hide_password=False))
         try:
             assert write_batch(writer, [_event(NOV + timedelta(days=3), **owned)]) == 1
         finally:
             writer.dispose()
         dropping.commit()
-    with engine.connect() as conn:
+    with months_engine.connect() as conn:
         assert conn.scalar(text("SELECT count(*) FROM requests")) == 1

@@ -5,12 +5,10 @@ report) keeps its month in, one in the default partition turns pruning off."""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import pytest
 from sqlalchemy import Engine, text
 
 from collector import analytics as qa
@@ -27,14 +25,6 @@ def _event(at: datetime, made: datetime | None = None, **overrides: Any) -> Usag
     """Started at ``at``, its id made at ``made`` (default ``at``)."""
     ms = int((made or at).timestamp() * 1000)
     return make_event(id=ulid(ms, _rng.getrandbits(80)), started_at=at, **overrides)
-
-
-@pytest.fixture
-def engine(pg_migrated_url: str) -> Iterator[Engine]:
-    eng = make_engine(pg_migrated_url)
-    partitions.ensure_months(eng, [SEP, OCT, NOV])
-    yield eng
-    eng.dispose()
 
 
 def _months(engine: Engine, start: datetime, end: datetime) -> list[str]:
@@ -59,34 +49,34 @@ def _costliest(engine: Engine, start: datetime, end: datetime) -> list[str]:
     return list(df["id"])
 
 
-def test_a_range_reads_only_the_months_holding_its_rows(engine: Engine) -> None:
+def test_a_range_reads_only_the_months_holding_its_rows(months_engine: Engine) -> None:
     events = [_event(month + timedelta(days=d)) for month in (SEP, OCT, NOV) for d in (1, 20)]
     late = _event(OCT + timedelta(days=25), made=NOV + timedelta(days=2))  # reported late
-    write_batch(engine, [*events, late])
-    assert _months(engine, NOV, NOV + timedelta(days=30)) == ["requests_p202611"]
-    assert _months(engine, SEP, SEP + timedelta(days=30)) == ["requests_p202609"]
+    write_batch(months_engine, [*events, late])
+    assert _months(months_engine, NOV, NOV + timedelta(days=30)) == ["requests_p202611"]
+    assert _months(months_engine, SEP, SEP + timedelta(days=30)) == ["requests_p202609"]
     # October's range holds the late row, in November's partition: both are read
-    assert _months(engine, OCT, NOV) == ["requests_p202610", "requests_p202611"]
-    by_cost = _costliest(engine, OCT, NOV)
+    assert _months(months_engine, OCT, NOV) == ["requests_p202610", "requests_p202611"]
+    by_cost = _costliest(months_engine, OCT, NOV)
     assert sorted(by_cost) == sorted([e.id for e in events[2:4]] + [late.id])
-    assert _costliest(engine, SEP, NOV + timedelta(days=30)) != []
+    assert _costliest(months_engine, SEP, NOV + timedelta(days=30)) != []
 
 
-def test_a_range_with_no_row_reads_no_month(engine: Engine) -> None:
-    write_batch(engine, [_event(SEP + timedelta(days=1))])
-    with engine.connect() as conn:
+def test_a_range_with_no_row_reads_no_month(months_engine: Engine) -> None:
+    write_batch(months_engine, [_event(SEP + timedelta(days=1))])
+    with months_engine.connect() as conn:
         cond = months_condition(conn, NOV, NOV + timedelta(days=5))
     assert cond is not None and str(cond) == "false"
-    assert _costliest(engine, NOV, NOV + timedelta(days=5)) == []
+    assert _costliest(months_engine, NOV, NOV + timedelta(days=5)) == []
 
 
-def test_a_row_of_the_default_partition_turns_pruning_off(engine: Engine) -> None:
+def test_a_row_of_the_default_partition_turns_pruning_off(months_engine: Engine) -> None:
     odd = make_event(id="not-a-ulid", started_at=OCT + timedelta(days=3))
-    write_batch(engine, [_event(SEP + timedelta(days=1)), odd])
-    with engine.connect() as conn:
+    write_batch(months_engine, [_event(SEP + timedelta(days=1)), odd])
+    with months_engine.connect() as conn:
         assert months_condition(conn, OCT, NOV) is None
         assert months_condition(conn, SEP, OCT) is not None
-    assert _costliest(engine, OCT, NOV) == ["not-a-ulid"]
+    assert _costliest(months_engine, OCT, NOV) == ["not-a-ulid"]
 
 
 def test_sqlite_and_plain_tables_prune_nothing(tmp_path: Any) -> None:
@@ -102,7 +92,7 @@ def test_sqlite_and_plain_tables_prune_nothing(tmp_path: Any) -> None:
         eng.dispose()
 
 
-def test_reprice_reads_the_window_by_month_and_misses_no_late_row(engine: Engine) -> None:
+def test_reprice_reads_the_window_by_month_and_misses_no_late_row(months_engine: Engine) -> None:
     from collector.db import session_scope
     from collector.pricing import PriceOverride, add_override
     from collector.pricing.reprice import RepriceWindow, reprice
@@ -112,14 +102,16 @@ def test_reprice_reads_the_window_by_month_and_misses_no_late_row(engine: Engine
     october = [_event(OCT + timedelta(days=d), **unpriced) for d in (1, 2, 3)]
     late = _event(OCT + timedelta(days=4), made=NOV + timedelta(days=1), **unpriced)
     others = [_event(m + timedelta(days=5), **unpriced) for m in (SEP, NOV)]
-    write_batch(engine, [*october, late, *others])
-    with session_scope(engine) as session:
+    write_batch(months_engine, [*october, late, *others])
+    with session_scope(months_engine) as session:
         add_override(session, PriceOverride(
             id="", model="ft:custom", effective_from=SEP, effective_to=None,
             input_per_1m=Decimal("1"), cached_input_per_1m=None, output_per_1m=Decimal("2"),
         ))  # fmt: skip
-    done = reprice(engine, RepriceWindow(OCT, NOV), now=NOV + timedelta(days=20), batch_size=2)
+    done = reprice(
+        months_engine, RepriceWindow(OCT, NOV), now=NOV + timedelta(days=20), batch_size=2
+    )
     assert (done.scanned, done.newly_priced) == (4, 4)  # October's three and the late one
-    with engine.connect() as conn:
+    with months_engine.connect() as conn:
         left = conn.execute(text("SELECT id FROM requests WHERE cost_usd IS NULL")).scalars()
         assert sorted(left) == sorted(e.id for e in others)
