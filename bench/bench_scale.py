@@ -25,6 +25,7 @@ import argparse
 import contextlib
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -226,6 +227,23 @@ def reprice_phase(url: str, table: Table, month: datetime) -> None:
     )
 
 
+def _writer(engine: Engine, at: datetime, stop: threading.Event, latencies: list[float]) -> None:
+    """Record batches of 100 requests from ``at`` on until ``stop``, timing each batch."""
+    from collector.recorder import write_batch
+
+    rng = random.Random(5)
+    users = scale_seed.seed.setup_tenants(engine, rng)
+    while not stop.is_set():
+        batch = [
+            scale_seed.seed.make_event(rng, rng.choice(users), at + timedelta(seconds=s))
+            for s in range(100)
+        ]
+        at += timedelta(seconds=100)
+        began = time.perf_counter()
+        write_batch(engine, batch)
+        latencies.append((time.perf_counter() - began) * 1000)
+
+
 @contextlib.contextmanager
 def _step_times(steps: dict[str, float]) -> Iterator[None]:
     """Time retention's steps (module functions wrapped for the run, then put back)."""
@@ -263,8 +281,6 @@ def _step_times(steps: dict[str, float]) -> Iterator[None]:
 
 
 def retention_phase(url: str, engine: Engine, table: Table, month: datetime) -> None:
-    import bench_partitions  # the writer of the 1 M retention bench
-
     from collector.db.retention import apply_retention
 
     name = f"{month:%Y-%m}"
@@ -276,8 +292,9 @@ def retention_phase(url: str, engine: Engine, table: Table, month: datetime) -> 
             )
         )
     before = _report(url, name)[1]
-    stop, latencies, steps = threading.Event(), [], {}
-    writer = threading.Thread(target=bench_partitions._writer, args=(engine, stop, latencies))
+    stop, latencies, steps = threading.Event(), list[float](), dict[str, float]()
+    at = cutoff + timedelta(days=14)  # the writer records after the cutoff, as live traffic
+    writer = threading.Thread(target=_writer, args=(engine, at, stop, latencies))
     writer.start()
     time.sleep(1.0)
     began = time.perf_counter()

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, text
 
 from collector import analytics as qa
@@ -49,14 +50,17 @@ def _costliest(engine: Engine, start: datetime, end: datetime) -> list[str]:
     return list(df["id"])
 
 
+DEFAULT = "requests_pdefault"  # never left out: no probe asks it
+
+
 def test_a_range_reads_only_the_months_holding_its_rows(months_engine: Engine) -> None:
     events = [_event(month + timedelta(days=d)) for month in (SEP, OCT, NOV) for d in (1, 20)]
     late = _event(OCT + timedelta(days=25), made=NOV + timedelta(days=2))  # reported late
     write_batch(months_engine, [*events, late])
-    assert _months(months_engine, NOV, NOV + timedelta(days=30)) == ["requests_p202611"]
-    assert _months(months_engine, SEP, SEP + timedelta(days=30)) == ["requests_p202609"]
+    assert _months(months_engine, NOV, NOV + timedelta(days=30)) == ["requests_p202611", DEFAULT]
+    assert _months(months_engine, SEP, SEP + timedelta(days=30)) == ["requests_p202609", DEFAULT]
     # October's range holds the late row, in November's partition: both are read
-    assert _months(months_engine, OCT, NOV) == ["requests_p202610", "requests_p202611"]
+    assert _months(months_engine, OCT, NOV) == ["requests_p202610", "requests_p202611", DEFAULT]
     by_cost = _costliest(months_engine, OCT, NOV)
     assert sorted(by_cost) == sorted([e.id for e in events[2:4]] + [late.id])
     assert _costliest(months_engine, SEP, NOV + timedelta(days=30)) != []
@@ -64,19 +68,48 @@ def test_a_range_reads_only_the_months_holding_its_rows(months_engine: Engine) -
 
 def test_a_range_with_no_row_reads_no_month(months_engine: Engine) -> None:
     write_batch(months_engine, [_event(SEP + timedelta(days=1))])
-    with months_engine.connect() as conn:
-        cond = months_condition(conn, NOV, NOV + timedelta(days=5))
-    assert cond is not None and str(cond) == "false"
+    assert _months(months_engine, NOV, NOV + timedelta(days=5)) == [DEFAULT]
     assert _costliest(months_engine, NOV, NOV + timedelta(days=5)) == []
 
 
-def test_a_row_of_the_default_partition_turns_pruning_off(months_engine: Engine) -> None:
+def test_the_default_partition_is_always_read(months_engine: Engine) -> None:
     odd = make_event(id="not-a-ulid", started_at=OCT + timedelta(days=3))
     write_batch(months_engine, [_event(SEP + timedelta(days=1)), odd])
-    with months_engine.connect() as conn:
-        assert months_condition(conn, OCT, NOV) is None
-        assert months_condition(conn, SEP, OCT) is not None
+    assert _months(months_engine, OCT, NOV) == [DEFAULT]
     assert _costliest(months_engine, OCT, NOV) == ["not-a-ulid"]
+
+
+def test_a_month_list_gone_stale_loses_no_row_and_raises_nothing(
+    months_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The months are listed, then probed: a month created in between (not listed) is read
+    all the same; a listed month whose partition went (a retention cut) turns pruning off
+    for that query, and the caller's transaction goes on."""
+    rows = [_event(month + timedelta(days=2)) for month in (SEP, OCT, NOV)]
+    write_batch(months_engine, rows)
+    monkeypatch.setattr(partitions, "months", lambda conn: [SEP, OCT])  # NOV created after
+    assert _months(months_engine, NOV, NOV + timedelta(days=30)) == [
+        "requests_p202611", "requests_p202612", "requests_p202701", "requests_p202702", DEFAULT,
+    ]  # fmt: skip
+    assert _costliest(months_engine, NOV, NOV + timedelta(days=30)) == [rows[2].id]
+    gone = datetime(2026, 6, 1, tzinfo=UTC)  # listed, but no such partition any more
+    monkeypatch.setattr(partitions, "months", lambda conn: [gone, SEP, OCT, NOV])
+    with months_engine.connect() as conn:
+        conn.execute(text("SET lock_timeout = '7s'"))
+        assert months_condition(conn, SEP, NOV) is None
+        assert conn.execute(text("SELECT count(*) FROM requests")).scalar_one() == 3
+        assert conn.execute(text("SHOW lock_timeout")).scalar_one() == "7s"
+    assert sorted(_costliest(months_engine, SEP, NOV + timedelta(days=30))) == sorted(
+        e.id for e in rows
+    )
+
+
+def test_a_probe_leaves_the_callers_lock_timeout_as_it_was(months_engine: Engine) -> None:
+    write_batch(months_engine, [_event(SEP + timedelta(days=2))])
+    with months_engine.connect() as conn:
+        conn.execute(text("SET LOCAL lock_timeout = '3s'"))
+        assert months_condition(conn, SEP, OCT) is not None
+        assert conn.execute(text("SHOW lock_timeout")).scalar_one() == "3s"
 
 
 def test_sqlite_and_plain_tables_prune_nothing(tmp_path: Any) -> None:
