@@ -89,16 +89,17 @@ def _stored_seed(engine: Engine) -> dict[str, Any] | None:
         return dict(row) if row else None
 
 
-def seed_phase(url: str, total: int, table: Table) -> None:
+def seed_phase(url: str, total: int, days: int, table: Table) -> None:
     _ensure_database(url)
     engine = make_engine(url)
     try:
         stored = _stored_seed(engine)
-        if stored is None or stored["requests"] != total or scale_seed.requests_in(engine) < total:
+        fresh = stored is None or (stored["requests"], stored["days"]) != (total, days)
+        if fresh or scale_seed.requests_in(engine) < total:
             engine.dispose()
             _recreate_database(url)
-            console.print(f"seeding {total:,} requests over {DAYS} days (this takes a while)")
-            seeded = scale_seed.seed_database(url, total, DAYS)
+            console.print(f"seeding {total:,} requests over {days} days (this takes a while)")
+            seeded = scale_seed.seed_database(url, total, days)
             stored = asdict(seeded)
             with engine.begin() as conn:
                 conn.execute(text("CREATE TABLE bench_seeded (facts json NOT NULL)"))
@@ -324,6 +325,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default=DEFAULT_URL)
     parser.add_argument("--requests", type=int, default=50_050_000)
+    parser.add_argument("--days", type=int, default=DAYS, help="seed: days from September 1")
     parser.add_argument("--phase", default=",".join(PHASES))
     parser.add_argument("--repeat", type=int, default=10, help="pages: timed runs per page")
     parser.add_argument("--writers", type=int, default=4)
@@ -344,7 +346,7 @@ def main() -> None:
     for column in ("what", "size", "measured", "target", "met"):
         table.add_column(column)
     if "seed" in phases:
-        seed_phase(args.url, args.requests, table)
+        seed_phase(args.url, args.requests, args.days, table)
     engine = make_engine(args.url)
     try:
         if "size" in phases:
