@@ -3,17 +3,18 @@
 A month older than the cutoff is detached (:func:`partitions.detach_month`), then cut in one
 transaction (:func:`cut_month`): the rows it must keep — unpriced ones, and any that started
 after the cutoff; two index probes tell first whether there are any, so a month keeping none
-is never read — are copied with their attempts into a fresh pair of tables of the month's
-name, which get the parents' keys and indexes (built in bulk over those few rows) and the
-month's own foreign key; then, under short locks, rows written meanwhile with the month's ids
-(they went to the default pair while the month was detached) are moved in, and the new pair
-is attached. The old pair, renamed ``*_old``, is dropped afterwards in two transactions of
-its own: first its foreign keys (:func:`unlink_old_pairs`: that locks the tables they point
-to, ``api_keys`` and ``projects``, against the recorder's key checks, so the lock is taken
-alone and briefly), then the tables (:func:`drop_old_pairs`), whose files' removal (11 GB
-for a month of 16 M requests) then holds no lock the recorder needs. A crash at any point
-leaves either a detached month (the next pass cuts it) or a stale ``*_old`` pair (the next
-pass drops it); no row is lost.
+is only counted, never copied from — are copied with their attempts into a fresh pair of
+tables of the month's name, which get the parents' keys and indexes (built in bulk over
+those few rows) and the month's own foreign key; then, under short locks, rows written
+meanwhile with the month's ids (they went to the default pair while the month was detached)
+are moved in, and the new pair is attached. The old pair, renamed ``*_old``, is dropped
+afterwards in two transactions of its own: first its foreign keys (:func:`unlink_old_pairs`:
+that locks the tables they point to, ``api_keys`` and ``projects``, against the recorder's
+key checks, so the lock is taken alone and briefly), then the tables
+(:func:`drop_old_pairs`), whose files' removal (11 GB for a month of 16 M requests) then
+holds no lock the recorder needs.
+A crash at any point leaves either a detached month (the next pass cuts it) or a stale
+``*_old`` pair (the next pass drops it); no row is lost.
 """
 
 from __future__ import annotations

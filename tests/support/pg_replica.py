@@ -209,15 +209,19 @@ def replicated_database(pair: ReplicaPair, name: str) -> Iterator[ReplicatedData
 
 def wait_caught_up(db: ReplicatedDatabase, seconds: float = 30.0) -> None:
     """Wait until the replica has replayed everything the primary had written when called."""
-    from collector.db import make_engine
-    from collector.db.replica import CAUGHT_UP, replica_lag
-
-    primary, replica = make_engine(db.primary_url), make_engine(db.replica_url)
+    primary, replica = create_engine(db.primary_url), create_engine(db.replica_url)
     deadline = time.monotonic() + seconds
+    behind = text("SELECT pg_wal_lsn_diff(CAST(:target AS pg_lsn), pg_last_wal_replay_lsn())")
     try:
-        while (lag := replica_lag(primary, replica)) != CAUGHT_UP:
+        with primary.connect() as conn:
+            target = str(conn.execute(text("SELECT pg_current_wal_lsn()")).scalar_one())
+        while True:
+            with replica.connect() as conn:
+                left = conn.execute(behind, {"target": target}).scalar_one()
+            if left is not None and left <= 0:
+                return
             if time.monotonic() > deadline:
-                raise AssertionError(f"the replica did not catch up in {seconds} s: {lag}")
+                raise AssertionError(f"the replica is still {left} bytes behind after {seconds} s")
             time.sleep(0.05)
     finally:
         primary.dispose()
