@@ -3,6 +3,7 @@ files holds no lock the recorder's key checks wait for (PostgreSQL)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -21,6 +22,14 @@ def _keys(engine: Engine) -> tuple[int, int]:
     return project, make_key(engine, project)
 
 
+def _noted(real: Callable[..., int], name: str, calls: list[str]) -> Callable[..., int]:
+    def step(conn: object) -> int:
+        calls.append(name)
+        return real(conn)
+
+    return step
+
+
 def test_a_month_keeping_nothing_is_dropped_without_being_read(
     months_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -37,9 +46,14 @@ def test_a_month_keeping_nothing_is_dropped_without_being_read(
         return real(conn, month, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(month_cut, "_copy_kept", copy_kept)
+    calls: list[str] = []  # the old pairs' keys go before their tables, every time
+    for name in ("unlink_old_pairs", "drop_old_pairs"):
+        real_step = getattr(month_cut, name)
+        monkeypatch.setattr(month_cut, name, _noted(real_step, name, calls))
     result = apply_retention(months_engine, 1, NOV + timedelta(days=1))  # cutoff Nov 1
     assert result.requests_deleted == 3 and set(result.months_dropped) == {SEP, OCT}
     assert copied == ["2026-10"]  # September kept nothing: its rows were never copied
+    assert calls and calls == ["unlink_old_pairs", "drop_old_pairs"] * (len(calls) // 2)
     with months_engine.connect() as conn:
         assert SEP not in partitions.months(conn) and OCT in partitions.months(conn)
         assert conn.scalar(text("SELECT count(*) FROM requests")) == 1
