@@ -58,25 +58,16 @@ FINE_TUNE = "ft:gpt-4o-mini-2024-07-18:acme::custom"  # the seed's one unpriced 
 console = Console(width=160)
 
 
-def _ensure_database(url: str) -> None:
-    target = make_url(url)
-    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+def _create_database(url: str, *, fresh: bool) -> None:
+    """Create the database of ``url`` when it is missing (``fresh``: drop it first)."""
+    name = make_url(url).database
+    admin = create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
-            name = target.database
+            if fresh:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             if not conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}):
                 conn.execute(text(f'CREATE DATABASE "{name}"'))
-    finally:
-        admin.dispose()
-
-
-def _recreate_database(url: str) -> None:
-    target = make_url(url)
-    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{target.database}"'))
     finally:
         admin.dispose()
 
@@ -90,14 +81,14 @@ def _stored_seed(engine: Engine) -> dict[str, Any] | None:
 
 
 def seed_phase(url: str, total: int, days: int, table: Table) -> None:
-    _ensure_database(url)
+    _create_database(url, fresh=False)
     engine = make_engine(url)
     try:
         stored = _stored_seed(engine)
         fresh = stored is None or (stored["requests"], stored["days"]) != (total, days)
         if fresh or scale_seed.requests_in(engine) < total:
             engine.dispose()
-            _recreate_database(url)
+            _create_database(url, fresh=True)
             console.print(f"seeding {total:,} requests over {days} days (this takes a while)")
             seeded = scale_seed.seed_database(url, total, days)
             stored = asdict(seeded)
