@@ -37,6 +37,7 @@ from collector.db.rollups import daily_project_rollups as daily_project_rollups
 from collector.db.rollups import daily_rollups as daily_rollups
 from collector.db.rollups import daily_tag_rollups as daily_tag_rollups
 from collector.db.rollups import daily_tier_rollups as daily_tier_rollups
+from collector.db.rollups import daily_upstream_rollups as daily_upstream_rollups
 from collector.db.rollups import hourly_error_rollups as hourly_error_rollups
 from collector.db.rollups import hourly_project_rollups as hourly_project_rollups
 from collector.db.rollups import hourly_rollups as hourly_rollups

@@ -137,6 +137,28 @@ daily_project_rollups = Table(
     sqlite_with_rowid=False,
 )
 
+# What each upstream (the OpenAI key that carried the traffic) was metered per UTC day and
+# model (migration 0033): reconciliation against OpenAI's bill grouped by key or project
+# reads it instead of the raw rows, so it answers at any depth and after retention. Written
+# by the recorder with the other rollups; repriced with them.
+UPSTREAM_COUNTERS = (
+    "requests", "prompt_tokens", "cached_tokens", "completion_tokens", "unpriced_requests",
+    "estimated_requests",
+)  # fmt: skip
+
+daily_upstream_rollups = Table(
+    "daily_upstream_rollups",
+    Base.metadata,
+    Column("day", UTCDateTime(), primary_key=True),
+    Column("upstream", String(100), primary_key=True),
+    Column("model", String(200), primary_key=True),
+    Column("outcome", String(20), primary_key=True),
+    *(Column(n, BigInteger, nullable=False, server_default=text("0")) for n in UPSTREAM_COUNTERS),
+    Column("cost_usd", Money(), nullable=False, server_default=text("0")),
+    comment="Requests per UTC day, upstream, model and outcome ('default': no upstream named).",
+    sqlite_with_rowid=False,
+)
+
 daily_tag_rollups = Table(
     "daily_tag_rollups",
     Base.metadata,

@@ -1,8 +1,8 @@
 """The write half of repricing: guarded row updates and the rollup deltas that follow them.
 
-Every change to a row's cost moves its hourly and tag rollup rows by exactly the difference,
-in the same transaction, so rollups keep equalling the sum of raw rows; a batch / flex row's
-tier rollup rows also gain (or lose) its tokens when it becomes priced (or unpriced).
+Every change to a row's cost moves its hourly, tag and upstream rollup rows by exactly the
+difference, in the same transaction, so rollups keep equalling the sum of raw rows; a batch /
+flex row's tier rollup rows also gain (or lose) its tokens when it becomes priced (or unpriced).
 """
 
 from __future__ import annotations
@@ -114,6 +114,23 @@ def row_deltas(changed: Sequence[PlannedRow]) -> tuple[Deltas, Deltas]:
         for name, value in (row.tags or {}).items():
             bump(tags, (hour, f"{name}={value}", project, model, row.outcome), cost_usd=cost)
     return rollups, tags
+
+
+def upstream_deltas(changed: Sequence[PlannedRow]) -> Deltas:
+    """Per upstream rollup key, by hour (the table is daily): cost and counts changes."""
+    upstreams: Deltas = {}
+    for plan in changed:
+        row, new = plan.row, plan.new
+        assert new is not None  # noqa: S101 - type narrowing
+        cost = (new.cost_usd or Decimal(0)) - (row.cost_usd or Decimal(0))
+        unpriced = (new.cost_source == "unpriced") - (row.cost_source == "unpriced")
+        estimated = (new.cost_source == "estimated") - (row.cost_source == "estimated")
+        hour = row.started_at.replace(minute=0, second=0, microsecond=0)
+        model = row.model_served or row.model_requested or ""
+        key = (hour, row.upstream or "default", model, row.outcome)
+        counts = {"unpriced_requests": unpriced, "estimated_requests": estimated}
+        bump(upstreams, key, cost_usd=cost, **counts)
+    return upstreams
 
 
 _TIER_TOKENS = (

@@ -3,7 +3,7 @@
 A price fix (a corrected catalog entry, a negotiated override added after the fact, a model
 priced at last) must reach the rows already recorded, and ``hourly_rollups`` /
 ``hourly_tag_rollups`` / ``hourly_tier_rollups`` / ``hourly_project_rollups`` (and their
-daily copies) must keep equalling the sum of those rows.
+daily copies) and ``daily_upstream_rollups`` must keep equalling the sum of those rows.
 Each batch (keyset-paged by id) is one transaction: rows get their new cost, the old one
 kept in ``previous_cost_usd``, and the rollups move by the difference. A checkpoint file written
 after each commit lets an interrupted run resume; a second run changes only ``repriced_at``.
@@ -37,6 +37,7 @@ from collector.db.models import (
     daily_rollups,
     daily_tag_rollups,
     daily_tier_rollups,
+    daily_upstream_rollups,
     hourly_project_rollups,
     hourly_rollups,
     hourly_tag_rollups,
@@ -58,6 +59,7 @@ from collector.pricing._reprice_write import (
     row_deltas,
     tier_deltas,
     update_rows,
+    upstream_deltas,
 )
 from collector.pricing._types import PriceOverride, Unit, require_aware
 from collector.pricing.overrides import load_overrides
@@ -73,6 +75,7 @@ _DAILY_KEYS = ("day", *_ROLLUP_KEYS[1:])
 _DAILY_TAG_KEYS = ("day", *_TAG_KEYS[1:])
 _TIER_KEYS = (*_ROLLUP_KEYS, "tier")
 _DAILY_TIER_KEYS = ("day", *_TIER_KEYS[1:])
+_UPSTREAM_KEYS = ("day", "upstream", "model", "outcome")
 _PROJECT_KEYS = ("hour", "project_id", "model", "outcome")
 _DAILY_PROJECT_KEYS = ("day", *_PROJECT_KEYS[1:])
 _COLUMNS = (
@@ -94,6 +97,7 @@ _SCHEMA = {
     "daily_tier_rollups": {"cost_usd", "priced_requests"},
     "hourly_project_rollups": {"cost_usd", "unpriced_requests", "estimated_requests"},
     "daily_project_rollups": {"cost_usd", "unpriced_requests", "estimated_requests"},
+    "daily_upstream_rollups": {"cost_usd", "unpriced_requests", "estimated_requests"},
 }
 
 
@@ -340,6 +344,8 @@ def _write(
     projects = by_project(rollups)  # the rollups without key and user (migration 0010)
     apply_deltas(conn, hourly_project_rollups, _PROJECT_KEYS, projects)
     apply_deltas(conn, daily_project_rollups, _DAILY_PROJECT_KEYS, by_day(projects))
+    upstreams = by_day(upstream_deltas(changed))  # per OpenAI key, for reconciliation (0033)
+    apply_deltas(conn, daily_upstream_rollups, _UPSTREAM_KEYS, upstreams)
     # every batch / flex row has its tier rows (they count unpriced rows too), so a row
     # that becomes priced finds the row to add its tokens to
     tiers = tier_deltas(changed)

@@ -74,8 +74,8 @@ def _statements(plan: WritePlan) -> _Statements:
         literal_nulls=True,
     )
     upserts = tuple(BulkUpsert(table, plan.dialect) for table in plan.rollups)
-    if len(upserts) != 10:
-        raise AssertionError(f"a write plan has 10 rollup tables, not {len(upserts)}")
+    if len(upserts) != 11:
+        raise AssertionError(f"a write plan has 11 rollup tables, not {len(upserts)}")
     return _Statements(requests, attempts, upserts, pg_rollup_statement(upserts))
 
 
@@ -168,7 +168,8 @@ def _existing_ids(conn: Any, dialect: str, ids: list[str]) -> set[str]:
 
 def _rollup(conn: Any, dialect: str, statements: _Statements, fresh: Sequence[UsageEvent]) -> None:
     """All rollups of the fresh events; the daily ones are the hourly increments by day, the
-    project ones the request increments summed over keys and users."""
+    project ones the request increments summed over keys and users, the upstream ones (daily
+    only) the hourly upstream increments by day."""
     sums = aggregate_all(fresh)
     projects = by_project(sums.rollups)
     groups: tuple[dict[Any, dict[str, Any]], ...] = (
@@ -182,6 +183,7 @@ def _rollup(conn: Any, dialect: str, statements: _Statements, fresh: Sequence[Us
         by_day(sums.tiers),
         projects,
         by_day(projects),
+        by_day(sums.upstreams),
     )
     if dialect == "postgresql":
         payloads = tuple(u.payload(g) for u, g in zip(statements.upserts, groups, strict=True))

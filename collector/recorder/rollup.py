@@ -1,8 +1,8 @@
 """Pure aggregation of events into rollup increments (no I/O).
 
 One pass over a batch gives the increments of every rollup table the recorder writes:
-hourly (and, summed per UTC day, daily) request rollups, tag rollups, error rollups and
-batch / flex tier rollups.
+hourly (and, summed per UTC day, daily) request rollups, tag rollups, error rollups,
+batch / flex tier rollups and the per-upstream ones.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ TagKey = tuple[datetime, str, int, str, str]
 ErrorKey = tuple[datetime, int, int, str, str, str, str, int]
 # (hour, project, key, user, model, outcome, 'batch' | 'flex')
 TierKey = tuple[datetime, int, int, str, str, str, str]
+# (hour, upstream, model, outcome); 'default' when the request names no upstream
+UpstreamKey = tuple[datetime, str, str, str]
 Groups = dict[Any, dict[str, Any]]
 
 _INT_COUNTERS = (
@@ -173,6 +175,19 @@ def _sum_tier(group: list[UsageEvent]) -> dict[str, Any]:
     }
 
 
+def _sum_upstream(group: list[UsageEvent]) -> dict[str, Any]:
+    sources = list(map(_SOURCE, group))
+    return {
+        "requests": len(group),
+        "prompt_tokens": sum(map(_PROMPT, group)),
+        "cached_tokens": sum(map(_CACHED, group)),
+        "completion_tokens": sum(map(_COMPLETION, group)),
+        "unpriced_requests": sources.count("unpriced"),
+        "estimated_requests": sources.count("estimated"),
+        "cost_usd": _money(group),
+    }
+
+
 @dataclass(slots=True)
 class Aggregates:
     """The increments of one batch: per rollup key, the counters to add."""
@@ -181,11 +196,12 @@ class Aggregates:
     tags: dict[TagKey, dict[str, Any]] = field(default_factory=dict)
     errors: dict[ErrorKey, dict[str, Any]] = field(default_factory=dict)
     tiers: dict[TierKey, dict[str, Any]] = field(default_factory=dict)
+    upstreams: dict[UpstreamKey, dict[str, Any]] = field(default_factory=dict)
 
 
 def aggregate_all(events: Iterable[UsageEvent]) -> Aggregates:
-    """Request, tag, error and tier increments: events grouped by key in one pass (hour and
-    model computed once an event), then each group summed a column at a time.
+    """Request, tag, error, tier and upstream increments: events grouped by key in one pass
+    (hour and model computed once an event), then each group summed a column at a time.
 
     Summing per column with ``sum(map(...))`` runs the loops in C; adding each event's ~25
     counters to a dict in Python cost ~4x more. Sums run in event order, as one by one.
@@ -194,6 +210,7 @@ def aggregate_all(events: Iterable[UsageEvent]) -> Aggregates:
     tags: dict[TagKey, list[UsageEvent]] = {}
     tiers: dict[TierKey, list[UsageEvent]] = {}
     errors: dict[ErrorKey, dict[str, Any]] = {}
+    upstreams: dict[UpstreamKey, list[UsageEvent]] = {}
     for e in events:
         hour = hour_of(e.started_at)
         model = e.model_served or e.model_requested or ""
@@ -205,6 +222,12 @@ def aggregate_all(events: Iterable[UsageEvent]) -> Aggregates:
             rollups[key] = [e]
         else:
             group.append(e)
+        upstream_key = (hour, e.upstream or "default", model, outcome)
+        carried = upstreams.get(upstream_key)
+        if carried is None:
+            upstreams[upstream_key] = [e]
+        else:
+            carried.append(e)
         if e.tags:
             for name, value in e.tags.items():
                 tag_key = (hour, f"{name}={value}", project, model, outcome)
@@ -232,6 +255,7 @@ def aggregate_all(events: Iterable[UsageEvent]) -> Aggregates:
         tags={key: _sum_tag(group) for key, group in tags.items()},
         errors=errors,
         tiers={key: _sum_tier(group) for key, group in tiers.items()},
+        upstreams={key: _sum_upstream(group) for key, group in upstreams.items()},
     )
 
 

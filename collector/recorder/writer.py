@@ -28,6 +28,7 @@ from collector.db.models import (
     daily_rollups,
     daily_tag_rollups,
     daily_tier_rollups,
+    daily_upstream_rollups,
     hourly_error_rollups,
     hourly_project_rollups,
     hourly_rollups,
@@ -49,6 +50,7 @@ _TAG_KEYS = ("hour", "tag", "project_id", "model", "outcome")
 _ERROR_KEYS = (*_ROLLUP_KEYS, "error_type", "http_status")
 _TIER_KEYS = (*_ROLLUP_KEYS, "tier")
 _PROJECT_KEYS = ("hour", "project_id", "model", "outcome")
+_UPSTREAM_KEYS = ("day", "upstream", "model", "outcome")
 
 
 def _daily(keys: tuple[str, ...]) -> tuple[str, ...]:
@@ -66,6 +68,7 @@ _ROLLUPS: tuple[tuple[Table, tuple[str, ...]], ...] = (
     (daily_tier_rollups, _daily(_TIER_KEYS)),
     (hourly_project_rollups, _PROJECT_KEYS),
     (daily_project_rollups, _daily(_PROJECT_KEYS)),
+    (daily_upstream_rollups, _UPSTREAM_KEYS),
 )
 
 _REFUSED = object()  # what a conversion that raised gave

@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, delete
 
 from collector import analytics
+from collector.db import Attempt, Request
 from collector.reconcile import BillItem, Ownership, Tokens, replace_days
 from collector.recorder import write_batch
 from tests.factories import make_event
@@ -50,6 +51,24 @@ def test_metered_lines_split_by_utc_day_model_and_upstream(engine: Engine) -> No
     assert mini.cost_usd == Decimal("0.6") and mini.requests == 3
     assert mini.tokens == Tokens(300, 40, 60) and mini.upstream == "default"
     assert rolled["acme-ft"] == unpriced
+
+
+def test_the_metered_lines_per_upstream_need_no_raw_row(engine: Engine) -> None:
+    """Retention may remove a month's requests: its reconciliation by key stays the same."""
+    write_batch(engine, [
+        make_event(started_at=_at(9), cost_usd=Decimal("0.25"), upstream="azure"),
+        make_event(started_at=_at(10), cost_usd=Decimal("0.5"), upstream="azure"),
+        make_event(started_at=_at(11), cost_usd=Decimal("1.5")),
+        make_event(started_at=_at(12), cost_usd=None, cost_source="unpriced", upstream="azure"),
+    ])  # fmt: skip
+    before = analytics.metered_lines(engine, DAY, DAY, by_upstream=True)
+    with engine.begin() as conn:
+        conn.execute(delete(Attempt))
+        conn.execute(delete(Request))
+    after = analytics.metered_lines(engine, DAY, DAY, by_upstream=True)
+    assert sorted(after, key=str) == sorted(before, key=str)
+    azure = next(line for line in after if line.upstream == "azure")
+    assert (azure.cost_usd, azure.requests, azure.unpriced_requests) == (Decimal("0.75"), 3, 1)
 
 
 def test_stored_bill_and_frames(engine: Engine) -> None:

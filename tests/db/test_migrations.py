@@ -12,7 +12,11 @@ from sqlalchemy import Engine, inspect, select
 
 from collector.db import make_engine
 from collector.db.migrate import alembic_config, check, downgrade_base, upgrade_head
-from collector.db.models import daily_project_rollups, hourly_project_rollups
+from collector.db.models import (
+    daily_project_rollups,
+    daily_upstream_rollups,
+    hourly_project_rollups,
+)
 from collector.recorder import write_batch
 from tests.factories import make_event, make_key, make_project
 
@@ -95,3 +99,39 @@ def test_0010_backfills_the_project_rollups_as_the_recorder_writes_them(db_url: 
                 assert backfilled[key][column] == pytest.approx(value), (key, column)
             else:
                 assert backfilled[key][column] == value, (key, column)
+
+
+def _upstream_rollups(engine: Engine) -> dict[tuple[Any, ...], dict[str, Any]]:
+    keys = [c.name for c in daily_upstream_rollups.primary_key.columns]
+    with engine.connect() as conn:
+        rows = conn.execute(select(daily_upstream_rollups)).mappings()
+        return {tuple(row[k] for k in keys): dict(row) for row in rows}
+
+
+def test_0033_backfills_the_upstream_rollups_as_the_recorder_writes_them(db_url: str) -> None:
+    upgrade_head(db_url)
+    engine = make_engine(db_url)
+    try:
+        start = datetime(2026, 11, 1, 22, 40, tzinfo=UTC)  # two UTC days
+        events = [
+            make_event(
+                started_at=start + timedelta(minutes=7 * i),
+                upstream=("primary", "backup", None, "")[i % 4],
+                model_served=("gpt-4o", "", None)[i % 3],
+                outcome="timeout" if i % 7 == 0 else "success",
+                cost_source=("computed", "unpriced", "estimated")[i % 3],
+                cost_usd=None if i % 3 == 1 else Decimal("0.0000000001") * (i + 1),
+                cached_tokens=i,
+            )
+            for i in range(40)
+        ]
+        write_batch(engine, events)
+        written = _upstream_rollups(engine)
+        assert len(written) > 8 and {k[1] for k in written} == {"primary", "backup", "default"}
+        command.downgrade(alembic_config(db_url), "0032")
+        assert "daily_upstream_rollups" not in inspect(engine).get_table_names()
+        upgrade_head(db_url)
+        backfilled = _upstream_rollups(engine)
+    finally:
+        engine.dispose()
+    assert backfilled == written

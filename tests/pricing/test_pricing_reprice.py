@@ -67,7 +67,7 @@ def _events(project: int, key: int) -> list[UsageEvent]:
         ),
         make_event(project_id=project, api_key_id=key, end_user="u1", tags=tags, **mini),
         make_event(
-            started_at=T0 + HOUR, project_id=project, tags={"team": "ads", "env": "prod"}, **mini
+            started_at=T0 + HOUR, project_id=project, upstream="azure", tags={"team": "ads", "env": "prod"}, **mini
         ),
         make_event(
             started_at=T0 + HOUR + timedelta(minutes=5),
@@ -259,6 +259,27 @@ def _project_sums(engine: Engine, period: str) -> tuple[dict[Any, Any], dict[Any
     return stored, {k: tuple(v) for k, v in raw.items()}
 
 
+def _upstream_sums(engine: Engine) -> tuple[dict[Any, Any], dict[Any, Any]]:
+    """(daily upstream rollups as stored, raw rows summed per day, upstream, model, outcome)."""
+    raw: dict[Any, list[Any]] = defaultdict(lambda: [0, Decimal(0), 0, 0])
+    for r in _rows(engine).values():
+        day = r.started_at.replace(hour=0, minute=0, second=0, microsecond=0)
+        model = r.model_served or r.model_requested or ""
+        sums = raw[(day, r.upstream or "default", model, r.outcome)]
+        sums[0] += 1
+        sums[1] += r.cost_usd or Decimal(0)
+        sums[2] += r.cost_source == "unpriced"
+        sums[3] += r.cost_source == "estimated"
+    t = models.daily_upstream_rollups.c
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(t.day, t.upstream, t.model, t.outcome, t.requests, t.cost_usd,
+                   t.unpriced_requests, t.estimated_requests)
+        )  # fmt: skip
+        stored = {tuple(row[:4]): tuple(row[4:]) for row in rows}
+    return stored, {k: tuple(v) for k, v in raw.items()}
+
+
 def assert_rollups_equal_raw(engine: Engine) -> None:
     """Every rollup equals the raw rows: hourly and error ones directly, daily by day."""
     assert _stored_sums(engine) == _raw_sums(engine)
@@ -272,6 +293,8 @@ def assert_rollups_equal_raw(engine: Engine) -> None:
     for period in ("hour", "day"):
         stored_tiers, raw_tiers = _tier_sums(engine, period)
         assert stored_tiers == raw_tiers, period
+    stored_upstreams, raw_upstreams = _upstream_sums(engine)
+    assert stored_upstreams == raw_upstreams
 
 
 # --- the API ------------------------------------------------------------------------------
