@@ -83,6 +83,7 @@ _AUDIO_PROMPT = attrgetter("audio_prompt_tokens")
 _AUDIO_COMPLETION = attrgetter("audio_completion_tokens")
 _TOOL_CALLS = tuple((name, attrgetter(name)) for name in TOOL_CALL_FIELDS)
 _SOURCE = attrgetter("cost_source")
+_UPSTREAM = attrgetter("upstream")
 _COST = attrgetter("cost_usd")
 _SAVED = attrgetter("saved_usd")
 _DURATION = attrgetter("duration_ms")
@@ -175,6 +176,40 @@ def _sum_tier(group: list[UsageEvent]) -> dict[str, Any]:
     }
 
 
+def _by_upstream(
+    groups: dict[RollupKey, list[UsageEvent]], sums: dict[RollupKey, dict[str, Any]]
+) -> dict[UpstreamKey, dict[str, Any]]:
+    """The upstream rollups' increments from the request rollups' groups: a group whose
+    events share one upstream (the usual case) adds its already summed counters; a mixed
+    group is split by upstream and each part summed. None and '' are 'default'."""
+    out: dict[UpstreamKey, dict[str, Any]] = {}
+    for key, group in groups.items():
+        names = set(map(_UPSTREAM, group))
+        if len({name or "default" for name in names}) == 1:
+            row = sums[key]
+            parts = [(names.pop() or "default", {c: row[c] for c in _UPSTREAM_SUMS})]
+        else:
+            split: dict[str, list[UsageEvent]] = {}
+            for e in group:
+                split.setdefault(e.upstream or "default", []).append(e)
+            parts = [(name, _sum_upstream(events)) for name, events in split.items()]
+        hour, model, outcome = key[0], key[4], key[5]
+        for name, counters in parts:
+            known = out.get((hour, name, model, outcome))
+            if known is None:
+                out[(hour, name, model, outcome)] = counters
+            else:
+                for column, value in counters.items():
+                    known[column] += value
+    return out
+
+
+_UPSTREAM_SUMS = (
+    "requests", "prompt_tokens", "cached_tokens", "completion_tokens", "unpriced_requests",
+    "estimated_requests", "cost_usd",
+)  # fmt: skip
+
+
 def _sum_upstream(group: list[UsageEvent]) -> dict[str, Any]:
     sources = list(map(_SOURCE, group))
     return {
@@ -210,7 +245,6 @@ def aggregate_all(events: Iterable[UsageEvent]) -> Aggregates:
     tags: dict[TagKey, list[UsageEvent]] = {}
     tiers: dict[TierKey, list[UsageEvent]] = {}
     errors: dict[ErrorKey, dict[str, Any]] = {}
-    upstreams: dict[UpstreamKey, list[UsageEvent]] = {}
     for e in events:
         hour = hour_of(e.started_at)
         model = e.model_served or e.model_requested or ""
@@ -222,12 +256,6 @@ def aggregate_all(events: Iterable[UsageEvent]) -> Aggregates:
             rollups[key] = [e]
         else:
             group.append(e)
-        upstream_key = (hour, e.upstream or "default", model, outcome)
-        carried = upstreams.get(upstream_key)
-        if carried is None:
-            upstreams[upstream_key] = [e]
-        else:
-            carried.append(e)
         if e.tags:
             for name, value in e.tags.items():
                 tag_key = (hour, f"{name}={value}", project, model, outcome)
@@ -250,12 +278,13 @@ def aggregate_all(events: Iterable[UsageEvent]) -> Aggregates:
                 tiers[tier_key] = [e]
             else:
                 tiered.append(e)
+    sums = {key: _sum_rollup(group, key[5]) for key, group in rollups.items()}
     return Aggregates(
-        rollups={key: _sum_rollup(group, key[5]) for key, group in rollups.items()},
+        rollups=sums,
         tags={key: _sum_tag(group) for key, group in tags.items()},
         errors=errors,
         tiers={key: _sum_tier(group) for key, group in tiers.items()},
-        upstreams={key: _sum_upstream(group) for key, group in upstreams.items()},
+        upstreams=_by_upstream(rollups, sums),
     )
 
 
