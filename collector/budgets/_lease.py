@@ -2,7 +2,8 @@
 
 Far from its limit, a hard budget need not be asked about every request. The process reserves
 a *lease* — an ordinary hold (``budget_reservations`` row, counted in ``reserved_usd``) of
-``budget_lease_requests`` times the request's worst case, at most 1/32 of the budget — and
+``budget_lease_requests`` times the request's worst case, at most 1/32 of the budget, in
+whole worst cases — and
 admits later requests from it in memory: a request takes its worst case from the lease, its
 settle gives that back and notes its actual cost. A lease is retired when it cannot fit a
 request or after ``budget_lease_max_age_s``; once its last request has settled, one settle
@@ -126,7 +127,7 @@ class LeasePool:
 
     async def _lease_for(self, budget: BudgetSpec, worst: Decimal, now: datetime) -> Lease | None:
         key = self._counter(budget, now)
-        size = min(worst * self._requests, budget.amount_usd * LEASE_SHARE)
+        size = lease_size(worst, self._requests, budget.amount_usd)
         for _ in range(3):
             lease = self._active.get(key)
             if lease is not None:
@@ -183,6 +184,16 @@ class LeasePool:
             lease.closed = True
             self._open.discard(lease)
             self._ledger.settle_nowait(SettleAsk(lease.reservation, lease.unbooked))
+
+
+def lease_size(worst: Decimal, requests: int, amount: Decimal) -> Decimal:
+    """``requests`` worst cases, at most ``LEASE_SHARE`` of the budget, in whole worst cases,
+    so a lease retired because the next equal request did not fit holds nothing unused while
+    its open requests finish (a burst retires dozens of leases at once; each one's leftover
+    fraction was headroom another process's requests were refused for)."""
+    if worst <= 0:
+        return min(worst * requests, amount * LEASE_SHARE)
+    return worst * min(requests, int(amount * LEASE_SHARE / worst))
 
 
 def _consume(task: asyncio.Task[Lease | None]) -> None:

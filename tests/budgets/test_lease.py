@@ -27,19 +27,36 @@ async def test_requests_are_admitted_from_one_lease_and_booked_when_it_returns(
     engine: Engine,
 ) -> None:
     make_project(engine, "acme")
-    budget(engine, "5")  # lease: min(1024 × $0.003, $5 / 32) = $0.15625
+    budget(engine, "5")  # lease: 52 × $0.003 = $0.156 (1024 worst cases, at most $5 / 32)
     a = admitter(engine, load_settings(budget_lease_max_age_s=60))
     admitted = [await a.admit(ctx()) for _ in range(10)]
     assert all(x.leases and x.reservation is None for x in admitted)
     assert (a.leases.leased, a.ledger.batches) == (1, 1)  # one transaction for ten requests
-    assert _status(engine) == (Decimal(0), Decimal("0.15625"))
+    assert _status(engine) == (Decimal(0), Decimal("0.156"))
     for x in admitted[:9]:
         await a.settle(x, actual_cost=Decimal("0.002"), completion_tokens=10, now=NOW)
     await a.release(admitted[9], NOW)
-    assert _status(engine) == (Decimal(0), Decimal("0.15625"))  # booked when the lease returns
+    assert _status(engine) == (Decimal(0), Decimal("0.156"))  # booked when the lease returns
     a.leases.retire_all()
     assert await a.ledger.flush(10)
     assert _status(engine) == (Decimal("0.018"), Decimal(0))
+    await a.aclose()
+
+
+async def test_a_full_lease_holds_no_headroom_its_requests_do_not(engine: Engine) -> None:
+    """Leases are whole worst cases: while a burst's retired leases wait for their open
+    requests, the budget holds exactly those requests' worst cases, nothing more."""
+    make_project(engine, "acme")
+    budget(engine, "5")
+    a = admitter(engine, load_settings(budget_lease_max_age_s=60))
+    open_ = [await a.admit(ctx()) for _ in range(52 * 3)]  # three leases' worth, none settled
+    assert a.leases.leased >= 3
+    await until(lambda: not a.leases._pending, what="prefetched lease in place")
+    spent, reserved = _status(engine)
+    assert spent == 0
+    assert reserved % WORST == 0, reserved  # no fraction of a worst case held anywhere
+    for x in open_:
+        await a.release(x, NOW)
     await a.aclose()
 
 
