@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from logging.config import fileConfig
+from typing import Any
 
 from alembic import context
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine, event
 
 from collector.db.engine import make_engine, normalize_url
 from collector.db.models import Base
@@ -43,9 +44,28 @@ def run_migrations_online() -> None:
         _run(connection)
         return
     engine = make_engine(_url())
+    if engine.dialect.name == "sqlite":
+        _transactional_ddl(engine)
     with engine.connect() as conn:
         _run(conn)
     engine.dispose()
+
+
+def _transactional_ddl(engine: Engine) -> None:
+    """SQLite can undo DDL, but Python's sqlite3 commits before each DDL statement: a process
+    killed inside a migration left its first statements applied and the revision unchanged,
+    and every later upgrade then failed ("duplicate column name"). The driver's own
+    transaction handling is turned off and SQLAlchemy's begin sends BEGIN, so each migration
+    is one transaction with its revision (``transactional_ddl`` in ``_run``)."""
+
+    def autocommit_driver(dbapi_connection: Any, _record: object) -> None:
+        dbapi_connection.isolation_level = None
+
+    def begin(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    event.listen(engine, "connect", autocommit_driver)
+    event.listen(engine, "begin", begin)
 
 
 def _include_name(name: str | None, type_: str, parent_names: object) -> bool:
@@ -71,6 +91,10 @@ def _run(connection: Connection) -> None:
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
+        # SQLite's DDL is transactional once the driver lets it be (_transactional_ddl): one
+        # transaction a migration, so a kill leaves the database at a revision it fully has
+        transactional_ddl=True,
+        transaction_per_migration=connection.dialect.name == "sqlite",
         compare_type=True,
         include_name=_include_name,
         include_object=include_object,
