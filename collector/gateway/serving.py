@@ -108,15 +108,26 @@ def migrate_or_exit(database_url: str) -> None:
 
     if at_head(database_url):
         return
-    done = subprocess.run(
-        [sys.executable, "-m", "collector.db.upgrade_child"],
-        input=database_url,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        reason = (done.stderr.strip().splitlines() or [f"status {done.returncode}"])[-1]
+    # Ctrl-C meanwhile is noted, not raised: the migration is never killed (a terminal's
+    # SIGINT reaches the child too, which rolls its migration back; otherwise it finishes)
+    interrupted: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda sig, _frame: interrupted.append(sig))
+    try:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "collector.db.upgrade_child"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        _, stderr = child.communicate(database_url)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if interrupted:
+        print("spendscope: interrupted while upgrading the database", file=sys.stderr)
+        raise SystemExit(130)
+    if child.returncode != 0:
+        reason = (stderr.strip().splitlines() or [f"status {child.returncode}"])[-1]
         _exit_with(f"database upgrade failed: {reason}")
 
 

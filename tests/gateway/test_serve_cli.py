@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from collector.cli import app
 from collector.db import Request, make_engine, session_scope
+from collector.db.migrate import at_head
 from tests.gateway._support import UPSTREAM_KEY, virtual_key
 from tests.support.ports import served_by
 
@@ -186,6 +187,34 @@ def test_a_stop_during_the_migration_never_cuts_it_short(monkeypatch: pytest.Mon
         serving.main(["--host", "127.0.0.1", "--port", "1"])
     assert seen == before
     assert serving._exit_cleanly not in seen
+
+
+def test_ctrl_c_during_the_migration_ends_with_one_line_and_a_whole_schema(
+    tmp_path: Path,
+) -> None:
+    """SIGINT while the upgrade child runs: the child finishes (never killed mid-migration),
+    the serving program says so in one line and ends with status 130, no traceback."""
+    url = f"sqlite:///{tmp_path / 'served.db'}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPENDSCOPE_")} | {
+        "SPENDSCOPE_DATABASE_URL": url,
+        "SPENDSCOPE_SPOOL_DIR": str(tmp_path / "spool"),
+    }
+    command = [sys.executable, "-m", "collector.gateway.serving", "--host", "127.0.0.1",
+               "--port", str(_free_port())]  # fmt: skip
+    proc = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")  # Linux
+        deadline = time.monotonic() + 60
+        while not children.read_text().split() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert children.read_text().split(), "the upgrade child never started"
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, stderr
+    assert stderr.strip().splitlines() == ["spendscope: interrupted while upgrading the database"]
+    assert at_head(url)  # the child finished the migration it was running
 
 
 @pytest.mark.parametrize(
