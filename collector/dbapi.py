@@ -19,6 +19,17 @@ from urllib.parse import quote
 
 log = logging.getLogger(__name__)
 
+# PostgreSQL's advisory lock that orders the writers of rollup rows. Every recorder batch takes
+# it shared, first thing in its transaction; a reprice batch takes it exclusively before its
+# first write. Recorder batches still run side by side (among themselves they lock rollup rows
+# in one order: ``recorder._bulk``), but a reprice batch, which moves rollup rows in its own
+# order, never holds some of a batch's rows while waiting for others: without it, a reprice of
+# recent days beside live recording deadlocked writer batches (PostgreSQL aborted one side:
+# the writer spooled, the reprice stopped). SQLite has one writer at a time and needs none.
+ROLLUP_WRITERS_LOCK = 0x5370_656E_6452_4F4C  # any 64-bit key, the same in every version
+ROLLUP_WRITERS_SHARED = f"SELECT pg_advisory_xact_lock_shared({ROLLUP_WRITERS_LOCK})"
+ROLLUP_WRITERS_EXCLUSIVE = f"SELECT pg_advisory_xact_lock({ROLLUP_WRITERS_LOCK})"
+
 # SQLite's page cache per connection (PRAGMA cache_size, in KiB): large enough for the
 # recorder's index inserts at the right edge of every index, and what the engines use
 ENGINE_CACHE_KIB = 65536

@@ -44,6 +44,7 @@ from collector.db.models import (
     hourly_tier_rollups,
 )
 from collector.db.prune import months_condition
+from collector.dbapi import ROLLUP_WRITERS_EXCLUSIVE
 from collector.errors import PricingError, StorageError
 from collector.pricing._catalog import Catalog, load_catalog
 from collector.pricing._engine import as_reported, compute_cost
@@ -182,6 +183,8 @@ def _run_batch(
             return [pricer.plan(row) for row in _read_batch(conn, window, summary.last_id, size)]
     with engine.begin() as conn:
         plans = [pricer.plan(row) for row in _read_batch(conn, window, summary.last_id, size)]
+        if conn.dialect.name == "postgresql":  # no recorder batch half-way through its rows
+            conn.exec_driver_sql(ROLLUP_WRITERS_EXCLUSIVE)
         _write(conn, plans, now, summary)
     return plans
 

@@ -22,6 +22,7 @@ from functools import lru_cache
 from types import ModuleType
 from typing import Any
 
+from collector.dbapi import ROLLUP_WRITERS_SHARED
 from collector.errors import StorageError
 from collector.recorder._bulk import BulkInsert, BulkUpsert, PoisonBatch, pg_rollup_statement
 from collector.recorder._jobs import register_jobs
@@ -90,6 +91,8 @@ def write_events(conn: Any, plan: WritePlan, events: Sequence[UsageEvent]) -> in
     dbapi = _dbapi(plan.dialect)
     try:
         statements = _statements(plan)
+        if plan.dialect == "postgresql":  # before any row lock: see dbapi.ROLLUP_WRITERS_LOCK
+            conn.execute(ROLLUP_WRITERS_SHARED)
         fresh = _insert_rows(conn, plan.dialect, statements, events)
         if fresh:
             _rollup(conn, plan.dialect, statements, fresh)

@@ -67,7 +67,11 @@ def _events(project: int, key: int) -> list[UsageEvent]:
         ),
         make_event(project_id=project, api_key_id=key, end_user="u1", tags=tags, **mini),
         make_event(
-            started_at=T0 + HOUR, project_id=project, upstream="azure", tags={"team": "ads", "env": "prod"}, **mini
+            started_at=T0 + HOUR,
+            project_id=project,
+            upstream="azure",
+            tags={"team": "ads", "env": "prod"},
+            **mini,
         ),
         make_event(
             started_at=T0 + HOUR + timedelta(minutes=5),
