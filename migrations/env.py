@@ -62,7 +62,7 @@ def _transactional_ddl(engine: Engine) -> None:
         dbapi_connection.isolation_level = None
 
     def begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.exec_driver_sql("BEGIN")  # deferred: a check or `current` takes no write lock
 
     event.listen(engine, "connect", autocommit_driver)
     event.listen(engine, "begin", begin)

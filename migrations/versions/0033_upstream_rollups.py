@@ -4,8 +4,14 @@ Reconciliation against OpenAI's bill grouped by OpenAI key or project needs the 
 side per upstream, which no rollup kept: it read every raw request of the range (12.9–20 s
 for 30 days at 50 M requests) and found nothing once retention had removed a month. The
 recorder now writes this table with the other rollups; it is backfilled here exactly from
-the raw requests still stored (integers and money sum exactly). Days whose raw rows were
-already removed by retention stay absent from it, as they were absent from the raw rows.
+the raw requests still stored (integers and money sum exactly), including a month that a
+retention pass cut short left detached. Only whole days are backfilled: a day whose stored
+requests number fewer than its project rollups count (retention removed some; it keeps
+unpriced ones) would be a partial day shown as complete, so it stays absent and its per-key
+reconciliation has no metered lines (it had no complete ones before either).
+
+Gateways older than 0033 do not write this table: stop them all before the upgrade (a row
+one of them records afterwards would be missing from it).
 
 Revision ID: 0033
 Revises: 0032
@@ -68,15 +74,40 @@ def upgrade() -> None:
         comment="Requests per UTC day, upstream, model and outcome ('default': no upstream named).",
         sqlite_with_rowid=False,
     )
-    day = DAY[op.get_bind().dialect.name]
+    bind = op.get_bind()
+    day = DAY[bind.dialect.name]
+    columns = (
+        "started_at, upstream, model_served, model_requested, outcome, prompt_tokens, "
+        "cached_tokens, completion_tokens, cost_source, cost_usd"
+    )
+    sources = ["requests", *_detached(bind)]
+    stored = " UNION ALL ".join(f"SELECT {columns} FROM {t}" for t in sources)
     upstream = "COALESCE(NULLIF(upstream, ''), 'default')"
     model = "COALESCE(NULLIF(model_served, ''), NULLIF(model_requested, ''), '')"
-    columns = ", ".join(SUMS)
     op.execute(
-        f"INSERT INTO {TABLE} (day, upstream, model, outcome, {columns}) "
+        f"WITH stored AS ({stored}), "
+        f"per_day AS (SELECT {day} AS day, COUNT(*) AS n FROM stored GROUP BY 1), "
+        "rolled AS (SELECT day, SUM(requests) AS n FROM daily_project_rollups GROUP BY day), "
+        "whole AS (SELECT per_day.day FROM per_day JOIN rolled "
+        "ON rolled.day = per_day.day AND rolled.n = per_day.n) "
+        f"INSERT INTO {TABLE} (day, upstream, model, outcome, {', '.join(SUMS)}) "
         f"SELECT {day}, {upstream}, {model}, outcome, {', '.join(SUMS.values())} "
-        f"FROM requests GROUP BY 1, 2, 3, 4"
+        f"FROM stored WHERE {day} IN (SELECT day FROM whole) GROUP BY 1, 2, 3, 4"
     )
+
+
+def _detached(bind: sa.Connection) -> list[str]:
+    """A month's requests a retention pass detached and had not cut yet (PostgreSQL)."""
+    if bind.dialect.name != "postgresql":
+        return []
+    found = bind.execute(
+        sa.text(
+            "SELECT c.relname FROM pg_class c WHERE c.relkind = 'r' AND c.relname ~ "
+            "'^requests_p[0-9]{6}$' AND NOT c.relispartition "
+            "AND c.relnamespace = to_regnamespace(current_schema())"
+        )
+    )
+    return [str(name) for name in found.scalars()]
 
 
 def downgrade() -> None:

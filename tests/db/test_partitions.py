@@ -17,7 +17,7 @@ from alembic import command
 from sqlalchemy import Engine, MetaData, Table, delete, func, select, text
 
 from collector.db import make_engine, month_cut, partitions
-from collector.db.migrate import alembic_config, check
+from collector.db.migrate import alembic_config, check, upgrade_head
 from collector.db.models import Attempt, Request, daily_upstream_rollups
 from collector.db.retention import apply_retention, maintain, maintain_once
 from collector.recorder import AttemptEvent, UsageEvent, ulid, write_batch
@@ -417,3 +417,30 @@ def test_an_old_pair_left_by_a_stopped_pass_is_dropped_by_the_next(pg_migrated_u
             assert list(conn.scalars(select(Request.id))) == [unpriced.id]
     finally:
         engine.dispose()
+
+
+def test_0033_backfills_a_month_a_retention_pass_left_detached(pg_url: str) -> None:
+    """A pass cut short leaves a month detached until the next one; the upgrade meanwhile
+    still finds its requests, so the kept rows it attaches again are in the upstream rollups."""
+    upgrade_head(pg_url)
+    engine = make_engine(pg_url)
+    try:
+        partitions.ensure_months(engine, [SEP])
+        at = SEP + timedelta(days=14, hours=12)
+        priced = [_event(at, upstream="azure") for _ in range(10)]
+        unpriced = [_event(at, upstream="azure", cost_usd=None, cost_source="unpriced")]
+        assert write_batch(engine, priced + unpriced) == 11
+        _to(pg_url, "0032", "downgrade")
+        with engine.begin() as conn:
+            partitions.detach_month(conn, SEP)
+        _to(pg_url, "head")
+        apply_retention(engine, 30, NOW, pause_s=0)  # cuts September, attaches its kept row
+        with engine.connect() as conn:
+            kept = conn.execute(select(func.count()).select_from(Request)).scalar_one()
+            rolled = conn.execute(
+                text("SELECT upstream, requests, unpriced_requests FROM daily_upstream_rollups")
+            ).all()
+    finally:
+        engine.dispose()
+    assert kept == 1
+    assert [tuple(row) for row in rolled] == [("azure", 11, 1)]
