@@ -122,7 +122,7 @@ def migrate_or_exit(database_url: str) -> None:
         )
         _, stderr = child.communicate(database_url)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGINT, signal.default_int_handler if previous is None else previous)
     if interrupted:
         print("spendscope: interrupted while upgrading the database", file=sys.stderr)
         raise SystemExit(130)
