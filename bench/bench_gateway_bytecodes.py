@@ -1,5 +1,5 @@
 """Python bytecodes the gateway runs per request, by function: a map of its own work that the
-machine's load does not move.
+machine's load barely moves (~1 % between runs of the same code).
 
 Run: .venv/bin/python bench/bench_gateway_bytecodes.py [--requests N] [--concurrency C]
         [--top N] [--variant NAME=TREE]...
