@@ -20,10 +20,10 @@ from collector.usage import Usage
 
 
 def _int(obj: Any, key: str) -> int:
-    if not isinstance(obj, dict):
-        return 0
-    value = obj.get(key)
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+    """A positive count of a JSON object, else 0 (a bool, float or text is no count). JSON
+    decodes to exact dicts and ints, so exact type checks suffice (and cost less)."""
+    value = obj.get(key) if type(obj) is dict else None
+    return value if type(value) is int and value > 0 else 0
 
 
 def usage_from_wire(kind: Kind, usage: Any) -> Usage | None:

@@ -55,3 +55,17 @@ def test_image_tokens_count_as_image_output() -> None:
     usage = usage_from_wire(Kind.IMAGES, wire)
     assert usage is not None
     assert (usage.image_prompt_tokens, usage.image_completion_tokens) == (10, 4160)
+
+
+def test_what_is_no_count_counts_zero() -> None:
+    """A bool, a float, text, a negative number or a details object of another type is no
+    count: read as 0, never as 1 (True) or a fraction."""
+    wire = {
+        "prompt_tokens": True,
+        "completion_tokens": 7.5,
+        "prompt_tokens_details": {"cached_tokens": "3"},
+        "completion_tokens_details": [{"reasoning_tokens": 2}],
+    }
+    assert usage_from_wire(Kind.CHAT, wire) == Usage()
+    negative = {"prompt_tokens": -4, "completion_tokens": 5, "prompt_tokens_details": None}
+    assert usage_from_wire(Kind.CHAT, negative) == Usage(completion_tokens=5)

@@ -174,3 +174,28 @@ def test_what_the_quick_test_passes_needs_no_repair(
     )
     if _fits_as_is(event):
         assert make_storable(event) == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "fit"),
+    [
+        ({}, True),
+        ({"model_requested": "m" * 200}, True),
+        ({"model_requested": "m" * 201}, False),
+        ({"end_user": 123}, False),
+        ({"prompt_tokens": INT_MAX}, True),
+        ({"prompt_tokens": INT_MAX + 1}, False),
+        ({"completion_tokens": -1}, False),
+        ({"completion_tokens": True}, False),
+        ({"cached_tokens": 1.0}, False),
+        ({"attempts": [AttemptEvent(1, T0, 1.0, error_type="t" * 100)]}, True),
+        ({"attempts": [AttemptEvent(1, T0, 1.0, error_type="t" * 101)]}, False),
+        ({"attempts": [AttemptEvent(1, T0, 1.0, prompt_tokens=True)]}, False),
+        ({"attempts": [AttemptEvent(1, T0, 1.0, upstream_key_last4="abcde")]}, False),
+    ],
+)
+def test_the_quick_test_at_the_edges(changes: dict[str, Any], fit: bool) -> None:
+    """Lengths up to the column's pass, one more does not; a value of another type (a bool
+    or float count, a number where text goes) goes to the repair."""
+    event = make_event(**changes)
+    assert fits()(event, encode(event)) is fit
