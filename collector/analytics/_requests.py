@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -23,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.sql.operators import custom_op
 
+from collector.analytics import _jump
 from collector.analytics._frames import frame
 from collector.analytics._model import (
     SORTABLE,
@@ -56,6 +57,9 @@ PAGE_COLUMNS = (
     "completion_tokens", "cost_usd", "cost_source", "stream",
 )  # fmt: skip
 MAX_PAGE_SIZE = 1000
+# Pages by time further than this many rows from either end are found through the rollups
+# (``_jump``); nearer ones are read by offset, which walks that few rows in a few ms.
+JUMP_FROM = 2000
 
 
 def _conditions(
@@ -112,6 +116,7 @@ def requests_page(
     descending: bool = True,
     outcome: str | None = None,
     search: str | None = None,
+    rows_from: datetime | None = None,
 ) -> tuple[pd.DataFrame, int]:
     """One page (1-based) of requests in the exact range, and the total matching count.
 
@@ -121,8 +126,11 @@ def requests_page(
     the (cost_usd, id) index (see ``_by_cost``); a duration sort reads only the rows past a
     bound taken from the rollups' latency histograms (see ``_by_duration``). ``search``
     matches a request id, upstream request id or Batch API job id (its lines) exactly, or a
-    substring of the error message in any case, through an index (``_search``). Deep pages
-    by time are cheaper by cursor (``requests_seek``). Columns: id, started_at, project,
+    substring of the error message in any case, through an index (``_search``). A deep page
+    by time is found through the rollups' hourly counts (``_jump``), as exactly as by
+    offset; ``rows_from`` (the retention's cutoff: raw rows before it may be gone while the
+    rollups still count them) bounds what those counts are trusted for. Steps to the next
+    or previous page are cheaper by cursor (``requests_seek``). Columns: id, started_at, project,
     key, end_user, model, outcome, http_status (Int64), error_type, duration_ms, ttft_ms,
     attempt_count, prompt_tokens, completion_tokens, cost_usd (Decimal, None when unpriced),
     cost_source, stream.
@@ -142,12 +150,39 @@ def requests_page(
             window = _Window(f, outcome, search, descending, offset, page_size, total)
             found = _by_duration(conn, conds, window)
         else:
-            order = _order(sort_by, descending)
-            found = list(conn.execute(_rows(conds, order, offset, page_size)))
+            window = _Window(f, outcome, search, descending, offset, page_size, total)
+            found = _by_order(conn, conds, sort_by, window, rows_from)
         rows = [page_row(row, names, keys) for row in found]
     df = frame(rows, PAGE_COLUMNS)
     df["http_status"] = df["http_status"].astype("Int64")
     return df, total
+
+
+def _by_order(
+    conn: Connection,
+    conds: list[ColumnElement[bool]],
+    sort_by: SortBy,
+    w: _Window,
+    rows_from: datetime | None,
+) -> list[Row[Any]]:
+    """By time or id: a deep page by time through the rollups (``_by_time``), else by offset."""
+    if sort_by == "started_at" and not w.search and w.offset > JUMP_FROM:
+        jumped = _by_time(conn, w, rows_from)
+        if jumped is not None:
+            return jumped
+    return list(conn.execute(_rows(conds, _order(sort_by, w.descending), w.offset, w.size)))
+
+
+def _by_time(conn: Connection, w: _Window, rows_from: datetime | None) -> list[Row[Any]] | None:
+    """The page by time, from the hour the rollups place its first row in (``_jump``)."""
+
+    def read(cut: Filters, ascending: bool, skip: int, n: int) -> list[Row[Any]]:
+        conds = _conditions(conn, cut, w.outcome, None)
+        return list(conn.execute(_rows(conds, _order("started_at", not ascending), skip, n)))
+
+    return _jump.rows_at(
+        conn, w.f, w.outcome, w.offset, w.size, w.total, w.descending, rows_from, read
+    )
 
 
 def _rows(
