@@ -81,3 +81,23 @@ def test_a_range_past_the_retention_says_so(seeded: tuple[Engine, Seeded]) -> No
     assert requests.retention_note(week) == ""  # the default keeps everything
     _, _, label, _, _ = requests.update_table("?range=7d", 0, None, None, None)
     assert "retention" not in label
+
+
+def test_a_search_past_the_count_cap_says_more_than_and_has_no_last_page(
+    seeded: tuple[Engine, Seeded], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    size = 4
+    monkeypatch.setattr(requests, "PAGE_SIZE", size)
+    query = "?range=30d&q=upstream+said+no"
+    _, pages, _, _, state = requests.update_table(query, 0, None, None, None)
+    assert pages is not None and pages >= 3 and not state["capped"], pages  # exact
+    monkeypatch.setattr(requests, "COUNT_CAP", size + 1)  # the total would read 2 pages
+    rows, pages, label, _, state = requests.update_table(query, 0, None, None, None)
+    assert (pages, state["capped"]) == (None, True)
+    assert label.startswith(f"more than {size + 1:,} matching requests")
+    # page 1 would be the last page of the capped total: it is read as a page like any
+    # other, not as the range's last rows
+    rows, _, _, page, state = requests.update_table(query, 1, None, None, state)
+    assert page == 1 and len(rows) == size
+    _, pages, label, _, _ = requests.update_table("", 0, None, None, None)  # no search: exact
+    assert pages is not None and not label.startswith("more than")
