@@ -45,7 +45,7 @@ def _ids(rows: list[dict[str, Any]]) -> list[str]:
 
 def test_steps_by_cursor_match_offset_pages(seeded: tuple[Engine, Seeded]) -> None:
     rows, pages, _, page, state = requests.update_table("", 0, None, None, None)
-    assert pages >= 4 and _ids(rows) == _by_offset(0) and state["page"] == 0
+    assert pages is not None and pages >= 4 and _ids(rows) == _by_offset(0) and state["page"] == 0
     for expected in (1, 2, 3, 2, 1, 2):  # next, next, next, prev, prev, next
         rows, _, _, page, state = requests.update_table("", expected, None, None, state)
         assert page == state["page"] == expected
