@@ -101,3 +101,15 @@ def test_a_search_past_the_count_cap_says_more_than_and_has_no_last_page(
     assert page == 1 and len(rows) == size
     _, pages, label, _, _ = requests.update_table("", 0, None, None, None)  # no search: exact
     assert pages is not None and not label.startswith("more than")
+
+
+def test_sorts_by_cost_or_duration_offer_their_first_pages(
+    seeded: tuple[Engine, Seeded], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(requests, "SORTED_PAGES", 2)
+    dearest = [{"column_id": "cost_usd", "direction": "desc"}]
+    rows, pages, label, page, _ = requests.update_table("", 5, dearest, None, None)
+    assert (pages, page) == (2, 1) and _ids(rows) == _by_offset(1, dearest)
+    assert f"by cost: the first {2 * SIZE:,}" in label
+    _, pages, label, page, _ = requests.update_table("", 5, None, None, None)  # by time: all
+    assert pages is not None and pages > 2 and page == 5 and "the first" not in label
