@@ -84,23 +84,33 @@ def window(
     f: Filters,
     outcome: str | None,
     position: int,
+    n: int,
     newest: bool,
     rows_from: datetime | None,
 ) -> tuple[Filters, int] | None:
-    """(``f`` cut to end — or start, when counting from the oldest — at the hour holding row
-    ``position`` (0-based, counted from the newest or the oldest end), the rows of that cut
-    range to skip), or None when the rollups cannot be trusted to count there."""
+    """(``f`` cut to the hours holding rows ``position`` to ``position + n`` (0-based,
+    counted from the newest or the oldest end), the rows of the cut range to skip), or None
+    when the rollups cannot be trusted to count there. The cut bounds the read on both
+    sides, so however the planner estimates it, it reads a few hours' rows at most."""
     if f.tags or (not newest and rows_from is not None and f.start < rows_from):
         return None  # counting from the oldest end would cross hours whose rows are gone
-    seen = 0
+    seen, found = 0, None
     for start, end, count in _hours(conn, f, outcome, newest):
-        if position < seen + count:
+        if found is None and position < seen + count:
             if newest and rows_from is not None and start < rows_from:
                 return None
-            cut = replace(f, end=end) if newest else replace(f, start=start)
-            return cut, position - seen
+            found = (end if newest else start), position - seen
         seen += count
-    return None  # the rollups count fewer rows than the total: read by offset
+        if found is not None and seen >= position + n:
+            near, skip = found
+            if not newest:
+                return replace(f, start=near, end=end), skip
+            whole = rows_from is None or start >= rows_from  # else older rows may be gone
+            return replace(f, start=start if whole else f.start, end=near), skip
+    if found is None:
+        return None  # the rollups count fewer rows than the total: read by offset
+    near, skip = found
+    return (replace(f, end=near) if newest else replace(f, start=near)), skip
 
 
 def rows_at(
@@ -128,7 +138,7 @@ def rows_at(
     newest = descending == from_start
     if rows_from is not None and f.start < rows_from and not (newest and from_start):
         return None  # the position would come from the oldest end, or from the total
-    found = window(conn, f, outcome, position, newest, rows_from)
+    found = window(conn, f, outcome, position, n, newest, rows_from)
     if found is None:
         return None
     cut, skip = found
