@@ -196,11 +196,19 @@ def seed_database(url: str, total: int, days: int, workers: int = 2) -> Seeded:
         engine.dispose()
 
 
-def restore_month(url: str, month: datetime) -> int:
+def _restore_day(engine: Engine, day: int) -> None:
+    with engine.begin() as conn:
+        for function in FUNCTIONS:
+            conn.execute(text(function))
+        for table in ("requests", "attempts"):
+            conn.execute(text(_copy_sql(conn, table, skip_present=True)), {"days": day})
+
+
+def restore_month(url: str, month: datetime, workers: int = 2) -> int:
     """Put back the raw rows retention removed from ``month`` (requests and attempts; the
     rollups were kept): each day is the next month's first day moved back, which is the row
     the seed wrote (every seeded day is the same day's copy, ids included), rows still
-    there left as they are. Returns the requests put back."""
+    there left as they are; ``workers`` days at a time. Returns the requests put back."""
     engine = make_engine(url)
     after = partitions.add_months(month, 1)
     days = (after - month).days
@@ -208,6 +216,7 @@ def restore_month(url: str, month: datetime) -> int:
         partitions.ensure_months(engine, [month])
         before = requests_in(engine)
         with engine.begin() as conn:
+            conn.execute(text(f'DROP TABLE IF EXISTS "{STAGED}requests", "{STAGED}attempts"'))
             conn.execute(
                 text(
                     f'CREATE UNLOGGED TABLE "{STAGED}requests" AS SELECT * FROM requests '
@@ -222,14 +231,12 @@ def restore_month(url: str, month: datetime) -> int:
                 )
             )
         began = time.perf_counter()
-        for day in range(days):
-            with engine.begin() as conn:
-                for function in FUNCTIONS:
-                    conn.execute(text(function))
-                for table in ("requests", "attempts"):
-                    sql = _copy_sql(conn, table, skip_present=True)
-                    conn.execute(text(sql), {"days": day - days})
-            print(f"  {month:%B} {day + 1}: {time.perf_counter() - began:,.0f} s", flush=True)
+        with ThreadPoolExecutor(workers) as pool:
+            shifts = range(-days, 0)
+            for done, _ in enumerate(pool.map(lambda d: _restore_day(engine, d), shifts), 1):
+                print(
+                    f"  {month:%B}: {done} days, {time.perf_counter() - began:,.0f} s", flush=True
+                )
         with engine.begin() as conn:
             conn.execute(text(f'DROP TABLE "{STAGED}requests", "{STAGED}attempts"'))
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
