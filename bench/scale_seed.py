@@ -208,7 +208,9 @@ def restore_month(url: str, month: datetime, workers: int = 2) -> int:
     """Put back the raw rows retention removed from ``month`` (requests and attempts; the
     rollups were kept): each day is the next month's first day moved back, which is the row
     the seed wrote (every seeded day is the same day's copy, ids included), rows still
-    there left as they are; ``workers`` days at a time. Returns the requests put back."""
+    there left as they are; ``workers`` days at a time. Returns the requests put back.
+    Not after ``bench_scale.py``'s reprice phase: it moved the month's rollups, which the
+    seeded (unpriced) rows put back would no longer match."""
     engine = make_engine(url)
     after = partitions.add_months(month, 1)
     days = (after - month).days
