@@ -112,28 +112,41 @@ def _detail_pages(
 
 
 def _deep_pages(engine: Engine, month: qa.Filters, some_id: str) -> dict[str, Page]:
-    """The requests table at any depth: OFFSET pages against cursor (keyset) pages, and
-    the indexed search (an error text, a request id), over 30 days."""
+    """The requests table at any depth: typed page numbers (by time: placed through the
+    rollups' hourly counts), cursor (keyset) steps, the indexed search (an error text, a
+    request id; its count capped as the dashboard asks), over 30 days."""
     total = qa.requests_page(engine, month, page=1, page_size=1)[1]
     last_page = max(1, -(-total // 50))
     middle = qa.Cursor(month.start + (month.end - month.start) / 2, "")
+    errors = qa.Filters(month.start, month.end, project_ids=(2,))
 
     def seek(**kw: Any) -> object:
         return qa.requests_seek(engine, month, page_size=50, **kw)
 
+    def typed(page: int, f: qa.Filters = month, **kw: Any) -> object:
+        return qa.requests_page(engine, f, page=page, page_size=50, **kw)
+
     return {
-        f"requests middle page by offset (p{last_page // 2:,})": lambda: qa.requests_page(
-            engine, month, page=last_page // 2, page_size=50
+        f"requests page number typed: middle (p{last_page // 2:,})": lambda: typed(last_page // 2),
+        f"requests page number typed: a quarter in (p{last_page // 4:,})": lambda: typed(
+            last_page // 4
         ),
-        f"requests last page by offset (p{last_page:,})": lambda: qa.requests_page(
-            engine, month, page=last_page, page_size=50
+        f"requests page number typed: last (p{last_page:,})": lambda: typed(last_page),
+        "requests page number typed: p2,000, project 2's upstream errors": lambda: typed(
+            2000, errors, outcome="upstream_error"
         ),
+        "requests page number typed: p200 by cost": lambda: typed(200, sort_by="cost_usd"),
         "requests first page (cursor)": lambda: seek(),
         "requests middle page (cursor, next)": lambda: seek(direction="next", cursor=middle),
         "requests middle page (cursor, previous)": lambda: seek(direction="prev", cursor=middle),
         "requests last page (cursor)": lambda: seek(direction="last"),
-        'requests search "timeout" (first page + count)': lambda: seek(search="timeout"),
-        'requests search "timeout", last page': lambda: seek(direction="last", search="timeout"),
+        'requests search "timeout" (first page + exact count)': lambda: seek(search="timeout"),
+        'requests search "timeout" (first page + count up to 10,000)': lambda: seek(
+            search="timeout", count_cap=10_000
+        ),
+        'requests search "timeout", oldest first (count up to 10,000)': lambda: seek(
+            search="timeout", descending=False, count_cap=10_000
+        ),
         "requests search a request id": lambda: seek(search=some_id),
     }
 

@@ -102,8 +102,9 @@ def _columns(conn: Connection, table: str) -> list[tuple[str, str]]:
     ]
 
 
-def _copy_sql(conn: Connection, table: str) -> str:
-    """``INSERT … SELECT`` of the staged day moved by ``:days`` days (a bound parameter)."""
+def _copy_sql(conn: Connection, table: str, skip_present: bool = False) -> str:
+    """``INSERT … SELECT`` of the staged day moved by ``:days`` days (a bound parameter);
+    ``skip_present``: rows already there (by key) are left as they are."""
     out, selected = [], []
     for name, kind in _columns(conn, table):
         out.append(f'"{name}"')
@@ -116,9 +117,10 @@ def _copy_sql(conn: Connection, table: str) -> str:
         else:
             selected.append(f'"{name}"')
     order = f' ORDER BY "{ID_COLUMNS[table]}"' if table in ID_COLUMNS else ""
+    skip = " ON CONFLICT DO NOTHING" if skip_present else ""
     return (
         f'INSERT INTO "{table}" ({", ".join(out)}) '
-        f'SELECT {", ".join(selected)} FROM "{STAGED}{table}"{order}'
+        f'SELECT {", ".join(selected)} FROM "{STAGED}{table}"{order}{skip}'
     )
 
 
@@ -190,5 +192,58 @@ def seed_database(url: str, total: int, days: int, workers: int = 2) -> Seeded:
             conn.execute(text("VACUUM ANALYZE"))
         vacuum = time.perf_counter() - began
         return Seeded(requests_in(engine), days, first, copies, vacuum)
+    finally:
+        engine.dispose()
+
+
+def _restore_day(engine: Engine, day: int) -> None:
+    with engine.begin() as conn:
+        for function in FUNCTIONS:
+            conn.execute(text(function))
+        for table in ("requests", "attempts"):
+            conn.execute(text(_copy_sql(conn, table, skip_present=True)), {"days": day})
+
+
+def restore_month(url: str, month: datetime, workers: int = 2) -> int:
+    """Put back the raw rows retention removed from ``month`` (requests and attempts; the
+    rollups were kept): each day is the next month's first day moved back, which is the row
+    the seed wrote (every seeded day is the same day's copy, ids included), rows still
+    there left as they are; ``workers`` days at a time. Returns the requests put back.
+    Not after ``bench_scale.py``'s reprice phase: it moved the month's rollups, which the
+    seeded (unpriced) rows put back would no longer match."""
+    engine = make_engine(url)
+    after = partitions.add_months(month, 1)
+    days = (after - month).days
+    try:
+        partitions.ensure_months(engine, [month])
+        before = requests_in(engine)
+        with engine.begin() as conn:
+            conn.execute(text(f'DROP TABLE IF EXISTS "{STAGED}requests", "{STAGED}attempts"'))
+            conn.execute(
+                text(
+                    f'CREATE UNLOGGED TABLE "{STAGED}requests" AS SELECT * FROM requests '
+                    "WHERE started_at >= :a AND started_at < :a + interval '1 day'"
+                ),
+                {"a": after.replace(tzinfo=None)},
+            )
+            conn.execute(
+                text(
+                    f'CREATE UNLOGGED TABLE "{STAGED}attempts" AS SELECT * FROM attempts '
+                    f'WHERE request_id IN (SELECT id FROM "{STAGED}requests")'
+                )
+            )
+        began = time.perf_counter()
+        with ThreadPoolExecutor(workers) as pool:
+            shifts = range(-days, 0)
+            for done, _ in enumerate(pool.map(lambda d: _restore_day(engine, d), shifts), 1):
+                print(
+                    f"  {month:%B}: {done} days, {time.perf_counter() - began:,.0f} s", flush=True
+                )
+        with engine.begin() as conn:
+            conn.execute(text(f'DROP TABLE "{STAGED}requests", "{STAGED}attempts"'))
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            for table in ("requests", "attempts"):
+                conn.execute(text(f"VACUUM ANALYZE {partitions.leaf(table, month)}"))
+        return requests_in(engine) - before
     finally:
         engine.dispose()

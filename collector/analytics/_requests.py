@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -23,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.sql.operators import custom_op
 
+from collector.analytics import _jump
 from collector.analytics._frames import frame
 from collector.analytics._model import (
     SORTABLE,
@@ -56,6 +57,9 @@ PAGE_COLUMNS = (
     "completion_tokens", "cost_usd", "cost_source", "stream",
 )  # fmt: skip
 MAX_PAGE_SIZE = 1000
+# Pages by time further than this many rows from either end are found through the rollups
+# (``_jump``); nearer ones are read by offset, which walks that few rows in a few ms.
+JUMP_FROM = 2000
 
 
 def _conditions(
@@ -75,21 +79,41 @@ def _conditions(
     return conds
 
 
-def _raw_count(conn: Connection, f: Filters, outcome: str | None, search: str | None) -> int:
+def _raw_count(
+    conn: Connection,
+    f: Filters,
+    outcome: str | None,
+    search: str | None,
+    cap: int | None = None,
+) -> int:
     conds = _conditions(conn, f, outcome, search)
-    return int(conn.scalar(select(func.count()).select_from(REQUESTS).where(*conds)) or 0)
+    if cap is None:
+        return int(conn.scalar(select(func.count()).select_from(REQUESTS).where(*conds)) or 0)
+    found: Select[Any] = (
+        select(literal_column("1")).select_from(REQUESTS).where(*conds).limit(cap + 1)
+    )
+    return int(conn.scalar(select(func.count()).select_from(found.subquery())) or 0)
 
 
-def count_matching(conn: Connection, f: Filters, outcome: str | None, search: str | None) -> int:
+def count_matching(
+    conn: Connection,
+    f: Filters,
+    outcome: str | None,
+    search: str | None,
+    cap: int | None = None,
+) -> int:
     """Exact total: rollups for the whole hours inside the range, ``requests`` at the edges.
 
-    A search or tag filter cannot be answered from the rollups, so it counts raw rows.
+    A search or tag filter cannot be answered from the rollups, so it counts raw rows: at
+    most ``cap`` + 1 of them when a ``cap`` is given (a total of ``cap`` + 1 then means
+    "more than ``cap``"; each match of a text search is checked on its own heap page, 46,650
+    of them for "timeout" over 30 days of 50 M requests).
     """
     first = floor_hour(f.start)
     first = first if first == f.start else first + timedelta(hours=1)
     last = floor_hour(f.end)
     if search or f.tags or first >= last:
-        return _raw_count(conn, f, outcome, search)
+        return _raw_count(conn, f, outcome, search, cap if search or f.tags else None)
     inner = Filters(first, last, f.project_ids, f.api_key_ids, f.end_users, f.models)
     only = (lambda t: [t.c.outcome == outcome]) if outcome else None
     total = sum(
@@ -112,6 +136,8 @@ def requests_page(
     descending: bool = True,
     outcome: str | None = None,
     search: str | None = None,
+    rows_from: datetime | None = None,
+    count_cap: int | None = None,
 ) -> tuple[pd.DataFrame, int]:
     """One page (1-based) of requests in the exact range, and the total matching count.
 
@@ -121,8 +147,12 @@ def requests_page(
     the (cost_usd, id) index (see ``_by_cost``); a duration sort reads only the rows past a
     bound taken from the rollups' latency histograms (see ``_by_duration``). ``search``
     matches a request id, upstream request id or Batch API job id (its lines) exactly, or a
-    substring of the error message in any case, through an index (``_search``). Deep pages
-    by time are cheaper by cursor (``requests_seek``). Columns: id, started_at, project,
+    substring of the error message in any case, through an index (``_search``). A deep page
+    by time is found through the rollups' hourly counts (``_jump``), as exactly as by
+    offset; ``rows_from`` (the retention's cutoff: raw rows before it may be gone while the
+    rollups still count them) bounds what those counts are trusted for. ``count_cap``: a
+    search or tag filter counts at most that many matches (``count_matching``). Steps to the next
+    or previous page are cheaper by cursor (``requests_seek``). Columns: id, started_at, project,
     key, end_user, model, outcome, http_status (Int64), error_type, duration_ms, ttft_ms,
     attempt_count, prompt_tokens, completion_tokens, cost_usd (Decimal, None when unpriced),
     cost_source, stream.
@@ -135,19 +165,46 @@ def requests_page(
     with engine.connect() as conn:
         conds = _conditions(conn, f, outcome, search)
         names, keys = project_names(conn), key_labels(conn)
-        total = count_matching(conn, f, outcome, search)
+        total = count_matching(conn, f, outcome, search, count_cap)
         if sort_by == "cost_usd":
             found = _by_cost(conn, conds, descending, offset, page_size, total)
         elif sort_by == "duration_ms":
             window = _Window(f, outcome, search, descending, offset, page_size, total)
             found = _by_duration(conn, conds, window)
         else:
-            order = _order(sort_by, descending)
-            found = list(conn.execute(_rows(conds, order, offset, page_size)))
+            window = _Window(f, outcome, search, descending, offset, page_size, total)
+            found = _by_order(conn, conds, sort_by, window, rows_from)
         rows = [page_row(row, names, keys) for row in found]
     df = frame(rows, PAGE_COLUMNS)
     df["http_status"] = df["http_status"].astype("Int64")
     return df, total
+
+
+def _by_order(
+    conn: Connection,
+    conds: list[ColumnElement[bool]],
+    sort_by: SortBy,
+    w: _Window,
+    rows_from: datetime | None,
+) -> list[Row[Any]]:
+    """By time or id: a deep page by time through the rollups (``_by_time``), else by offset."""
+    if sort_by == "started_at" and not (w.search or w.f.tags) and w.offset > JUMP_FROM:
+        jumped = _by_time(conn, w, rows_from)
+        if jumped is not None:
+            return jumped
+    return list(conn.execute(_rows(conds, _order(sort_by, w.descending), w.offset, w.size)))
+
+
+def _by_time(conn: Connection, w: _Window, rows_from: datetime | None) -> list[Row[Any]] | None:
+    """The page by time, from the hour the rollups place its first row in (``_jump``)."""
+
+    def read(cut: Filters, ascending: bool, skip: int, n: int) -> list[Row[Any]]:
+        conds = _conditions(conn, cut, w.outcome, None)
+        return list(conn.execute(_rows(conds, _order("started_at", not ascending), skip, n)))
+
+    return _jump.rows_at(
+        conn, w.f, w.outcome, w.offset, w.size, w.total, w.descending, rows_from, read
+    )
 
 
 def _rows(

@@ -140,11 +140,13 @@ def requests_seek(
     descending: bool = True,
     outcome: str | None = None,
     search: str | None = None,
+    count_cap: int | None = None,
 ) -> SeekPage:
     """The first or last page, the page after / before ``cursor``, or the page starting at
     it ("at": a page shown again), newest first unless not ``descending``. Columns as
-    ``requests_page``'s. A "previous" page that would come out short (rows gone since) is
-    the first page instead."""
+    ``requests_page``'s, ``count_cap`` as its (the total counts at most ``count_cap`` + 1
+    matches of a search or tag filter). A "previous" page that would come out short (rows
+    gone since) is the first page instead."""
     if not 1 <= page_size <= MAX_PAGE_SIZE:
         raise ValueError(f"page_size must be within 1..{MAX_PAGE_SIZE}")
     if direction not in DIRECTIONS:
@@ -162,11 +164,11 @@ def requests_seek(
         if direction == "prev" and not more:
             return requests_seek(
                 engine, f, page_size=page_size, descending=descending, outcome=outcome,
-                search=search,
+                search=search, count_cap=count_cap,
             )  # fmt: skip
         if backwards:
             found.reverse()
-        total = count_matching(conn, f, outcome, search)
+        total = count_matching(conn, f, outcome, search, count_cap)
         names, keys = project_names(conn), key_labels(conn)
         rows = [page_row(row, names, keys) for row in found]
     df = frame(rows, PAGE_COLUMNS)

@@ -3,18 +3,23 @@
 A month older than the cutoff is detached (:func:`partitions.detach_month`), then cut in one
 transaction (:func:`cut_month`): the rows it must keep — unpriced ones, and any that started
 after the cutoff; two index probes tell first whether there are any, so a month keeping none
-is only counted, never copied from — are copied with their attempts into a fresh pair of
-tables of the month's name, which get the parents' keys and indexes (built in bulk over
-those few rows) and the month's own foreign key; then, under short locks, rows written
-meanwhile with the month's ids (they went to the default pair while the month was detached)
-are moved in, and the new pair is attached. The old pair, renamed ``*_old``, is dropped
-afterwards in two transactions of its own: first its foreign keys (:func:`unlink_old_pairs`:
-that locks the tables they point to, ``api_keys`` and ``projects``, against the recorder's
-key checks, so the lock is taken alone and briefly), then the tables
-(:func:`drop_old_pairs`), whose files' removal (11 GB for a month of 16 M requests) then
+is never read — are copied with their attempts into a fresh pair of tables of the month's
+name, which get the parents' keys and indexes (built in bulk over those few rows) and the
+month's own foreign key; then, under short locks, rows written meanwhile with the month's
+ids (they went to the default pair while the month was detached) are moved in, and the new
+pair is attached. From its commit on, the month's removed rows are gone from every query.
+
+The old pair, renamed ``*_old`` and marked with how many of its rows the cut kept (a table
+comment, written in the cut's transaction), is released afterwards, in steps that hold no
+lock the recorder waits for: its removed requests are counted (:func:`count_old_pairs`,
+exact: the old table's rows less the kept ones; reading a month of 16 M requests takes
+seconds, which is why the cut itself counts nothing), its foreign keys dropped
+(:func:`unlink_old_pairs`: that locks the tables they point to, ``api_keys`` and
+``projects``, against the recorder's key checks, so the lock is taken alone and briefly),
+then its tables (:func:`drop_old_pairs`), whose files' removal (11 GB for such a month)
 holds no lock the recorder needs.
 A crash at any point leaves either a detached month (the next pass cuts it) or a stale
-``*_old`` pair (the next pass drops it); no row is lost.
+``*_old`` pair (the next pass counts and drops it); no row is lost.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from collector.db.partitions import (
 _KEEP = f"({KEPT} OR started_at >= :cutoff)"  # a row retention keeps, for a cutoff
 _OLD = re.compile(r"^(requests|attempts)_p\d{6}_old$")
 _INDEX_HEAD = re.compile(r"^CREATE (UNIQUE )?INDEX \S+ ON ONLY \S+ ")
+_KEPT_NOTE = re.compile(r"^spendscope: kept (\d+)$")
 _LIKE = "INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMPRESSION"
 
 
@@ -55,10 +61,10 @@ def has_droppable(conn: Connection, month: datetime, cutoff: datetime) -> bool:
     return bool(conn.execute(text(sql), {"cutoff": _at(cutoff)}).scalar_one())
 
 
-def cut_month(conn: Connection, month: datetime, cutoff: datetime | None) -> tuple[int, int]:
+def cut_month(conn: Connection, month: datetime, cutoff: datetime | None) -> int:
     """Cut a detached month down to its kept rows and attach it again (see the module);
-    returns (requests dropped, requests in the month now). ``cutoff`` None keeps every row.
-    The old pair is left as ``*_old`` for :func:`drop_old_pairs`.
+    returns the requests in the month now. ``cutoff`` None keeps every row. The old pair is
+    left as ``*_old``, for :func:`count_old_pairs` and :func:`drop_old_pairs`.
 
     Everything up to the attach works on tables nobody else can see. Then the default pair
     is locked (ACCESS EXCLUSIVE: the dashboard's unpruned reads and a write of an id of no
@@ -69,10 +75,10 @@ def cut_month(conn: Connection, month: datetime, cutoff: datetime | None) -> tup
     keep, params = ("TRUE", {}) if cutoff is None else (_KEEP, {"cutoff": _at(cutoff)})
     for table in (r, a):
         conn.execute(text(f"ALTER TABLE {table} RENAME TO {table}_old"))
-    total = int(conn.execute(text(f"SELECT count(*) FROM {r}_old")).scalar_one())  # noqa: S608
     for table in TABLES:
         conn.execute(text(f"CREATE TABLE {leaf(table, month)} (LIKE {table} {_LIKE})"))
     kept = _copy_kept(conn, month, keep, params) if _keeps_any(conn, r, cutoff) else 0
+    conn.execute(text(f"COMMENT ON TABLE {r}_old IS 'spendscope: kept {kept}'"))
     for table in TABLES:
         _index_like_parent(conn, table, leaf(table, month))
     link(conn, month)
@@ -84,11 +90,11 @@ def cut_month(conn: Connection, month: datetime, cutoff: datetime | None) -> tup
     arrived = unstash(conn, {t: leaf(t, month) for t in TABLES})
     if not kept + arrived:
         conn.execute(text(f"DROP TABLE {a}, {r}"))
-        return total, 0
+        return 0
     for table in TABLES:
         attach = f"ALTER TABLE {table} ATTACH PARTITION {leaf(table, month)} {range_clause(month)}"
         conn.execute(text(attach))
-    return total - kept, kept + arrived
+    return kept + arrived
 
 
 def _keeps_any(conn: Connection, requests: str, cutoff: datetime | None) -> bool:
@@ -152,6 +158,23 @@ def _old_pairs(conn: Connection) -> list[str]:
         "AND c.relnamespace = to_regnamespace(current_schema()) AND c.relname LIKE '%\\_old'"
     )
     return sorted(n for n in conn.execute(text(sql)).scalars() if _OLD.match(n))
+
+
+def count_old_pairs(conn: Connection) -> int:
+    """The requests the ``*_old`` pairs' cuts removed: each old requests table's rows less
+    the ones its cut kept (read from its comment; a table without one, which no cut
+    marked, counts whole). Exact; it reads tables nothing else uses."""
+    removed = 0
+    for name in _old_pairs(conn):
+        if not name.startswith("requests_"):
+            continue
+        rows = int(conn.execute(text(f"SELECT count(*) FROM {name}")).scalar_one())  # noqa: S608 - our names
+        note = conn.execute(
+            text("SELECT obj_description(to_regclass(:t), 'pg_class')"), {"t": name}
+        )
+        kept = _KEPT_NOTE.match(note.scalar_one() or "")
+        removed += rows - (int(kept.group(1)) if kept else 0)
+    return removed
 
 
 def unlink_old_pairs(conn: Connection) -> int:

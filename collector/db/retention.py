@@ -8,11 +8,14 @@ has one writer) wait at most one batch.
 
 On partitioned PostgreSQL (``collector.db.partitions``) each month wholly older than the
 cutoff is detached, cut down to the rows it must keep (unpriced ones, and any that started
-after the cutoff: copied into a fresh partition of the month, attached again) and its old
-partition dropped: no row is deleted one by one, and the parents' exclusive lock is held
-only for the detach (catalog changes). A month with nothing left to drop is left alone. The
-month straddling the cutoff, and the default partition, keep the batched delete. The same
-maintenance creates the months ahead (this one and two more) whether retention is on or not.
+after the cutoff: copied into a fresh partition of the month, attached again): no row is
+deleted one by one, and the parents' exclusive lock is held only for the detach (catalog
+changes). The removed rows are gone when the cut commits; the old partition is released
+after every cut and the batched delete: its removed rows counted (exact), then its files
+removed, in steps that hold no lock the recorder waits for (``collector.db.month_cut``).
+A month with nothing left to drop is left alone. The month straddling the cutoff, and the
+default partition, keep the batched delete. The same maintenance creates the months ahead
+(this one and two more) whether retention is on or not.
 
 The gateway runs :func:`maintain_forever`; one process per ``maintenance_interval_s`` slot
 does the work, the one whose insert of the slot's ``maintenance_runs`` row lands.
@@ -69,53 +72,62 @@ def apply_retention(
     batch_rows: int = BATCH_ROWS,
     pause_s: float = PAUSE_S,
 ) -> RetentionResult:
-    """Drop the months older than the cutoff (partitioned PostgreSQL), then delete the older
-    raw requests left (and their attempts), except unpriced ones, ``batch_rows`` at a time."""
+    """Cut the months older than the cutoff (partitioned PostgreSQL), delete the older raw
+    requests left (and their attempts), except unpriced ones, ``batch_rows`` at a time; then
+    count and drop the cut months' old partitions (:func:`release_old_pairs`)."""
     cutoff = retention_cutoff(retention_days, now)
     if cutoff is None:
         return RetentionResult(None)
-    dropped, months = drop_old_months(engine, cutoff)
+    removed = release_old_pairs(engine)  # a stopped pass's: a month's next cut needs the name
+    months = cut_old_months(engine, cutoff)
     deleted, batches = _delete_in_batches(engine, cutoff, batch_rows, pause_s)
-    return RetentionResult(cutoff, dropped + deleted, batches, months)
+    removed += release_old_pairs(engine)
+    return RetentionResult(cutoff, removed + deleted, batches, months)
 
 
-def drop_old_months(engine: Engine, cutoff: datetime) -> tuple[int, tuple[datetime, ...]]:
+def cut_old_months(engine: Engine, cutoff: datetime) -> tuple[datetime, ...]:
     """Cut every month that ended before ``cutoff`` down to its kept rows (a month keeping
-    none is dropped); returns (requests dropped, months cut, including one a stopped pass
-    left detached). A month already holding only kept rows is left alone. Nothing on plain
-    tables."""
+    none is dropped); returns the months cut, including one a stopped pass left detached.
+    A month already holding only kept rows is left alone. Their old partitions stay for
+    :func:`release_old_pairs`. Nothing on plain tables."""
     with engine.connect() as conn:
         if not partitions.is_partitioned(conn):
-            return 0, ()
+            return ()
         leftover, attached = partitions.detached(conn), partitions.months(conn)
         old = [
             m
             for m in attached
             if partitions.add_months(m, 1) <= cutoff and month_cut.has_droppable(conn, m, cutoff)
         ]
-    drop_old_pairs(engine)  # a stopped pass's
-    dropped = 0
     for month in leftover:  # detached by a pass that stopped before cutting it
-        dropped += cut(engine, month, cutoff)
+        cut(engine, month, cutoff)
     for month in old:
         partitions.with_lock_retry(engine, partial(partitions.detach_month, month=month))
-        dropped += cut(engine, month, cutoff)
-    return dropped, (*leftover, *old)
+        cut(engine, month, cutoff)
+    return (*leftover, *old)
 
 
 def cut(engine: Engine, month: datetime, cutoff: datetime | None) -> int:
-    """Cut a detached month (:func:`month_cut.cut_month`), then drop its old pair, each in a
-    transaction whose locks wait at most the lock timeout; returns the requests dropped."""
-    dropped = partitions.with_lock_retry(
-        engine, lambda conn: month_cut.cut_month(conn, month, cutoff)[0]
-    )
+    """Cut a detached month (:func:`month_cut.cut_month`) in a transaction whose locks wait
+    at most the lock timeout; returns the requests in the month now."""
+    return partitions.with_lock_retry(engine, lambda conn: month_cut.cut_month(conn, month, cutoff))
+
+
+def release_old_pairs(engine: Engine) -> int:
+    """Count the requests the cuts removed (exact, from the old pairs, which nothing else
+    reads), then drop the old pairs: their foreign keys first (a short lock on the tables
+    they point to), then the tables, whose files' removal holds no lock the recorder waits
+    for. Returns the count; 0 when no cut left a pair (a stopped pass's are counted too)."""
+    with engine.connect() as conn:
+        if not partitions.is_partitioned(conn):
+            return 0
+        removed = month_cut.count_old_pairs(conn)
     drop_old_pairs(engine)
-    return dropped
+    return removed
 
 
 def drop_old_pairs(engine: Engine) -> None:
-    """Drop the old pairs' foreign keys (a short lock on the tables they point to), then the
-    tables, whose files' removal then holds no lock the recorder waits for."""
+    """Drop the old pairs' foreign keys, then their tables (see :func:`release_old_pairs`)."""
     partitions.with_lock_retry(engine, month_cut.unlink_old_pairs)
     partitions.with_lock_retry(engine, month_cut.drop_old_pairs)
 
@@ -162,6 +174,7 @@ def maintain(engine: Engine, retention_days: int | None, now: datetime) -> Reten
             leftover = partitions.detached(conn)
         for month in leftover:
             cut(engine, month, None)
+        release_old_pairs(engine)  # nothing was removed: the old pairs hold only kept rows
     result = apply_retention(engine, retention_days, now)
     if not partitioned:
         return result

@@ -62,6 +62,13 @@ DETAIL_OUTPUTS: tuple[Slot, ...] = (
     (TABLE, "active_cell"),
 )
 PAGE_SIZE = 50
+# A search (or tag filter) counts at most this many matches: each costs a heap page read,
+# and beyond it the table says "more than" and offers no last page (sort the other way).
+COUNT_CAP = 10_000
+# Sorted by cost or duration the table offers this many pages: the 10,000 dearest or slowest
+# requests (sorted the other way, the cheapest or fastest). Deeper pages of such an order can
+# only be read by offset, seconds at tens of millions of requests, for rows of equal cost.
+SORTED_PAGES = 200
 CSV_MAX_ROWS = 10_000
 OUTCOMES = (
     "success", "cache_hit", "client_error", "upstream_error", "timeout", "cancelled", "blocked",
@@ -223,19 +230,41 @@ def update_table(
     pager: Pager | None = None,
     *,
     new_filters: bool = False,
-) -> tuple[list[dict[str, Any]], int, str, int, Pager]:
-    """One page of the log; a change of filters goes back to the first page."""
+) -> tuple[list[dict[str, Any]], int | None, str, int, Pager]:
+    """One page of the log; a change of filters goes back to the first page. Past
+    ``COUNT_CAP`` matches of a search the page count is left open (no last page); sorted by
+    cost or duration, the first ``SORTED_PAGES`` pages are offered."""
     v = view(search)
     sort = sort_of(sort_by)
     page = 0 if new_filters else page_current or 0
+    if sort[0] != "started_at":
+        page = min(page, SORTED_PAGES - 1)
+    text = _search(search) or None
     df, total, page, state = load_page(
         v, search or "", page, PAGE_SIZE, sort, pager,
-        outcome=_outcome(search) or None, search=_search(search) or None,
+        outcome=_outcome(search) or None, search=text,
+        count_cap=COUNT_CAP if text or v.filters.tags else None,
     )  # fmt: skip
-    pages = max(1, math.ceil(total / PAGE_SIZE))
-    label = f"{total:,} matching request{'s' if total != 1 else ''}" + retention_note(v)
+    pages, label = _pages(total, bool(state.get("capped")), sort[0])
+    label += retention_note(v)
     shown = df.assign(short_id=[tables.short_id(i) for i in df["id"]])
     return tables.records(shown, FORMATS), pages, label, page, state
+
+
+def _pages(total: int, capped: bool, column: str) -> tuple[int | None, str]:
+    """The page count the table offers (None: open, no last page) and the total's line."""
+    if capped:
+        return None, f"more than {COUNT_CAP:,} matching requests"
+    pages = max(1, math.ceil(total / PAGE_SIZE))
+    label = f"{total:,} matching request{'s' if total != 1 else ''}"
+    if column == "started_at" or pages <= SORTED_PAGES:
+        return pages, label
+    by = column.removesuffix("_ms").removesuffix("_usd")
+    rows = SORTED_PAGES * PAGE_SIZE
+    return (
+        SORTED_PAGES,
+        f"{label} · by {by}: the first {rows:,} (sort the other way for the other end)",
+    )
 
 
 def retention_note(v: View) -> str:

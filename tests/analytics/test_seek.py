@@ -171,3 +171,19 @@ def test_a_cursor_outside_the_range_gives_an_empty_page(engine: Engine, seeded: 
     after = Cursor(WHOLE.end + timedelta(days=1), "x")
     page = requests_seek(engine, WHOLE, direction="next", cursor=after, page_size=7)
     assert list(page.rows["id"]) == _order(seeded.events)[:7]
+
+
+def test_a_search_counts_its_matches_up_to_a_cap(engine: Engine, seeded: Seeded) -> None:
+    """Past the cap the total says "more than" (cap + 1); the rows are the same."""
+    _errors(engine)
+    every = requests_seek(engine, WHOLE, page_size=100, search="upreq-0")
+    assert every.total == 1
+    tagged = Filters(WHOLE.start, WHOLE.end, tags=("team=ml",))
+    assert requests_seek(engine, tagged, page_size=5).total == 200
+    capped = requests_seek(engine, tagged, page_size=5, count_cap=10)
+    assert capped.total == 11
+    exact = requests_seek(engine, tagged, page_size=5)
+    assert list(capped.rows["id"]) == list(exact.rows["id"])
+    assert requests_seek(engine, WHOLE, search="timeout", count_cap=1).total == 1  # not more
+    assert requests_seek(engine, WHOLE, search="u", count_cap=1).total == 2  # 3 match
+    assert requests_page(engine, tagged, page=40, page_size=5, count_cap=10)[1] == 11

@@ -45,7 +45,7 @@ def _ids(rows: list[dict[str, Any]]) -> list[str]:
 
 def test_steps_by_cursor_match_offset_pages(seeded: tuple[Engine, Seeded]) -> None:
     rows, pages, _, page, state = requests.update_table("", 0, None, None, None)
-    assert pages >= 4 and _ids(rows) == _by_offset(0) and state["page"] == 0
+    assert pages is not None and pages >= 4 and _ids(rows) == _by_offset(0) and state["page"] == 0
     for expected in (1, 2, 3, 2, 1, 2):  # next, next, next, prev, prev, next
         rows, _, _, page, state = requests.update_table("", expected, None, None, state)
         assert page == state["page"] == expected
@@ -81,3 +81,35 @@ def test_a_range_past_the_retention_says_so(seeded: tuple[Engine, Seeded]) -> No
     assert requests.retention_note(week) == ""  # the default keeps everything
     _, _, label, _, _ = requests.update_table("?range=7d", 0, None, None, None)
     assert "retention" not in label
+
+
+def test_a_search_past_the_count_cap_says_more_than_and_has_no_last_page(
+    seeded: tuple[Engine, Seeded], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    size = 4
+    monkeypatch.setattr(requests, "PAGE_SIZE", size)
+    query = "?range=30d&q=upstream+said+no"
+    _, pages, _, _, state = requests.update_table(query, 0, None, None, None)
+    assert pages is not None and pages >= 3 and not state["capped"], pages  # exact
+    monkeypatch.setattr(requests, "COUNT_CAP", size + 1)  # the total would read 2 pages
+    rows, pages, label, _, state = requests.update_table(query, 0, None, None, None)
+    assert (pages, state["capped"]) == (None, True)
+    assert label.startswith(f"more than {size + 1:,} matching requests")
+    # page 1 would be the last page of the capped total: it is read as a page like any
+    # other, not as the range's last rows
+    rows, _, _, page, state = requests.update_table(query, 1, None, None, state)
+    assert page == 1 and len(rows) == size
+    _, pages, label, _, _ = requests.update_table("", 0, None, None, None)  # no search: exact
+    assert pages is not None and not label.startswith("more than")
+
+
+def test_sorts_by_cost_or_duration_offer_their_first_pages(
+    seeded: tuple[Engine, Seeded], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(requests, "SORTED_PAGES", 2)
+    dearest = [{"column_id": "cost_usd", "direction": "desc"}]
+    rows, pages, label, page, _ = requests.update_table("", 5, dearest, None, None)
+    assert (pages, page) == (2, 1) and _ids(rows) == _by_offset(1, dearest)
+    assert f"by cost: the first {2 * SIZE:,}" in label
+    _, pages, label, page, _ = requests.update_table("", 5, None, None, None)  # by time: all
+    assert pages is not None and pages > 2 and page == 5 and "the first" not in label

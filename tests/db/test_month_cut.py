@@ -1,5 +1,6 @@
-"""A month's cut at scale: a month keeping no row is never read, and dropping the old pair's
-files holds no lock the recorder's key checks wait for (PostgreSQL)."""
+"""A month's cut at scale: a month keeping no row is never read, its rows are gone when the
+cut commits (counted and freed afterwards), and dropping the old pair's files holds no lock
+the recorder's key checks wait for (PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from collector.db import make_engine, month_cut, partitions
-from collector.db.retention import apply_retention
+from collector.db.retention import apply_retention, cut_old_months, release_old_pairs
 from collector.recorder import write_batch
 from tests.db.test_partitions import NOV, OCT, SEP, _event
 from tests.factories import make_key, make_project
@@ -59,12 +60,36 @@ def test_a_month_keeping_nothing_is_dropped_without_being_read(
         assert conn.scalar(text("SELECT count(*) FROM requests")) == 1
 
 
+_OLD_TABLES = (
+    "SELECT count(*) FROM pg_class WHERE relname LIKE '%\\_old' "
+    "AND relnamespace = to_regnamespace(current_schema())"
+)
+
+
+def test_rows_are_gone_at_the_cut_and_counted_exactly_when_released(
+    months_engine: Engine,
+) -> None:
+    project, key = _keys(months_engine)
+    owned: dict[str, Any] = {"project_id": project, "api_key_id": key}
+    unpriced = _event(SEP + timedelta(days=9), cost_source="unpriced", cost_usd=None, **owned)
+    priced = [_event(SEP + timedelta(days=d), **owned) for d in (1, 2, 3)]
+    write_batch(months_engine, [*priced, unpriced, _event(OCT + timedelta(days=4), **owned)])
+    assert cut_old_months(months_engine, NOV) == (SEP, OCT)
+    with months_engine.connect() as conn:  # gone from every query, the old pairs still there
+        assert conn.scalar(text("SELECT count(*) FROM requests")) == 1
+        assert conn.scalar(text(_OLD_TABLES)) == 4
+    assert release_old_pairs(months_engine) == 4  # September's kept row is not counted
+    with months_engine.connect() as conn:
+        assert conn.scalar(text(_OLD_TABLES)) == 0
+    assert release_old_pairs(months_engine) == 0
+
+
 def test_dropping_an_old_pair_never_holds_the_recorders_key_checks(months_engine: Engine) -> None:
     project, key = _keys(months_engine)
     owned: dict[str, Any] = {"project_id": project, "api_key_id": key}
     write_batch(months_engine, [_event(SEP + timedelta(days=1), **owned)])
     partitions.with_lock_retry(months_engine, lambda conn: partitions.detach_month(conn, SEP))
-    partitions.with_lock_retry(months_engine, lambda conn: month_cut.cut_month(conn, SEP, OCT)[0])
+    partitions.with_lock_retry(months_engine, lambda conn: month_cut.cut_month(conn, SEP, OCT))
     partitions.with_lock_retry(months_engine, month_cut.unlink_old_pairs)
     with months_engine.connect() as dropping:
         dropping.begin()
