@@ -168,7 +168,7 @@ def _reconciliation_pages(engine: Engine, month: qa.Filters) -> dict[str, Page]:
         "reconciliation (30 days)": lambda: qa.reconciliation(
             engine, *days(month), Ownership({"default": "key_a"})
         ),
-        "reconciliation by key, 2 upstreams (30 days, requests)": lambda: qa.reconciliation(
+        "reconciliation by key, 2 upstreams (30 days)": lambda: qa.reconciliation(
             engine, *days(month), two, GroupBy.API_KEY
         ),
     }
