@@ -101,35 +101,36 @@ def row_deltas(changed: Sequence[PlannedRow]) -> tuple[Deltas, Deltas]:
     rollups: Deltas = {}
     tags: Deltas = {}
     for plan in changed:
-        row, new = plan.row, plan.new
-        assert new is not None  # noqa: S101 - type narrowing
-        cost = (new.cost_usd or Decimal(0)) - (row.cost_usd or Decimal(0))
-        unpriced = (new.cost_source == "unpriced") - (row.cost_source == "unpriced")
-        estimated = (new.cost_source == "estimated") - (row.cost_source == "estimated")
-        hour = row.started_at.replace(minute=0, second=0, microsecond=0)
-        model = row.model_served or row.model_requested or ""
+        row, hour, model, changes = _change(plan)
         project = row.project_id or 0
         key = (hour, project, row.api_key_id or 0, row.end_user or "", model, row.outcome)
-        bump(rollups, key, cost_usd=cost, unpriced_requests=unpriced, estimated_requests=estimated)
+        bump(rollups, key, **changes)
         for name, value in (row.tags or {}).items():
-            bump(tags, (hour, f"{name}={value}", project, model, row.outcome), cost_usd=cost)
+            tag_key = (hour, f"{name}={value}", project, model, row.outcome)
+            bump(tags, tag_key, cost_usd=changes["cost_usd"])
     return rollups, tags
+
+
+def _change(plan: PlannedRow) -> tuple[Any, datetime, str, dict[str, Any]]:
+    """A changed row, its hour and model as the recorder keys them, and what changed: cost
+    and the unpriced / estimated counts."""
+    row, new = plan.row, plan.new
+    assert new is not None  # noqa: S101 - type narrowing
+    changes = {
+        "cost_usd": (new.cost_usd or Decimal(0)) - (row.cost_usd or Decimal(0)),
+        "unpriced_requests": (new.cost_source == "unpriced") - (row.cost_source == "unpriced"),
+        "estimated_requests": (new.cost_source == "estimated") - (row.cost_source == "estimated"),
+    }
+    hour = row.started_at.replace(minute=0, second=0, microsecond=0)
+    return row, hour, row.model_served or row.model_requested or "", changes
 
 
 def upstream_deltas(changed: Sequence[PlannedRow]) -> Deltas:
     """Per upstream rollup key, by hour (the table is daily): cost and counts changes."""
     upstreams: Deltas = {}
     for plan in changed:
-        row, new = plan.row, plan.new
-        assert new is not None  # noqa: S101 - type narrowing
-        cost = (new.cost_usd or Decimal(0)) - (row.cost_usd or Decimal(0))
-        unpriced = (new.cost_source == "unpriced") - (row.cost_source == "unpriced")
-        estimated = (new.cost_source == "estimated") - (row.cost_source == "estimated")
-        hour = row.started_at.replace(minute=0, second=0, microsecond=0)
-        model = row.model_served or row.model_requested or ""
-        key = (hour, row.upstream or "default", model, row.outcome)
-        counts = {"unpriced_requests": unpriced, "estimated_requests": estimated}
-        bump(upstreams, key, cost_usd=cost, **counts)
+        row, hour, model, changes = _change(plan)
+        bump(upstreams, (hour, row.upstream or "default", model, row.outcome), **changes)
     return upstreams
 
 
