@@ -84,7 +84,8 @@ if TYPE_CHECKING:
         errors_breakdown,
         reliability,
     )
-    from collector.analytics._requests import filter_options, request_detail, requests_page
+    from collector.analytics._request_detail import filter_options, request_detail
+    from collector.analytics._requests import requests_page
     from collector.analytics._savings import savings
     from collector.analytics._seek import Cursor, SeekPage, requests_seek
     from collector.analytics._spend import spend_over_time, top_spenders
@@ -127,8 +128,8 @@ _LAZY = {
     "error_budget_by_project": "collector.analytics._reliability",
     "errors_breakdown": "collector.analytics._reliability",
     "reliability": "collector.analytics._reliability",
-    "filter_options": "collector.analytics._requests",
-    "request_detail": "collector.analytics._requests",
+    "filter_options": "collector.analytics._request_detail",
+    "request_detail": "collector.analytics._request_detail",
     "requests_page": "collector.analytics._requests",
     "savings": "collector.analytics._savings",
     "Cursor": "collector.analytics._seek",

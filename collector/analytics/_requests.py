@@ -15,7 +15,6 @@ from sqlalchemy import (
     Row,
     Select,
     and_,
-    distinct,
     func,
     literal_column,
     select,
@@ -27,18 +26,12 @@ from collector.analytics import _jump
 from collector.analytics._frames import frame
 from collector.analytics._model import (
     SORTABLE,
-    FilterOptions,
     Filters,
-    RequestDetail,
     SortBy,
 )
 from collector.analytics._search import hidden, search_condition
 from collector.analytics._sql import (
-    DAILY,
-    PROJECTS,
     REQUESTS,
-    ROLLUPS,
-    TAGS,
     floor_hour,
     grouped,
     key_labels,
@@ -46,8 +39,6 @@ from collector.analytics._sql import (
     project_names,
     request_where,
 )
-from collector.db import session_scope
-from collector.db.models import Attempt, Project, Request
 from collector.db.prune import months_condition
 from collector.histogram import LATENCY_BOUNDS_MS, LATENCY_COLUMNS
 
@@ -359,46 +350,3 @@ def page_row(row: Any, names: dict[int, str], keys: dict[int, str]) -> tuple[Any
         m["cost_source"],
         bool(m["stream"]),
     )
-
-
-def request_detail(engine: Engine, request_id: str) -> RequestDetail | None:
-    """A request and its attempts (by attempt number), or None when the id is unknown."""
-    with session_scope(engine) as session:
-        request = session.get(Request, request_id)
-        if request is None:
-            return None
-        attempts = session.scalars(
-            select(Attempt).where(Attempt.request_id == request_id).order_by(Attempt.attempt_no)
-        ).all()
-        project = session.get(Project, request.project_id) if request.project_id else None
-        keys = key_labels(session.connection()) if request.api_key_id else {}
-        session.expunge_all()
-    return RequestDetail(
-        request=request,
-        attempts=tuple(attempts),
-        project_name=project.name if project else None,
-        key_label=keys.get(request.api_key_id) if request.api_key_id else None,
-    )
-
-
-def _distinct(conn: Connection, column: Any) -> tuple[str, ...]:
-    values = conn.scalars(select(distinct(column)).where(column != ""))
-    return tuple(sorted(str(v) for v in values))
-
-
-def filter_options(engine: Engine) -> FilterOptions:
-    """Every project, key, end user, model and tag that a filter could select.
-
-    Read from the daily rollups (they hold every value the hourly ones do, 24× fewer rows;
-    models from the project rollups, fewer still).
-    """
-    with engine.connect() as conn:
-        projects = sorted(project_names(conn).items(), key=lambda item: item[1])
-        keys = sorted(key_labels(conn).items(), key=lambda item: item[1])
-        return FilterOptions(
-            projects=tuple(projects),
-            keys=tuple(keys),
-            users=_distinct(conn, DAILY[ROLLUPS].c.end_user),
-            models=_distinct(conn, DAILY[PROJECTS].c.model),
-            tags=_distinct(conn, DAILY[TAGS].c.tag),
-        )
