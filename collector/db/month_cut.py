@@ -1,13 +1,15 @@
-"""Retention's cut of one month on partitioned PostgreSQL (``collector.db.partitions``).
+"""Retention's cut of a detached month, and the release of every cut's old pair (partitioned
+PostgreSQL; ``collector.db.partitions``).
 
-A month older than the cutoff is detached (:func:`partitions.detach_month`), then cut in one
-transaction (:func:`cut_month`): the rows it must keep — unpriced ones, and any that started
-after the cutoff; two index probes tell first whether there are any, so a month keeping none
-is never read — are copied with their attempts into a fresh pair of tables of the month's
-name, which get the parents' keys and indexes (built in bulk over those few rows) and the
-month's own foreign key; then, under short locks, rows written meanwhile with the month's
-ids (they went to the default pair while the month was detached) are moved in, and the new
-pair is attached. From its commit on, the month's removed rows are gone from every query.
+An attached month is cut by ``collector.db.month_stage``, which swaps it for a staged copy of
+its kept rows. A month left detached (by an earlier version's retention pass that stopped
+between its detach and its cut) is cut here in one transaction (:func:`cut_month`): the rows
+it must keep — unpriced ones, and any that started after the cutoff; two index probes tell
+first whether there are any, so a month keeping none is never read — are copied with their
+attempts into a fresh pair of tables of the month's name, which get the parents' keys and
+indexes (built in bulk over those rows) and the month's own foreign key; then, under short
+locks, rows written meanwhile with the month's ids (they went to the default pair while the
+month was detached) are moved in, and the new pair is attached.
 
 The old pair, renamed ``*_old`` and marked with how many of its rows the cut kept (a table
 comment, written in the cut's transaction), is released afterwards, in steps that hold no
@@ -45,7 +47,7 @@ _KEEP = f"({KEPT} OR started_at >= :cutoff)"  # a row retention keeps, for a cut
 _OLD = re.compile(r"^(requests|attempts)_p\d{6}_old$")
 _INDEX_HEAD = re.compile(r"^CREATE (UNIQUE )?INDEX \S+ ON ONLY \S+ ")
 _KEPT_NOTE = re.compile(r"^spendscope: kept (\d+)$")
-_LIKE = "INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMPRESSION"
+LIKE = "INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMPRESSION"
 
 
 def _at(cutoff: datetime | None) -> datetime | None:
@@ -72,15 +74,14 @@ def cut_month(conn: Connection, month: datetime, cutoff: datetime | None) -> int
     the parents' SHARE UPDATE EXCLUSIVE lock, which the recorder's inserts do not wait for.
     The caller's lock timeout (:func:`partitions.with_lock_retry`) bounds each wait."""
     r, a = leaf("requests", month), leaf("attempts", month)
-    keep, params = ("TRUE", {}) if cutoff is None else (_KEEP, {"cutoff": _at(cutoff)})
     for table in (r, a):
         conn.execute(text(f"ALTER TABLE {table} RENAME TO {table}_old"))
     for table in TABLES:
-        conn.execute(text(f"CREATE TABLE {leaf(table, month)} (LIKE {table} {_LIKE})"))
-    kept = _copy_kept(conn, month, keep, params) if _keeps_any(conn, r, cutoff) else 0
+        conn.execute(text(f"CREATE TABLE {leaf(table, month)} (LIKE {table} {LIKE})"))
+    kept = _copy_kept(conn, month, cutoff) if keeps_any(conn, f"{r}_old", cutoff) else 0
     conn.execute(text(f"COMMENT ON TABLE {r}_old IS 'spendscope: kept {kept}'"))
     for table in TABLES:
-        _index_like_parent(conn, table, leaf(table, month))
+        index_like_parent(conn, table, leaf(table, month))
     link(conn, month)
     # Rows of this month written while it was detached sit in the default pair: they move
     # in (the attach would refuse the month while the default holds any).
@@ -97,41 +98,47 @@ def cut_month(conn: Connection, month: datetime, cutoff: datetime | None) -> int
     return kept + arrived
 
 
-def _keeps_any(conn: Connection, requests: str, cutoff: datetime | None) -> bool:
-    """Whether the old month holds a row to keep: two probes through its indexes (the
-    partial unpriced one, then ``started_at``), where the copy's filter would read it all."""
+def keeps_any(conn: Connection, requests: str, cutoff: datetime | None) -> bool:
+    """Whether the month's ``requests`` table holds a row to keep: two probes through its
+    indexes (the partial unpriced one, then ``started_at``), where the copy's filter would
+    read it all."""
     if cutoff is None:
         return True
-    old = f"{requests}_old"
     sql = (
-        f"SELECT EXISTS (SELECT 1 FROM {old} WHERE {KEPT}) "  # noqa: S608 - our names
-        f"OR EXISTS (SELECT 1 FROM {old} WHERE started_at >= :cutoff)"
+        f"SELECT EXISTS (SELECT 1 FROM {requests} WHERE {KEPT}) "  # noqa: S608 - our names
+        f"OR EXISTS (SELECT 1 FROM {requests} WHERE started_at >= :cutoff)"
     )
     return bool(conn.execute(text(sql), {"cutoff": _at(cutoff)}).scalar_one())
 
 
-def _copy_kept(conn: Connection, month: datetime, keep: str, params: Mapping[str, object]) -> int:
+def keep_clause(cutoff: datetime | None) -> tuple[str, dict[str, object]]:
+    """The condition of a kept request, with its parameters (``cutoff`` None: every row)."""
+    return ("TRUE", {}) if cutoff is None else (_KEEP, {"cutoff": _at(cutoff)})
+
+
+def copy_rows(
+    conn: Connection, tables: tuple[str, str], where: str, params: Mapping[str, object]
+) -> int:
+    """Copy the rows of ``tables[0]`` matching ``where`` into ``tables[1]``, a table of the
+    same columns (by name); returns how many."""
+    source, target = tables
+    columns = column_list(conn, target)
+    sql = f"INSERT INTO {target} ({columns}) SELECT {columns} FROM {source} WHERE {where}"  # noqa: S608 - our names
+    return int(conn.execute(text(sql), params).rowcount)
+
+
+def _copy_kept(conn: Connection, month: datetime, cutoff: datetime | None) -> int:
     """Copy the old month's kept requests, then their attempts, into the new pair."""
     r, a = leaf("requests", month), leaf("attempts", month)
-    columns = {t: column_list(conn, t) for t in TABLES}
-    kept = conn.execute(
-        text(
-            f"INSERT INTO {r} ({columns['requests']}) SELECT {columns['requests']} "  # noqa: S608 - our names
-            f"FROM {r}_old WHERE {keep}"
-        ),
-        params,
-    ).rowcount
-    conn.execute(text(f"ANALYZE {r} (id)"))  # the plan below then probes the old key per kept row
-    conn.execute(
-        text(
-            f"INSERT INTO {a} ({columns['attempts']}) SELECT {columns['attempts']} "  # noqa: S608 - our names
-            f"FROM {a}_old WHERE request_id IN (SELECT id FROM {r})"
-        )
-    )
-    return int(kept)
+    keep, params = keep_clause(cutoff)
+    kept = copy_rows(conn, (f"{r}_old", r), keep, params)
+    conn.execute(text(f"ANALYZE {r} (id)"))  # the plan below probes the old key per kept row
+    of_kept = f"request_id IN (SELECT id FROM {r})"  # noqa: S608 - our names
+    copy_rows(conn, (f"{a}_old", a), of_kept, {})
+    return kept
 
 
-def _index_like_parent(conn: Connection, parent: str, table: str) -> None:
+def index_like_parent(conn: Connection, parent: str, table: str) -> None:
     """Give ``table`` the keys and indexes of ``parent`` (a partitioned table), so that
     attaching it adopts them instead of building them under the attach's locks."""
     keys = (
@@ -169,12 +176,15 @@ def count_old_pairs(conn: Connection) -> int:
         if not name.startswith("requests_"):
             continue
         rows = int(conn.execute(text(f"SELECT count(*) FROM {name}")).scalar_one())  # noqa: S608 - our names
-        note = conn.execute(
-            text("SELECT obj_description(to_regclass(:t), 'pg_class')"), {"t": name}
-        )
-        kept = _KEPT_NOTE.match(note.scalar_one() or "")
-        removed += rows - (int(kept.group(1)) if kept else 0)
+        removed += rows - (kept_note(conn, name) or 0)
     return removed
+
+
+def kept_note(conn: Connection, table: str) -> int | None:
+    """How many rows ``table``'s cut kept, from its comment (None: no cut noted one)."""
+    note = conn.execute(text("SELECT obj_description(to_regclass(:t), 'pg_class')"), {"t": table})
+    kept = _KEPT_NOTE.match(note.scalar_one() or "")
+    return int(kept.group(1)) if kept else None
 
 
 def unlink_old_pairs(conn: Connection) -> int:

@@ -7,15 +7,16 @@ batches, one short transaction each with a pause between, so the recorder's writ
 has one writer) wait at most one batch.
 
 On partitioned PostgreSQL (``collector.db.partitions``) each month wholly older than the
-cutoff is detached, cut down to the rows it must keep (unpriced ones, and any that started
-after the cutoff: copied into a fresh partition of the month, attached again): no row is
-deleted one by one, and the parents' exclusive lock is held only for the detach (catalog
-changes). The removed rows are gone when the cut commits; the old partition is released
-after every cut and the batched delete: its removed rows counted (exact), then its files
-removed, in steps that hold no lock the recorder waits for (``collector.db.month_cut``).
-A month with nothing left to drop is left alone. The month straddling the cutoff, and the
-default partition, keep the batched delete. The same maintenance creates the months ahead
-(this one and two more) whether retention is on or not.
+cutoff is cut down to the rows it must keep (unpriced ones, and any that started after the
+cutoff): they are copied aside while the month stays attached and in use, then the month's
+partition is swapped for the copy in one transaction that holds the parents' lock for
+milliseconds (``collector.db.month_stage``). No row is deleted one by one, and no kept row is
+ever missing from a query. The removed rows are gone when the swap commits; the old partition
+is released after every cut and the batched delete: its removed rows counted (exact), then
+its files removed, in steps that hold no lock the recorder waits for
+(``collector.db.month_cut``). A month with nothing left to drop is left alone. The month
+straddling the cutoff, and the default partition, keep the batched delete. The same
+maintenance creates the months ahead (this one and two more) whether retention is on or not.
 
 The gateway runs :func:`maintain_forever`; one process per ``maintenance_interval_s`` slot
 does the work, the one whose insert of the slot's ``maintenance_runs`` row lands.
@@ -34,7 +35,7 @@ from functools import partial
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from collector.db import month_cut, partitions
+from collector.db import month_cut, month_stage, partitions
 from collector.db.base import table_of
 from collector.db.models import Attempt, MaintenanceRun, Request
 from collector.settings import Settings
@@ -99,12 +100,23 @@ def cut_old_months(engine: Engine, cutoff: datetime) -> tuple[datetime, ...]:
             for m in attached
             if partitions.add_months(m, 1) <= cutoff and month_cut.has_droppable(conn, m, cutoff)
         ]
-    for month in leftover:  # detached by a pass that stopped before cutting it
+    for month in leftover:  # detached by an earlier version's pass that stopped before its cut
         cut(engine, month, cutoff)
+    month_stage.clear_stages(engine)  # a stopped pass's: built again below, from the start
     for month in old:
-        partitions.with_lock_retry(engine, partial(partitions.detach_month, month=month))
-        cut(engine, month, cutoff)
+        swap(engine, month, cutoff)
     return (*leftover, *old)
+
+
+def swap(engine: Engine, month: datetime, cutoff: datetime) -> int:
+    """Cut an attached month (``collector.db.month_stage``): stage its kept rows while it
+    stays in use, catch up with what was written to it meanwhile, then swap the pairs in one
+    short transaction whose locks wait at most the lock timeout. Returns the rows kept."""
+    month_stage.stage_month(engine, month, cutoff)
+    month_stage.catch_up_until_few(engine, month, cutoff)
+    return partitions.with_lock_retry(
+        engine, partial(month_stage.swap_month, month=month, cutoff=cutoff)
+    )
 
 
 def cut(engine: Engine, month: datetime, cutoff: datetime | None) -> int:
@@ -170,6 +182,7 @@ def maintain(engine: Engine, retention_days: int | None, now: datetime) -> Reten
                 made.moved,
             )
     if partitioned and retention_days is None:  # a month a pass left detached goes back whole
+        month_stage.clear_stages(engine)  # and a stage left stops logging
         with engine.connect() as conn:
             leftover = partitions.detached(conn)
         for month in leftover:

@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from collector.db import make_engine, month_cut, partitions
 from collector.db.retention import apply_retention, cut_old_months, release_old_pairs
@@ -39,21 +39,22 @@ def test_a_month_keeping_nothing_is_dropped_without_being_read(
     write_batch(months_engine, [_event(SEP + timedelta(days=d), **owned) for d in (1, 5)])
     unpriced = _event(OCT + timedelta(days=2), cost_source="unpriced", cost_usd=None, **owned)
     write_batch(months_engine, [unpriced, _event(OCT + timedelta(days=3), **owned)])
-    copied: list[str] = []
-    real = month_cut._copy_kept
+    copied: list[str] = []  # the tables whose rows were copied
+    real = month_cut.copy_rows
 
-    def copy_kept(conn: object, month: object, *args: object) -> int:
-        copied.append(f"{month:%Y-%m}")
-        return real(conn, month, *args)  # type: ignore[arg-type]
+    def copy_rows(conn: Connection, tables: tuple[str, str], *args: Any) -> int:
+        copied.append(tables[0])
+        return real(conn, tables, *args)
 
-    monkeypatch.setattr(month_cut, "_copy_kept", copy_kept)
+    monkeypatch.setattr(month_cut, "copy_rows", copy_rows)
     calls: list[str] = []  # the old pairs' keys go before their tables, every time
     for name in ("unlink_old_pairs", "drop_old_pairs"):
         real_step = getattr(month_cut, name)
         monkeypatch.setattr(month_cut, name, _noted(real_step, name, calls))
     result = apply_retention(months_engine, 1, NOV + timedelta(days=1))  # cutoff Nov 1
     assert result.requests_deleted == 3 and set(result.months_dropped) == {SEP, OCT}
-    assert copied == ["2026-10"]  # September kept nothing: its rows were never copied
+    # September kept nothing: its rows were never copied
+    assert copied == ["requests_p202610", "attempts_p202610"]
     assert calls and calls == ["unlink_old_pairs", "drop_old_pairs"] * (len(calls) // 2)
     with months_engine.connect() as conn:
         assert SEP not in partitions.months(conn) and OCT in partitions.months(conn)

@@ -1,0 +1,276 @@
+"""Retention's cut of an attached month, staged so that the month is locked for milliseconds
+however many rows it keeps (partitioned PostgreSQL; ``collector.db.retention`` runs it).
+
+1. :func:`stage_month` copies the rows the month keeps (unpriced ones, and any that started
+   after the cutoff), with their attempts, into a staged pair (``requests_pYYYYMM_next``,
+   ``attempts_pYYYYMM_next``) while the month stays attached and in use. The staged pair gets
+   the parents' keys and indexes, their foreign keys (validated), and CHECK constraints that
+   match the month's range, so that attaching it later reads none of its rows. Before the
+   copy's snapshot, a trigger on the month's pair starts logging the id of every row written,
+   changed or deleted there from then on (``requests_pYYYYMM_touched``): a late request
+   recorded into the month, a reprice of its rows.
+2. :func:`catch_up` takes the logged ids off the log and copies those rows again as they are
+   now (or leaves them out when they are no longer kept), in ordinary transactions, until
+   few are left.
+3. :func:`swap_month`, one transaction under the parents' exclusive lock: the last logged
+   ids are caught up, the month's pair is detached and renamed ``*_old`` (noted with how many
+   of its rows were kept, for :func:`collector.db.month_cut.count_old_pairs`), and the staged
+   pair takes the month's names and is attached (or dropped, when it keeps nothing); the
+   trigger and the log go with the old pair. From its commit on, the removed rows are gone
+   from every query; the kept rows were never missing from any.
+
+A pass that stops anywhere leaves the month attached and whole; the next pass clears the
+stage it left (:func:`clear_stages`, which also stops the logging) and builds it again.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from functools import partial
+
+from sqlalchemy import Connection, Engine, text
+
+from collector.db import month_cut, partitions
+from collector.db.partitions import KEYS, TABLES, add_months, bound, leaf
+
+CATCH_UP_ROWS = 1000  # logged ids left for the swap to copy under its lock, at most
+TRIGGER = "spendscope_touched"
+_FUNCTION = "spendscope_retention_touched"
+_STAGED = re.compile(r"^(requests|attempts)_p(\d{6})_(next|touched)$")
+_LOG_ROW = """
+CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $body$
+BEGIN
+  EXECUTE format('INSERT INTO %I (request_id) VALUES ($1)', TG_ARGV[0])
+    USING (CASE WHEN TG_OP = 'DELETE' THEN to_jsonb(OLD) ELSE to_jsonb(NEW) END) ->> TG_ARGV[1];
+  RETURN NULL;
+END
+$body$
+"""
+
+
+def staged(table: str, month: datetime) -> str:
+    """The staged table of ``table``'s ``month``."""
+    return f"{leaf(table, month)}_next"
+
+
+def log_table(month: datetime) -> str:
+    """Where the trigger logs the ids of ``month``'s rows written during its stage."""
+    return f"{leaf('requests', month)}_touched"
+
+
+def stage_month(engine: Engine, month: datetime, cutoff: datetime) -> int:
+    """Clear a stopped pass's stage of ``month``, start the log, then copy the month's kept
+    rows into a staged pair (see the module); returns how many requests it holds."""
+    clear_stage(engine, month)
+    partitions.with_lock_retry(engine, partial(_start_log, month=month))
+    with engine.connect() as conn:  # one snapshot for the requests and their attempts
+        conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            kept = _build(conn, month, cutoff)
+    partitions.with_lock_retry(engine, partial(_add_foreign_keys, month=month))
+    with engine.begin() as conn:  # reads the rows, locking nothing the recorder takes
+        for name in _foreign_keys(conn):
+            conn.execute(
+                text(f'ALTER TABLE {staged("requests", month)} VALIDATE CONSTRAINT "{name}"')
+            )
+    return kept
+
+
+def _start_log(conn: Connection, month: datetime) -> int:
+    """The log table and the trigger on the month's pair (a short lock on each leaf)."""
+    conn.execute(text(_LOG_ROW.format(function=_FUNCTION)))
+    conn.execute(text(f"CREATE TABLE {log_table(month)} (request_id text)"))
+    for table in TABLES:
+        events = "AFTER INSERT OR UPDATE OR DELETE"
+        arguments = f"'{log_table(month)}', '{KEYS[table]}'"
+        conn.execute(
+            text(
+                f"CREATE TRIGGER {TRIGGER} {events} ON {leaf(table, month)} "
+                f"FOR EACH ROW EXECUTE FUNCTION {_FUNCTION}({arguments})"
+            )
+        )
+    return 1
+
+
+def _build(conn: Connection, month: datetime, cutoff: datetime) -> int:
+    """Create the staged pair and fill it with the month's kept rows as of this snapshot."""
+    r, a = staged("requests", month), staged("attempts", month)
+    for table in TABLES:
+        conn.execute(text(f"CREATE TABLE {staged(table, month)} (LIKE {table} {month_cut.LIKE})"))
+    source = leaf("requests", month)
+    kept = 0
+    if month_cut.keeps_any(conn, source, cutoff):
+        keep, params = month_cut.keep_clause(cutoff)
+        kept = month_cut.copy_rows(conn, (leaf("requests", month), r), keep, params)
+        conn.execute(text(f"ANALYZE {r} (id)"))  # the plan below probes the month's key per row
+        of_kept = f"request_id IN (SELECT id FROM {r})"  # noqa: S608 - our names
+        month_cut.copy_rows(conn, (leaf("attempts", month), a), of_kept, {})
+    for table in TABLES:
+        month_cut.index_like_parent(conn, table, staged(table, month))
+        key, lo, hi = KEYS[table], bound(month), bound(add_months(month, 1))
+        conn.execute(
+            text(
+                f"ALTER TABLE {staged(table, month)} ADD CONSTRAINT {staged(table, month)}_range "
+                f"CHECK ({key} IS NOT NULL AND {key} >= '{lo}' AND {key} < '{hi}')"
+            )
+        )
+    conn.execute(
+        text(
+            f"ALTER TABLE {a} ADD CONSTRAINT fk_{a}_request_id FOREIGN KEY (request_id) "
+            f"REFERENCES {r} (id) ON DELETE CASCADE"
+        )
+    )
+    _note(conn, r, kept)
+    return kept
+
+
+def _foreign_keys(conn: Connection) -> list[str]:
+    sql = (
+        "SELECT conname FROM pg_constraint WHERE conrelid = 'requests'::regclass AND contype = 'f'"
+    )
+    return sorted(conn.execute(text(sql)).scalars())
+
+
+def _add_foreign_keys(conn: Connection, month: datetime) -> int:
+    """The parents' foreign keys on the staged requests, unchecked (a short lock on the tables
+    they point to); validated afterwards, so that the attach adopts them instead of checking
+    every kept row under its lock."""
+    sql = (
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conrelid = 'requests'::regclass AND contype = 'f' ORDER BY conname"
+    )
+    keys = conn.execute(text(sql)).all()
+    for name, definition in keys:
+        add = f'ADD CONSTRAINT "{name}" {definition} NOT VALID'
+        conn.execute(text(f"ALTER TABLE {staged('requests', month)} {add}"))
+    return len(keys)
+
+
+def catch_up(conn: Connection, month: datetime, cutoff: datetime) -> int:
+    """Copy again the rows the log names (taking them off it): each is removed from the
+    stage, then copied from the month as it is now when it is still kept. Returns how many
+    ids were taken."""
+    r, a = staged("requests", month), staged("attempts", month)
+    conn.execute(text("CREATE TEMPORARY TABLE spendscope_touched_now (id text) ON COMMIT DROP"))
+    conn.execute(
+        text(
+            f"WITH taken AS (DELETE FROM {log_table(month)} RETURNING request_id) "  # noqa: S608 - our names
+            "INSERT INTO spendscope_touched_now SELECT DISTINCT request_id FROM taken"
+        )
+    )
+    taken = "(SELECT id FROM spendscope_touched_now)"
+    ids = int(conn.execute(text("SELECT count(*) FROM spendscope_touched_now")).scalar_one())
+    if ids:
+        conn.execute(text(f"DELETE FROM {a} WHERE request_id IN {taken}"))  # noqa: S608 - our names
+        gone = conn.execute(text(f"DELETE FROM {r} WHERE id IN {taken}")).rowcount  # noqa: S608
+        keep, params = month_cut.keep_clause(cutoff)
+        back = month_cut.copy_rows(
+            conn, (leaf("requests", month), r), f"id IN {taken} AND {keep}", params
+        )
+        month_cut.copy_rows(
+            conn,
+            (leaf("attempts", month), a),
+            f"request_id IN (SELECT id FROM {r} WHERE id IN {taken})",  # noqa: S608 - our names
+            {},
+        )
+        _note(conn, r, _noted(conn, r) - gone + back)
+    conn.execute(text("DROP TABLE spendscope_touched_now"))
+    return ids
+
+
+def catch_up_until_few(engine: Engine, month: datetime, cutoff: datetime) -> None:
+    """:func:`catch_up` in ordinary transactions while the log holds more than
+    :data:`CATCH_UP_ROWS` ids (a reprice of the month during its stage, say), so the swap's
+    own catch-up, under the lock, is short."""
+    while True:
+        with engine.begin() as conn:
+            logged = conn.execute(text(f"SELECT count(*) FROM {log_table(month)}")).scalar_one()  # noqa: S608
+            if logged <= CATCH_UP_ROWS:
+                return
+            catch_up(conn, month, cutoff)
+
+
+def swap_month(conn: Connection, month: datetime, cutoff: datetime) -> int:
+    """Swap the month's pair for its staged pair in the caller's transaction (see the
+    module); returns the requests in the month now. Both parents are locked first, in the
+    order the recorder writes them (:func:`partitions.detach_month`)."""
+    conn.execute(text("LOCK TABLE requests, attempts IN ACCESS EXCLUSIVE MODE"))
+    catch_up(conn, month, cutoff)
+    r = staged("requests", month)
+    kept = _noted(conn, r)
+    for table in ("attempts", "requests"):
+        conn.execute(text(f"ALTER TABLE {table} DETACH PARTITION {leaf(table, month)}"))
+    for table in TABLES:
+        conn.execute(text(f"DROP TRIGGER {TRIGGER} ON {leaf(table, month)}"))
+        conn.execute(text(f"ALTER TABLE {leaf(table, month)} RENAME TO {leaf(table, month)}_old"))
+    _note(conn, f"{leaf('requests', month)}_old", kept)
+    conn.execute(text(f"DROP TABLE {log_table(month)}"))
+    if not kept:
+        conn.execute(text(f"DROP TABLE {staged('attempts', month)}, {r}"))
+        return 0
+    conn.execute(text(f"COMMENT ON TABLE {r} IS NULL"))
+    for table in TABLES:  # requests first: the month's attempts refer to them
+        conn.execute(text(f"ALTER TABLE {staged(table, month)} RENAME TO {leaf(table, month)}"))
+        conn.execute(
+            text(
+                f"ALTER TABLE {table} ATTACH PARTITION {leaf(table, month)} "
+                f"{partitions.range_clause(month)}"
+            )
+        )
+        conn.execute(
+            text(f"ALTER TABLE {leaf(table, month)} DROP CONSTRAINT {staged(table, month)}_range")
+        )
+    return kept
+
+
+def _note(conn: Connection, table: str, kept: int) -> None:
+    conn.execute(text(f"COMMENT ON TABLE {table} IS 'spendscope: kept {kept}'"))
+
+
+def _noted(conn: Connection, table: str) -> int:
+    kept = month_cut.kept_note(conn, table)
+    if kept is None:
+        raise RuntimeError(f"{table} has no kept count: its stage is not whole")
+    return kept
+
+
+def staged_months(conn: Connection) -> list[datetime]:
+    """Months with a stage left (a staged table, a log, or the trigger on their pair)."""
+    tables = (
+        "SELECT c.relname FROM pg_class c WHERE c.relkind = 'r' "
+        "AND c.relnamespace = to_regnamespace(current_schema())"
+    )
+    names = [n for n in conn.execute(text(tables)).scalars() if _STAGED.match(n)]
+    triggers = (
+        "SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+        "WHERE t.tgname = :name AND c.relnamespace = to_regnamespace(current_schema())"
+    )
+    names += [f"{n}_next" for n in conn.execute(text(triggers), {"name": TRIGGER}).scalars()]
+    found = {m.group(2) for n in names if (m := _STAGED.match(n))}
+    return sorted(datetime.strptime(f"{m}01", "%Y%m%d").replace(tzinfo=UTC) for m in found)
+
+
+def clear_stage(engine: Engine, month: datetime) -> None:
+    """Stop the log of ``month`` (its triggers first: a trigger without its log table would
+    fail the recorder's writes into the month), then drop its staged tables and log."""
+    partitions.with_lock_retry(engine, partial(_drop_triggers, month=month))
+    with engine.begin() as conn:
+        names = ", ".join([*(staged(t, month) for t in ("attempts", "requests")), log_table(month)])
+        conn.execute(text(f"DROP TABLE IF EXISTS {names}"))
+
+
+def clear_stages(engine: Engine) -> tuple[datetime, ...]:
+    """Clear every stage a stopped pass left; returns their months."""
+    with engine.connect() as conn:
+        months = staged_months(conn)
+    for month in months:
+        clear_stage(engine, month)
+    return tuple(months)
+
+
+def _drop_triggers(conn: Connection, month: datetime) -> int:
+    for table in TABLES:
+        if conn.execute(text("SELECT to_regclass(:t)"), {"t": leaf(table, month)}).scalar():
+            conn.execute(text(f"DROP TRIGGER IF EXISTS {TRIGGER} ON {leaf(table, month)}"))
+    return 1

@@ -1,0 +1,129 @@
+"""Retention's staged cut of an attached month (PostgreSQL): the kept rows are copied aside
+while the month stays in use, what is written to the month meanwhile is caught up, and a
+stage left by a stopped pass is cleared without disturbing the recorder."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, text
+
+from collector.db import month_stage, partitions
+from collector.db.retention import apply_retention, maintain, release_old_pairs
+from collector.recorder import write_batch
+from tests.db.test_partitions import NOV, OCT, SEP, _event
+from tests.factories import make_key, make_project
+
+_MONTH_ROWS = "SELECT id FROM requests WHERE id >= :lo AND id < :hi ORDER BY id"
+_STAGE_LEFT = (
+    "SELECT count(*) FROM pg_class WHERE relnamespace = to_regnamespace(current_schema()) "
+    "AND (relname LIKE '%\\_next' OR relname LIKE '%\\_touched')"
+)
+_TRIGGERS = "SELECT count(*) FROM pg_trigger WHERE tgname = 'spendscope_touched'"
+
+
+def _owned(engine: Engine) -> dict[str, Any]:
+    project = make_project(engine)
+    return {"project_id": project, "api_key_id": make_key(engine, project)}
+
+
+def _september(engine: Engine) -> list[str]:
+    bounds = {"lo": partitions.bound(SEP), "hi": partitions.bound(OCT)}
+    with engine.connect() as conn:
+        return list(conn.execute(text(_MONTH_ROWS), bounds).scalars())
+
+
+def _unpriced(days: int, owned: dict[str, Any]) -> Any:
+    return _event(SEP + timedelta(days=days), cost_source="unpriced", cost_usd=None, **owned)
+
+
+def test_what_is_written_to_a_month_during_its_stage_is_caught_up(months_engine: Engine) -> None:
+    owned = _owned(months_engine)
+    priced = [_event(SEP + timedelta(days=d), **owned) for d in (1, 2, 3)]
+    repriced, deleted, late = _unpriced(4, owned), _unpriced(5, owned), _unpriced(6, owned)
+    write_batch(
+        months_engine, [*priced, repriced, deleted, _event(OCT + timedelta(days=1), **owned)]
+    )
+    assert month_stage.stage_month(months_engine, SEP, OCT) == 2
+    # the month stays attached and whole; meanwhile a late unpriced request is recorded into
+    # it, a reprice prices one kept row and another kept row is deleted
+    assert len(_september(months_engine)) == 5
+    write_batch(months_engine, [late])
+    with months_engine.begin() as conn:
+        conn.execute(
+            text("UPDATE requests SET cost_source = 'catalog', cost_usd = 0.5 WHERE id = :id"),
+            {"id": repriced.id},
+        )
+        conn.execute(text("DELETE FROM requests WHERE id = :id"), {"id": deleted.id})
+    assert _september(months_engine) == sorted([*(e.id for e in priced), repriced.id, late.id])
+    kept = partitions.with_lock_retry(
+        months_engine, partial(month_stage.swap_month, month=SEP, cutoff=OCT)
+    )
+    assert kept == 1 and _september(months_engine) == [late.id]
+    with months_engine.connect() as conn:
+        tries = "SELECT count(*) FROM attempts WHERE request_id = :id"
+        assert conn.execute(text(tries), {"id": late.id}).scalar_one() == 2
+        assert conn.scalar(text(_STAGE_LEFT)) == 0 and conn.scalar(text(_TRIGGERS)) == 0
+        # the month's keys are the parents' and the range checks that spared the attach its
+        # scan are gone
+        keys = (
+            "SELECT count(*) FILTER (WHERE conparentid = 0), count(*) FROM pg_constraint "
+            "WHERE conrelid = 'requests_p202609'::regclass AND contype IN ('f', 'c')"
+        )
+        assert tuple(conn.execute(text(keys)).one()) == (0, 2)
+    assert release_old_pairs(months_engine) == 4  # three priced and the repriced one
+    assert len(_september(months_engine)) == 1
+
+
+def test_many_rows_changed_during_a_stage_are_caught_up_before_the_lock(
+    months_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    owned = _owned(months_engine)
+    unpriced = [_unpriced(d, owned) for d in range(1, 8)]
+    write_batch(months_engine, unpriced)
+    month_stage.stage_month(months_engine, SEP, OCT)
+    with months_engine.begin() as conn:  # a reprice of the month's kept rows
+        conn.execute(
+            text(
+                "UPDATE requests SET cost_usd = 0.25, cost_source = 'catalog' WHERE id = ANY(:ids)"
+            ),
+            {"ids": [e.id for e in unpriced[:5]]},
+        )
+    monkeypatch.setattr(month_stage, "CATCH_UP_ROWS", 2)
+    month_stage.catch_up_until_few(months_engine, SEP, OCT)
+    with months_engine.connect() as conn:
+        assert conn.scalar(text("SELECT count(*) FROM requests_p202609_touched")) == 0
+        assert conn.scalar(text("SELECT count(*) FROM requests_p202609_next")) == 2
+    partitions.with_lock_retry(
+        months_engine, partial(month_stage.swap_month, month=SEP, cutoff=OCT)
+    )
+    assert _september(months_engine) == sorted(e.id for e in unpriced[5:])
+
+
+@pytest.mark.parametrize("retention_days", [None, 1])
+def test_a_stage_left_by_a_stopped_pass_is_cleared_by_the_next(
+    months_engine: Engine, retention_days: int | None
+) -> None:
+    owned = _owned(months_engine)
+    write_batch(months_engine, [_event(SEP + timedelta(days=1), **owned), _unpriced(2, owned)])
+    month_stage.stage_month(months_engine, SEP, OCT)  # then the pass stops
+    write_batch(months_engine, [_unpriced(3, owned)])  # logged
+    maintain(months_engine, retention_days, NOV + timedelta(days=2))
+    with months_engine.connect() as conn:
+        assert conn.scalar(text(_STAGE_LEFT)) == 0 and conn.scalar(text(_TRIGGERS)) == 0
+    # the recorder still writes into the month (no trigger is left pointing at a missing log)
+    write_batch(months_engine, [_unpriced(4, owned)])
+    assert len(_september(months_engine)) == (4 if retention_days is None else 3)
+
+
+def test_a_stage_of_a_month_keeping_nothing_drops_it(months_engine: Engine) -> None:
+    owned = _owned(months_engine)
+    write_batch(months_engine, [_event(SEP + timedelta(days=d), **owned) for d in (1, 2)])
+    result = apply_retention(months_engine, 1, NOV + timedelta(days=1))
+    assert result.requests_deleted == 2 and SEP in result.months_dropped
+    with months_engine.connect() as conn:
+        assert SEP not in partitions.months(conn)
+        assert conn.scalar(text(_STAGE_LEFT)) == 0 and conn.scalar(text(_TRIGGERS)) == 0
