@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,7 +33,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine, create_engine, text
 
-from collector.db import make_engine, month_cut, partitions
+from collector.db import make_engine, month_stage, partitions
 from collector.db.migrate import alembic_config
 from collector.db.retention import apply_retention
 from collector.recorder import write_batch
@@ -65,29 +66,35 @@ class Run:
     writer_max_ms: float = 0.0
     writer_p50_ms: float = 0.0
     writer_batches: int = 0
-    detach_ms: float = 0.0  # the parents' lock held (partitioned only)
-    finish_s: float = 0.0  # the month counted, its kept rows copied and attached, the old dropped
+    swap_ms: float = 0.0  # the parents' lock held (partitioned only)
+    stage_s: float = 0.0  # the kept rows copied aside, the month still in use (partitioned)
 
 
-def _timed(run: Run) -> None:
-    """Time the two steps of a month's drop (the module's own functions, wrapped)."""
-    detach, finish = partitions.detach_month, month_cut.cut_month
+def _timed(run: Run) -> Callable[[], None]:
+    """Time the two steps of a month's cut (the module's own functions, wrapped); returns
+    what puts them back."""
+    stage, swap = month_stage.stage_month, month_stage.swap_month
 
-    def timed_detach(conn: Any, month: datetime) -> int:
+    def timed_stage(engine: Engine, month: datetime, cutoff: datetime) -> int:
         began = time.perf_counter()
         try:
-            return detach(conn, month)
+            return stage(engine, month, cutoff)
         finally:
-            run.detach_ms += (time.perf_counter() - began) * 1000
+            run.stage_s += time.perf_counter() - began
 
-    def timed_finish(conn: Any, month: datetime, cutoff: datetime | None) -> tuple[int, int]:
+    def timed_swap(conn: Any, month: datetime, cutoff: datetime) -> int:
         began = time.perf_counter()
         try:
-            return finish(conn, month, cutoff)
+            return swap(conn, month, cutoff)
         finally:
-            run.finish_s += time.perf_counter() - began
+            run.swap_ms += (time.perf_counter() - began) * 1000
 
-    partitions.detach_month, month_cut.cut_month = timed_detach, timed_finish  # type: ignore[assignment]
+    month_stage.stage_month, month_stage.swap_month = timed_stage, timed_swap  # type: ignore[assignment]
+
+    def restore() -> None:
+        month_stage.stage_month, month_stage.swap_month = stage, swap  # type: ignore[assignment]
+
+    return restore
 
 
 def _schema_url(url: str, schema: str) -> str:
@@ -180,14 +187,13 @@ def _retention(engine: Engine, run: Run) -> None:
     writer = threading.Thread(target=_writer, args=(engine, stop, latencies))
     writer.start()
     time.sleep(1.0)  # the writer is recording before the retention starts
-    saved = partitions.detach_month, month_cut.cut_month
-    _timed(run)
+    restore = _timed(run)
     began = time.perf_counter()
     try:
         result = apply_retention(engine, 1, CUTOFF_NOW)
     finally:
         run.retention_s = time.perf_counter() - began
-        partitions.detach_month, month_cut.cut_month = saved
+        restore()
     time.sleep(0.5)
     stop.set()
     writer.join()
@@ -235,13 +241,13 @@ def main() -> None:
     ]
     table = Table(title=f"retention of one month, {args.requests:,} requests over 91 days")
     for column in ("layout", "requests", "seed s", "bytes/request", "retention s",
-                   "of which: detach ms", "kept rows copied + attach s", "deleted",
+                   "of which: stage s", "swap ms (locked)", "deleted",
                    "writer max ms", "writer p50 ms", "writer batches"):  # fmt: skip
         table.add_column(column, justify="right")
     for r in runs:
         table.add_row(
             r.name, f"{r.requests:,}", f"{r.seed_s:,.0f}", f"{r.bytes_per_request:,.0f}",
-            f"{r.retention_s:,.2f}", f"{r.detach_ms:,.0f}", f"{r.finish_s:,.2f}",
+            f"{r.retention_s:,.2f}", f"{r.stage_s:,.2f}", f"{r.swap_ms:,.0f}",
             f"{r.deleted:,}", f"{r.writer_max_ms:,.0f}",
             f"{r.writer_p50_ms:,.0f}", f"{r.writer_batches:,}",
         )  # fmt: skip

@@ -10,7 +10,7 @@ from sqlalchemy import Connection, Engine, event
 
 from collector.db.engine import make_engine, normalize_url
 from collector.db.models import Base
-from collector.db.partitions import is_leaf, is_partitioned
+from collector.db.partitions import is_month_table, is_partitioned
 from collector.db.repartition import PARENT_KEY
 from collector.db.search import is_search_object
 from collector.settings import get_settings
@@ -69,9 +69,9 @@ def _transactional_ddl(engine: Engine) -> None:
 
 
 def _include_name(name: str | None, type_: str, parent_names: object) -> bool:
-    """Leave out the search index's objects and the monthly partitions (and what they
-    hold), which the models do not declare."""
-    if type_ == "table" and is_leaf(name):
+    """Leave out the search index's objects and the monthly partitions (and what they hold,
+    and the tables a retention cut makes beside them), which the models do not declare."""
+    if type_ == "table" and is_month_table(name):
         return False
     return not (type_ in ("table", "index") and is_search_object(name))
 

@@ -40,6 +40,7 @@ KEPT = UNPRICED_ROWS  # what retention never deletes (see collector.db.retention
 TABLES = ("requests", "attempts")
 KEYS = {"requests": "id", "attempts": "request_id"}
 _LEAF = re.compile(r"^(requests|attempts)_p(\d{6}|default)$")
+_RETENTION = re.compile(r"^(requests|attempts)_p\d{6}_(old|next|touched)$")  # a cut's tables
 ULID_SQL = "^[0-7][0-9A-HJKMNP-TV-Z]{25}$"  # a ULID as the gateway spells it (upper case)
 
 
@@ -78,6 +79,12 @@ def leaf(table: str, month: datetime | None) -> str:
 def is_leaf(name: str | None) -> bool:
     """Whether ``name`` is a partition's table (the models do not declare them)."""
     return bool(name) and _LEAF.match(str(name)) is not None
+
+
+def is_month_table(name: str | None) -> bool:
+    """Whether ``name`` is a partition's table or one a retention cut made beside it (a staged
+    pair, its log, an old pair not dropped yet): the models declare none of them."""
+    return is_leaf(name) or (bool(name) and _RETENTION.match(str(name)) is not None)
 
 
 def is_partitioned(conn: Connection) -> bool:

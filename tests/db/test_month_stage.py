@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from collector.db import month_stage, partitions
+from collector.db.migrate import check
 from collector.db.retention import apply_retention, maintain, release_old_pairs
 from collector.recorder import write_batch
 from tests.db.test_partitions import NOV, OCT, SEP, _event
@@ -111,6 +112,7 @@ def test_a_stage_left_by_a_stopped_pass_is_cleared_by_the_next(
     write_batch(months_engine, [_event(SEP + timedelta(days=1), **owned), _unpriced(2, owned)])
     month_stage.stage_month(months_engine, SEP, OCT)  # then the pass stops
     write_batch(months_engine, [_unpriced(3, owned)])  # logged
+    check(months_engine.url.render_as_string(hide_password=False))  # no drift from the models
     maintain(months_engine, retention_days, NOV + timedelta(days=2))
     with months_engine.connect() as conn:
         assert conn.scalar(text(_STAGE_LEFT)) == 0 and conn.scalar(text(_TRIGGERS)) == 0
