@@ -70,10 +70,10 @@ def stage_month(engine: Engine, month: datetime, cutoff: datetime) -> int:
             kept = _build(conn, month, cutoff)
     partitions.with_lock_retry(engine, partial(_add_foreign_keys, month=month))
     with engine.begin() as conn:  # reads the rows, locking nothing the recorder takes
-        for name in _foreign_keys(conn):
-            conn.execute(
-                text(f'ALTER TABLE {staged("requests", month)} VALIDATE CONSTRAINT "{name}"')
-            )
+        for table in TABLES:
+            for name, _ in _foreign_keys(conn, table):
+                validate = f'VALIDATE CONSTRAINT "{name}"'
+                conn.execute(text(f"ALTER TABLE {staged(table, month)} {validate}"))
     return kept
 
 
@@ -125,26 +125,26 @@ def _build(conn: Connection, month: datetime, cutoff: datetime) -> int:
     return kept
 
 
-def _foreign_keys(conn: Connection) -> list[str]:
+def _foreign_keys(conn: Connection, parent: str) -> list[tuple[str, str]]:
+    """The foreign keys of ``parent`` (a partitioned table): names and definitions."""
     sql = (
-        "SELECT conname FROM pg_constraint WHERE conrelid = 'requests'::regclass AND contype = 'f'"
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conrelid = to_regclass(:t) AND contype = 'f' ORDER BY conname"
     )
-    return sorted(conn.execute(text(sql)).scalars())
+    return [(name, definition) for name, definition in conn.execute(text(sql), {"t": parent})]
 
 
 def _add_foreign_keys(conn: Connection, month: datetime) -> int:
-    """The parents' foreign keys on the staged requests, unchecked (a short lock on the tables
-    they point to); validated afterwards, so that the attach adopts them instead of checking
+    """The parents' foreign keys on the staged pair, unchecked (a short lock on the tables
+    they point to); checked afterwards, so that the attach adopts them instead of checking
     every kept row under its lock."""
-    sql = (
-        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-        "WHERE conrelid = 'requests'::regclass AND contype = 'f' ORDER BY conname"
-    )
-    keys = conn.execute(text(sql)).all()
-    for name, definition in keys:
-        add = f'ADD CONSTRAINT "{name}" {definition} NOT VALID'
-        conn.execute(text(f"ALTER TABLE {staged('requests', month)} {add}"))
-    return len(keys)
+    added = 0
+    for table in TABLES:
+        for name, definition in _foreign_keys(conn, table):
+            add = f'ADD CONSTRAINT "{name}" {definition} NOT VALID'
+            conn.execute(text(f"ALTER TABLE {staged(table, month)} {add}"))
+            added += 1
+    return added
 
 
 def catch_up(conn: Connection, month: datetime, cutoff: datetime) -> int:
