@@ -34,14 +34,15 @@ from sqlalchemy import Connection, Engine, text
 from collector.db import month_cut, partitions
 from collector.db.partitions import KEYS, TABLES, add_months, bound, leaf
 
-CATCH_UP_ROWS = 1000  # logged ids left for the swap to copy under its lock, at most
+CATCH_UP_ROWS = 100  # logged ids left for the swap to copy under its lock, at most
 TRIGGER = "spendscope_touched"
 _FUNCTION = "spendscope_retention_touched"
 _STAGED = re.compile(r"^(requests|attempts)_p(\d{6})_(next|touched)$")
+_FENCE = re.compile(r"^(?:requests|attempts)_pdefault_not_p(\d{6})$")
 _LOG_ROW = """
 CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $body$
 BEGIN
-  EXECUTE format('INSERT INTO %I (request_id) VALUES ($1)', TG_ARGV[0])
+  EXECUTE format('INSERT INTO %I.%I (request_id) VALUES ($1)', TG_TABLE_SCHEMA, TG_ARGV[0])
     USING (CASE WHEN TG_OP = 'DELETE' THEN to_jsonb(OLD) ELSE to_jsonb(NEW) END) ->> TG_ARGV[1];
   RETURN NULL;
 END
@@ -69,12 +70,35 @@ def stage_month(engine: Engine, month: datetime, cutoff: datetime) -> int:
         with conn.begin():
             kept = _build(conn, month, cutoff)
     partitions.with_lock_retry(engine, partial(_add_foreign_keys, month=month))
+    partitions.with_lock_retry(engine, partial(_fence_default, month=month))
     with engine.begin() as conn:  # reads the rows, locking nothing the recorder takes
         for table in TABLES:
             for name, _ in _foreign_keys(conn, table):
                 validate = f'VALIDATE CONSTRAINT "{name}"'
                 conn.execute(text(f"ALTER TABLE {staged(table, month)} {validate}"))
+            fence = f"VALIDATE CONSTRAINT {_fence(table, month)}"
+            conn.execute(text(f"ALTER TABLE {leaf(table, None)} {fence}"))
     return kept
+
+
+def _fence(table: str, month: datetime) -> str:
+    """The name of the CHECK that tells the attach the default pair holds no row of
+    ``month`` (the month is attached, so its rows are routed to it meanwhile)."""
+    return f"{leaf(table, None)}_not_p{month:%Y%m}"
+
+
+def _fence_default(conn: Connection, month: datetime) -> int:
+    """The default pair's CHECKs against ``month``'s range, unchecked (a short lock); checked
+    afterwards, so that the attach need not read the default pair under its lock."""
+    for table in TABLES:
+        key, lo, hi = KEYS[table], bound(month), bound(add_months(month, 1))
+        conn.execute(
+            text(
+                f"ALTER TABLE {leaf(table, None)} ADD CONSTRAINT {_fence(table, month)} "
+                f"CHECK ({key} < '{lo}' OR {key} >= '{hi}') NOT VALID"
+            )
+        )
+    return 1
 
 
 def _start_log(conn: Connection, month: datetime) -> int:
@@ -159,19 +183,19 @@ def catch_up(conn: Connection, month: datetime, cutoff: datetime) -> int:
             "INSERT INTO spendscope_touched_now SELECT DISTINCT request_id FROM taken"
         )
     )
-    taken = "(SELECT id FROM spendscope_touched_now)"
+    taken = "ANY(ARRAY(SELECT id FROM spendscope_touched_now))"  # probes the keys, no scan
     ids = int(conn.execute(text("SELECT count(*) FROM spendscope_touched_now")).scalar_one())
     if ids:
-        conn.execute(text(f"DELETE FROM {a} WHERE request_id IN {taken}"))  # noqa: S608 - our names
-        gone = conn.execute(text(f"DELETE FROM {r} WHERE id IN {taken}")).rowcount  # noqa: S608
+        conn.execute(text(f"DELETE FROM {a} WHERE request_id = {taken}"))  # noqa: S608 - our names
+        gone = conn.execute(text(f"DELETE FROM {r} WHERE id = {taken}")).rowcount  # noqa: S608
         keep, params = month_cut.keep_clause(cutoff)
         back = month_cut.copy_rows(
-            conn, (leaf("requests", month), r), f"id IN {taken} AND {keep}", params
+            conn, (leaf("requests", month), r), f"id = {taken} AND {keep}", params
         )
         month_cut.copy_rows(
             conn,
             (leaf("attempts", month), a),
-            f"request_id IN (SELECT id FROM {r} WHERE id IN {taken})",  # noqa: S608 - our names
+            f"request_id = ANY(ARRAY(SELECT id FROM {r} WHERE id = {taken}))",  # noqa: S608 - our names
             {},
         )
         _note(conn, r, _noted(conn, r) - gone + back)
@@ -194,7 +218,10 @@ def catch_up_until_few(engine: Engine, month: datetime, cutoff: datetime) -> Non
 def swap_month(conn: Connection, month: datetime, cutoff: datetime) -> int:
     """Swap the month's pair for its staged pair in the caller's transaction (see the
     module); returns the requests in the month now. Both parents are locked first, in the
-    order the recorder writes them (:func:`partitions.detach_month`)."""
+    order the recorder writes them (:func:`partitions.detach_month`), after the tables their
+    foreign keys point to: the attach's adoption of the staged pair's keys drops their
+    triggers there, and waiting for that lock must not happen while the parents are held."""
+    conn.execute(text(f"LOCK TABLE {', '.join(_referenced(conn))} IN ACCESS EXCLUSIVE MODE"))
     conn.execute(text("LOCK TABLE requests, attempts IN ACCESS EXCLUSIVE MODE"))
     catch_up(conn, month, cutoff)
     r = staged("requests", month)
@@ -207,6 +234,7 @@ def swap_month(conn: Connection, month: datetime, cutoff: datetime) -> int:
     _note(conn, f"{leaf('requests', month)}_old", kept)
     conn.execute(text(f"DROP TABLE {log_table(month)}"))
     if not kept:
+        _unfence(conn, month)  # the month's ids go to the default pair from now on
         conn.execute(text(f"DROP TABLE {staged('attempts', month)}, {r}"))
         return 0
     conn.execute(text(f"COMMENT ON TABLE {r} IS NULL"))
@@ -221,7 +249,23 @@ def swap_month(conn: Connection, month: datetime, cutoff: datetime) -> int:
         conn.execute(
             text(f"ALTER TABLE {leaf(table, month)} DROP CONSTRAINT {staged(table, month)}_range")
         )
+    _unfence(conn, month)
     return kept
+
+
+def _referenced(conn: Connection) -> list[str]:
+    """The tables the parents' foreign keys point to (``api_keys``, ``projects``)."""
+    sql = (
+        "SELECT DISTINCT confrelid::regclass::text FROM pg_constraint WHERE contype = 'f' "
+        "AND conrelid = ANY(ARRAY[to_regclass('requests'), to_regclass('attempts')]) ORDER BY 1"
+    )
+    return list(conn.execute(text(sql)).scalars())
+
+
+def _unfence(conn: Connection, month: datetime) -> None:
+    for table in TABLES:
+        drop = f"DROP CONSTRAINT IF EXISTS {_fence(table, month)}"
+        conn.execute(text(f"ALTER TABLE {leaf(table, None)} {drop}"))
 
 
 def _note(conn: Connection, table: str, kept: int) -> None:
@@ -236,7 +280,9 @@ def _noted(conn: Connection, table: str) -> int:
 
 
 def staged_months(conn: Connection) -> list[datetime]:
-    """Months with a stage left (a staged table, a log, or the trigger on their pair)."""
+    """Months with a stage left (a staged table, a log, the trigger on their pair, or a CHECK
+    of theirs on the default pair: one left there would refuse the month's rows once the
+    month is gone)."""
     tables = (
         "SELECT c.relname FROM pg_class c WHERE c.relkind = 'r' "
         "AND c.relnamespace = to_regnamespace(current_schema())"
@@ -248,6 +294,14 @@ def staged_months(conn: Connection) -> list[datetime]:
     )
     names += [f"{n}_next" for n in conn.execute(text(triggers), {"name": TRIGGER}).scalars()]
     found = {m.group(2) for n in names if (m := _STAGED.match(n))}
+    fences = (
+        "SELECT conname FROM pg_constraint WHERE contype = 'c' "
+        "AND conrelid = ANY(ARRAY[to_regclass(:r), to_regclass(:a)])"
+    )
+    defaults = {"r": leaf("requests", None), "a": leaf("attempts", None)}
+    found |= {
+        m.group(1) for n in conn.execute(text(fences), defaults).scalars() if (m := _FENCE.match(n))
+    }
     return sorted(datetime.strptime(f"{m}01", "%Y%m%d").replace(tzinfo=UTC) for m in found)
 
 
@@ -270,7 +324,21 @@ def clear_stages(engine: Engine) -> tuple[datetime, ...]:
 
 
 def _drop_triggers(conn: Connection, month: datetime) -> int:
-    for table in TABLES:
-        if conn.execute(text("SELECT to_regclass(:t)"), {"t": leaf(table, month)}).scalar():
-            conn.execute(text(f"DROP TRIGGER IF EXISTS {TRIGGER} ON {leaf(table, month)}"))
+    """The stage's triggers on the month's pair (when there are any: dropping one locks the
+    table) and its CHECKs on the default pair."""
+    sql = (
+        "SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+        "WHERE t.tgname = :name AND c.oid = ANY(ARRAY[to_regclass(:r), to_regclass(:a)])"
+    )
+    names = {"name": TRIGGER, "r": leaf("requests", month), "a": leaf("attempts", month)}
+    for table in conn.execute(text(sql), names).scalars():
+        conn.execute(text(f"DROP TRIGGER {TRIGGER} ON {table}"))
+    fences = (
+        "SELECT count(*) FROM pg_constraint WHERE conname = ANY(:names) "
+        "AND conrelid = ANY(ARRAY[to_regclass(:r), to_regclass(:a)])"
+    )
+    defaults = {"r": leaf("requests", None), "a": leaf("attempts", None)}
+    wanted = [_fence(t, month) for t in TABLES]
+    if conn.execute(text(fences), {"names": wanted, **defaults}).scalar_one():
+        _unfence(conn, month)
     return 1

@@ -4,6 +4,8 @@ stage left by a stopped pass is cleared without disturbing the recorder."""
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -16,7 +18,7 @@ from collector.db.migrate import check
 from collector.db.retention import apply_retention, maintain, release_old_pairs
 from collector.recorder import write_batch
 from tests.db.test_partitions import NOV, OCT, SEP, _event
-from tests.factories import make_key, make_project
+from tests.factories import make_event, make_key, make_project
 
 _MONTH_ROWS = "SELECT id FROM requests WHERE id >= :lo AND id < :hi ORDER BY id"
 _STAGE_LEFT = (
@@ -129,3 +131,65 @@ def test_a_stage_of_a_month_keeping_nothing_drops_it(months_engine: Engine) -> N
     with months_engine.connect() as conn:
         assert SEP not in partitions.months(conn)
         assert conn.scalar(text(_STAGE_LEFT)) == 0 and conn.scalar(text(_TRIGGERS)) == 0
+
+
+_SCANS = "SELECT relid, seq_scan FROM pg_stat_xact_user_tables WHERE relname = ANY(:names)"
+
+
+def test_the_swap_reads_neither_the_kept_rows_nor_the_default_pair(months_engine: Engine) -> None:
+    owned = _owned(months_engine)
+    kept = [_unpriced(d, owned) for d in (1, 2, 3)]
+    write_batch(months_engine, [*kept, _event(SEP + timedelta(days=4), **owned)])
+    write_batch(months_engine, [make_event(id="not-a-ulid", started_at=SEP)])  # the default's
+    month_stage.stage_month(months_engine, SEP, OCT)
+    names = ["requests_p202609", "attempts_p202609", "requests_pdefault", "attempts_pdefault"]
+    with months_engine.connect() as conn, conn.begin():
+        conn.execute(text("SET LOCAL lock_timeout = '2s'"))
+        # this connection's scans of the tables by oid (it counts earlier ones not yet sent)
+        staged = [*names, "requests_p202609_next", "attempts_p202609_next"]
+        before = dict(conn.execute(text(_SCANS), {"names": staged}).tuples().all())
+        assert month_stage.swap_month(conn, SEP, OCT) == 3
+        after = dict(conn.execute(text(_SCANS), {"names": names}).tuples().all())
+        # the range checks spare the attach its scan of the month and of the default pair,
+        # and the staged keys, checked during the stage, are adopted without reading a row
+        assert {oid: after[oid] - before.get(oid, 0) for oid in after} == dict.fromkeys(after, 0)
+        assert len(after) == 4
+    assert _september(months_engine) == sorted(e.id for e in kept)
+
+
+def test_the_swap_never_holds_the_parents_while_it_waits_for_the_key_tables(
+    months_engine: Engine,
+) -> None:
+    owned = _owned(months_engine)
+    write_batch(months_engine, [_unpriced(1, owned), _event(SEP + timedelta(days=2), **owned)])
+    month_stage.stage_month(months_engine, SEP, OCT)
+    swapped: list[int] = []
+    with months_engine.connect() as reader:
+        reader.begin()
+        reader.execute(text("SELECT count(*) FROM api_keys"))  # a read holding its lock
+        swap = threading.Thread(
+            target=lambda: swapped.append(
+                partitions.with_lock_retry(
+                    months_engine, partial(month_stage.swap_month, month=SEP, cutoff=OCT)
+                )
+            )
+        )
+        swap.start()
+        waiting = (
+            "SELECT pid FROM pg_locks WHERE NOT granted AND mode = 'AccessExclusiveLock' "
+            "AND relation = 'api_keys'::regclass"
+        )
+        held = (
+            "SELECT count(*) FROM pg_locks WHERE pid = :pid AND granted "
+            "AND relation = ANY(ARRAY['requests'::regclass, 'attempts'::regclass])"
+        )
+        for _ in range(200):
+            pid = reader.execute(text(waiting)).scalar()
+            if pid is not None:
+                break
+            time.sleep(0.01)
+        assert pid is not None, "the swap never waited for the reader of api_keys"
+        assert reader.execute(text(held), {"pid": pid}).scalar_one() == 0
+        reader.rollback()
+    swap.join(timeout=30)
+    assert swapped == [1]
