@@ -35,6 +35,7 @@ from sqlalchemy import Engine, create_engine, text
 
 from collector.db import make_engine, month_stage, partitions
 from collector.db.migrate import alembic_config
+from collector.db.models import daily_upstream_rollups
 from collector.db.retention import apply_retention
 from collector.recorder import write_batch
 from collector.ulid import ALPHABET
@@ -214,6 +215,8 @@ def measure(url: str, total: int, revision: str, name: str) -> Run:
     run = Run(name)
     try:
         command.upgrade(alembic_config(target), revision)
+        # tables the recorder writes that came after the revision (plain tables: 0030)
+        daily_upstream_rollups.create(engine, checkfirst=True)
         with engine.connect() as conn:
             partitioned = partitions.is_partitioned(conn)
         if partitioned:
