@@ -25,7 +25,10 @@ _STAGE_LEFT = (
     "SELECT count(*) FROM pg_class WHERE relnamespace = to_regnamespace(current_schema()) "
     "AND (relname LIKE '%\\_next' OR relname LIKE '%\\_touched')"
 )
-_TRIGGERS = "SELECT count(*) FROM pg_trigger WHERE tgname = 'spendscope_touched'"
+_TRIGGERS = (
+    "SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+    "WHERE t.tgname = 'spendscope_touched' AND c.relnamespace = to_regnamespace(current_schema())"
+)
 
 
 def _owned(engine: Engine) -> dict[str, Any]:
@@ -133,7 +136,10 @@ def test_a_stage_of_a_month_keeping_nothing_drops_it(months_engine: Engine) -> N
         assert conn.scalar(text(_STAGE_LEFT)) == 0 and conn.scalar(text(_TRIGGERS)) == 0
 
 
-_SCANS = "SELECT relid, seq_scan FROM pg_stat_xact_user_tables WHERE relname = ANY(:names)"
+_SCANS = (
+    "SELECT relid, seq_scan FROM pg_stat_xact_user_tables "
+    "WHERE schemaname = current_schema() AND relname = ANY(:names)"
+)
 
 
 def test_the_swap_reads_neither_the_kept_rows_nor_the_default_pair(months_engine: Engine) -> None:
