@@ -227,8 +227,11 @@ def reprice_phase(url: str, table: Table, month: datetime) -> None:
     )
 
 
-def _writer(engine: Engine, at: datetime, stop: threading.Event, latencies: list[float]) -> None:
-    """Record batches of 100 requests from ``at`` on until ``stop``, timing each batch."""
+def _writer(
+    engine: Engine, at: datetime, stop: threading.Event, latencies: list[tuple[float, float]]
+) -> None:
+    """Record batches of 100 requests from ``at`` on until ``stop``; each batch's start and
+    end (``time.perf_counter``)."""
     from collector.recorder import write_batch
 
     rng = random.Random(5)
@@ -241,7 +244,7 @@ def _writer(engine: Engine, at: datetime, stop: threading.Event, latencies: list
         at += timedelta(seconds=100)
         began = time.perf_counter()
         write_batch(engine, batch)
-        latencies.append((time.perf_counter() - began) * 1000)
+        latencies.append((began, time.perf_counter()))
 
 
 GONE = "rows gone (below: its steps)"
@@ -249,7 +252,9 @@ SWAP = "swap (tables locked)"
 
 
 @contextlib.contextmanager
-def _step_times(steps: dict[str, float], ends: dict[str, float]) -> Iterator[None]:
+def _step_times(
+    steps: dict[str, float], ends: dict[str, float], spans: dict[str, list[tuple[float, float]]]
+) -> Iterator[None]:
     """Time retention's steps (module functions wrapped for the run, then put back); ``ends``:
     when each last ended."""
     from collector.db import month_cut, month_stage, retention
@@ -277,6 +282,7 @@ def _step_times(steps: dict[str, float], ends: dict[str, float]) -> Iterator[Non
             finally:
                 ends[label] = time.perf_counter()
                 steps[label] = steps.get(label, 0.0) + ends[label] - began
+                spans.setdefault(label, []).append((began, ends[label]))
 
         return timed
 
@@ -287,6 +293,22 @@ def _step_times(steps: dict[str, float], ends: dict[str, float]) -> Iterator[Non
     finally:
         for module, name, real in saved:
             setattr(module, name, real)
+
+
+def _overlapping(
+    batches: list[tuple[float, float]], spans: dict[str, list[tuple[float, float]]]
+) -> str:
+    """The slowest writer batch that overlapped each step, and how many did."""
+    parts = []
+    for label in (SWAP, "stage (the month in use)", "then: old pair counted", "old pair dropped"):
+        during = [
+            (end - start) * 1000
+            for start, end in batches
+            if any(start < hi and end > lo for lo, hi in spans.get(label, []))
+        ]
+        if during:
+            parts.append(f"during {label}: max {max(during):.0f} ms of {len(during)}")
+    return "; ".join(parts)
 
 
 def retention_phase(url: str, engine: Engine, table: Table, month: datetime) -> None:
@@ -301,21 +323,23 @@ def retention_phase(url: str, engine: Engine, table: Table, month: datetime) -> 
             )
         )
     before = _report(url, name)[1]
-    stop, latencies, steps = threading.Event(), list[float](), dict[str, float]()
+    stop, batches, steps = threading.Event(), list[tuple[float, float]](), dict[str, float]()
+    spans = dict[str, list[tuple[float, float]]]()
     ends = dict[str, float]()
     at = cutoff + timedelta(days=14)  # the writer records after the cutoff, as live traffic
-    writer = threading.Thread(target=_writer, args=(engine, at, stop, latencies))
+    writer = threading.Thread(target=_writer, args=(engine, at, stop, batches))
     writer.start()
     time.sleep(1.0)
     began = time.perf_counter()
     try:
-        with _step_times(steps, ends):
+        with _step_times(steps, ends, spans):
             result = apply_retention(engine, 1, cutoff + timedelta(days=1))
     finally:
         took = time.perf_counter() - began
         time.sleep(0.5)
         stop.set()
         writer.join()
+    latencies = [(end - start) * 1000 for start, end in batches]
     gone = ends.get(GONE, began + took) - began
     swap = steps.get(SWAP, took)
     after = _report(url, name)[1]
@@ -326,7 +350,8 @@ def retention_phase(url: str, engine: Engine, table: Table, month: datetime) -> 
         f"rows gone in {gone:.2f} s, the pass {took:.2f} s "
         f"({', '.join(f'{k} {v:.2f} s' for k, v in steps.items())}); writer "
         f"batches of 100 meanwhile: max {max(latencies):.0f} ms, p50 "
-        f"{statistics.median(latencies):.0f} ms; the month's report "
+        f"{statistics.median(latencies):.0f} ms ({_overlapping(batches, spans)}); "
+        "the month's report "
         f"{'identical' if same else 'CHANGED'} after",
         "≤ 1 s",
         f"swap: {'yes' if swap <= 1 and same else 'NO'}; whole pass: "
