@@ -25,16 +25,13 @@ PostgreSQL runs as installed (shared_buffers, work_mem and the rest at their def
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import random
 import statistics
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -50,6 +47,7 @@ from collector.db import make_engine, partitions
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import scale_record  # bench/scale_record.py, a sibling module
+import scale_retention
 import scale_seed
 
 HERE = Path(__file__).resolve().parent
@@ -227,90 +225,6 @@ def reprice_phase(url: str, table: Table, month: datetime) -> None:
     )
 
 
-def _writer(
-    engine: Engine, at: datetime, stop: threading.Event, latencies: list[tuple[float, float]]
-) -> None:
-    """Record batches of 100 requests from ``at`` on until ``stop``; each batch's start and
-    end (``time.perf_counter``)."""
-    from collector.recorder import write_batch
-
-    rng = random.Random(5)
-    users = scale_seed.seed.setup_tenants(engine, rng)
-    while not stop.is_set():
-        batch = [
-            scale_seed.seed.make_event(rng, rng.choice(users), at + timedelta(seconds=s))
-            for s in range(100)
-        ]
-        at += timedelta(seconds=100)
-        began = time.perf_counter()
-        write_batch(engine, batch)
-        latencies.append((began, time.perf_counter()))
-
-
-GONE = "rows gone (below: its steps)"
-SWAP = "swap (tables locked)"
-
-
-@contextlib.contextmanager
-def _step_times(
-    steps: dict[str, float], ends: dict[str, float], spans: dict[str, list[tuple[float, float]]]
-) -> Iterator[None]:
-    """Time retention's steps (module functions wrapped for the run, then put back); ``ends``:
-    when each last ended."""
-    from collector.db import month_cut, month_stage, retention
-
-    wrapped = [
-        (retention, "cut_old_months", GONE),
-        (month_cut, "has_droppable", "which months to cut"),
-        (month_stage, "stage_month", "stage (the month in use)"),
-        (month_cut, "keeps_any", "stage: probe for kept rows"),
-        (month_cut, "copy_rows", "stage: copy kept rows"),
-        (month_cut, "index_like_parent", "stage: indexes"),
-        (month_stage, "catch_up_until_few", "catch up"),
-        (month_stage, "swap_month", SWAP),
-        (retention, "_delete_in_batches", "batched delete"),
-        (month_cut, "count_old_pairs", "then: old pair counted"),
-        (retention, "drop_old_pairs", "old pair dropped"),
-    ]
-    saved = [(module, name, getattr(module, name)) for module, name, _ in wrapped]
-
-    def timer(real: Callable[..., Any], label: str) -> Callable[..., Any]:
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            began = time.perf_counter()
-            try:
-                return real(*args, **kwargs)
-            finally:
-                ends[label] = time.perf_counter()
-                steps[label] = steps.get(label, 0.0) + ends[label] - began
-                spans.setdefault(label, []).append((began, ends[label]))
-
-        return timed
-
-    for (module, name, label), (_, _, real) in zip(wrapped, saved, strict=True):
-        setattr(module, name, timer(real, label))
-    try:
-        yield
-    finally:
-        for module, name, real in saved:
-            setattr(module, name, real)
-
-
-def _overlapping(
-    batches: list[tuple[float, float]], spans: dict[str, list[tuple[float, float]]]
-) -> str:
-    """The slowest writer batch that overlapped each step, and how many did."""
-    parts = []
-    for label in (SWAP, "stage (the month in use)", "then: old pair counted", "old pair dropped"):
-        during = [
-            (end - start) * 1000
-            for start, end in batches
-            if any(start < hi and end > lo for lo, hi in spans.get(label, []))
-        ]
-        if during:
-            parts.append(f"during {label}: max {max(during):.0f} ms of {len(during)}")
-    return "; ".join(parts)
-
-
 def retention_phase(url: str, engine: Engine, table: Table, month: datetime) -> None:
     from collector.db.retention import apply_retention
 
@@ -327,12 +241,12 @@ def retention_phase(url: str, engine: Engine, table: Table, month: datetime) -> 
     spans = dict[str, list[tuple[float, float]]]()
     ends = dict[str, float]()
     at = cutoff + timedelta(days=14)  # the writer records after the cutoff, as live traffic
-    writer = threading.Thread(target=_writer, args=(engine, at, stop, batches))
+    writer = threading.Thread(target=scale_retention.writer, args=(engine, at, stop, batches))
     writer.start()
     time.sleep(1.0)
     began = time.perf_counter()
     try:
-        with _step_times(steps, ends, spans):
+        with scale_retention.step_times(steps, ends, spans):
             result = apply_retention(engine, 1, cutoff + timedelta(days=1))
     finally:
         took = time.perf_counter() - began
@@ -340,8 +254,8 @@ def retention_phase(url: str, engine: Engine, table: Table, month: datetime) -> 
         stop.set()
         writer.join()
     latencies = [(end - start) * 1000 for start, end in batches]
-    gone = ends.get(GONE, began + took) - began
-    swap = steps.get(SWAP, took)
+    gone = ends.get(scale_retention.GONE, began + took) - began
+    swap = steps.get(scale_retention.SWAP, took)
     after = _report(url, name)[1]
     same = json.loads(before)["rows"] == json.loads(after)["rows"]
     table.add_row(
@@ -350,7 +264,7 @@ def retention_phase(url: str, engine: Engine, table: Table, month: datetime) -> 
         f"rows gone in {gone:.2f} s, the pass {took:.2f} s "
         f"({', '.join(f'{k} {v:.2f} s' for k, v in steps.items())}); writer "
         f"batches of 100 meanwhile: max {max(latencies):.0f} ms, p50 "
-        f"{statistics.median(latencies):.0f} ms ({_overlapping(batches, spans)}); "
+        f"{statistics.median(latencies):.0f} ms ({scale_retention.overlapping(batches, spans)}); "
         "the month's report "
         f"{'identical' if same else 'CHANGED'} after",
         "≤ 1 s",
