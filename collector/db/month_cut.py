@@ -79,7 +79,7 @@ def cut_month(conn: Connection, month: datetime, cutoff: datetime | None) -> int
     for table in TABLES:
         conn.execute(text(f"CREATE TABLE {leaf(table, month)} (LIKE {table} {LIKE})"))
     kept = _copy_kept(conn, month, cutoff) if keeps_any(conn, f"{r}_old", cutoff) else 0
-    conn.execute(text(f"COMMENT ON TABLE {r}_old IS 'spendscope: kept {kept}'"))
+    note_kept(conn, f"{r}_old", kept)
     for table in TABLES:
         index_like_parent(conn, table, leaf(table, month))
     link(conn, month)
@@ -178,6 +178,11 @@ def count_old_pairs(conn: Connection) -> int:
         rows = int(conn.execute(text(f"SELECT count(*) FROM {name}")).scalar_one())  # noqa: S608 - our names
         removed += rows - (kept_note(conn, name) or 0)
     return removed
+
+
+def note_kept(conn: Connection, table: str, kept: int) -> None:
+    """Mark ``table`` with how many rows its cut kept (read back by :func:`kept_note`)."""
+    conn.execute(text(f"COMMENT ON TABLE {table} IS 'spendscope: kept {kept}'"))
 
 
 def kept_note(conn: Connection, table: str) -> int | None:

@@ -145,7 +145,7 @@ def _build(conn: Connection, month: datetime, cutoff: datetime) -> int:
             f"REFERENCES {r} (id) ON DELETE CASCADE"
         )
     )
-    _note(conn, r, kept)
+    month_cut.note_kept(conn, r, kept)
     return kept
 
 
@@ -198,7 +198,7 @@ def catch_up(conn: Connection, month: datetime, cutoff: datetime) -> int:
             f"request_id = ANY(ARRAY(SELECT id FROM {r} WHERE id = {taken}))",  # noqa: S608 - our names
             {},
         )
-        _note(conn, r, _noted(conn, r) - gone + back)
+        month_cut.note_kept(conn, r, _noted(conn, r) - gone + back)
     conn.execute(text("DROP TABLE spendscope_touched_now"))
     return ids
 
@@ -231,7 +231,7 @@ def swap_month(conn: Connection, month: datetime, cutoff: datetime) -> int:
     for table in TABLES:
         conn.execute(text(f"DROP TRIGGER {TRIGGER} ON {leaf(table, month)}"))
         conn.execute(text(f"ALTER TABLE {leaf(table, month)} RENAME TO {leaf(table, month)}_old"))
-    _note(conn, f"{leaf('requests', month)}_old", kept)
+    month_cut.note_kept(conn, f"{leaf('requests', month)}_old", kept)
     conn.execute(text(f"DROP TABLE {log_table(month)}"))
     if not kept:
         _unfence(conn, month)  # the month's ids go to the default pair from now on
@@ -266,10 +266,6 @@ def _unfence(conn: Connection, month: datetime) -> None:
     for table in TABLES:
         drop = f"DROP CONSTRAINT IF EXISTS {_fence(table, month)}"
         conn.execute(text(f"ALTER TABLE {leaf(table, None)} {drop}"))
-
-
-def _note(conn: Connection, table: str, kept: int) -> None:
-    conn.execute(text(f"COMMENT ON TABLE {table} IS 'spendscope: kept {kept}'"))
 
 
 def _noted(conn: Connection, table: str) -> int:
