@@ -10,7 +10,9 @@ server-side onto the 91 days from September 1 (new ULID ids of each row's new ti
 attempts with it; the rollups are those of the first day only). Retention then removes
 September (cutoff October 1 00:00; unpriced rows stay) while a writer thread records
 batches of 100 requests into November; the table shows the retention's seconds and the
-writer's batch latency (max and p50) during it. The schemas are dropped afterwards.
+writer's batch latency (max and p50) during it. On the partitioned layout, the next pass's
+probe of cut September (``collector.db.month_log``: anything more to remove?) is timed
+through the month's log and by reading the month. The schemas are dropped afterwards.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine, create_engine, text
 
-from collector.db import make_engine, month_stage, partitions
+from collector.db import make_engine, month_cut, month_log, month_stage, partitions
 from collector.db.migrate import alembic_config
 from collector.db.models import daily_upstream_rollups
 from collector.db.retention import apply_retention
@@ -69,6 +71,9 @@ class Run:
     writer_batches: int = 0
     swap_ms: float = 0.0  # the parents' lock held (partitioned only)
     stage_s: float = 0.0  # the kept rows copied aside, the month still in use (partitioned)
+    kept: int = 0  # September's rows after its cut (partitioned)
+    probe_log_ms: float = 0.0  # the next pass's probe of cut September, through its log
+    probe_read_ms: float = 0.0  # the same answer by reading the month (the plain probe)
 
 
 def _timed(run: Run) -> Callable[[], None]:
@@ -203,6 +208,25 @@ def _retention(engine: Engine, run: Run) -> None:
     run.writer_p50_ms = statistics.median(latencies)
 
 
+def _probes(engine: Engine, run: Run, rounds: int = 5) -> None:
+    """The next pass's question about cut September (anything more to remove, at a cutoff a
+    month later?), through the month's log and by reading it: the median of ``rounds``,
+    interleaved."""
+    later = partitions.add_months(START, 2)
+    times: dict[str, list[float]] = {"log": [], "read": []}
+    with engine.connect() as conn:
+        run.kept = int(conn.execute(text("SELECT count(*) FROM requests_p202609")).scalar_one())
+        probes = (("log", month_log.has_droppable), ("read", month_cut.has_droppable))
+        for _ in range(rounds):
+            for name, probe in probes:
+                began = time.perf_counter()
+                if probe(conn, START, later):
+                    raise SystemExit(f"the {name} probe found rows to remove in cut September")
+                times[name].append((time.perf_counter() - began) * 1000)
+    run.probe_log_ms = statistics.median(times["log"])
+    run.probe_read_ms = statistics.median(times["read"])
+
+
 def measure(url: str, total: int, revision: str, name: str) -> Run:
     from alembic import command
 
@@ -225,6 +249,8 @@ def measure(url: str, total: int, revision: str, name: str) -> Run:
         run.seed_s = _seed(engine, total)
         run.requests, run.bytes_per_request = _bytes_per_request(engine)
         _retention(engine, run)
+        if partitioned:
+            _probes(engine, run)
     finally:
         engine.dispose()
         with admin.begin() as conn:
@@ -245,14 +271,16 @@ def main() -> None:
     table = Table(title=f"retention of one month, {args.requests:,} requests over 91 days")
     for column in ("layout", "requests", "seed s", "bytes/request", "retention s",
                    "of which: stage s", "swap ms (locked)", "deleted",
-                   "writer max ms", "writer p50 ms", "writer batches"):  # fmt: skip
+                   "writer max ms", "writer p50 ms", "writer batches",
+                   "kept", "next pass's probe ms: log / read"):  # fmt: skip
         table.add_column(column, justify="right")
     for r in runs:
         table.add_row(
             r.name, f"{r.requests:,}", f"{r.seed_s:,.0f}", f"{r.bytes_per_request:,.0f}",
             f"{r.retention_s:,.2f}", f"{r.stage_s:,.2f}", f"{r.swap_ms:,.0f}",
             f"{r.deleted:,}", f"{r.writer_max_ms:,.0f}",
-            f"{r.writer_p50_ms:,.0f}", f"{r.writer_batches:,}",
+            f"{r.writer_p50_ms:,.0f}", f"{r.writer_batches:,}", f"{r.kept:,}",
+            f"{r.probe_log_ms:,.2f} / {r.probe_read_ms:,.1f}" if r.kept else "",
         )  # fmt: skip
     Console(width=160).print(table)
 

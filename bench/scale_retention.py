@@ -45,11 +45,12 @@ def step_times(
 ) -> Iterator[None]:
     """Time retention's steps (module functions wrapped for the run, then put back); ``ends``:
     when each last ended."""
-    from collector.db import month_cut, month_stage, retention
+    from collector.db import month_cut, month_log, month_stage, retention
 
     wrapped = [
         (retention, "cut_old_months", GONE),
-        (month_cut, "has_droppable", "which months to cut"),
+        (month_log, "has_droppable", "which months to cut"),
+        (month_cut, "has_droppable", "of which: months read (not cut before)"),
         (month_stage, "stage_month", "stage (the month in use)"),
         (month_cut, "keeps_any", "stage: probe for kept rows"),
         (month_cut, "copy_rows", "stage: copy kept rows"),

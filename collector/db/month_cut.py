@@ -50,10 +50,14 @@ _KEPT_NOTE = re.compile(r"^spendscope: kept (\d+)$")
 LIKE = "INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMPRESSION"
 
 
-def _at(cutoff: datetime | None) -> datetime | None:
-    """The cutoff as ``started_at`` stores time (naive UTC): an aware one would be compared
+def stored_time(moment: datetime) -> datetime:
+    """``moment`` as ``started_at`` stores time (naive UTC): an aware one would be compared
     in the session's time zone."""
-    return None if cutoff is None else cutoff.astimezone(UTC).replace(tzinfo=None)
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def _at(cutoff: datetime | None) -> datetime | None:
+    return None if cutoff is None else stored_time(cutoff)
 
 
 def has_droppable(conn: Connection, month: datetime, cutoff: datetime) -> bool:

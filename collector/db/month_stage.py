@@ -15,9 +15,12 @@ however many rows it keeps (partitioned PostgreSQL; ``collector.db.retention`` r
 3. :func:`swap_month`, one transaction under the parents' exclusive lock: the last logged
    ids are caught up, the month's pair is detached and renamed ``*_old`` (noted with how many
    of its rows were kept, for :func:`collector.db.month_cut.count_old_pairs`), and the staged
-   pair takes the month's names and is attached (or dropped, when it keeps nothing); the
-   trigger and the log go with the old pair. From its commit on, the removed rows are gone
-   from every query; the kept rows were never missing from any.
+   pair takes the month's names and is attached (or dropped, when it keeps nothing, with the
+   log). The trigger moves to the new pair, logging into the log the catch-up just emptied,
+   and the month is noted with the cutoff (``collector.db.month_log``: the next pass tells
+   from the log, without reading the month, whether there is more to remove). From its
+   commit on, the removed rows are gone from every query; the kept rows were never missing
+   from any.
 
 A pass that stops anywhere leaves the month attached and whole; the next pass clears the
 stage it left (:func:`clear_stages`, which also stops the logging) and builds it again.
@@ -31,23 +34,13 @@ from functools import partial
 
 from sqlalchemy import Connection, Engine, text
 
-from collector.db import month_cut, partitions
+from collector.db import month_cut, month_log, partitions
+from collector.db.month_log import TRIGGER, log_table
 from collector.db.partitions import KEYS, TABLES, add_months, bound, leaf
 
 CATCH_UP_ROWS = 100  # logged ids left for the swap to copy under its lock, at most
-TRIGGER = "spendscope_touched"
-_FUNCTION = "spendscope_retention_touched"
 _STAGED = re.compile(r"^(requests|attempts)_p(\d{6})_(next|touched)$")
 _FENCE = re.compile(r"^(?:requests|attempts)_pdefault_not_p(\d{6})$")
-_LOG_ROW = """
-CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $body$
-BEGIN
-  EXECUTE format('INSERT INTO %I.%I (request_id) VALUES ($1)', TG_TABLE_SCHEMA, TG_ARGV[0])
-    USING (CASE WHEN TG_OP = 'DELETE' THEN to_jsonb(OLD) ELSE to_jsonb(NEW) END) ->> TG_ARGV[1];
-  RETURN NULL;
-END
-$body$
-"""
 
 
 def staged(table: str, month: datetime) -> str:
@@ -55,16 +48,11 @@ def staged(table: str, month: datetime) -> str:
     return f"{leaf(table, month)}_next"
 
 
-def log_table(month: datetime) -> str:
-    """Where the trigger logs the ids of ``month``'s rows written during its stage."""
-    return f"{leaf('requests', month)}_touched"
-
-
 def stage_month(engine: Engine, month: datetime, cutoff: datetime) -> int:
     """Clear a stopped pass's stage of ``month``, start the log, then copy the month's kept
     rows into a staged pair (see the module); returns how many requests it holds."""
     clear_stage(engine, month)
-    partitions.with_lock_retry(engine, partial(_start_log, month=month))
+    partitions.with_lock_retry(engine, partial(month_log.start_log, month=month))
     with engine.connect() as conn:  # one snapshot for the requests and their attempts
         conn = conn.execution_options(isolation_level="REPEATABLE READ")
         with conn.begin():
@@ -96,22 +84,6 @@ def _fence_default(conn: Connection, month: datetime) -> int:
             text(
                 f"ALTER TABLE {leaf(table, None)} ADD CONSTRAINT {_fence(table, month)} "
                 f"CHECK ({key} < '{lo}' OR {key} >= '{hi}') NOT VALID"
-            )
-        )
-    return 1
-
-
-def _start_log(conn: Connection, month: datetime) -> int:
-    """The log table and the trigger on the month's pair (a short lock on each leaf)."""
-    conn.execute(text(_LOG_ROW.format(function=_FUNCTION)))
-    conn.execute(text(f"CREATE TABLE {log_table(month)} (request_id text)"))
-    for table in TABLES:
-        events = "AFTER INSERT OR UPDATE OR DELETE"
-        arguments = f"'{log_table(month)}', '{KEYS[table]}'"
-        conn.execute(
-            text(
-                f"CREATE TRIGGER {TRIGGER} {events} ON {leaf(table, month)} "
-                f"FOR EACH ROW EXECUTE FUNCTION {_FUNCTION}({arguments})"
             )
         )
     return 1
@@ -232,12 +204,11 @@ def swap_month(conn: Connection, month: datetime, cutoff: datetime) -> int:
         conn.execute(text(f"DROP TRIGGER {TRIGGER} ON {leaf(table, month)}"))
         conn.execute(text(f"ALTER TABLE {leaf(table, month)} RENAME TO {leaf(table, month)}_old"))
     month_cut.note_kept(conn, f"{leaf('requests', month)}_old", kept)
-    conn.execute(text(f"DROP TABLE {log_table(month)}"))
     if not kept:
         _unfence(conn, month)  # the month's ids go to the default pair from now on
-        conn.execute(text(f"DROP TABLE {staged('attempts', month)}, {r}"))
+        conn.execute(text(f"DROP TABLE {staged('attempts', month)}, {r}, {log_table(month)}"))
         return 0
-    conn.execute(text(f"COMMENT ON TABLE {r} IS NULL"))
+    month_log.note_cut(conn, r, cutoff)  # the log is empty: every row is kept at the cutoff
     for table in TABLES:  # requests first: the month's attempts refer to them
         conn.execute(text(f"ALTER TABLE {staged(table, month)} RENAME TO {leaf(table, month)}"))
         conn.execute(
@@ -249,6 +220,7 @@ def swap_month(conn: Connection, month: datetime, cutoff: datetime) -> int:
         conn.execute(
             text(f"ALTER TABLE {leaf(table, month)} DROP CONSTRAINT {staged(table, month)}_range")
         )
+    month_log.log_writes(conn, month)
     _unfence(conn, month)
     return kept
 
@@ -288,8 +260,13 @@ def staged_months(conn: Connection) -> list[datetime]:
         "SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
         "WHERE t.tgname = :name AND c.relnamespace = to_regnamespace(current_schema())"
     )
-    names += [f"{n}_next" for n in conn.execute(text(triggers), {"name": TRIGGER}).scalars()]
-    found = {m.group(2) for n in names if (m := _STAGED.match(n))}
+    names += [f"{n}_touched" for n in conn.execute(text(triggers), {"name": TRIGGER}).scalars()]
+    found = {m.group(2) for n in names if (m := _STAGED.match(n)) and m.group(3) == "next"}
+    found |= {  # a log and trigger alone are a stage's, unless a cut left them (month_log)
+        m.group(2)
+        for n in names
+        if (m := _STAGED.match(n)) and m.group(3) != "next" and not _cut(conn, m.group(2))
+    }
     fences = (
         "SELECT conname FROM pg_constraint WHERE contype = 'c' "
         "AND conrelid = ANY(ARRAY[to_regclass(:r), to_regclass(:a)])"
@@ -301,9 +278,14 @@ def staged_months(conn: Connection) -> list[datetime]:
     return sorted(datetime.strptime(f"{m}01", "%Y%m%d").replace(tzinfo=UTC) for m in found)
 
 
+def _cut(conn: Connection, yyyymm: str) -> bool:
+    return month_log.cut_at(conn, f"requests_p{yyyymm}") is not None
+
+
 def clear_stage(engine: Engine, month: datetime) -> None:
-    """Stop the log of ``month`` (its triggers first: a trigger without its log table would
-    fail the recorder's writes into the month), then drop its staged tables and log."""
+    """Stop the log of ``month`` (its cut note first, then its triggers: a trigger without its
+    log table would fail the recorder's writes into the month), then drop its staged tables
+    and log."""
     partitions.with_lock_retry(engine, partial(_drop_triggers, month=month))
     with engine.begin() as conn:
         names = ", ".join([*(staged(t, month) for t in ("attempts", "requests")), log_table(month)])
@@ -327,6 +309,7 @@ def _drop_triggers(conn: Connection, month: datetime) -> int:
         "WHERE t.tgname = :name AND c.oid = ANY(ARRAY[to_regclass(:r), to_regclass(:a)])"
     )
     names = {"name": TRIGGER, "r": leaf("requests", month), "a": leaf("attempts", month)}
+    month_log.forget_cut(conn, month)  # the log is about to go: the plain probe reads it again
     for table in conn.execute(text(sql), names).scalars():
         conn.execute(text(f"DROP TRIGGER {TRIGGER} ON {table}"))
     fences = (
@@ -338,3 +321,18 @@ def _drop_triggers(conn: Connection, month: datetime) -> int:
     if conn.execute(text(fences), {"names": wanted, **defaults}).scalar_one():
         _unfence(conn, month)
     return 1
+
+
+def drop_leftovers(conn: Connection) -> int:
+    """Drop the stages' and the cut months' tables and the trigger's function, once the
+    partitioned tables (and with them the months' triggers and the default's CHECKs) are
+    gone: a downgrade to plain tables. Returns how many tables went."""
+    tables = (
+        "SELECT c.relname FROM pg_class c WHERE c.relkind = 'r' "
+        "AND c.relnamespace = to_regnamespace(current_schema())"
+    )
+    names = [n for n in conn.execute(text(tables)).scalars() if _STAGED.match(n)]
+    if names:
+        conn.execute(text(f"DROP TABLE {', '.join(names)}"))
+    conn.execute(text(f"DROP FUNCTION IF EXISTS {month_log.FUNCTION}()"))
+    return len(names)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, text
 
-from collector.db import month_cut, partitions
+from collector.db import month_cut, month_stage, partitions
 from collector.db.partitions import KEYS, TABLES
 
 FIRST_MONTH = datetime(2000, 1, 1, tzinfo=UTC)  # older ULID months go to the default pair
@@ -149,3 +149,4 @@ def revert(conn: Connection) -> None:
         _put_back(conn, table, saved[table], partitioned=False)
     conn.execute(text(f"ALTER TABLE attempts ADD CONSTRAINT {PARENT_KEY} {PARENT_KEY_DEF}"))
     conn.execute(text("DROP TABLE attempts_partitioned, requests_partitioned"))
+    month_stage.drop_leftovers(conn)  # a cut month's log, a stopped stage's tables

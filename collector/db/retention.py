@@ -35,7 +35,7 @@ from functools import partial
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from collector.db import month_cut, month_stage, partitions
+from collector.db import month_cut, month_log, month_stage, partitions
 from collector.db.base import table_of
 from collector.db.models import Attempt, MaintenanceRun, Request
 from collector.settings import Settings
@@ -98,7 +98,7 @@ def cut_old_months(engine: Engine, cutoff: datetime) -> tuple[datetime, ...]:
         old = [
             m
             for m in attached
-            if partitions.add_months(m, 1) <= cutoff and month_cut.has_droppable(conn, m, cutoff)
+            if partitions.add_months(m, 1) <= cutoff and month_log.has_droppable(conn, m, cutoff)
         ]
     for month in leftover:  # detached by an earlier version's pass that stopped before its cut
         cut(engine, month, cutoff)
