@@ -159,10 +159,11 @@ def spendscope_env(work: Path, name: str, upstream: str, port: int) -> dict[str,
 
 def start_spendscope(
     work: Path, upstream: str, name: str, extra_env: dict[str, str], key_args: tuple[str, ...] = (),
-    hard_budget_usd: str | None = None,
+    hard_budget_usd: str | None = None, serve_args: tuple[str, ...] = (),
 ) -> Server:  # fmt: skip
     """spendscope serving on a fresh SQLite database, with one key of project ``bench``
-    (``key_args``: its limits) and, if given, a monthly hard budget on that project."""
+    (``key_args``: its limits) and, if given, a monthly hard budget on that project;
+    ``serve_args``: more flags of ``spendscope serve`` (``--workers 2``)."""
     port = free_port()
     env = spendscope_env(work, name, upstream, port) | extra_env
     cli = str(BIN / "spendscope")
@@ -174,7 +175,7 @@ def start_spendscope(
                   "--amount-usd", hard_budget_usd, "--mode", "hard"]  # fmt: skip
         subprocess.run([cli, *budget], env=env, check=True, capture_output=True, cwd=work)
     server = Server(name, f"http://127.0.0.1:{port}/v1", created.stdout.strip())
-    server.proc = spawn([cli, "serve"], env, work / f"{name}.log")
+    server.proc = spawn([cli, "serve", *serve_args], env, work / f"{name}.log")
     wait_ready(server, 60)
     return server
 

@@ -55,3 +55,20 @@ def test_the_serving_program_holds_no_cli_and_no_httpx(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+SUPERVISOR = """
+import sys
+import collector.gateway.serving  # the program a supervisor of several workers runs
+from uvicorn.supervisors import Multiprocess  # what it imports to supervise them
+app = ("sqlalchemy", "fastapi", "pydantic", "aiohttp", "collector.admission", "collector.keys")
+print(sorted(m for m in app if m in sys.modules))
+"""
+
+
+def test_the_supervisor_of_several_workers_holds_none_of_the_app() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", SUPERVISOR], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
