@@ -208,7 +208,7 @@ def swap_month(conn: Connection, month: datetime, cutoff: datetime) -> int:
         _unfence(conn, month)  # the month's ids go to the default pair from now on
         conn.execute(text(f"DROP TABLE {staged('attempts', month)}, {r}, {log_table(month)}"))
         return 0
-    month_log.note_cut(conn, r, cutoff)  # the log is empty: every row is kept at the cutoff
+    month_log.note_cut(conn, month, r, cutoff)  # the log is empty: every row is kept now
     for table in TABLES:  # requests first: the month's attempts refer to them
         conn.execute(text(f"ALTER TABLE {staged(table, month)} RENAME TO {leaf(table, month)}"))
         conn.execute(
@@ -279,17 +279,23 @@ def staged_months(conn: Connection) -> list[datetime]:
 
 
 def _cut(conn: Connection, yyyymm: str) -> bool:
-    return month_log.cut_at(conn, f"requests_p{yyyymm}") is not None
+    month = datetime.strptime(f"{yyyymm}01", "%Y%m%d").replace(tzinfo=UTC)
+    return month_log.cut_at(conn, month) is not None
 
 
 def clear_stage(engine: Engine, month: datetime) -> None:
-    """Stop the log of ``month`` (its cut note first, then its triggers: a trigger without its
-    log table would fail the recorder's writes into the month), then drop its staged tables
-    and log."""
-    partitions.with_lock_retry(engine, partial(_drop_triggers, month=month))
-    with engine.begin() as conn:
-        names = ", ".join([*(staged(t, month) for t in ("attempts", "requests")), log_table(month)])
-        conn.execute(text(f"DROP TABLE IF EXISTS {names}"))
+    """Stop the log of ``month`` and drop its staged tables, in one transaction: its cut note,
+    its triggers (a trigger without its log table would fail the recorder's writes into the
+    month, so the two go together even when two passes clear the same stage), its CHECKs on
+    the default pair, the staged tables and the log."""
+    partitions.with_lock_retry(engine, partial(_clear, month=month))
+
+
+def _clear(conn: Connection, month: datetime) -> int:
+    _drop_triggers(conn, month)
+    names = ", ".join([*(staged(t, month) for t in ("attempts", "requests")), log_table(month)])
+    conn.execute(text(f"DROP TABLE IF EXISTS {names}"))
+    return 1
 
 
 def clear_stages(engine: Engine) -> tuple[datetime, ...]:

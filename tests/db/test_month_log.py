@@ -72,7 +72,7 @@ def test_a_cut_month_is_probed_through_its_log_without_reading_a_row(
 ) -> None:
     _cut_september(months_engine, _owned(months_engine))
     with months_engine.connect() as conn:
-        assert month_log.cut_at(conn, "requests_p202609") == datetime(2026, 10, 1)
+        assert month_log.cut_at(conn, SEP) == datetime(2026, 10, 1)
     assert _probe(months_engine, NOV) == (False, 0, 0)
     # the plain probe reads every kept row to find none it can remove
     found, scans, rows = _probe(months_engine, NOV, month_cut.has_droppable)
@@ -146,7 +146,7 @@ def test_a_cut_months_log_outlives_maintenance_and_is_no_drift(
     with months_engine.connect() as conn:
         logged = conn.execute(text("SELECT request_id FROM requests_p202609_touched"))
         assert set(logged.scalars()) == {late.id}
-        assert month_log.cut_at(conn, "requests_p202609") is not None
+        assert month_log.cut_at(conn, SEP) is not None
 
 
 def test_a_stage_of_a_cut_month_starts_from_a_fresh_log(months_engine: Engine) -> None:
@@ -156,12 +156,12 @@ def test_a_stage_of_a_cut_month_starts_from_a_fresh_log(months_engine: Engine) -
         conn.execute(text(_REPRICE), {"id": kept[1].id})
     month_stage.stage_month(months_engine, SEP, NOV)
     with months_engine.connect() as conn:
-        assert month_log.cut_at(conn, "requests_p202609") is None
+        assert month_log.cut_at(conn, SEP) is None
         assert conn.scalar(text("SELECT count(*) FROM requests_p202609_touched")) == 0
     swap_at = partial(month_stage.swap_month, month=SEP, cutoff=NOV)
     assert partitions.with_lock_retry(months_engine, swap_at) == 1
     with months_engine.connect() as conn:
-        assert month_log.cut_at(conn, "requests_p202609") == datetime(2026, 11, 1)
+        assert month_log.cut_at(conn, SEP) == datetime(2026, 11, 1)
 
 
 def test_a_downgrade_to_plain_tables_leaves_no_log_or_stage_behind(months_engine: Engine) -> None:
@@ -180,3 +180,44 @@ def test_a_downgrade_to_plain_tables_leaves_no_log_or_stage_behind(months_engine
     assert ids == sorted([*(e.id for e in kept), late.id])
     _to(url, "head")  # and back: the months are made again, nothing in the way
     write_batch(months_engine, [_unpriced(8, owned)])
+
+
+def test_a_log_made_again_by_anything_else_is_not_trusted(months_engine: Engine) -> None:
+    owned = _owned(months_engine)
+    kept = _cut_september(months_engine, owned)
+    with months_engine.begin() as conn:
+        conn.execute(text(_REPRICE), {"id": kept[0].id})
+        # what a stage of an older version did, which kept the note: the log and the
+        # trigger dropped, then made again (empty), and the stage stopped
+        for table in ("requests_p202609", "attempts_p202609"):
+            conn.execute(text(f"DROP TRIGGER {month_log.TRIGGER} ON {table}"))
+        conn.execute(text("DROP TABLE requests_p202609_touched"))
+        month_log.start_log(conn, SEP)
+        assert month_log.cut_at(conn, SEP) is None  # the note names the log it emptied
+        assert month_stage.staged_months(conn) == [SEP]  # so the next pass clears it
+    found, scans, rows = _probe(months_engine, NOV)
+    assert found and scans + rows > 0
+
+
+def test_a_stage_begun_during_the_probe_sends_it_to_read_the_month(
+    months_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    owned = _owned(months_engine)
+    kept = _cut_september(months_engine, owned)
+    with months_engine.begin() as conn:
+        conn.execute(text(_REPRICE), {"id": kept[0].id})  # logged: September has more to drop
+    real, calls = month_log.cut_at, []
+
+    def racing(conn: Any, month: datetime) -> datetime | None:
+        noted = real(conn, month)
+        calls.append(noted)
+        if len(calls) == 1:  # another pass stages September now, and its catch-up takes the
+            month_stage.stage_month(months_engine, SEP, NOV)  # logged ids off the new log
+            with months_engine.begin() as other:
+                month_stage.catch_up(other, SEP, NOV)
+        return noted
+
+    monkeypatch.setattr(month_log, "cut_at", racing)
+    with months_engine.connect() as conn:
+        assert month_log.has_droppable(conn, SEP, NOV)
+    assert calls == [datetime(2026, 10, 1), None]
