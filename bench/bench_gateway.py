@@ -44,6 +44,7 @@ class Run:
     servers: list[Server] = field(default_factory=list)
     cells: list[Cell] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    workers: int = 1  # the workers of the N-worker server (1: none run)
 
 
 def wrk_cell(server: Server, stream: bool, conc: int, seconds: int) -> tuple[float, ...]:
@@ -96,6 +97,7 @@ def start_all(run: Run, work: Path, args: argparse.Namespace) -> None:
             name = f"variant {label} (TPM key)"
             run.servers.append(start_spendscope(work, mock.base_url, name, env, tpm))
     if args.workers > 1:
+        run.workers = args.workers
         name = f"spendscope ({args.workers} workers)"
         workers = ("--workers", str(args.workers))
         run.servers.append(start_spendscope(work, mock.base_url, name, {}, serve_args=workers))
@@ -181,8 +183,8 @@ def _added(a: Cell | None, b: Cell | None, attr: str) -> float | None:
 def targets(run: Run, rss: dict[str, float]) -> list[str]:
     """The gateway's targets (issue #23), each against the pass-through in the same run."""
     on, budget, floor = "spendscope (recording on)", "spendscope (hard budget", "pass-through"
-    workers = next((s.name for s in run.servers if s.name.endswith(" workers)")), None)
-    n = int(workers.split("(")[1].split()[0]) if workers else 1
+    n = run.workers
+    workers = f"spendscope ({n} workers)" if n > 1 else None
     checks: list[tuple[str, float | None, Callable[[float], bool]]] = []
     for mode in ("json", "stream"):
         share = _pct(_find(run, on, mode, 16), _find(run, floor, mode, 16))

@@ -262,11 +262,9 @@ def staged_months(conn: Connection) -> list[datetime]:
     )
     names += [f"{n}_touched" for n in conn.execute(text(triggers), {"name": TRIGGER}).scalars()]
     found = {m.group(2) for n in names if (m := _STAGED.match(n)) and m.group(3) == "next"}
-    found |= {  # a log and trigger alone are a stage's, unless a cut left them (month_log)
-        m.group(2)
-        for n in names
-        if (m := _STAGED.match(n)) and m.group(3) != "next" and not _cut(conn, m.group(2))
-    }
+    logged = {m.group(2) for n in names if (m := _STAGED.match(n)) and m.group(3) != "next"}
+    # a log and trigger alone are a stage's, unless a cut left them (month_log)
+    found |= {yyyymm for yyyymm in logged - found if not _cut(conn, yyyymm)}
     fences = (
         "SELECT conname FROM pg_constraint WHERE contype = 'c' "
         "AND conrelid = ANY(ARRAY[to_regclass(:r), to_regclass(:a)])"
